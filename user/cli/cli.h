@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line: one option parser for every subcommand (CRIU's habit:
+ * the same option means the same thing everywhere), one file per subcommand.
+ */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <sys/types.h>
+
+struct cli_opts {
+	int verbosity;		/* -v[N] */
+	const char *log_file;	/* --log-file / -o */
+	int binlog;		/* --binlog */
+	int print_log;		/* --print-log */
+	pid_t pid;		/* -t / --tree */
+	const char *images_dir; /* -D / --images-dir */
+	const char *input;	/* -i / --input */
+	int pretty;		/* --pretty */
+	int json;		/* --json */
+	int help;		/* -h / --help */
+	int argc;		/* positional arguments after the subcommand */
+	char **argv;
+};
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli_opts *o);
+	const char *summary;
+	const char *usage; /* full --help text */
+};
+
+/* Each subcommand file defines one of these. */
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_show_log;
+
+#endif

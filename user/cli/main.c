@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_PREFIX ""
+#include "cli.h"
+#include "log.h"
+
+static const struct cli_cmd *const commands[] = {
+	&cmd_check,
+	&cmd_decode,
+	&cmd_show_log,
+};
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+enum {
+	OPT_LOG_FILE = 256,
+	OPT_BINLOG,
+	OPT_PRINT_LOG,
+	OPT_PRETTY,
+	OPT_JSON,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "verbosity", optional_argument, NULL, 'v' },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "binlog", no_argument, NULL, OPT_BINLOG },
+	{ "print-log", no_argument, NULL, OPT_PRINT_LOG },
+	{ "tree", required_argument, NULL, 't' },
+	{ "images-dir", required_argument, NULL, 'D' },
+	{ "input", required_argument, NULL, 'i' },
+	{ "pretty", no_argument, NULL, OPT_PRETTY },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ 0 },
+};
+static const char short_opts[] = "+hv::o:t:D:i:";
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: ferry COMMAND [OPTIONS]\n\n"
+		   "Checkpoint and restore Linux processes with CRIU-format images.\n\n"
+		   "Commands:\n");
+	for (i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "\nCommon options:\n"
+		   "  -v[N], --verbosity[=N]  log level 0..4 (0 messages, 1 errors, 2 warnings,\n"
+		   "                          3 info, 4 debug); -v alone adds one, default 2\n"
+		   "  -o, --log-file FILE     write the log to FILE instead of stderr\n"
+		   "  --binlog                write the log as binary records (needs --log-file)\n"
+		   "  --print-log             with --log-file F --binlog: print F's messages\n"
+		   "  -h, --help              this text; 'ferry COMMAND --help' for a command\n"
+		   "\nSee 'man ferry' style reference: docs/ferry.md\n");
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 0);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct cli_opts *o)
+{
+	long v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			o->help = 1;
+			break;
+		case 'v':
+			if (!optarg) {
+				o->verbosity++;
+				break;
+			}
+			/* -vvv: count the v's; -v4: a level. */
+			if (strspn(optarg, "v") == strlen(optarg)) {
+				o->verbosity += 1 + (int)strlen(optarg);
+				break;
+			}
+			if (parse_int(optarg, 0, 4, &v)) {
+				fprintf(stderr, "ferry: bad verbosity '%s' (0..4)\n", optarg);
+				return -EINVAL;
+			}
+			o->verbosity = (int)v;
+			break;
+		case 'o':
+		case OPT_LOG_FILE:
+			o->log_file = optarg;
+			break;
+		case OPT_BINLOG:
+			o->binlog = 1;
+			break;
+		case OPT_PRINT_LOG:
+			o->print_log = 1;
+			break;
+		case 't':
+			if (parse_int(optarg, 1, 0x7fffffff, &v)) {
+				fprintf(stderr, "ferry: bad pid '%s'\n", optarg);
+				return -EINVAL;
+			}
+			o->pid = (pid_t)v;
+			break;
+		case 'D':
+			o->images_dir = optarg;
+			break;
+		case 'i':
+			o->input = optarg;
+			break;
+		case OPT_PRETTY:
+			o->pretty = 1;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (o->verbosity > LOG_DEBUG)
+		o->verbosity = LOG_DEBUG;
+	o->argc = argc - optind;
+	o->argv = argv + optind;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o = { .verbosity = LOG_DEFAULT_LEVEL };
+	const struct cli_cmd *cmd = NULL;
+	size_t i;
+	int err;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return argc < 2 ? 1 : 0;
+	}
+	/* --print-log works without a command, as in CRIU's habit. */
+	if (argv[1][0] != '-') {
+		for (i = 0; i < NR_COMMANDS; i++)
+			if (!strcmp(argv[1], commands[i]->name))
+				cmd = commands[i];
+		if (!cmd) {
+			fprintf(stderr, "ferry: unknown command '%s' (see 'ferry --help')\n",
+				argv[1]);
+			return 1;
+		}
+		argc--;
+		argv++;
+	}
+	if (parse_opts(argc, argv, &o)) {
+		fprintf(stderr, "ferry: see 'ferry %s --help'\n", cmd ? cmd->name : "");
+		return 1;
+	}
+	if (o.print_log && !cmd)
+		cmd = &cmd_show_log;
+	if (!cmd) {
+		usage(stderr);
+		return 1;
+	}
+	if (o.help) {
+		fputs(cmd->usage, stdout);
+		return 0;
+	}
+	if (cmd != &cmd_show_log || !o.print_log) {
+		if (o.binlog && !o.log_file) {
+			fprintf(stderr, "ferry: --binlog needs --log-file FILE\n");
+			return 1;
+		}
+		err = log_init(o.log_file, o.verbosity, o.binlog);
+		if (err) {
+			fprintf(stderr, "ferry: cannot open log file %s: %s\n", o.log_file,
+				strerror(-err));
+			return 1;
+		}
+	}
+	err = cmd->run(&o);
+	log_fini();
+	return err ? 1 : 0;
+}

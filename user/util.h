@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by the core. */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+
+/*
+ * write_full - write all of buf to fd, retrying short writes and EINTR.
+ * Returns 0 or -errno.
+ */
+int write_full(int fd, const void *buf, size_t len);
+
+#endif
