@@ -384,3 +384,23 @@ Test(check, cli_help, .timeout = 10)
 	cr_assert(strstr(out, "--json"));
 	free(out);
 }
+
+/* Without privileges the BPF probes fail for real: a required feature is missing → exit 1. */
+Test(check, cli_fails_when_required_missing, .timeout = 60)
+{
+	char *out = NULL, *err = NULL;
+	int st;
+
+	if (geteuid())
+		cr_skip_test("needs root to drop to nobody");
+	if (access("/usr/bin/setpriv", X_OK))
+		cr_skip_test("setpriv (util-linux) is not installed");
+	st = t_run(&out, &err, "setpriv --reuid=nobody --regid=nogroup --clear-groups %s check",
+		   t_ferry_bin());
+	cr_assert(out);
+	cr_assert_eq(st, 1, "ferry check as nobody exited %d:\n%s", st, out);
+	cr_assert(strstr(out, "required features are missing") && strstr(out, "bpf-iter-vma"),
+		  "no missing-feature summary:\n%s", out);
+	free(out);
+	free(err);
+}
