@@ -194,11 +194,12 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 {
 	struct user_regs_struct regs = r->regs;
 	uint64_t word = r->saved_code;
-	int status, err, restore_err;
-	int held_sig = 0;
+	int status, err, restore_err, sig;
+	sigset_t held;
 
 	if (!r->prepared)
 		return -EINVAL;
+	sigemptyset(&held);
 	memcpy(&word, inject_code, INJECT_LEN);
 	err = poke(r->tid, r->code_addr, word);
 	if (err)
@@ -232,8 +233,9 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 		if ((status >> 16) == PTRACE_EVENT_STOP)
 			continue; /* a group-stop or late interrupt: keep going */
 		/* A signal arrived while we run: hold it, send it again afterwards. */
-		held_sig = WSTOPSIG(status);
-		pr_debug("thread %d: holding signal %d during syscall %ld", r->tid, held_sig, nr);
+		sigaddset(&held, WSTOPSIG(status));
+		pr_debug("thread %d: holding signal %d during syscall %ld", r->tid,
+			 WSTOPSIG(status), nr);
 	}
 	if (ptrace(PTRACE_GETREGS, r->tid, NULL, &regs)) {
 		err = -errno;
@@ -255,8 +257,9 @@ restore_code:
 	restore_err = poke(r->tid, r->code_addr, r->saved_code);
 	if (restore_err && !err)
 		err = restore_err;
-	if (held_sig && syscall(SYS_tgkill, r->tgid, r->tid, held_sig))
-		pr_warn("thread %d: could not send held signal %d again", r->tid, held_sig);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&held, sig) == 1 && syscall(SYS_tgkill, r->tgid, r->tid, sig))
+			pr_warn("thread %d: could not send held signal %d again", r->tid, sig);
 	return err;
 }
 

@@ -62,8 +62,8 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 int rsys_finish(struct rsys *r);
 
 /*
- * rsys_take_fd - open a descriptor inside the target with a remote syscall's
- * result and copy it into this process with pidfd_getfd(2). Returns the new
+ * rsys_getfd - copy descriptor remote_fd of process pid (e.g. one a remote
+ * syscall just made) into this process with pidfd_getfd(2). Returns the new
  * local fd or -errno.
  */
 int rsys_getfd(pid_t pid, int remote_fd);
