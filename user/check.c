@@ -53,6 +53,7 @@
 #include "bpflog.h"
 #include "check.h"
 #include "log.h"
+#include "rsys.h"
 #include "vma_iter.h"
 
 #include "../bpf/probe.h"
@@ -662,7 +663,7 @@ static int child_uffd_target(int sock, void *arg)
 
 /*
  * The tracker's flow (DESIGN.md): the target creates the uffd, ferry takes it
- * with pidfd_getfd, does UFFDIO_API and registers the target's range from
+ * with pidfd_getfd (rsys_getfd), does UFFDIO_API and registers the target's range from
  * outside, then scans /proc/PID/pagemap.
  */
 static int probe_uffd_remote_wp(struct check_result *r)
@@ -675,7 +676,7 @@ static int probe_uffd_remote_wp(struct check_result *r)
 	size_t ps = page_size();
 	char path[64];
 	unsigned char idx = 1;
-	int pidfd, uffd, pm, n, err;
+	int uffd, pm, n, err;
 	__u64 want;
 
 	err = child_start(&c, child_uffd_target, NULL);
@@ -690,15 +691,10 @@ static int probe_uffd_remote_wp(struct check_result *r)
 		err = fail(r, info.uffd, "userfaultfd(2) in child %d", (int)c.pid);
 		goto stop_child;
 	}
-	pidfd = (int)syscall(__NR_pidfd_open, c.pid, 0);
-	if (pidfd < 0) {
-		err = fail(r, -errno, "pidfd_open(%d)", (int)c.pid);
-		goto stop_child;
-	}
-	uffd = (int)syscall(__NR_pidfd_getfd, pidfd, info.uffd, 0);
+	uffd = rsys_getfd(c.pid, info.uffd);
 	if (uffd < 0) {
-		err = fail(r, -errno, "pidfd_getfd of uffd %d in pid %d", info.uffd, (int)c.pid);
-		goto close_pidfd;
+		err = fail(r, uffd, "pidfd_getfd of uffd %d in pid %d", info.uffd, (int)c.pid);
+		goto stop_child;
 	}
 	if (ioctl(uffd, UFFDIO_API, &api)) {
 		err = fail(r, -errno, "UFFDIO_API(WP_ASYNC) on pid %d's uffd", (int)c.pid);
@@ -737,8 +733,6 @@ close_pm:
 	close(pm);
 close_uffd:
 	close(uffd);
-close_pidfd:
-	close(pidfd);
 stop_child:
 	child_stop(&c);
 	return err;
@@ -1423,7 +1417,7 @@ static int probe_pidfd_getfd(struct check_result *r)
 	struct child c;
 	char back[5];
 	__s32 wfd;
-	int pidfd, fd, err;
+	int fd, err;
 
 	err = child_start(&c, child_pipe_echo, NULL);
 	if (err)
@@ -1434,15 +1428,10 @@ static int probe_pidfd_getfd(struct check_result *r)
 		err = err ? err : wfd;
 		goto stop_child;
 	}
-	pidfd = (int)syscall(__NR_pidfd_open, c.pid, 0);
-	if (pidfd < 0) {
-		err = fail(r, -errno, "pidfd_open(%d)", (int)c.pid);
-		goto stop_child;
-	}
-	fd = (int)syscall(__NR_pidfd_getfd, pidfd, wfd, 0);
+	fd = rsys_getfd(c.pid, wfd);
 	if (fd < 0) {
-		err = fail(r, -errno, "pidfd_getfd of fd %d in pid %d", wfd, (int)c.pid);
-		goto close_pidfd;
+		err = fail(r, fd, "pidfd_getfd of fd %d in pid %d", wfd, (int)c.pid);
+		goto stop_child;
 	}
 	if (write(fd, "ferry", 5) != 5) {
 		err = fail(r, -errno, "write through the copy of pid %d's fd %d", (int)c.pid, wfd);
@@ -1462,8 +1451,6 @@ static int probe_pidfd_getfd(struct check_result *r)
 	     (int)c.pid, wfd);
 close_fd:
 	close(fd);
-close_pidfd:
-	close(pidfd);
 stop_child:
 	child_stop(&c);
 	return err;
