@@ -76,6 +76,7 @@ struct pm_scan_arg {
 #define PAGEMAP_ENTRY_SOFT_DIRTY (1ULL << 55)
 #define PAGEMAP_ENTRY_EXCLUSIVE (1ULL << 56)
 #define PAGEMAP_ENTRY_UFFD_WP (1ULL << 57)
+#define PAGEMAP_ENTRY_GUARD (1ULL << 58) /* a guard region (MADV_GUARD_INSTALL, 6.14+) */
 #define PAGEMAP_ENTRY_FILE (1ULL << 61)
 #define PAGEMAP_ENTRY_SWAP (1ULL << 62)
 #define PAGEMAP_ENTRY_PRESENT (1ULL << 63)

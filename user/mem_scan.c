@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Which pages to dump (see mem_scan.h): PAGEMAP_SCAN with a category filter,
+ * or 64-bit /proc/PID/pagemap entries on kernels without the ioctl.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "mem_scan: "
+#include "compat.h"
+#include "log.h"
+#include "mem_scan.h"
+
+#define MS_PAGE_SHIFT 12
+#define MS_PAGE_SIZE (1ULL << MS_PAGE_SHIFT)
+
+/* Regions per PAGEMAP_SCAN call; the walk resumes at walk_end when it fills. */
+#define MS_VEC_LEN 256
+/* pagemap entries per read in the fallback. */
+#define MS_PM_BATCH 1024
+
+static int runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start,
+		       uint64_t nr_pages)
+{
+	struct page_run *last, *tmp;
+	size_t ncap;
+
+	if (!nr_pages)
+		return 0;
+	if (*nr) {
+		last = &(*runs)[*nr - 1];
+		if (last->start + (last->nr_pages << MS_PAGE_SHIFT) == start) {
+			last->nr_pages += nr_pages;
+			return 0;
+		}
+	}
+	if (*nr == *cap) {
+		ncap = *cap ? *cap * 2 : 64;
+		tmp = realloc(*runs, ncap * sizeof(**runs));
+		if (!tmp)
+			return -ENOMEM;
+		*runs = tmp;
+		*cap = ncap;
+	}
+	(*runs)[*nr].start = start;
+	(*runs)[*nr].nr_pages = nr_pages;
+	(*nr)++;
+	return 0;
+}
+
+/*
+ * One PAGEMAP_SCAN over [*start, end): appends what it found and moves
+ * *start to where the walk stopped. Returns 0 or -errno (ioctl's errno).
+ */
+static int scan_once(int fd, uint64_t *start, uint64_t end, uint64_t excl, uint64_t anyof,
+		     struct page_region *vec, struct page_run **runs, size_t *nr, size_t *cap)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = *start,
+		.end = end,
+		.vec = (uintptr_t)vec,
+		.vec_len = MS_VEC_LEN,
+		.category_inverted = excl,
+		.category_mask = excl,
+		.category_anyof_mask = anyof,
+		/* Nothing to tell apart: regions merge whatever their categories. */
+		.return_mask = 0,
+	};
+	int n, i, err;
+
+	n = ioctl(fd, PAGEMAP_SCAN, &arg);
+	if (n < 0)
+		return -errno;
+	for (i = 0; i < n; i++) {
+		err = runs_append(runs, nr, cap, vec[i].start,
+				  (vec[i].end - vec[i].start) >> MS_PAGE_SHIFT);
+		if (err)
+			return err;
+	}
+	if (arg.walk_end <= *start || arg.walk_end > end) {
+		pr_err("pagemap fd %d: PAGEMAP_SCAN of 0x%llx-0x%llx stopped at 0x%llx", fd,
+		       (unsigned long long)*start, (unsigned long long)end,
+		       (unsigned long long)arg.walk_end);
+		return -EIO;
+	}
+	*start = arg.walk_end;
+	return 0;
+}
+
+/*
+ * Returns 0, 1 when the kernel has no usable PAGEMAP_SCAN (the first call
+ * failed with ENOTTY or EINVAL, nothing appended), or -errno.
+ */
+static int scan_ioctl(int fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
+		      struct page_run **runs, size_t *nr, size_t *cap)
+{
+	struct page_region vec[MS_VEC_LEN];
+	uint64_t excl = PAGE_IS_PFNZERO | PAGE_IS_GUARD;
+	uint64_t anyof = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+	int err = 0, first = 1;
+
+	if (mode == MEM_SCAN_PRIVATE_FILE)
+		excl |= PAGE_IS_FILE;
+	while (start < end) {
+		err = scan_once(fd, &start, end, excl, anyof, vec, runs, nr, cap);
+		if (err == -EINVAL && first && (excl & PAGE_IS_GUARD)) {
+			/* 6.7-6.13 know no guard category (and have no guard regions). */
+			excl &= ~(uint64_t)PAGE_IS_GUARD;
+			continue;
+		}
+		if ((err == -ENOTTY || err == -EINVAL) && first)
+			return 1;
+		if (err)
+			break;
+		first = 0;
+	}
+	return err;
+}
+
+static int scan_read(int fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
+		     struct page_run **runs, size_t *nr, size_t *cap)
+{
+	uint64_t *ent, want_any = PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP;
+	uint64_t excl = PAGEMAP_ENTRY_GUARD, addr = start, run_start = 0, run_len = 0;
+	size_t i, cnt;
+	ssize_t n;
+	int err = 0;
+
+	if (mode == MEM_SCAN_PRIVATE_FILE)
+		excl |= PAGEMAP_ENTRY_FILE;
+	ent = malloc(MS_PM_BATCH * sizeof(*ent));
+	if (!ent)
+		return -ENOMEM;
+	while (addr < end) {
+		cnt = (end - addr) >> MS_PAGE_SHIFT;
+		if (cnt > MS_PM_BATCH)
+			cnt = MS_PM_BATCH;
+		n = pread(fd, ent, cnt * sizeof(*ent), (off_t)((addr >> MS_PAGE_SHIFT) * 8));
+		if (n < 0) {
+			err = -errno;
+			pr_perror("pagemap fd %d: cannot read the entries of 0x%llx", fd,
+				  (unsigned long long)addr);
+			goto out;
+		}
+		if (n == 0 || n % sizeof(*ent)) {
+			/* The mm is gone: pagemap reads as empty. */
+			err = -ESRCH;
+			pr_err("pagemap fd %d: short read (%zd bytes) at 0x%llx: process gone?", fd,
+			       n, (unsigned long long)addr);
+			goto out;
+		}
+		cnt = (size_t)n / sizeof(*ent);
+		for (i = 0; i < cnt; i++, addr += MS_PAGE_SIZE) {
+			if ((ent[i] & want_any) && !(ent[i] & excl)) {
+				if (!run_len)
+					run_start = addr;
+				run_len++;
+				continue;
+			}
+			err = runs_append(runs, nr, cap, run_start, run_len);
+			if (err)
+				goto nomem;
+			run_len = 0;
+		}
+	}
+	err = runs_append(runs, nr, cap, run_start, run_len);
+nomem:
+	if (err)
+		pr_err("pagemap fd %d: no memory for the runs at 0x%llx", fd,
+		       (unsigned long long)run_start);
+out:
+	free(ent);
+	return err;
+}
+
+int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
+		   struct page_run **runs, size_t *nr, size_t *cap)
+{
+	enum mem_scan_mode kind = (enum mem_scan_mode)(mode & ~MEM_SCAN_READ_PAGEMAP);
+	int err;
+
+	if ((start | end) & (MS_PAGE_SIZE - 1) || end < start ||
+	    (kind != MEM_SCAN_ANON && kind != MEM_SCAN_PRIVATE_FILE)) {
+		pr_err("pagemap fd %d: bad scan of 0x%llx-0x%llx, mode 0x%x", pagemap_fd,
+		       (unsigned long long)start, (unsigned long long)end, (unsigned)mode);
+		return -EINVAL;
+	}
+	if (start == end)
+		return 0;
+	if (!(mode & MEM_SCAN_READ_PAGEMAP)) {
+		err = scan_ioctl(pagemap_fd, start, end, kind, runs, nr, cap);
+		if (err <= 0) {
+			if (err)
+				pr_errno(err, "pagemap fd %d: PAGEMAP_SCAN of 0x%llx-0x%llx",
+					 pagemap_fd, (unsigned long long)start,
+					 (unsigned long long)end);
+			return err;
+		}
+		pr_debug("pagemap fd %d: no PAGEMAP_SCAN, reading entries", pagemap_fd);
+	}
+	return scan_read(pagemap_fd, start, end, kind, runs, nr, cap);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which pages of a process to dump.
+ *
+ * The scan looks at the page tables of another process through its
+ * /proc/PID/pagemap, with the PAGEMAP_SCAN ioctl (6.7+) when the kernel has
+ * it, or by reading the 64-bit pagemap entries otherwise. It never touches
+ * the memory itself, so it does not fault anything in.
+ *
+ * Results are runs of whole 4 KiB pages, appended in address order to an
+ * array the caller owns; a run that starts where the previous one ended is
+ * merged into it.
+ *
+ * Swapped entries are reported as pages to dump: besides real swap (whose
+ * contents matter) they include migration entries and the uffd-wp markers of
+ * pages never populated. The latter read back as zeros; dumping them is
+ * wasteful but not wrong. Guard regions (MADV_GUARD_INSTALL, 6.13+) are
+ * never reported: they have no contents and reading them faults.
+ */
+#ifndef FERRY_MEM_SCAN_H
+#define FERRY_MEM_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A run of pages: [start, start + nr_pages * 4096), start page-aligned. */
+struct page_run {
+	uint64_t start;
+	uint64_t nr_pages;
+};
+
+enum mem_scan_mode {
+	/*
+	 * Private or shared anonymous memory: pages present or swapped, except
+	 * those mapping the shared zero page (read but never written). The zero
+	 * page is only recognised by the PAGEMAP_SCAN path.
+	 */
+	MEM_SCAN_ANON = 0,
+	/*
+	 * Private file mapping: only the pages the process changed, i.e. its
+	 * own anonymous copies (not PAGE_IS_FILE). Pages still shared with the
+	 * page cache are restored from the file and not reported.
+	 */
+	MEM_SCAN_PRIVATE_FILE = 1,
+	/*
+	 * A flag, ORed into one of the above: skip the PAGEMAP_SCAN ioctl and
+	 * read /proc/PID/pagemap entries, as on kernels older than 6.7. Meant
+	 * for tests and for comparing the two paths.
+	 */
+	MEM_SCAN_READ_PAGEMAP = 0x100,
+};
+
+/*
+ * mem_scan_range - find the pages worth dumping in [start, end) of the
+ * process whose /proc/PID/pagemap is open (read-only) at @pagemap_fd.
+ *
+ * @mode is one of enum mem_scan_mode, optionally ORed with
+ * MEM_SCAN_READ_PAGEMAP. The runs found are appended to the growable array
+ * *@runs of *@nr used and *@cap allocated elements (realloc'ed as needed;
+ * start with NULL, 0, 0 and free() it when done). A run adjacent to the last
+ * one already in the array is merged into it. Holes (unmapped addresses) in
+ * the range are skipped.
+ *
+ * Falls back to reading pagemap entries by itself when the ioctl answers
+ * ENOTTY or EINVAL (a kernel without PAGEMAP_SCAN).
+ *
+ * Returns 0, -EINVAL if @start or @end is not page-aligned, @end < @start or
+ * @mode is unknown, -ENOMEM, -ESRCH if the process has no memory any more
+ * (pagemap read path), or the -errno of the ioctl or read. On error the
+ * runs already appended stay in the array.
+ */
+int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
+		   struct page_run **runs, size_t *nr, size_t *cap);
+
+#endif

@@ -1,0 +1,703 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The page writer (see page_writer.h).
+ *
+ * Buffers are filled one at a time, run after run, so that many small runs
+ * share one write; a full buffer (or the last one, at commit) is handed to
+ * io_uring as one IORING_OP_WRITE_FIXED at the file offset it was given when
+ * its filling started. While it is written, the next free buffer is filled.
+ * When none is free, the writer waits for a completion. A short or -EAGAIN
+ * completion is resubmitted for the bytes still to write.
+ *
+ * The pagemap entries are produced in the same order as the data and go
+ * through img_write_entry(); the pending entry grows while runs stay
+ * contiguous with the same flags.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <liburing.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "page_writer: "
+#include "img.h"
+#include "log.h"
+#include "page_writer.h"
+#include "pagemap.pb-c.h"
+#include "pagemap_flags.h"
+
+#define PW_PAGE_SHIFT 12
+#define PW_PAGE_SIZE (1ULL << PW_PAGE_SHIFT)
+#define PW_MAX_BUFS 1024u
+#define PW_MAX_BUF_SIZE (1ULL << 30)
+
+struct pw_buf {
+	uint64_t off;	/* offset in the pages file of the buffer's first byte */
+	uint64_t vaddr; /* address of the first page in it (for messages) */
+	size_t len;	/* bytes to write */
+	size_t done;	/* bytes written so far */
+	int direct;	/* submitted while the file had O_DIRECT */
+};
+
+struct page_writer {
+	pid_t pid;
+	int dirfd;
+	uint32_t pages_id;
+
+	struct img *pm; /* pagemap-<pid>.img */
+	int pages_fd;	/* pages-<id>.img.tmp */
+	int pages_tmp;	/* the .tmp file exists and is ours to remove */
+	int direct;	/* pages_fd has O_DIRECT */
+	int mem_fd;	/* /proc/PID/mem, opened on first need */
+	char pages_name[32];
+	char pages_tmpname[40];
+	char pages_path[PATH_MAX]; /* for messages */
+
+	struct io_uring ring;
+	int ring_ok;
+	int ring_broken; /* waiting for completions failed: stop waiting */
+	uint8_t *mem;	 /* nr_bufs * buf_size, registered */
+	size_t mem_len;
+	unsigned nr_bufs;
+	size_t buf_size;
+	struct pw_buf *bufs;
+	unsigned *free_bufs; /* stack of free buffer indices */
+	unsigned nr_free;
+	unsigned inflight;
+	int cur;	 /* buffer being filled, or -1 */
+	size_t cur_fill; /* bytes in it */
+	uint64_t file_off;
+
+	uint64_t next_addr; /* the next call must start here or above */
+	uint64_t ent_vaddr; /* the pending pagemap entry */
+	uint64_t ent_nr;
+	uint32_t ent_flags;
+
+	struct page_writer_stats st;
+	int err; /* sticky: the first failure */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_pages_path(struct page_writer *pw)
+{
+	char link[64], dir[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", pw->dirfd);
+	n = pw->dirfd == AT_FDCWD ? -1 : readlink(link, dir, sizeof(dir) - 1);
+	if (n <= 0) {
+		snprintf(pw->pages_path, sizeof(pw->pages_path), "%s", pw->pages_name);
+		return;
+	}
+	dir[n] = '\0';
+	if (snprintf(pw->pages_path, sizeof(pw->pages_path), "%s/%s", dir, pw->pages_name) >=
+	    (int)sizeof(pw->pages_path))
+		snprintf(pw->pages_path, sizeof(pw->pages_path), "%s", pw->pages_name);
+}
+
+/* ---- io_uring ------------------------------------------------------------------------------- */
+
+/* Queue the rest of buffer idx (from its done mark) and submit it. */
+static int pw_submit(struct page_writer *pw, unsigned idx)
+{
+	struct pw_buf *b = &pw->bufs[idx];
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	sqe = io_uring_get_sqe(&pw->ring);
+	if (!sqe) {
+		/* Cannot happen: the ring has an entry per buffer, each submitted at once. */
+		pr_err("pid %d: no free io_uring entry for %s.tmp at offset %llu", pw->pid,
+		       pw->pages_path, (unsigned long long)b->off);
+		return -EBUSY;
+	}
+	io_uring_prep_write_fixed(sqe, 0, pw->mem + (size_t)idx * pw->buf_size + b->done,
+				  (unsigned)(b->len - b->done), b->off + b->done, (int)idx);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, idx);
+	b->direct = pw->direct;
+	do
+		ret = io_uring_submit(&pw->ring);
+	while (ret == -EINTR);
+	if (ret <= 0) {
+		if (!ret)
+			ret = -EBUSY; /* the kernel took nothing: do not wait for it */
+		pr_errno(ret,
+			 "pid %d: cannot submit the write of %s.tmp at offset %llu (pages 0x%llx)",
+			 pw->pid, pw->pages_path, (unsigned long long)(b->off + b->done),
+			 (unsigned long long)b->vaddr);
+		return ret;
+	}
+	pw->inflight++;
+	return 0;
+}
+
+/* The filesystem takes no direct writes after all: go through the page cache. */
+static int pw_no_direct(struct page_writer *pw)
+{
+	int fl;
+
+	if (!pw->direct)
+		return 0;
+	fl = fcntl(pw->pages_fd, F_GETFL);
+	if (fl < 0 || fcntl(pw->pages_fd, F_SETFL, fl & ~O_DIRECT)) {
+		int err = -errno;
+
+		pr_perror("pid %d: cannot turn O_DIRECT off on %s.tmp", pw->pid, pw->pages_path);
+		return err;
+	}
+	pw->direct = 0;
+	pr_info("pid %d: %s.tmp: O_DIRECT write refused, writing through the page cache", pw->pid,
+		pw->pages_path);
+	return 0;
+}
+
+/*
+ * Take one completion, waiting for it if @wait. Returns 1 if one was
+ * handled, 0 if none was ready (!wait), or -errno: of the write (the
+ * completion is consumed) or of the wait itself.
+ */
+static int pw_reap(struct page_writer *pw, int wait)
+{
+	struct io_uring_cqe *cqe;
+	struct pw_buf *b;
+	uint64_t t0 = 0;
+	unsigned idx;
+	int ret, res;
+
+	if (!pw->inflight)
+		return 0;
+	if (wait)
+		t0 = now_ns();
+	do
+		ret = wait ? io_uring_wait_cqe(&pw->ring, &cqe)
+			   : io_uring_peek_cqe(&pw->ring, &cqe);
+	while (ret == -EINTR);
+	if (wait)
+		pw->st.write_ns += now_ns() - t0;
+	if (ret == -EAGAIN && !wait)
+		return 0;
+	if (ret < 0) {
+		pr_errno(ret, "pid %d: waiting for the writes of %s", pw->pid, pw->pages_path);
+		pw->ring_broken = 1;
+		return ret;
+	}
+	idx = (unsigned)io_uring_cqe_get_data64(cqe);
+	res = cqe->res;
+	io_uring_cqe_seen(&pw->ring, cqe);
+	pw->inflight--;
+	if (idx >= pw->nr_bufs) {
+		pr_err("pid %d: stray io_uring completion %u for %s", pw->pid, idx, pw->pages_path);
+		return -EIO;
+	}
+	b = &pw->bufs[idx];
+	if (res == -EAGAIN || res == -EINTR)
+		return pw_submit(pw, idx) ?: 1;
+	if (res == -EINVAL && b->direct) {
+		ret = pw_no_direct(pw);
+		return ret ?: pw_submit(pw, idx) ?: 1;
+	}
+	if (res <= 0) {
+		if (!res)
+			res = -EIO; /* nothing written, nothing said: do not spin */
+		pr_errno(res, "pid %d: cannot write %s.tmp at offset %llu (pages 0x%llx)", pw->pid,
+			 pw->pages_path, (unsigned long long)(b->off + b->done),
+			 (unsigned long long)b->vaddr);
+		pw->free_bufs[pw->nr_free++] = idx;
+		return res;
+	}
+	b->done += (size_t)res;
+	if (b->done < b->len) {
+		pr_debug("pid %d: short write of %s.tmp at offset %llu, %zu bytes left", pw->pid,
+			 pw->pages_path, (unsigned long long)b->off, b->len - b->done);
+		return pw_submit(pw, idx) ?: 1;
+	}
+	pw->free_bufs[pw->nr_free++] = idx;
+	return 1;
+}
+
+/* Wait for every write in flight. Returns 0 or the first error. */
+static int pw_drain(struct page_writer *pw)
+{
+	int ret, err = 0;
+
+	while (pw->inflight && !pw->ring_broken) {
+		ret = pw_reap(pw, 1);
+		if (ret < 0 && !err)
+			err = ret;
+	}
+	return err;
+}
+
+/* Hand the buffer being filled to io_uring. */
+static int pw_flush_buf(struct page_writer *pw)
+{
+	unsigned idx;
+	int err;
+
+	if (pw->cur < 0)
+		return 0;
+	idx = (unsigned)pw->cur;
+	pw->cur = -1;
+	if (!pw->cur_fill) {
+		pw->free_bufs[pw->nr_free++] = idx;
+		return 0;
+	}
+	pw->bufs[idx].len = pw->cur_fill;
+	pw->bufs[idx].done = 0;
+	err = pw_submit(pw, idx);
+	if (err)
+		pw->free_bufs[pw->nr_free++] = idx;
+	return err;
+}
+
+/* Make pw->cur a buffer to fill, waiting for a write to finish if none is free. */
+static int pw_get_buf(struct page_writer *pw, uint64_t vaddr)
+{
+	unsigned idx;
+	int ret;
+
+	while ((ret = pw_reap(pw, 0)) > 0)
+		;
+	if (ret < 0)
+		return ret;
+	while (!pw->nr_free) {
+		if (!pw->inflight) {
+			pr_err("pid %d: no buffer for %s and none being written", pw->pid,
+			       pw->pages_path);
+			return -EIO;
+		}
+		ret = pw_reap(pw, 1);
+		if (ret < 0)
+			return ret;
+	}
+	idx = pw->free_bufs[--pw->nr_free];
+	pw->bufs[idx].off = pw->file_off;
+	pw->bufs[idx].vaddr = vaddr;
+	pw->cur = (int)idx;
+	pw->cur_fill = 0;
+	return 0;
+}
+
+/* ---- reading the target --------------------------------------------------------------------- */
+
+static int pw_open_mem(struct page_writer *pw)
+{
+	char path[64];
+
+	if (pw->mem_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pw->pid);
+	pw->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pw->mem_fd < 0) {
+		int err = errno == ENOENT ? -ESRCH : -errno;
+
+		pr_perror("pid %d: cannot open %s", pw->pid, path);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Copy len bytes at addr of the target to dst: process_vm_readv, and pread of
+ * /proc/PID/mem from the first address it cannot read (PROT_NONE, ...).
+ */
+static int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t len)
+{
+	uint64_t t0 = now_ns();
+	size_t done = 0;
+	int use_mem = 0, err = 0;
+	ssize_t n;
+
+	while (done < len) {
+		if (!use_mem) {
+			struct iovec local = { .iov_base = dst + done, .iov_len = len - done };
+			struct iovec remote = { .iov_base = (void *)(uintptr_t)(addr + done),
+						.iov_len = len - done };
+
+			n = process_vm_readv(pw->pid, &local, 1, &remote, 1, 0);
+			if (n > 0) {
+				done += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EFAULT && errno != EIO) {
+				err = -errno;
+				if (err == -ESRCH)
+					pr_err("pid %d: process gone while reading 0x%llx", pw->pid,
+					       (unsigned long long)(addr + done));
+				else
+					pr_perror("pid %d: process_vm_readv of 0x%llx (%zu bytes)",
+						  pw->pid, (unsigned long long)(addr + done),
+						  len - done);
+				goto out;
+			}
+			use_mem = 1;
+			err = pw_open_mem(pw);
+			if (err)
+				goto out;
+		}
+		n = pread(pw->mem_fd, dst + done, len - done, (off_t)(addr + done));
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (!n) {
+			/* /proc/PID/mem of a process without mm reads as empty. */
+			err = -ESRCH;
+			pr_err("pid %d: process gone while reading 0x%llx", pw->pid,
+			       (unsigned long long)(addr + done));
+		} else {
+			err = -errno;
+			pr_perror("pid %d: cannot read 0x%llx (%zu bytes) from /proc/%d/mem",
+				  pw->pid, (unsigned long long)(addr + done), len - done, pw->pid);
+		}
+		goto out;
+	}
+out:
+	pw->st.read_ns += now_ns() - t0;
+	return err;
+}
+
+/* ---- pagemap entries ------------------------------------------------------------------------ */
+
+/* Write the pending entry, split so that compat_nr_pages (uint32) holds each count. */
+static int pw_flush_entry(struct page_writer *pw)
+{
+	PagemapEntry e;
+	uint64_t n;
+	int err;
+
+	while (pw->ent_nr) {
+		n = pw->ent_nr > UINT32_MAX ? UINT32_MAX : pw->ent_nr;
+		pagemap_entry__init(&e);
+		e.vaddr = pw->ent_vaddr;
+		e.compat_nr_pages = (uint32_t)n;
+		e.has_nr_pages = 1;
+		e.nr_pages = n;
+		e.has_flags = 1;
+		e.flags = pw->ent_flags;
+		if (pw->ent_flags & PE_PARENT) {
+			e.has_in_parent = 1;
+			e.in_parent = 1;
+		}
+		err = img_write_entry(pw->pm, &e.base);
+		if (err) {
+			pr_errno(err, "pid %d: cannot write the pagemap entry of 0x%llx to %s",
+				 pw->pid, (unsigned long long)pw->ent_vaddr, img_name(pw->pm));
+			return err;
+		}
+		pw->st.nr_entries++;
+		pw->ent_vaddr += n << PW_PAGE_SHIFT;
+		pw->ent_nr -= n;
+	}
+	return 0;
+}
+
+static int pw_note(struct page_writer *pw, uint64_t vaddr, uint64_t nr, uint32_t flags)
+{
+	int err;
+
+	if (pw->ent_nr && pw->ent_flags == flags &&
+	    pw->ent_vaddr + (pw->ent_nr << PW_PAGE_SHIFT) == vaddr) {
+		pw->ent_nr += nr;
+		return 0;
+	}
+	err = pw_flush_entry(pw);
+	if (err)
+		return err;
+	pw->ent_vaddr = vaddr;
+	pw->ent_nr = nr;
+	pw->ent_flags = flags;
+	return 0;
+}
+
+/* ---- public API ----------------------------------------------------------------------------- */
+
+static int pw_check_range(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
+{
+	if ((start & (PW_PAGE_SIZE - 1)) || nr_pages > (UINT64_MAX - start) >> PW_PAGE_SHIFT) {
+		pr_err("pid %d: bad page range 0x%llx + %llu pages", pw->pid,
+		       (unsigned long long)start, (unsigned long long)nr_pages);
+		return -EINVAL;
+	}
+	if (nr_pages && start < pw->next_addr) {
+		pr_err("pid %d: pages at 0x%llx come after 0x%llx: calls must be in address order",
+		       pw->pid, (unsigned long long)start, (unsigned long long)pw->next_addr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int page_writer_add(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
+{
+	uint64_t addr = start, left;
+	size_t len;
+	int err;
+
+	err = pw_check_range(pw, start, nr_pages);
+	if (err)
+		return err;
+	if (pw->err || !nr_pages)
+		return pw->err;
+	left = nr_pages << PW_PAGE_SHIFT;
+	while (left) {
+		if (pw->cur < 0) {
+			err = pw_get_buf(pw, addr);
+			if (err)
+				goto fail;
+		}
+		len = pw->buf_size - pw->cur_fill;
+		if (len > left)
+			len = (size_t)left;
+		err = pw_read(pw, pw->mem + (size_t)pw->cur * pw->buf_size + pw->cur_fill, addr,
+			      len);
+		if (err)
+			goto fail;
+		err = pw_note(pw, addr, len >> PW_PAGE_SHIFT, PE_PRESENT);
+		if (err)
+			goto fail;
+		pw->cur_fill += len;
+		pw->file_off += len;
+		pw->st.pages_written += len >> PW_PAGE_SHIFT;
+		addr += len;
+		left -= len;
+		if (pw->cur_fill == pw->buf_size) {
+			err = pw_flush_buf(pw);
+			if (err)
+				goto fail;
+		}
+	}
+	pw->next_addr = addr;
+	return 0;
+fail:
+	pw->err = err;
+	return err;
+}
+
+int page_writer_add_parent(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
+{
+	int err;
+
+	err = pw_check_range(pw, start, nr_pages);
+	if (err)
+		return err;
+	if (pw->err || !nr_pages)
+		return pw->err;
+	err = pw_note(pw, start, nr_pages, PE_PARENT);
+	if (err) {
+		pw->err = err;
+		return err;
+	}
+	pw->st.pages_parent += nr_pages;
+	pw->next_addr = start + (nr_pages << PW_PAGE_SHIFT);
+	return 0;
+}
+
+/* Drain, tear down io_uring, close and remove what is still temporary, free. */
+static void pw_free(struct page_writer *pw)
+{
+	if (pw->ring_ok) {
+		pw_drain(pw);
+		io_uring_queue_exit(&pw->ring);
+	}
+	if (pw->mem)
+		munmap(pw->mem, pw->mem_len);
+	if (pw->pages_fd >= 0)
+		close(pw->pages_fd);
+	if (pw->pages_tmp)
+		unlinkat(pw->dirfd, pw->pages_tmpname, 0);
+	if (pw->mem_fd >= 0)
+		close(pw->mem_fd);
+	img_abort(pw->pm);
+	free(pw->bufs);
+	free(pw->free_bufs);
+	free(pw);
+}
+
+int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pages_id,
+		     const struct page_writer_opts *opts)
+{
+	PagemapHead head = PAGEMAP_HEAD__INIT;
+	struct page_writer *pw;
+	struct iovec *iov = NULL;
+	char pm_name[32];
+	unsigned i;
+	int err, fl;
+
+	pw = calloc(1, sizeof(*pw));
+	if (!pw)
+		return -ENOMEM;
+	pw->pid = pid;
+	pw->dirfd = dirfd;
+	pw->pages_id = pages_id;
+	pw->pages_fd = -1;
+	pw->mem_fd = -1;
+	pw->cur = -1;
+	pw->nr_bufs = opts && opts->nr_bufs ? opts->nr_bufs : PAGE_WRITER_NR_BUFS;
+	pw->buf_size = opts && opts->buf_size ? opts->buf_size : PAGE_WRITER_BUF_SIZE;
+	snprintf(pw->pages_name, sizeof(pw->pages_name), "pages-%u.img", pages_id);
+	snprintf(pw->pages_tmpname, sizeof(pw->pages_tmpname), "%s.tmp", pw->pages_name);
+	set_pages_path(pw);
+
+	if (pw->nr_bufs > PW_MAX_BUFS || pw->buf_size > PW_MAX_BUF_SIZE ||
+	    pw->buf_size % PW_PAGE_SIZE || (opts && (opts->flags & ~PAGE_WRITER_BUFFERED))) {
+		pr_err("pid %d: bad options for %s: %u x %zu bytes, flags 0x%x", pid,
+		       pw->pages_path, pw->nr_bufs, pw->buf_size, opts ? opts->flags : 0);
+		err = -EINVAL;
+		goto fail;
+	}
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH)) {
+		pr_err("pid %d: no such process", pid);
+		err = -ESRCH;
+		goto fail;
+	}
+
+	pw->mem_len = (size_t)pw->nr_bufs * pw->buf_size;
+	pw->mem =
+		mmap(NULL, pw->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pw->mem == MAP_FAILED) {
+		pw->mem = NULL;
+		err = -errno;
+		pr_perror("pid %d: cannot map %zu bytes of buffers for %s", pid, pw->mem_len,
+			  pw->pages_path);
+		goto fail;
+	}
+	pw->bufs = calloc(pw->nr_bufs, sizeof(*pw->bufs));
+	pw->free_bufs = calloc(pw->nr_bufs, sizeof(*pw->free_bufs));
+	iov = calloc(pw->nr_bufs, sizeof(*iov));
+	if (!pw->bufs || !pw->free_bufs || !iov) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < pw->nr_bufs; i++) {
+		iov[i].iov_base = pw->mem + (size_t)i * pw->buf_size;
+		iov[i].iov_len = pw->buf_size;
+		pw->free_bufs[i] = pw->nr_bufs - 1 - i;
+	}
+	pw->nr_free = pw->nr_bufs;
+
+	err = io_uring_queue_init(pw->nr_bufs, &pw->ring, 0);
+	if (err) {
+		pr_errno(err, "pid %d: cannot set up io_uring for %s", pid, pw->pages_path);
+		goto fail;
+	}
+	pw->ring_ok = 1;
+	err = io_uring_register_buffers(&pw->ring, iov, pw->nr_bufs);
+	if (err) {
+		pr_errno(err,
+			 "pid %d: cannot register %u x %zu bytes of buffers for %s "
+			 "(RLIMIT_MEMLOCK?)",
+			 pid, pw->nr_bufs, pw->buf_size, pw->pages_path);
+		goto fail;
+	}
+
+	pw->direct = !(opts && (opts->flags & PAGE_WRITER_BUFFERED));
+	fl = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+	pw->pages_fd = openat(dirfd, pw->pages_tmpname, fl | (pw->direct ? O_DIRECT : 0), 0600);
+	if (pw->pages_fd < 0 && errno == EINVAL && pw->direct) {
+		pr_info("pid %d: no O_DIRECT for %s.tmp, writing through the page cache", pid,
+			pw->pages_path);
+		pw->direct = 0;
+		pw->pages_fd = openat(dirfd, pw->pages_tmpname, fl, 0600);
+	}
+	if (pw->pages_fd < 0) {
+		err = -errno;
+		pr_perror("pid %d: cannot create %s.tmp", pid, pw->pages_path);
+		goto fail;
+	}
+	pw->pages_tmp = 1;
+	err = io_uring_register_files(&pw->ring, &pw->pages_fd, 1);
+	if (err) {
+		pr_errno(err, "pid %d: cannot register %s.tmp with io_uring", pid, pw->pages_path);
+		goto fail;
+	}
+
+	snprintf(pm_name, sizeof(pm_name), "pagemap-%d.img", pid);
+	err = img_create(&pw->pm, dirfd, pm_name, IMG_PAGEMAP);
+	if (err)
+		goto fail;
+	head.pages_id = pages_id;
+	err = img_write_entry(pw->pm, &head.base);
+	if (err) {
+		pr_errno(err, "pid %d: cannot write the pagemap head to %s", pid, img_name(pw->pm));
+		goto fail;
+	}
+	free(iov);
+	*out = pw;
+	return 0;
+fail:
+	free(iov);
+	pw_free(pw);
+	return err;
+}
+
+int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)
+{
+	int err = pw->err, ret, renamed = 0;
+	uint64_t t0;
+
+	if (!err)
+		err = pw_flush_buf(pw);
+	ret = pw_drain(pw);
+	if (!err)
+		err = ret;
+	if (!err)
+		err = pw_flush_entry(pw);
+	if (err)
+		goto out;
+
+	t0 = now_ns();
+	if (fdatasync(pw->pages_fd)) {
+		err = -errno;
+		pr_perror("pid %d: cannot sync %s.tmp", pw->pid, pw->pages_path);
+		goto out;
+	}
+	pw->st.write_ns += now_ns() - t0;
+	ret = close(pw->pages_fd);
+	pw->pages_fd = -1;
+	if (ret) {
+		err = -errno;
+		pr_perror("pid %d: cannot close %s.tmp", pw->pid, pw->pages_path);
+		goto out;
+	}
+	if (renameat(pw->dirfd, pw->pages_tmpname, pw->dirfd, pw->pages_name)) {
+		err = -errno;
+		pr_perror("pid %d: cannot rename %s.tmp into place", pw->pid, pw->pages_path);
+		goto out;
+	}
+	pw->pages_tmp = 0;
+	renamed = 1;
+	err = img_commit(pw->pm); /* frees it, success or not */
+	pw->pm = NULL;
+out:
+	if (err && renamed)
+		unlinkat(pw->dirfd, pw->pages_name, 0);
+	if (st)
+		*st = pw->st;
+	pw_free(pw);
+	return err;
+}
+
+void page_writer_abort(struct page_writer *pw)
+{
+	if (pw)
+		pw_free(pw);
+}
