@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file-descriptor side of a dump: what each process has open, as CRIU
+ * images.
+ *
+ * Every open file description of the tree becomes one file_entry in
+ * files.img, with an id from one counter (starting at 1) shared by all
+ * entries. Each fd table gets fdinfo-<files_id>.img: one fdinfo_entry per
+ * descriptor (fd number, FD_CLOEXEC, file id). Descriptors that share a
+ * description (dup, fork, SCM_RIGHTS) share the id: kcmp(2) KCMP_FILE
+ * compares each new descriptor with the earlier ones on the same inode.
+ *
+ * What is dumped, and how:
+ * - regular files, directories and the memory character devices (major 1:
+ *   /dev/null, /dev/zero, /dev/urandom, ...) as REG entries: absolute path,
+ *   open flags without O_CLOEXEC, position, size, mode, mount id, and the
+ *   F_SETOWN owner (zero when none).
+ * - pipes as one PIPE entry per open end (pipe_id = the pipe's inode), and
+ *   one pipes-data.img entry per pipe with its buffered bytes as payload
+ *   (size = F_GETPIPE_SZ). The bytes are copied with tee(2) and stay in the
+ *   pipe: the target reads them as if nothing happened.
+ * - with shell_job, the slave side of a pty (the terminal the job runs on):
+ *   a TTY entry, a REG entry with its path (tty_file_entry.regf_id), and a
+ *   tty-info.img entry (index, rdev, termios, locked termios, window size,
+ *   and the session and foreground group when it is the process's
+ *   controlling terminal). Restore does not recreate that pty: like CRIU's
+ *   --shell-job, it re-attaches the descriptors to the terminal the restore
+ *   runs on, makes it the controlling terminal of the restored session and
+ *   gives it the recorded foreground group. Only one terminal can be
+ *   re-attached that way, so a second pty in the tree is refused.
+ * Everything else is refused before anything is written: sockets, eventfd,
+ * epoll, signalfd, timerfd, inotify, fanotify, pidfd, memfd, io_uring, bpf,
+ * FIFOs, block devices and character devices other than those above,
+ * deleted files, and files whose path now names another file.
+ *
+ * The caller has every process of the tree stopped (ptrace-seized) while
+ * these run; descriptors are copied into ferry with pidfd_getfd(2).
+ */
+#ifndef FERRY_DUMP_FILES_H
+#define FERRY_DUMP_FILES_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct files_dump_opts {
+	int shell_job; /* dump the job's pty slave as a TTY to re-attach (--shell-job) */
+};
+
+/* The shared table of file descriptions, pipe data and ttys of one dump. */
+struct files_dump;
+
+/*
+ * files_dump_init - start an empty table with options @o (copied; NULL means
+ * all zero). Returns 0 or -ENOMEM.
+ */
+int files_dump_init(struct files_dump **out, const struct files_dump_opts *o);
+
+/*
+ * files_dump_check - preflight, before anything is written: classify every
+ * fd of @pid. Each one that cannot be dumped and restored is logged as
+ * "pid P fd N: <what> is not supported" (<what> is e.g. "socket:[1234]",
+ * "anon_inode:[eventfd]", "deleted file /tmp/x (deleted)"); a pty without
+ * shell_job is logged with "use --shell-job". Returns 0 if all are fine,
+ * -ENOTSUP if at least one was refused (all of them are logged), or another
+ * -errno if /proc could not be read. Does not change the table.
+ */
+int files_dump_check(struct files_dump *fd, pid_t pid);
+
+/*
+ * files_dump_proc - dump the fds of @pid into fdinfo-<files_id>.img in
+ * @dirfd and register their file descriptions (and pipe data, ttys) in the
+ * table. Call once per fd table (processes sharing one with CLONE_FILES
+ * share files_id). Returns 0, -ENOTSUP on an fd files_dump_check would
+ * refuse, or another -errno (logged with pid and fd). On error nothing is
+ * left in @dirfd by this call and the table is as it was before it.
+ */
+int files_dump_proc(struct files_dump *fd, pid_t pid, uint32_t files_id, int dirfd);
+
+/*
+ * files_dump_path - the id of a REG entry for an object that @pid names
+ * through /proc/PID/@what: "exe", "cwd", "root", "map_files/START-END" (for
+ * the mm dumper: the exe file and file-backed VMAs; files_dump_fs: cwd and
+ * root). The object is opened with @open_flags (O_CLOEXEC is added), which
+ * are also recorded in the entry without O_CLOEXEC and O_PATH (so O_PATH
+ * records 0, as CRIU does for cwd, root and exe). Entries are shared by
+ * (device, inode, recorded flags, path): asking twice gives the same id.
+ * Returns 0 with *id set, -ENOTSUP for a deleted or unreachable file or
+ * one without a path (logged), or another -errno (logged with pid and what).
+ */
+int files_dump_path(struct files_dump *fd, pid_t pid, const char *what, int open_flags,
+		    uint32_t *id);
+
+/*
+ * files_dump_fs - write fs-<pid>.img in @dirfd: the ids of cwd and root
+ * (through files_dump_path with O_PATH) and the umask from /proc/PID/status.
+ * Returns 0 or -errno (logged with pid).
+ */
+int files_dump_fs(struct files_dump *fd, pid_t pid, int dirfd);
+
+/*
+ * files_dump_commit - write files.img (every entry of the table, in id
+ * order) and pipes-data.img (one entry per pipe, empty image if none) in
+ * @dirfd, and tty-info.img if a tty was dumped. Each image appears whole or
+ * not at all. Returns 0 or -errno (logged with the image name).
+ */
+int files_dump_commit(struct files_dump *fd, int dirfd);
+
+/* files_dump_free - free the table (NULL is fine). */
+void files_dump_free(struct files_dump *fd);
+
+#endif
