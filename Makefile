@@ -155,10 +155,10 @@ $(TESTBIN): $(TEST_OBJS) $(LIBFERRY)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(LIBFERRY) $(LDLIBS) -lcriterion
 
 # Workloads are plain programs: no libferry, static-free, built for ptrace tests.
-$(BUILD)/workloads/%: selftests/workloads/%.c
+$(BUILD)/workloads/%: selftests/workloads/%.c selftests/pattern.h
 	$(call msg,CC,$<)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 $(WARN) -O1 -g -o $@ $< -lpthread -lm
+	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 $(WARN) -Iselftests -O1 -g -o $@ $< -lpthread -lm
 
 $(BUILD)/bench/%: bench/%.c $(LIBFERRY)
 	$(call msg,LD,$@)

@@ -5,6 +5,7 @@ set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 
+export FERRY_BUILD=$PWD/$build
 out="$build/bench/results.txt"
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,4 +119,100 @@ int t_run(char **out, char **err, const char *fmt, ...)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+pid_t t_spawn(const char *out_path, const char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int in = open("/dev/null", O_RDONLY);
+
+		if (out < 0 || in < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		/* Nothing of the test runner's (Criterion's sockets) leaks into the workload. */
+		syscall(SYS_close_range, 3, ~0u, 0);
+		setpgid(0, 0);
+		execv(t_workload(argv[0]), (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+char *t_wait_line(const char *path, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		char *buf = t_read_file(path, NULL), *line, *save = NULL;
+
+		for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line;
+		     line = strtok_r(NULL, "\n", &save))
+			if (strstr(line, needle)) {
+				char *r = strdup(line);
+
+				free(buf);
+				return r;
+			}
+		free(buf);
+		usleep(10 * 1000);
+	}
+	return NULL;
+}
+
+int t_count_lines(const char *path, const char *needle)
+{
+	char *buf = t_read_file(path, NULL), *line, *save = NULL;
+	int n = 0;
+
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, needle))
+			n++;
+	free(buf);
+	return n;
+}
+
+long t_proc_field(pid_t pid, const char *key)
+{
+	char path[64], *buf, *p;
+	size_t klen = strlen(key);
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	buf = t_read_file(path, NULL);
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ':') {
+			v = strtol(p + klen + 1, NULL, 10);
+			break;
+		}
+	free(buf);
+	return v;
+}
+
+char t_proc_state(pid_t pid)
+{
+	char path[64], *buf, *p, st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	buf = t_read_file(path, NULL);
+	if (buf && (p = strrchr(buf, ')')) && p[1] == ' ')
+		st = p[2];
+	free(buf);
+	return st;
+}
+
+void t_kill_wait(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+const char *t_crit(void)
+{
+	return access("/usr/bin/crit", X_OK) ? NULL : "/usr/bin/python3 /usr/bin/crit";
 }

@@ -4,6 +4,7 @@
 #define FERRY_TEST_HELPERS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Path of build/ferry (FERRY_BIN, else build/ferry from the repo root). */
 const char *t_ferry_bin(void);
@@ -21,5 +22,27 @@ char *t_read_file(const char *path, size_t *len);
  * NULL), return its exit status (or -1 if it did not exit normally).
  */
 int t_run(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * t_spawn - start workload @argv (argv[0] is a workload name, see t_workload)
+ * in its own process group with stdout and stderr appended to @out_path and
+ * stdin from /dev/null. Returns its pid (a child of the test process).
+ */
+pid_t t_spawn(const char *out_path, const char *const argv[]);
+/*
+ * t_wait_line - wait up to @timeout_ms for a line containing @needle in file
+ * @path; returns that line (malloc'd) or NULL on timeout.
+ */
+char *t_wait_line(const char *path, const char *needle, int timeout_ms);
+/* t_count_lines - lines of @path containing @needle. */
+int t_count_lines(const char *path, const char *needle);
+/* t_proc_field - the value after "Key:" in /proc/PID/status, or -1. */
+long t_proc_field(pid_t pid, const char *key);
+/* t_proc_state - the state letter of /proc/PID/stat, or 0 if gone. */
+char t_proc_state(pid_t pid);
+/* t_kill_wait - SIGKILL @pid and reap it (it must be our child). */
+void t_kill_wait(pid_t pid);
+/* t_crit - path of CRIU's crit decoder, or NULL if it is not installed. */
+const char *t_crit(void);
 
 #endif

@@ -86,8 +86,8 @@ static void json_base64(FILE *out, const uint8_t *p, size_t len)
 	fputc('"', out);
 }
 
-static void json_message(struct jw *w, const ProtobufCMessage *m, const uint8_t *extra,
-			 size_t extra_len);
+static void json_message(struct jw *w, const ProtobufCMessage *m, int has_extra,
+			 const uint8_t *extra, size_t extra_len);
 
 static void json_value(struct jw *w, const ProtobufCFieldDescriptor *f, const void *v)
 {
@@ -145,7 +145,7 @@ static void json_value(struct jw *w, const ProtobufCFieldDescriptor *f, const vo
 		break;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
-		json_message(w, *(ProtobufCMessage *const *)v, NULL, 0);
+		json_message(w, *(ProtobufCMessage *const *)v, 0, NULL, 0);
 		break;
 	}
 }
@@ -198,9 +198,12 @@ static int field_present(const ProtobufCMessage *m, const ProtobufCFieldDescript
 	return 1;
 }
 
-/* A message as an object; crit puts an entry's extra payload in it as "extra". */
-static void json_message(struct jw *w, const ProtobufCMessage *m, const uint8_t *extra,
-			 size_t extra_len)
+/*
+ * A message as an object; crit puts an entry's extra payload in it as "extra"
+ * (even an empty one) for the types that have one.
+ */
+static void json_message(struct jw *w, const ProtobufCMessage *m, int has_extra,
+			 const uint8_t *extra, size_t extra_len)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
@@ -235,7 +238,7 @@ static void json_message(struct jw *w, const ProtobufCMessage *m, const uint8_t 
 		}
 		first = 0;
 	}
-	if (extra_len) {
+	if (has_extra) {
 		jw_sep(w, first);
 		fputs("\"extra\": ", w->out);
 		json_base64(w->out, extra, extra_len);
@@ -277,8 +280,10 @@ int img_to_json(struct img *img, FILE *out, int pretty)
 		size_t len;
 
 		jw_sep(&w, !n++);
+		data = NULL;
+		len = 0;
 		img_read_payload(img, m, &data, &len);
-		json_message(&w, m, data, len);
+		json_message(&w, m, img_get_type(img)->payload_field != NULL, data, len);
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	if (err < 0) {

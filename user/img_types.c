@@ -146,10 +146,10 @@ const struct img_type img_types[T_NR + 1] = {
 	COMMON(TTY_INFO, "tty-info.img", IMG_ARRAY, tty_info_entry__descriptor),
 	COMMON(TTY_DATA, "tty-data.img", IMG_ARRAY, tty_data_entry__descriptor),
 	COMMON(FS, "fs-%u.img", IMG_SINGLE, fs_entry__descriptor),
-	/* A service image: "stats-dump.img", "stats-restore.img". */
+	/* A service image: "stats-dump", "stats-restore" (no .img, as CRIU names them). */
 	[T_STATS] = {
 		.name = "STATS",
-		.file = "stats-%s.img",
+		.file = "stats-%s",
 		.kind_magic = IMG_SERVICE_MAGIC,
 		.magic = STATS_MAGIC,
 		.kind = IMG_SINGLE,

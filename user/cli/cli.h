@@ -19,6 +19,8 @@ struct cli_opts {
 	int pretty;		/* --pretty */
 	int json;		/* --json */
 	int help;		/* -h / --help */
+	int leave_running;	/* --leave-running */
+	int shell_job;		/* -j / --shell-job */
 	int argc;		/* positional arguments after the subcommand */
 	char **argv;
 };
@@ -31,6 +33,6 @@ struct cli_cmd {
 };
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_show_log;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dump, cmd_show_log;
 
 #endif

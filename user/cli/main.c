@@ -12,6 +12,7 @@
 static const struct cli_cmd *const commands[] = {
 	&cmd_check,
 	&cmd_decode,
+	&cmd_dump,
 	&cmd_show_log,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -22,6 +23,7 @@ enum {
 	OPT_PRINT_LOG,
 	OPT_PRETTY,
 	OPT_JSON,
+	OPT_LEAVE_RUNNING,
 };
 
 static const struct option long_opts[] = {
@@ -35,9 +37,11 @@ static const struct option long_opts[] = {
 	{ "input", required_argument, NULL, 'i' },
 	{ "pretty", no_argument, NULL, OPT_PRETTY },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
+	{ "shell-job", no_argument, NULL, 'j' },
 	{ 0 },
 };
-static const char short_opts[] = "+hv::o:t:D:i:";
+static const char short_opts[] = "+hv::o:t:D:i:j";
 
 static void usage(FILE *f)
 {
@@ -125,6 +129,12 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_LEAVE_RUNNING:
+			o->leave_running = 1;
+			break;
+		case 'j':
+			o->shell_job = 1;
 			break;
 		default:
 			return -EINVAL;

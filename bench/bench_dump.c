@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `ferry dump` end to end against the simplest possible dumper, side by side
+ * in one run: for each size, a memhog workload holds SIZE MiB of patterned
+ * memory and, alternating rounds, (a) `ferry dump --leave-running` writes its
+ * images and (b) a baseline process copies the same mapping with
+ * process_vm_readv, 1 MiB at a time, and write(2)s it to a file of the same
+ * kind, then fdatasync()s it. Prints medians: wall time, throughput, ferry's
+ * frozen time (from stats-dump) and the peak RSS of each (ru_maxrss of the
+ * process that did the work, read with wait4).
+ *   bench_dump [SIZES_MIB...]     default: 256 1024
+ * Needs FERRY_BUILD (scripts/bench.sh sets it) and root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "bench: "
+#include "img.h"
+#include "log.h"
+#include "stats.pb-c.h"
+
+#define ROUNDS 5
+#define CHUNK (1u << 20)
+
+struct sample {
+	double secs;
+	double frozen_ms;
+	long maxrss_kib;
+};
+
+static const char *build_dir(void)
+{
+	const char *b = getenv("FERRY_BUILD");
+
+	return b ? b : "build";
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Start memhog SIZE; returns its pid and the address of its mapping. */
+static pid_t start_memhog(unsigned long mib, uint64_t *base)
+{
+	char path[4096], line[256];
+	int p[2];
+	FILE *f;
+	pid_t pid;
+
+	if (pipe(p))
+		exit(1);
+	pid = fork();
+	if (!pid) {
+		char arg[32];
+
+		dup2(p[1], 1);
+		close(p[0]);
+		snprintf(arg, sizeof(arg), "%lu", mib);
+		snprintf(path, sizeof(path), "%s/workloads/memhog", build_dir());
+		execl(path, "memhog", arg, "3", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	if (!f || !fgets(line, sizeof(line), f) || !strstr(line, "base") ||
+	    sscanf(strstr(line, "base"), "base %lx", base) != 1) {
+		fprintf(stderr, "bench_dump: memhog did not start\n");
+		exit(1);
+	}
+	fclose(f);
+	return pid;
+}
+
+static void rm_images(const char *dir)
+{
+	char cmd[4300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "bench_dump: cannot remove %s\n", dir);
+}
+
+static double read_frozen_ms(const char *dir)
+{
+	ProtobufCMessage *m;
+	struct img *img;
+	double ms = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (dfd < 0)
+		return -1;
+	if (!img_open(&img, dfd, "stats-dump", IMG_STATS)) {
+		if (img_read_entry(img, &m) == 1) {
+			StatsEntry *s = (StatsEntry *)m;
+
+			if (s->dump)
+				ms = s->dump->frozen_time / 1000.0;
+			protobuf_c_message_free_unpacked(m, NULL);
+		}
+		img_close(img);
+	}
+	close(dfd);
+	return ms;
+}
+
+/* Run a child to completion and take its time and peak RSS. */
+static int wait_child(pid_t pid, double t0, struct sample *s)
+{
+	struct rusage ru;
+	int status;
+
+	if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "bench_dump: child %d failed (status %#x)\n", pid, status);
+		return -1;
+	}
+	s->secs = now_s() - t0;
+	s->maxrss_kib = ru.ru_maxrss;
+	return 0;
+}
+
+static int run_ferry(pid_t target, const char *dir, struct sample *s)
+{
+	char ferry[4096], tpid[16];
+	double t0 = now_s();
+	pid_t pid = fork();
+
+	if (!pid) {
+		snprintf(ferry, sizeof(ferry), "%s/ferry", build_dir());
+		snprintf(tpid, sizeof(tpid), "%d", target);
+		execl(ferry, "ferry", "dump", "-t", tpid, "-D", dir, "--leave-running", "-v1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (wait_child(pid, t0, s))
+		return -1;
+	s->frozen_ms = read_frozen_ms(dir);
+	return 0;
+}
+
+static int run_baseline(pid_t target, uint64_t base, size_t size, const char *dir, struct sample *s)
+{
+	double t0 = now_s();
+	pid_t pid = fork();
+
+	if (!pid) {
+		char path[4300];
+		char *buf = malloc(CHUNK);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/baseline.img", dir);
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			_exit(1);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || !buf)
+			_exit(1);
+		for (size_t off = 0; off < size; off += CHUNK) {
+			struct iovec l = { buf, CHUNK }, r = { (void *)(base + off), CHUNK };
+
+			if (process_vm_readv(target, &l, 1, &r, 1, 0) != CHUNK ||
+			    write(fd, buf, CHUNK) != CHUNK)
+				_exit(1);
+		}
+		_exit(fdatasync(fd) ? 1 : 0);
+	}
+	s->frozen_ms = -1;
+	return wait_child(pid, t0, s);
+}
+
+static int bench_size(unsigned long mib)
+{
+	double fs[ROUNDS], ff[ROUNDS], fr[ROUNDS], bs[ROUNDS], br[ROUNDS];
+	char dir[] = "/var/tmp/ferry-bench-XXXXXX", img[4200];
+	size_t size = (size_t)mib << 20;
+	uint64_t base;
+	pid_t target;
+	int err = 0;
+
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(img, sizeof(img), "%s/img", dir);
+	target = start_memhog(mib, &base);
+	for (int r = 0; r < ROUNDS && !err; r++) {
+		struct sample a, b;
+
+		err = run_ferry(target, img, &a) ?: run_baseline(target, base, size, img, &b);
+		rm_images(img);
+		fs[r] = a.secs, ff[r] = a.frozen_ms, fr[r] = (double)a.maxrss_kib;
+		bs[r] = b.secs, br[r] = (double)b.maxrss_kib;
+	}
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	rm_images(dir);
+	if (err)
+		return err;
+	{
+		double f = median(fs, ROUNDS), b = median(bs, ROUNDS);
+
+		printf("dump %5lu MiB  ferry    median %.3f s  %7.0f MiB/s  frozen %.0f ms  peak RSS %.1f MiB\n",
+		       mib, f, (double)mib / f, median(ff, ROUNDS), median(fr, ROUNDS) / 1024);
+		printf("dump %5lu MiB  baseline median %.3f s  %7.0f MiB/s                peak RSS %.1f MiB\n",
+		       mib, b, (double)mib / b, median(br, ROUNDS) / 1024);
+		printf("dump %5lu MiB  ferry/baseline time ratio %.2f (%d rounds, alternating)\n",
+		       mib, f / b, ROUNDS);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const unsigned long def[] = { 256, 1024 };
+	int err = 0;
+
+	if (geteuid()) {
+		fprintf(stderr, "bench_dump: needs root (ptrace, BPF)\n");
+		return 1;
+	}
+	if (argc > 1) {
+		for (int i = 1; i < argc && !err; i++)
+			err = bench_size(strtoul(argv[i], NULL, 10));
+	} else {
+		for (size_t i = 0; i < sizeof(def) / sizeof(def[0]) && !err; i++)
+			err = bench_size(def[i]);
+	}
+	return err ? 1 : 0;
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The dump orchestrator (see dump.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "dump: "
+#include "dump.h"
+#include "dump_core.h"
+#include "dump_files.h"
+#include "dump_mm.h"
+#include "img.h"
+#include "inventory.pb-c.h"
+#include "log.h"
+#include "pstree.h"
+#include "pstree.pb-c.h"
+#include "stats.pb-c.h"
+
+#define STAGING_PREFIX ".ferry-staging-"
+#define CRIU_IMAGES_V1_1 2 /* inventory img_version CRIU writes */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void fault_point(const char *name)
+{
+	const char *f = getenv("FERRY_FAULT");
+
+	if (f && !strcmp(f, name)) {
+		pr_warn("fault point '%s': killing ferry", name);
+		kill(getpid(), SIGKILL);
+	}
+}
+
+/* Signals that would end ferry are held while the tree is frozen, and checked between steps. */
+static int interrupted(void)
+{
+	sigset_t pend;
+
+	sigpending(&pend);
+	if (sigismember(&pend, SIGINT) == 1 || sigismember(&pend, SIGTERM) == 1 ||
+	    sigismember(&pend, SIGHUP) == 1) {
+		pr_err("interrupted by a signal: giving up the dump");
+		return -EINTR;
+	}
+	return 0;
+}
+
+/* Remove every file of a directory, then the directory (staging cleanup). */
+static void remove_dir(int parent, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")))
+			unlinkat(fd, de->d_name, 0);
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+/*
+ * Refuse a directory that already holds a dump (mixing two dumps' images
+ * would restore something that never existed) and drop staging directories
+ * a killed ferry left behind.
+ */
+static int prepare_dir(const char *dir, int *dirfd)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, err = 0;
+
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		pr_perror("cannot create images directory %s", dir);
+		return err;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("cannot open images directory %s", dir);
+		return err;
+	}
+	d = fdopendir(dup(fd));
+	if (!d) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX))) {
+			pr_info("removing %s/%s left by an interrupted dump", dir, de->d_name);
+			remove_dir(fd, de->d_name);
+		} else if (!strcmp(de->d_name, "inventory.img") ||
+			   !strcmp(de->d_name, "pstree.img")) {
+			pr_err("%s already holds a dump (%s); use an empty directory", dir,
+			       de->d_name);
+			err = -EEXIST;
+		}
+	}
+	closedir(d);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*dirfd = fd;
+	return 0;
+}
+
+/* Move every image from staging to the images directory, inventory.img last. */
+static int publish(int dirfd, const char *staging, const char *dir)
+{
+	struct dirent *de;
+	int sfd, err = 0;
+	DIR *d;
+
+	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0)
+		return -errno;
+	d = fdopendir(sfd);
+	if (!d) {
+		err = -errno;
+		close(sfd);
+		return err;
+	}
+	while ((de = readdir(d)) && !err) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "inventory.img"))
+			continue;
+		if (renameat(sfd, de->d_name, dirfd, de->d_name)) {
+			err = -errno;
+			pr_perror("cannot move %s into %s", de->d_name, dir);
+		}
+	}
+	fault_point("rename");
+	if (!err && renameat(sfd, "inventory.img", dirfd, "inventory.img")) {
+		err = -errno;
+		pr_perror("cannot move inventory.img into %s", dir);
+	}
+	if (!err)
+		fsync(dirfd);
+	closedir(d);
+	return err;
+}
+
+static int write_pstree(const struct pstree *t, int dirfd)
+{
+	struct img *img;
+	int err;
+
+	err = img_create(&img, dirfd, "pstree.img", IMG_PSTREE);
+	if (err)
+		return err;
+	for (size_t i = 0; i < t->nr && !err; i++) {
+		const struct pproc *p = &t->procs[i];
+		PstreeEntry e = PSTREE_ENTRY__INIT;
+		uint32_t *th = calloc(p->nr_threads, sizeof(*th));
+
+		if (!th) {
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < p->nr_threads; k++)
+			th[k] = (uint32_t)p->tids[k];
+		e.pid = (uint32_t)p->pid;
+		/* The root's parent is outside the tree: CRIU writes 0. */
+		e.ppid = p->parent < 0 ? 0 : (uint32_t)p->ppid;
+		e.pgid = (uint32_t)p->pgid;
+		e.sid = (uint32_t)p->sid;
+		e.n_threads = p->nr_threads;
+		e.threads = th;
+		err = img_write_entry(img, &e.base);
+		free(th);
+	}
+	if (err) {
+		img_abort(img);
+		return err;
+	}
+	return img_commit(img);
+}
+
+static int write_single(int dirfd, const char *name, const struct img_type *t,
+			const ProtobufCMessage *m)
+{
+	struct img *img;
+	int err;
+
+	err = img_create(&img, dirfd, name, t);
+	if (err)
+		return err;
+	err = img_write_entry(img, m);
+	if (err) {
+		img_abort(img);
+		return err;
+	}
+	return img_commit(img);
+}
+
+static int write_stats(int dirfd, const struct dump_result *r)
+{
+	DumpStatsEntry d = DUMP_STATS_ENTRY__INIT;
+	StatsEntry s = STATS_ENTRY__INIT;
+
+	d.freezing_time = (uint32_t)r->freezing_us;
+	d.frozen_time = (uint32_t)r->frozen_us;
+	d.memdump_time = (uint32_t)r->memdump_us;
+	d.memwrite_time = (uint32_t)r->memwrite_us;
+	d.pages_scanned = r->pages_scanned;
+	d.pages_skipped_parent = 0;
+	d.pages_written = r->pages_written;
+	d.pages_lazy = 0;
+	s.dump = &d;
+	return write_single(dirfd, "stats-dump", IMG_STATS, &s.base);
+}
+
+static int write_inventory(int dirfd, const struct core_ids *root)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
+
+	ids.vm_id = root->vm_id;
+	ids.files_id = root->files_id;
+	ids.fs_id = root->fs_id;
+	ids.sighand_id = root->sighand_id;
+	inv.img_version = CRIU_IMAGES_V1_1;
+	inv.has_fdinfo_per_id = 1;
+	inv.fdinfo_per_id = 1;
+	inv.root_ids = &ids;
+	inv.has_lsmtype = 1;
+	inv.lsmtype = LSMTYPE__NO_LSM;
+	return write_single(dirfd, "inventory.img", IMG_INVENTORY, &inv.base);
+}
+
+/* Everything written while the tree is frozen. */
+static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd,
+		       struct dump_result *res, struct core_ids *root_ids)
+{
+	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct files_dump *files = NULL;
+	int err;
+
+	err = files_dump_init(&files, &fo);
+	if (err)
+		return err;
+	/* Refuse unsupported fds before anything else is asked of the tree. */
+	for (size_t i = 0; i < t->nr && !err; i++)
+		err = files_dump_check(files, t->procs[i].pid);
+	if (err)
+		goto out;
+	fault_point("frozen");
+
+	for (size_t i = 0; i < t->nr; i++) {
+		const struct pproc *p = &t->procs[i];
+		/* No namespace or CLONE_VM/CLONE_FILES sharing: one object of each kind per
+		 * process. */
+		struct core_ids ids = { .vm_id = (uint32_t)(4 * i + 1),
+					.files_id = (uint32_t)(4 * i + 2),
+					.fs_id = (uint32_t)(4 * i + 3),
+					.sighand_id = (uint32_t)(4 * i + 4) };
+		struct dump_mm_stats ms;
+		uint64_t t0;
+
+		err = interrupted();
+		if (err)
+			goto out;
+		if (!i)
+			*root_ids = ids;
+		err = dump_core_proc(p, &ids, sfd);
+		if (err)
+			goto out;
+		fault_point("core");
+		err = files_dump_proc(files, p->pid, ids.files_id, sfd);
+		if (!err)
+			err = files_dump_fs(files, p->pid, sfd);
+		if (err)
+			goto out;
+		fault_point("files");
+		t0 = now_us();
+		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &o->pw, &ms);
+		res->memdump_us += now_us() - t0;
+		res->memwrite_us += ms.pw.write_ns / 1000;
+		res->pages_scanned += ms.pages_scanned;
+		res->pages_written += ms.pw.pages_written;
+		res->nr_vmas += ms.vmas;
+		res->nr_threads += p->nr_threads;
+		if (err)
+			goto out;
+		pr_info("pid %d: %zu thread(s), %llu VMAs (%s), %llu of %llu pages written", p->pid,
+			p->nr_threads, (unsigned long long)ms.vmas,
+			ms.vmas_bpf ? "BPF iterator" : "/proc/PID/smaps",
+			(unsigned long long)ms.pw.pages_written,
+			(unsigned long long)ms.pages_scanned);
+		fault_point("mm");
+	}
+	res->nr_procs = t->nr;
+	err = files_dump_commit(files, sfd);
+	if (!err)
+		err = write_pstree(t, sfd);
+	fault_point("images");
+out:
+	files_dump_free(files);
+	return err;
+}
+
+int dump_tree(const struct dump_opts *o, struct dump_result *res)
+{
+	char staging[64];
+	struct pstree t;
+	struct core_ids root_ids = { 0 };
+	sigset_t block, old;
+	uint64_t t_start, t_frozen;
+	int dirfd = -1, sfd = -1, err, frozen = 0;
+
+	memset(res, 0, sizeof(*res));
+	err = prepare_dir(o->dir, &dirfd);
+	if (err)
+		return err;
+	snprintf(staging, sizeof(staging), STAGING_PREFIX "%d", getpid());
+	if (mkdirat(dirfd, staging, 0700)) {
+		err = -errno;
+		pr_perror("cannot create %s/%s", o->dir, staging);
+		close(dirfd);
+		return err;
+	}
+	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0) {
+		err = -errno;
+		pr_perror("cannot open %s/%s", o->dir, staging);
+		goto out;
+	}
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+
+	t_start = now_us();
+	err = pstree_freeze(&t, o->pid);
+	if (err)
+		goto out_sig;
+	frozen = 1;
+	t_frozen = now_us();
+	res->freezing_us = t_frozen - t_start;
+
+	err = dump_frozen(o, &t, sfd, res, &root_ids);
+	if (err)
+		goto out_release;
+	res->frozen_us = now_us() - t_frozen;
+	err = write_stats(sfd, res);
+	if (!err)
+		err = write_inventory(sfd, &root_ids);
+	if (!err)
+		err = publish(dirfd, staging, o->dir);
+	if (err)
+		goto out_release;
+
+	if (o->leave_running) {
+		pstree_release(&t);
+		pr_info("released the tree of pid %d; it continues", o->pid);
+	} else {
+		pstree_kill(&t);
+		pr_info("killed the tree of pid %d", o->pid);
+	}
+	goto out_free;
+
+out_release:
+	pstree_release(&t);
+	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
+	       strerror(-err));
+out_free:
+	if (frozen)
+		pstree_free(&t);
+out_sig:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	remove_dir(dirfd, staging);
+	close(dirfd);
+	return err;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread and per-process state of a frozen process: core-TID.img.
+ *
+ * Read from outside where the kernel offers a way (ptrace register sets,
+ * PTRACE_GETSIGMASK, PTRACE_PEEKSIGINFO, PTRACE_GET_RSEQ_CONFIGURATION,
+ * get_robust_list, prlimit, /proc), and with remote syscalls (rsys.h) for
+ * what only the process itself can ask: sigactions, sigaltstack, the
+ * set_tid_address pointer, the parent-death signal, itimers, securebits and
+ * the child-subreaper flag. Those write their answers into a scratch page the
+ * dump maps in the target and unmaps again before the memory is dumped.
+ */
+#ifndef FERRY_DUMP_CORE_H
+#define FERRY_DUMP_CORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pstree.h"
+
+struct core_ids {
+	uint32_t vm_id, files_id, fs_id, sighand_id;
+};
+
+/*
+ * dump_core_proc - write core-TID.img for every thread of @p (frozen) into
+ * @dirfd; the leader's carries the process-wide part (tc, ids). Refuses, with
+ * a message naming the pid, what the restore could not bring back (seccomp
+ * filters, POSIX timers). Returns 0 or -errno; images already written are
+ * whole (the caller removes the directory's images on failure).
+ */
+int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd);
+
+/*
+ * dump_core_fixup_restart - turn the registers of a thread stopped inside an
+ * interrupted syscall into those that re-execute it: rax = orig_rax (or
+ * restart_syscall for -ERESTART_RESTARTBLOCK) and rip back over the 2-byte
+ * syscall instruction, as the kernel does on return to user space.
+ */
+struct user_regs_struct;
+void dump_core_fixup_restart(struct user_regs_struct *regs);
+
+#endif

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Freezing a process tree (see pstree.h).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "pstree: "
+#include "log.h"
+#include "proc_parse.h"
+#include "pstree.h"
+#include "rsys.h"
+
+/* Re-reading a thread list more often than this means threads are being born faster than seized. */
+#define FREEZE_MAX_PASSES 1000
+
+static int note_seized(struct pstree *t, pid_t tid)
+{
+	if (t->nr_seized == t->cap_seized) {
+		size_t cap = t->cap_seized ? t->cap_seized * 2 : 64;
+		pid_t *n = realloc(t->seized, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->seized = n;
+		t->cap_seized = cap;
+	}
+	t->seized[t->nr_seized++] = tid;
+	return 0;
+}
+
+static int is_seized(const struct pstree *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->nr_seized; i++)
+		if (t->seized[i] == tid)
+			return 1;
+	return 0;
+}
+
+int pstree_find(const struct pstree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->nr; i++)
+		if (t->procs[i].pid == pid)
+			return (int)i;
+	return -1;
+}
+
+/* Is @pid ferry itself or one of its ancestors? Freezing those would freeze ferry. */
+static int is_self_or_ancestor(pid_t pid)
+{
+	pid_t p = getpid();
+
+	while (p > 1) {
+		struct proc_stat st;
+
+		if (p == pid)
+			return 1;
+		if (proc_parse_stat(p, 0, &st))
+			return 0;
+		p = st.ppid;
+	}
+	return p == pid;
+}
+
+/* Checks on a process before any of its threads is seized. */
+static int check_proc(pid_t pid)
+{
+	struct proc_status status;
+	struct proc_stat st;
+	int err;
+
+	err = proc_is_kernel_thread(pid);
+	if (err < 0) {
+		if (err == -ESRCH || err == -ENOENT)
+			pr_err("pid %d: no such process", pid);
+		return err == -ENOENT ? -ESRCH : err;
+	}
+	if (err == 1) {
+		pr_err("pid %d: is a kernel thread, it cannot be dumped", pid);
+		return -EPERM;
+	}
+	if (is_self_or_ancestor(pid)) {
+		pr_err("pid %d: is ferry itself or one of its ancestors", pid);
+		return -EPERM;
+	}
+	err = proc_parse_stat(pid, 0, &st);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	if (st.state == 'Z' || st.state == 'X') {
+		pr_err("pid %d: is a zombie (dead, not yet reaped); zombies are not supported",
+		       pid);
+		return -EPERM;
+	}
+	err = proc_parse_status(pid, 0, &status);
+	if (err)
+		return err;
+	if (status.tracer_pid) {
+		pr_err("pid %d: is already traced by pid %d", pid, status.tracer_pid);
+		err = -EBUSY;
+	}
+	proc_status_free(&status);
+	return err;
+}
+
+/* Seize every thread of @p until its thread list is stable. */
+static int freeze_threads(struct pstree *t, struct pproc *p)
+{
+	pid_t *tids = NULL;
+	size_t n = 0;
+	int err = 0, pass, fresh;
+
+	for (pass = 0; pass < FREEZE_MAX_PASSES; pass++) {
+		free(tids);
+		tids = NULL;
+		err = proc_list_threads(p->pid, &tids, &n);
+		if (err) {
+			pr_err("pid %d: cannot list its threads: %s", p->pid, strerror(-err));
+			goto out;
+		}
+		fresh = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (is_seized(t, tids[i]))
+				continue;
+			err = rsys_seize(tids[i]);
+			if (err == -ESRCH && tids[i] != p->pid) {
+				err = 0; /* the thread exited meanwhile */
+				continue;
+			}
+			if (err) {
+				pr_err("pid %d: cannot freeze thread %d: %s", p->pid, tids[i],
+				       strerror(-err));
+				goto out;
+			}
+			err = note_seized(t, tids[i]);
+			if (err) {
+				rsys_detach(tids[i]);
+				goto out;
+			}
+			fresh = 1;
+		}
+		if (!fresh)
+			break;
+	}
+	if (pass == FREEZE_MAX_PASSES) {
+		pr_err("pid %d: thread list never settled while freezing", p->pid);
+		err = -EAGAIN;
+		goto out;
+	}
+	/* Re-read once more after the last seize: exited threads drop out. Leader first. */
+	p->tids = malloc((n ? n : 1) * sizeof(*p->tids));
+	if (!p->tids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	p->nr_threads = 0;
+	p->tids[p->nr_threads++] = p->pid;
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] != p->pid && is_seized(t, tids[i]))
+			p->tids[p->nr_threads++] = tids[i];
+out:
+	free(tids);
+	return err;
+}
+
+static int add_proc(struct pstree *t, pid_t pid, int parent)
+{
+	struct pproc *n = realloc(t->procs, (t->nr + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	t->procs = n;
+	memset(&t->procs[t->nr], 0, sizeof(t->procs[0]));
+	t->procs[t->nr].pid = pid;
+	t->procs[t->nr].parent = parent;
+	t->nr++;
+	return 0;
+}
+
+int pstree_freeze(struct pstree *t, pid_t root)
+{
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	err = check_proc(root);
+	if (err)
+		return err;
+	err = add_proc(t, root, -1);
+	if (err)
+		return err;
+	for (size_t i = 0; i < t->nr; i++) {
+		struct proc_stat st;
+		pid_t *kids = NULL;
+		size_t nk = 0;
+
+		if (i) {
+			err = check_proc(t->procs[i].pid);
+			if (err)
+				goto fail;
+		}
+		err = freeze_threads(t, &t->procs[i]);
+		if (err)
+			goto fail;
+		/* Frozen now: its ids and children cannot change any more. */
+		err = proc_parse_stat(t->procs[i].pid, 0, &st);
+		if (err) {
+			pr_err("pid %d: cannot read its stat: %s", t->procs[i].pid, strerror(-err));
+			goto fail;
+		}
+		t->procs[i].ppid = st.ppid;
+		t->procs[i].pgid = st.pgid;
+		t->procs[i].sid = st.sid;
+		err = proc_list_children(t->procs[i].pid, &kids, &nk);
+		if (err) {
+			pr_err("pid %d: cannot list its children: %s", t->procs[i].pid,
+			       strerror(-err));
+			goto fail;
+		}
+		for (size_t k = 0; k < nk && !err; k++)
+			err = add_proc(t, kids[k], (int)i);
+		free(kids);
+		if (err)
+			goto fail;
+	}
+	pr_info("froze %zu process(es), %zu thread(s) under pid %d", t->nr, t->nr_seized, root);
+	return 0;
+fail:
+	pstree_release(t);
+	pstree_free(t);
+	return err;
+}
+
+int pstree_release(struct pstree *t)
+{
+	int err = 0;
+
+	for (size_t i = t->nr_seized; i-- > 0;) {
+		int e = rsys_detach(t->seized[i]);
+
+		if (e && e != -ESRCH && !err)
+			err = e;
+	}
+	t->nr_seized = 0;
+	return err;
+}
+
+int pstree_kill(struct pstree *t)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < t->nr; i++)
+		if (kill(t->procs[i].pid, SIGKILL) && errno != ESRCH) {
+			err = -errno;
+			pr_perror("pid %d: cannot kill", t->procs[i].pid);
+		}
+	/* A killed tracee leaves its ptrace stop by itself; detaching may race with that. */
+	for (size_t i = t->nr_seized; i-- > 0;)
+		ptrace(PTRACE_DETACH, t->seized[i], NULL, NULL);
+	t->nr_seized = 0;
+	return err;
+}
+
+void pstree_free(struct pstree *t)
+{
+	for (size_t i = 0; i < t->nr; i++)
+		free(t->procs[i].tids);
+	free(t->procs);
+	free(t->seized);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process tree being dumped: which processes and threads it holds, and
+ * freezing them.
+ *
+ * Freezing seizes every thread of every process with PTRACE_SEIZE +
+ * PTRACE_INTERRUPT (rsys_seize): no SIGSTOP, so neither the target nor its
+ * parent sees a signal or a stop notification. A stopped thread can create no
+ * thread and a process whose threads are all stopped can fork no child, so
+ * the tree is walked top-down, each process's thread list re-read until a
+ * pass finds no new thread, and its children listed only then: the result is
+ * a stable picture of the whole tree.
+ */
+#ifndef FERRY_PSTREE_H
+#define FERRY_PSTREE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct pproc {
+	pid_t pid, ppid, pgid, sid;
+	pid_t *tids; /* tids[0] is the leader (== pid) */
+	size_t nr_threads;
+	int parent; /* index of the parent in pstree.procs, -1 for the root */
+};
+
+struct pstree {
+	struct pproc *procs; /* root first, then breadth-first */
+	size_t nr;
+	pid_t *seized; /* every thread ferry seized, in seizing order */
+	size_t nr_seized, cap_seized;
+};
+
+/*
+ * pstree_freeze - seize and stop every thread of the tree rooted at @root.
+ * Refuses (and leaves nothing seized) a pid that does not exist (-ESRCH), a
+ * kernel thread, ferry itself or one of its ancestors, a zombie or a process
+ * traced by someone else (-EPERM/-EBUSY), each with a message naming the pid.
+ * On error every thread already seized is released.
+ */
+int pstree_freeze(struct pstree *t, pid_t root);
+/* pstree_find - the index of process @pid in the tree, or -1. */
+int pstree_find(const struct pstree *t, pid_t pid);
+/* pstree_release - detach every seized thread: the tree continues. */
+int pstree_release(struct pstree *t);
+/*
+ * pstree_kill - SIGKILL every process of the tree, then detach; CRIU's
+ * default end of a dump.
+ */
+int pstree_kill(struct pstree *t);
+void pstree_free(struct pstree *t);
+
+#endif
