@@ -314,7 +314,7 @@ Test(check, vma_iter_no_such_process, .timeout = 30)
 		free(v);
 		cr_skip_test("pid %d was reused before the test could look", (int)pid);
 	}
-	cr_assert_lt(err, 0);
+	cr_assert_eq(err, -ESRCH, "vma_iter_read of a reaped pid: %d", err);
 }
 
 /* ---- the command ------------------------------------------------------------------------------

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "core.pb-c.h"
@@ -579,4 +582,63 @@ Test(dump_faults, kernel_thread, .timeout = 30)
 	cr_assert(err && strstr(err, "pid 2: is a kernel thread"), "%s", err);
 	free(err);
 	t_rmrf(dir);
+}
+
+/* counter on a pty as its controlling terminal, as in a shell session. */
+static pid_t spawn_on_pty(int *master)
+{
+	pid_t pid;
+
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(*master, 0);
+	cr_assert_eq(grantpt(*master), 0);
+	cr_assert_eq(unlockpt(*master), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		int slave;
+
+		setsid();
+		slave = open(ptsname(*master), O_RDWR);
+		if (slave < 0 || ioctl(slave, TIOCSCTTY, 0))
+			_exit(126);
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		execl(t_workload("counter"), "counter", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+Test(dump, shell_job_terminal, .timeout = 60)
+{
+	char *dir = t_tmpdir(), img[600], buf[256], *err = NULL, *out = NULL;
+	struct wl w = { .dir = dir };
+	int master;
+	ssize_t n;
+
+	w.pid = spawn_on_pty(&master);
+	n = read(master, buf, sizeof(buf) - 1); /* "counter: pid N ready" */
+	cr_assert_gt(n, 0);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, img), 0,
+		      "a tty was dumped without --shell-job");
+	cr_assert(err && strstr(err, "--shell-job"), "%s", err);
+	free(err);
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s --shell-job --leave-running",
+			   t_ferry_bin(), w.pid, img),
+		     0, "%s", err);
+	free(err);
+	check_all_images(img);
+	snprintf(img, sizeof(img), "%s/img/files.img", dir);
+	cr_assert_eq(t_run(&out, NULL, "%s decode -i %s", t_ferry_bin(), img), 0);
+	cr_assert(strstr(out, "\"type\": \"TTY\""), "%s", out);
+	free(out);
+	/* Still writing to its terminal. */
+	n = read(master, buf, sizeof(buf) - 1);
+	cr_assert_gt(n, 0);
+	close(master);
+	wl_stop(&w);
 }

@@ -4,6 +4,7 @@
  * (link_info.task.pid), read the fixed-size records from the iterator fd.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,13 +87,15 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 	skel = vma_iter_bpf__open();
 	if (!skel) {
 		err = -errno;
-		pr_errno(err, "pid %d: cannot open the task_vma iterator program", (int)pid);
+		pr_warn("pid %d: cannot open the task_vma iterator program: %s", (int)pid,
+			strerror(-err));
 		return err;
 	}
 	skel->rodata->targ_tgid = (__u32)pid;
 	err = vma_iter_bpf__load(skel);
 	if (err) {
-		pr_errno(err, "pid %d: cannot load the task_vma iterator program", (int)pid);
+		pr_warn("pid %d: cannot load the task_vma iterator program: %s", (int)pid,
+			strerror(-err));
 		goto destroy;
 	}
 
@@ -103,7 +106,8 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 	link = bpf_program__attach_iter(skel->progs.vma_iter, &opts);
 	if (!link) {
 		err = -errno;
-		pr_errno(err, "pid %d: cannot attach the task_vma iterator", (int)pid);
+		pr_warn("pid %d: cannot attach the task_vma iterator: %s", (int)pid,
+			strerror(-err));
 		goto destroy;
 	}
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
@@ -122,6 +126,12 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 		       sizeof(struct vma_rec));
 		err = -EIO;
 		free(buf);
+		goto close_iter;
+	}
+	if (!len && kill(pid, 0) && errno == ESRCH) {
+		/* The iterator walks no task for a pid that does not exist. */
+		free(buf);
+		err = -ESRCH;
 		goto close_iter;
 	}
 	*n = keep_first_task((struct vma_rec *)buf, len / sizeof(struct vma_rec));
