@@ -165,6 +165,21 @@ static int publish(int dirfd, const char *staging, const char *dir)
 	return err;
 }
 
+/* Make the staged images durable (the pages files were written without their own sync). */
+static int sync_images(int sfd, const char *dir)
+{
+	uint64_t t0 = now_us();
+
+	if (syncfs(sfd)) {
+		int err = -errno;
+
+		pr_perror("cannot sync the images under %s", dir);
+		return err;
+	}
+	pr_debug("syncfs of %s: %llu us", dir, (unsigned long long)(now_us() - t0));
+	return 0;
+}
+
 static int write_pstree(const struct pstree *t, int dirfd)
 {
 	struct img *img;
@@ -258,9 +273,17 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		       struct dump_result *res, struct core_ids *root_ids)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	int err;
 
+	/*
+	 * A tree that goes on after the dump is released once its memory is in the page
+	 * cache and the images are synced after that (dump_tree); one that is killed keeps
+	 * the O_DIRECT writer, which is the faster way to the disk.
+	 */
+	if (o->leave_running)
+		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
@@ -298,7 +321,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			goto out;
 		fault_point("files");
 		t0 = now_us();
-		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &o->pw, &ms);
+		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw, &ms);
 		res->memdump_us += now_us() - t0;
 		res->memwrite_us += ms.pw.write_ns / 1000;
 		res->pages_scanned += ms.pages_scanned;
@@ -368,7 +391,17 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	err = dump_frozen(o, &t, sfd, res, &root_ids);
 	if (err)
 		goto out_release;
-	res->frozen_us = now_us() - t_frozen;
+	if (o->leave_running) {
+		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
+		pstree_release(&t);
+		res->frozen_us = now_us() - t_frozen;
+		pr_info("released the tree of pid %d; it continues", o->pid);
+		err = sync_images(sfd, o->dir);
+		if (err)
+			goto out_failed;
+	} else {
+		res->frozen_us = now_us() - t_frozen;
+	}
 	err = write_stats(sfd, res);
 	if (!err)
 		err = write_inventory(sfd, &root_ids);
@@ -376,11 +409,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 		err = publish(dirfd, staging, o->dir);
 	if (err)
 		goto out_release;
-
-	if (o->leave_running) {
-		pstree_release(&t);
-		pr_info("released the tree of pid %d; it continues", o->pid);
-	} else {
+	if (!o->leave_running) {
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
 	}
@@ -388,6 +417,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 
 out_release:
 	pstree_release(&t);
+out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
 	       strerror(-err));
 out_free:

@@ -80,6 +80,7 @@ struct page_writer {
 	uint64_t ent_nr;
 	uint32_t ent_flags;
 
+	unsigned flags; /* PAGE_WRITER_* */
 	struct page_writer_stats st;
 	int err; /* sticky: the first failure */
 };
@@ -558,7 +559,8 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 	set_pages_path(pw);
 
 	if (pw->nr_bufs > PW_MAX_BUFS || pw->buf_size > PW_MAX_BUF_SIZE ||
-	    pw->buf_size % PW_PAGE_SIZE || (opts && (opts->flags & ~PAGE_WRITER_BUFFERED))) {
+	    pw->buf_size % PW_PAGE_SIZE ||
+	    (opts && (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC)))) {
 		pr_err("pid %d: bad options for %s: %u x %zu bytes, flags 0x%x", pid,
 		       pw->pages_path, pw->nr_bufs, pw->buf_size, opts ? opts->flags : 0);
 		err = -EINVAL;
@@ -609,7 +611,8 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 		goto fail;
 	}
 
-	pw->direct = !(opts && (opts->flags & PAGE_WRITER_BUFFERED));
+	pw->flags = opts ? opts->flags : 0;
+	pw->direct = !(pw->flags & PAGE_WRITER_BUFFERED);
 	fl = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
 	pw->pages_fd = openat(dirfd, pw->pages_tmpname, fl | (pw->direct ? O_DIRECT : 0), 0600);
 	if (pw->pages_fd < 0 && errno == EINVAL && pw->direct) {
@@ -665,7 +668,7 @@ int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)
 		goto out;
 
 	t0 = now_ns();
-	if (fdatasync(pw->pages_fd)) {
+	if (!(pw->flags & PAGE_WRITER_NOSYNC) && fdatasync(pw->pages_fd)) {
 		err = -errno;
 		pr_perror("pid %d: cannot sync %s.tmp", pw->pid, pw->pages_path);
 		goto out;

@@ -39,6 +39,11 @@
  * do (bench/bench_page_writer.c compares both). Where the filesystem refuses
  * O_DIRECT, at open or with EINVAL on a write, the writer switches to
  * buffered writes by itself.
+ *
+ * PAGE_WRITER_NOSYNC leaves out the fdatasync of the pages file at commit: the
+ * caller syncs the filesystem (syncfs) before it publishes the images. A dump
+ * that lets its target run on uses it with PAGE_WRITER_BUFFERED, so the target
+ * is frozen only while its memory is copied, not while the disk catches up.
  */
 struct page_writer_opts {
 	unsigned nr_bufs;
@@ -47,6 +52,7 @@ struct page_writer_opts {
 };
 
 #define PAGE_WRITER_BUFFERED (1u << 0)
+#define PAGE_WRITER_NOSYNC (1u << 1)
 
 #define PAGE_WRITER_NR_BUFS 16u
 #define PAGE_WRITER_BUF_SIZE (1u << 20)
