@@ -642,3 +642,56 @@ Test(dump, shell_job_terminal, .timeout = 60)
 	close(master);
 	wl_stop(&w);
 }
+
+Test(dump_faults, refuses_shared_address_space, .timeout = 60)
+{
+	const char *argv[] = { "sharevm", NULL };
+	struct wl w;
+	char *err = NULL;
+
+	wl_start(&w, argv, "ready");
+	cr_assert_neq(ferry_dump(&w, NULL, &err), 0, "two processes with one mm were dumped");
+	cr_assert(err && strstr(err, "share their address space"), "%s", err);
+	free(err);
+	cr_assert_eq(count_images(w.img), 0);
+	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0);
+	kill(-w.pid, SIGKILL);
+	wl_stop(&w);
+}
+
+Test(dump_faults, refuses_another_pid_namespace, .timeout = 60)
+{
+	char *dir = t_tmpdir(), *err = NULL, out[600], needle[80];
+	pid_t outer = 0, inner = 0;
+	FILE *f;
+
+	snprintf(out, sizeof(out), "%s/out", dir);
+	/* unshare forks; the sleep is pid 1 of the new namespace. */
+	cr_assert_eq(t_run(NULL, NULL,
+			   "unshare --pid --fork sleep 30 >/dev/null 2>&1 & echo $! > %s", out),
+		     0);
+	f = fopen(out, "r");
+	cr_assert(f && fscanf(f, "%d", &outer) == 1);
+	fclose(f);
+	for (int i = 0; i < 200 && !inner; i++) {
+		char path[64], *kids;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", outer, outer);
+		kids = t_read_file(path, NULL);
+		if (kids)
+			inner = atoi(kids);
+		free(kids);
+		if (!inner)
+			usleep(10000);
+	}
+	cr_assert_gt(inner, 0, "unshare made no child");
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s/img", t_ferry_bin(), inner, dir), 0);
+	snprintf(needle, sizeof(needle), "pid %d: lives in another pid namespace", inner);
+	cr_assert(err && strstr(err, needle), "%s", err);
+	free(err);
+	cr_assert_eq(t_proc_field(inner, "TracerPid"), 0);
+	kill(outer, SIGKILL);
+	kill(inner, SIGKILL);
+	t_rmrf(dir);
+	free(dir);
+}

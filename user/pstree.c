@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kcmp.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +69,21 @@ static int is_self_or_ancestor(pid_t pid)
 	return p == pid;
 }
 
+/* Is @pid in ferry's own namespace of @ns ("pid", "mnt")? 1, 0, or -errno. */
+static int same_ns(pid_t pid, const char *ns)
+{
+	char mine[64], theirs[64], path[64];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+	a = readlink(path, mine, sizeof(mine) - 1);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns);
+	b = readlink(path, theirs, sizeof(theirs) - 1);
+	if (a < 0 || b < 0)
+		return -errno;
+	return a == b && !memcmp(mine, theirs, (size_t)a);
+}
+
 /* Checks on a process before any of its threads is seized. */
 static int check_proc(pid_t pid)
 {
@@ -83,6 +100,22 @@ static int check_proc(pid_t pid)
 	if (err == 1) {
 		pr_err("pid %d: is a kernel thread, it cannot be dumped", pid);
 		return -EPERM;
+	}
+	for (int i = 0; i < 2; i++) {
+		static const char *const ns[] = { "pid", "mnt" };
+		int same = same_ns(pid, ns[i]);
+
+		if (same == -ENOENT || same == -ESRCH) {
+			pr_err("pid %d: no such process", pid);
+			return -ESRCH;
+		}
+		if (same == 0) {
+			/* Its pids and paths would mean something else here: say so. */
+			pr_err("pid %d: lives in another %s namespace than ferry; namespaces are not "
+			       "supported yet",
+			       pid, ns[i]);
+			return -ENOTSUP;
+		}
 	}
 	if (is_self_or_ancestor(pid)) {
 		pr_err("pid %d: is ferry itself or one of its ancestors", pid);
@@ -181,6 +214,45 @@ static int add_proc(struct pstree *t, pid_t pid, int parent)
 	return 0;
 }
 
+/*
+ * Processes of the tree that share an address space, fd table, fs info or
+ * signal handlers (clone without CLONE_THREAD, vfork) would come back as
+ * separate copies: refuse them.
+ */
+static int check_sharing(const struct pstree *t)
+{
+	static const struct {
+		int type;
+		const char *what;
+	} kinds[] = {
+		{ KCMP_VM, "address space (CLONE_VM)" },
+		{ KCMP_FILES, "fd table (CLONE_FILES)" },
+		{ KCMP_FS, "cwd/root/umask (CLONE_FS)" },
+		{ KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)" },
+	};
+
+	for (size_t i = 0; i < t->nr; i++)
+		for (size_t j = i + 1; j < t->nr; j++)
+			for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+				long r = syscall(SYS_kcmp, t->procs[i].pid, t->procs[j].pid,
+						 kinds[k].type, 0, 0);
+
+				if (r < 0) {
+					int err = -errno;
+
+					pr_perror("kcmp of pids %d and %d", t->procs[i].pid,
+						  t->procs[j].pid);
+					return err;
+				}
+				if (r == 0) {
+					pr_err("pids %d and %d share their %s; not supported",
+					       t->procs[i].pid, t->procs[j].pid, kinds[k].what);
+					return -ENOTSUP;
+				}
+			}
+	return 0;
+}
+
 int pstree_freeze(struct pstree *t, pid_t root)
 {
 	int err;
@@ -226,6 +298,9 @@ int pstree_freeze(struct pstree *t, pid_t root)
 		if (err)
 			goto fail;
 	}
+	err = check_sharing(t);
+	if (err)
+		goto fail;
 	pr_info("froze %zu process(es), %zu thread(s) under pid %d", t->nr, t->nr_seized, root);
 	return 0;
 fail:
