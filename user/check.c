@@ -1161,7 +1161,7 @@ static int probe_bpf_iter_vma(struct check_result *r)
 	size_t ps = page_size(), n = 0, i, files = 0, special = 0;
 	struct vma_rec *v = NULL;
 	unsigned char *mem;
-	int err, found = 0, stack = 0;
+	int err, found = 0, stack = 0, was_loaded;
 
 	/* Three VMAs: rw- r-- rw-. The middle one is the one to find. */
 	mem = map_pages(3);
@@ -1171,7 +1171,10 @@ static int probe_bpf_iter_vma(struct check_result *r)
 		err = fail(r, -errno, "mprotect of %p", (void *)(mem + ps));
 		goto unmap;
 	}
+	was_loaded = vma_iter_loaded();
 	err = vma_iter_read(getpid(), &v, &n);
+	if (!was_loaded)
+		vma_iter_unload(); /* a probe leaves nothing loaded behind */
 	if (err) {
 		fail(r, err, "iter/task_vma on pid %d", (int)getpid());
 		bpf_hint(r, err);

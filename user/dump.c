@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,39 @@
 #include "pstree.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
+#include "vma_iter.h"
 
 #define STAGING_PREFIX ".ferry-staging-"
 #define CRIU_IMAGES_V1_1 2 /* inventory img_version CRIU writes */
+
+/*
+ * The BPF VMA iterator's CO-RE load costs tens of milliseconds: it runs in a
+ * thread while the tree is frozen and its cores and files are dumped, and is
+ * joined before the first address space is read.
+ */
+struct preload {
+	pthread_t thread;
+	int started;
+};
+
+static void *preload_main(void *arg)
+{
+	(void)arg;
+	vma_iter_preload(); /* a failure shows again, as a fallback, at first use */
+	return NULL;
+}
+
+static void preload_start(struct preload *p)
+{
+	p->started = !pthread_create(&p->thread, NULL, preload_main, NULL);
+}
+
+static void preload_join(struct preload *p)
+{
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	p->started = 0;
+}
 
 static uint64_t now_us(void)
 {
@@ -270,7 +301,7 @@ static int write_inventory(int dirfd, const struct core_ids *root)
 
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd,
-		       struct dump_result *res, struct core_ids *root_ids)
+		       struct dump_result *res, struct core_ids *root_ids, struct preload *pl)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job };
 	struct page_writer_opts pw = o->pw;
@@ -320,6 +351,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		if (err)
 			goto out;
 		fault_point("files");
+		preload_join(pl);
 		t0 = now_us();
 		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw, &ms);
 		res->memdump_us += now_us() - t0;
@@ -352,6 +384,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	char staging[64];
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
+	struct preload pl = { 0 };
 	sigset_t block, old;
 	uint64_t t_start, t_frozen;
 	int dirfd = -1, sfd = -1, err, frozen = 0;
@@ -380,6 +413,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &old);
 
+	preload_start(&pl);
 	t_start = now_us();
 	err = pstree_freeze(&t, o->pid);
 	if (err)
@@ -388,7 +422,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	t_frozen = now_us();
 	res->freezing_us = t_frozen - t_start;
 
-	err = dump_frozen(o, &t, sfd, res, &root_ids);
+	err = dump_frozen(o, &t, sfd, res, &root_ids, &pl);
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
@@ -424,6 +458,8 @@ out_free:
 	if (frozen)
 		pstree_free(&t);
 out_sig:
+	preload_join(&pl);
+	vma_iter_unload();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:
 	if (sfd >= 0)

@@ -73,42 +73,72 @@ static size_t keep_first_task(struct vma_rec *recs, size_t nr)
 	return kept;
 }
 
+/*
+ * One loaded program serves every pid (targ_tgid 0: the link's pid selects
+ * the task), so the CO-RE load, the costly part, is paid once per run and
+ * can be done ahead, off the critical path (vma_iter_preload).
+ */
+static struct vma_iter_bpf *loaded;
+
+int vma_iter_preload(void)
+{
+	struct vma_iter_bpf *skel;
+	int err;
+
+	if (loaded)
+		return 0;
+	bpflog_init();
+	skel = vma_iter_bpf__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("cannot open the task_vma iterator program: %s", strerror(-err));
+		return err;
+	}
+	skel->rodata->targ_tgid = 0;
+	err = vma_iter_bpf__load(skel);
+	if (err) {
+		pr_warn("cannot load the task_vma iterator program: %s", strerror(-err));
+		vma_iter_bpf__destroy(skel);
+		return err;
+	}
+	loaded = skel;
+	return 0;
+}
+
+int vma_iter_loaded(void)
+{
+	return loaded != NULL;
+}
+
+void vma_iter_unload(void)
+{
+	vma_iter_bpf__destroy(loaded);
+	loaded = NULL;
+}
+
 int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info linfo;
-	struct vma_iter_bpf *skel;
 	struct bpf_link *link;
 	char *buf = NULL;
 	size_t len = 0;
 	int iter_fd, err;
 
-	bpflog_init();
-	skel = vma_iter_bpf__open();
-	if (!skel) {
-		err = -errno;
-		pr_warn("pid %d: cannot open the task_vma iterator program: %s", (int)pid,
-			strerror(-err));
+	err = vma_iter_preload();
+	if (err)
 		return err;
-	}
-	skel->rodata->targ_tgid = (__u32)pid;
-	err = vma_iter_bpf__load(skel);
-	if (err) {
-		pr_warn("pid %d: cannot load the task_vma iterator program: %s", (int)pid,
-			strerror(-err));
-		goto destroy;
-	}
 
 	memset(&linfo, 0, sizeof(linfo));
 	linfo.task.pid = (__u32)pid;
 	opts.link_info = &linfo;
 	opts.link_info_len = sizeof(linfo);
-	link = bpf_program__attach_iter(skel->progs.vma_iter, &opts);
+	link = bpf_program__attach_iter(loaded->progs.vma_iter, &opts);
 	if (!link) {
 		err = -errno;
 		pr_warn("pid %d: cannot attach the task_vma iterator: %s", (int)pid,
 			strerror(-err));
-		goto destroy;
+		return err;
 	}
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
 	if (iter_fd < 0) {
@@ -143,7 +173,5 @@ close_iter:
 	close(iter_fd);
 detach:
 	bpf_link__destroy(link);
-destroy:
-	vma_iter_bpf__destroy(skel);
 	return err;
 }
