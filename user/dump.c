@@ -247,23 +247,6 @@ static int write_pstree(const struct pstree *t, int dirfd)
 	return img_commit(img);
 }
 
-static int write_single(int dirfd, const char *name, const struct img_type *t,
-			const ProtobufCMessage *m)
-{
-	struct img *img;
-	int err;
-
-	err = img_create(&img, dirfd, name, t);
-	if (err)
-		return err;
-	err = img_write_entry(img, m);
-	if (err) {
-		img_abort(img);
-		return err;
-	}
-	return img_commit(img);
-}
-
 static int write_stats(int dirfd, const struct dump_result *r)
 {
 	DumpStatsEntry d = DUMP_STATS_ENTRY__INIT;
@@ -278,7 +261,7 @@ static int write_stats(int dirfd, const struct dump_result *r)
 	d.pages_written = r->pages_written;
 	d.pages_lazy = 0;
 	s.dump = &d;
-	return write_single(dirfd, "stats-dump", IMG_STATS, &s.base);
+	return img_write_one(dirfd, "stats-dump", IMG_STATS, &s.base);
 }
 
 static int write_inventory(int dirfd, const struct core_ids *root)
@@ -296,7 +279,7 @@ static int write_inventory(int dirfd, const struct core_ids *root)
 	inv.root_ids = &ids;
 	inv.has_lsmtype = 1;
 	inv.lsmtype = LSMTYPE__NO_LSM;
-	return write_single(dirfd, "inventory.img", IMG_INVENTORY, &inv.base);
+	return img_write_one(dirfd, "inventory.img", IMG_INVENTORY, &inv.base);
 }
 
 /* Everything written while the tree is frozen. */

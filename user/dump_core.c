@@ -630,24 +630,6 @@ static int dump_proc_state(const struct pproc *p, const struct core_ids *ids,
 	return dump_proc_remote(p->pid, s, ps);
 }
 
-static int write_core(int dirfd, pid_t tid, const CoreEntry *core)
-{
-	struct img *img;
-	char name[64];
-	int err;
-
-	snprintf(name, sizeof(name), "core-%d.img", tid);
-	err = img_create(&img, dirfd, name, IMG_CORE);
-	if (err)
-		return err;
-	err = img_write_entry(img, &core->base);
-	if (err) {
-		img_abort(img);
-		return err;
-	}
-	return img_commit(img);
-}
-
 static int scratch_map(pid_t pid, struct scratch *s)
 {
 	struct rsys r;
@@ -709,8 +691,12 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 	scratch_unmap(&s);
 	ts[0].core.tc = &ps->tc;
 	ts[0].core.ids = &ps->ids;
-	for (size_t i = 0; i < p->nr_threads && !err; i++)
-		err = write_core(dirfd, p->tids[i], &ts[i].core);
+	for (size_t i = 0; i < p->nr_threads && !err; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "core-%d.img", p->tids[i]);
+		err = img_write_one(dirfd, name, IMG_CORE, &ts[i].core.base);
+	}
 out_done:
 	scratch_unmap(&s);
 	for (size_t i = 0; i < p->nr_threads && i <= done && i < p->nr_threads; i++)

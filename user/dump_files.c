@@ -1034,7 +1034,6 @@ static int read_umask(pid_t pid, uint32_t *umask)
 int files_dump_fs(struct files_dump *d, pid_t pid, int dirfd)
 {
 	FsEntry fe = FS_ENTRY__INIT;
-	struct img *img = NULL;
 	char name[64];
 	int ret;
 
@@ -1051,15 +1050,7 @@ int files_dump_fs(struct files_dump *d, pid_t pid, int dirfd)
 		pr_warn("pid %d: no Umask in /proc/%d/status, the umask is not dumped", pid, pid);
 	fe.has_umask = !ret;
 	snprintf(name, sizeof(name), IMG_FS->file, (unsigned int)pid);
-	ret = img_create(&img, dirfd, name, IMG_FS);
-	if (ret)
-		return ret;
-	ret = img_write_entry(img, &fe.base);
-	if (ret) {
-		img_abort(img);
-		return ret;
-	}
-	return img_commit(img);
+	return img_write_one(dirfd, name, IMG_FS, &fe.base);
 }
 
 static void fown_fill(FownEntry *fe, const struct fown_v *v)

@@ -242,24 +242,6 @@ static int remote_brk(pid_t pid, uint64_t *brk)
 	return 0;
 }
 
-static int write_mm(pid_t pid, const MmEntry *mm, int dirfd)
-{
-	struct img *img;
-	char name[64];
-	int err;
-
-	snprintf(name, sizeof(name), "mm-%d.img", pid);
-	err = img_create(&img, dirfd, name, IMG_MM);
-	if (err)
-		return err;
-	err = img_write_entry(img, &mm->base);
-	if (err) {
-		img_abort(img);
-		return err;
-	}
-	return img_commit(img);
-}
-
 int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dirfd,
 		 const struct page_writer_opts *pw_opts, struct dump_mm_stats *st)
 {
@@ -323,8 +305,12 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	mm.vmas = ptrs;
 
 	err = dump_pages(pid, vmas, cls, n, pages_id, dirfd, pw_opts, st);
-	if (!err)
-		err = write_mm(pid, &mm, dirfd);
+	if (!err) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "mm-%d.img", pid);
+		err = img_write_one(dirfd, name, IMG_MM, &mm.base);
+	}
 out:
 	free(auxv);
 	free(ptrs);

@@ -227,6 +227,23 @@ abort:
 	return err;
 }
 
+int img_write_one(int dirfd, const char *name, const struct img_type *t,
+		  const ProtobufCMessage *msg)
+{
+	struct img *img;
+	int err;
+
+	err = img_create(&img, dirfd, name, t);
+	if (err)
+		return err;
+	err = img_write_entry(img, msg);
+	if (err) {
+		img_abort(img);
+		return err;
+	}
+	return img_commit(img);
+}
+
 void img_abort(struct img *img)
 {
 	if (!img)

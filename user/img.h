@@ -87,6 +87,12 @@ int img_write_raw(struct img *img, const void *buf, size_t len);
 int img_commit(struct img *img);
 /* img_abort - drop the temporary file and free. Never fails. */
 void img_abort(struct img *img);
+/*
+ * img_write_one - the whole life of a single-entry image: create, write @msg,
+ * commit (or abort on error). Returns 0 or -errno.
+ */
+int img_write_one(int dirfd, const char *name, const struct img_type *t,
+		  const ProtobufCMessage *msg);
 
 /*
  * img_open - open image @name for reading; @expect NULL accepts any known type.
