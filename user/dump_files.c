@@ -548,7 +548,9 @@ static int get_fown(pid_t pid, int fd, int lfd, uint32_t flags, struct fown_v *f
 	return 0;
 }
 
-static struct desc *desc_new(struct files_dump *d, FdTypes type, enum desc_src src)
+/* A new description of fd p of pid, with the fields every type has; fo may be NULL. */
+static struct desc *desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
+			     const struct probe *p, const struct fown_v *fo)
 {
 	struct desc *e;
 
@@ -560,6 +562,13 @@ static struct desc *desc_new(struct files_dump *d, FdTypes type, enum desc_src s
 	e->type = type;
 	e->src = src;
 	e->mnt_id = -1;
+	e->pid = pid;
+	e->fd = p->fd;
+	e->dev = p->st.st_dev;
+	e->ino = p->st.st_ino;
+	e->flags = p->fi.flags & ~(uint32_t)O_CLOEXEC;
+	if (fo)
+		e->fown = *fo;
 	return e;
 }
 
@@ -572,18 +581,11 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 
 	if (!name)
 		return -ENOMEM;
-	e = desc_new(d, FD_TYPES__REG, src);
+	e = desc_new(d, FD_TYPES__REG, src, pid, p, fo);
 	if (!e) {
 		free(name);
 		return -ENOMEM;
 	}
-	e->pid = pid;
-	e->fd = p->fd;
-	e->dev = p->st.st_dev;
-	e->ino = p->st.st_ino;
-	e->flags = p->fi.flags & ~(uint32_t)O_CLOEXEC;
-	if (fo)
-		e->fown = *fo;
 	e->name = name;
 	e->pos = p->fi.pos;
 	e->size = (uint64_t)p->st.st_size;
@@ -710,15 +712,9 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 	ret = capture_pipe(d, pid, p, lfd);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__PIPE, SRC_FD);
+	e = desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
-	e->pid = pid;
-	e->fd = p->fd;
-	e->dev = p->st.st_dev;
-	e->ino = p->st.st_ino;
-	e->flags = p->fi.flags & ~(uint32_t)O_CLOEXEC;
-	e->fown = *fo;
 	e->pipe_id = (uint32_t)p->st.st_ino;
 	*id = e->id;
 	return 0;
@@ -802,15 +798,9 @@ static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 	ret = collect_tty(d, pid, ti, p, lfd, info_id);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__TTY, SRC_FD);
+	e = desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
-	e->pid = pid;
-	e->fd = p->fd;
-	e->dev = p->st.st_dev;
-	e->ino = p->st.st_ino;
-	e->flags = p->fi.flags & ~(uint32_t)O_CLOEXEC;
-	e->fown = *fo;
 	e->tty_info_id = info_id;
 	*id = e->id;
 	at = d->nd - 1;
