@@ -379,6 +379,12 @@ Test(proc, status_of_a_changed_child)
 	cr_assert_eq(st.cap_eff, 0, "caps are dropped with uid 0");
 	cr_assert_neq(st.cap_bnd, 0);
 	cr_assert_eq(st.threads, 1);
+	/* The kid may still be on its way from write() to read(): wait for it to sleep. */
+	for (int i = 0; i < 200 && st.state != 'S'; i++) {
+		proc_status_free(&st);
+		usleep(5000);
+		cr_assert_eq(proc_parse_status(k.pid, 0, &st), 0);
+	}
 	cr_assert_eq(st.state, 'S');
 	proc_status_free(&st);
 	proc_status_free(&st);
