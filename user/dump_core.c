@@ -666,7 +666,6 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 	struct thread_state *ts;
 	struct proc_state *ps;
 	struct scratch s = { 0 };
-	size_t done = 0;
 	int err;
 
 	ts = calloc(p->nr_threads, sizeof(*ts));
@@ -680,15 +679,13 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 		pr_err("pid %d: cannot map a scratch page for remote calls", p->pid);
 		goto out;
 	}
-	for (; done < p->nr_threads; done++) {
-		err = dump_thread(p->pid, p->tids[done], &s, &ts[done]);
-		if (err)
-			goto out_done;
-	}
-	err = dump_proc_state(p, ids, &s, &ts[0], ps);
+	for (size_t i = 0; i < p->nr_threads && !err; i++)
+		err = dump_thread(p->pid, p->tids[i], &s, &ts[i]);
+	if (!err)
+		err = dump_proc_state(p, ids, &s, &ts[0], ps);
+	scratch_unmap(&s); /* before anything else reads the address space */
 	if (err)
-		goto out_done;
-	scratch_unmap(&s);
+		goto out;
 	ts[0].core.tc = &ps->tc;
 	ts[0].core.ids = &ps->ids;
 	for (size_t i = 0; i < p->nr_threads && !err; i++) {
@@ -697,13 +694,13 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 		snprintf(name, sizeof(name), "core-%d.img", p->tids[i]);
 		err = img_write_one(dirfd, name, IMG_CORE, &ts[i].core.base);
 	}
-out_done:
+out:
 	scratch_unmap(&s);
-	for (size_t i = 0; i < p->nr_threads && i <= done && i < p->nr_threads; i++)
+	for (size_t i = 0; ts && i < p->nr_threads;
+	     i++) /* calloc'ed: untouched ones free nothing */
 		thread_state_free(&ts[i]);
 	if (ps)
 		sigqueue_free(&ps->sigs);
-out:
 	free(ts);
 	free(ps);
 	return err;
