@@ -145,11 +145,17 @@ static int cmp_pipe(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id)
+{
+	struct rimg_pipe_data key = { .pipe_id = pipe_id };
+
+	return r->nr_pipes ? bsearch(&key, r->pipes, r->nr_pipes, sizeof(key), cmp_pipe) : NULL;
+}
+
 int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, size_t *len)
 {
-	struct rimg_pipe_data key = { .pipe_id = pipe_id }, *p;
+	const struct rimg_pipe_data *p = rimg_pipe(r, pipe_id);
 
-	p = r->nr_pipes ? bsearch(&key, r->pipes, r->nr_pipes, sizeof(key), cmp_pipe) : NULL;
 	if (!p)
 		return -ENOENT;
 	*data = p->data;
@@ -557,6 +563,7 @@ static int load_pipes(struct rimg *r)
 		}
 		pd = &r->pipes[r->nr_pipes];
 		pd->pipe_id = e->pipe_id;
+		pd->size = e->has_size ? e->size : 0;
 		err = img_read_payload(r->pipes_img, m, &pd->data, &pd->len);
 		if (err)
 			break;

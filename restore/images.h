@@ -69,6 +69,7 @@ struct rimg_pipe_data {
 	uint32_t pipe_id;
 	const void *data; /* points into the mapped pipes-data.img */
 	size_t len;
+	uint32_t size; /* the pipe's capacity (F_GETPIPE_SZ) at dump time; 0 if unknown */
 };
 
 struct img;
@@ -123,5 +124,8 @@ const struct rimg_page_run *rimg_find_page(const struct rimg_pagemap *pm, uint64
  * pipes-data.img has no entry for that pipe (it was empty).
  */
 int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, size_t *len);
+
+/* rimg_pipe - the pipes-data.img entry of pipe @pipe_id, or NULL if it was empty. */
+const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id);
 
 #endif

@@ -45,9 +45,14 @@ static int wait_stop(pid_t tid, int *status)
 
 int rsys_seize(pid_t tid)
 {
+	return rsys_seize_opts(tid, 0);
+}
+
+int rsys_seize_opts(pid_t tid, unsigned long options)
+{
 	int status, err;
 
-	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)options)) {
 		err = -errno;
 		pr_perror("thread %d: cannot seize", tid);
 		return err;
@@ -178,6 +183,24 @@ int rsys_prepare(struct rsys *r, pid_t tid)
 	return 0;
 }
 
+int rsys_prepare_at(struct rsys *r, pid_t tid, pid_t tgid, uint64_t code_addr)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->tid = tid;
+	r->tgid = tgid;
+	r->code_addr = code_addr;
+	r->code_owned = 1;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r->regs)) {
+		err = -errno;
+		pr_perror("thread %d: cannot read registers", tid);
+		return err;
+	}
+	r->prepared = 1;
+	return 0;
+}
+
 static int poke(pid_t tid, uint64_t addr, uint64_t word)
 {
 	if (ptrace(PTRACE_POKETEXT, tid, (void *)addr, (void *)word)) {
@@ -201,7 +224,7 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 		return -EINVAL;
 	sigemptyset(&held);
 	memcpy(&word, inject_code, INJECT_LEN);
-	err = poke(r->tid, r->code_addr, word);
+	err = r->code_owned ? 0 : poke(r->tid, r->code_addr, word);
 	if (err)
 		return err;
 
@@ -232,6 +255,9 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 			break;
 		if ((status >> 16) == PTRACE_EVENT_STOP)
 			continue; /* a group-stop or late interrupt: keep going */
+		if ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK ||
+		    (status >> 16) == PTRACE_EVENT_VFORK)
+			continue; /* the call made a task; the caller waits for it */
 		/* A signal arrived while we run: hold it, send it again afterwards. */
 		sigaddset(&held, WSTOPSIG(status));
 		pr_debug("thread %d: holding signal %d during syscall %ld", r->tid,
@@ -254,7 +280,7 @@ restore_regs:
 	if (ptrace(PTRACE_SETREGS, r->tid, NULL, &r->regs) && !err)
 		err = -errno;
 restore_code:
-	restore_err = poke(r->tid, r->code_addr, r->saved_code);
+	restore_err = r->code_owned ? 0 : poke(r->tid, r->code_addr, r->saved_code);
 	if (restore_err && !err)
 		err = restore_err;
 	for (sig = 1; sig < NSIG; sig++)

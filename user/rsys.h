@@ -28,6 +28,7 @@ struct rsys {
 	uint64_t saved_code;	      /* the 8 bytes that were there */
 	struct user_regs_struct regs; /* the thread's registers at stop */
 	int prepared;
+	int code_owned; /* code_addr already holds "syscall; int3" (rsys_prepare_at) */
 };
 
 /*
@@ -36,6 +37,11 @@ struct rsys {
  * (-ESRCH: no such thread, -EPERM: not allowed).
  */
 int rsys_seize(pid_t tid);
+/*
+ * rsys_seize_opts - rsys_seize() with PTRACE_O_* @options set at the seize
+ * (e.g. EXITKILL, TRACECLONE for the restore).
+ */
+int rsys_seize_opts(pid_t tid, unsigned long options);
 /* rsys_detach - PTRACE_DETACH; the thread continues. Returns 0 or -errno. */
 int rsys_detach(pid_t tid);
 
@@ -47,10 +53,19 @@ int rsys_detach(pid_t tid);
 int rsys_prepare(struct rsys *r, pid_t tid);
 
 /*
+ * rsys_prepare_at - like rsys_prepare(), but inject at @code_addr, a mapping
+ * of process @tgid that already holds the 3 bytes "syscall; int3" (0f 05 cc)
+ * and is left as it is: no code is written or restored per call. The restore
+ * uses it while the process it builds has no other executable mapping.
+ */
+int rsys_prepare_at(struct rsys *r, pid_t tid, pid_t tgid, uint64_t code_addr);
+
+/*
  * rsys_call - run syscall nr(a0..a5) in the thread. The syscall's own return
  * value (a negative errno is a result, not a failure of the engine) goes to
- * *ret. Returns 0 if the call was made, or -errno if the engine failed (the
- * thread's state is restored in every case it can be).
+ * *ret. A call that creates a task (clone/fork with PTRACE_O_TRACECLONE/FORK
+ * set) runs through its event stop; the caller waits for the new task. Returns 0 if the call was
+ * made, or -errno if the engine failed (the thread's state is restored in every case it can be).
  */
 int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	      uint64_t a3, uint64_t a4, uint64_t a5);
