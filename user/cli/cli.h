@@ -21,6 +21,9 @@ struct cli_opts {
 	int help;		/* -h / --help */
 	int leave_running;	/* --leave-running */
 	int shell_job;		/* -j / --shell-job */
+	int detached;		/* -d / --restore-detached */
+	const char *pidfile;	/* --pidfile */
+	int exit_code;		/* what ferry exits with when run() succeeds */
 	int argc;		/* positional arguments after the subcommand */
 	char **argv;
 };
@@ -33,6 +36,6 @@ struct cli_cmd {
 };
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_dump, cmd_show_log;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dump, cmd_restore, cmd_show_log;
 
 #endif

@@ -10,10 +10,7 @@
 #include "log.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_check,
-	&cmd_decode,
-	&cmd_dump,
-	&cmd_show_log,
+	&cmd_check, &cmd_decode, &cmd_dump, &cmd_restore, &cmd_show_log,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -24,6 +21,7 @@ enum {
 	OPT_PRETTY,
 	OPT_JSON,
 	OPT_LEAVE_RUNNING,
+	OPT_PIDFILE,
 };
 
 static const struct option long_opts[] = {
@@ -39,9 +37,11 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 	{ "shell-job", no_argument, NULL, 'j' },
+	{ "restore-detached", no_argument, NULL, 'd' },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ 0 },
 };
-static const char short_opts[] = "+hv::o:t:D:i:j";
+static const char short_opts[] = "+hv::o:t:D:i:jd";
 
 static void usage(FILE *f)
 {
@@ -136,6 +136,12 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 		case 'j':
 			o->shell_job = 1;
 			break;
+		case 'd':
+			o->detached = 1;
+			break;
+		case OPT_PIDFILE:
+			o->pidfile = optarg;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -200,5 +206,5 @@ int main(int argc, char **argv)
 	}
 	err = cmd->run(&o);
 	log_fini();
-	return err ? 1 : 0;
+	return err ? 1 : o.exit_code;
 }

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Open the dump's file descriptions in ferry (see files.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "restore: "
+#include "files.h"
+#include "log.h"
+
+#define OPEN_FLAGS_DROP (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
+
+long rfiles_file_index(const struct rimg *r, uint32_t id)
+{
+	size_t lo = 0, hi = r->nr_files;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->files[mid]->id == id)
+			return (long)mid;
+		if (r->files[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size)
+{
+	const char *name = fe->reg && fe->reg->name ? fe->reg->name : "";
+
+	if (name[0] == '/')
+		return name;
+	snprintf(buf, size, "/%s", name);
+	return buf;
+}
+
+/* Move @fd above every dumped fd; closes @fd. Returns the new fd or -errno. */
+static int lift(int fd, int base)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+	int err = nfd < 0 ? -errno : 0;
+
+	close(fd);
+	if (err)
+		pr_errno(err, "cannot move fd %d above %d", fd, base);
+	return err ? err : nfd;
+}
+
+static int open_reg(const FileEntry *fe, pid_t pid, int fd, int base)
+{
+	char buf[4096];
+	const char *path = rfiles_reg_path(fe, buf, sizeof(buf));
+	int lfd, err;
+
+	lfd = open(path, (int)(fe->reg->flags & ~(uint32_t)OPEN_FLAGS_DROP) | O_CLOEXEC);
+	if (lfd < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot open %s%s", pid, fd, path,
+			 err == -ENOENT ? " (the file vanished since the dump)" : "");
+		return err;
+	}
+	if (lseek(lfd, (off_t)fe->reg->pos, SEEK_SET) < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot seek %s to %llu", pid, fd, path,
+			 (unsigned long long)fe->reg->pos);
+		close(lfd);
+		return err;
+	}
+	return lift(lfd, base);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A new description on one end of a re-created pipe, with the entry's status flags. */
+static int pipe_end(const FileEntry *fe, const int ends[2], pid_t pid, int fd, int base)
+{
+	int end = (fe->pipe->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
+	int lfd = fcntl(ends[end], F_DUPFD_CLOEXEC, base), err;
+
+	if (lfd < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot duplicate pipe:[%u]", pid, fd,
+			 fe->pipe->pipe_id);
+		return err;
+	}
+	if (fcntl(lfd, F_SETFL, fe->pipe->flags & O_NONBLOCK) < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot set the flags of pipe:[%u]", pid, fd,
+			 fe->pipe->pipe_id);
+		close(lfd);
+		return err;
+	}
+	return lfd;
+}
+
+static int make_pipe(const struct rimg *r, uint32_t pipe_id, pid_t pid, int fd, int out[2])
+{
+	const struct rimg_pipe_data *pd = rimg_pipe(r, pipe_id);
+	int err;
+
+	if (pipe2(out, O_CLOEXEC)) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot create a pipe for pipe:[%u]", pid, fd, pipe_id);
+		return err;
+	}
+	if (!pd)
+		return 0;
+	if (pd->size && fcntl(out[1], F_SETPIPE_SZ, pd->size) < 0)
+		pr_warn("pid %d fd %d: cannot size pipe:[%u] to %u bytes (%s)", pid, fd, pipe_id,
+			pd->size, strerror(errno));
+	if (fcntl(out[1], F_GETPIPE_SZ) < (long)pd->len &&
+	    fcntl(out[1], F_SETPIPE_SZ, pd->len) < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: pipe:[%u] cannot hold its %zu dumped bytes", pid, fd,
+			 pipe_id, pd->len);
+		goto fail;
+	}
+	err = write_all(out[1], pd->data, pd->len);
+	if (err) {
+		pr_errno(err, "pid %d fd %d: cannot write %zu bytes back into pipe:[%u]", pid, fd,
+			 pd->len, pipe_id);
+		goto fail;
+	}
+	return 0;
+fail:
+	close(out[0]);
+	close(out[1]);
+	return err;
+}
+
+static int open_tty(const FileEntry *fe, pid_t pid, int fd, int base, int shell_job)
+{
+	int src = -1;
+
+	if (!shell_job) {
+		pr_err("pid %d fd %d: is a terminal; restore with --shell-job to give it ferry's "
+		       "terminal",
+		       pid, fd);
+		return -ENOTSUP;
+	}
+	for (int i = 0; i <= 2 && src < 0; i++)
+		if (isatty(i))
+			src = i;
+	if (src < 0) {
+		pr_err("pid %d fd %d: --shell-job, but none of ferry's stdin, stdout, stderr is a "
+		       "terminal",
+		       pid, fd);
+		return -ENOTTY;
+	}
+	(void)fe;
+	pr_debug("pid %d fd %d: the terminal becomes ferry's fd %d", pid, fd, src);
+	src = fcntl(src, F_DUPFD_CLOEXEC, base);
+	return src < 0 ? -errno : src;
+}
+
+void rfiles_close(struct rfiles *f)
+{
+	for (size_t i = 0; f->tmp && i < f->nr_tmp; i++)
+		if (f->tmp[i] >= 0)
+			close(f->tmp[i]);
+	free(f->tmp);
+	f->tmp = NULL;
+	for (size_t i = 0; f->plan && i < f->nr_procs; i++)
+		free(f->plan[i]);
+	free(f->plan);
+	free(f->nr_plan);
+	f->plan = NULL;
+	f->nr_plan = NULL;
+}
+
+int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
+{
+	int(*ends)[2] = NULL;
+	uint32_t *ends_id = NULL;
+	size_t nr_ends = 0;
+	int err = 0, maxfd = 2;
+
+	memset(f, 0, sizeof(*f));
+	f->nr_tmp = r->nr_files;
+	f->nr_procs = r->nr_procs;
+	f->tmp = malloc((r->nr_files ? r->nr_files : 1) * sizeof(int));
+	f->plan = calloc(r->nr_procs, sizeof(*f->plan));
+	f->nr_plan = calloc(r->nr_procs, sizeof(*f->nr_plan));
+	ends = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends));
+	ends_id = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends_id));
+	if (!f->tmp || !f->plan || !f->nr_plan || !ends || !ends_id) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < r->nr_files; i++)
+		f->tmp[i] = -1;
+	for (size_t p = 0; p < r->nr_procs; p++)
+		for (size_t k = 0; k < r->procs[p].nr_fds; k++)
+			if ((int)r->procs[p].fds[k]->fd > maxfd)
+				maxfd = (int)r->procs[p].fds[k]->fd;
+	f->base = maxfd + 1 < 64 ? 64 : maxfd + 1;
+
+	for (size_t p = 0; p < r->nr_procs && !err; p++) {
+		const struct rimg_proc *ip = &r->procs[p];
+
+		f->plan[p] = calloc(ip->nr_fds ? ip->nr_fds : 1, sizeof(**f->plan));
+		if (!f->plan[p]) {
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < ip->nr_fds && !err; k++) {
+			const FdinfoEntry *fi = ip->fds[k];
+			long idx = rfiles_file_index(r, fi->id);
+			const FileEntry *fe;
+			int lfd;
+
+			if (idx < 0) { /* rimg_load checked; be safe */
+				err = -EINVAL;
+				break;
+			}
+			fe = r->files[idx];
+			if (f->tmp[idx] < 0) {
+				switch (fe->type) {
+				case FD_TYPES__REG:
+					lfd = open_reg(fe, ip->pid, (int)fi->fd, f->base);
+					break;
+				case FD_TYPES__PIPE: {
+					size_t e;
+
+					for (e = 0; e < nr_ends; e++)
+						if (ends_id[e] == fe->pipe->pipe_id)
+							break;
+					if (e == nr_ends) {
+						lfd = make_pipe(r, fe->pipe->pipe_id, ip->pid,
+								(int)fi->fd, ends[e]);
+						if (lfd)
+							break;
+						ends_id[nr_ends++] = fe->pipe->pipe_id;
+					}
+					lfd = pipe_end(fe, ends[e], ip->pid, (int)fi->fd, f->base);
+					break;
+				}
+				case FD_TYPES__TTY:
+					lfd = open_tty(fe, ip->pid, (int)fi->fd, f->base,
+						       shell_job);
+					break;
+				default:
+					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
+					       "ferry cannot restore",
+					       ip->pid, fi->fd, fe->id, fe->type);
+					lfd = -ENOTSUP;
+				}
+				if (lfd < 0) {
+					err = lfd;
+					break;
+				}
+				f->tmp[idx] = lfd;
+			}
+			f->plan[p][k].fd = (int)fi->fd;
+			f->plan[p][k].tmp = f->tmp[idx];
+			f->plan[p][k].cloexec = !!(fi->flags & FD_CLOEXEC);
+			f->nr_plan[p]++;
+		}
+	}
+out:
+	for (size_t i = 0; i < nr_ends; i++) {
+		close(ends[i][0]);
+		close(ends[i][1]);
+	}
+	free(ends);
+	free(ends_id);
+	if (err)
+		rfiles_close(f);
+	return err;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file descriptions of a dump, opened by ferry before the tree is made.
+ *
+ * Every description of files.img that some fd uses is opened once, in ferry:
+ * regular files and devices at their flags and position, pipes re-created
+ * with their buffered bytes written back, terminals (with --shell-job) as
+ * ferry's own. They are kept at fd numbers above every dumped fd, so the
+ * processes of the tree, which inherit ferry's fd table, can dup2 each into
+ * place without one clobbering another. A description shared between
+ * processes is one open file in all of them, as it was.
+ */
+#ifndef FERRY_RESTORE_FILES_H
+#define FERRY_RESTORE_FILES_H
+
+#include <stddef.h>
+
+#include "images.h"
+
+/* One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec. */
+struct rfd_plan {
+	int fd, tmp, cloexec;
+};
+
+struct rfiles {
+	int *tmp;		/* per r->files[i]: ferry's fd for it, or -1 if no fd uses it */
+	size_t nr_tmp;		/* r->nr_files */
+	int base;		/* every tmp fd is >= base > every dumped fd */
+	struct rfd_plan **plan; /* per process (r->procs order) */
+	size_t *nr_plan;
+	size_t nr_procs;
+};
+
+/*
+ * rfiles_open - open every description the dump's fds use. @shell_job
+ * allows terminals (they become ferry's own). Returns 0, -ENOENT if a file
+ * vanished, -ENOTSUP for a description that cannot be restored, or -errno;
+ * errors name the pid, fd and path. On failure nothing is left open.
+ */
+int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job);
+
+/* rfiles_close - close ferry's copies (the tree keeps its own) and free the plan. */
+void rfiles_close(struct rfiles *f);
+
+/* rfiles_file_index - index in r->files of id @id, or -1. */
+long rfiles_file_index(const struct rimg *r, uint32_t id);
+
+/* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */
+const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size);
+
+#endif

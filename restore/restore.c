@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ferry restore: the order of the steps (see restore.h and docs/restore.md).
+ *
+ *   load + check images -> pids free? -> open files -> fork the shells
+ *   -> seize -> per process: address space, threads, state
+ *   -> per process: pending signals, scratch unmapped, registers
+ *   -> detach every thread (the tree resumes)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "restore: "
+#include "files.h"
+#include "images.h"
+#include "log.h"
+#include "mm.h"
+#include "pagemap_flags.h"
+#include "restore.h"
+#include "rsys.h"
+#include "rtask.h"
+#include "shell.h"
+#include "state.h"
+
+#define READY_TIMEOUT_MS 10000
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* What this restore cannot do yet is refused before anything is made. */
+static int check_supported(const struct rimg *r)
+{
+	for (size_t p = 0; p < r->nr_procs; p++) {
+		const struct rimg_pagemap *pm = r->procs[p].pm;
+
+		for (size_t i = 0; pm && i < pm->nr_runs; i++)
+			if (pm->runs[i].flags & (PE_PARENT | PE_LAZY)) {
+				pr_err("pid %d: pagemap has %s pages at %#lx; restoring a "
+				       "pre-dump chain or lazy pages is not supported yet",
+				       r->procs[p].pid,
+				       pm->runs[i].flags & PE_PARENT ? "in-parent" : "lazy",
+				       (unsigned long)pm->runs[i].vaddr);
+				return -ENOTSUP;
+			}
+	}
+	return 0;
+}
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	char tmp[4096], buf[32];
+	int fd, n, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(buf, sizeof(buf), "%d", pid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		err = -errno;
+	if (fd >= 0 && close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		pr_errno(err, "cannot write pid file %s", path);
+		unlink(tmp);
+	}
+	return err;
+}
+
+static int seize_all(struct rtask *tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = rsys_seize_opts(tasks[i].pid, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE);
+
+		if (err) {
+			pr_err("cannot seize restored pid %d", tasks[i].pid);
+			return err;
+		}
+		tasks[i].nr_seized = 1;
+	}
+	return 0;
+}
+
+static void detach_all(struct rtask *tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < tasks[i].nr_seized; k++)
+			if (ptrace(PTRACE_DETACH, tasks[i].ip->threads[k].tid, NULL, NULL))
+				pr_warn("pid %d: cannot detach thread %d (%s)", tasks[i].pid,
+					tasks[i].ip->threads[k].tid, strerror(errno));
+}
+
+int restore_run(const struct restore_opts *o, pid_t *root)
+{
+	struct rtask *tasks = NULL;
+	struct rimg *r = NULL;
+	struct rfiles f;
+	uint64_t scratch, t0 = now_us(), nr_threads = 0;
+	int err, made = 0, was_subreaper = 0;
+
+	memset(&f, 0, sizeof(f));
+	err = rimg_load(&r, o->dir);
+	if (err)
+		goto out;
+	err = check_supported(r);
+	if (!err)
+		err = rshell_check_pids(r);
+	if (!err)
+		err = rmm_scratch_addr(r, &scratch);
+	if (!err)
+		err = rfiles_open(&f, r, o->shell_job);
+	if (err)
+		goto out;
+	tasks = calloc(r->nr_procs, sizeof(*tasks));
+	if (!tasks) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < r->nr_procs; i++) {
+		tasks[i].ip = &r->procs[i];
+		tasks[i].pid = r->procs[i].pid;
+		tasks[i].scratch = scratch;
+		nr_threads += r->procs[i].nr_threads;
+	}
+	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1)) {
+		err = -errno;
+		pr_errno(err, "cannot become a child subreaper");
+		goto out;
+	}
+	pr_debug("scratch pages at %#lx, files above fd %d", (unsigned long)scratch, f.base);
+	err = rshell_create(r, &f, scratch, READY_TIMEOUT_MS);
+	rfiles_close(&f);
+	if (err)
+		goto out;
+	made = 1;
+	err = seize_all(tasks, r->nr_procs);
+	for (size_t i = 0; !err && i < r->nr_procs; i++) {
+		err = rmm_restore(&tasks[i], r);
+		if (!err)
+			err = rstate_threads(&tasks[i]);
+		if (!err)
+			err = rstate_restore(&tasks[i], r);
+		if (err)
+			pr_err("cannot restore pid %d", tasks[i].pid);
+	}
+	for (size_t i = 0; !err && i < r->nr_procs; i++)
+		err = rstate_finish(&tasks[i]);
+	if (!err && o->pidfile)
+		err = write_pidfile(o->pidfile, r->procs[0].pid);
+	if (err)
+		goto out;
+	detach_all(tasks, r->nr_procs);
+	*root = r->procs[0].pid;
+	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages in %llu us",
+		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
+		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(now_us() - t0));
+	pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
+out:
+	if (err && made)
+		rshell_kill_all(r, 1);
+	if (made || was_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
+	rfiles_close(&f);
+	free(tasks);
+	rimg_free(r);
+	return err;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferry restore: re-create a dumped process tree from its images and resume
+ * it where it was frozen (see docs/restore.md for the method).
+ */
+#ifndef FERRY_RESTORE_H
+#define FERRY_RESTORE_H
+
+#include <sys/types.h>
+
+struct restore_opts {
+	const char *dir;     /* the images directory */
+	int detached;	     /* -d: return once the tree runs, do not wait for it */
+	int shell_job;	     /* --shell-job: terminals become ferry's own terminal */
+	const char *pidfile; /* --pidfile: write the root's pid there */
+};
+
+/*
+ * restore_run - restore the dump in o->dir. On success the tree runs; *root
+ * gets the root's pid (ferry's child until ferry exits). Returns 0 or -errno.
+ * On any failure nothing restored is left: every process made is killed and
+ * reaped, and the error is logged with the pid, file, VMA or call at fault.
+ */
+int restore_run(const struct restore_opts *o, pid_t *root);
+
+#endif

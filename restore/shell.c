@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fork the process tree of a restore (see shell.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "restore: "
+#include "log.h"
+#include "rtask.h"
+#include "shell.h"
+
+/* What a shell sends ferry: ready (err 0), or why it failed. */
+struct shell_report {
+	int32_t idx;
+	int32_t err;
+	char msg[200];
+};
+
+struct shell_ctx {
+	const struct rimg *r;
+	const struct rfiles *f;
+	uint64_t scratch;
+	int report_fd;
+};
+
+static const uint8_t shell_code[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+
+int rshell_check_pids(const struct rimg *r)
+{
+	for (size_t p = 0; p < r->nr_procs; p++) {
+		const struct rimg_proc *ip = &r->procs[p];
+
+		for (size_t t = 0; t < ip->nr_threads; t++) {
+			pid_t id = ip->threads[t].tid;
+			char path[64], comm[64] = "?";
+			FILE *f;
+
+			if (kill(id, 0) && errno == ESRCH)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/comm", id);
+			f = fopen(path, "re");
+			if (f) {
+				if (fgets(comm, sizeof(comm), f))
+					comm[strcspn(comm, "\n")] = '\0';
+				fclose(f);
+			}
+			pr_err("%s %d of the dump is taken by a running process (%s); nothing was "
+			       "restored",
+			       t ? "tid" : "pid", id, comm);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+static pid_t clone_with_pid(pid_t pid)
+{
+	struct clone_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.exit_signal = SIGCHLD;
+	a.set_tid = (uint64_t)(uintptr_t)&pid;
+	a.set_tid_size = 1;
+	return (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+}
+
+static void report(const struct shell_ctx *c, size_t idx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report(const struct shell_ctx *c, size_t idx, int err, const char *fmt, ...)
+{
+	struct shell_report rep;
+	va_list ap;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.idx = (int32_t)idx;
+	rep.err = err;
+	va_start(ap, fmt);
+	vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
+	va_end(ap);
+	if (write(c->report_fd, &rep, sizeof(rep)) != sizeof(rep))
+		_exit(2);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Close every fd but the dumped ones and the report pipe. */
+static int close_others(const struct shell_ctx *c, size_t idx)
+{
+	size_t n = c->f->nr_plan[idx], k = 0;
+	int *keep = malloc((n + 1) * sizeof(int)), from = 0;
+
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		keep[k++] = c->f->plan[idx][i].fd;
+	keep[k++] = c->report_fd;
+	qsort(keep, k, sizeof(int), cmp_int);
+	for (size_t i = 0; i < k; i++) {
+		if (keep[i] > from)
+			syscall(SYS_close_range, from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0u, 0);
+	free(keep);
+	return 0;
+}
+
+static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size_t idx,
+						 pid_t parent)
+{
+	const struct rimg *r = c->r;
+	const struct rimg_proc *ip = &r->procs[idx];
+	sigset_t all;
+	void *m;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1); /* the parent is gone already: nothing to report to */
+
+	if (ip->sid == ip->pid) {
+		if (setsid() < 0) {
+			report(c, idx, -errno, "pid %d: setsid: %s", ip->pid, strerror(errno));
+			_exit(1);
+		}
+	} else if (ip->pgid == ip->pid) {
+		if (setpgid(0, 0)) {
+			report(c, idx, -errno, "pid %d: setpgid: %s", ip->pid, strerror(errno));
+			_exit(1);
+		}
+	} else {
+		for (size_t j = 0; j < r->nr_procs; j++) {
+			if (r->procs[j].pid != ip->pgid || getpgid(0) == ip->pgid)
+				continue;
+			if (setpgid(0, ip->pgid)) {
+				report(c, idx, -errno, "pid %d: cannot join process group %d: %s",
+				       ip->pid, ip->pgid, strerror(errno));
+				_exit(1);
+			}
+		}
+	}
+
+	for (size_t j = 0; j < r->nr_procs; j++) {
+		pid_t child;
+
+		if (r->procs[j].parent != (int)idx)
+			continue;
+		child = clone_with_pid(r->procs[j].pid);
+		if (child == 0)
+			shell_main(c, j, ip->pid);
+		if (child < 0) {
+			int e = errno;
+
+			report(c, idx, -e, "pid %d: cannot create child pid %d: %s%s", ip->pid,
+			       r->procs[j].pid, strerror(e),
+			       e == EEXIST ? " (the pid is taken)" : "");
+			_exit(1);
+		}
+	}
+
+	m = mmap((void *)c->scratch, RT_SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m != (void *)c->scratch) {
+		report(c, idx, -EEXIST, "pid %d: cannot map the scratch pages at %#lx: %s", ip->pid,
+		       (unsigned long)c->scratch,
+		       m == MAP_FAILED ? strerror(errno) : "placed elsewhere");
+		_exit(1);
+	}
+	memcpy(m, shell_code, sizeof(shell_code));
+
+	for (size_t k = 0; k < c->f->nr_plan[idx]; k++) {
+		const struct rfd_plan *pl = &c->f->plan[idx][k];
+
+		if (dup2(pl->tmp, pl->fd) != pl->fd ||
+		    fcntl(pl->fd, F_SETFD, pl->cloexec ? FD_CLOEXEC : 0)) {
+			report(c, idx, -errno, "pid %d: cannot put fd %d in place: %s", ip->pid,
+			       pl->fd, strerror(errno));
+			_exit(1);
+		}
+	}
+	if (close_others(c, idx)) {
+		report(c, idx, -ENOMEM, "pid %d: out of memory", ip->pid);
+		_exit(1);
+	}
+	report(c, idx, 0, "ready");
+	close(c->report_fd);
+	for (;;)
+		pause();
+}
+
+void rshell_kill_all(const struct rimg *r, int all_made)
+{
+	int status;
+
+	/* Only pids ferry made: before every shell reported, a pid may be someone else's. */
+	for (size_t i = 0; i < (all_made ? r->nr_procs : 1); i++)
+		kill(r->procs[i].pid, SIGKILL);
+	/* The others die with their parents (PDEATHSIG) and come to ferry, a subreaper. */
+	for (;;) {
+		pid_t w = waitpid(-1, &status, __WALL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+	}
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch, int timeout_ms)
+{
+	struct shell_ctx c = { .r = r, .f = f, .scratch = scratch };
+	struct timespec t0;
+	size_t ready = 0;
+	int rp[2], err = 0, lfd;
+	pid_t root, self = getpid();
+
+	if (pipe2(rp, O_CLOEXEC))
+		return -errno;
+	/* Above every dumped fd, so that no dup2 in a shell closes it. */
+	lfd = fcntl(rp[1], F_DUPFD_CLOEXEC, f->base + 1024);
+	close(rp[1]);
+	if (lfd < 0) {
+		err = -errno;
+		close(rp[0]);
+		pr_errno(err, "cannot place the report pipe");
+		return err;
+	}
+	c.report_fd = lfd;
+	root = clone_with_pid(r->procs[0].pid);
+	if (root == 0)
+		shell_main(&c, 0, self);
+	err = root < 0 ? -errno : 0;
+	close(lfd);
+	if (err) {
+		pr_errno(err, "cannot create the root, pid %d%s", r->procs[0].pid,
+			 err == -EEXIST ? " (the pid is taken)" : "");
+		close(rp[0]);
+		return err;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ready < r->nr_procs) {
+		struct pollfd pfd = { rp[0], POLLIN, 0 };
+		struct shell_report rep;
+		long left = timeout_ms - ms_since(&t0);
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			pr_err("the restored tree was not ready after %d ms (%zu of %zu processes)",
+			       timeout_ms, ready, r->nr_procs);
+			err = -ETIMEDOUT;
+			break;
+		}
+		n = read(rp[0], &rep, sizeof(rep));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != sizeof(rep)) {
+			pr_err("a process of the restored tree died before it was ready (%zu of "
+			       "%zu ready)",
+			       ready, r->nr_procs);
+			err = -ECHILD;
+			break;
+		}
+		if (rep.err) {
+			rep.msg[sizeof(rep.msg) - 1] = '\0';
+			pr_err("%s", rep.msg);
+			err = rep.err;
+			break;
+		}
+		ready++;
+	}
+	close(rp[0]);
+	if (err)
+		rshell_kill_all(r, 0);
+	return err;
+}

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `ferry restore` end to end, zdtm style: a workload runs, is dumped (and so
+ * killed), restored, and then checks its own state and prints a verdict;
+ * then the restored process is dumped and restored again and checks again.
+ * Also: the same images restored twice, and bad images and taken pids
+ * refused with a clear message, leaving no process behind.
+ *
+ * The test process is a child subreaper: a tree restored with -d is
+ * reparented to it when ferry exits, so it can be reaped here.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "img.h"
+#include "pagemap.pb-c.h"
+
+struct rw {
+	char *dir;
+	char out[512];
+	char img[512];
+	pid_t pid;
+	int round;
+};
+
+static void rw_start(struct rw *w, const char *const argv[], const char *ready)
+{
+	char *line;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w->dir = t_tmpdir();
+	w->round = 0;
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, ready, 10000);
+	cr_assert_not_null(line, "workload %s never printed '%s'", argv[0], ready);
+	free(line);
+}
+
+static void rw_stop(struct rw *w)
+{
+	if (w->pid > 0)
+		t_kill_wait(w->pid);
+	/* Children of a restored tree come to us when its root dies. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+static pid_t read_pidfile(const char *path)
+{
+	char *s = t_read_file(path, NULL);
+	pid_t pid = s ? (pid_t)atoi(s) : -1;
+
+	free(s);
+	return pid;
+}
+
+/* Dump (the tree is killed) into a new images dir, reap the old root, restore. */
+static void dump_kill_restore(struct rw *w)
+{
+	char *err = NULL, pidfile[600];
+	int rc, status;
+
+	snprintf(w->img, sizeof(w->img), "%s/img%d", w->dir, w->round++);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
+	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
+	free(err);
+	err = NULL;
+	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "the dumped tree was not killed");
+	/* The rest of the tree (its process group) was reparented to us: reap it too. */
+	while (waitpid(-w->pid, NULL, 0) > 0)
+		;
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->img);
+	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s", t_ferry_bin(), w->img, pidfile);
+	cr_assert_eq(rc, 0, "restore of %s failed: %s", w->img, err ? err : "");
+	free(err);
+	cr_assert_eq(read_pidfile(pidfile), w->pid, "the root came back with another pid");
+	cr_assert(t_proc_state(w->pid) == 'S' || t_proc_state(w->pid) == 'R',
+		  "restored pid %d is in state '%c'", w->pid, t_proc_state(w->pid));
+	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0, "restored pid %d is still traced",
+		     w->pid);
+}
+
+/* Send @sig to @pid and wait for one more line with @ok; fail on a line with @bad. */
+static void expect_verdict(struct rw *w, pid_t pid, int sig, const char *ok, const char *bad)
+{
+	int before = t_count_lines(w->out, ok), now = before;
+
+	cr_assert_eq(kill(pid, sig), 0, "pid %d is gone", pid);
+	for (int i = 0; i < 1000 && now <= before; i++) {
+		usleep(10000);
+		now = t_count_lines(w->out, ok);
+		if (bad && t_count_lines(w->out, bad)) {
+			char *out = t_read_file(w->out, NULL);
+
+			cr_assert_fail("pid %d reported a bad state:\n%s", pid, out);
+		}
+	}
+	cr_assert_gt(now, before, "pid %d gave no '%s' after signal %d", pid, ok, sig);
+}
+
+TestSuite(restore, .timeout = 120);
+
+Test(restore, help)
+{
+	char *out = NULL;
+
+	cr_assert_eq(t_run(&out, NULL, "%s restore --help", t_ferry_bin()), 0);
+	cr_assert_not_null(strstr(out, "--restore-detached"));
+	free(out);
+}
+
+/* The counter goes on from the line after the dump, on the same checksum chain. */
+Test(restore, counter_continues)
+{
+	const char *argv[] = { "counter", NULL }, *ref_argv[] = { "counter", "40", NULL };
+	char ref_out[600], needle[64], *line, *ref;
+	struct rw w;
+	pid_t refpid;
+	int last = -1, status;
+
+	rw_start(&w, argv, "counter: 2 checksum");
+	snprintf(ref_out, sizeof(ref_out), "%s/ref", w.dir);
+	refpid = t_spawn(ref_out, ref_argv);
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		for (int i = 0; i < 100; i++) {
+			char *buf = t_read_file(w.out, NULL), *p = buf;
+
+			last = -1;
+			while (p && (p = strstr(p, "counter: ")) && p[9] >= '0' && p[9] <= '9') {
+				last = atoi(p + 9);
+				p += 9;
+			}
+			free(buf);
+			if (t_count_lines(w.out, "checksum") > last)
+				break;
+		}
+		line = NULL;
+		snprintf(needle, sizeof(needle), "counter: %d checksum", last + 1);
+		line = t_wait_line(w.out, needle, 5000);
+		cr_assert_not_null(line, "restored counter did not print line %d", last + 1);
+		cr_assert(waitpid(refpid, &status, 0) == refpid || round);
+		ref = t_wait_line(ref_out, needle, 1);
+		cr_assert_not_null(ref);
+		cr_assert_str_eq(line, ref, "restored counter left the checksum chain");
+		free(line);
+		free(ref);
+	}
+	cr_assert_eq(t_count_lines(w.out, "ready"), 1, "the counter started over");
+	rw_stop(&w);
+}
+
+Test(restore, memhog_256m)
+{
+	const char *argv[] = { "memhog", "256", "7", NULL };
+	struct rw w;
+
+	rw_start(&w, argv, "ready");
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	}
+	/* It keeps working after the restore: a rewrite and a check of the new seed. */
+	expect_verdict(&w, w.pid, SIGUSR2, "memhog: rewrote seed", NULL);
+	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	rw_stop(&w);
+}
+
+Test(restore, threads_mutex)
+{
+	const char *argv[] = { "threads", "4", NULL };
+	char path[64];
+	struct rw w;
+
+	rw_start(&w, argv, "ready");
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		snprintf(path, sizeof(path), "/proc/%d/task", w.pid);
+		cr_assert_eq(t_proc_field(w.pid, "Threads"), 5, "restored with %ld threads",
+			     t_proc_field(w.pid, "Threads"));
+		expect_verdict(&w, w.pid, SIGUSR1, "threads: verify ok", "verify BAD");
+	}
+	rw_stop(&w);
+}
+
+Test(restore, family_pipe_in_flight)
+{
+	const char *argv[] = { "family", "20000", NULL };
+	pid_t parent, reader, busy;
+	struct rw w;
+	char *line;
+
+	rw_start(&w, argv, "ready");
+	line = t_wait_line(w.out, "ready", 1);
+	cr_assert_eq(sscanf(line, "family: parent %d reader %d busy %d", &parent, &reader, &busy),
+		     3);
+	free(line);
+	dump_kill_restore(&w);
+	cr_assert_eq(t_proc_field(reader, "PPid"), parent, "the reader lost its parent");
+	cr_assert_eq(t_proc_field(busy, "PPid"), parent);
+	cr_assert_eq(getpgid(reader), getpgid(parent), "process group not restored");
+	cr_assert_eq(getsid(reader), getsid(parent));
+	expect_verdict(&w, reader, SIGUSR1, "family: reader pipe ok", "pipe BAD");
+	rw_stop(&w);
+}
+
+/* The first restored tree exits; the same images give the same tree again. */
+Test(restore, same_images_twice)
+{
+	const char *argv[] = { "memhog", "16", "3", NULL };
+	char *err = NULL;
+	struct rw w;
+
+	rw_start(&w, argv, "ready");
+	dump_kill_restore(&w);
+	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_kill_wait(w.pid);
+	cr_assert_eq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0,
+		     "second restore: %s", err ? err : "");
+	free(err);
+	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	rw_stop(&w);
+}
+
+/* Without -d ferry waits for the root and exits with its status. */
+Test(restore, attached_exit_status)
+{
+	const char *argv[] = { "counter", "12", NULL };
+	char *err = NULL;
+	struct rw w;
+	int rc, status;
+
+	rw_start(&w, argv, "counter: 1 checksum");
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
+	waitpid(w.pid, &status, 0);
+	rc = t_run(NULL, &err, "%s restore -D %s", t_ferry_bin(), w.img);
+	cr_assert_eq(rc, 0, "restore: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(t_count_lines(w.out, "checksum"), 12, "the counter did not finish its run");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+/* ---- refusals ---------------------------------------------------------------------- */
+
+/* The restore must fail with a message containing @needle and leave no process. */
+static void expect_refused(struct rw *w, const char *needle)
+{
+	char *err = NULL;
+	int rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w->img);
+
+	cr_assert_neq(rc, 0, "restore of bad images succeeded");
+	cr_assert_not_null(err);
+	cr_assert(strstr(err, needle), "no '%s' in the error:\n%s", needle, err);
+	free(err);
+	cr_assert(kill(w->pid, 0) && errno == ESRCH, "pid %d exists after a failed restore",
+		  w->pid);
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "a failed restore left a child behind");
+}
+
+static void dumped(struct rw *w, const char *const argv[])
+{
+	int status;
+
+	rw_start(w, argv, "ready");
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img), 0);
+	waitpid(w->pid, &status, 0);
+}
+
+Test(restore, refuses_missing_core)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	char path[700];
+	struct rw w;
+
+	dumped(&w, argv);
+	snprintf(path, sizeof(path), "%s/core-%d.img", w.img, w.pid);
+	cr_assert_eq(unlink(path), 0);
+	expect_refused(&w, "core-");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+Test(restore, refuses_truncated_pages)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	char path[700];
+	struct stat st;
+	struct rw w;
+
+	dumped(&w, argv);
+	snprintf(path, sizeof(path), "%s/pages-1.img", w.img);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(truncate(path, st.st_size - 4096 * 3 - 100), 0);
+	expect_refused(&w, "pages-1.img");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+/* One more page in a pagemap entry than pages-1.img holds. */
+Test(restore, refuses_pagemap_past_pages)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	ProtobufCMessage *m[4096];
+	struct img *in, *out;
+	char name[64];
+	size_t n = 0;
+	struct rw w;
+	int dfd;
+
+	dumped(&w, argv);
+	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	snprintf(name, sizeof(name), "pagemap-%d.img", w.pid);
+	cr_assert_eq(img_open(&in, dfd, name, NULL), 0);
+	while (n < 4096 && img_read_entry(in, &m[n]) == 1)
+		n++;
+	cr_assert_gt(n, 2);
+	/* The first run of the 4 MiB anonymous block ends at a hole: room for one more page. */
+	for (size_t i = 1; i < n; i++) {
+		PagemapEntry *pe = (PagemapEntry *)m[i];
+
+		if (pe->nr_pages >= 63) {
+			pe->nr_pages++;
+			break;
+		}
+	}
+	cr_assert_eq(img_create(&out, dfd, name, img_get_type(in)), 0);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(img_write_entry(out, m[i]), 0);
+	cr_assert_eq(img_commit(out), 0);
+	img_close(in);
+	close(dfd);
+	expect_refused(&w, "pages-1.img");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+Test(restore, refuses_taken_pid)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	char *err = NULL;
+	struct rw w;
+	int rc;
+
+	rw_start(&w, argv, "ready");
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump --leave-running -t %d -D %s", t_ferry_bin(), w.pid,
+			   w.img),
+		     0);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	cr_assert_neq(rc, 0);
+	cr_assert(err && strstr(err, "taken"), "error: %s", err ? err : "");
+	cr_assert(strstr(err, "memhog"), "the holder is not named: %s", err);
+	free(err);
+	/* The holder is untouched. */
+	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), 0, "a failed restore left a child behind");
+	rw_stop(&w);
+}
