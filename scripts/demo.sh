@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: ferry's main job on a bundled workload, as far as the commands
-# have landed. Today: probe the kernel, dump a live multi-threaded workload
-# with `ferry dump --leave-running`, read every image back with CRIU's crit and
-# with ferry, check the dumped memory against the workload's own pattern, and
-# show that a refused dump leaves the target running.
+# have landed. Today: probe the kernel, dump a live workload with
+# `ferry dump --leave-running`, read every image back with CRIU's crit and
+# with ferry, let the workload check its memory, show that a refused dump
+# leaves the target running, then dump it for real (it is killed), restore it
+# from the images and let the restored process check its memory again.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -72,5 +73,28 @@ step "binary log: a dump logged with --binlog, printed back"
 "$ferry" dump -t "$pid" -D "$work/img3" --leave-running -v3 --log-file "$work/dump.binlog" --binlog
 "$ferry" show-log "$work/dump.binlog" | tail -n 3
 
+step "ferry dump (the workload is killed), then ferry restore from the images"
+"$ferry" dump -t "$pid" -D "$work/img4" -v3 2>&1 | grep -E "done|frozen"
+sleep 0.2
+if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat")" != Z ]; then
+	echo "pid $pid still runs after the dump" >&2
+	exit 1
+fi
+wait "$pid" 2>/dev/null || true
+echo "pid $pid is gone; restoring it"
+"$ferry" restore -D "$work/img4" -v3 2>&1 &
+fpid=$!
+pids+=("$fpid")
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+grep -E "^(Name|State|Pid|PPid|Threads)" "/proc/$pid/status"
+before=$(grep -c "verify ok" "$work/memhog.out")
+kill -USR1 "$pid"
+for _ in $(seq 100); do [ "$(grep -c "verify ok" "$work/memhog.out")" -gt "$before" ] && break; sleep 0.1; done
+[ "$(grep -c "verify ok" "$work/memhog.out")" -gt "$before" ] || { echo "the restored memhog did not verify" >&2; exit 1; }
+echo "restored memhog: $(grep verify "$work/memhog.out" | tail -n 1)"
+kill -9 "$pid"
+wait "$fpid" || echo "(ferry restore exited with $?: its restored root was killed by SIGKILL)"
+
 echo
-echo "demo: done (restore, lazy pages and migration join this demo as they land)"
+echo "demo: done (lazy pages and migration join this demo as they land)"
