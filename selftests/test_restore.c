@@ -12,12 +12,15 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -374,4 +377,111 @@ Test(restore, refuses_taken_pid)
 	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
 	cr_assert_eq(waitpid(-1, NULL, WNOHANG), 0, "a failed restore left a child behind");
 	rw_stop(&w);
+}
+
+/* ---- --shell-job --------------------------------------------------------------------- */
+
+static int new_pty(char *slave_name, size_t size)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	snprintf(slave_name, size, "%s", ptsname(master));
+	return master;
+}
+
+/* Run @prog with @args on a terminal (a new session with @slave as ctty and stdio). */
+static pid_t spawn_on_tty(const char *slave, const char *prog, const char *const argv[])
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		int fd;
+
+		setsid();
+		fd = open(slave, O_RDWR);
+		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0))
+			_exit(126);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Read from @master until a line with @needle shows up (10 s at most). */
+static int tty_wait(int master, const char *needle)
+{
+	char buf[8192];
+	size_t len = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		struct pollfd p = { master, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		n = read(master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, needle))
+			return 1;
+		if (len > sizeof(buf) / 2) {
+			memmove(buf, buf + len / 2, len - len / 2);
+			len -= len / 2;
+		}
+	}
+	return 0;
+}
+
+Test(restore, shell_job_gets_ferrys_terminal)
+{
+	const char *cargv[] = { "counter", NULL };
+	char slave1[128], slave2[128], img[600], *err = NULL, ferry_args[700];
+	char *dir = t_tmpdir();
+	int m1, m2, status;
+	pid_t pid, fp;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	m1 = new_pty(slave1, sizeof(slave1));
+	pid = spawn_on_tty(slave1, t_workload("counter"), cargv);
+	cr_assert(tty_wait(m1, "checksum"), "counter never wrote to its terminal");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(t_run(NULL, &err, "%s dump --shell-job -t %d -D %s", t_ferry_bin(), pid, img),
+		     0, "%s", err ? err : "");
+	free(err);
+	err = NULL;
+	waitpid(pid, &status, 0);
+	close(m1);
+
+	/* Without --shell-job the terminal is refused, and nothing is left. */
+	cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), img), 0);
+	cr_assert(err && strstr(err, "--shell-job"), "%s", err ? err : "");
+	free(err);
+	cr_assert(kill(pid, 0) && errno == ESRCH);
+
+	/* ferry restore runs on another terminal; the restored counter writes there. */
+	m2 = new_pty(slave2, sizeof(slave2));
+	snprintf(ferry_args, sizeof(ferry_args), "%s", img);
+	{
+		const char *fargv[] = { t_ferry_bin(), "restore",  "--shell-job", "-d",
+					"-D",	       ferry_args, NULL };
+
+		fp = spawn_on_tty(slave2, t_ferry_bin(), fargv);
+	}
+	cr_assert_eq(waitpid(fp, &status, 0), fp);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore failed: %#x", status);
+	cr_assert(tty_wait(m2, "checksum"), "the restored counter does not write to the terminal");
+	t_kill_wait(pid);
+	close(m2);
+	t_rmrf(dir);
+	free(dir);
 }
