@@ -514,21 +514,32 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 		pr_errno(err, "cannot open %s", path);
 		goto out;
 	}
+	/* A run may span adjacent VMAs (the dump merges contiguous pages): split it. */
 	for (size_t i = 0; !err && i < pm->nr_runs; i++) {
 		const struct rimg_page_run *run = &pm->runs[i];
+		uint64_t addr = run->vaddr, end = run->vaddr + run->nr_pages * RT_PAGE;
+		uint64_t off = run->file_off;
 
 		if (!(run->flags & PE_PRESENT))
 			continue;
-		while (v < mm->n_vmas && mm->vmas[v]->end <= run->vaddr)
-			v++;
-		if (v == mm->n_vmas || mm->vmas[v]->start > run->vaddr) {
-			pr_err("pid %d: pages at %#lx are in no VMA", t->pid,
-			       (unsigned long)run->vaddr);
-			err = -EINVAL;
-			break;
+		while (!err && addr < end) {
+			const VmaEntry *vma;
+			uint64_t n;
+
+			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
+				v++;
+			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
+				pr_err("pid %d: pages at %#lx are in no VMA", t->pid,
+				       (unsigned long)addr);
+				err = -EINVAL;
+				break;
+			}
+			vma = mm->vmas[v];
+			n = (vma->end < end ? vma->end : end) - addr;
+			err = fill_piece(f, addr, off, n, !!(vma->prot & PROT_WRITE));
+			addr += n;
+			off += n;
 		}
-		err = fill_piece(f, run->vaddr, run->file_off, run->nr_pages * RT_PAGE,
-				 !!(mm->vmas[v]->prot & PROT_WRITE));
 		pages += run->nr_pages;
 	}
 	if (!err)
