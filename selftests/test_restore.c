@@ -36,19 +36,30 @@ struct rw {
 	int round;
 };
 
-static void rw_start(struct rw *w, const char *const argv[], const char *ready)
+static void rw_init(struct rw *w)
 {
-	char *line;
-
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	w->dir = t_tmpdir();
 	w->round = 0;
 	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+}
+
+/* Start the workload (after rw_init) and wait for its @ready line. */
+static void rw_spawn(struct rw *w, const char *const argv[], const char *ready)
+{
+	char *line;
+
 	w->pid = t_spawn(w->out, argv);
 	cr_assert_gt(w->pid, 0);
 	line = t_wait_line(w->out, ready, 10000);
 	cr_assert_not_null(line, "workload %s never printed '%s'", argv[0], ready);
 	free(line);
+}
+
+static void rw_start(struct rw *w, const char *const argv[], const char *ready)
+{
+	rw_init(w);
+	rw_spawn(w, argv, ready);
 }
 
 static void rw_stop(struct rw *w)
@@ -261,6 +272,61 @@ Test(restore, attached_exit_status)
 	rw_stop(&w);
 }
 
+/* Each workload checks itself: dump -> kill -> restore -> verify, twice. */
+static void self_checking(const char *const argv[], const char *ok)
+{
+	struct rw w;
+
+	rw_start(&w, argv, "ready");
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		expect_verdict(&w, w.pid, SIGUSR1, ok, "verify BAD");
+	}
+	rw_stop(&w);
+}
+
+Test(restore, fpu_bit_identical)
+{
+	const char *argv[] = { "fpu", NULL };
+
+	self_checking(argv, "fpu: verify ok");
+}
+
+Test(restore, signal_handlers_and_pending)
+{
+	const char *argv[] = { "sighandler", NULL };
+
+	self_checking(argv, "sighandler: verify ok");
+}
+
+/* Workloads that take the test directory as their argument. */
+static void self_checking_in_dir(const char *name, const char *ok)
+{
+	struct rw w;
+
+	rw_init(&w);
+	{
+		const char *argv[] = { name, w.dir, NULL };
+
+		rw_spawn(&w, argv, "ready");
+	}
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		expect_verdict(&w, w.pid, SIGUSR1, ok, "verify BAD");
+	}
+	rw_stop(&w);
+}
+
+Test(restore, file_appended_at_position)
+{
+	self_checking_in_dir("appender", "appender: verify ok");
+}
+
+Test(restore, mmap_file_private_changes)
+{
+	self_checking_in_dir("mmapfile", "mmapfile: verify ok");
+}
+
 /* ---- refusals ---------------------------------------------------------------------- */
 
 /* The restore must fail with a message containing @needle and leave no process. */
@@ -352,6 +418,29 @@ Test(restore, refuses_pagemap_past_pages)
 	img_close(in);
 	close(dfd);
 	expect_refused(&w, "pages-1.img");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+/* A mapped file that changed size since the dump: refused, nothing left. */
+Test(restore, refuses_mapped_file_resized)
+{
+	char path[600];
+	struct rw w;
+	int status;
+
+	rw_init(&w);
+	{
+		const char *argv[] = { "mmapfile", w.dir, NULL };
+
+		rw_spawn(&w, argv, "ready");
+	}
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
+	waitpid(w.pid, &status, 0);
+	snprintf(path, sizeof(path), "%s/map", w.dir);
+	cr_assert_eq(truncate(path, 4096 * 3), 0);
+	expect_refused(&w, "changed size");
 	w.pid = -1;
 	rw_stop(&w);
 }
