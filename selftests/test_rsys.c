@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,4 +188,49 @@ Test(rsys, errors_name_the_thread)
 	free(log);
 	t_rmrf(dir);
 	free(dir);
+}
+
+/*
+ * A code page of the caller's (as the restore's scratch page): calls run from
+ * it without any code written per call, also while the vDSO moves away, and a
+ * fork made with PTRACE_O_TRACEFORK runs through its event stop.
+ */
+Test(rsys, calls_from_a_caller_owned_page)
+{
+	static const uint8_t code[8] = { 0x0f, 0x05, 0xcc };
+	struct child c;
+	struct rsys r, v;
+	long page, ret, child = 0;
+	int status;
+
+	if (geteuid())
+		cr_skip_test("needs root for ptrace");
+	spawn(&c, "read");
+	cr_assert_eq(rsys_seize_opts(c.pid, PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL), 0);
+	cr_assert_eq(rsys_prepare(&v, c.pid), 0);
+	cr_assert_eq(rsys_call(&v, &page, SYS_mmap, 0, 4096, PROT_READ | PROT_EXEC,
+			       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0),
+		     0);
+	cr_assert_gt(page, 0);
+	cr_assert_eq(rsys_finish(&v), 0);
+	/* ptrace writes through the read-only protection, as a debugger does. */
+	cr_assert_eq(ptrace(PTRACE_POKETEXT, c.pid, (void *)page, *(const long *)code), 0);
+
+	cr_assert_eq(rsys_prepare_at(&r, c.pid, c.pid, (uint64_t)page), 0);
+	cr_assert_eq(rsys_call(&r, &ret, SYS_getpid, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(ret, c.pid);
+	cr_assert_eq(rsys_call(&r, &child, SYS_fork, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_gt(child, 0, "fork in the target gave %ld", child);
+	/* The child starts traced and stopped; it never ran the injected int3. */
+	cr_assert_eq(waitpid((pid_t)child, &status, __WALL), child);
+	cr_assert(WIFSTOPPED(status));
+	kill((pid_t)child, SIGKILL);
+	waitpid((pid_t)child, &status, __WALL);
+	cr_assert_eq(rsys_call(&r, &ret, SYS_munmap, (uint64_t)page, 4096, 0, 0, 0, 0), -EFAULT,
+		     "a call that unmaps its own code page cannot return to it");
+	cr_assert_eq(rsys_finish(&r), 0);
+	kill(c.pid, SIGKILL);
+	reap(c.pid);
+	close(c.in);
+	close(c.out);
 }

@@ -212,6 +212,22 @@ static int poke(pid_t tid, uint64_t addr, uint64_t word)
 	return 0;
 }
 
+/*
+ * A fault of the injected code itself (e.g. a call that unmapped it): the
+ * kernel's synchronous signals, which would only come again if held and
+ * continued.
+ */
+static int faulted(pid_t tid, int sig)
+{
+	siginfo_t si;
+
+	if (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE)
+		return 0;
+	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si))
+		return 1;
+	return si.si_code > 0; /* SI_KERNEL or a fault code, not kill()/tgkill() */
+}
+
 int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	      uint64_t a3, uint64_t a4, uint64_t a5)
 {
@@ -258,6 +274,14 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 		if ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK ||
 		    (status >> 16) == PTRACE_EVENT_VFORK)
 			continue; /* the call made a task; the caller waits for it */
+		if (faulted(r->tid, WSTOPSIG(status))) {
+			pr_err("thread %d: syscall %ld faulted (signal %d) instead of returning to "
+			       "%#lx",
+			       r->tid, nr, WSTOPSIG(status),
+			       (unsigned long)(r->code_addr + INJECT_LEN));
+			err = -EFAULT;
+			goto restore_regs;
+		}
 		/* A signal arrived while we run: hold it, send it again afterwards. */
 		sigaddset(&held, WSTOPSIG(status));
 		pr_debug("thread %d: holding signal %d during syscall %ld", r->tid,
