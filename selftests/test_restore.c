@@ -26,6 +26,7 @@
 
 #include "helpers.h"
 #include "img.h"
+#include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 
 struct rw {
@@ -199,15 +200,28 @@ Test(restore, memhog_256m)
 Test(restore, threads_mutex)
 {
 	const char *argv[] = { "threads", "4", NULL };
-	char path[64];
+	char path[64], *line;
+	pid_t tids[4];
 	struct rw w;
 
 	rw_start(&w, argv, "ready");
+	line = t_wait_line(w.out, "ready", 1);
+	cr_assert_eq(sscanf(line, "threads: pid %*d tids %d %d %d %d", &tids[0], &tids[1], &tids[2],
+			    &tids[3]),
+		     4, "%s", line);
+	free(line);
 	for (int round = 0; round < 2; round++) {
 		dump_kill_restore(&w);
 		snprintf(path, sizeof(path), "/proc/%d/task", w.pid);
 		cr_assert_eq(t_proc_field(w.pid, "Threads"), 5, "restored with %ld threads",
 			     t_proc_field(w.pid, "Threads"));
+		for (int i = 0; i < 4; i++) {
+			char task[128];
+
+			snprintf(task, sizeof(task), "%s/%d", path, tids[i]);
+			cr_assert_eq(access(task, F_OK), 0, "thread %d came back with another tid",
+				     tids[i]);
+		}
 		expect_verdict(&w, w.pid, SIGUSR1, "threads: verify ok", "verify BAD");
 	}
 	rw_stop(&w);
@@ -225,12 +239,17 @@ Test(restore, family_pipe_in_flight)
 	cr_assert_eq(sscanf(line, "family: parent %d reader %d busy %d", &parent, &reader, &busy),
 		     3);
 	free(line);
-	dump_kill_restore(&w);
-	cr_assert_eq(t_proc_field(reader, "PPid"), parent, "the reader lost its parent");
-	cr_assert_eq(t_proc_field(busy, "PPid"), parent);
-	cr_assert_eq(getpgid(reader), getpgid(parent), "process group not restored");
-	cr_assert_eq(getsid(reader), getsid(parent));
-	expect_verdict(&w, reader, SIGUSR1, "family: reader pipe ok", "pipe BAD");
+	/* Round 2 dumps the restored tree, whose pipe was already read once. */
+	for (int round = 0; round < 2; round++) {
+		dump_kill_restore(&w);
+		cr_assert_eq(t_proc_field(reader, "PPid"), parent, "the reader lost its parent");
+		cr_assert_eq(t_proc_field(busy, "PPid"), parent);
+		cr_assert_eq(getpgid(reader), getpgid(parent), "process group not restored");
+		cr_assert_eq(getsid(reader), getsid(parent));
+		if (!round)
+			expect_verdict(&w, reader, SIGUSR1, "family: reader pipe ok", "pipe BAD");
+	}
+	cr_assert_eq(t_proc_state(busy), 'R', "the busy child does not run");
 	rw_stop(&w);
 }
 
@@ -441,6 +460,62 @@ Test(restore, refuses_mapped_file_resized)
 	snprintf(path, sizeof(path), "%s/map", w.dir);
 	cr_assert_eq(truncate(path, 4096 * 3), 0);
 	expect_refused(&w, "changed size");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+Test(restore, refuses_vanished_mapped_file)
+{
+	char path[600];
+	struct rw w;
+	int status;
+
+	rw_init(&w);
+	{
+		const char *argv[] = { "mmapfile", w.dir, NULL };
+
+		rw_spawn(&w, argv, "ready");
+	}
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
+	waitpid(w.pid, &status, 0);
+	snprintf(path, sizeof(path), "%s/shared", w.dir);
+	cr_assert_eq(unlink(path), 0);
+	expect_refused(&w, "vanished");
+	w.pid = -1;
+	rw_stop(&w);
+}
+
+/* A vDSO laid out unlike this kernel's (as after a kernel change) is refused. */
+Test(restore, refuses_another_kernels_vdso)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	ProtobufCMessage *m;
+	struct img *in, *out;
+	char name[64];
+	struct rw w;
+	int dfd, changed = 0;
+
+	dumped(&w, argv);
+	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	cr_assert_eq(img_open(&in, dfd, name, NULL), 0);
+	cr_assert_eq(img_read_entry(in, &m), 1);
+	for (size_t i = 0; i < ((MmEntry *)m)->n_vmas; i++) {
+		VmaEntry *v = ((MmEntry *)m)->vmas[i];
+
+		if ((v->status & (1u << 3)) && v->end - v->start > 4096) { /* VMA_AREA_VDSO */
+			v->end -= 4096;
+			changed = 1;
+		}
+	}
+	cr_assert(changed, "no vDSO in the dump");
+	cr_assert_eq(img_create(&out, dfd, name, img_get_type(in)), 0);
+	cr_assert_eq(img_write_entry(out, m), 0);
+	cr_assert_eq(img_commit(out), 0);
+	img_close(in);
+	close(dfd);
+	expect_refused(&w, "vDSO");
 	w.pid = -1;
 	rw_stop(&w);
 }
