@@ -40,7 +40,9 @@ PROTO_H    := $(PROTO_C:.c=.h)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS      := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
-GEN_H      := $(BUILD)/vmlinux.h $(PROTO_H) $(SKELS)
+# Light skeletons: the kernel does their CO-RE relocations (user/vma_iter.c).
+LSKELS     := $(BUILD)/vma_iter.lskel.h
+GEN_H      := $(BUILD)/vmlinux.h $(PROTO_H) $(SKELS) $(LSKELS)
 
 # The shared core and both sides form libferry.a; the command line sits on top.
 LIB_SRCS   := $(wildcard user/*.c restore/*.c) $(PROTO_C)
@@ -129,6 +131,10 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(BUILD)/%.lskel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,LSKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton -L $< name $(subst -,_,$*)_lskel > $@
 
 # ---- objects -----------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c | $(GEN_H)

@@ -27,9 +27,11 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n);
 
 /*
  * vma_iter_preload - load the iterator program now (vma_iter_read does it on
- * first use). The CO-RE load takes tens of milliseconds: a dump runs it in a
- * thread while it freezes the tree. Returns 0 or -errno (logged as warnings).
- * Not thread-safe against a concurrent vma_iter_read.
+ * first use). The kernel relocates it (light skeleton, ~5 ms); where it
+ * cannot, or with FERRY_VMA_ITER_LIBBPF set in the environment, libbpf does
+ * (~25 ms, parsing the kernel's BTF). A dump runs it in a thread while it
+ * freezes the tree. Returns 0 or -errno (logged as warnings). Not thread-safe
+ * against a concurrent vma_iter_read.
  */
 int vma_iter_preload(void);
 /* vma_iter_unload - drop the loaded program. */
