@@ -810,7 +810,8 @@ static int open_pages(const struct rimg *r, struct rimg_proc *p, uint64_t need)
 	int err;
 
 	snprintf(name, sizeof(name), IMG_PAGES->file, pm->pages_id);
-	pm->pages_fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO under that name must not block the open (it is refused below). */
+	pm->pages_fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (pm->pages_fd < 0) {
 		err = -errno;
 		if (err == -ENOENT && !need)

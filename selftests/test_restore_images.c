@@ -512,3 +512,21 @@ Test(restore_images, symlinked_image_refused)
 	expect_fail(bad, -EINVAL, name, "not a regular file");
 	drop_dump(&d);
 }
+
+/* A FIFO named like the pages image is refused, not opened and waited on. */
+Test(restore_images, fifo_pages_image_refused)
+{
+	struct dump d;
+	char path[700];
+	const char *bad;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	start_memhog(&d);
+	bad = copy_dump(&d);
+	snprintf(path, sizeof(path), "%s/pages-1.img", bad);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	expect_fail(bad, -EINVAL, "pages-1.img", "not a regular file");
+	drop_dump(&d);
+}
