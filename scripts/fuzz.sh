@@ -32,7 +32,7 @@ for f in "$build"/fuzz/fuzz_*; do
 	mkdir -p "$corpus"
 	[ -d "selftests/fuzz/corpus/$name" ] && cp -n selftests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
 	echo "fuzz: $name for ${secs}s"
-	if ! "$f" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+	if ! "$f" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
 		-artifact_prefix="$build/fuzz/$name-" "$corpus" >"$build/fuzz/$name.log" 2>&1; then
 		echo "fuzz: $name FAILED, see $build/fuzz/$name.log:"
 		tail -n 40 "$build/fuzz/$name.log"
