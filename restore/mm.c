@@ -32,7 +32,7 @@
 
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
 #define MIN_ADDR 0x100000ul /* scratch and temporary holes start above 1 MiB */
-#define WINDOW (64ul << 20) /* pages-N.img is mapped in windows this large */
+#define WINDOW (16ul << 20) /* pages-N.img is mapped in windows this large */
 #define MAX_IOV 1024
 #define MAP_KEEP (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)
 
