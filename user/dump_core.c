@@ -302,6 +302,7 @@ static void creds_from_status(struct thread_state *ts, uint32_t secbits)
 		c->has_no_new_privs = 1;
 		c->no_new_privs = (uint32_t)s->no_new_privs;
 	}
+	ts->tcore.creds = c;
 }
 
 /* The state only the thread itself can report, through remote syscalls. */
@@ -600,18 +601,28 @@ static int dump_proc_state(const struct pproc *p, const struct core_ids *ids,
 	ps->tc.oom_score_adj = (int32_t)strtol(buf, NULL, 10);
 
 	task_rlimits_entry__init(&ps->rl);
-	for (int i = 0; i < NR_RLIMITS; i++) {
-		struct rlimit64 rl;
+	{
+		struct rlimit64 rl[NR_RLIMITS];
 
-		if (prlimit64(p->pid, (enum __rlimit_resource)i, NULL, &rl)) {
+		for (int i = 0; i < NR_RLIMITS; i++) {
+			if (!prlimit64(p->pid, (enum __rlimit_resource)i, NULL, &rl[i]))
+				continue;
 			err = -errno;
-			pr_perror("pid %d: cannot read rlimit %d", p->pid, i);
+			if (err == -EPERM && !i) {
+				/* Another uid and no CAP_SYS_RESOURCE: /proc says the same. */
+				err = proc_parse_limits(p->pid, rl, NR_RLIMITS);
+				if (!err)
+					break;
+			}
+			pr_errno(err, "pid %d: cannot read rlimit %d", p->pid, i);
 			return err;
 		}
-		rlimit_entry__init(&ps->rlim[i]);
-		ps->rlim[i].cur = rl.rlim_cur;
-		ps->rlim[i].max = rl.rlim_max;
-		ps->rlim_ptrs[i] = &ps->rlim[i];
+		for (int i = 0; i < NR_RLIMITS; i++) {
+			rlimit_entry__init(&ps->rlim[i]);
+			ps->rlim[i].cur = rl[i].rlim_cur;
+			ps->rlim[i].max = rl[i].rlim_max;
+			ps->rlim_ptrs[i] = &ps->rlim[i];
+		}
 	}
 	ps->rl.n_rlimits = NR_RLIMITS;
 	ps->rl.rlimits = ps->rlim_ptrs;
