@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -1345,4 +1346,30 @@ Test(proc, read_vmas_falls_back_to_proc_without_bpf_privileges)
 	cr_assert_eq(kid_stop(&k), 0);
 	t_rmrf(dir);
 	free(dir);
+}
+
+/* /proc/PID/limits, the fallback when prlimit(2) on another uid is not allowed. */
+Test(proc, limits_rows_and_errors)
+{
+	struct rlimit64 rl[16], mine;
+	char *buf;
+	size_t len;
+
+	cr_assert_eq(proc_parse_limits(getpid(), rl, 16), 0);
+	for (int i = 0; i < 16; i++) {
+		cr_assert_eq(prlimit64(0, (enum __rlimit_resource)i, NULL, &mine), 0);
+		cr_assert_eq(rl[i].rlim_cur, mine.rlim_cur, "limit %d soft", i);
+		cr_assert_eq(rl[i].rlim_max, mine.rlim_max, "limit %d hard", i);
+	}
+	buf = strdup(
+		"Limit                     Soft Limit           Hard Limit           Units     \n"
+		"Max cpu time              unlimited            unlimited            seconds   \n"
+		"Max file size             12x                  unlimited            bytes     \n");
+	len = strlen(buf);
+	cr_assert_eq(proc_parse_limits_buf(buf, len, "t", rl, 2), -EINVAL, "a bad number passed");
+	cr_assert_eq(proc_parse_limits_buf(buf, len, "t", rl, 1), 0);
+	cr_assert_eq(rl[0].rlim_cur, RLIM64_INFINITY);
+	cr_assert_eq(proc_parse_limits_buf(buf, 40, "t", rl, 1), -EINVAL, "a cut row passed");
+	cr_assert_eq(proc_parse_limits_buf("", 0, "t", rl, 1), -EINVAL, "no rows passed");
+	free(buf);
 }

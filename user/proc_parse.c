@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -555,6 +556,80 @@ void proc_status_free(struct proc_status *st)
 	free(st->groups);
 	st->groups = NULL;
 	st->nr_groups = 0;
+}
+
+/* ---- limits ------------------------------------------------------------------------------- */
+
+/*
+ * /proc/PID/limits: a header, then one row per resource in RLIMIT_* order,
+ * "%-25s %-20s %-20s %-10s": name, soft, hard ("unlimited" or a number), units.
+ */
+int proc_parse_limits_buf(const char *buf, size_t len, const char *what, struct rlimit64 *rl,
+			  size_t n)
+{
+	const char *p = buf, *end = buf + len;
+	size_t row = 0, line = 0;
+
+	while (p < end && row < n) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char field[2][24];
+		uint64_t v[2] = { 0, 0 };
+		int ok = 1;
+
+		line++;
+		if (line > 1) {
+			if (ll < 26 + 20) {
+				pr_err("%s: line %zu is too short for a limits row", what, line);
+				return -EINVAL;
+			}
+			for (int f = 0; f < 2; f++) {
+				const char *q = p + 26 + f * 21;
+				size_t k = 0;
+
+				while (q < p + ll && *q != ' ' && k < sizeof(field[f]) - 1)
+					field[f][k++] = *q++;
+				field[f][k] = '\0';
+				if (!strcmp(field[f], "unlimited")) {
+					v[f] = RLIM64_INFINITY;
+				} else {
+					char *e;
+
+					errno = 0;
+					v[f] = strtoull(field[f], &e, 10);
+					ok = ok && k && !*e && !errno;
+				}
+			}
+			if (!ok) {
+				pr_err("%s: line %zu: bad limit values", what, line);
+				return -EINVAL;
+			}
+			rl[row].rlim_cur = v[0];
+			rl[row].rlim_max = v[1];
+			row++;
+		}
+		p += ll + 1;
+	}
+	if (row < n) {
+		pr_err("%s: %zu limits rows, expected %zu", what, row, n);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int proc_parse_limits(pid_t pid, struct rlimit64 *rl, size_t n)
+{
+	char path[PROC_PATH_MAX], *buf;
+	size_t len;
+	int err;
+
+	proc_path(path, sizeof(path), pid, 0, "limits");
+	err = read_whole(path, pid, 0, &buf, &len);
+	if (err)
+		return err;
+	err = proc_parse_limits_buf(buf, len, path, rl, n);
+	free(buf);
+	return err;
 }
 
 /* ---- auxv --------------------------------------------------------------------------------- */

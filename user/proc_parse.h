@@ -108,6 +108,17 @@ int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
 /* proc_parse_status_buf - the same parser on text already read; see proc_parse_stat_buf(). */
 int proc_parse_status_buf(const char *buf, size_t len, const char *what, struct proc_status *st);
 
+/*
+ * proc_parse_limits - the first @n rlimits (RLIMIT_* order) from
+ * /proc/PID/limits, for when prlimit(2) on the process is not allowed (no
+ * CAP_SYS_RESOURCE and another uid). Returns 0, -EINVAL (file and line
+ * logged), or the -errno of open/read.
+ */
+struct rlimit64;
+int proc_parse_limits(pid_t pid, struct rlimit64 *rl, size_t n);
+int proc_parse_limits_buf(const char *buf, size_t len, const char *what, struct rlimit64 *rl,
+			  size_t n);
+
 /* proc_status_free - release what proc_parse_status() allocated; safe to call twice. */
 void proc_status_free(struct proc_status *st);
 
