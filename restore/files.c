@@ -13,6 +13,7 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "log.h"
+#include "util.h"
 
 #define OPEN_FLAGS_DROP (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
 
@@ -78,23 +79,6 @@ static int open_reg(const FileEntry *fe, pid_t pid, int fd, int base)
 	return lift(lfd, base);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* A new description on one end of a re-created pipe, with the entry's status flags. */
 static int pipe_end(const FileEntry *fe, const int ends[2], pid_t pid, int fd, int base)
 {
@@ -139,7 +123,7 @@ static int make_pipe(const struct rimg *r, uint32_t pipe_id, pid_t pid, int fd, 
 			 pipe_id, pd->len);
 		goto fail;
 	}
-	err = write_all(out[1], pd->data, pd->len);
+	err = write_full(out[1], pd->data, pd->len);
 	if (err) {
 		pr_errno(err, "pid %d fd %d: cannot write %zu bytes back into pipe:[%u]", pid, fd,
 			 pd->len, pipe_id);

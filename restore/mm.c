@@ -23,6 +23,7 @@
 #include "dump_mm.h"
 #include "files.h"
 #include "log.h"
+#include "util.h"
 #include "mm.h"
 #include "pagemap_flags.h"
 
@@ -483,20 +484,12 @@ static int fill_piece(struct filler *f, uint64_t addr, uint64_t off, uint64_t le
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pagemap *pm)
 {
 	struct filler *f;
 	char path[64];
 	size_t v = 0;
-	uint64_t t0 = now_ns(), pages = 0;
+	uint64_t t0 = mono_ns(), pages = 0;
 	int err = 0;
 
 	if (!pm || !pm->nr_runs)
@@ -551,7 +544,7 @@ out:
 		close(f->mem_fd);
 	free(f);
 	rmm_stats.pages_written += pages;
-	rmm_stats.write_ns += now_ns() - t0;
+	rmm_stats.write_ns += mono_ns() - t0;
 	return err;
 }
 

@@ -21,6 +21,7 @@
 #include "files.h"
 #include "images.h"
 #include "log.h"
+#include "util.h"
 #include "mm.h"
 #include "pagemap_flags.h"
 #include "restore.h"
@@ -30,14 +31,6 @@
 #include "state.h"
 
 #define READY_TIMEOUT_MS 10000
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* What this restore cannot do yet is refused before anything is made. */
 static int check_supported(const struct rimg *r)
@@ -107,7 +100,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
-	uint64_t scratch, t0 = now_us(), nr_threads = 0;
+	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
 	int err, made = 0, was_subreaper = 0;
 
 	memset(&f, 0, sizeof(f));
@@ -166,7 +159,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	*root = r->procs[0].pid;
 	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages in %llu us",
 		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
-		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(now_us() - t0));
+		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(mono_us() - t0));
 	pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
 	if (err && made)

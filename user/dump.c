@@ -22,6 +22,7 @@
 #include "img.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "util.h"
 #include "pstree.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
@@ -57,14 +58,6 @@ static void preload_join(struct preload *p)
 	if (p->started)
 		pthread_join(p->thread, NULL);
 	p->started = 0;
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void fault_point(const char *name)
@@ -199,7 +192,7 @@ static int publish(int dirfd, const char *staging, const char *dir)
 /* Make the staged images durable (the pages files were written without their own sync). */
 static int sync_images(int sfd, const char *dir)
 {
-	uint64_t t0 = now_us();
+	uint64_t t0 = mono_us();
 
 	if (syncfs(sfd)) {
 		int err = -errno;
@@ -207,7 +200,7 @@ static int sync_images(int sfd, const char *dir)
 		pr_perror("cannot sync the images under %s", dir);
 		return err;
 	}
-	pr_debug("syncfs of %s: %llu us", dir, (unsigned long long)(now_us() - t0));
+	pr_debug("syncfs of %s: %llu us", dir, (unsigned long long)(mono_us() - t0));
 	return 0;
 }
 
@@ -335,9 +328,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			goto out;
 		fault_point("files");
 		preload_join(pl);
-		t0 = now_us();
+		t0 = mono_us();
 		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw, &ms);
-		res->memdump_us += now_us() - t0;
+		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += ms.pw.write_ns / 1000;
 		res->pages_scanned += ms.pages_scanned;
 		res->pages_written += ms.pw.pages_written;
@@ -397,12 +390,12 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	sigprocmask(SIG_BLOCK, &block, &old);
 
 	preload_start(&pl);
-	t_start = now_us();
+	t_start = mono_us();
 	err = pstree_freeze(&t, o->pid);
 	if (err)
 		goto out_sig;
 	frozen = 1;
-	t_frozen = now_us();
+	t_frozen = mono_us();
 	res->freezing_us = t_frozen - t_start;
 
 	err = dump_frozen(o, &t, sfd, res, &root_ids, &pl);
@@ -411,13 +404,13 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (o->leave_running) {
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
 		pstree_release(&t);
-		res->frozen_us = now_us() - t_frozen;
+		res->frozen_us = mono_us() - t_frozen;
 		pr_info("released the tree of pid %d; it continues", o->pid);
 		err = sync_images(sfd, o->dir);
 		if (err)
 			goto out_failed;
 	} else {
-		res->frozen_us = now_us() - t_frozen;
+		res->frozen_us = mono_us() - t_frozen;
 	}
 	err = write_stats(sfd, res);
 	if (!err)

@@ -17,20 +17,13 @@
 #include "dump_mm.h"
 #include "img.h"
 #include "log.h"
+#include "util.h"
 #include "mem_scan.h"
 #include "mm.pb-c.h"
 #include "proc_parse.h"
 #include "rsys.h"
 
 #define PAGE_SZ 4096ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* How a VMA is recorded and whether its memory goes into the pages image. */
 struct vma_class {
@@ -199,9 +192,9 @@ static int dump_pages(pid_t pid, const struct vma_rec *vmas, const struct vma_cl
 			continue;
 		st->pages_scanned += (vmas[i].end - vmas[i].start) / PAGE_SZ;
 		nr = 0;
-		t0 = now_ns();
+		t0 = mono_ns();
 		err = mem_scan_range(pm, vmas[i].start, vmas[i].end, cls[i].mode, &runs, &nr, &cap);
-		st->scan_ns += now_ns() - t0;
+		st->scan_ns += mono_ns() - t0;
 		if (err) {
 			pr_err("pid %d: cannot scan VMA %#llx-%#llx", pid, vmas[i].start,
 			       vmas[i].end);

@@ -29,6 +29,7 @@
 #define LOG_PREFIX "page_writer: "
 #include "img.h"
 #include "log.h"
+#include "util.h"
 #include "page_writer.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
@@ -84,14 +85,6 @@ struct page_writer {
 	struct page_writer_stats st;
 	int err; /* sticky: the first failure */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void set_pages_path(struct page_writer *pw)
 {
@@ -183,13 +176,13 @@ static int pw_reap(struct page_writer *pw, int wait)
 	if (!pw->inflight)
 		return 0;
 	if (wait)
-		t0 = now_ns();
+		t0 = mono_ns();
 	do
 		ret = wait ? io_uring_wait_cqe(&pw->ring, &cqe)
 			   : io_uring_peek_cqe(&pw->ring, &cqe);
 	while (ret == -EINTR);
 	if (wait)
-		pw->st.write_ns += now_ns() - t0;
+		pw->st.write_ns += mono_ns() - t0;
 	if (ret == -EAGAIN && !wait)
 		return 0;
 	if (ret < 0) {
@@ -319,7 +312,7 @@ static int pw_open_mem(struct page_writer *pw)
  */
 static int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t len)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	size_t done = 0;
 	int use_mem = 0, err = 0;
 	ssize_t n;
@@ -373,7 +366,7 @@ static int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t l
 		goto out;
 	}
 out:
-	pw->st.read_ns += now_ns() - t0;
+	pw->st.read_ns += mono_ns() - t0;
 	return err;
 }
 
@@ -667,13 +660,13 @@ int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)
 	if (err)
 		goto out;
 
-	t0 = now_ns();
+	t0 = mono_ns();
 	if (!(pw->flags & PAGE_WRITER_NOSYNC) && fdatasync(pw->pages_fd)) {
 		err = -errno;
 		pr_perror("pid %d: cannot sync %s.tmp", pw->pid, pw->pages_path);
 		goto out;
 	}
-	pw->st.write_ns += now_ns() - t0;
+	pw->st.write_ns += mono_ns() - t0;
 	ret = close(pw->pages_fd);
 	pw->pages_fd = -1;
 	if (ret) {

@@ -4,11 +4,16 @@
 #define FERRY_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * write_full - write all of buf to fd, retrying short writes and EINTR.
  * Returns 0 or -errno.
  */
 int write_full(int fd, const void *buf, size_t len);
+
+/* mono_ns, mono_us - CLOCK_MONOTONIC now, in ns or µs (for durations). */
+uint64_t mono_ns(void);
+uint64_t mono_us(void);
 
 #endif

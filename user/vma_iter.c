@@ -26,6 +26,7 @@
 #define LOG_PREFIX "vma_iter: "
 #include "bpflog.h"
 #include "log.h"
+#include "util.h"
 #include "vma_iter.h"
 #include "vma_iter.lskel.h"
 #include "vma_iter.skel.h"
@@ -97,14 +98,6 @@ static struct {
 	int prog_fd;
 } loaded = { .prog_fd = -1 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* The light skeleton. Quiet: on failure the caller falls back to load_skel(). */
 static int load_lskel(void)
 {
@@ -157,7 +150,7 @@ int vma_iter_preload(void)
 	if (loaded.prog_fd >= 0)
 		return 0;
 	bpflog_init();
-	t0 = now_us();
+	t0 = mono_us();
 	if (getenv("FERRY_VMA_ITER_LIBBPF"))
 		pr_debug("FERRY_VMA_ITER_LIBBPF is set: light skeleton skipped");
 	else
@@ -171,7 +164,7 @@ int vma_iter_preload(void)
 			return err;
 	}
 	pr_debug("task_vma iterator loaded in %.1f ms (%s), prog fd %d",
-		 (double)(now_us() - t0) / 1000.0, how, loaded.prog_fd);
+		 (double)(mono_us() - t0) / 1000.0, how, loaded.prog_fd);
 	return 0;
 }
 
