@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define LOG_PREFIX "bench: "
 #include "img.h"
 #include "log.h"
@@ -38,34 +40,6 @@ struct sample {
 	double frozen_ms;
 	long maxrss_kib;
 };
-
-static const char *build_dir(void)
-{
-	const char *b = getenv("FERRY_BUILD");
-
-	return b ? b : "build";
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Start memhog SIZE; returns its pid and the address of its mapping. */
 static pid_t start_memhog(unsigned long mib, uint64_t *base)

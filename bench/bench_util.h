@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the end-to-end benchmarks share: where the build is, a monotonic
+ * clock in seconds, and the median of a few rounds.
+ */
+#ifndef FERRY_BENCH_UTIL_H
+#define FERRY_BENCH_UTIL_H
+
+#include <stdlib.h>
+#include <time.h>
+
+static inline const char *build_dir(void)
+{
+	const char *b = getenv("FERRY_BUILD");
+
+	return b ? b : "build";
+}
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static inline double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#endif
