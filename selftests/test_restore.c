@@ -445,22 +445,29 @@ Test(restore, refuses_pagemap_past_pages)
 	rw_stop(&w);
 }
 
+/* mmapfile, dumped (and killed) into w->img. */
+static void dumped_mmapfile(struct rw *w)
+{
+	int status;
+
+	rw_init(w);
+	{
+		const char *argv[] = { "mmapfile", w->dir, NULL };
+
+		rw_spawn(w, argv, "ready");
+	}
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img), 0);
+	waitpid(w->pid, &status, 0);
+}
+
 /* A mapped file that changed size since the dump: refused, nothing left. */
 Test(restore, refuses_mapped_file_resized)
 {
 	char path[600];
 	struct rw w;
-	int status;
 
-	rw_init(&w);
-	{
-		const char *argv[] = { "mmapfile", w.dir, NULL };
-
-		rw_spawn(&w, argv, "ready");
-	}
-	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
-	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
-	waitpid(w.pid, &status, 0);
+	dumped_mmapfile(&w);
 	snprintf(path, sizeof(path), "%s/map", w.dir);
 	cr_assert_eq(truncate(path, 4096 * 3), 0);
 	expect_refused(&w, "changed size");
@@ -472,17 +479,8 @@ Test(restore, refuses_vanished_mapped_file)
 {
 	char path[600];
 	struct rw w;
-	int status;
 
-	rw_init(&w);
-	{
-		const char *argv[] = { "mmapfile", w.dir, NULL };
-
-		rw_spawn(&w, argv, "ready");
-	}
-	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
-	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
-	waitpid(w.pid, &status, 0);
+	dumped_mmapfile(&w);
 	snprintf(path, sizeof(path), "%s/shared", w.dir);
 	cr_assert_eq(unlink(path), 0);
 	expect_refused(&w, "vanished");
