@@ -20,16 +20,13 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "core_abi.h"
 #include "dump_mm.h"
 #include "files.h"
 #include "log.h"
 #include "util.h"
 #include "mm.h"
 #include "pagemap_flags.h"
-
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
 
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
 #define MIN_ADDR 0x100000ul /* scratch and temporary holes start above 1 MiB */
@@ -146,16 +143,14 @@ static int is_special_name(const char *name)
 /* glibc registered rseq in ferry; its area is about to be unmapped. */
 static int unregister_rseq(struct rtask *t)
 {
-	struct {
-		uint64_t ptr;
-		uint32_t size, sig, flags, pad;
-	} rc;
+	struct rseq_config rc;
 
 	memset(&rc, 0, sizeof(rc));
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->pid, (void *)sizeof(rc), &rc) < 0 || !rc.ptr)
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->pid, (void *)sizeof(rc), &rc) < 0 ||
+	    !rc.rseq_abi_pointer)
 		return 0;
-	return rt_call(t, t->pid, "rseq(unregister)", NULL, __NR_rseq, rc.ptr, rc.size,
-		       RSEQ_FLAG_UNREGISTER, rc.sig, 0, 0);
+	return rt_call(t, t->pid, "rseq(unregister)", NULL, __NR_rseq, rc.rseq_abi_pointer,
+		       rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0);
 }
 
 /* Move the shell's vDSO/vvar to the dumped addresses, through a hole if they overlap. */

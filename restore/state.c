@@ -25,28 +25,12 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "core_abi.h"
 #include "files.h"
 #include "log.h"
 #include "rsys.h"
 #include "state.h"
 #include "x86_fpu.h"
-
-#ifndef PTRACE_SET_THREAD_AREA
-#define PTRACE_SET_THREAD_AREA 26
-#endif
-
-#define SIGMAX 64
-#define NR_RLIMITS 16
-
-struct kernel_sigaction {
-	uint64_t handler, flags, restorer, mask;
-};
-
-struct x86_user_desc {
-	uint32_t entry_number, base_addr, limit;
-	uint32_t seg_32bit : 1, contents : 2, read_exec_only : 1, limit_in_pages : 1,
-		seg_not_present : 1, useable : 1, lm : 1;
-};
 
 /* ---- threads ----------------------------------------------------------------------- */
 

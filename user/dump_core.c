@@ -21,6 +21,7 @@
 
 #define LOG_PREFIX "core: "
 #include "core.pb-c.h"
+#include "core_abi.h"
 #include "dump_core.h"
 #include "img.h"
 #include "log.h"
@@ -28,42 +29,13 @@
 #include "rsys.h"
 #include "x86_fpu.h"
 
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
-#ifndef PTRACE_GET_THREAD_AREA
-#define PTRACE_GET_THREAD_AREA 25
-#endif
-
 /* Kernel values (include/linux/errno.h, not exported to user space). */
 #define ERESTARTSYS 512
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 
-#define GDT_ENTRY_TLS_MIN 12 /* x86_64 */
-#define GDT_ENTRY_TLS_ENTRIES 3
-#define SIGMAX 64
-#define NR_RLIMITS 16
 #define TASK_ALIVE 1
-
-struct rseq_config {
-	uint64_t rseq_abi_pointer;
-	uint32_t rseq_abi_size;
-	uint32_t signature;
-	uint32_t flags;
-	uint32_t pad;
-};
-
-struct kernel_sigaction {
-	uint64_t handler, flags, restorer, mask;
-};
-
-struct x86_user_desc {
-	uint32_t entry_number, base_addr, limit;
-	uint32_t seg_32bit : 1, contents : 2, read_exec_only : 1, limit_in_pages : 1,
-		seg_not_present : 1, useable : 1, lm : 1;
-};
 
 /* Where the remote calls leave their answers, in the scratch page. */
 #define SCR_SIGACTION 0
