@@ -17,23 +17,6 @@
 
 #define OPEN_FLAGS_DROP (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
 
-long rfiles_file_index(const struct rimg *r, uint32_t id)
-{
-	size_t lo = 0, hi = r->nr_files;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (r->files[mid]->id == id)
-			return (long)mid;
-		if (r->files[mid]->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size)
 {
 	const char *name = fe->reg && fe->reg->name ? fe->reg->name : "";
@@ -136,7 +119,7 @@ fail:
 	return err;
 }
 
-static int open_tty(const FileEntry *fe, pid_t pid, int fd, int base, int shell_job)
+static int open_tty(pid_t pid, int fd, int base, int shell_job)
 {
 	int src = -1;
 
@@ -155,7 +138,6 @@ static int open_tty(const FileEntry *fe, pid_t pid, int fd, int base, int shell_
 		       pid, fd);
 		return -ENOTTY;
 	}
-	(void)fe;
 	pr_debug("pid %d fd %d: the terminal becomes ferry's fd %d", pid, fd, src);
 	src = fcntl(src, F_DUPFD_CLOEXEC, base);
 	return src < 0 ? -errno : src;
@@ -213,7 +195,7 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
 		}
 		for (size_t k = 0; k < ip->nr_fds && !err; k++) {
 			const FdinfoEntry *fi = ip->fds[k];
-			long idx = rfiles_file_index(r, fi->id);
+			long idx = rimg_file_index(r, fi->id);
 			const FileEntry *fe;
 			int lfd;
 
@@ -244,8 +226,7 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
 					break;
 				}
 				case FD_TYPES__TTY:
-					lfd = open_tty(fe, ip->pid, (int)fi->fd, f->base,
-						       shell_job);
+					lfd = open_tty(ip->pid, (int)fi->fd, f->base, shell_job);
 					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "

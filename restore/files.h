@@ -42,9 +42,6 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job);
 /* rfiles_close - close ferry's copies (the tree keeps its own) and free the plan. */
 void rfiles_close(struct rfiles *f);
 
-/* rfiles_file_index - index in r->files of id @id, or -1. */
-long rfiles_file_index(const struct rimg *r, uint32_t id);
-
 /* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */
 const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size);
 

@@ -91,7 +91,7 @@ static int cmp_file(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-const FileEntry *rimg_file(const struct rimg *r, uint32_t id)
+long rimg_file_index(const struct rimg *r, uint32_t id)
 {
 	size_t lo = 0, hi = r->nr_files;
 
@@ -99,13 +99,20 @@ const FileEntry *rimg_file(const struct rimg *r, uint32_t id)
 		size_t mid = lo + (hi - lo) / 2;
 
 		if (r->files[mid]->id == id)
-			return r->files[mid];
+			return (long)mid;
 		if (r->files[mid]->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return -1;
+}
+
+const FileEntry *rimg_file(const struct rimg *r, uint32_t id)
+{
+	long i = rimg_file_index(r, id);
+
+	return i < 0 ? NULL : r->files[i];
 }
 
 const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id)

@@ -106,6 +106,8 @@ void rimg_free(struct rimg *r);
 
 /* rimg_file - the files.img entry with id @id, or NULL if there is none. */
 const FileEntry *rimg_file(const struct rimg *r, uint32_t id);
+/* rimg_file_index - its index in r->files, or -1. */
+long rimg_file_index(const struct rimg *r, uint32_t id);
 
 /* rimg_tty_info - the tty-info.img entry with id @id, or NULL. */
 const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id);
