@@ -209,19 +209,9 @@ static int bench_size(unsigned long mib)
 
 int main(int argc, char **argv)
 {
-	static const unsigned long def[] = { 256, 1024 };
-	int err = 0;
-
 	if (geteuid()) {
 		fprintf(stderr, "bench_dump: needs root (ptrace, BPF)\n");
 		return 1;
 	}
-	if (argc > 1) {
-		for (int i = 1; i < argc && !err; i++)
-			err = bench_size(strtoul(argv[i], NULL, 10));
-	} else {
-		for (size_t i = 0; i < sizeof(def) / sizeof(def[0]) && !err; i++)
-			err = bench_size(def[i]);
-	}
-	return err ? 1 : 0;
+	return bench_sizes(argc, argv, bench_size);
 }

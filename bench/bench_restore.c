@@ -196,11 +196,13 @@ static int bench_size(unsigned long mib)
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(ferry, sizeof(ferry), "%s/ferry", build_dir());
 	pid = start_memhog(mib, out);
-	if (pid < 0)
-		return -1;
-	snprintf(tpid, sizeof(tpid), "%d", pid);
-	err = run(dump_argv, NULL);
-	waitpid(pid, NULL, 0);
+	if (pid < 0) {
+		err = -1;
+	} else {
+		snprintf(tpid, sizeof(tpid), "%d", pid);
+		err = run(dump_argv, NULL);
+		waitpid(pid, NULL, 0);
+	}
 	for (int r = 0; r < ROUNDS && !err; r++) {
 		long kib = 0;
 
@@ -229,21 +231,11 @@ static int bench_size(unsigned long mib)
 
 int main(int argc, char **argv)
 {
-	static const unsigned long def[] = { 256, 1024 };
-	int err = 0;
-
 	if (geteuid()) {
 		fprintf(stderr, "bench_restore: needs root (ptrace, clone3 set_tid)\n");
 		return 1;
 	}
 	/* Restored trees are reparented to us when ferry -d exits. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (argc > 1) {
-		for (int i = 1; i < argc && !err; i++)
-			err = bench_size(strtoul(argv[i], NULL, 10));
-	} else {
-		for (size_t i = 0; i < sizeof(def) / sizeof(def[0]) && !err; i++)
-			err = bench_size(def[i]);
-	}
-	return err ? 1 : 0;
+	return bench_sizes(argc, argv, bench_size);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the end-to-end benchmarks share: where the build is, a monotonic
- * clock in seconds, and the median of a few rounds.
+ * clock in seconds, the median of a few rounds, the sizes to run.
  */
 #ifndef FERRY_BENCH_UTIL_H
 #define FERRY_BENCH_UTIL_H
@@ -35,6 +35,22 @@ static inline double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Run @one for each size in MiB given on the command line, or for 256 and 1024. */
+static inline int bench_sizes(int argc, char **argv, int (*one)(unsigned long mib))
+{
+	static const unsigned long def[] = { 256, 1024 };
+	int err = 0;
+
+	if (argc > 1) {
+		for (int i = 1; i < argc && !err; i++)
+			err = one(strtoul(argv[i], NULL, 10));
+	} else {
+		for (size_t i = 0; i < sizeof(def) / sizeof(def[0]) && !err; i++)
+			err = one(def[i]);
+	}
+	return err ? 1 : 0;
 }
 
 #endif
