@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,33 +33,40 @@ static void msg_free(void *m)
 }
 
 /*
- * Open image @name of the images directory. Only a regular file inside the
- * directory is read: a symlink could lead anywhere. A missing file returns
- * -ENOENT, logged only if @required.
+ * Open image @name of directory @dirfd (@dir in messages). Only a regular file
+ * inside the directory is read: a symlink could lead anywhere. A missing file
+ * returns -ENOENT, logged only if @required.
  */
-static int open_img(const struct rimg *r, const char *name, const struct img_type *t, int required,
-		    struct img **out)
+static int open_img_in(int dirfd, const char *dir, const char *name, const struct img_type *t,
+		       int required, struct img **out)
 {
 	struct stat st;
 	int err;
 
-	if (fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
 		err = -errno;
 		if (err != -ENOENT)
-			pr_perror("cannot stat %s/%s", r->dir, name);
+			pr_perror("cannot stat %s/%s", dir, name);
 		else if (required)
-			pr_err("%s/%s: missing", r->dir, name);
+			pr_err("%s/%s: missing", dir, name);
 		return err;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		pr_err("%s/%s: not a regular file (images are read only from %s itself)", r->dir,
-		       name, r->dir);
+		pr_err("%s/%s: not a regular file (images are read only from %s itself)", dir, name,
+		       dir);
 		return -EINVAL;
 	}
-	err = img_open(out, r->dirfd, name, t);
+	err = img_open(out, dirfd, name, t);
 	if (err == -ENOENT)
-		pr_err("%s/%s: vanished while being loaded", r->dir, name);
+		pr_err("%s/%s: vanished while being loaded", dir, name);
 	return err;
+}
+
+/* open_img_in() in the images directory itself. */
+static int open_img(const struct rimg *r, const char *name, const struct img_type *t, int required,
+		    struct img **out)
+{
+	return open_img_in(r->dirfd, r->dir, name, t, required, out);
 }
 
 /* Read the one entry of a single-entry image. */
@@ -743,28 +751,50 @@ static int in_vmas(const MmEntry *mm, uint64_t start, uint64_t end)
 	return 1;
 }
 
-static int add_run(struct rimg_pagemap *pm, const struct rimg_page_run *run, size_t *cap)
+/*
+ * A PE_PARENT run whose level is not known yet has this file_off. It never
+ * leaves rimg_load(): a PE_PRESENT run ends below 2^64 - 4096 (no wrap).
+ */
+#define UNRESOLVED UINT64_MAX
+
+/* A growing array of runs. */
+struct runs {
+	struct rimg_page_run *v;
+	size_t n, cap;
+};
+
+static int runs_push(struct runs *rs, const struct rimg_page_run *run)
 {
-	if (pm->nr_runs == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct rimg_page_run *n = realloc(pm->runs, nc * sizeof(*n));
+	if (rs->n == rs->cap) {
+		size_t nc = rs->cap ? rs->cap * 2 : 64;
+		struct rimg_page_run *n = realloc(rs->v, nc * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
-		pm->runs = n;
-		*cap = nc;
+		rs->v = n;
+		rs->cap = nc;
 	}
-	pm->runs[pm->nr_runs++] = *run;
+	rs->v[rs->n++] = *run;
 	return 0;
 }
 
-/* Check one pagemap entry against the VMAs and the previous run; fill @run. */
-static int check_entry(const struct rimg *r, const struct rimg_proc *p, struct img *img, size_t at,
-		       const PagemapEntry *e, struct rimg_page_run *run)
+/* One pagemap-PID.img as read; PE_PRESENT runs have their offset in the pages file. */
+struct pmap {
+	struct runs runs;
+	uint32_t pages_id;
+	uint64_t need; /* bytes of the pages file the PE_PRESENT runs use */
+};
+
+/*
+ * Decode entry @e of @dir/@img (at offset @at, of @pid) into @run and check
+ * what must hold at every level of a chain: page aligned, not empty, no wrap,
+ * known flags, after the previous run @prev (NULL for the first).
+ */
+static int decode_entry(const char *dir, struct img *img, size_t at, pid_t pid,
+			const PagemapEntry *e, const struct rimg_page_run *prev,
+			struct rimg_page_run *run)
 {
-	const struct rimg_pagemap *pm = p->pm;
 	uint64_t nr = e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
-	uint64_t end;
 
 	run->vaddr = e->vaddr;
 	run->nr_pages = nr;
@@ -773,126 +803,74 @@ static int check_entry(const struct rimg *r, const struct rimg_proc *p, struct i
 	else
 		run->flags = e->has_in_parent && e->in_parent ? PE_PARENT : PE_PRESENT;
 	if (e->vaddr & (RIMG_PAGE - 1) || !nr || nr > (UINT64_MAX - e->vaddr) / RIMG_PAGE) {
-		pr_err("%s: offset %zu: pid %d: run of %llu pages at 0x%llx is empty, not page aligned or wraps",
-		       img_name(img), at, p->pid, (unsigned long long)nr,
+		pr_err("%s/%s: offset %zu: pid %d: run of %llu pages at 0x%llx is empty, not page aligned or wraps",
+		       dir, img_name(img), at, pid, (unsigned long long)nr,
 		       (unsigned long long)e->vaddr);
 		return -EINVAL;
 	}
-	end = e->vaddr + nr * RIMG_PAGE;
 	if ((run->flags & ~RIMG_PE_KNOWN) || !run->flags ||
 	    ((run->flags & PE_PARENT) && (run->flags & PE_PRESENT))) {
-		pr_err("%s: offset %zu: pid %d: run at 0x%llx has invalid flags 0x%x",
-		       img_name(img), at, p->pid, (unsigned long long)e->vaddr, run->flags);
+		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx has invalid flags 0x%x", dir,
+		       img_name(img), at, pid, (unsigned long long)e->vaddr, run->flags);
 		return -EINVAL;
 	}
-	if ((run->flags & PE_PARENT) && !r->has_parent) {
-		pr_err("%s: offset %zu: pid %d: run at 0x%llx is in the parent image set, but %s has no parent link",
-		       img_name(img), at, p->pid, (unsigned long long)e->vaddr, r->dir);
+	if (prev && e->vaddr < prev->vaddr + prev->nr_pages * RIMG_PAGE) {
+		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx overlaps or precedes the run at 0x%llx",
+		       dir, img_name(img), at, pid, (unsigned long long)e->vaddr,
+		       (unsigned long long)prev->vaddr);
 		return -EINVAL;
 	}
-	if (pm->nr_runs) {
-		const struct rimg_page_run *prev = &pm->runs[pm->nr_runs - 1];
+	return 0;
+}
 
-		if (e->vaddr < prev->vaddr + prev->nr_pages * RIMG_PAGE) {
-			pr_err("%s: offset %zu: pid %d: run at 0x%llx overlaps or precedes the run at 0x%llx",
-			       img_name(img), at, p->pid, (unsigned long long)e->vaddr,
-			       (unsigned long long)prev->vaddr);
-			return -EINVAL;
-		}
+/* What only the images directory's own pagemap must satisfy: VMAs and the parent link. */
+static int check_own_run(const struct rimg *r, const struct rimg_proc *p, struct img *img,
+			 size_t at, const struct rimg_page_run *run)
+{
+	uint64_t end = run->vaddr + run->nr_pages * RIMG_PAGE;
+
+	if ((run->flags & PE_PARENT) && !r->has_parent) {
+		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx is in the parent image set, but %s has no parent link",
+		       r->dir, img_name(img), at, p->pid, (unsigned long long)run->vaddr, r->dir);
+		return -EINVAL;
 	}
-	if (!in_vmas(p->mm, e->vaddr, end)) {
-		pr_err("%s: offset %zu: pid %d: run 0x%llx-0x%llx is not inside a VMA of mm-%d.img",
-		       img_name(img), at, p->pid, (unsigned long long)e->vaddr,
+	if (!in_vmas(p->mm, run->vaddr, end)) {
+		pr_err("%s/%s: offset %zu: pid %d: run 0x%llx-0x%llx is not inside a VMA of mm-%d.img",
+		       r->dir, img_name(img), at, p->pid, (unsigned long long)run->vaddr,
 		       (unsigned long long)end, p->pid);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int open_pages(const struct rimg *r, struct rimg_proc *p, uint64_t need)
-{
-	struct rimg_pagemap *pm = p->pm;
-	char name[64];
-	struct stat st;
-	int err;
-
-	snprintf(name, sizeof(name), IMG_PAGES->file, pm->pages_id);
-	/* O_NONBLOCK: a FIFO under that name must not block the open (it is refused below). */
-	pm->pages_fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (pm->pages_fd < 0) {
-		err = -errno;
-		if (err == -ENOENT && !need)
-			return 0; /* nothing to read from it */
-		if (err == -ELOOP)
-			err = -EINVAL;
-		pr_errno(err, "pid %d: cannot open %s/%s", p->pid, r->dir, name);
-		return err;
-	}
-	if (fstat(pm->pages_fd, &st)) {
-		err = -errno;
-		pr_perror("pid %d: cannot stat %s/%s", p->pid, r->dir, name);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("pid %d: %s/%s is not a regular file", p->pid, r->dir, name);
-		return -EINVAL;
-	}
-	pm->pages_size = (uint64_t)st.st_size;
-	if (need > pm->pages_size) {
-		uint64_t vaddr = 0;
-
-		/* The first page that has no data. */
-		for (size_t i = 0; i < pm->nr_runs; i++) {
-			const struct rimg_page_run *run = &pm->runs[i];
-
-			if (run->flags & PE_PRESENT &&
-			    run->file_off + run->nr_pages * RIMG_PAGE > pm->pages_size) {
-				vaddr = run->vaddr + (pm->pages_size > run->file_off
-							      ? (pm->pages_size - run->file_off) &
-									~(RIMG_PAGE - 1)
-							      : 0);
-				break;
-			}
-		}
-		pr_err("%s/pagemap-%d.img: pid %d: pagemap points past the end of %s (%llu bytes of pages, the file has %llu; first missing page 0x%llx)",
-		       r->dir, p->pid, p->pid, name, (unsigned long long)need,
-		       (unsigned long long)pm->pages_size, (unsigned long long)vaddr);
-		return -EINVAL;
-	}
-	if (need < pm->pages_size) {
-		pr_err("%s/%s: pid %d: %s has %llu trailing bytes after the %llu the pagemap uses",
-		       r->dir, name, p->pid, name, (unsigned long long)(pm->pages_size - need),
-		       (unsigned long long)need);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int load_pagemap(struct rimg *r, struct rimg_proc *p)
+/*
+ * Read pagemap-PID.img of @p from directory @dirfd (@dir), level @level of the
+ * chain, into @pm (whose runs the caller frees, also on error). Level 0 is
+ * the images directory: its runs are checked against the VMAs too, and a
+ * missing file is logged. A parent's runs are checked for their own
+ * consistency only (a parent may have no mm image), and a missing file is
+ * -ENOENT for the caller to explain.
+ */
+static int read_pagemap(const struct rimg *r, const struct rimg_proc *p, int dirfd, const char *dir,
+			unsigned int level, struct pmap *pm)
 {
 	ProtobufCMessage *m = NULL;
-	uint64_t need = 0;
-	size_t cap = 0;
 	struct img *img;
 	char name[64];
 	int err;
 
-	p->pm = calloc(1, sizeof(*p->pm));
-	if (!p->pm)
-		return -ENOMEM;
-	p->pm->pages_fd = -1;
 	snprintf(name, sizeof(name), IMG_PAGEMAP->file, (unsigned int)p->pid);
-	err = open_img(r, name, IMG_PAGEMAP, 1, &img);
+	err = open_img_in(dirfd, dir, name, IMG_PAGEMAP, !level, &img);
 	if (err)
 		return err;
 	err = img_read_entry(img, &m);
 	if (err <= 0) {
 		if (!err)
-			pr_err("%s: pid %d: empty, no pagemap head", img_name(img), p->pid);
+			pr_err("%s/%s: pid %d: empty, no pagemap head", dir, name, p->pid);
 		err = -EINVAL;
 		goto out;
 	}
-	p->pm->pages_id = ((PagemapHead *)m)->pages_id;
+	pm->pages_id = ((PagemapHead *)m)->pages_id;
 	msg_free(m);
 	m = NULL;
 	for (;;) {
@@ -902,24 +880,117 @@ static int load_pagemap(struct rimg *r, struct rimg_proc *p)
 		err = img_read_entry(img, &m);
 		if (err <= 0)
 			break;
-		err = check_entry(r, p, img, at, (PagemapEntry *)m, &run);
+		err = decode_entry(dir, img, at, p->pid, (PagemapEntry *)m,
+				   pm->runs.n ? &pm->runs.v[pm->runs.n - 1] : NULL, &run);
 		msg_free(m);
 		m = NULL;
+		if (!err && !level)
+			err = check_own_run(r, p, img, at, &run);
 		if (err)
 			break;
 		if (run.flags & PE_PRESENT) {
-			run.file_off = need;
-			need += run.nr_pages * RIMG_PAGE;
+			run.file_off = pm->need;
+			pm->need += run.nr_pages * RIMG_PAGE;
+		} else if (run.flags & PE_PARENT) {
+			run.file_off = UNRESOLVED;
 		}
-		err = add_run(p->pm, &run, &cap);
+		err = runs_push(&pm->runs, &run);
 		if (err)
 			break;
 	}
-	if (err < 0)
-		goto out;
-	err = open_pages(r, p, need);
 out:
 	img_close(img);
+	return err < 0 ? err : 0;
+}
+
+/*
+ * Open pages-ID.img (@pf->pages_id) of directory @dirfd (@dir) for @pid, whose
+ * pagemap @runs use @need bytes of it: the file must have exactly that size.
+ * A missing file is fine when no byte of it is needed.
+ */
+static int open_pages(int dirfd, const char *dir, pid_t pid, const struct rimg_page_run *runs,
+		      size_t nr_runs, uint64_t need, struct rimg_pages_file *pf)
+{
+	char name[64];
+	struct stat st;
+	int err;
+
+	snprintf(name, sizeof(name), IMG_PAGES->file, pf->pages_id);
+	/* O_NONBLOCK: a FIFO under that name must not block the open (it is refused below). */
+	pf->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (pf->fd < 0) {
+		err = -errno;
+		if (err == -ENOENT && !need)
+			return 0; /* nothing to read from it */
+		if (err == -ELOOP)
+			err = -EINVAL;
+		pr_errno(err, "pid %d: cannot open %s/%s", pid, dir, name);
+		return err;
+	}
+	if (fstat(pf->fd, &st)) {
+		err = -errno;
+		pr_perror("pid %d: cannot stat %s/%s", pid, dir, name);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("pid %d: %s/%s is not a regular file", pid, dir, name);
+		return -EINVAL;
+	}
+	pf->size = (uint64_t)st.st_size;
+	if (need > pf->size) {
+		uint64_t vaddr = 0;
+
+		/* The first page that has no data. */
+		for (size_t i = 0; i < nr_runs; i++) {
+			const struct rimg_page_run *run = &runs[i];
+
+			if (run->flags & PE_PRESENT &&
+			    run->file_off + run->nr_pages * RIMG_PAGE > pf->size) {
+				vaddr = run->vaddr +
+					(pf->size > run->file_off
+						 ? (pf->size - run->file_off) & ~(RIMG_PAGE - 1)
+						 : 0);
+				break;
+			}
+		}
+		pr_err("%s/pagemap-%d.img: pid %d: pagemap points past the end of %s (%llu bytes of pages, the file has %llu; first missing page 0x%llx)",
+		       dir, pid, pid, name, (unsigned long long)need, (unsigned long long)pf->size,
+		       (unsigned long long)vaddr);
+		return -EINVAL;
+	}
+	if (need < pf->size) {
+		pr_err("%s/%s: pid %d: %s has %llu trailing bytes after the %llu the pagemap uses",
+		       dir, name, pid, name, (unsigned long long)(pf->size - need),
+		       (unsigned long long)need);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_pagemap(struct rimg *r, struct rimg_proc *p)
+{
+	struct pmap pmap = { 0 };
+	struct rimg_pagemap *pm;
+	int err;
+
+	pm = p->pm = calloc(1, sizeof(*p->pm));
+	if (!pm)
+		return -ENOMEM;
+	pm->pages_fd = -1;
+	pm->files = calloc(1, sizeof(*pm->files));
+	if (!pm->files)
+		return -ENOMEM;
+	pm->files[0].fd = -1;
+	pm->nr_files = 1;
+	err = read_pagemap(r, p, r->dirfd, r->dir, 0, &pmap);
+	pm->runs = pmap.runs.v; /* freed with the model, also on error */
+	pm->nr_runs = pmap.runs.n;
+	pm->pages_id = pm->files[0].pages_id = pmap.pages_id;
+	if (!err)
+		err = open_pages(r->dirfd, r->dir, p->pid, pm->runs, pm->nr_runs, pmap.need,
+				 &pm->files[0]);
+	pm->pages_fd = pm->files[0].fd;
+	pm->pages_size = pm->files[0].size;
 	return err;
 }
 
@@ -942,6 +1013,265 @@ static int load_mm(struct rimg *r, struct rimg_proc *p)
 	return err;
 }
 
+/* ---- the pre-dump chain ----------------------------------------------------------------- */
+
+/* Directory of level @level: 0 is the images directory, k >= 1 is chain[k - 1]. */
+static void level_dir(const struct rimg *r, unsigned int level, int *dirfd, const char **dir,
+		      int *has_parent)
+{
+	if (!level) {
+		*dirfd = r->dirfd;
+		*dir = r->dir;
+		*has_parent = r->has_parent;
+	} else {
+		*dirfd = r->chain[level - 1].dirfd;
+		*dir = r->chain[level - 1].dir;
+		*has_parent = r->chain[level - 1].has_parent;
+	}
+}
+
+/* The level below @level already open with the same directory as @st, or -1. */
+static long same_dir(const struct rimg *r, unsigned int level, const struct stat *st)
+{
+	for (unsigned int k = 0; k < level; k++) {
+		uint64_t dev = k ? r->chain[k - 1].dev : r->dev;
+		uint64_t ino = k ? r->chain[k - 1].ino : r->ino;
+
+		if (dev == (uint64_t)st->st_dev && ino == (uint64_t)st->st_ino)
+			return k;
+	}
+	return -1;
+}
+
+/* The path of "parent" of @pdir as it reads: @pdir/TARGET, TARGET if absolute. */
+static char *link_path(int pfd, const char *pdir, char *link, size_t size)
+{
+	ssize_t n = readlinkat(pfd, "parent", link, size - 1);
+	size_t len;
+	char *path;
+
+	if (n < 0) /* a real directory (EINVAL), or gone: the open says which */
+		snprintf(link, size, "parent");
+	else
+		link[n] = '\0';
+	if (link[0] == '/')
+		return strdup(link);
+	len = strlen(pdir) + strlen(link) + 2;
+	path = malloc(len);
+	if (path)
+		snprintf(path, len, "%s/%s", pdir, link);
+	return path;
+}
+
+/*
+ * Open level @level (>= 1) of the chain, the "parent" of level @level - 1,
+ * unless it is open already. @pid and @addr (the first page that needs the
+ * level) are for the messages.
+ */
+static int open_level(struct rimg *r, unsigned int level, pid_t pid, uint64_t addr)
+{
+	unsigned long long a = (unsigned long long)addr;
+	struct rimg_level *chain, lv = { .dirfd = -1 };
+	char link[PATH_MAX];
+	const char *pdir;
+	struct stat st;
+	int pfd, has, err;
+	long k;
+
+	if (level <= r->nr_chain)
+		return 0;
+	level_dir(r, level - 1, &pfd, &pdir, &has);
+	if (level > RIMG_MAX_CHAIN) {
+		pr_err("pid %d: page 0x%llx is in the parent of %s, beyond the %d image sets a pre-dump chain may have",
+		       pid, a, pdir, RIMG_MAX_CHAIN);
+		return -ELOOP;
+	}
+	if (!has) {
+		pr_err("pid %d: page 0x%llx is in the parent image set of %s, which has no parent link",
+		       pid, a, pdir);
+		return -EINVAL;
+	}
+	lv.dir = link_path(pfd, pdir, link, sizeof(link));
+	if (!lv.dir)
+		return -ENOMEM;
+	lv.dirfd = openat(pfd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lv.dirfd < 0 || fstat(lv.dirfd, &st)) {
+		err = -errno;
+		pr_perror("pid %d: page 0x%llx is in the parent image set of %s, "
+			  "but %s/parent (-> %s) cannot be opened",
+			  pid, a, pdir, pdir, link);
+		goto err;
+	}
+	k = same_dir(r, level, &st);
+	if (k >= 0) {
+		pr_err("pid %d: page 0x%llx: %s/parent (-> %s) leads back to %s: the pre-dump chain has a loop",
+		       pid, a, pdir, link, k ? r->chain[k - 1].dir : r->dir);
+		err = -ELOOP;
+		goto err;
+	}
+	lv.dev = (uint64_t)st.st_dev;
+	lv.ino = (uint64_t)st.st_ino;
+	err = fstatat(lv.dirfd, "inventory.img", &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	if (err || !S_ISREG(st.st_mode)) {
+		pr_err("%s/inventory.img: %s: %s, the parent of %s, is not a complete pre-dump (pid %d needs page 0x%llx from it)",
+		       lv.dir, err ? strerror(-err) : "not a regular file", lv.dir, pdir, pid, a);
+		err = err == -ENOENT ? -ENOENT : -EINVAL;
+		goto err;
+	}
+	lv.has_parent = !fstatat(lv.dirfd, "parent", &st, AT_SYMLINK_NOFOLLOW);
+	chain = realloc(r->chain, level * sizeof(*chain));
+	if (!chain) {
+		err = -ENOMEM;
+		goto err;
+	}
+	r->chain = chain;
+	r->chain[r->nr_chain++] = lv;
+	pr_debug("level %u of the pre-dump chain: %s", level, lv.dir);
+	return 0;
+err:
+	if (lv.dirfd >= 0)
+		close(lv.dirfd);
+	free(lv.dir);
+	return err;
+}
+
+/* Append a piece resolved at @level, merged with the previous one if it continues it. */
+static int add_piece(struct runs *out, const struct rimg_page_run *piece)
+{
+	struct rimg_page_run *last = out->n ? &out->v[out->n - 1] : NULL;
+
+	if (last && last->level == piece->level && last->flags == piece->flags &&
+	    last->vaddr + last->nr_pages * RIMG_PAGE == piece->vaddr &&
+	    (last->file_off == UNRESOLVED
+		     ? piece->file_off == UNRESOLVED
+		     : piece->file_off != UNRESOLVED &&
+			       last->file_off + last->nr_pages * RIMG_PAGE == piece->file_off)) {
+		last->nr_pages += piece->nr_pages;
+		return 0;
+	}
+	return runs_push(out, piece);
+}
+
+/*
+ * One round of the resolution: the runs of @p that level @level - 1 has in its
+ * parent (file_off UNRESOLVED, @first the first page of them) are looked up in
+ * pagemap-PID.img of level @level, a merge of the two sorted lists (O(runs)).
+ * A piece that level holds gets (level, offset in its pages file); a piece it
+ * has in its own parent stays UNRESOLVED for the next round. Parent runs no
+ * piece falls in are never looked at.
+ */
+static int resolve_level(struct rimg *r, struct rimg_proc *p, unsigned int level, uint64_t first)
+{
+	struct rimg_pagemap *pm = p->pm;
+	struct rimg_pages_file *files;
+	struct pmap par = { 0 };
+	struct runs out = { 0 };
+	const char *dir, *cdir;
+	int dirfd, cfd, has, err;
+	char name[64];
+	size_t j = 0;
+
+	err = open_level(r, level, p->pid, first);
+	if (err)
+		return err;
+	level_dir(r, level, &dirfd, &dir, &has);
+	level_dir(r, level - 1, &cfd, &cdir, &has);
+	snprintf(name, sizeof(name), IMG_PAGEMAP->file, (unsigned int)p->pid);
+	err = read_pagemap(r, p, dirfd, dir, level, &par);
+	if (err == -ENOENT)
+		pr_err("pid %d: page 0x%llx is in the parent image set of %s/%s, but %s/%s is missing",
+		       p->pid, (unsigned long long)first, cdir, name, dir, name);
+	if (err)
+		goto out;
+	files = realloc(pm->files, (level + 1) * sizeof(*files));
+	if (!files) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pm->files = files;
+	pm->files[level] = (struct rimg_pages_file){ .pages_id = par.pages_id, .fd = -1 };
+	pm->nr_files = level + 1;
+	err = open_pages(dirfd, dir, p->pid, par.runs.v, par.runs.n, par.need, &pm->files[level]);
+	for (size_t i = 0; !err && i < pm->nr_runs; i++) {
+		const struct rimg_page_run *run = &pm->runs[i];
+		uint64_t a = run->vaddr, end = run->vaddr + run->nr_pages * RIMG_PAGE;
+
+		if (run->file_off != UNRESOLVED) {
+			err = runs_push(&out, run);
+			continue;
+		}
+		while (!err && a < end) {
+			struct rimg_page_run piece = { .vaddr = a,
+						       .flags = run->flags,
+						       .level = level };
+			const struct rimg_page_run *pr;
+			uint64_t e;
+
+			while (j < par.runs.n &&
+			       par.runs.v[j].vaddr + par.runs.v[j].nr_pages * RIMG_PAGE <= a)
+				j++;
+			if (j == par.runs.n || par.runs.v[j].vaddr > a) {
+				pr_err("pid %d: page 0x%llx is in the parent image set of %s/%s, but %s/%s does not have it",
+				       p->pid, (unsigned long long)a, cdir, name, dir, name);
+				err = -EINVAL;
+				break;
+			}
+			pr = &par.runs.v[j];
+			e = pr->vaddr + pr->nr_pages * RIMG_PAGE;
+			if (e > end)
+				e = end;
+			piece.nr_pages = (e - a) / RIMG_PAGE;
+			if (pr->flags & PE_PRESENT) {
+				piece.file_off = pr->file_off + (a - pr->vaddr);
+			} else if (pr->flags & PE_PARENT) {
+				piece.file_off = UNRESOLVED;
+			} else {
+				pr_err("pid %d: page 0x%llx is in the parent image set of %s/%s, but %s/%s has it only as lazy (no data)",
+				       p->pid, (unsigned long long)a, cdir, name, dir, name);
+				err = -EINVAL;
+				break;
+			}
+			err = add_piece(&out, &piece);
+			a = e;
+		}
+	}
+	if (err)
+		goto out;
+	free(pm->runs);
+	pm->runs = out.v;
+	pm->nr_runs = out.n;
+	out.v = NULL;
+out:
+	free(out.v);
+	free(par.runs.v);
+	return err;
+}
+
+/* Resolve every PE_PARENT page of @p, one level of the chain per round. */
+static int resolve_parents(struct rimg *r, struct rimg_proc *p)
+{
+	for (unsigned int level = 1;; level++) {
+		const struct rimg_pagemap *pm = p->pm;
+		uint64_t first = 0, pending = 0;
+		int err;
+
+		for (size_t i = 0; i < pm->nr_runs; i++) {
+			if (pm->runs[i].file_off != UNRESOLVED)
+				continue;
+			if (!pending)
+				first = pm->runs[i].vaddr;
+			pending += pm->runs[i].nr_pages;
+		}
+		if (!pending)
+			return 0;
+		pr_debug("pid %d: %llu page(s) from 0x%llx on are looked up at level %u", p->pid,
+			 (unsigned long long)pending, (unsigned long long)first, level);
+		err = resolve_level(r, p, level, first);
+		if (err)
+			return err;
+	}
+}
+
 /* ---- the whole set ---------------------------------------------------------------------- */
 
 static int load_proc(struct rimg *r, struct rimg_proc *p)
@@ -962,6 +1292,7 @@ static int load_proc(struct rimg *r, struct rimg_proc *p)
 int rimg_load(struct rimg **out, const char *dir)
 {
 	struct rimg *r;
+	struct stat st;
 	int err;
 
 	*out = NULL;
@@ -974,11 +1305,13 @@ int rimg_load(struct rimg **out, const char *dir)
 		return -ENOMEM;
 	}
 	r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r->dirfd < 0) {
+	if (r->dirfd < 0 || fstat(r->dirfd, &st)) {
 		err = -errno;
 		pr_perror("cannot open images directory %s", dir);
 		goto err;
 	}
+	r->dev = (uint64_t)st.st_dev;
+	r->ino = (uint64_t)st.st_ino;
 	err = load_inventory(r);
 	if (!err)
 		err = load_pstree(r);
@@ -990,10 +1323,12 @@ int rimg_load(struct rimg **out, const char *dir)
 		err = load_pipes(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = load_proc(r, &r->procs[i]);
+	for (size_t i = 0; i < r->nr_procs && !err; i++)
+		err = resolve_parents(r, &r->procs[i]);
 	if (err)
 		goto err;
-	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s) loaded", dir, r->nr_procs,
-		r->nr_files, r->nr_pipes);
+	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s), %zu parent image set(s) loaded",
+		dir, r->nr_procs, r->nr_files, r->nr_pipes, r->nr_chain);
 	*out = r;
 	return 0;
 err:
@@ -1014,8 +1349,11 @@ static void free_proc(struct rimg_proc *p)
 		msg_free(p->fds[i]);
 	free(p->fds);
 	if (p->pm) {
-		if (p->pm->pages_fd >= 0)
-			close(p->pm->pages_fd);
+		/* pages_fd is files[0].fd */
+		for (size_t k = 0; k < p->pm->nr_files; k++)
+			if (p->pm->files[k].fd >= 0)
+				close(p->pm->files[k].fd);
+		free(p->pm->files);
 		free(p->pm->runs);
 		free(p->pm);
 	}
@@ -1038,6 +1376,11 @@ void rimg_free(struct rimg *r)
 	if (r->pipes_img)
 		img_close(r->pipes_img);
 	msg_free(r->inv);
+	for (size_t k = 0; k < r->nr_chain; k++) {
+		close(r->chain[k].dirfd);
+		free(r->chain[k].dir);
+	}
+	free(r->chain);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
 	free(r->dir);

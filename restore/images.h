@@ -9,9 +9,19 @@
  * file and the byte offset, pid or address at fault.
  *
  * The model keeps the decoded protobuf messages; the restore reads them and
- * must not free them. Nothing is read outside the images directory: image
- * files that are symlinks are refused, and a "parent" symlink (a pre-dump
- * chain) is only recorded, not followed.
+ * must not free them. Image files that are symlinks are refused; the one link
+ * followed is "parent", the previous image set of a pre-dump chain, and only
+ * when a pagemap has pages in it (PE_PARENT). From each parent directory only
+ * the pagemap-PID.img and pages-ID.img of the pids that need it are read (and
+ * the presence of its inventory.img checked: a pre-dump writes it last).
+ *
+ * Pre-dump chains: DIR/parent (a relative or absolute symlink) leads to the
+ * image set written before, which may have a parent of its own, up to
+ * RIMG_MAX_CHAIN levels. A PE_PARENT page of level N is looked up at the same
+ * address in pagemap-PID.img of level N + 1, where it is PE_PRESENT (its data
+ * is in that level's pages file) or PE_PARENT again. rimg_load() resolves
+ * every such page once: each process gets a flattened index of runs, each
+ * saying which level's pages file holds its data and at what offset.
  */
 #ifndef FERRY_RESTORE_IMAGES_H
 #define FERRY_RESTORE_IMAGES_H
@@ -33,22 +43,56 @@ struct rimg_thread {
 	CoreEntry *core;
 };
 
-/* One run of pages of pagemap-PID.img (one pagemap_entry). */
+/* The longest pre-dump chain followed: parents of parents beyond it are refused. */
+#define RIMG_MAX_CHAIN 64
+
+/*
+ * One run of the flattened memory index of a process: a pagemap_entry of the
+ * images directory, or, for an entry in the parent (PE_PARENT), a piece of it
+ * that one level of the chain holds.
+ */
 struct rimg_page_run {
 	uint64_t vaddr;	   /* page aligned */
 	uint64_t nr_pages; /* > 0 */
-	uint32_t flags;	   /* PE_* of pagemap_flags.h */
-	/* PE_PRESENT: byte offset of the run's first page in pages-ID.img; else 0. */
+	uint32_t flags;	   /* PE_* of the images directory's pagemap_entry */
+	/*
+	 * The level of the chain whose pages file holds the data: 0 for a
+	 * PE_PRESENT run (the images directory itself), 1..RIMG_MAX_CHAIN for a
+	 * PE_PARENT one (1 is DIR/parent, 2 DIR/parent/parent, ...).
+	 */
+	uint32_t level;
+	/*
+	 * PE_PRESENT or PE_PARENT: byte offset of the run's first page in the
+	 * pages file of that level (rimg_pagemap.files[level]); else 0.
+	 */
 	uint64_t file_off;
+};
+
+/* The pages file of one level of the chain, for one process. */
+struct rimg_pages_file {
+	uint32_t pages_id; /* from the head of that level's pagemap-PID.img */
+	int fd;		   /* pages-ID.img, O_RDONLY | O_CLOEXEC; -1 if absent (no data) */
+	uint64_t size;
 };
 
 /* The memory index of one process. */
 struct rimg_pagemap {
 	uint32_t pages_id;
-	struct rimg_page_run *runs; /* sorted by vaddr, non-overlapping */
+	/*
+	 * Sorted by vaddr, non-overlapping; every PE_PARENT run is resolved
+	 * (level >= 1). Contiguous pieces a parent level holds contiguously are
+	 * one run; the directory's own entries are kept as they are.
+	 */
+	struct rimg_page_run *runs;
 	size_t nr_runs;
-	int pages_fd; /* pages-ID.img, O_RDONLY | O_CLOEXEC */
+	int pages_fd; /* pages-ID.img of the directory: the same as files[0].fd */
 	uint64_t pages_size;
+	/*
+	 * files[level] for level 0 .. nr_files - 1: the pages files the runs
+	 * point into. nr_files - 1 is the deepest level this process uses.
+	 */
+	struct rimg_pages_file *files;
+	size_t nr_files;
 };
 
 /* One process of the tree. */
@@ -72,6 +116,14 @@ struct rimg_pipe_data {
 	uint32_t size; /* the pipe's capacity (F_GETPIPE_SZ) at dump time; 0 if unknown */
 };
 
+/* One parent directory of a pre-dump chain. */
+struct rimg_level {
+	int dirfd; /* O_RDONLY | O_DIRECTORY */
+	char *dir; /* its path as reached from the images directory, for messages */
+	uint64_t dev, ino;
+	int has_parent; /* it has a "parent" entry of its own */
+};
+
 struct img;
 
 /* A whole images directory. */
@@ -89,15 +141,27 @@ struct rimg {
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */
 	int has_parent;	       /* a "parent" symlink exists (pre-dump chain) */
+	/*
+	 * The parent directories opened so far: chain[k] is level k + 1. Only
+	 * as many as the deepest PE_PARENT page needs.
+	 */
+	struct rimg_level *chain;
+	size_t nr_chain;
+	uint64_t dev, ino; /* of the images directory (loop detection) */
 };
 
 /*
- * rimg_load - read and validate the dump in directory @dir.
+ * rimg_load - read and validate the dump in directory @dir, and resolve its
+ * PE_PARENT pages through the pre-dump chain (see above).
  * On success *out holds the model (free it with rimg_free()). Returns 0,
  * -ENOENT if inventory.img (the dump is incomplete) or another image that
- * must exist is missing, -EINVAL if an image is corrupt or the images
- * disagree with each other, -ENOMEM, or another -errno from the file system.
- * Every error is logged with the file and offset, pid or address involved.
+ * must exist is missing (also: a parent directory, its inventory.img, or its
+ * pagemap-PID.img for a pid with pages there), -EINVAL if an image is corrupt
+ * or the images disagree with each other (also: a PE_PARENT page that the
+ * parent does not have, or has only as lazy), -ELOOP if the chain leads back
+ * to a directory already in it or is longer than RIMG_MAX_CHAIN, -ENOMEM, or
+ * another -errno from the file system. Every error is logged with the
+ * directory, file and offset, pid or address involved.
  */
 int rimg_load(struct rimg **out, const char *dir);
 
@@ -113,10 +177,11 @@ long rimg_file_index(const struct rimg *r, uint32_t id);
 const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id);
 
 /*
- * rimg_find_page - the run of @pm holding address @addr (binary search), or
- * NULL if the page was not dumped (never touched, or a mapping whose content
- * comes from its file). The byte offset of @addr's page in pages-ID.img is
- * run->file_off + (addr & ~4095 - run->vaddr) for a PE_PRESENT run.
+ * rimg_find_page - the run of the flattened index of @pm holding address
+ * @addr (binary search), or NULL if the page was not dumped (never touched,
+ * or a mapping whose content comes from its file). For a PE_PRESENT or
+ * PE_PARENT run, the page's data is at byte offset
+ * run->file_off + (addr & ~4095 - run->vaddr) of pm->files[run->level].
  */
 const struct rimg_page_run *rimg_find_page(const struct rimg_pagemap *pm, uint64_t addr);
 

@@ -30,7 +30,7 @@
 
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
 #define MIN_ADDR 0x100000ul /* scratch and temporary holes start above 1 MiB */
-#define WINDOW (16ul << 20) /* pages-N.img is mapped in windows this large */
+#define WINDOW (16ul << 20) /* a pages file is mapped in windows this large */
 #define MAX_IOV 1024
 #define MAP_KEEP (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)
 
@@ -388,12 +388,28 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 /* ---- memory ------------------------------------------------------------------------ */
 
+/*
+ * The pages come from the pages file of each level of the pre-dump chain
+ * the runs point into (images.h). Each file is mapped in windows of WINDOW
+ * bytes; at most NR_WINDOWS are mapped at a time (the least recently used
+ * one goes), so a chain that alternates between levels does not remap at
+ * every run, and memory stays bounded whatever the length of the chain.
+ */
+#define NR_WINDOWS 4
+
+struct window {
+	uint8_t *map; /* NULL: slot free */
+	uint32_t level;
+	uint64_t off, len;
+	uint64_t used; /* the filler's clock at the last use */
+};
+
 struct filler {
 	pid_t pid;
-	int pages_fd, mem_fd;
-	uint64_t pages_size;
-	uint8_t *win;
-	uint64_t win_off, win_len;
+	int mem_fd;
+	const struct rimg_pagemap *pm;
+	struct window win[NR_WINDOWS];
+	uint64_t clock;
 	struct iovec l[MAX_IOV], rv[MAX_IOV];
 	size_t n;
 	uint64_t pending;
@@ -419,45 +435,70 @@ static int flush(struct filler *f)
 	return 0;
 }
 
-static int window(struct filler *f, uint64_t off)
+/* The window of level @level's pages file holding byte @off, mapped if it is not. */
+static int window(struct filler *f, uint32_t level, uint64_t off, struct window **out)
 {
+	const struct rimg_pages_file *pf = &f->pm->files[level];
 	uint64_t base = off & ~(WINDOW - 1);
+	struct window *w = &f->win[0];
 	void *m;
 	int err;
 
-	if (f->win && off >= f->win_off && off < f->win_off + f->win_len)
-		return 0;
-	err = flush(f);
-	if (err)
-		return err;
-	if (f->win)
-		munmap(f->win, f->win_len);
-	f->win = NULL;
-	f->win_off = base;
-	f->win_len = f->pages_size - base < WINDOW ? f->pages_size - base : WINDOW;
-	m = mmap(NULL, f->win_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->pages_fd, (off_t)base);
+	for (size_t i = 0; i < NR_WINDOWS; i++) {
+		struct window *c = &f->win[i];
+
+		if (c->map && c->level == level && off >= c->off && off < c->off + c->len) {
+			c->used = ++f->clock;
+			*out = c;
+			return 0;
+		}
+		if (!c->map || (w->map && c->used < w->used))
+			w = c;
+	}
+	if (w->map) {
+		/* Queued iovecs may point into it. */
+		err = flush(f);
+		if (err)
+			return err;
+		munmap(w->map, w->len);
+		w->map = NULL;
+	}
+	if (pf->fd < 0 || off >= pf->size) {
+		pr_err("pid %d: offset %llu is past pages-%u.img of level %u (%llu bytes)", f->pid,
+		       (unsigned long long)off, pf->pages_id, level, (unsigned long long)pf->size);
+		return -EINVAL;
+	}
+	w->level = level;
+	w->off = base;
+	w->len = pf->size - base < WINDOW ? pf->size - base : WINDOW;
+	m = mmap(NULL, w->len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, pf->fd, (off_t)base);
 	if (m == MAP_FAILED) {
 		err = -errno;
-		pr_errno(err, "cannot map pages at offset %llu", (unsigned long long)base);
+		pr_errno(err, "pid %d: cannot map pages-%u.img of level %u at offset %llu", f->pid,
+			 pf->pages_id, level, (unsigned long long)base);
 		return err;
 	}
-	f->win = m;
+	w->map = m;
+	w->used = ++f->clock;
+	*out = w;
 	return 0;
 }
 
-static int fill_piece(struct filler *f, uint64_t addr, uint64_t off, uint64_t len, int writable)
+static int fill_piece(struct filler *f, uint32_t level, uint64_t addr, uint64_t off, uint64_t len,
+		      int writable)
 {
 	while (len) {
+		struct window *w = NULL;
 		uint64_t n;
-		int err = window(f, off);
+		int err = window(f, level, off, &w);
 
 		if (err)
 			return err;
-		n = f->win_off + f->win_len - off;
+		n = w->off + w->len - off;
 		if (n > len)
 			n = len;
 		if (writable) {
-			f->l[f->n].iov_base = f->win + (off - f->win_off);
+			f->l[f->n].iov_base = w->map + (off - w->off);
 			f->l[f->n].iov_len = n;
 			f->rv[f->n].iov_base = (void *)addr;
 			f->rv[f->n].iov_len = n;
@@ -465,7 +506,7 @@ static int fill_piece(struct filler *f, uint64_t addr, uint64_t off, uint64_t le
 			f->pending += n;
 			if (f->n == MAX_IOV && (err = flush(f)))
 				return err;
-		} else if (pwrite(f->mem_fd, f->win + (off - f->win_off), n, (off_t)addr) !=
+		} else if (pwrite(f->mem_fd, w->map + (off - w->off), n, (off_t)addr) !=
 			   (ssize_t)n) {
 			err = errno ? -errno : -EIO;
 			pr_errno(err, "pid %d: cannot write memory at %#lx through /proc/%d/mem",
@@ -493,8 +534,7 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 	if (!f)
 		return -ENOMEM;
 	f->pid = t->pid;
-	f->pages_fd = pm->pages_fd;
-	f->pages_size = pm->pages_size;
+	f->pm = pm;
 	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
 	f->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (f->mem_fd < 0) {
@@ -502,14 +542,23 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 		pr_errno(err, "cannot open %s", path);
 		goto out;
 	}
-	/* A run may span adjacent VMAs (the dump merges contiguous pages): split it. */
+	/*
+	 * Runs are in address order, whichever level holds them. A run may span
+	 * adjacent VMAs (the dump merges contiguous pages): split it.
+	 */
 	for (size_t i = 0; !err && i < pm->nr_runs; i++) {
 		const struct rimg_page_run *run = &pm->runs[i];
 		uint64_t addr = run->vaddr, end = run->vaddr + run->nr_pages * RT_PAGE;
 		uint64_t off = run->file_off;
 
-		if (!(run->flags & PE_PRESENT))
+		if (!(run->flags & (PE_PRESENT | PE_PARENT)))
 			continue;
+		if (run->level >= pm->nr_files) {
+			pr_err("pid %d: pages at %#lx are at level %u of the pre-dump chain, which was not loaded",
+			       t->pid, (unsigned long)addr, run->level);
+			err = -EINVAL;
+			break;
+		}
 		while (!err && addr < end) {
 			const VmaEntry *vma;
 			uint64_t n;
@@ -524,7 +573,7 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 			}
 			vma = mm->vmas[v];
 			n = (vma->end < end ? vma->end : end) - addr;
-			err = fill_piece(f, addr, off, n, !!(vma->prot & PROT_WRITE));
+			err = fill_piece(f, run->level, addr, off, n, !!(vma->prot & PROT_WRITE));
 			addr += n;
 			off += n;
 		}
@@ -533,8 +582,9 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 	if (!err)
 		err = flush(f);
 out:
-	if (f->win)
-		munmap(f->win, f->win_len);
+	for (size_t i = 0; i < NR_WINDOWS; i++)
+		if (f->win[i].map)
+			munmap(f->win[i].map, f->win[i].len);
 	if (f->mem_fd >= 0)
 		close(f->mem_fd);
 	free(f);

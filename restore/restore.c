@@ -32,19 +32,20 @@
 
 #define READY_TIMEOUT_MS 10000
 
-/* What this restore cannot do yet is refused before anything is made. */
+/*
+ * What this restore cannot do yet is refused before anything is made. Pages in
+ * a parent image set (PE_PARENT) are fine: rimg_load() resolved them.
+ */
 static int check_supported(const struct rimg *r)
 {
 	for (size_t p = 0; p < r->nr_procs; p++) {
 		const struct rimg_pagemap *pm = r->procs[p].pm;
 
 		for (size_t i = 0; pm && i < pm->nr_runs; i++)
-			if (pm->runs[i].flags & (PE_PARENT | PE_LAZY)) {
-				pr_err("pid %d: pagemap has %s pages at %#lx; restoring a "
-				       "pre-dump chain or lazy pages is not supported yet",
-				       r->procs[p].pid,
-				       pm->runs[i].flags & PE_PARENT ? "in-parent" : "lazy",
-				       (unsigned long)pm->runs[i].vaddr);
+			if (pm->runs[i].flags & PE_LAZY) {
+				pr_err("pid %d: pagemap has lazy pages at %#lx; restoring lazy "
+				       "pages is not supported yet",
+				       r->procs[p].pid, (unsigned long)pm->runs[i].vaddr);
 				return -ENOTSUP;
 			}
 	}
