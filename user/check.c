@@ -52,6 +52,7 @@
 #define LOG_PREFIX "check: "
 #include "bpflog.h"
 #include "check.h"
+#include "uffd.h"
 #include "log.h"
 #include "rsys.h"
 #include "vma_iter.h"
@@ -287,41 +288,38 @@ static int uffd_create(void)
 /* A userfaultfd after the UFFDIO_API handshake asking for @features; fd or -errno. */
 static int uffd_open(__u64 features, struct uffdio_api *api)
 {
+	uint64_t got = 0;
 	int fd = uffd_create(), err;
 
 	if (fd < 0)
 		return fd;
 	memset(api, 0, sizeof(*api));
 	api->api = UFFD_API;
-	api->features = features;
-	if (ioctl(fd, UFFDIO_API, api)) {
-		err = -errno;
+	err = uffd_api(fd, features, &got);
+	if (err) {
 		close(fd);
 		return err;
 	}
+	api->features = got;
 	return fd;
 }
 
 static int uffd_wp_range(int fd, void *addr, size_t len, struct check_result *r)
 {
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)addr, .len = len },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
+	uint64_t ioctls = 0;
+	int err;
 
-	if (ioctl(fd, UFFDIO_REGISTER, &reg))
-		return fail(r, -errno, "UFFDIO_REGISTER_MODE_WP of %p+%zu", addr, len);
-	if (!(reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT))) {
+	err = uffd_register(fd, (uintptr_t)addr, len, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	if (err)
+		return fail(r, err, "UFFDIO_REGISTER_MODE_WP of %p+%zu", addr, len);
+	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT))) {
 		note(r, "UFFDIO_REGISTER_MODE_WP of %p: no UFFDIO_WRITEPROTECT for the range",
 		     addr);
 		return -EOPNOTSUPP;
 	}
-	if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp))
-		return fail(r, -errno, "UFFDIO_WRITEPROTECT of %p+%zu", addr, len);
+	err = uffd_writeprotect(fd, (uintptr_t)addr, len, 1);
+	if (err)
+		return fail(r, err, "UFFDIO_WRITEPROTECT of %p+%zu", addr, len);
 	return 0;
 }
 
