@@ -7,7 +7,8 @@
  * are moved to their dumped addresses (refused if their layout differs from
  * the dump's: another kernel), every dumped VMA is mapped at its address
  * with its protections and flags (file mappings from their files, whose size
- * must not have changed), private memory is filled from pages-N.img
+ * must not have changed), private memory is filled from pages-N.img and,
+ * for pages recorded in a parent, from the pre-dump chain's pages files
  * (process_vm_writev, or /proc/PID/mem where the VMA is not writable), the
  * madvise bits are applied, and prctl(PR_SET_MM_MAP) sets brk, code/data,
  * stack, arg/env, auxv and the exe file.

@@ -26,6 +26,7 @@
 #include "pstree.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
+#include "tracker.h"
 #include "vma_iter.h"
 
 #define STAGING_PREFIX ".ferry-staging-"
@@ -68,6 +69,18 @@ static void fault_point(const char *name)
 		pr_warn("fault point '%s': killing ferry", name);
 		kill(getpid(), SIGKILL);
 	}
+}
+
+/* A failure (not a kill) at a named point, for tests: FERRY_FAIL=name. */
+static int fail_point(const char *name)
+{
+	const char *f = getenv("FERRY_FAIL");
+
+	if (f && !strcmp(f, name)) {
+		pr_err("fail point '%s': failing with EIO", name);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Signals that would end ferry are held while the tree is frozen, and checked between steps. */
@@ -250,7 +263,7 @@ static int write_stats(int dirfd, const struct dump_result *r)
 	d.memdump_time = (uint32_t)r->memdump_us;
 	d.memwrite_time = (uint32_t)r->memwrite_us;
 	d.pages_scanned = r->pages_scanned;
-	d.pages_skipped_parent = 0;
+	d.pages_skipped_parent = r->pages_parent;
 	d.pages_written = r->pages_written;
 	d.pages_lazy = 0;
 	s.dump = &d;
@@ -275,9 +288,143 @@ static int write_inventory(int dirfd, const struct core_ids *root)
 	return img_write_one(dirfd, "inventory.img", IMG_INVENTORY, &inv.base);
 }
 
+/* The images directory of the previous round, relative to the images directory. */
+static int open_prev_dir(const struct dump_opts *o, int dirfd, int *fd)
+{
+	*fd = -1;
+	if (!o->prev_dir)
+		return 0;
+	*fd = openat(dirfd, o->prev_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		int err = -errno;
+
+		pr_perror("--prev-images-dir %s (relative to %s)", o->prev_dir, o->dir);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Take over the tracking of the tracked processes of the frozen tree and
+ * close their parked uffds, so that no image sees them.
+ */
+static int attach_trackers(const struct pstree *t, struct tracker **trk)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < t->nr && !err; i++) {
+		if (!tracker_is_armed(t->procs[i].pid))
+			continue;
+		err = tracker_attach(&trk[i], t->procs[i].pid);
+		if (err == -ENOENT) {
+			trk[i] = NULL;
+			err = 0;
+			continue;
+		}
+		if (!err)
+			err = tracker_unpark(trk[i]);
+	}
+	return err;
+}
+
+/* Stop every tracker (the tree is frozen: @stopped). */
+static void stop_trackers(size_t n, struct tracker **trk, int stopped)
+{
+	for (size_t i = 0; trk && i < n; i++) {
+		if (trk[i])
+			tracker_stop(trk[i], stopped);
+		trk[i] = NULL;
+	}
+}
+
+/*
+ * One process's round: read and re-arm its dirty bits, and when its last
+ * round went to the parent directory, the inputs of an incremental pagemap
+ * (*@use set). Without tracking, or after a round that went elsewhere,
+ * every page is copied.
+ */
+static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_fd, pid_t pid,
+		       struct tracker_round *round, struct page_run **prun, size_t *nprun,
+		       struct dump_mm_incr *inc, int *use, struct dump_result *res)
+{
+	int err, parent_ok;
+
+	*use = 0;
+	if (!trk) {
+		if (parent_fd >= 0)
+			pr_warn("pid %d: not tracked since %s: every page is copied", pid,
+				o->prev_dir);
+		return 0;
+	}
+	/* Asked before the round, which forgets the last round's directory. */
+	parent_ok = parent_fd >= 0 && tracker_parent_ok(trk, parent_fd);
+	err = tracker_round(trk, round);
+	if (err)
+		return err;
+	res->tracked_procs++;
+	res->written_pages += round->written_pages;
+	if (round->has_bpf) {
+		res->has_bpf = 1;
+		res->bpf_pages += round->bpf.distinct;
+		res->bpf_faults += round->bpf.faults;
+	}
+	res->ev.mmap += round->ev.mmap;
+	res->ev.munmap += round->ev.munmap;
+	res->ev.mremap += round->ev.mremap;
+	res->ev.mprotect += round->ev.mprotect;
+	res->ev.brk += round->ev.brk;
+	res->ev.madvise += round->ev.madvise;
+	res->ev.shm += round->ev.shm;
+	res->ev.dontneed_pages += round->ev.dontneed_pages;
+	res->ev.drops += round->ev.drops;
+	if (round->has_bpf)
+		pr_info("pid %d: round %u: %llu pages written since the last round (PAGEMAP_SCAN), "
+			"%llu (BPF write faults); %zu new VMA(s), %llu pages of untracked VMAs",
+			pid, trk->round, (unsigned long long)round->written_pages,
+			(unsigned long long)round->bpf.distinct, round->new_vmas,
+			(unsigned long long)round->untracked_pages);
+	else
+		pr_info("pid %d: round %u: %llu pages written since the last round (PAGEMAP_SCAN); "
+			"%zu new VMA(s), %llu pages of untracked VMAs",
+			pid, trk->round, (unsigned long long)round->written_pages, round->new_vmas,
+			(unsigned long long)round->untracked_pages);
+	if (parent_fd < 0)
+		return 0;
+	if (!parent_ok) {
+		pr_warn("pid %d: its last tracked round did not write %s: every page is copied",
+			pid, o->prev_dir);
+		return 0;
+	}
+	err = dump_mm_parent_runs(parent_fd, o->prev_dir, pid, prun, nprun);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	inc->dirty = round->dirty;
+	inc->nr_dirty = round->nr_dirty;
+	inc->parent = *prun;
+	inc->nr_parent = *nprun;
+	*use = 1;
+	return 0;
+}
+
+static int link_parent(const struct dump_opts *o, int sfd)
+{
+	if (!o->prev_dir)
+		return 0;
+	if (symlinkat(o->prev_dir, sfd, "parent")) {
+		int err = -errno;
+
+		pr_perror("cannot create the parent link to %s in %s", o->prev_dir, o->dir);
+		return err;
+	}
+	return 0;
+}
+
 /* Everything written while the tree is frozen. */
-static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd,
-		       struct dump_result *res, struct core_ids *root_ids, struct preload *pl)
+static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
+		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
+		       struct preload *pl)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job };
 	struct page_writer_opts pw = o->pw;
@@ -329,11 +476,26 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("files");
 		preload_join(pl);
 		t0 = mono_us();
-		err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw, &ms);
+		{
+			struct tracker_round round = { 0 };
+			struct dump_mm_incr inc = { 0 };
+			struct page_run *prun = NULL;
+			size_t nprun = 0;
+			int use = 0;
+
+			err = incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun, &inc,
+					  &use, res);
+			if (!err)
+				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw,
+						   use ? &inc : NULL, &ms);
+			tracker_round_free(&round);
+			free(prun);
+		}
 		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += ms.pw.write_ns / 1000;
 		res->pages_scanned += ms.pages_scanned;
 		res->pages_written += ms.pw.pages_written;
+		res->pages_parent += ms.pw.pages_parent;
 		res->nr_vmas += ms.vmas;
 		res->nr_threads += p->nr_threads;
 		if (err)
@@ -346,7 +508,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
-	err = files_dump_commit(files, sfd);
+	err = link_parent(o, sfd);
+	if (!err)
+		err = files_dump_commit(files, sfd);
 	if (!err)
 		err = write_pstree(t, sfd);
 	fault_point("images");
@@ -361,18 +525,26 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
 	struct preload pl = { 0 };
+	struct tracker **trk = NULL;
 	sigset_t block, old;
 	uint64_t t_start, t_frozen;
-	int dirfd = -1, sfd = -1, err, frozen = 0;
+	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
 
 	memset(res, 0, sizeof(*res));
 	err = prepare_dir(o->dir, &dirfd);
 	if (err)
 		return err;
+	err = open_prev_dir(o, dirfd, &parent_fd);
+	if (err) {
+		close(dirfd);
+		return err;
+	}
 	snprintf(staging, sizeof(staging), STAGING_PREFIX "%d", getpid());
 	if (mkdirat(dirfd, staging, 0700)) {
 		err = -errno;
 		pr_perror("cannot create %s/%s", o->dir, staging);
+		if (parent_fd >= 0)
+			close(parent_fd);
 		close(dirfd);
 		return err;
 	}
@@ -398,7 +570,12 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	t_frozen = mono_us();
 	res->freezing_us = t_frozen - t_start;
 
-	err = dump_frozen(o, &t, sfd, res, &root_ids, &pl);
+	trk = calloc(t.nr, sizeof(*trk));
+	err = trk ? attach_trackers(&t, trk) : -ENOMEM;
+	if (!err)
+		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl);
+	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
+	stop_trackers(t.nr, trk, 1);
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
@@ -433,6 +610,7 @@ out_failed:
 out_free:
 	if (frozen)
 		pstree_free(&t);
+	free(trk);
 out_sig:
 	preload_join(&pl);
 	vma_iter_unload();
@@ -440,7 +618,210 @@ out_sig:
 out:
 	if (sfd >= 0)
 		close(sfd);
+	if (parent_fd >= 0)
+		close(parent_fd);
 	remove_dir(dirfd, staging);
+	close(dirfd);
+	return err;
+}
+
+/*
+ * Pre-dump, frozen part: per process, arm or attach its tracker, read and
+ * re-arm the dirty bits, and plan its pages.
+ */
+static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int parent_fd,
+			  struct tracker_opts *track, struct tracker **trk,
+			  struct dump_mm_plan *plans, struct dump_result *res)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < t->nr && !err; i++) {
+		pid_t pid = t->procs[i].pid;
+		struct tracker_round round = { 0 };
+		struct dump_mm_incr inc = { 0 };
+		struct page_run *prun = NULL;
+		size_t nprun = 0;
+		int use = 0;
+
+		err = interrupted();
+		if (err)
+			break;
+		res->nr_threads += t->procs[i].nr_threads;
+		if (tracker_is_armed(pid)) {
+			err = tracker_attach(&trk[i], pid);
+			if (err == -ENOENT) {
+				trk[i] = NULL;
+				err = 0;
+			}
+			if (!err && trk[i])
+				err = incr_inputs(o, trk[i], parent_fd, pid, &round, &prun, &nprun,
+						  &inc, &use, res);
+		}
+		if (!err && !trk[i]) {
+			/* Arming protects every page: the first round copies them all. */
+			struct tracker_opts to = o->track;
+
+			err = tracker_arm(&trk[i], pid, i ? &to : track);
+			if (err == -EOPNOTSUPP) {
+				/* No soft-dirty here either (checked by `ferry check`). */
+				pr_warn("pid %d: no dirty-page tracking on this kernel: this pre-dump "
+					"and every later one copy every page",
+					pid);
+				trk[i] = NULL;
+				err = 0;
+			} else if (!err && parent_fd >= 0) {
+				pr_warn("pid %d: not tracked before: every page is copied", pid);
+			}
+		}
+		if (!err)
+			err = fail_point("predump-frozen");
+		if (!err)
+			err = dump_mm_plan_proc(pid, use ? &inc : NULL, &plans[i]);
+		tracker_round_free(&round);
+		free(prun);
+		fault_point("predump-frozen");
+	}
+	return err;
+}
+
+int predump_tree(const struct dump_opts *o, struct dump_result *res)
+{
+	struct tracker_opts root_track = o->track;
+	struct page_writer_opts pw = o->pw;
+	struct core_ids root_ids = { .vm_id = 1, .files_id = 2, .fs_id = 3, .sighand_id = 4 };
+	struct dump_mm_plan *plans = NULL;
+	struct tracker **trk = NULL;
+	struct preload pl = { 0 };
+	char staging[64];
+	struct pstree t;
+	sigset_t block, old;
+	uint64_t t_start, t_frozen;
+	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
+
+	memset(res, 0, sizeof(*res));
+	err = prepare_dir(o->dir, &dirfd);
+	if (err)
+		return err;
+	err = open_prev_dir(o, dirfd, &parent_fd);
+	if (err)
+		goto out_dir;
+	snprintf(staging, sizeof(staging), STAGING_PREFIX "%d", getpid());
+	if (mkdirat(dirfd, staging, 0700)) {
+		err = -errno;
+		pr_perror("cannot create %s/%s", o->dir, staging);
+		goto out_dir;
+	}
+	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0) {
+		err = -errno;
+		pr_perror("cannot open %s/%s", o->dir, staging);
+		goto out_staging;
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+
+	preload_start(&pl);
+	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
+	if (!tracker_is_armed(o->pid))
+		tracker_load_bpf(o->pid, &root_track);
+	t_start = mono_us();
+	err = pstree_freeze(&t, o->pid);
+	if (err)
+		goto out_sig;
+	frozen = 1;
+	t_frozen = mono_us();
+	res->freezing_us = t_frozen - t_start;
+	res->nr_procs = t.nr;
+	trk = calloc(t.nr, sizeof(*trk));
+	plans = calloc(t.nr, sizeof(*plans));
+	preload_join(&pl);
+	err = trk && plans ? predump_frozen(o, &t, parent_fd, &root_track, trk, plans, res)
+			   : -ENOMEM;
+	if (root_track.loaded) {
+		dirty_bpf_close(root_track.loaded);
+		root_track.loaded = NULL;
+	}
+	if (err)
+		stop_trackers(t.nr, trk, 1);
+	/* The pages are read while the tree runs: a write after the scan is in the next round. */
+	pstree_release(&t);
+	frozen = 0;
+	res->frozen_us = mono_us() - t_frozen;
+	if (err)
+		goto out_stop;
+	pr_info("released the tree of pid %d after %llu us; writing its pages", o->pid,
+		(unsigned long long)res->frozen_us);
+
+	pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE;
+	for (size_t i = 0; i < t.nr && !err; i++) {
+		struct page_writer_stats st = { 0 };
+		uint64_t t0 = mono_us();
+
+		err = interrupted();
+		if (!err)
+			err = fail_point("predump-write");
+		if (!err)
+			err = dump_mm_write_plan(t.procs[i].pid, &plans[i], (uint32_t)(i + 1), sfd,
+						 &pw, &st);
+		res->memdump_us += mono_us() - t0;
+		res->memwrite_us += st.write_ns / 1000;
+		res->pages_scanned += plans[i].pages_scanned;
+		res->pages_written += st.pages_written;
+		res->pages_parent += st.pages_parent;
+		res->pages_vanished += st.pages_vanished;
+		fault_point("predump-write");
+	}
+	if (!err)
+		err = link_parent(o, sfd);
+	if (!err)
+		err = write_pstree(&t, sfd);
+	if (!err)
+		err = sync_images(sfd, o->dir);
+	if (!err)
+		err = write_stats(sfd, res);
+	if (!err)
+		err = write_inventory(sfd, &root_ids);
+	if (!err)
+		err = publish(dirfd, staging, o->dir);
+	if (err)
+		goto out_stop;
+	/* Tracking goes on; the next round is relative to this directory. */
+	for (size_t i = 0; i < t.nr; i++) {
+		if (trk[i] && tracker_save(trk[i], dirfd))
+			pr_warn("pid %d: tracking goes on but its state was not saved: the next "
+				"pre-dump copies every page",
+				t.procs[i].pid);
+		trk[i] = NULL;
+	}
+	goto out_free;
+
+out_stop:
+	pr_err("pre-dump of pid %d failed: %s; tracking is stopped and the tree continues", o->pid,
+	       strerror(-err));
+	stop_trackers(t.nr, trk, frozen);
+	if (frozen)
+		pstree_release(&t);
+out_free:
+	for (size_t i = 0; plans && i < t.nr; i++)
+		dump_mm_plan_free(&plans[i]);
+	free(plans);
+	free(trk);
+	pstree_free(&t);
+out_sig:
+	if (root_track.loaded)
+		dirty_bpf_close(root_track.loaded);
+	preload_join(&pl);
+	vma_iter_unload();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sfd);
+out_staging:
+	remove_dir(dirfd, staging);
+out_dir:
+	if (parent_fd >= 0)
+		close(parent_fd);
 	close(dirfd);
 	return err;
 }

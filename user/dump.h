@@ -11,6 +11,10 @@
  * killed leaves no image under a final name. Afterwards the tree is killed
  * (CRIU's default) or, with leave_running, released; on any error it is
  * released and continues.
+ *
+ * A tracked process (an earlier pre-dump armed tracking) has its parked
+ * userfaultfd closed first, so the dump never sees it, and its tracking is
+ * stopped at the end, whatever the outcome.
  */
 #ifndef FERRY_DUMP_H
 #define FERRY_DUMP_H
@@ -19,19 +23,32 @@
 #include <sys/types.h>
 
 #include "page_writer.h"
+#include "tracker.h"
 
 struct dump_opts {
 	pid_t pid;	   /* root of the tree */
 	const char *dir;   /* images directory (created if missing) */
 	int leave_running; /* release the tree instead of killing it */
 	int shell_job;	   /* the tree's terminal is the caller's: dump it as a TTY */
+	/*
+	 * The previous images directory of a pre-dump chain, relative to @dir
+	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.
+	 * Pages unchanged since then are recorded PE_PARENT instead of copied,
+	 * for the processes whose tracking ran since that directory was written.
+	 */
+	const char *prev_dir;
+	struct tracker_opts track;
 	struct page_writer_opts pw;
 };
 
 struct dump_result {
 	uint64_t freezing_us, frozen_us, memdump_us, memwrite_us;
-	uint64_t pages_scanned, pages_written;
+	uint64_t pages_scanned, pages_written, pages_parent, pages_vanished;
 	uint64_t nr_procs, nr_threads, nr_vmas;
+	/* Tracking, summed over the processes (pre-dump, or a dump ending a chain). */
+	uint64_t tracked_procs, written_pages, bpf_pages, bpf_faults;
+	struct tracker_events ev;
+	int has_bpf;
 };
 
 /*
@@ -39,8 +56,24 @@ struct dump_result {
  * logged with the pid, fd, file or address involved.
  *
  * Fault injection for tests: if FERRY_FAULT names a point ("frozen", "core",
- * "files", "mm", "images", "rename"), ferry SIGKILLs itself there.
+ * "files", "mm", "images", "rename"; pre-dump: "predump-frozen",
+ * "predump-write"), ferry SIGKILLs itself there. FERRY_FAIL names a pre-dump
+ * point ("predump-frozen", "predump-write") where it fails with EIO instead.
  */
 int dump_tree(const struct dump_opts *o, struct dump_result *res);
+
+/*
+ * predump_tree - `ferry pre-dump`: copy the memory of a live tree, the tree
+ * frozen only while its dirty bits are read and its pages listed, not while
+ * they are written. Arms tracking (tracker.h) on processes not tracked yet
+ * (their every page is copied); on tracked ones, with @o->prev_dir the
+ * directory of their last round, copies only the pages written since and
+ * records the others PE_PARENT. Writes inventory.img, pstree.img,
+ * pagemap-PID.img, pages-N.img, stats-dump and the "parent" symlink; no
+ * core, mm or file images (the final `dump` writes those). Tracking goes on
+ * after success and is stopped on every process on failure. Returns 0 or
+ * -errno.
+ */
+int predump_tree(const struct dump_opts *o, struct dump_result *res);
 
 #endif

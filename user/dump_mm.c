@@ -20,6 +20,8 @@
 #include "util.h"
 #include "mem_scan.h"
 #include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pagemap_flags.h"
 #include "proc_parse.h"
 #include "rsys.h"
 
@@ -165,54 +167,256 @@ static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *
 	return 0;
 }
 
-static int dump_pages(pid_t pid, const struct vma_rec *vmas, const struct vma_class *cls, size_t n,
-		      uint32_t pages_id, int dirfd, const struct page_writer_opts *o,
-		      struct dump_mm_stats *st)
+int dump_mm_plan_add(struct dump_mm_plan *p, uint64_t start, uint64_t end, int parent)
 {
-	struct page_writer *pw = NULL;
-	struct page_run *runs = NULL;
-	size_t nr = 0, cap = 0;
+	struct dump_mm_seg *last = p->nr ? &p->segs[p->nr - 1] : NULL;
+	uint64_t pages = (end - start) / PAGE_SZ;
+
+	if (!pages)
+		return 0;
+	if (parent)
+		p->pages_parent += pages;
+	else
+		p->pages_data += pages;
+	if (last && last->parent == parent && last->start + last->nr_pages * PAGE_SZ == start) {
+		last->nr_pages += pages;
+		return 0;
+	}
+	if (p->nr == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 256;
+		struct dump_mm_seg *n = realloc(p->segs, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->segs = n;
+		p->cap = ncap;
+	}
+	p->segs[p->nr++] =
+		(struct dump_mm_seg){ .start = start, .nr_pages = pages, .parent = parent };
+	return 0;
+}
+
+void dump_mm_plan_free(struct dump_mm_plan *p)
+{
+	free(p->segs);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Where [x, ...) stands against a sorted run list: inside one (*in) and where that changes. */
+static uint64_t runs_edge(const struct page_run *r, size_t n, size_t *i, uint64_t x, int *in)
+{
+	while (*i < n && r[*i].start + r[*i].nr_pages * PAGE_SZ <= x)
+		(*i)++;
+	if (*i == n) {
+		*in = 0;
+		return UINT64_MAX;
+	}
+	*in = r[*i].start <= x;
+	return *in ? r[*i].start + r[*i].nr_pages * PAGE_SZ : r[*i].start;
+}
+
+/*
+ * Split the present run [a, b) into pages to copy and pages the parent image
+ * set holds unchanged: in the parent and not dirty. Indexes *di, *pi only move
+ * forward: runs come in address order.
+ */
+static int plan_run(struct dump_mm_plan *p, const struct dump_mm_incr *inc, uint64_t a, uint64_t b,
+		    size_t *di, size_t *pi)
+{
+	int err = 0;
+
+	if (!inc)
+		return dump_mm_plan_add(p, a, b, 0);
+	while (a < b && !err) {
+		int in_dirty, in_parent;
+		uint64_t e = b, d, q;
+
+		d = runs_edge(inc->dirty, inc->nr_dirty, di, a, &in_dirty);
+		q = runs_edge(inc->parent, inc->nr_parent, pi, a, &in_parent);
+		if (d < e)
+			e = d;
+		if (q < e)
+			e = q;
+		err = dump_mm_plan_add(p, a, e, !in_dirty && in_parent);
+		a = e;
+	}
+	return err;
+}
+
+static int open_pagemap(pid_t pid, int *fd)
+{
 	char path[64];
-	int pm, err;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	pm = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm < 0) {
-		err = -errno;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		int err = -errno;
+
 		pr_perror("cannot open %s", path);
 		return err;
 	}
-	err = page_writer_open(&pw, dirfd, pid, pages_id, o);
+	return 0;
+}
+
+static int plan_pages(pid_t pid, const struct vma_rec *vmas, const struct vma_class *cls, size_t n,
+		      const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
+{
+	struct page_run *runs = NULL;
+	size_t nr = 0, cap = 0, di = 0, pi = 0;
+	int pm, err;
+
+	err = open_pagemap(pid, &pm);
 	if (err)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
 		uint64_t t0;
 
 		if (!cls[i].dump_pages)
 			continue;
-		st->pages_scanned += (vmas[i].end - vmas[i].start) / PAGE_SZ;
+		plan->pages_scanned += (vmas[i].end - vmas[i].start) / PAGE_SZ;
 		nr = 0;
 		t0 = mono_ns();
 		err = mem_scan_range(pm, vmas[i].start, vmas[i].end, cls[i].mode, &runs, &nr, &cap);
-		st->scan_ns += mono_ns() - t0;
+		plan->scan_ns += mono_ns() - t0;
 		if (err) {
 			pr_err("pid %d: cannot scan VMA %#llx-%#llx", pid, vmas[i].start,
 			       vmas[i].end);
-			goto out;
+			break;
 		}
 		for (size_t r = 0; r < nr && !err; r++)
-			err = page_writer_add(pw, runs[r].start, runs[r].nr_pages);
-		if (err)
-			goto out;
+			err = plan_run(plan, inc, runs[r].start,
+				       runs[r].start + runs[r].nr_pages * PAGE_SZ, &di, &pi);
 	}
-	err = page_writer_commit(pw, &st->pw);
-	pw = NULL;
-out:
-	if (pw)
-		page_writer_abort(pw);
 	free(runs);
 	close(pm);
 	return err;
+}
+
+int dump_mm_write_plan(pid_t pid, const struct dump_mm_plan *plan, uint32_t pages_id, int dirfd,
+		       const struct page_writer_opts *o, struct page_writer_stats *st)
+{
+	struct page_writer *pw = NULL;
+	int err;
+
+	err = page_writer_open(&pw, dirfd, pid, pages_id, o);
+	if (err)
+		return err;
+	for (size_t i = 0; i < plan->nr && !err; i++) {
+		const struct dump_mm_seg *g = &plan->segs[i];
+
+		err = g->parent ? page_writer_add_parent(pw, g->start, g->nr_pages)
+				: page_writer_add(pw, g->start, g->nr_pages);
+	}
+	if (err) {
+		page_writer_abort(pw);
+		return err;
+	}
+	return page_writer_commit(pw, st);
+}
+
+int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
+{
+	struct vma_rec *vmas = NULL;
+	struct vma_class *cls = NULL;
+	size_t n = 0;
+	int err;
+
+	err = proc_read_vmas(pid, &vmas, &n, NULL);
+	if (err) {
+		pr_err("pid %d: cannot list its VMAs: %s", pid, strerror(-err));
+		return err;
+	}
+	cls = calloc(n ? n : 1, sizeof(*cls));
+	if (!cls) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		err = classify(pid, &vmas[i], &cls[i]);
+	if (!err)
+		err = plan_pages(pid, vmas, cls, n, inc, plan);
+out:
+	free(cls);
+	free(vmas);
+	return err;
+}
+
+static int push_run(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start, uint64_t pages)
+{
+	struct page_run *last = *nr ? &(*runs)[*nr - 1] : NULL;
+
+	if (last && last->start + last->nr_pages * PAGE_SZ == start) {
+		last->nr_pages += pages;
+		return 0;
+	}
+	if (*nr == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		struct page_run *n = reallocarray(*runs, ncap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		*runs = n;
+		*cap = ncap;
+	}
+	(*runs)[(*nr)++] = (struct page_run){ .start = start, .nr_pages = pages };
+	return 0;
+}
+
+int dump_mm_parent_runs(int parent_dirfd, const char *parent_dir, pid_t pid, struct page_run **runs,
+			size_t *nr)
+{
+	ProtobufCMessage *m = NULL;
+	struct img *img = NULL;
+	size_t cap = 0;
+	char name[64];
+	int err, first = 1;
+
+	*runs = NULL;
+	*nr = 0;
+	snprintf(name, sizeof(name), "pagemap-%d.img", pid);
+	err = img_open(&img, parent_dirfd, name, IMG_PAGEMAP);
+	if (err) {
+		if (err == -ENOENT)
+			pr_info("pid %d: %s/%s is missing: every page is copied", pid, parent_dir,
+				name);
+		else
+			pr_err("pid %d: cannot read %s/%s", pid, parent_dir, name);
+		return err;
+	}
+	while ((err = img_read_entry(img, &m)) == 1) {
+		const PagemapEntry *e = (const PagemapEntry *)m;
+		uint64_t end;
+
+		if (first) { /* the pagemap_head */
+			first = 0;
+			protobuf_c_message_free_unpacked(m, NULL);
+			continue;
+		}
+		end = e->vaddr + e->nr_pages * PAGE_SZ;
+		if ((e->vaddr & (PAGE_SZ - 1)) || end <= e->vaddr ||
+		    (*nr &&
+		     (*runs)[*nr - 1].start + (*runs)[*nr - 1].nr_pages * PAGE_SZ > e->vaddr) ||
+		    (e->has_flags && (e->flags & PE_LAZY))) {
+			pr_err("%s/%s: offset %zu: entry at %#llx (+%u pages) is out of order, unaligned "
+			       "or lazy",
+			       parent_dir, name, img_offset(img), (unsigned long long)e->vaddr,
+			       (unsigned)e->nr_pages);
+			err = -EINVAL;
+		} else {
+			err = push_run(runs, nr, &cap, e->vaddr, e->nr_pages);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (err)
+			break;
+	}
+	img_close(img);
+	if (err < 0) {
+		free(*runs);
+		*runs = NULL;
+		*nr = 0;
+		return err;
+	}
+	return 0;
 }
 
 /* The exact program break (stat has only start_brk): brk(0) run by the process. */
@@ -236,8 +440,10 @@ static int remote_brk(pid_t pid, uint64_t *brk)
 }
 
 int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dirfd,
-		 const struct page_writer_opts *pw_opts, struct dump_mm_stats *st)
+		 const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
+		 struct dump_mm_stats *st)
 {
+	struct dump_mm_plan plan = { 0 };
 	MmEntry mm = MM_ENTRY__INIT;
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
@@ -297,7 +503,11 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	mm.n_vmas = n;
 	mm.vmas = ptrs;
 
-	err = dump_pages(pid, vmas, cls, n, pages_id, dirfd, pw_opts, st);
+	err = plan_pages(pid, vmas, cls, n, inc, &plan);
+	st->pages_scanned = plan.pages_scanned;
+	st->scan_ns = plan.scan_ns;
+	if (!err)
+		err = dump_mm_write_plan(pid, &plan, pages_id, dirfd, pw_opts, &st->pw);
 	if (!err) {
 		char name[64];
 
@@ -305,6 +515,7 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 		err = img_write_one(dirfd, name, IMG_MM, &mm.base);
 	}
 out:
+	dump_mm_plan_free(&plan);
 	free(auxv);
 	free(ptrs);
 	free(ents);

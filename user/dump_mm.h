@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mem_scan.h"
 #include "page_writer.h"
 
 struct files_dump;
@@ -37,14 +38,69 @@ struct dump_mm_stats {
 };
 
 /*
+ * An incremental dump (pre-dump chains): the tracker's dirty pages of this
+ * round and the pages the parent image set holds for the process, both as
+ * sorted, non-overlapping runs. A page to dump that is in the parent and not
+ * dirty is recorded PE_PARENT instead of copied.
+ */
+struct dump_mm_incr {
+	const struct page_run *dirty;
+	size_t nr_dirty;
+	const struct page_run *parent;
+	size_t nr_parent;
+};
+
+/* A plan of the pages of one process: segments to copy or to point to the parent for. */
+struct dump_mm_seg {
+	uint64_t start, nr_pages;
+	int parent;
+};
+
+struct dump_mm_plan {
+	struct dump_mm_seg *segs;
+	size_t nr, cap;
+	uint64_t pages_scanned, pages_data, pages_parent, scan_ns;
+};
+
+/*
  * dump_mm_proc - write mm-<pid>.img, pagemap-<pid>.img and pages-<pages_id>.img
  * for the frozen process @pid. File-backed VMAs and the exe file get
  * reg_file_entry ids through @files. Refuses VMAs the restore cannot rebuild
  * (shared anonymous or SysV memory, device and hugetlb mappings, unknown
  * special mappings) with a message naming the pid and the address range.
+ * @inc (may be NULL: copy every page) makes the pagemap incremental.
  * Returns 0 or -errno; *st is filled either way.
  */
 int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dirfd,
-		 const struct page_writer_opts *pw_opts, struct dump_mm_stats *st);
+		 const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
+		 struct dump_mm_stats *st);
+
+/*
+ * dump_mm_plan_proc - the pages of process @pid worth dumping (as
+ * dump_mm_proc chooses them), split by @inc (may be NULL), appended to *@plan
+ * (start zeroed; free with dump_mm_plan_free). Pre-dump plans while the
+ * process is frozen and writes after it is released. Returns 0 or -errno.
+ */
+int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan);
+/* dump_mm_plan_add - append [start, end) to a plan (merging); 0 or -ENOMEM. */
+int dump_mm_plan_add(struct dump_mm_plan *p, uint64_t start, uint64_t end, int parent);
+void dump_mm_plan_free(struct dump_mm_plan *p);
+
+/*
+ * dump_mm_write_plan - pagemap-<pid>.img + pages-<pages_id>.img in @dirfd
+ * from @plan (page_writer_add / page_writer_add_parent per segment).
+ * Returns 0 or -errno (nothing left behind on error).
+ */
+int dump_mm_write_plan(pid_t pid, const struct dump_mm_plan *plan, uint32_t pages_id, int dirfd,
+		       const struct page_writer_opts *o, struct page_writer_stats *st);
+
+/*
+ * dump_mm_parent_runs - the pages pagemap-<pid>.img of the parent image set
+ * (@parent_dirfd, named @parent_dir in messages) holds, present or in its own
+ * parent, as sorted merged runs (*@runs malloc'ed). Returns 0, -ENOENT if the
+ * file is missing, -EINVAL for a malformed or lazy pagemap, or -errno.
+ */
+int dump_mm_parent_runs(int parent_dirfd, const char *parent_dir, pid_t pid, struct page_run **runs,
+			size_t *nr);
 
 #endif

@@ -353,6 +353,17 @@ static int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t l
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EIO || errno == EFAULT) && (pw->flags & PAGE_WRITER_LIVE)) {
+			/* Unmapped since the scan: zeros now, the next round sees the change. */
+			size_t left = 4096 - ((addr + done) & 4095);
+
+			if (left > len - done)
+				left = len - done;
+			memset(dst + done, 0, left);
+			done += left;
+			pw->st.pages_vanished++;
+			continue;
+		}
 		if (!n) {
 			/* /proc/PID/mem of a process without mm reads as empty. */
 			err = -ESRCH;
@@ -553,7 +564,8 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 
 	if (pw->nr_bufs > PW_MAX_BUFS || pw->buf_size > PW_MAX_BUF_SIZE ||
 	    pw->buf_size % PW_PAGE_SIZE ||
-	    (opts && (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC)))) {
+	    (opts &&
+	     (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE)))) {
 		pr_err("pid %d: bad options for %s: %u x %zu bytes, flags 0x%x", pid,
 		       pw->pages_path, pw->nr_bufs, pw->buf_size, opts ? opts->flags : 0);
 		err = -EINVAL;

@@ -53,16 +53,24 @@ struct page_writer_opts {
 
 #define PAGE_WRITER_BUFFERED (1u << 0)
 #define PAGE_WRITER_NOSYNC (1u << 1)
+/*
+ * PAGE_WRITER_LIVE: the target runs while it is read (pre-dump). A page
+ * unmapped since it was scanned is written as zeros and counted in
+ * pages_vanished instead of failing the writer; the next round of the
+ * tracker sees that its VMA changed.
+ */
+#define PAGE_WRITER_LIVE (1u << 2)
 
 #define PAGE_WRITER_NR_BUFS 16u
 #define PAGE_WRITER_BUF_SIZE (1u << 20)
 
 struct page_writer_stats {
-	uint64_t pages_written; /* pages copied into pages-<id>.img */
-	uint64_t pages_parent;	/* pages recorded as PE_PARENT */
-	uint64_t nr_entries;	/* pagemap entries written (the head not counted) */
-	uint64_t read_ns;	/* time in process_vm_readv / pread(/proc/PID/mem) */
-	uint64_t write_ns;	/* time waiting for io_uring write completions + fdatasync */
+	uint64_t pages_written;	 /* pages copied into pages-<id>.img */
+	uint64_t pages_parent;	 /* pages recorded as PE_PARENT */
+	uint64_t pages_vanished; /* PAGE_WRITER_LIVE: pages unmapped before they were read */
+	uint64_t nr_entries;	 /* pagemap entries written (the head not counted) */
+	uint64_t read_ns;	 /* time in process_vm_readv / pread(/proc/PID/mem) */
+	uint64_t write_ns;	 /* time waiting for io_uring write completions + fdatasync */
 };
 
 struct page_writer;

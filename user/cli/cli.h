@@ -23,6 +23,14 @@ struct cli_opts {
 	int shell_job;		/* -j / --shell-job */
 	int detached;		/* -d / --restore-detached */
 	const char *pidfile;	/* --pidfile */
+	const char *prev_dir;	/* --prev-images-dir */
+	int track_mem;		/* --track-mem (pre-dump always tracks) */
+	int no_bpf;		/* --no-bpf */
+	int stop;		/* --stop */
+	int status;		/* --status */
+	long interval_ms;	/* --interval MS */
+	double duration_s;	/* --duration S */
+	const char *plot;	/* --plot FILE.svg */
 	int exit_code;		/* what ferry exits with when run() succeeds */
 	int argc;		/* positional arguments after the subcommand */
 	char **argv;
@@ -36,6 +44,7 @@ struct cli_cmd {
 };
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_dump, cmd_restore, cmd_show_log;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_pre_dump,
+	cmd_restore, cmd_show_log, cmd_track;
 
 #endif

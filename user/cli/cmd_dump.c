@@ -21,6 +21,8 @@ static int run(struct cli_opts *o)
 	d.dir = o->images_dir;
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
+	d.prev_dir = o->prev_dir;
+	d.track.no_bpf = o->no_bpf;
 	err = dump_tree(&d, &r);
 	if (err)
 		return err;
@@ -30,8 +32,9 @@ static int run(struct cli_opts *o)
 	pr_info("freezing %llu us, frozen %llu us, memory dump %llu us, memory write %llu us",
 		(unsigned long long)r.freezing_us, (unsigned long long)r.frozen_us,
 		(unsigned long long)r.memdump_us, (unsigned long long)r.memwrite_us);
-	pr_info("pages scanned %llu, written %llu (%.1f MiB)", (unsigned long long)r.pages_scanned,
-		(unsigned long long)r.pages_written, (double)r.pages_written * 4096 / (1 << 20));
+	pr_info("pages scanned %llu, written %llu (%.1f MiB), in the parent images %llu",
+		(unsigned long long)r.pages_scanned, (unsigned long long)r.pages_written,
+		(double)r.pages_written * 4096 / (1 << 20), (unsigned long long)r.pages_parent);
 	return 0;
 }
 
@@ -40,7 +43,8 @@ const struct cli_cmd cmd_dump = {
 	.run = run,
 	.summary = "checkpoint a process tree into CRIU-format images",
 	.usage =
-		"Usage: ferry dump -t PID -D DIR [--leave-running] [--shell-job] [-v[N]] [--log-file F]\n\n"
+		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
+		"                  [--shell-job] [-v[N]] [--log-file F]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -49,6 +53,10 @@ const struct cli_cmd cmd_dump = {
 		"  -t, --tree PID        root of the tree to dump\n"
 		"  -D, --images-dir DIR  where the images go (created if missing; must not hold\n"
 		"                        another dump)\n"
+		"  --prev-images-dir P   end a pre-dump chain: P is the last pre-dump's directory\n"
+		"                        (relative to DIR, or absolute). Pages not written since\n"
+		"                        then are recorded as in the parent, not copied; DIR gets\n"
+		"                        a \"parent\" symlink to P. Tracking stops with the dump.\n"
 		"  --leave-running       let the tree continue after the dump\n"
 		"  -j, --shell-job       the tree runs in the caller's terminal: dump the fds on\n"
 		"                        its controlling tty (refused without this option)\n"

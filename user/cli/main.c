@@ -10,7 +10,8 @@
 #include "log.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_check, &cmd_decode, &cmd_dump, &cmd_restore, &cmd_show_log,
+	&cmd_check,    &cmd_decode,  &cmd_dirtyrate, &cmd_dump,
+	&cmd_pre_dump, &cmd_restore, &cmd_show_log,  &cmd_track,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -22,6 +23,14 @@ enum {
 	OPT_JSON,
 	OPT_LEAVE_RUNNING,
 	OPT_PIDFILE,
+	OPT_PREV_DIR,
+	OPT_TRACK_MEM,
+	OPT_NO_BPF,
+	OPT_STOP,
+	OPT_STATUS,
+	OPT_INTERVAL,
+	OPT_DURATION,
+	OPT_PLOT,
 };
 
 static const struct option long_opts[] = {
@@ -39,6 +48,14 @@ static const struct option long_opts[] = {
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "restore-detached", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
+	{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
+	{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
+	{ "stop", no_argument, NULL, OPT_STOP },
+	{ "status", no_argument, NULL, OPT_STATUS },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -141,6 +158,45 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_PIDFILE:
 			o->pidfile = optarg;
+			break;
+		case OPT_PREV_DIR:
+			o->prev_dir = optarg;
+			break;
+		case OPT_TRACK_MEM:
+			o->track_mem = 1;
+			break;
+		case OPT_NO_BPF:
+			o->no_bpf = 1;
+			break;
+		case OPT_STOP:
+			o->stop = 1;
+			break;
+		case OPT_STATUS:
+			o->status = 1;
+			break;
+		case OPT_INTERVAL:
+			if (parse_int(optarg, 10, 3600000, &v)) {
+				fprintf(stderr, "ferry: bad --interval '%s' (10..3600000 ms)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->interval_ms = v;
+			break;
+		case OPT_DURATION: {
+			char *end;
+
+			errno = 0;
+			o->duration_s = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->duration_s > 0) ||
+			    o->duration_s > 86400) {
+				fprintf(stderr, "ferry: bad --duration '%s' (seconds, > 0)\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_PLOT:
+			o->plot = optarg;
 			break;
 		default:
 			return -EINVAL;

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `ferry dirtyrate` against a workload whose dirty rate is known: dirtier
+ * writes one byte to a new page every 1/RATE s, cycling through more pages
+ * than an interval can reach, so every write of an interval dirties a
+ * distinct page. Real ptrace, userfaultfd, PAGEMAP_SCAN and BPF.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dirty_bpf.h"
+#include "helpers.h"
+#include "tracker.h"
+
+struct dw {
+	char *dir;
+	char out[512];
+	pid_t pid;
+	uint64_t base, pages;
+};
+
+static void dw_start(struct dw *w, unsigned rate, unsigned pages)
+{
+	char r[32], p[32], *line;
+	const char *argv[] = { "dirtier", "--rate", r, "--pages", p, NULL };
+	unsigned long long base = 0, n = 0;
+
+	snprintf(r, sizeof(r), "%u", rate);
+	snprintf(p, sizeof(p), "%u", pages);
+	w->dir = t_tmpdir();
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, "ready", 10000);
+	cr_assert_not_null(line, "dirtier never got ready");
+	cr_assert_eq(sscanf(line, "ready %llx %llu", &base, &n), 2, "ready line: %s", line);
+	free(line);
+	w->base = base;
+	w->pages = n;
+}
+
+static void dw_stop(struct dw *w)
+{
+	if (w->pid > 0)
+		t_kill_wait(w->pid);
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/*
+ * Measure for @dur s in @iv ms intervals; returns the rate of the dirtier's
+ * buffer mapping (pages/s), the whole process's rate, and whether every
+ * interval had BPF == PAGEMAP_SCAN.
+ */
+static void measure(struct dw *w, unsigned iv, double dur, double *buf_rate, double *all_rate,
+		    int *equal, int *nr_iv)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	rc = t_run(&out, &err,
+		   "%s dirtyrate -t %d --interval %u --duration %g --json | python3 -c '"
+		   "import json,sys\n"
+		   "d=json.load(sys.stdin)\n"
+		   "iv=d[\"intervals\"]\n"
+		   "dur=sum(i[\"duration_s\"] for i in iv)\n"
+		   "v=[v for v in d[\"vmas\"] if v[\"start\"]==%llu]\n"
+		   "print(v[0][\"scan_pages\"]/dur if v else -1, d[\"summary\"][\"pages_per_s\"],"
+		   " int(all(i[\"scan_pages\"]==i[\"bpf_pages\"] for i in iv)), len(iv))'",
+		   t_ferry_bin(), w->pid, iv, dur, (unsigned long long)w->base);
+	cr_assert_eq(rc, 0, "dirtyrate failed: %s", err ? err : "");
+	cr_assert_eq(sscanf(out, "%lf %lf %d %d", buf_rate, all_rate, equal, nr_iv), 4,
+		     "output: %s", out);
+	free(out);
+	free(err);
+}
+
+TestSuite(dirtyrate, .timeout = 180);
+
+/* 100 to 100 000 pages/s: within 3%, and BPF counts what PAGEMAP_SCAN counts. */
+Test(dirtyrate, known_rates_within_3_percent)
+{
+	static const unsigned rates[] = { 100, 1000, 10000, 100000 };
+
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		unsigned rate = rates[i], pages = rate >= 100000 ? 32768 : 8192;
+		double buf, all;
+		int equal, nr;
+		struct dw w;
+
+		dw_start(&w, rate, pages);
+		measure(&w, 200, rate < 1000 ? 3 : 1.2, &buf, &all, &equal, &nr);
+		cr_expect(buf > rate * 0.97 && buf < rate * 1.03,
+			  "rate %u pages/s: ferry measured %.1f pages/s in the buffer", rate, buf);
+		/* The rest of the process dirties a page or two per interval (stack, TLS). */
+		cr_expect(all >= buf && all < buf + 3 * 1000 / 200 + rate * 0.03,
+			  "rate %u pages/s: %.1f pages/s in all", rate, all);
+		cr_expect(equal, "rate %u pages/s: BPF and PAGEMAP_SCAN differ in some interval",
+			  rate);
+		cr_expect_geq(nr, 5);
+		dw_stop(&w);
+	}
+}
+
+/* When dirtyrate ends, tracking is gone: no uffd, no uffd-wp memory, no write faults. */
+Test(dirtyrate, tracking_removed_after)
+{
+	struct dirty_bpf_opts bo = { 0 };
+	struct dirty_bpf_range range;
+	struct dirty_bpf_counts c;
+	struct dirty_bpf *d;
+	double buf, all;
+	int equal, nr;
+	struct dw w;
+
+	dw_start(&w, 5000, 8192);
+	measure(&w, 100, 0.3, &buf, &all, &equal, &nr);
+	cr_expect_neq(t_run(NULL, NULL, "ls -l /proc/%d/fd | grep -q userfaultfd", w.pid), 0,
+		      "pid %d still holds a userfaultfd", w.pid);
+	cr_expect_neq(t_run(NULL, NULL, "grep -q '^VmFlags:.* uw' /proc/%d/smaps", w.pid), 0,
+		      "pid %d still has uffd-wp memory", w.pid);
+	cr_expect(!tracker_is_armed(w.pid));
+	/* It writes 5000 pages/s into its buffer: none of it may fault any more. */
+	bo.tgid = w.pid;
+	cr_assert_eq(dirty_bpf_open(&d, &bo), 0);
+	range.start = w.base;
+	range.end = w.base + w.pages * 4096;
+	cr_assert_eq(dirty_bpf_set_ranges(d, &range, 1), 0);
+	cr_assert_eq(dirty_bpf_next_interval(d, &c, NULL, 0), 0);
+	usleep(300000);
+	cr_assert_eq(dirty_bpf_next_interval(d, &c, NULL, 0), 0);
+	cr_expect_eq(c.faults, 0, "%llu write faults after tracking ended",
+		     (unsigned long long)c.faults);
+	dirty_bpf_close(d);
+	cr_expect_eq(kill(w.pid, 0), 0, "the measured process died");
+	dw_stop(&w);
+}
+
+/* A process tracked for a pre-dump chain is not measured (it would break the chain). */
+Test(dirtyrate, refuses_a_tracked_process)
+{
+	char *err = NULL;
+	struct dw w;
+	int rc;
+
+	dw_start(&w, 100, 4096);
+	cr_assert_eq(t_run(NULL, NULL, "%s track -t %d", t_ferry_bin(), w.pid), 0);
+	rc = t_run(NULL, &err, "%s dirtyrate -t %d --duration 0.2", t_ferry_bin(), w.pid);
+	cr_expect_neq(rc, 0);
+	cr_expect(err && strstr(err, "pre-dump chain"), "message: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(t_run(NULL, NULL, "%s track -t %d --stop", t_ferry_bin(), w.pid), 0);
+	dw_stop(&w);
+}
+
+/* The text report and the SVG plot of a real run. */
+Test(dirtyrate, text_and_plot)
+{
+	char *out = NULL, svg[600];
+	struct dw w;
+	int rc;
+
+	dw_start(&w, 2000, 4096);
+	snprintf(svg, sizeof(svg), "%s/rate.svg", w.dir);
+	rc = t_run(&out, NULL, "%s dirtyrate -t %d --interval 100 --duration 0.5 --plot %s",
+		   t_ferry_bin(), w.pid, svg);
+	cr_assert_eq(rc, 0);
+	cr_expect(strstr(out, "dirty-rate") && strstr(out, "working set"), "report:\n%s", out);
+	free(out);
+	cr_expect_eq(
+		t_run(NULL, NULL,
+		      "python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' %s",
+		      svg),
+		0, "%s is not well-formed", svg);
+	dw_stop(&w);
+}

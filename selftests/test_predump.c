@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Iterative pre-dump end to end: dirty-page tracking armed on a live
+ * workload, rounds that copy only what changed, a final dump ending the
+ * chain, restore through the chain; and tracking removed by `track --stop`,
+ * by a dump, by a failed pre-dump, never left behind.
+ *
+ * Real ptrace, userfaultfd and PAGEMAP_SCAN; nothing mocked.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "img.h"
+#include "pagemap.pb-c.h"
+#include "pagemap_flags.h"
+#include "tracker.h"
+
+struct pw {
+	char *dir;
+	char out[512];
+	pid_t pid;
+};
+
+static void pw_start(struct pw *w, const char *const argv[], const char *ready)
+{
+	char *line;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w->dir = t_tmpdir();
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, ready, 10000);
+	cr_assert_not_null(line, "workload %s never printed '%s'", argv[0], ready);
+	free(line);
+}
+
+static void pw_stop(struct pw *w)
+{
+	if (w->pid > 0) {
+		t_run(NULL, NULL, "%s track -t %d --stop 2>/dev/null", t_ferry_bin(), w->pid);
+		t_kill_wait(w->pid);
+	}
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/* Run ferry with @args (after the subcommand) and return its exit status; stderr in *err. */
+static int ferry(char **err, const char *cmd, const char *args)
+{
+	return t_run(NULL, err, "%s %s %s -v3", t_ferry_bin(), cmd, args);
+}
+
+static void ferry_ok(const char *cmd, const char *args)
+{
+	char *err = NULL;
+	int rc = ferry(&err, cmd, args);
+
+	cr_assert_eq(rc, 0, "ferry %s %s failed (%d):\n%s", cmd, args, rc, err ? err : "");
+	free(err);
+}
+
+/* Does the process hold a userfaultfd, and has it a VMA registered for uffd-wp ("uw")? */
+static int holds_uffd(pid_t pid)
+{
+	char *out = NULL;
+	int rc = t_run(&out, NULL, "ls -l /proc/%d/fd | grep -c userfaultfd", pid);
+
+	free(out);
+	return rc == 0;
+}
+
+static int has_uw_vma(pid_t pid)
+{
+	char *out = NULL;
+	int rc = t_run(&out, NULL, "grep -q '^VmFlags:.* uw' /proc/%d/smaps", pid);
+
+	free(out);
+	return rc == 0;
+}
+
+static void expect_untracked(pid_t pid, const char *when)
+{
+	char st = t_proc_state(pid);
+
+	cr_expect(!holds_uffd(pid), "%s: pid %d still holds a userfaultfd", when, pid);
+	cr_expect(!has_uw_vma(pid), "%s: pid %d still has uffd-wp registered memory", when, pid);
+	cr_expect(!tracker_is_armed(pid), "%s: pid %d still has a tracking state file", when, pid);
+	cr_expect(st == 'S' || st == 'R', "%s: pid %d is in state '%c'", when, pid, st);
+	cr_expect_eq(t_proc_field(pid, "TracerPid"), 0, "%s: pid %d is still traced", when, pid);
+}
+
+/* Pages of pagemap-PID.img in @dir: copied here (PE_PRESENT) and left to the parent. */
+static void pagemap_counts(const char *dir, pid_t pid, uint64_t *present, uint64_t *parent)
+{
+	ProtobufCMessage *m;
+	struct img *img;
+	char name[64];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), first = 1, rc;
+
+	cr_assert_geq(dfd, 0, "cannot open %s", dir);
+	snprintf(name, sizeof(name), "pagemap-%d.img", pid);
+	cr_assert_eq(img_open(&img, dfd, name, IMG_PAGEMAP), 0, "%s/%s", dir, name);
+	*present = *parent = 0;
+	while ((rc = img_read_entry(img, &m)) == 1) {
+		const PagemapEntry *e = (const PagemapEntry *)m;
+
+		if (!first) {
+			if (e->flags & PE_PARENT)
+				*parent += e->nr_pages;
+			else
+				*present += e->nr_pages;
+		}
+		first = 0;
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	cr_assert_eq(rc, 0);
+	img_close(img);
+	close(dfd);
+}
+
+static void expect_verdict(struct pw *w, pid_t pid, const char *ok, const char *bad)
+{
+	int before = t_count_lines(w->out, ok), now = before;
+
+	cr_assert_eq(kill(pid, SIGUSR1), 0, "pid %d is gone", pid);
+	for (int i = 0; i < 1000 && now <= before; i++) {
+		usleep(10000);
+		now = t_count_lines(w->out, ok);
+		if (t_count_lines(w->out, bad)) {
+			char *out = t_read_file(w->out, NULL);
+
+			cr_assert_fail("pid %d reported a bad state:\n%s", pid, out);
+		}
+	}
+	cr_assert_gt(now, before, "pid %d gave no '%s'", pid, ok);
+}
+
+TestSuite(predump, .timeout = 180);
+
+/*
+ * memhog idles: the second round copies (almost) nothing, and says the rest
+ * is in the parent; after SIGUSR2 rewrites everything, the third copies it all.
+ */
+Test(predump, rounds_copy_only_what_changed)
+{
+	const char *argv[] = { "memhog", "32", NULL };
+	uint64_t present, parent, p1;
+	char args[1200];
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	cr_expect(holds_uffd(w.pid) && has_uw_vma(w.pid) && tracker_is_armed(w.pid),
+		  "tracking is not armed after the first pre-dump");
+	snprintf(args, sizeof(args), "%s/1", w.dir);
+	pagemap_counts(args, w.pid, &p1, &parent);
+	/* memhog's own pages: 32 MiB less the never-touched 64th pages. */
+	cr_expect_geq(p1, 32 * 256 - 32 * 256 / 64, "first round copied only %lu pages", p1);
+	cr_expect_eq(parent, 0);
+
+	snprintf(args, sizeof(args), "-t %d -D %s/2 --prev-images-dir ../1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	snprintf(args, sizeof(args), "%s/2", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_lt(present, 64, "an idle process had %lu pages copied again", present);
+	cr_expect_geq(parent, 32 * 256 - 32 * 256 / 64, "only %lu pages left to the parent",
+		      parent);
+
+	kill(w.pid, SIGUSR2);
+	usleep(300000);
+	snprintf(args, sizeof(args), "-t %d -D %s/3 --prev-images-dir ../2", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	snprintf(args, sizeof(args), "%s/3", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_geq(present, 32 * 256 - 32 * 256 / 64,
+		      "a rewritten mapping: only %lu pages copied", present);
+	pw_stop(&w);
+}
+
+/*
+ * The acceptance test: a workload that writes all the time (and maps, unmaps,
+ * moves and drops memory) through 3 pre-dumps and a final dump; restored from
+ * the chain, each page holds exactly its last write before the final freeze.
+ */
+Test(predump, chain_restores_a_busy_writer)
+{
+	const char *argv[] = { "scribbler", "4096", "64", NULL };
+	char args[1400], pidfile[600];
+	uint64_t present, parent;
+	int status;
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	for (int i = 1; i <= 3; i++) {
+		if (i == 1)
+			snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+		else
+			snprintf(args, sizeof(args), "-t %d -D %s/%d --prev-images-dir ../%d",
+				 w.pid, w.dir, i, i - 1);
+		ferry_ok("pre-dump", args);
+		usleep(150000); /* two churns of its address space between rounds */
+	}
+	snprintf(args, sizeof(args), "-t %d -D %s/4 --prev-images-dir ../3", w.pid, w.dir);
+	ferry_ok("dump", args);
+	cr_assert_eq(waitpid(w.pid, &status, 0), w.pid);
+	cr_assert(WIFSIGNALED(status), "the dumped writer was not killed");
+	snprintf(args, sizeof(args), "%s/4", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_gt(parent, 0, "the final dump left nothing to its parents");
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", w.dir);
+	snprintf(args, sizeof(args), "-D %s/4 -d --pidfile %s", w.dir, pidfile);
+	ferry_ok("restore", args);
+	cr_assert_eq(t_proc_state(w.pid) == 'S' || t_proc_state(w.pid) == 'R', 1);
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	/* It goes on writing from where it was, and stays consistent. */
+	usleep(200000);
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	pw_stop(&w);
+}
+
+/* `ferry track --stop` removes everything; the process runs on untouched. */
+Test(predump, track_stop_removes_tracking)
+{
+	const char *argv[] = { "scribbler", "1024", "8", NULL };
+	char args[600], *out = NULL;
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d", w.pid);
+	ferry_ok("track", args);
+	cr_assert(holds_uffd(w.pid) && has_uw_vma(w.pid), "track did not arm");
+	cr_assert_eq(t_run(&out, NULL, "%s track -t %d --status --json", t_ferry_bin(), w.pid), 0);
+	cr_expect(strstr(out, "\"tracked\": true"), "status: %s", out);
+	free(out);
+	snprintf(args, sizeof(args), "-t %d --stop", w.pid);
+	ferry_ok("track", args);
+	expect_untracked(w.pid, "after track --stop");
+	cr_assert_eq(t_run(&out, NULL, "%s track -t %d --status --json", t_ferry_bin(), w.pid), 0);
+	cr_expect(strstr(out, "\"tracked\": false"), "status: %s", out);
+	free(out);
+	cr_expect_neq(t_run(NULL, NULL, "%s track -t %d --stop", t_ferry_bin(), w.pid), 0,
+		      "stopping an untracked pid succeeded");
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	pw_stop(&w);
+}
+
+/* A dump (that leaves the process running) ends tracking. */
+Test(predump, dump_removes_tracking)
+{
+	const char *argv[] = { "scribbler", "1024", "8", NULL };
+	char args[1200];
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	cr_assert(holds_uffd(w.pid));
+	snprintf(args, sizeof(args), "-t %d -D %s/2 --prev-images-dir ../1 --leave-running", w.pid,
+		 w.dir);
+	ferry_ok("dump", args);
+	expect_untracked(w.pid, "after dump --leave-running");
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	pw_stop(&w);
+}
+
+/* A pre-dump that fails stops tracking and publishes nothing. */
+Test(predump, failed_predump_removes_tracking)
+{
+	const char *argv[] = { "scribbler", "1024", "8", NULL };
+	const char *points[] = { "predump-frozen", "predump-write" };
+	char args[1200], path[600];
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	for (size_t i = 0; i < 2; i++) {
+		char *err = NULL;
+		int rc;
+
+		snprintf(args, sizeof(args), "-t %d -D %s/a%zu", w.pid, w.dir, i);
+		ferry_ok("pre-dump", args);
+		snprintf(args, sizeof(args), "-t %d -D %s/b%zu --prev-images-dir ../a%zu", w.pid,
+			 w.dir, i, i);
+		rc = t_run(NULL, &err, "FERRY_FAIL=%s %s pre-dump %s", points[i], t_ferry_bin(),
+			   args);
+		cr_expect_neq(rc, 0, "pre-dump with %s failing succeeded", points[i]);
+		cr_expect(err && strstr(err, "tracking is stopped"), "%s: %s", points[i],
+			  err ? err : "");
+		free(err);
+		expect_untracked(w.pid, points[i]);
+		snprintf(path, sizeof(path), "%s/b%zu/inventory.img", w.dir, i);
+		cr_expect(access(path, F_OK), "a failed pre-dump published %s", path);
+	}
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	pw_stop(&w);
+}
+
+/*
+ * ferry killed after a round re-armed the dirty bits but before it saved the
+ * round: the next pre-dump must not trust the old parent (pages written in
+ * between would be lost) and copies everything.
+ */
+Test(predump, killed_round_is_never_trusted)
+{
+	const char *argv[] = { "memhog", "16", NULL };
+	uint64_t present, parent, p1;
+	char args[1200], *err = NULL;
+	struct pw w;
+	int rc;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	snprintf(args, sizeof(args), "%s/1", w.dir);
+	pagemap_counts(args, w.pid, &p1, &parent);
+	snprintf(args, sizeof(args), "-t %d -D %s/2 --prev-images-dir ../1", w.pid, w.dir);
+	rc = t_run(NULL, NULL, "FERRY_FAULT=predump-write %s pre-dump %s", t_ferry_bin(), args);
+	cr_expect_neq(rc, 0);
+	kill(w.pid, SIGUSR2); /* written after the killed round's re-arm */
+	usleep(300000);
+	snprintf(args, sizeof(args), "-t %d -D %s/3 --prev-images-dir ../1", w.pid, w.dir);
+	rc = ferry(&err, "pre-dump", args);
+	cr_assert_eq(rc, 0, "%s", err ? err : "");
+	cr_expect(strstr(err, "every page is copied"), "no warning: %s", err);
+	free(err);
+	snprintf(args, sizeof(args), "%s/3", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_eq(parent, 0, "%lu pages trusted to a parent after a killed round", parent);
+	cr_expect_geq(present, 16 * 256 - 16 * 256 / 64, "only %lu pages copied", present);
+	pw_stop(&w);
+}
