@@ -75,15 +75,27 @@ step "binary log: a dump logged with --binlog, printed back"
 "$ferry" dump -t "$pid" -D "$work/img3" --leave-running -v3 --log-file "$work/dump.binlog" --binlog
 "$ferry" show-log "$work/dump.binlog" | tail -n 3
 
-step "ferry dump (the workload is killed), then ferry restore from the images"
-"$ferry" dump -t "$pid" -D "$work/img4" -v3 2>&1 | grep -E "done|frozen"
+step "ferry dirtyrate: a workload dirtying 5000 pages/s, measured for 1 s (PAGEMAP_SCAN and BPF)"
+"$build/workloads/dirtier" --rate 5000 --pages 8192 >"$work/dirtier.out" 2>&1 &
+dpid=$!
+pids+=("$dpid")
+for _ in $(seq 100); do grep -q ready "$work/dirtier.out" && break; sleep 0.05; done
+"$ferry" dirtyrate -t "$dpid" --interval 250 --duration 1 --plot "$work/dirtyrate.svg"
+kill "$dpid"
+
+step "iterative dump without soft-dirty: two pre-dumps while memhog runs, then a final dump"
+"$ferry" pre-dump -t "$pid" -D "$work/pre1" -v3 2>&1 | grep -E "armed|pages written"
+kill -USR2 "$pid" # memhog rewrites its whole mapping: round 2 copies it again
+sleep 0.3
+"$ferry" pre-dump -t "$pid" -D "$work/pre2" --prev-images-dir ../pre1 -v3 2>&1 | grep -E "round|pages written"
+"$ferry" dump -t "$pid" -D "$work/img4" --prev-images-dir ../pre2 -v3 2>&1 | grep -E "round|done|frozen|parent images"
 sleep 0.2
 if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat")" != Z ]; then
 	echo "pid $pid still runs after the dump" >&2
 	exit 1
 fi
 wait "$pid" 2>/dev/null || true
-echo "pid $pid is gone; restoring it"
+echo "pid $pid is gone; restoring it from the chain img4 -> pre2 -> pre1"
 "$ferry" restore -D "$work/img4" -v3 2>&1 &
 fpid=$!
 pids+=("$fpid")
