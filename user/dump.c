@@ -519,6 +519,57 @@ out:
 	return err;
 }
 
+/*
+ * The images directory (refused if it holds a dump), the previous round's
+ * directory if any, and a fresh staging directory inside the first. On error
+ * nothing is left open or created.
+ */
+static int open_dirs(const struct dump_opts *o, char *staging, size_t len, int *dirfd,
+		     int *parent_fd, int *sfd)
+{
+	int err;
+
+	*dirfd = *parent_fd = *sfd = -1;
+	err = prepare_dir(o->dir, dirfd);
+	if (err)
+		return err;
+	err = open_prev_dir(o, *dirfd, parent_fd);
+	if (err)
+		goto err_dir;
+	snprintf(staging, len, STAGING_PREFIX "%d", getpid());
+	if (mkdirat(*dirfd, staging, 0700)) {
+		err = -errno;
+		pr_perror("cannot create %s/%s", o->dir, staging);
+		goto err_dir;
+	}
+	*sfd = openat(*dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*sfd < 0) {
+		err = -errno;
+		pr_perror("cannot open %s/%s", o->dir, staging);
+		remove_dir(*dirfd, staging);
+		goto err_dir;
+	}
+	return 0;
+err_dir:
+	if (*parent_fd >= 0)
+		close(*parent_fd);
+	close(*dirfd);
+	*dirfd = *parent_fd = -1;
+	return err;
+}
+
+/* Hold the signals that would end ferry while a tree is frozen (see interrupted()). */
+static void hold_signals(sigset_t *old)
+{
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, old);
+}
+
 int dump_tree(const struct dump_opts *o, struct dump_result *res)
 {
 	char staging[64];
@@ -526,40 +577,15 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct core_ids root_ids = { 0 };
 	struct preload pl = { 0 };
 	struct tracker **trk = NULL;
-	sigset_t block, old;
+	sigset_t old;
 	uint64_t t_start, t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
 
 	memset(res, 0, sizeof(*res));
-	err = prepare_dir(o->dir, &dirfd);
+	err = open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
-	err = open_prev_dir(o, dirfd, &parent_fd);
-	if (err) {
-		close(dirfd);
-		return err;
-	}
-	snprintf(staging, sizeof(staging), STAGING_PREFIX "%d", getpid());
-	if (mkdirat(dirfd, staging, 0700)) {
-		err = -errno;
-		pr_perror("cannot create %s/%s", o->dir, staging);
-		if (parent_fd >= 0)
-			close(parent_fd);
-		close(dirfd);
-		return err;
-	}
-	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0) {
-		err = -errno;
-		pr_perror("cannot open %s/%s", o->dir, staging);
-		goto out;
-	}
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &old);
+	hold_signals(&old);
 
 	preload_start(&pl);
 	t_start = mono_us();
@@ -615,9 +641,7 @@ out_sig:
 	preload_join(&pl);
 	vma_iter_unload();
 	sigprocmask(SIG_SETMASK, &old, NULL);
-out:
-	if (sfd >= 0)
-		close(sfd);
+	close(sfd);
 	if (parent_fd >= 0)
 		close(parent_fd);
 	remove_dir(dirfd, staging);
@@ -694,34 +718,15 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct preload pl = { 0 };
 	char staging[64];
 	struct pstree t;
-	sigset_t block, old;
+	sigset_t old;
 	uint64_t t_start, t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
 
 	memset(res, 0, sizeof(*res));
-	err = prepare_dir(o->dir, &dirfd);
+	err = open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
-	err = open_prev_dir(o, dirfd, &parent_fd);
-	if (err)
-		goto out_dir;
-	snprintf(staging, sizeof(staging), STAGING_PREFIX "%d", getpid());
-	if (mkdirat(dirfd, staging, 0700)) {
-		err = -errno;
-		pr_perror("cannot create %s/%s", o->dir, staging);
-		goto out_dir;
-	}
-	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0) {
-		err = -errno;
-		pr_perror("cannot open %s/%s", o->dir, staging);
-		goto out_staging;
-	}
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &old);
+	hold_signals(&old);
 
 	preload_start(&pl);
 	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
@@ -817,9 +822,7 @@ out_sig:
 	vma_iter_unload();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sfd);
-out_staging:
 	remove_dir(dirfd, staging);
-out_dir:
 	if (parent_fd >= 0)
 		close(parent_fd);
 	close(dirfd);

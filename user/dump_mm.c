@@ -243,31 +243,16 @@ static int plan_run(struct dump_mm_plan *p, const struct dump_mm_incr *inc, uint
 	return err;
 }
 
-static int open_pagemap(pid_t pid, int *fd)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0) {
-		int err = -errno;
-
-		pr_perror("cannot open %s", path);
-		return err;
-	}
-	return 0;
-}
-
 static int plan_pages(pid_t pid, const struct vma_rec *vmas, const struct vma_class *cls, size_t n,
 		      const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
 {
 	struct page_run *runs = NULL;
 	size_t nr = 0, cap = 0, di = 0, pi = 0;
-	int pm, err;
+	int pm, err = 0;
 
-	err = open_pagemap(pid, &pm);
-	if (err)
-		return err;
+	pm = proc_open_pagemap(pid);
+	if (pm < 0)
+		return pm;
 	for (size_t i = 0; i < n && !err; i++) {
 		uint64_t t0;
 

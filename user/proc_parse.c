@@ -1247,3 +1247,17 @@ int proc_read_vmas(pid_t pid, struct vma_rec **out, size_t *n, int *used_bpf)
 			(int)pid, strerror(-err));
 	return proc_parse_maps(pid, out, n);
 }
+
+int proc_open_pagemap(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		pr_perror("cannot open %s", path);
+	}
+	return fd;
+}

@@ -252,4 +252,10 @@ int proc_vma_path(pid_t pid, uint64_t start, uint64_t end, char **path);
  */
 int proc_read_vmas(pid_t pid, struct vma_rec **out, size_t *n, int *used_bpf);
 
+/*
+ * proc_open_pagemap - open /proc/@pid/pagemap read-only (close-on-exec), for
+ * PAGEMAP_SCAN and pagemap reads. Returns the fd, or -errno (logged).
+ */
+int proc_open_pagemap(pid_t pid);
+
 #endif

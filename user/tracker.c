@@ -173,17 +173,8 @@ static struct tracker *tracker_new(pid_t pid)
 
 static int open_pagemap(struct tracker *t)
 {
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
-	t->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->pagemap_fd < 0) {
-		int err = -errno;
-
-		pr_perror("cannot open %s", path);
-		return err;
-	}
-	return 0;
+	t->pagemap_fd = proc_open_pagemap(t->pid);
+	return t->pagemap_fd < 0 ? t->pagemap_fd : 0;
 }
 
 /* The lowest fd number to park the uffd at: high, under RLIMIT_NOFILE, in a small table. */
