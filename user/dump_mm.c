@@ -326,27 +326,6 @@ out:
 	return err;
 }
 
-static int push_run(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start, uint64_t pages)
-{
-	struct page_run *last = *nr ? &(*runs)[*nr - 1] : NULL;
-
-	if (last && last->start + last->nr_pages * PAGE_SZ == start) {
-		last->nr_pages += pages;
-		return 0;
-	}
-	if (*nr == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 256;
-		struct page_run *n = reallocarray(*runs, ncap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		*runs = n;
-		*cap = ncap;
-	}
-	(*runs)[(*nr)++] = (struct page_run){ .start = start, .nr_pages = pages };
-	return 0;
-}
-
 int dump_mm_parent_runs(int parent_dirfd, const char *parent_dir, pid_t pid, struct page_run **runs,
 			size_t *nr)
 {
@@ -388,7 +367,7 @@ int dump_mm_parent_runs(int parent_dirfd, const char *parent_dir, pid_t pid, str
 			       (unsigned)e->nr_pages);
 			err = -EINVAL;
 		} else {
-			err = push_run(runs, nr, &cap, e->vaddr, e->nr_pages);
+			err = page_runs_append(runs, nr, &cap, e->vaddr, e->nr_pages);
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
 		if (err)

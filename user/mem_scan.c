@@ -21,8 +21,8 @@
 /* pagemap entries per read in the fallback. */
 #define MS_PM_BATCH 1024
 
-static int runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start,
-		       uint64_t nr_pages)
+int page_runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start,
+		     uint64_t nr_pages)
 {
 	struct page_run *last, *tmp;
 	size_t ncap;
@@ -30,9 +30,13 @@ static int runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t
 	if (!nr_pages)
 		return 0;
 	if (*nr) {
+		uint64_t last_end, end = start + (nr_pages << MS_PAGE_SHIFT);
+
 		last = &(*runs)[*nr - 1];
-		if (last->start + (last->nr_pages << MS_PAGE_SHIFT) == start) {
-			last->nr_pages += nr_pages;
+		last_end = last->start + (last->nr_pages << MS_PAGE_SHIFT);
+		if (start <= last_end && start >= last->start) {
+			if (end > last_end)
+				last->nr_pages = (end - last->start) >> MS_PAGE_SHIFT;
 			return 0;
 		}
 	}
@@ -75,8 +79,8 @@ static int scan_once(int fd, uint64_t *start, uint64_t end, uint64_t excl, uint6
 	if (n < 0)
 		return -errno;
 	for (i = 0; i < n; i++) {
-		err = runs_append(runs, nr, cap, vec[i].start,
-				  (vec[i].end - vec[i].start) >> MS_PAGE_SHIFT);
+		err = page_runs_append(runs, nr, cap, vec[i].start,
+				       (vec[i].end - vec[i].start) >> MS_PAGE_SHIFT);
 		if (err)
 			return err;
 	}
@@ -160,13 +164,13 @@ static int scan_read(int fd, uint64_t start, uint64_t end, enum mem_scan_mode mo
 				run_len++;
 				continue;
 			}
-			err = runs_append(runs, nr, cap, run_start, run_len);
+			err = page_runs_append(runs, nr, cap, run_start, run_len);
 			if (err)
 				goto nomem;
 			run_len = 0;
 		}
 	}
-	err = runs_append(runs, nr, cap, run_start, run_len);
+	err = page_runs_append(runs, nr, cap, run_start, run_len);
 nomem:
 	if (err)
 		pr_err("pagemap fd %d: no memory for the runs at 0x%llx", fd,

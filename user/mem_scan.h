@@ -29,6 +29,15 @@ struct page_run {
 	uint64_t nr_pages;
 };
 
+/*
+ * page_runs_append - append [start, start + nr_pages * 4096) to the growable
+ * array *@runs (*@nr used, *@cap allocated; realloc'ed as needed). Runs must
+ * come in address order: one that touches or overlaps the last run (starting
+ * inside it or at its end) extends it. Returns 0 or -ENOMEM.
+ */
+int page_runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start,
+		     uint64_t nr_pages);
+
 enum mem_scan_mode {
 	/*
 	 * Private or shared anonymous memory: pages present or swapped, except

@@ -279,27 +279,8 @@ static int add_range(struct tracker *t, size_t *cap, uint64_t start, uint64_t en
 
 static int add_dirty(struct tracker_round *r, uint64_t start, uint64_t end)
 {
-	struct page_run *last = r->nr_dirty ? &r->dirty[r->nr_dirty - 1] : NULL;
-
-	/* Runs come in address order; one may overlap or touch the last one. */
-	if (last && start <= last->start + last->nr_pages * TRK_PAGE) {
-		if (end > last->start + last->nr_pages * TRK_PAGE)
-			last->nr_pages = (end - last->start) / TRK_PAGE;
-		return 0;
-	}
-	if (r->nr_dirty == r->cap_dirty) {
-		size_t ncap = r->cap_dirty ? r->cap_dirty * 2 : 64;
-		struct page_run *n = realloc(r->dirty, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		r->dirty = n;
-		r->cap_dirty = ncap;
-	}
-	r->dirty[r->nr_dirty].start = start;
-	r->dirty[r->nr_dirty].nr_pages = (end - start) / TRK_PAGE;
-	r->nr_dirty++;
-	return 0;
+	return page_runs_append(&r->dirty, &r->nr_dirty, &r->cap_dirty, start,
+				(end - start) / TRK_PAGE);
 }
 
 /* Register and protect one VMA; -errno if the kernel refuses it. */

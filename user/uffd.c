@@ -59,28 +59,6 @@ int uffd_writeprotect(int fd, uint64_t start, uint64_t len, int protect)
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
 }
 
-static int append_run(struct page_run **runs, size_t *nr, size_t *cap, uint64_t start,
-		      uint64_t pages)
-{
-	if (*nr && (*runs)[*nr - 1].start + (*runs)[*nr - 1].nr_pages * UFFD_PAGE == start) {
-		(*runs)[*nr - 1].nr_pages += pages;
-		return 0;
-	}
-	if (*nr == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct page_run *n = realloc(*runs, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		*runs = n;
-		*cap = ncap;
-	}
-	(*runs)[*nr].start = start;
-	(*runs)[*nr].nr_pages = pages;
-	(*nr)++;
-	return 0;
-}
-
 int uffd_scan_written(int pagemap_fd, uint64_t start, uint64_t end, int rearm,
 		      struct page_run **runs, size_t *nr, size_t *cap, uint64_t *pages)
 {
@@ -112,7 +90,7 @@ int uffd_scan_written(int pagemap_fd, uint64_t start, uint64_t end, int rearm,
 		for (long i = 0; i < n && !err; i++) {
 			uint64_t np = (vec[i].end - vec[i].start) / UFFD_PAGE;
 
-			err = append_run(runs, nr, cap, vec[i].start, np);
+			err = page_runs_append(runs, nr, cap, vec[i].start, np);
 			found += np;
 		}
 		if (err)
