@@ -311,8 +311,7 @@ static int track_vma(struct tracker *t, const struct vma_rec *v)
 
 /*
  * Walk the VMAs: scan (and re-arm) the registered ones, register the new
- * trackable ones. With @r NULL only registers (tracker_refresh). Rebuilds
- * t->ranges.
+ * trackable ones. With @r NULL only registers (arming). Rebuilds t->ranges.
  */
 static int walk_vmas(struct tracker *t, struct tracker_round *r)
 {
@@ -471,11 +470,6 @@ void tracker_round_free(struct tracker_round *r)
 	free(r->written);
 	r->dirty = r->written = NULL;
 	r->nr_dirty = r->cap_dirty = r->nr_written = r->cap_written = 0;
-}
-
-int tracker_refresh(struct tracker *t)
-{
-	return walk_vmas(t, NULL);
 }
 
 void tracker_load_bpf(pid_t pid, struct tracker_opts *o)

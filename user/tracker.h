@@ -137,14 +137,6 @@ int tracker_round(struct tracker *t, struct tracker_round *r);
 void tracker_round_free(struct tracker_round *r);
 
 /*
- * tracker_refresh - register the VMAs mapped since the last round and give
- * BPF the registered ranges again, after the
- * address space changed outside a round (dirtyrate calls it when VMA events
- * arrive). Returns 0 or -errno.
- */
-int tracker_refresh(struct tracker *t);
-
-/*
  * tracker_unpark - close the parked uffd inside the target (thread @pid must
  * be seized and stopped). Tracking then lives on ferry's reference only, and
  * the target's fd table is as it was before arming (a dump must not see the
