@@ -31,6 +31,7 @@
 #define LOG_PREFIX "dirty_bpf: "
 #include "bpflog.h"
 #include "dirty_bpf.h"
+#include "util.h"
 #include "dirty_track.skel.h"
 #include "log.h"
 
@@ -319,29 +320,6 @@ static int bpffs_ensure(const char *dir)
 		return ret;
 	}
 	pr_info("mounted bpffs on %s", BPFFS_ROOT);
-	return 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t i, len = strlen(dir);
-
-	if (!len || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i])
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) && errno != EEXIST) {
-			int err = -errno;
-
-			pr_perror("mkdir %s", path);
-			return err;
-		}
-		path[i] = dir[i];
-	}
 	return 0;
 }
 

@@ -368,15 +368,7 @@ static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int paren
 		res->bpf_pages += round->bpf.distinct;
 		res->bpf_faults += round->bpf.faults;
 	}
-	res->ev.mmap += round->ev.mmap;
-	res->ev.munmap += round->ev.munmap;
-	res->ev.mremap += round->ev.mremap;
-	res->ev.mprotect += round->ev.mprotect;
-	res->ev.brk += round->ev.brk;
-	res->ev.madvise += round->ev.madvise;
-	res->ev.shm += round->ev.shm;
-	res->ev.dontneed_pages += round->ev.dontneed_pages;
-	res->ev.drops += round->ev.drops;
+	tracker_events_add(&res->ev, &round->ev);
 	if (round->has_bpf)
 		pr_info("pid %d: round %u: %llu pages written since the last round (PAGEMAP_SCAN), "
 			"%llu (BPF write faults); %zu new VMA(s), %llu pages of untracked VMAs",

@@ -45,24 +45,6 @@ static void pin_path(pid_t pid, char *buf, size_t len)
 	snprintf(buf, len, TRACK_BPF_DIR "/track-%d", pid);
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int write_state(const struct tracker *t)
 {
 	char path[128], tmp[160], line[256];
@@ -423,6 +405,19 @@ static int count_event(const struct dt_vma_event *e, void *arg)
 		break;
 	}
 	return 0;
+}
+
+void tracker_events_add(struct tracker_events *dst, const struct tracker_events *src)
+{
+	dst->mmap += src->mmap;
+	dst->munmap += src->munmap;
+	dst->mremap += src->mremap;
+	dst->mprotect += src->mprotect;
+	dst->brk += src->brk;
+	dst->madvise += src->madvise;
+	dst->shm += src->shm;
+	dst->dontneed_pages += src->dontneed_pages;
+	dst->drops += src->drops;
 }
 
 int tracker_round(struct tracker *t, struct tracker_round *r)

@@ -65,6 +65,9 @@ struct tracker_events {
 	uint64_t drops;		 /* events lost (ring buffer full) */
 };
 
+/* tracker_events_add - add the counts of @src to @dst. */
+void tracker_events_add(struct tracker_events *dst, const struct tracker_events *src);
+
 struct tracker_round {
 	/*
 	 * Pages that may differ from the previous round, sorted, merged:

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util.h"
+
+#define LOG_PREFIX "util: "
+#include "log.h"
 
 int write_full(int fd, const void *buf, size_t len)
 {
@@ -34,4 +40,27 @@ uint64_t mono_ns(void)
 uint64_t mono_us(void)
 {
 	return mono_ns() / 1000;
+}
+
+int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (!len || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i])
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST) {
+			int err = -errno;
+
+			pr_perror("mkdir %s", path);
+			return err;
+		}
+		path[i] = dir[i];
+	}
+	return 0;
 }
