@@ -9,30 +9,39 @@
 #include <sys/types.h>
 
 struct cli_opts {
-	int verbosity;		/* -v[N] */
-	const char *log_file;	/* --log-file / -o */
-	int binlog;		/* --binlog */
-	int print_log;		/* --print-log */
-	pid_t pid;		/* -t / --tree */
-	const char *images_dir; /* -D / --images-dir */
-	const char *input;	/* -i / --input */
-	int pretty;		/* --pretty */
-	int json;		/* --json */
-	int help;		/* -h / --help */
-	int leave_running;	/* --leave-running */
-	int shell_job;		/* -j / --shell-job */
-	int detached;		/* -d / --restore-detached */
-	const char *pidfile;	/* --pidfile */
-	const char *prev_dir;	/* --prev-images-dir */
-	int track_mem;		/* --track-mem (pre-dump always tracks) */
-	int no_bpf;		/* --no-bpf */
-	int stop;		/* --stop */
-	int status;		/* --status */
-	long interval_ms;	/* --interval MS */
-	double duration_s;	/* --duration S */
-	const char *plot;	/* --plot FILE.svg */
-	int exit_code;		/* what ferry exits with when run() succeeds */
-	int argc;		/* positional arguments after the subcommand */
+	int verbosity;		 /* -v[N] */
+	const char *log_file;	 /* --log-file / -o */
+	int binlog;		 /* --binlog */
+	int print_log;		 /* --print-log */
+	pid_t pid;		 /* -t / --tree */
+	const char *images_dir;	 /* -D / --images-dir */
+	const char *input;	 /* -i / --input */
+	int pretty;		 /* --pretty */
+	int json;		 /* --json */
+	int help;		 /* -h / --help */
+	int leave_running;	 /* --leave-running */
+	int shell_job;		 /* -j / --shell-job */
+	int detached;		 /* -d / --restore-detached */
+	const char *pidfile;	 /* --pidfile */
+	const char *prev_dir;	 /* --prev-images-dir */
+	int track_mem;		 /* --track-mem (pre-dump always tracks) */
+	int no_bpf;		 /* --no-bpf */
+	int stop;		 /* --stop */
+	int status;		 /* --status */
+	long interval_ms;	 /* --interval MS */
+	double duration_s;	 /* --duration S */
+	const char *plot;	 /* --plot FILE.svg */
+	int lazy_pages;		 /* --lazy-pages */
+	const char *page_server; /* --page-server HOST:PORT */
+	const char *address;	 /* --address A (page-server) */
+	long port;		 /* --port P (page-server); -1 unset */
+	const char *secret_file; /* --secret-file F (page server shared secret) */
+	const char *record_ws;	 /* --record-ws[=FILE] ("" for the default file) */
+	const char *wire_log;	 /* --wire-log PREFIX (page-server: capture the BER session) */
+	long timeout_ms;	 /* --lazy-timeout / --timeout S, in ms; -1 unset */
+	long prefetch_delay_ms;	 /* --prefetch-delay MS (lazy restore) */
+	int exit_code;		 /* what ferry exits with when run() succeeds */
+	int argc;		 /* positional arguments after the subcommand */
 	char **argv;
 };
 
@@ -44,7 +53,7 @@ struct cli_cmd {
 };
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_pre_dump,
-	cmd_restore, cmd_show_log, cmd_track;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_page_server,
+	cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
 
 #endif

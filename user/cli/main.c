@@ -10,7 +10,7 @@
 #include "log.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_check,    &cmd_decode,  &cmd_dirtyrate, &cmd_dump,
+	&cmd_check,    &cmd_decode,  &cmd_dirtyrate, &cmd_dump,	 &cmd_page_server,
 	&cmd_pre_dump, &cmd_restore, &cmd_show_log,  &cmd_track,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,6 +31,15 @@ enum {
 	OPT_INTERVAL,
 	OPT_DURATION,
 	OPT_PLOT,
+	OPT_LAZY_PAGES,
+	OPT_PAGE_SERVER,
+	OPT_ADDRESS,
+	OPT_PORT,
+	OPT_SECRET_FILE,
+	OPT_RECORD_WS,
+	OPT_WIRE_LOG,
+	OPT_TIMEOUT,
+	OPT_PREFETCH_DELAY,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +65,16 @@ static const struct option long_opts[] = {
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "lazy-pages", no_argument, NULL, OPT_LAZY_PAGES },
+	{ "page-server", required_argument, NULL, OPT_PAGE_SERVER },
+	{ "address", required_argument, NULL, OPT_ADDRESS },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "record-ws", optional_argument, NULL, OPT_RECORD_WS },
+	{ "wire-log", required_argument, NULL, OPT_WIRE_LOG },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -198,6 +217,53 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 		case OPT_PLOT:
 			o->plot = optarg;
 			break;
+		case OPT_LAZY_PAGES:
+			o->lazy_pages = 1;
+			break;
+		case OPT_PAGE_SERVER:
+			o->page_server = optarg;
+			break;
+		case OPT_ADDRESS:
+			o->address = optarg;
+			break;
+		case OPT_PORT:
+			if (parse_int(optarg, 0, 65535, &v)) {
+				fprintf(stderr, "ferry: bad --port '%s' (0..65535)\n", optarg);
+				return -EINVAL;
+			}
+			o->port = v;
+			break;
+		case OPT_SECRET_FILE:
+			o->secret_file = optarg;
+			break;
+		case OPT_RECORD_WS:
+			o->record_ws = optarg ? optarg : "";
+			break;
+		case OPT_WIRE_LOG:
+			o->wire_log = optarg;
+			break;
+		case OPT_PREFETCH_DELAY:
+			if (parse_int(optarg, 0, 86400000, &v)) {
+				fprintf(stderr,
+					"ferry: bad --prefetch-delay '%s' (0..86400000 ms)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->prefetch_delay_ms = v;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double s;
+
+			errno = 0;
+			s = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(s > 0) || s > 86400) {
+				fprintf(stderr, "ferry: bad timeout '%s' (seconds, > 0)\n", optarg);
+				return -EINVAL;
+			}
+			o->timeout_ms = (long)(s * 1000 + 0.5);
+			break;
+		}
 		default:
 			return -EINVAL;
 		}
@@ -211,7 +277,7 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct cli_opts o = { .verbosity = LOG_DEFAULT_LEVEL };
+	struct cli_opts o = { .verbosity = LOG_DEFAULT_LEVEL, .port = -1, .timeout_ms = -1 };
 	const struct cli_cmd *cmd = NULL;
 	size_t i;
 	int err;
