@@ -909,7 +909,7 @@ out:
  * A missing file is fine when no byte of it is needed.
  */
 static int open_pages(int dirfd, const char *dir, pid_t pid, const struct rimg_page_run *runs,
-		      size_t nr_runs, uint64_t need, struct rimg_pages_file *pf)
+		      size_t nr_runs, uint64_t need, int optional, struct rimg_pages_file *pf)
 {
 	char name[64];
 	struct stat st;
@@ -920,8 +920,8 @@ static int open_pages(int dirfd, const char *dir, pid_t pid, const struct rimg_p
 	pf->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (pf->fd < 0) {
 		err = -errno;
-		if (err == -ENOENT && !need)
-			return 0; /* nothing to read from it */
+		if (err == -ENOENT && (!need || optional))
+			return 0; /* nothing to read from it, or the pages come from elsewhere */
 		if (err == -ELOOP)
 			err = -EINVAL;
 		pr_errno(err, "pid %d: cannot open %s/%s", pid, dir, name);
@@ -988,7 +988,7 @@ static int load_pagemap(struct rimg *r, struct rimg_proc *p)
 	pm->pages_id = pm->files[0].pages_id = pmap.pages_id;
 	if (!err)
 		err = open_pages(r->dirfd, r->dir, p->pid, pm->runs, pm->nr_runs, pmap.need,
-				 &pm->files[0]);
+				 !!(r->flags & RIMG_PAGES_OPTIONAL), &pm->files[0]);
 	pm->pages_fd = pm->files[0].fd;
 	pm->pages_size = pm->files[0].size;
 	return err;
@@ -1191,7 +1191,8 @@ static int resolve_level(struct rimg *r, struct rimg_proc *p, unsigned int level
 	pm->files = files;
 	pm->files[level] = (struct rimg_pages_file){ .pages_id = par.pages_id, .fd = -1 };
 	pm->nr_files = level + 1;
-	err = open_pages(dirfd, dir, p->pid, par.runs.v, par.runs.n, par.need, &pm->files[level]);
+	err = open_pages(dirfd, dir, p->pid, par.runs.v, par.runs.n, par.need,
+			 !!(r->flags & RIMG_PAGES_OPTIONAL), &pm->files[level]);
 	for (size_t i = 0; !err && i < pm->nr_runs; i++) {
 		const struct rimg_page_run *run = &pm->runs[i];
 		uint64_t a = run->vaddr, end = run->vaddr + run->nr_pages * RIMG_PAGE;
@@ -1291,6 +1292,11 @@ static int load_proc(struct rimg *r, struct rimg_proc *p)
 
 int rimg_load(struct rimg **out, const char *dir)
 {
+	return rimg_load_flags(out, dir, 0);
+}
+
+int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
+{
 	struct rimg *r;
 	struct stat st;
 	int err;
@@ -1299,6 +1305,7 @@ int rimg_load(struct rimg **out, const char *dir)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->flags = flags;
 	r->dir = strdup(dir);
 	if (!r->dir) {
 		free(r);

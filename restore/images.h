@@ -147,7 +147,8 @@ struct rimg {
 	 */
 	struct rimg_level *chain;
 	size_t nr_chain;
-	uint64_t dev, ino; /* of the images directory (loop detection) */
+	uint64_t dev, ino;  /* of the images directory (loop detection) */
+	unsigned int flags; /* RIMG_* given to rimg_load_flags() */
 };
 
 /*
@@ -164,6 +165,16 @@ struct rimg {
  * directory, file and offset, pid or address involved.
  */
 int rimg_load(struct rimg **out, const char *dir);
+
+/*
+ * RIMG_PAGES_OPTIONAL: a pages-ID.img that is missing is not an error (its
+ * fd stays -1): a lazy restore from a page server gets the pages from there.
+ * A pages file that exists is still checked against its pagemap.
+ */
+#define RIMG_PAGES_OPTIONAL 1u
+
+/* rimg_load_flags - rimg_load() with RIMG_* @flags. */
+int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags);
 
 /* rimg_free - close and free everything rimg_load() made. NULL is a no-op. */
 void rimg_free(struct rimg *r);

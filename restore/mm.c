@@ -666,7 +666,8 @@ int rmm_restore(struct rtask *t, const struct rimg *r)
 	err = empty_shell(t, mm);
 	if (!err)
 		err = map_vmas(t, r, mm);
-	if (!err)
+	/* Lazy restore: the lazy-pages daemon writes every page (lazy.h). */
+	if (!err && !t->lazy)
 		err = fill_memory(t, mm, t->ip->pm);
 	if (!err)
 		err = set_mm(t, r, mm);

@@ -28,7 +28,10 @@
  */
 int rmm_scratch_addr(const struct rimg *r, uint64_t *addr);
 
-/* rmm_restore - rebuild the whole address space of @t (only its leader exists). */
+/*
+ * rmm_restore - rebuild the whole address space of @t (only its leader exists).
+ * With t->lazy no page is written: the lazy-pages daemon does it (lazy.h).
+ */
 int rmm_restore(struct rtask *t, const struct rimg *r);
 
 /* Counters of the last rmm_restore() calls, for stats and -v. */

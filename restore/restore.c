@@ -20,6 +20,8 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "images.h"
+#include "lazy.h"
+#include "lazy_ws.h"
 #include "log.h"
 #include "util.h"
 #include "mm.h"
@@ -98,14 +100,16 @@ static void detach_all(struct rtask *tasks, size_t n)
 
 int restore_run(const struct restore_opts *o, pid_t *root)
 {
+	struct lazy_daemon lazy = { .pid = 0, .sock = -1 };
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
+	char ws_path[4096];
 	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
 	int err, made = 0, was_subreaper = 0;
 
 	memset(&f, 0, sizeof(f));
-	err = rimg_load(&r, o->dir);
+	err = rimg_load_flags(&r, o->dir, o->lazy && o->page_server ? RIMG_PAGES_OPTIONAL : 0);
 	if (err)
 		goto out;
 	err = check_supported(r);
@@ -126,6 +130,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		tasks[i].ip = &r->procs[i];
 		tasks[i].pid = r->procs[i].pid;
 		tasks[i].scratch = scratch;
+		tasks[i].lazy = o->lazy;
 		nr_threads += r->procs[i].nr_threads;
 	}
 	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
@@ -140,9 +145,27 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (err)
 		goto out;
 	made = 1;
+	if (o->lazy) {
+		/* After the shells: the daemon must not take a pid the tree needs. */
+		struct lazy_opts lo = {
+			.page_server = o->page_server,
+			.secret_file = o->secret_file,
+			.record_ws = o->record_ws,
+			.ws_file = ws_path,
+			.timeout_ms = o->timeout_ms,
+			.prefetch_delay_ms = o->prefetch_delay_ms,
+		};
+
+		snprintf(ws_path, sizeof(ws_path), "%s/%s", o->dir, LAZY_WS_FILE);
+		err = lazy_start(&lazy, r, &lo);
+		if (err)
+			goto out;
+	}
 	err = seize_all(tasks, r->nr_procs);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
 		err = rmm_restore(&tasks[i], r);
+		if (!err && o->lazy)
+			err = lazy_register(&lazy, &tasks[i]);
 		if (!err)
 			err = rstate_threads(&tasks[i]);
 		if (!err)
@@ -157,12 +180,21 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);
+	if (o->lazy)
+		lazy_go(&lazy); /* a daemon that is gone has killed what it could not serve */
+	if (o->lazy_daemon)
+		*o->lazy_daemon = lazy.pid;
 	*root = r->procs[0].pid;
 	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages in %llu us",
 		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
 		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(mono_us() - t0));
-	pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
+	if (o->lazy)
+		pr_info("memory: lazy, filled by the lazy-pages daemon (pid %d)", lazy.pid);
+	else
+		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
+	if (err)
+		lazy_abort(&lazy);
 	if (err && made)
 		rshell_kill_all(r, 1);
 	if (made || was_subreaper)

@@ -9,10 +9,17 @@
 #include <sys/types.h>
 
 struct restore_opts {
-	const char *dir;     /* the images directory */
-	int detached;	     /* -d: return once the tree runs, do not wait for it */
-	int shell_job;	     /* --shell-job: terminals become ferry's own terminal */
-	const char *pidfile; /* --pidfile: write the root's pid there */
+	const char *dir;	 /* the images directory */
+	int detached;		 /* -d: return once the tree runs, do not wait for it */
+	int shell_job;		 /* --shell-job: terminals become ferry's own terminal */
+	const char *pidfile;	 /* --pidfile: write the root's pid there */
+	int lazy;		 /* --lazy-pages: memory is filled after resume (lazy.h) */
+	const char *page_server; /* --page-server HOST:PORT: pages come from there */
+	const char *secret_file; /* --secret-file: the page server's shared secret */
+	const char *record_ws;	 /* --record-ws: write the first-touch order there */
+	long timeout_ms;	 /* --lazy-timeout: a page request unanswered this long fails */
+	long prefetch_delay_ms;	 /* --prefetch-delay: background filling starts this late */
+	pid_t *lazy_daemon;	 /* if not NULL, gets the lazy-pages daemon's pid (0: none) */
 };
 
 /*

@@ -27,6 +27,7 @@ struct rtask {
 	pid_t pid;
 	size_t nr_seized; /* threads seized and stopped so far (threads[0] first) */
 	uint64_t scratch; /* code page; the data page follows */
+	int lazy;	  /* lazy restore: private anonymous pages are left to the daemon */
 };
 
 /* The address of byte @off of the data page. */

@@ -6,6 +6,9 @@
  * Also: the same images restored twice, and bad images and taken pids
  * refused with a clear message, leaving no process behind.
  *
+ * The same workloads are restored lazily too (suite restore_lazy): memory
+ * comes from the lazy-pages daemon after resume, through userfaultfd.
+ *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
  */
@@ -39,6 +42,26 @@ struct rw {
 	int round;
 };
 
+/*
+ * Lazy mode (suite restore_lazy): restores add --lazy-pages and log to
+ * IMG/lazy.log; the daemon must end saying "done" before the tree is dumped
+ * again or the test ends. Each test runs in its own process.
+ */
+static int lazy_mode;
+
+/* Wait for the lazy-pages daemon of the last restore into @img to end well. */
+static void lazy_wait_done(const char *img)
+{
+	char log[600], *line, *all;
+
+	snprintf(log, sizeof(log), "%s/lazy.log", img);
+	line = t_wait_line(log, "lazy-pages: done", 60000);
+	all = line ? NULL : t_read_file(log, NULL);
+	cr_assert_not_null(line, "the lazy-pages daemon did not finish well:\n%s",
+			   all ? all : "(no log)");
+	free(line);
+}
+
 static void rw_init(struct rw *w)
 {
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -67,6 +90,8 @@ static void rw_start(struct rw *w, const char *const argv[], const char *ready)
 
 static void rw_stop(struct rw *w)
 {
+	if (lazy_mode && w->round)
+		lazy_wait_done(w->img);
 	if (w->pid > 0)
 		t_kill_wait(w->pid);
 	/* Children of a restored tree come to us when its root dies. */
@@ -91,6 +116,8 @@ static void dump_kill_restore(struct rw *w)
 	char *err = NULL, pidfile[600];
 	int rc, status;
 
+	if (lazy_mode && w->round)
+		lazy_wait_done(w->img); /* a dump reads only the pages that are in */
 	snprintf(w->img, sizeof(w->img), "%s/img%d", w->dir, w->round++);
 	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
 	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
@@ -103,11 +130,19 @@ static void dump_kill_restore(struct rw *w)
 	while (waitpid(-w->pid, NULL, 0) > 0)
 		;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->img);
-	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s", t_ferry_bin(), w->img, pidfile);
+	if (lazy_mode)
+		rc = t_run(
+			NULL, &err,
+			"%s restore -D %s -d --pidfile %s --lazy-pages -v3 --log-file %s/lazy.log",
+			t_ferry_bin(), w->img, pidfile, w->img);
+	else
+		rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s", t_ferry_bin(), w->img,
+			   pidfile);
 	cr_assert_eq(rc, 0, "restore of %s failed: %s", w->img, err ? err : "");
 	free(err);
 	cr_assert_eq(read_pidfile(pidfile), w->pid, "the root came back with another pid");
-	cr_assert(t_proc_state(w->pid) == 'S' || t_proc_state(w->pid) == 'R',
+	/* Lazily restored, it may be waiting for a page ('I' or 'D' while it waits). */
+	cr_assert(strchr(lazy_mode ? "SRID" : "SR", t_proc_state(w->pid)),
 		  "restored pid %d is in state '%c'", w->pid, t_proc_state(w->pid));
 	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0, "restored pid %d is still traced",
 		     w->pid);
@@ -132,6 +167,21 @@ static void expect_verdict(struct rw *w, pid_t pid, int sig, const char *ok, con
 }
 
 TestSuite(restore, .timeout = 120);
+TestSuite(restore_lazy, .timeout = 120);
+
+/* A test of both suites: eager restore, and lazy restore of the same workload. */
+#define BOTH_WAYS(name)                \
+	static void name##_body(void); \
+	Test(restore, name)            \
+	{                              \
+		name##_body();         \
+	}                              \
+	Test(restore_lazy, name)       \
+	{                              \
+		lazy_mode = 1;         \
+		name##_body();         \
+	}                              \
+	static void name##_body(void)
 
 Test(restore, help)
 {
@@ -143,7 +193,7 @@ Test(restore, help)
 }
 
 /* The counter goes on from the line after the dump, on the same checksum chain. */
-Test(restore, counter_continues)
+BOTH_WAYS(counter_continues)
 {
 	const char *argv[] = { "counter", NULL }, *ref_argv[] = { "counter", "40", NULL };
 	char ref_out[600], needle[64], *line, *ref;
@@ -183,7 +233,7 @@ Test(restore, counter_continues)
 	rw_stop(&w);
 }
 
-Test(restore, memhog_256m)
+BOTH_WAYS(memhog_256m)
 {
 	const char *argv[] = { "memhog", "256", "7", NULL };
 	struct rw w;
@@ -199,7 +249,7 @@ Test(restore, memhog_256m)
 	rw_stop(&w);
 }
 
-Test(restore, threads_mutex)
+BOTH_WAYS(threads_mutex)
 {
 	const char *argv[] = { "threads", "4", NULL };
 	char path[64], *line;
@@ -229,7 +279,7 @@ Test(restore, threads_mutex)
 	rw_stop(&w);
 }
 
-Test(restore, family_pipe_in_flight)
+BOTH_WAYS(family_pipe_in_flight)
 {
 	const char *argv[] = { "family", "20000", NULL };
 	pid_t parent, reader, busy;
@@ -308,14 +358,14 @@ static void self_checking(const char *const argv[], const char *ok)
 	rw_stop(&w);
 }
 
-Test(restore, fpu_bit_identical)
+BOTH_WAYS(fpu_bit_identical)
 {
 	const char *argv[] = { "fpu", NULL };
 
 	self_checking(argv, "fpu: verify ok");
 }
 
-Test(restore, signal_handlers_and_pending)
+BOTH_WAYS(signal_handlers_and_pending)
 {
 	const char *argv[] = { "sighandler", NULL };
 
@@ -340,12 +390,12 @@ static void self_checking_in_dir(const char *name, const char *ok)
 	rw_stop(&w);
 }
 
-Test(restore, file_appended_at_position)
+BOTH_WAYS(file_appended_at_position)
 {
 	self_checking_in_dir("appender", "appender: verify ok");
 }
 
-Test(restore, mmap_file_private_changes)
+BOTH_WAYS(mmap_file_private_changes)
 {
 	self_checking_in_dir("mmapfile", "mmapfile: verify ok");
 }

@@ -65,6 +65,14 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 		       pid, v->start, v->end, v->path[0] ? v->path : v->name);
 		return -ENOTSUP;
 	}
+	if (v->vm_flags & VMA_VM_UFFD_MISSING) {
+		/* Its missing pages are not in memory, and reading them would wait for them. */
+		pr_err("pid %d: VMA %#llx-%#llx is registered for userfaultfd missing-page faults "
+		       "(a lazy restore still filling it, or a userfaultfd of the process's own); "
+		       "not supported: wait for the lazy-pages daemon to finish",
+		       pid, v->start, v->end);
+		return -ENOTSUP;
+	}
 	if (v->vm_flags & VMA_VM_GROWSDOWN)
 		c->flags |= MAP_GROWSDOWN;
 	if (v->kind & VMA_KIND_FILE) {

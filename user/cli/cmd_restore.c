@@ -8,12 +8,14 @@
 #define LOG_PREFIX ""
 #include "cli.h"
 #include "log.h"
+#include "lazy_ws.h"
 #include "restore.h"
 
 static int run(struct cli_opts *o)
 {
 	struct restore_opts ro = { 0 };
-	pid_t root, w;
+	char ws[4096];
+	pid_t root, w, daemon = 0;
 	int err, status;
 
 	if (!o->images_dir) {
@@ -29,6 +31,26 @@ static int run(struct cli_opts *o)
 	ro.detached = o->detached;
 	ro.shell_job = o->shell_job;
 	ro.pidfile = o->pidfile;
+	ro.lazy = o->lazy_pages;
+	ro.page_server = o->page_server;
+	ro.secret_file = o->secret_file;
+	ro.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+	ro.lazy_daemon = &daemon;
+	ro.prefetch_delay_ms = o->prefetch_delay_ms;
+	if ((o->page_server || o->record_ws || o->secret_file || o->timeout_ms > 0 ||
+	     o->prefetch_delay_ms) &&
+	    !o->lazy_pages) {
+		fprintf(stderr, "ferry restore: --page-server, --record-ws, --secret-file and "
+				"--lazy-timeout, --prefetch-delay need --lazy-pages\n");
+		return -1;
+	}
+	if (o->record_ws) {
+		if (*o->record_ws)
+			snprintf(ws, sizeof(ws), "%s", o->record_ws);
+		else
+			snprintf(ws, sizeof(ws), "%s/%s", o->images_dir, LAZY_WS_FILE);
+		ro.record_ws = ws;
+	}
 	err = restore_run(&ro, &root);
 	if (err)
 		return err;
@@ -50,6 +72,9 @@ static int run(struct cli_opts *o)
 		pr_info("restored pid %d was killed by signal %d", root, WTERMSIG(status));
 		o->exit_code = 128 + WTERMSIG(status);
 	}
+	/* The lazy-pages daemon ends once every page is in or the tree is gone. */
+	while (daemon > 0 && waitpid(daemon, &status, 0) < 0 && errno == EINTR)
+		;
 	return 0;
 }
 
@@ -57,7 +82,10 @@ const struct cli_cmd cmd_restore = {
 	.name = "restore",
 	.run = run,
 	.summary = "bring a dumped process tree back from its images",
-	.usage = "Usage: ferry restore -D DIR [-d] [--shell-job] [--pidfile FILE] [-v[N]]\n\n"
+	.usage = "Usage: ferry restore -D DIR [-d] [--shell-job] [--pidfile FILE] [-v[N]]\n"
+		 "                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
+		 "                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
+		 "                      [--prefetch-delay MS]]\n\n"
 		 "Re-creates the process tree dumped in DIR, every process and thread with its\n"
 		 "dumped pid/tid, session and process group, and resumes it where it was frozen.\n"
 		 "Without -d ferry stays the root's parent, waits for it and exits with its exit\n"
@@ -70,6 +98,25 @@ const struct cli_cmd cmd_restore = {
 		 "                            (refused without this option)\n"
 		 "  --pidfile FILE            write the root's pid to FILE\n"
 		 "  -v[N]                     -v3 prints the restore statistics\n\n"
+		 "Lazy (post-copy) restore:\n"
+		 "  --lazy-pages              resume the tree before its private anonymous memory\n"
+		 "                            is in place: a lazy-pages daemon (ferry's child,\n"
+		 "                            'ferry-lazy') fills each page on first touch\n"
+		 "                            (userfaultfd) and the rest in the background, then\n"
+		 "                            exits, printing a summary line. Pages of private\n"
+		 "                            file mappings are written before resume.\n"
+		 "  --page-server HOST:PORT   take the pages from 'ferry page-server' there\n"
+		 "                            instead of DIR's pages-*.img (which may be absent)\n"
+		 "  --secret-file F           the page server's shared secret\n"
+		 "  --record-ws[=FILE]        record the order in which pages are first touched\n"
+		 "                            (default DIR/working-set.ferry); a later lazy\n"
+		 "                            restore of DIR fills DIR/working-set.ferry's pages\n"
+		 "                            first, before the tree resumes\n"
+		 "  --lazy-timeout S          a page request unanswered for S seconds (default\n"
+		 "                            10) means the page source is gone: the processes\n"
+		 "                            still missing pages are killed, the page named\n"
+		 "  --prefetch-delay MS       start the background filling MS ms after resume\n"
+		 "                            (default 0; faults are served meanwhile)\n\n"
 		 "Restored: address space (every VMA at its address, private memory from the\n"
 		 "pages images, file mappings from their files, vDSO moved to its old place),\n"
 		 "files at their flags and positions, pipes with their data, threads, registers\n"

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lazy (post-copy) restore: the restored processes start before their
+ * private anonymous memory is in place; a lazy-pages daemon fills each page
+ * on first touch (userfaultfd MISSING faults) and pushes the rest in the
+ * background, from the images or from a page server (page_source.h).
+ *
+ * The restore side (lazy.c):
+ *   lazy_start()     after the shells exist: open the page source, fork the
+ *                    daemon (so its pid is not one the tree needs);
+ *   lazy_register()  per process, once its VMAs are mapped and its eager
+ *                    pages written: the process itself creates a userfaultfd
+ *                    (while it still has ferry's credentials), ferry takes it
+ *                    with pidfd_getfd, registers the lazy VMAs in MISSING
+ *                    mode with the fork/remap/remove/unmap events, and hands
+ *                    it to the daemon, which fills the recorded working set
+ *                    before it answers;
+ *   lazy_go()        the tree runs: background filling may start;
+ *   lazy_abort()     the restore failed: the daemon is killed.
+ *
+ * The daemon (lazy_daemon.c) runs until every page of every process is in,
+ * or the processes are gone, and says so. If the page source fails it kills
+ * the processes that still miss pages, naming a page they miss.
+ */
+#ifndef FERRY_RESTORE_LAZY_H
+#define FERRY_RESTORE_LAZY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "images.h"
+
+struct rtask;
+struct page_source;
+struct lazy_ws;
+
+struct lazy_opts {
+	const char *page_server; /* HOST:PORT, or NULL for the local images */
+	const char *secret_file; /* the page server's shared secret, or NULL */
+	const char *record_ws;	 /* write the first-touch order here, or NULL */
+	const char *ws_file;	 /* prefetch this working set first if it exists */
+	long timeout_ms;	 /* a page request unanswered this long kills the source */
+	long prefetch_delay_ms;	 /* background filling starts this long after resume */
+};
+
+struct lazy_daemon {
+	pid_t pid; /* the daemon, ferry's child; 0 if none */
+	int sock;  /* control socket to it, -1 if none */
+};
+
+/*
+ * lazy_vma - whether restore leaves the dumped pages of @v to the daemon:
+ * private anonymous memory (userfaultfd's MISSING mode does not apply to
+ * private file mappings, whose pages are written eagerly).
+ */
+int lazy_vma(const VmaEntry *v);
+
+/*
+ * lazy_start - open the page source (connect to the page server) and fork
+ * the daemon. Returns 0 or -errno (logged: the server, the file).
+ */
+int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_opts *o);
+
+/*
+ * lazy_register - hand the lazy memory of process @t (seized, VMAs mapped)
+ * to the daemon, and wait until it has it. Returns 0 or -errno.
+ */
+int lazy_register(struct lazy_daemon *d, struct rtask *t);
+
+/* lazy_go - the tree runs. Closes the control socket. Returns 0 or -errno. */
+int lazy_go(struct lazy_daemon *d);
+
+/* lazy_abort - kill and reap the daemon (a failed restore). */
+void lazy_abort(struct lazy_daemon *d);
+
+/*
+ * lazy_daemon_run - the daemon's main loop, in the forked child: serves the
+ * processes registered on control socket @sock from @src until every page
+ * is in. Returns the exit status (0: every page in or every process gone).
+ */
+int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
+		    const struct lazy_opts *o, struct lazy_ws *ws);
+
+#endif

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Lazy restore end to end: the restored process runs while its memory is
+ * still missing, and the lazy-pages daemon fills it through userfaultfd.
+ * (The workloads of the restore suite are also restored lazily there, in
+ * suite restore_lazy.)
+ *
+ * Here: faults from several threads and from a forked child, mremap,
+ * MADV_DONTNEED and munmap while pages are missing, and no old data coming
+ * back after them; the recorded working set; a page source that fails; a
+ * bad working-set file. Real userfaultfd, nothing mocked.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+struct lw {
+	char *dir;
+	char out[512], img[512], log[512];
+	pid_t pid;
+};
+
+static void lw_start(struct lw *w, const char *const argv[])
+{
+	char *line;
+	int status;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w->dir = t_tmpdir();
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	snprintf(w->log, sizeof(w->log), "%s/lazy.log", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, "ready", 20000);
+	cr_assert_not_null(line, "workload %s never got ready", argv[0]);
+	free(line);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img), 0,
+		     "dump failed");
+	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
+}
+
+static void lw_stop(struct lw *w)
+{
+	if (w->pid > 0 && !kill(w->pid, 0))
+		t_kill_wait(w->pid);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/* Restore lazily with extra @args; the daemon logs to w->log (truncated first). */
+static int lazy_restore(struct lw *w, const char *args, char **err)
+{
+	unlink(w->log);
+	return t_run(NULL, err, "%s restore -D %s -d --lazy-pages -v3 --log-file %s %s",
+		     t_ferry_bin(), w->img, w->log, args);
+}
+
+static void lazy_restore_ok(struct lw *w, const char *args)
+{
+	char *err = NULL;
+	int rc = lazy_restore(w, args, &err);
+	char *log = rc ? t_read_file(w->log, NULL) : NULL;
+
+	cr_assert_eq(rc, 0, "lazy restore failed (%d): %s\n%s", rc, err ? err : "", log ? log : "");
+	free(err);
+}
+
+/* Send SIGUSR1 and wait for one more line with @ok; fail on "BAD". */
+static void verdict(struct lw *w, const char *ok)
+{
+	int before = t_count_lines(w->out, ok), now = before;
+
+	cr_assert_eq(kill(w->pid, SIGUSR1), 0, "pid %d is gone", w->pid);
+	for (int i = 0; i < 3000 && now <= before; i++) {
+		usleep(10000);
+		now = t_count_lines(w->out, ok);
+		if (t_count_lines(w->out, "BAD")) {
+			char *out = t_read_file(w->out, NULL);
+
+			cr_assert_fail("pid %d reported a bad state:\n%s", w->pid, out);
+		}
+	}
+	cr_assert_gt(now, before, "pid %d gave no '%s'", w->pid, ok);
+}
+
+/* The daemon's summary line, once it has ended (NULL after @ms). */
+static char *summary(struct lw *w, int ms)
+{
+	char *line = t_wait_line(w->log, "lazy-pages: done", ms);
+
+	return line ? line : t_wait_line(w->log, "lazy-pages: failed", 1);
+}
+
+/* The number before @what in the summary line. */
+static long summary_num(const char *line, const char *what)
+{
+	const char *p = strstr(line, what);
+
+	cr_assert_not_null(p, "no '%s' in: %s", what, line);
+	while (p > line && p[-1] == ' ')
+		p--;
+	while (p > line && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return atol(p);
+}
+
+TestSuite(lazy, .timeout = 180);
+
+/*
+ * With the background held back, every page the workload reads is a fault:
+ * from 4 threads at once, from a forked child; then mremap, MADV_DONTNEED and
+ * munmap of ranges still missing. After the background has filled the rest,
+ * the ranges dropped or moved hold no old data.
+ */
+Test(lazy, events_while_pages_missing)
+{
+	const char *argv[] = { "lazyevents", "32", NULL };
+	struct lw w;
+	char *line;
+
+	lw_start(&w, argv);
+	lazy_restore_ok(&w, "--prefetch-delay 3000");
+	verdict(&w, "lazyevents: verify ok");
+	line = summary(&w, 30000);
+	cr_assert_not_null(line, "the daemon did not end");
+	cr_assert(strstr(line, "lazy-pages: done"), "%s", line);
+	cr_expect_gt(summary_num(line, "fault(s)"), 100, "the reads did not fault: %s", line);
+	free(line);
+	verdict(&w, "lazyevents: verify ok");
+	/* The daemon let it go: no userfaultfd left registered. */
+	cr_expect_neq(t_run(NULL, NULL, "grep -q '^VmFlags:.* um' /proc/%d/smaps", w.pid), 0,
+		      "memory still registered for missing faults");
+	lw_stop(&w);
+}
+
+/* No fault at all is needed when the background runs from the start. */
+Test(lazy, background_fills_everything)
+{
+	const char *argv[] = { "memhog", "48", "5", NULL };
+	struct lw w;
+	char *line;
+
+	lw_start(&w, argv);
+	lazy_restore_ok(&w, "");
+	line = summary(&w, 30000);
+	cr_assert_not_null(line, "the daemon did not end");
+	cr_assert(strstr(line, "lazy-pages: done"), "%s", line);
+	/* "N of N pages filled": everything arrived. */
+	cr_expect_eq(summary_num(line, " of "), summary_num(line, " pages filled"), "%s", line);
+	free(line);
+	verdict(&w, "memhog: verify ok");
+	lw_stop(&w);
+}
+
+/*
+ * --record-ws records the first-touch order; the next lazy restore fills that
+ * set before the tree resumes, and takes at least 90% fewer faults.
+ */
+Test(lazy, working_set_cuts_faults)
+{
+	const char *argv[] = { "wsreader", "64", "100", NULL };
+	long faults[2];
+	char ws[600], *line;
+	struct stat st;
+	struct lw w;
+
+	lw_start(&w, argv);
+	snprintf(ws, sizeof(ws), "%s/working-set.ferry", w.img);
+	for (int round = 0; round < 2; round++) {
+		lazy_restore_ok(&w, round ? "--prefetch-delay 60000"
+					  : "--prefetch-delay 60000 --record-ws");
+		verdict(&w, "wsreader: verify ok");
+		t_kill_wait(w.pid); /* the daemon ends with the process */
+		line = summary(&w, 20000);
+		cr_assert_not_null(line, "round %d: the daemon did not end", round);
+		faults[round] = summary_num(line, "fault(s)");
+		if (round) {
+			cr_expect_gt(summary_num(line, "from the working set"), 0, "%s", line);
+		}
+		free(line);
+		if (!round)
+			cr_assert_eq(stat(ws, &st), 0, "no working-set file %s", ws);
+	}
+	cr_expect_gt(faults[0], 50, "the first restore took only %ld faults", faults[0]);
+	cr_expect_leq(faults[1] * 10, faults[0], "faults: %ld with the working set, %ld without",
+		      faults[1], faults[0]);
+	w.pid = -1;
+	lw_stop(&w);
+}
+
+/*
+ * The pages file loses its data while pages are missing: the process that
+ * faults on one is killed, and the log names the page; nothing hangs.
+ */
+Test(lazy, lost_pages_kill_with_the_page_named)
+{
+	const char *argv[] = { "memhog", "32", NULL };
+	char pages[600], *log;
+	int status = 0;
+	struct lw w;
+
+	lw_start(&w, argv);
+	lazy_restore_ok(&w, "--prefetch-delay 60000");
+	snprintf(pages, sizeof(pages), "%s/pages-1.img", w.img);
+	cr_assert_eq(truncate(pages, 0), 0);
+	kill(w.pid, SIGUSR1);
+	for (int i = 0; i < 1000 && waitpid(w.pid, &status, WNOHANG) != w.pid; i++)
+		usleep(10000);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "pid %d was not killed (status %#x)", w.pid, status);
+	cr_expect_eq(t_count_lines(w.out, "verify ok"), 0);
+	log = t_read_file(w.log, NULL);
+	cr_assert_not_null(log);
+	cr_expect(strstr(log, "killing pid") && strstr(log, "page 0x"),
+		  "the log does not name the page:\n%s", log);
+	free(log);
+	w.pid = -1;
+	lw_stop(&w);
+}
+
+/* A damaged working-set file is refused with its name and offset; nothing is left running. */
+Test(lazy, refuses_a_bad_working_set_file)
+{
+	const char *argv[] = { "memhog", "8", NULL };
+	char ws[600], *err = NULL;
+	struct lw w;
+
+	lw_start(&w, argv);
+	snprintf(ws, sizeof(ws), "%s/working-set.ferry", w.img);
+	cr_assert_eq(t_write_file(ws, "ferry-ws\x01\0\0\0\x05\0\0\0", 16), 0);
+	cr_assert_neq(lazy_restore(&w, "", NULL), 0, "restore with a bad working set succeeded");
+	err = t_read_file(w.log, NULL);
+	cr_assert_not_null(err);
+	cr_expect(strstr(err, "working-set.ferry") && strstr(err, "offset 12"), "%s", err);
+	free(err);
+	cr_expect(kill(w.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore", w.pid);
+	cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a failed restore left a child behind");
+	w.pid = -1;
+	lw_stop(&w);
+}
+
+/*
+ * A dump of a process whose pages are still arriving is refused (its missing
+ * pages cannot be read), and the process goes on, its faults served.
+ */
+Test(lazy, dump_refused_while_pages_missing)
+{
+	const char *argv[] = { "memhog", "16", NULL };
+	char *err = NULL;
+	struct lw w;
+
+	lw_start(&w, argv);
+	lazy_restore_ok(&w, "--prefetch-delay 60000");
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s/again", t_ferry_bin(), w.pid, w.dir),
+		      0, "a dump of a process under lazy restore succeeded");
+	cr_expect(err && strstr(err, "missing-page faults"), "%s", err ? err : "");
+	free(err);
+	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0, "the refused dump left it traced");
+	verdict(&w, "memhog: verify ok");
+	lw_stop(&w);
+}
