@@ -271,3 +271,213 @@ Test(lazy, dump_refused_while_pages_missing)
 	verdict(&w, "memhog: verify ok");
 	lw_stop(&w);
 }
+
+/* ---- from a page server ------------------------------------------------------------ */
+
+/* A network namespace joined to this one by a veth pair: 10.77.N.1 here, .2 there. */
+struct netns {
+	char name[32], veth[16], here[32], there[32];
+};
+
+/* The namespace of the running test, removed by the suite's fini even after a failure. */
+static struct netns *cur_ns;
+
+static void netns_down(struct netns *n)
+{
+	t_run(NULL, NULL, "ip netns del %s; ip link del %s", n->name, n->veth);
+	cur_ns = NULL;
+}
+
+static void netns_fini(void)
+{
+	if (cur_ns)
+		netns_down(cur_ns);
+}
+
+static void netns_up(struct netns *n)
+{
+	int k = getpid() % 250 + 1;
+	char *err = NULL;
+
+	snprintf(n->name, sizeof(n->name), "ferry-lz-%d", getpid());
+	snprintf(n->veth, sizeof(n->veth), "flz%d", getpid() % 100000);
+	snprintf(n->here, sizeof(n->here), "10.77.%d.1", k);
+	snprintf(n->there, sizeof(n->there), "10.77.%d.2", k);
+	if (t_run(NULL, &err, "ip netns add %s", n->name))
+		cr_skip_test("cannot make a network namespace: %s", err ? err : "");
+	free(err);
+	cur_ns = n;
+	cr_assert_eq(
+		t_run(NULL, &err,
+		      "ip link add %s type veth peer name %sp && ip link set %sp netns %s && "
+		      "ip addr add %s/24 dev %s && ip link set %s up && "
+		      "ip netns exec %s ip addr add %s/24 dev %sp && "
+		      "ip netns exec %s ip link set %sp up && ip netns exec %s ip link set lo up",
+		      n->veth, n->veth, n->veth, n->name, n->here, n->veth, n->veth, n->name,
+		      n->there, n->veth, n->name, n->veth, n->name),
+		0, "veth setup: %s", err ? err : "");
+	free(err);
+}
+
+struct server {
+	pid_t pid;
+	char out[600], log[600], addr[64];
+};
+
+/*
+ * Start `ferry page-server` on w's images, in namespace @ns (NULL: here), on
+ * @addr, with secret file @secret (may be NULL); wait until it listens.
+ */
+static void server_start(struct server *s, struct lw *w, const char *ns, const char *addr,
+			 const char *secret)
+{
+	char cmd[2048], *line;
+	int port = 0;
+
+	snprintf(s->out, sizeof(s->out), "%s/ps.out", w->dir);
+	snprintf(s->log, sizeof(s->log), "%s/ps.log", w->dir);
+	snprintf(cmd, sizeof(cmd),
+		 "exec %s%s %s page-server -D %s --address %s --port 0 %s%s -v3 --log-file %s "
+		 ">%s 2>&1",
+		 ns ? "ip netns exec " : "", ns ? ns : "", t_ferry_bin(), w->img, addr,
+		 secret ? "--secret-file " : "", secret ? secret : "", s->log, s->out);
+	s->pid = fork();
+	cr_assert_geq(s->pid, 0);
+	if (s->pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	line = t_wait_line(s->out, "listening on", 10000);
+	cr_assert_not_null(line, "the page server did not start: %s", t_read_file(s->log, NULL));
+	cr_assert_eq(sscanf(strrchr(line, ':') + 1, "%d", &port), 1, "%s", line);
+	snprintf(s->addr, sizeof(s->addr), "%s:%d", addr, port);
+	free(line);
+}
+
+/* A copy of the images without the pages files: the pages must come from the server. */
+static void images_without_pages(struct lw *w, char *dst, size_t len)
+{
+	snprintf(dst, len, "%s/client", w->dir);
+	cr_assert_eq(t_run(NULL, NULL, "mkdir %s && cp -a %s/. %s/ && rm %s/pages-*.img", dst,
+			   w->img, dst, dst),
+		     0);
+}
+
+static void remote_restore_ok(struct lw *w, const char *dir, const char *server, const char *args)
+{
+	char *err = NULL, *log;
+	int rc;
+
+	unlink(w->log);
+	rc = t_run(NULL, &err,
+		   "%s restore -D %s -d --lazy-pages --page-server %s -v3 --log-file %s %s",
+		   t_ferry_bin(), dir, server, w->log, args);
+	log = rc ? t_read_file(w->log, NULL) : NULL;
+	cr_assert_eq(rc, 0, "lazy restore from %s failed (%d): %s\n%s", server, rc, err ? err : "",
+		     log ? log : "");
+	free(err);
+}
+
+/*
+ * Each workload restored lazily from a page server in another network
+ * namespace, over a veth pair, with a shared secret: it verifies its memory
+ * (and for lazyevents, faults, fork and layout changes served remotely); the
+ * daemon ends, and the server ends its session cleanly.
+ */
+static void from_netns(const char *const argv[], const char *ok, const char *args)
+{
+	char client[600], secret[600], *line;
+	struct server s;
+	static struct netns n;
+	struct lw w;
+	int status;
+
+	netns_up(&n);
+	lw_start(&w, argv);
+	snprintf(secret, sizeof(secret), "%s/secret", w.dir);
+	cr_assert_eq(t_write_file(secret, "correct horse battery staple\n", 29), 0);
+	images_without_pages(&w, client, sizeof(client));
+	server_start(&s, &w, n.name, n.there, secret);
+	{
+		char all[1200];
+
+		snprintf(all, sizeof(all), "--secret-file %s %s", secret, args);
+		remote_restore_ok(&w, client, s.addr, all);
+	}
+	verdict(&w, ok);
+	line = summary(&w, 60000);
+	cr_assert_not_null(line, "the daemon did not end");
+	cr_expect(strstr(line, "lazy-pages: done"), "%s", line);
+	free(line);
+	verdict(&w, ok);
+	cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the page server ended with status %#x:\n%s", status, t_read_file(s.log, NULL));
+	lw_stop(&w);
+	netns_down(&n);
+}
+
+TestSuite(lazy_remote, .timeout = 180, .fini = netns_fini);
+
+Test(lazy_remote, memhog_from_another_netns)
+{
+	const char *argv[] = { "memhog", "64", "9", NULL };
+
+	from_netns(argv, "memhog: verify ok", "");
+}
+
+Test(lazy_remote, events_from_another_netns)
+{
+	const char *argv[] = { "lazyevents", "16", NULL };
+
+	from_netns(argv, "lazyevents: verify ok", "--prefetch-delay 2000");
+}
+
+/*
+ * The page server dies (SIGKILL) or stops answering (SIGSTOP) while pages
+ * are missing: the restored process is killed with the page named; nothing
+ * hangs beyond --lazy-timeout.
+ */
+static void server_lost(int sig)
+{
+	const char *argv[] = { "memhog", "32", NULL };
+	char client[600], *log;
+	struct server s;
+	struct lw w;
+	int status = 0;
+
+	lw_start(&w, argv);
+	images_without_pages(&w, client, sizeof(client));
+	server_start(&s, &w, NULL, "127.0.0.1", NULL);
+	remote_restore_ok(&w, client, s.addr, "--prefetch-delay 600000 --lazy-timeout 2");
+	cr_assert_eq(kill(s.pid, sig), 0);
+	kill(w.pid, SIGUSR1);
+	for (int i = 0; i < 1500 && waitpid(w.pid, &status, WNOHANG) != w.pid; i++)
+		usleep(10000);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "pid %d was not killed within 15 s (status %#x)", w.pid, status);
+	log = t_wait_line(w.log, "lazy-pages: failed", 5000); /* the daemon ends, too */
+	cr_expect_not_null(log, "the daemon did not end with 'failed'");
+	free(log);
+	log = t_read_file(w.log, NULL);
+	cr_assert_not_null(log);
+	cr_expect(strstr(log, "cannot be filled") && strstr(log, "page 0x") &&
+			  strstr(log, "page server"),
+		  "the log does not name the page and the server:\n%s", log);
+	free(log);
+	kill(s.pid, SIGKILL);
+	waitpid(s.pid, NULL, 0);
+	w.pid = -1;
+	lw_stop(&w);
+}
+
+Test(lazy_remote, server_killed_mid_restore)
+{
+	server_lost(SIGKILL);
+}
+
+Test(lazy_remote, server_stops_answering)
+{
+	server_lost(SIGSTOP);
+}

@@ -773,6 +773,68 @@ Test(page_server, silent_server_times_out_in_hello)
 	log_fini();
 }
 
+/*
+ * A "server" that answers the connection with @bytes (garbage, or a hello cut
+ * short) and closes: the client gives up with an error naming the server,
+ * and does not crash.
+ */
+static void bad_server_hello(const void *bytes, size_t n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct page_source *src = NULL;
+	char hp[64], logp[] = "/tmp/ferry-ps-log-XXXXXX", *log;
+	int fd, lfd, err;
+	pid_t pid;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	host_port(hp, sizeof(hp), "127.0.0.1", ntohs(a.sin_port));
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		for (int i = 0; i < 2; i++) {
+			int c = accept(fd, NULL, NULL);
+
+			if (c < 0)
+				_exit(1);
+			if (write(c, bytes, n) != (ssize_t)n)
+				_exit(1);
+			close(c);
+		}
+		_exit(0);
+	}
+	close(fd);
+	lfd = mkstemp(logp);
+	cr_assert_geq(lfd, 0);
+	close(lfd);
+	log_init(logp, LOG_ERROR, 0);
+	err = page_source_remote_open(&src, hp, NULL, 2000);
+	log_fini();
+	cr_assert_lt(err, 0, "a bad hello was accepted");
+	cr_assert_null(src);
+	log = t_read_file(logp, NULL);
+	cr_assert(log && strstr(log, hp), "the error does not name the server: %s", log);
+	free(log);
+	unlink(logp);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+Test(page_server, garbage_from_the_server)
+{
+	bad_server_hello("GET / HTTP/1.1\r\n\r\n", 18);
+}
+
+Test(page_server, truncated_hello_from_the_server)
+{
+	/* [APPLICATION 8] 'h', length 40, then only a few bytes of it. */
+	bad_server_hello("\x68\x28\x02\x01\x01\x04", 6);
+}
+
 /* ---- raw clients ------------------------------------------------------------------------ */
 
 static int raw_connect(int port)
