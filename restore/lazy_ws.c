@@ -145,14 +145,10 @@ out:
 
 int lazy_ws_write(const struct lazy_ws *ws, const char *path)
 {
-	char tmp[4096];
-	uint8_t *buf;
 	size_t len = WS_HEAD + ws->n * WS_ENTRY;
-	int fd, err = 0;
+	uint8_t *buf = calloc(1, len);
+	int err;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	buf = calloc(1, len);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, WS_MAGIC, 8);
@@ -165,21 +161,9 @@ int lazy_ws_write(const struct lazy_ws *ws, const char *path)
 		put32(e + 4, ws->v[i].pages);
 		put64(e + 8, ws->v[i].addr);
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		err = -errno;
-	else
-		err = write_full(fd, buf, len);
-	if (fd >= 0 && !err && fsync(fd))
-		err = -errno;
-	if (fd >= 0 && close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err) {
+	err = write_file_atomic(path, buf, len);
+	if (err)
 		pr_errno(err, "cannot write the working set to %s", path);
-		unlink(tmp);
-	}
 	free(buf);
 	return err;
 }

@@ -56,22 +56,12 @@ static int check_supported(const struct rimg *r)
 
 static int write_pidfile(const char *path, pid_t pid)
 {
-	char tmp[4096], buf[32];
-	int fd, n, err = 0;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", pid);
+	int err = write_file_atomic(path, buf, (size_t)n);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(buf, sizeof(buf), "%d", pid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n)
-		err = -errno;
-	if (fd >= 0 && close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err) {
+	if (err)
 		pr_errno(err, "cannot write pid file %s", path);
-		unlink(tmp);
-	}
 	return err;
 }
 

@@ -13,6 +13,14 @@
 int write_full(int fd, const void *buf, size_t len);
 
 /*
+ * write_file_atomic - replace @path with @len bytes of @buf: written to
+ * "@path.tmp", fsync'ed, renamed over @path; on error the temporary file is
+ * removed and @path is untouched. Returns 0, -ENAMETOOLONG or -errno (not
+ * logged: the caller knows what the file is).
+ */
+int write_file_atomic(const char *path, const void *buf, size_t len);
+
+/*
  * mkdir_p - create directory @dir and its missing parents, mode 0700.
  * Returns 0 (also when it exists), -ENAMETOOLONG, or the -errno of mkdir
  * (logged with the path).
