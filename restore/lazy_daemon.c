@@ -1005,12 +1005,13 @@ int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
 		d.failed = 1;
 		source_failed(&d, err ? err : -EIO);
 	}
-	if (d.go || d.failed)
-		summary(&d);
+	/* The working set first: the summary line says the daemon is over. */
 	if (o->record_ws && d.go && !d.failed) {
 		if (!lazy_ws_write(&d.rec, o->record_ws))
 			pr_info("working set: %zu piece(s) written to %s", d.rec.n, o->record_ws);
 	}
+	if (d.go || d.failed)
+		summary(&d);
 	for (size_t i = 0; i < d.nr_mms; i++) {
 		mm_release(d.mms[i], "daemon exits");
 		free(d.mms[i]);

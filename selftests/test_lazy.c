@@ -288,8 +288,15 @@ static void netns_down(struct netns *n)
 	cur_ns = NULL;
 }
 
+/* The page server of the running test, killed by the fini after a failure. */
+static pid_t cur_server;
+
 static void netns_fini(void)
 {
+	if (cur_server > 0) {
+		kill(cur_server, SIGKILL);
+		waitpid(cur_server, NULL, 0);
+	}
 	if (cur_ns)
 		netns_down(cur_ns);
 }
@@ -298,6 +305,11 @@ static void netns_up(struct netns *n)
 {
 	int k = getpid() % 250 + 1;
 	char *err = NULL;
+
+	/* A subnet no interface here uses (tests run in parallel; leftovers happen). */
+	for (int i = 0; i < 250; i++, k = k % 250 + 1)
+		if (t_run(NULL, NULL, "ip -o addr | grep -q ' 10\\.77\\.%d\\.'", k))
+			break;
 
 	snprintf(n->name, sizeof(n->name), "ferry-lz-%d", getpid());
 	snprintf(n->veth, sizeof(n->veth), "flz%d", getpid() % 100000);
@@ -343,6 +355,7 @@ static void server_start(struct server *s, struct lw *w, const char *ns, const c
 		 secret ? "--secret-file " : "", secret ? secret : "", s->log, s->out);
 	s->pid = fork();
 	cr_assert_geq(s->pid, 0);
+	cur_server = s->pid;
 	if (s->pid == 0) {
 		setpgid(0, 0);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -412,6 +425,7 @@ static void from_netns(const char *const argv[], const char *ok, const char *arg
 	free(line);
 	verdict(&w, ok);
 	cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
+	cur_server = 0;
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "the page server ended with status %#x:\n%s", status, t_read_file(s.log, NULL));
 	lw_stop(&w);
@@ -468,6 +482,7 @@ static void server_lost(int sig)
 	free(log);
 	kill(s.pid, SIGKILL);
 	waitpid(s.pid, NULL, 0);
+	cur_server = 0;
 	w.pid = -1;
 	lw_stop(&w);
 }
