@@ -216,3 +216,69 @@ const char *t_crit(void)
 {
 	return access("/usr/bin/crit", X_OK) ? NULL : "/usr/bin/python3 /usr/bin/crit";
 }
+
+int t_netns_up(struct t_netns *n)
+{
+	int k = getpid() % 250 + 1;
+
+	snprintf(n->name, sizeof(n->name), "ferry-t-%d", getpid());
+	snprintf(n->veth, sizeof(n->veth), "fvt%d", getpid() % 100000);
+	/* A subnet no interface here uses (tests run in parallel; leftovers happen). */
+	for (int i = 0; i < 250; i++, k = k % 250 + 1)
+		if (t_run(NULL, NULL, "ip -o addr | grep -q ' 10\\.77\\.%d\\.'", k))
+			break;
+	snprintf(n->here, sizeof(n->here), "10.77.%d.1", k);
+	snprintf(n->there, sizeof(n->there), "10.77.%d.2", k);
+	if (t_run(NULL, NULL, "ip netns add %s", n->name))
+		return 1;
+	if (t_run(NULL, NULL,
+		  "ip link add %s type veth peer name %sp && ip link set %sp netns %s && "
+		  "ip addr add %s/24 dev %s && ip link set %s up && "
+		  "ip netns exec %s ip addr add %s/24 dev %sp && "
+		  "ip netns exec %s ip link set %sp up && ip netns exec %s ip link set lo up",
+		  n->veth, n->veth, n->veth, n->name, n->here, n->veth, n->veth, n->name, n->there,
+		  n->veth, n->name, n->veth, n->name)) {
+		t_netns_down(n);
+		return -1;
+	}
+	return 0;
+}
+
+void t_netns_down(struct t_netns *n)
+{
+	if (n->name[0])
+		t_run(NULL, NULL, "ip netns del %s; ip link del %s", n->name, n->veth);
+	n->name[0] = 0;
+}
+
+pid_t t_page_server(const char *ns, const char *img, const char *addr, const char *secret,
+		    const char *out, const char *log, char *host_port, size_t len)
+{
+	char cmd[2048], *line;
+	int port = 0;
+	pid_t pid;
+
+	snprintf(cmd, sizeof(cmd),
+		 "exec %s%s %s page-server -D %s --address %s --port 0 %s%s -v3 --log-file %s "
+		 ">%s 2>&1",
+		 ns ? "ip netns exec " : "", ns ? ns : "", t_ferry_bin(), img, addr,
+		 secret ? "--secret-file " : "", secret ? secret : "", log, out);
+	pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	line = t_wait_line(out, "listening on", 10000);
+	if (!line || sscanf(strrchr(line, ':') + 1, "%d", &port) != 1) {
+		free(line);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	snprintf(host_port, len, "%s:%d", addr, port);
+	free(line);
+	return pid;
+}

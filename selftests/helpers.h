@@ -45,4 +45,25 @@ void t_kill_wait(pid_t pid);
 /* t_crit - path of CRIU's crit decoder, or NULL if it is not installed. */
 const char *t_crit(void);
 
+/*
+ * A network namespace joined to this one by a veth pair: @here is this
+ * side's address, @there the namespace's (10.77.K.1 and .2, K a subnet no
+ * interface uses). t_netns_up returns 0, 1 if namespaces cannot be made
+ * (skip), -1 on another failure.
+ */
+struct t_netns {
+	char name[32], veth[16], here[32], there[32];
+};
+int t_netns_up(struct t_netns *n);
+void t_netns_down(struct t_netns *n);
+
+/*
+ * t_page_server - start `ferry page-server -D @img --address @addr --port 0`
+ * (in namespace @ns unless NULL; with @secret unless NULL), stdout to @out,
+ * log to @log; wait until it listens and put "ADDR:PORT" in @host_port.
+ * Returns its pid (a child of ours) or -1.
+ */
+pid_t t_page_server(const char *ns, const char *img, const char *addr, const char *secret,
+		    const char *out, const char *log, char *host_port, size_t len);
+
 #endif

@@ -274,21 +274,8 @@ Test(lazy, dump_refused_while_pages_missing)
 
 /* ---- from a page server ------------------------------------------------------------ */
 
-/* A network namespace joined to this one by a veth pair: 10.77.N.1 here, .2 there. */
-struct netns {
-	char name[32], veth[16], here[32], there[32];
-};
-
-/* The namespace of the running test, removed by the suite's fini even after a failure. */
-static struct netns *cur_ns;
-
-static void netns_down(struct netns *n)
-{
-	t_run(NULL, NULL, "ip netns del %s; ip link del %s", n->name, n->veth);
-	cur_ns = NULL;
-}
-
-/* The page server of the running test, killed by the fini after a failure. */
+/* The namespace and page server of the running test, removed by the fini after a failure. */
+static struct t_netns *cur_ns;
 static pid_t cur_server;
 
 static void netns_fini(void)
@@ -298,37 +285,17 @@ static void netns_fini(void)
 		waitpid(cur_server, NULL, 0);
 	}
 	if (cur_ns)
-		netns_down(cur_ns);
+		t_netns_down(cur_ns);
 }
 
-static void netns_up(struct netns *n)
+static void netns_up(struct t_netns *n)
 {
-	int k = getpid() % 250 + 1;
-	char *err = NULL;
+	int rc = t_netns_up(n);
 
-	/* A subnet no interface here uses (tests run in parallel; leftovers happen). */
-	for (int i = 0; i < 250; i++, k = k % 250 + 1)
-		if (t_run(NULL, NULL, "ip -o addr | grep -q ' 10\\.77\\.%d\\.'", k))
-			break;
-
-	snprintf(n->name, sizeof(n->name), "ferry-lz-%d", getpid());
-	snprintf(n->veth, sizeof(n->veth), "flz%d", getpid() % 100000);
-	snprintf(n->here, sizeof(n->here), "10.77.%d.1", k);
-	snprintf(n->there, sizeof(n->there), "10.77.%d.2", k);
-	if (t_run(NULL, &err, "ip netns add %s", n->name))
-		cr_skip_test("cannot make a network namespace: %s", err ? err : "");
-	free(err);
+	if (rc > 0)
+		cr_skip_test("cannot make a network namespace");
+	cr_assert_eq(rc, 0, "veth setup failed");
 	cur_ns = n;
-	cr_assert_eq(
-		t_run(NULL, &err,
-		      "ip link add %s type veth peer name %sp && ip link set %sp netns %s && "
-		      "ip addr add %s/24 dev %s && ip link set %s up && "
-		      "ip netns exec %s ip addr add %s/24 dev %sp && "
-		      "ip netns exec %s ip link set %sp up && ip netns exec %s ip link set lo up",
-		      n->veth, n->veth, n->veth, n->name, n->here, n->veth, n->veth, n->name,
-		      n->there, n->veth, n->name, n->veth, n->name),
-		0, "veth setup: %s", err ? err : "");
-	free(err);
 }
 
 struct server {
@@ -336,36 +303,15 @@ struct server {
 	char out[600], log[600], addr[64];
 };
 
-/*
- * Start `ferry page-server` on w's images, in namespace @ns (NULL: here), on
- * @addr, with secret file @secret (may be NULL); wait until it listens.
- */
+/* Start `ferry page-server` on w's images, in namespace @ns (NULL: here), on @addr. */
 static void server_start(struct server *s, struct lw *w, const char *ns, const char *addr,
 			 const char *secret)
 {
-	char cmd[2048], *line;
-	int port = 0;
-
 	snprintf(s->out, sizeof(s->out), "%s/ps.out", w->dir);
 	snprintf(s->log, sizeof(s->log), "%s/ps.log", w->dir);
-	snprintf(cmd, sizeof(cmd),
-		 "exec %s%s %s page-server -D %s --address %s --port 0 %s%s -v3 --log-file %s "
-		 ">%s 2>&1",
-		 ns ? "ip netns exec " : "", ns ? ns : "", t_ferry_bin(), w->img, addr,
-		 secret ? "--secret-file " : "", secret ? secret : "", s->log, s->out);
-	s->pid = fork();
-	cr_assert_geq(s->pid, 0);
+	s->pid = t_page_server(ns, w->img, addr, secret, s->out, s->log, s->addr, sizeof(s->addr));
+	cr_assert_gt(s->pid, 0, "the page server did not start: %s", t_read_file(s->log, NULL));
 	cur_server = s->pid;
-	if (s->pid == 0) {
-		setpgid(0, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	line = t_wait_line(s->out, "listening on", 10000);
-	cr_assert_not_null(line, "the page server did not start: %s", t_read_file(s->log, NULL));
-	cr_assert_eq(sscanf(strrchr(line, ':') + 1, "%d", &port), 1, "%s", line);
-	snprintf(s->addr, sizeof(s->addr), "%s:%d", addr, port);
-	free(line);
 }
 
 /* A copy of the images without the pages files: the pages must come from the server. */
@@ -402,7 +348,7 @@ static void from_netns(const char *const argv[], const char *ok, const char *arg
 {
 	char client[600], secret[600], *line;
 	struct server s;
-	static struct netns n;
+	static struct t_netns n;
 	struct lw w;
 	int status;
 
@@ -429,7 +375,8 @@ static void from_netns(const char *const argv[], const char *ok, const char *arg
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "the page server ended with status %#x:\n%s", status, t_read_file(s.log, NULL));
 	lw_stop(&w);
-	netns_down(&n);
+	t_netns_down(&n);
+	cur_ns = NULL;
 }
 
 TestSuite(lazy_remote, .timeout = 180, .fini = netns_fini);

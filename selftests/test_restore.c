@@ -7,7 +7,8 @@
  * refused with a clear message, leaving no process behind.
  *
  * The same workloads are restored lazily too (suite restore_lazy): memory
- * comes from the lazy-pages daemon after resume, through userfaultfd.
+ * comes from the lazy-pages daemon after resume, through userfaultfd; and
+ * lazily from a page server in another network namespace (restore_remote).
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -48,6 +49,36 @@ struct rw {
  * again or the test ends. Each test runs in its own process.
  */
 static int lazy_mode;
+
+/*
+ * Remote mode (suite restore_remote): lazy, with the pages from a page server
+ * in another network namespace (veth pair, shared secret), one per restore.
+ */
+static int remote_mode;
+static struct t_netns rns;
+static pid_t rserver;
+
+static void remote_fini(void)
+{
+	if (rserver > 0) {
+		kill(rserver, SIGKILL);
+		waitpid(rserver, NULL, 0);
+	}
+	t_netns_down(&rns);
+}
+
+/* The page server of the last restore ends its session well once the daemon is done. */
+static void remote_server_done(void)
+{
+	int status = 0;
+
+	if (rserver <= 0)
+		return;
+	cr_assert_eq(waitpid(rserver, &status, 0), rserver);
+	rserver = 0;
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "the page server ended with %#x",
+		  status);
+}
 
 /* Wait for the lazy-pages daemon of the last restore into @img to end well. */
 static void lazy_wait_done(const char *img)
@@ -92,6 +123,7 @@ static void rw_stop(struct rw *w)
 {
 	if (lazy_mode && w->round)
 		lazy_wait_done(w->img);
+	remote_server_done();
 	if (w->pid > 0)
 		t_kill_wait(w->pid);
 	/* Children of a restored tree come to us when its root dies. */
@@ -118,6 +150,7 @@ static void dump_kill_restore(struct rw *w)
 
 	if (lazy_mode && w->round)
 		lazy_wait_done(w->img); /* a dump reads only the pages that are in */
+	remote_server_done();
 	snprintf(w->img, sizeof(w->img), "%s/img%d", w->dir, w->round++);
 	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
 	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
@@ -130,7 +163,27 @@ static void dump_kill_restore(struct rw *w)
 	while (waitpid(-w->pid, NULL, 0) > 0)
 		;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->img);
-	if (lazy_mode)
+	if (remote_mode) {
+		char out[600], log[600], secret[600], hp[64];
+		int up = rns.name[0] ? 0 : t_netns_up(&rns);
+
+		if (up > 0)
+			cr_skip_test("cannot make a network namespace");
+		cr_assert_eq(up, 0, "veth setup failed");
+		snprintf(secret, sizeof(secret), "%s/secret", w->dir);
+		snprintf(out, sizeof(out), "%s/ps.out", w->img);
+		snprintf(log, sizeof(log), "%s/ps.log", w->img);
+		cr_assert_eq(t_write_file(secret, "ferry restore suite\n", 20), 0);
+		chmod(secret, 0600);
+		rserver = t_page_server(rns.name, w->img, rns.there, secret, out, log, hp,
+					sizeof(hp));
+		cr_assert_gt(rserver, 0, "the page server did not start");
+		rc = t_run(
+			NULL, &err,
+			"%s restore -D %s -d --pidfile %s --lazy-pages -v3 --log-file %s/lazy.log "
+			"--page-server %s --secret-file %s",
+			t_ferry_bin(), w->img, pidfile, w->img, hp, secret);
+	} else if (lazy_mode)
 		rc = t_run(
 			NULL, &err,
 			"%s restore -D %s -d --pidfile %s --lazy-pages -v3 --log-file %s/lazy.log",
@@ -168,8 +221,9 @@ static void expect_verdict(struct rw *w, pid_t pid, int sig, const char *ok, con
 
 TestSuite(restore, .timeout = 120);
 TestSuite(restore_lazy, .timeout = 120);
+TestSuite(restore_remote, .timeout = 120, .fini = remote_fini);
 
-/* A test of both suites: eager restore, and lazy restore of the same workload. */
+/* A test of three suites: eager, lazy from the images, lazy from a page server. */
 #define BOTH_WAYS(name)                \
 	static void name##_body(void); \
 	Test(restore, name)            \
@@ -179,6 +233,12 @@ TestSuite(restore_lazy, .timeout = 120);
 	Test(restore_lazy, name)       \
 	{                              \
 		lazy_mode = 1;         \
+		name##_body();         \
+	}                              \
+	Test(restore_remote, name)     \
+	{                              \
+		lazy_mode = 1;         \
+		remote_mode = 1;       \
 		name##_body();         \
 	}                              \
 	static void name##_body(void)
