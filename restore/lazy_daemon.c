@@ -648,21 +648,26 @@ static int background(struct lzd *d, unsigned max)
 	return err;
 }
 
+/* One wait for the page source (up to 50 ms), then collect what it answered. */
+static int wait_source(struct lzd *d)
+{
+	struct pollfd p[4];
+	int fds[4], n = page_source_poll_fds(d->src, fds, 4);
+
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	if (n)
+		poll(p, (nfds_t)n, 50);
+	return reap_all(d);
+}
+
 /* Wait for every request in flight of address space @m (before the tree runs). */
 static int wait_mm(struct lzd *d, size_t m)
 {
 	int err = 0;
 
-	while (!err && d->mms[m]->inflight) {
-		struct pollfd p[4];
-		int fds[4], n = page_source_poll_fds(d->src, fds, 4);
-
-		for (int i = 0; i < n; i++)
-			p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-		if (n)
-			poll(p, (nfds_t)n, 50);
-		err = reap_all(d);
-	}
+	while (!err && d->mms[m]->inflight)
+		err = wait_source(d);
 	return err;
 }
 
@@ -671,16 +676,8 @@ static int throttle(struct lzd *d)
 {
 	int err = 0;
 
-	while (!err && d->bg_inflight >= BG_MAX_INFLIGHT) {
-		struct pollfd p[4];
-		int fds[4], n = page_source_poll_fds(d->src, fds, 4);
-
-		for (int k = 0; k < n; k++)
-			p[k] = (struct pollfd){ .fd = fds[k], .events = POLLIN };
-		if (n)
-			poll(p, (nfds_t)n, 50);
-		err = reap_all(d);
-	}
+	while (!err && d->bg_inflight >= BG_MAX_INFLIGHT)
+		err = wait_source(d);
 	return err;
 }
 
