@@ -92,17 +92,11 @@ static struct size_res results[MAX_SIZES];
 /* -EINTR if SIGINT, SIGTERM or SIGHUP is pending (they are held). */
 static int interrupted(void)
 {
-	sigset_t pend;
+	int s = bench_held_pending(&held);
 
-	if (sigpending(&pend))
-		return 0;
-	for (int s = 1; s < NSIG; s++) {
-		if (sigismember(&held, s) == 1 && sigismember(&pend, s) == 1) {
-			pr_err("pid %d: interrupted by signal %d; cleaning up", getpid(), s);
-			return -EINTR;
-		}
-	}
-	return 0;
+	if (s)
+		pr_err("pid %d: interrupted by signal %d; cleaning up", getpid(), s);
+	return s ? -EINTR : 0;
 }
 
 /* Whole file @path into *@buf (NUL-terminated, to free). */
@@ -893,11 +887,7 @@ int main(int argc, char **argv)
 		pr_perror("cannot become a child subreaper");
 		return 1;
 	}
-	sigemptyset(&held);
-	sigaddset(&held, SIGINT);
-	sigaddset(&held, SIGTERM);
-	sigaddset(&held, SIGHUP);
-	sigprocmask(SIG_BLOCK, &held, NULL);
+	bench_hold_signals(&held);
 
 	for (int i = 1; i < argc && n < MAX_SIZES; i++)
 		results[n++].mib = strtoul(argv[i], NULL, 10);

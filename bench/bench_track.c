@@ -95,17 +95,11 @@ static struct {
 /* -EINTR if SIGINT, SIGTERM or SIGHUP is pending (they are held). */
 static int interrupted(void)
 {
-	sigset_t pend;
+	int s = bench_held_pending(&held);
 
-	if (sigpending(&pend))
-		return 0;
-	for (int s = 1; s < NSIG; s++) {
-		if (sigismember(&held, s) == 1 && sigismember(&pend, s) == 1) {
-			pr_err("pid %d: interrupted by signal %d; cleaning up", getpid(), s);
-			return -EINTR;
-		}
-	}
-	return 0;
+	if (s)
+		pr_err("pid %d: interrupted by signal %d; cleaning up", getpid(), s);
+	return s ? -EINTR : 0;
 }
 
 /*
@@ -944,11 +938,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	sigemptyset(&held);
-	sigaddset(&held, SIGINT);
-	sigaddset(&held, SIGTERM);
-	sigaddset(&held, SIGHUP);
-	sigprocmask(SIG_BLOCK, &held, NULL);
+	bench_hold_signals(&held);
 
 	print_scan_header();
 	err = bench_sizes(argc, argv, bench_scan) ? -EIO : 0;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the end-to-end benchmarks share: where the build is, a monotonic
- * clock in seconds, the median of a few rounds, the sizes to run.
+ * clock in seconds, the median of a few rounds, the sizes to run, and
+ * SIGINT/SIGTERM/SIGHUP held so a run ends cleanly between two steps.
  */
 #ifndef FERRY_BENCH_UTIL_H
 #define FERRY_BENCH_UTIL_H
 
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -51,6 +53,29 @@ static inline int bench_sizes(int argc, char **argv, int (*one)(unsigned long mi
 			err = one(def[i]);
 	}
 	return err ? 1 : 0;
+}
+
+/* bench_hold_signals - block SIGINT, SIGTERM and SIGHUP; *@held gets that set. */
+static inline void bench_hold_signals(sigset_t *held)
+{
+	sigemptyset(held);
+	sigaddset(held, SIGINT);
+	sigaddset(held, SIGTERM);
+	sigaddset(held, SIGHUP);
+	sigprocmask(SIG_BLOCK, held, NULL);
+}
+
+/* bench_held_pending - a signal of @held that is pending, or 0. */
+static inline int bench_held_pending(const sigset_t *held)
+{
+	sigset_t pend;
+
+	if (sigpending(&pend))
+		return 0;
+	for (int s = 1; s < NSIG; s++)
+		if (sigismember(held, s) == 1 && sigismember(&pend, s) == 1)
+			return s;
+	return 0;
 }
 
 #endif
