@@ -99,6 +99,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	int err, made = 0, was_subreaper = 0;
 
 	memset(&f, 0, sizeof(f));
+	/* Temporary fds go above every restored one: a shell's 1024 is often too few. */
+	raise_nofile_limit();
 	err = rimg_load_flags(&r, o->dir, o->lazy && o->page_server ? RIMG_PAGES_OPTIONAL : 0);
 	if (err)
 		goto out;

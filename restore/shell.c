@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -246,9 +247,13 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch
 	lfd = fcntl(rp[1], F_DUPFD_CLOEXEC, f->base + 1024);
 	close(rp[1]);
 	if (lfd < 0) {
+		struct rlimit rl = { 0, 0 };
+
 		err = -errno;
 		close(rp[0]);
-		pr_errno(err, "cannot place the report pipe");
+		getrlimit(RLIMIT_NOFILE, &rl);
+		pr_errno(err, "cannot place the report pipe at fd %d or above (RLIMIT_NOFILE %llu)",
+			 f->base + 1024, (unsigned long long)rl.rlim_cur);
 		return err;
 	}
 	c.report_fd = lfd;

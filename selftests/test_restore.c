@@ -385,6 +385,37 @@ Test(restore, same_images_twice)
 	rw_stop(&w);
 }
 
+/*
+ * From a shell with the usual soft limit of 1024 fds (Debian's default): the
+ * temporary fds placed above the tree's own must still fit (ferry raises its
+ * soft limit to the hard one), and the restored process gets its own limit.
+ */
+Test(restore, under_a_shells_fd_limit)
+{
+	const char *argv[] = { "memhog", "4", NULL };
+	char *err = NULL;
+	struct rlimit rl;
+	struct rw w;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_gt(rl.rlim_cur, 1024, "the test itself runs with %llu fds at most",
+		     (unsigned long long)rl.rlim_cur);
+	rw_start(&w, argv, "ready");
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
+	cr_assert_eq(waitpid(w.pid, NULL, 0), w.pid);
+	cr_assert_eq(
+		t_run(NULL, &err, "ulimit -Sn 1024 && %s restore -D %s -d", t_ferry_bin(), w.img),
+		0, "restore with 1024 fds: %s", err ? err : "");
+	free(err);
+	/* Its own limit (the test's, inherited when it was spawned), not ferry's. */
+	cr_expect_eq(t_run(NULL, NULL, "grep -q '^Max open files *%llu ' /proc/%d/limits",
+			   (unsigned long long)rl.rlim_cur, w.pid),
+		     0, "the restored process did not get its own fd limit back");
+	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	rw_stop(&w);
+}
+
 /* Without -d ferry waits for the root and exits with its status. */
 Test(restore, attached_exit_status)
 {

@@ -27,6 +27,13 @@ int write_file_atomic(const char *path, const void *buf, size_t len);
  */
 int mkdir_p(const char *dir);
 
+/*
+ * raise_nofile_limit - raise this process's soft RLIMIT_NOFILE to its hard
+ * limit (shells commonly start at 1024, too low for fds placed above every
+ * fd of a restored tree). Returns the soft limit now in force.
+ */
+unsigned long raise_nofile_limit(void);
+
 /* mono_ns, mono_us - CLOCK_MONOTONIC now, in ns or µs (for durations). */
 uint64_t mono_ns(void);
 uint64_t mono_us(void);
