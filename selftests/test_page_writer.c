@@ -646,3 +646,44 @@ Test(page_writer, memory_is_bounded)
 	t_rmrf(dir);
 	free(dir);
 }
+
+/*
+ * Buffered, larger than the buffers plus one writeback chunk: writeback is
+ * asked for early (never waited for), and every byte still lands in place.
+ */
+Test(page_writer, buffered_starts_writeback_early)
+{
+	struct page_writer_opts o = { .flags = PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC };
+	struct page_writer_stats st;
+	struct page_writer *pw;
+	struct layout l;
+	struct child c;
+	unsigned mib = 48;
+	size_t len = 0;
+	char *dir, path[600];
+	uint8_t *data;
+	int dirfd;
+
+	if (geteuid())
+		cr_skip_test("reading another process's memory needs root");
+	dir = t_tmpdir();
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dirfd, 0);
+	spawn(&c, &l, mib);
+	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 1, &o), 0);
+	cr_assert_eq(page_writer_add(pw, l.big, (uint64_t)mib << 8), 0);
+	cr_assert_eq(page_writer_commit(pw, &st), 0);
+	cr_expect_geq(st.wb_requests, 2, "%lu early writeback requests for %u MiB", st.wb_requests,
+		      mib);
+	snprintf(path, sizeof(path), "%s/pages-1.img", dir);
+	data = (uint8_t *)t_read_file(path, &len);
+	cr_assert_eq(len, (size_t)mib << 20);
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != 0x6b)
+			cr_assert_fail("byte %zu of %s is %#x, not 0x6b", i, path, data[i]);
+	free(data);
+	reap(&c);
+	close(dirfd);
+	t_rmrf(dir);
+	free(dir);
+}

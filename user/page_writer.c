@@ -38,6 +38,17 @@
 #define PW_PAGE_SIZE (1ULL << PW_PAGE_SHIFT)
 #define PW_MAX_BUFS 1024u
 #define PW_MAX_BUF_SIZE (1ULL << 30)
+/*
+ * Buffered writes: writeback of the pages file is started every PW_WB_CHUNK
+ * bytes (IORING_OP_SYNC_FILE_RANGE with SYNC_FILE_RANGE_WRITE, in the
+ * kernel's worker), so that the disk works while the target is still being
+ * copied and the final sync has less left to do. Only bytes below file_off -
+ * nr_bufs * buf_size are asked for: every write there has completed. The
+ * writer never waits for these requests (a frozen target would wait with it);
+ * one still pending at the end is finished by the ring's teardown.
+ */
+#define PW_WB_CHUNK (8ULL << 20)
+#define PW_TAG_WB UINT64_MAX
 
 struct pw_buf {
 	uint64_t off;	/* offset in the pages file of the buffer's first byte */
@@ -71,10 +82,12 @@ struct page_writer {
 	struct pw_buf *bufs;
 	unsigned *free_bufs; /* stack of free buffer indices */
 	unsigned nr_free;
-	unsigned inflight;
-	int cur;	 /* buffer being filled, or -1 */
-	size_t cur_fill; /* bytes in it */
+	unsigned inflight;   /* writes submitted, not yet completed */
+	unsigned wb_pending; /* writeback requests not yet completed (never waited for) */
+	int cur;	     /* buffer being filled, or -1 */
+	size_t cur_fill;     /* bytes in it */
 	uint64_t file_off;
+	uint64_t wb_off; /* writeback requested for [0, wb_off) */
 
 	uint64_t next_addr; /* the next call must start here or above */
 	uint64_t ent_vaddr; /* the pending pagemap entry */
@@ -140,6 +153,31 @@ static int pw_submit(struct page_writer *pw, unsigned idx)
 	return 0;
 }
 
+/* Buffered: ask for the writeback of what is surely written (see PW_WB_CHUNK). */
+static void pw_start_writeback(struct page_writer *pw)
+{
+	uint64_t mem = (uint64_t)pw->nr_bufs * pw->buf_size, end;
+	struct io_uring_sqe *sqe;
+
+	if (pw->direct || pw->file_off < mem)
+		return;
+	end = (pw->file_off - mem) & ~(PW_PAGE_SIZE - 1);
+	if (end < pw->wb_off + PW_WB_CHUNK)
+		return;
+	sqe = io_uring_get_sqe(&pw->ring);
+	if (!sqe)
+		return; /* only an optimisation: the final sync does it anyway */
+	io_uring_prep_sync_file_range(sqe, 0, (unsigned)(end - pw->wb_off), pw->wb_off,
+				      SYNC_FILE_RANGE_WRITE);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, PW_TAG_WB);
+	if (io_uring_submit(&pw->ring) == 1) {
+		pw->wb_pending++;
+		pw->wb_off = end;
+		pw->st.wb_requests++;
+	}
+}
+
 /* The filesystem takes no direct writes after all: go through the page cache. */
 static int pw_no_direct(struct page_writer *pw)
 {
@@ -169,7 +207,7 @@ static int pw_reap(struct page_writer *pw, int wait)
 {
 	struct io_uring_cqe *cqe;
 	struct pw_buf *b;
-	uint64_t t0 = 0;
+	uint64_t t0 = 0, tag;
 	unsigned idx;
 	int ret, res;
 
@@ -190,11 +228,19 @@ static int pw_reap(struct page_writer *pw, int wait)
 		pw->ring_broken = 1;
 		return ret;
 	}
-	idx = (unsigned)io_uring_cqe_get_data64(cqe);
+	tag = io_uring_cqe_get_data64(cqe);
 	res = cqe->res;
 	io_uring_cqe_seen(&pw->ring, cqe);
+	if (tag == PW_TAG_WB) {
+		pw->wb_pending--;
+		if (res < 0)
+			pr_debug("pid %d: early writeback of %s.tmp: %s", pw->pid, pw->pages_path,
+				 strerror(-res));
+		return 1;
+	}
 	pw->inflight--;
-	if (idx >= pw->nr_bufs) {
+	idx = (unsigned)tag;
+	if (tag >= pw->nr_bufs) {
 		pr_err("pid %d: stray io_uring completion %u for %s", pw->pid, idx, pw->pages_path);
 		return -EIO;
 	}
@@ -256,6 +302,8 @@ static int pw_flush_buf(struct page_writer *pw)
 	err = pw_submit(pw, idx);
 	if (err)
 		pw->free_bufs[pw->nr_free++] = idx;
+	else
+		pw_start_writeback(pw);
 	return err;
 }
 
@@ -601,7 +649,8 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 	}
 	pw->nr_free = pw->nr_bufs;
 
-	err = io_uring_queue_init(pw->nr_bufs, &pw->ring, 0);
+	/* A write per buffer, and room for the writeback requests. */
+	err = io_uring_queue_init(2 * pw->nr_bufs, &pw->ring, 0);
 	if (err) {
 		pr_errno(err, "pid %d: cannot set up io_uring for %s", pid, pw->pages_path);
 		goto fail;
