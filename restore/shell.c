@@ -243,8 +243,11 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch
 
 	if (pipe2(rp, O_CLOEXEC))
 		return -errno;
-	/* Above every dumped fd, so that no dup2 in a shell closes it. */
-	lfd = fcntl(rp[1], F_DUPFD_CLOEXEC, f->base + 1024);
+	/*
+	 * Above every dumped fd (the shells dup2 only onto those), apart from
+	 * ferry's copies of the files: no dup2 in a shell can close it.
+	 */
+	lfd = fcntl(rp[1], F_DUPFD_CLOEXEC, f->base);
 	close(rp[1]);
 	if (lfd < 0) {
 		struct rlimit rl = { 0, 0 };
@@ -253,7 +256,7 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch
 		close(rp[0]);
 		getrlimit(RLIMIT_NOFILE, &rl);
 		pr_errno(err, "cannot place the report pipe at fd %d or above (RLIMIT_NOFILE %llu)",
-			 f->base + 1024, (unsigned long long)rl.rlim_cur);
+			 f->base, (unsigned long long)rl.rlim_cur);
 		return err;
 	}
 	c.report_fd = lfd;
