@@ -23,6 +23,7 @@
 #include "img.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
+#include "soft_dirty.h"
 #include "tracker.h"
 
 struct pw {
@@ -225,7 +226,14 @@ Test(predump, chain_restores_a_busy_writer)
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", w.dir);
 	snprintf(args, sizeof(args), "-D %s/4 -d --pidfile %s", w.dir, pidfile);
 	ferry_ok("restore", args);
-	cr_assert_eq(t_proc_state(w.pid) == 'S' || t_proc_state(w.pid) == 'R', 1);
+	{
+		char st = t_proc_state(w.pid);
+		char *out = t_read_file(w.out, NULL);
+
+		cr_assert(st == 'S' || st == 'R', "restored pid %d in state '%c'; its output:\n%s",
+			  w.pid, st ? st : '-', out ? out : "");
+		free(out);
+	}
 	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
 	/* It goes on writing from where it was, and stays consistent. */
 	usleep(200000);
@@ -341,5 +349,89 @@ Test(predump, killed_round_is_never_trusted)
 	pagemap_counts(args, w.pid, &present, &parent);
 	cr_expect_eq(parent, 0, "%lu pages trusted to a parent after a killed round", parent);
 	cr_expect_geq(present, 16 * 256 - 16 * 256 / 64, "only %lu pages copied", present);
+	pw_stop(&w);
+}
+
+/* max_entries of the pinned BPF map @map of @pid's tracker, from bpftool; -1 if unknown. */
+static long pinned_max_entries(pid_t pid, const char *map)
+{
+	char *out = NULL, *p;
+	long v = -1;
+
+	if (t_run(&out, NULL, "bpftool map show pinned %s/track-%d/%s", TRACK_BPF_DIR, pid, map) ==
+		    0 &&
+	    out && (p = strstr(out, "max_entries ")))
+		v = strtol(p + 12, NULL, 10);
+	free(out);
+	return v;
+}
+
+/* The BPF map sizes come from the options; bad sizes and modes are refused up front. */
+Test(predump, bpf_map_sizes_from_options)
+{
+	const char *argv[] = { "scribbler", "1024", "8", NULL };
+	static const char *const bad[] = { "--bpf-ringbuf 5000", "--bpf-ringbuf 2K",
+					   "--bpf-pages 10",	 "--bpf-ranges 0",
+					   "--track-mode dirty", "--bpf-pages 1x" };
+	char args[600], *err = NULL;
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = t_run(NULL, &err, "%s track -t %d %s", t_ferry_bin(), w.pid, bad[i]);
+
+		cr_expect_neq(rc, 0, "track %s succeeded", bad[i]);
+		cr_expect(err && strstr(err, "bad --"), "%s: %s", bad[i], err ? err : "");
+		free(err);
+		err = NULL;
+		expect_untracked(w.pid, bad[i]);
+	}
+	snprintf(args, sizeof(args), "-t %d --bpf-pages 1024 --bpf-ranges 64 --bpf-ringbuf 8K",
+		 w.pid);
+	ferry_ok("track", args);
+	cr_expect_eq(pinned_max_entries(w.pid, "pages"), 1024);
+	cr_expect_eq(pinned_max_entries(w.pid, "ranges"), 64);
+	cr_expect_eq(pinned_max_entries(w.pid, "events"), 8192);
+	snprintf(args, sizeof(args), "-t %d --stop", w.pid);
+	ferry_ok("track", args);
+	expect_untracked(w.pid, "after track --stop");
+	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	pw_stop(&w);
+}
+
+/*
+ * Soft-dirty forced on a kernel without it: `track` fails, naming what is
+ * missing; `pre-dump` says it copies everything and does; nothing is left in
+ * the process either way. (Where soft-dirty exists, vm/ runs the chain.)
+ */
+Test(predump, soft_dirty_refused_where_the_kernel_lacks_it)
+{
+	const char *argv[] = { "memhog", "8", NULL };
+	uint64_t present, parent;
+	char args[1200], *err = NULL;
+	struct pw w;
+	int rc;
+
+	if (soft_dirty_supported())
+		cr_skip_test("this kernel has soft-dirty: the refusal cannot be seen here");
+	pw_start(&w, argv, "ready");
+	rc = t_run(NULL, &err, "%s track -t %d --track-mode soft-dirty", t_ferry_bin(), w.pid);
+	cr_expect_neq(rc, 0, "track --track-mode soft-dirty succeeded without soft-dirty");
+	cr_expect(err && strstr(err, "CONFIG_MEM_SOFT_DIRTY"), "track said: %s", err ? err : "");
+	free(err);
+	expect_untracked(w.pid, "after a refused track");
+
+	snprintf(args, sizeof(args), "%s pre-dump -t %d -D %s/1 --track-mode soft-dirty",
+		 t_ferry_bin(), w.pid, w.dir);
+	err = NULL;
+	rc = t_run(NULL, &err, "%s", args);
+	cr_expect_eq(rc, 0, "pre-dump without tracking failed: %s", err ? err : "");
+	cr_expect(err && strstr(err, "copy every page"), "pre-dump said: %s", err ? err : "");
+	free(err);
+	expect_untracked(w.pid, "after an untracked pre-dump");
+	snprintf(args, sizeof(args), "%s/1", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_geq(present, 8 * 256 - 8 * 256 / 64, "only %lu pages copied", present);
+	expect_verdict(&w, w.pid, "memhog: verify ok", "memhog: verify BAD");
 	pw_stop(&w);
 }

@@ -52,6 +52,7 @@
 #define LOG_PREFIX "check: "
 #include "bpflog.h"
 #include "check.h"
+#include "soft_dirty.h"
 #include "uffd.h"
 #include "log.h"
 #include "rsys.h"
@@ -63,9 +64,12 @@
 #define CHILD_TIMEOUT_MS 5000
 #define EVENT_TIMEOUT_MS 2000
 
+/* check_feature.required: the dirty tracking flow, needed only without soft-dirty. */
+#define REQ_UNLESS_SOFT_DIRTY 2
+
 struct check_feature {
 	const char *name;
-	int required;
+	int required; /* 0, 1, or REQ_UNLESS_SOFT_DIRTY */
 	const char *what;
 	int (*probe)(struct check_result *r);
 };
@@ -738,55 +742,20 @@ stop_child:
 
 static int probe_soft_dirty(struct check_result *r)
 {
-	size_t ps = page_size();
-	unsigned char *mem;
-	__u64 clean, dirty;
-	int cr, pm, err;
+	uint64_t clean = 0, dirty = 0;
+	int err = soft_dirty_probe(&clean, &dirty);
 
-	mem = map_pages(1);
-	if (!mem)
-		return fail(r, -errno, "mmap of a test page");
-	mem[0] = 1;
-	cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-	if (cr < 0) {
-		err = fail(r, -errno, "open /proc/self/clear_refs");
-		goto unmap;
-	}
-	if (write(cr, "4", 1) != 1) {
-		err = fail(r, -errno, "writing 4 to /proc/self/clear_refs");
-		goto close_cr;
-	}
-	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm < 0) {
-		err = fail(r, -errno, "open /proc/self/pagemap");
-		goto close_cr;
-	}
-	err = pagemap_entry(pm, mem, &clean);
-	if (!err) {
-		mem[0] = 2;
-		err = pagemap_entry(pm, mem, &dirty);
-	}
-	if (err) {
-		fail(r, err, "reading the pagemap entry of %p", (void *)mem);
-		goto close_pm;
-	}
-	if (!(dirty & PAGEMAP_ENTRY_SOFT_DIRTY)) {
+	if (err == -EOPNOTSUPP) {
 		note(r,
 		     "CONFIG_MEM_SOFT_DIRTY is off: a page written after clear_refs 4 has no "
 		     "soft-dirty bit (pagemap bit 55); ferry tracks writes with uffd-wp instead");
-		err = -EOPNOTSUPP;
-		goto close_pm;
+		return err;
 	}
-	note(r, "soft-dirty bit %d after clear_refs 4, 1 after a write",
+	if (err)
+		return fail(r, err, "clear_refs 4 and pagemap reads of a test page");
+	note(r, "soft-dirty bit %d after clear_refs 4, 1 after a write; ferry's fallback tracker",
 	     !!(clean & PAGEMAP_ENTRY_SOFT_DIRTY));
-	err = 0;
-close_pm:
-	close(pm);
-close_cr:
-	close(cr);
-unmap:
-	munmap(mem, ps);
-	return err;
+	return 0;
 }
 
 /* ---- BPF --------------------------------------------------------------------------------------
@@ -1580,12 +1549,12 @@ static const struct check_feature features[] = {
 	{ "dev-userfaultfd", 0, "userfaultfds from /dev/userfaultfd", probe_dev_userfaultfd },
 	{ "uffd-missing", 1, "MISSING faults caught and filled with UFFDIO_COPY (lazy restore)",
 	  probe_uffd_missing },
-	{ "uffd-wp-async", 1, "async write-protection (UFFD_FEATURE_WP_ASYNC + WP_UNPOPULATED)",
-	  probe_uffd_wp_async },
-	{ "pagemap-scan", 1, "PAGEMAP_SCAN with PM_SCAN_WP_MATCHING on PAGE_IS_WRITTEN",
-	  probe_pagemap_scan },
-	{ "uffd-remote-wp", 1, "a target's uffd taken and registered from outside, then scanned",
-	  probe_uffd_remote_wp },
+	{ "uffd-wp-async", REQ_UNLESS_SOFT_DIRTY,
+	  "async write-protection (UFFD_FEATURE_WP_ASYNC + WP_UNPOPULATED)", probe_uffd_wp_async },
+	{ "pagemap-scan", REQ_UNLESS_SOFT_DIRTY,
+	  "PAGEMAP_SCAN with PM_SCAN_WP_MATCHING on PAGE_IS_WRITTEN", probe_pagemap_scan },
+	{ "uffd-remote-wp", REQ_UNLESS_SOFT_DIRTY,
+	  "a target's uffd taken and registered from outside, then scanned", probe_uffd_remote_wp },
 	{ "soft-dirty", 0, "soft-dirty bits (clear_refs 4, pagemap bit 55)", probe_soft_dirty },
 	{ "kernel-btf", 1, "kernel BTF for CO-RE", probe_kernel_btf },
 	{ "bpf-tp-fault", 1, "BPF on exceptions:page_fault_user", probe_bpf_tp_fault },
@@ -1615,7 +1584,7 @@ int check_describe(size_t i, struct check_result *r)
 	memset(r, 0, sizeof(*r));
 	r->name = features[i].name;
 	r->what = features[i].what;
-	r->required = features[i].required;
+	r->required = !!features[i].required;
 	return 0;
 }
 
@@ -1644,11 +1613,25 @@ int check_run_name(const char *name, struct check_result *r)
 
 int check_run_all(struct check_result *res)
 {
-	int missing = 0;
+	int missing = 0, soft_dirty = 0;
 	size_t i;
 
 	for (i = 0; i < NR_FEATURES; i++)
-		if (check_run(i, &res[i]) && res[i].required)
+		if (!check_run(i, &res[i]) && !strcmp(res[i].name, "soft-dirty"))
+			soft_dirty = 1;
+	for (i = 0; i < NR_FEATURES; i++) {
+		if (!res[i].err)
+			continue;
+		if (soft_dirty && features[i].required == REQ_UNLESS_SOFT_DIRTY) {
+			size_t n = strlen(res[i].detail);
+
+			res[i].required = 0;
+			snprintf(res[i].detail + n, sizeof(res[i].detail) - n,
+				 "; not needed: soft-dirty tracks dirty pages instead");
+			continue;
+		}
+		if (res[i].required)
 			missing++;
+	}
 	return missing;
 }

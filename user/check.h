@@ -44,7 +44,9 @@ int check_run_name(const char *name, struct check_result *r);
 /*
  * check_run_all - probe every feature into @res (check_count() entries).
  * Returns the number of required features that are missing (0: ferry can
- * run here).
+ * run here). The uffd-wp dirty-tracking features (uffd-wp-async,
+ * pagemap-scan, uffd-remote-wp) are not required where soft-dirty works:
+ * their results then say so and have required 0.
  */
 int check_run_all(struct check_result *res);
 

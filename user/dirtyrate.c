@@ -195,12 +195,17 @@ static int sample(struct tracker *t, struct tracker_round *round, uint64_t *t_sc
 	return err;
 }
 
+/*
+ * @start: when the process was stopped for arming. Writes it would have made
+ * during that stop are made right after it and counted in the first
+ * interval, so the first interval starts there too.
+ */
 static int measure(const struct dirtyrate_opts *o, struct tracker *t, struct dr_report *rep,
-		   struct runs *all, const sigset_t *stop)
+		   struct runs *all, const sigset_t *stop, uint64_t start)
 {
 	uint64_t interval = (uint64_t)(o->interval_ms ? o->interval_ms : 1000) * 1000000ULL;
 	uint64_t duration = (uint64_t)((o->duration_s > 0 ? o->duration_s : 5) * 1e9);
-	uint64_t start = mono_ns(), prev = start;
+	uint64_t prev = start;
 	int err = 0;
 
 	rep->interval_ms = interval / 1000000ULL;
@@ -259,8 +264,8 @@ static int measure(const struct dirtyrate_opts *o, struct tracker *t, struct dr_
 		free(vmas);
 		tracker_round_free(&round);
 		if (!err)
-			pr_info("interval %zu: %llu pages written (PAGEMAP_SCAN), %llu (BPF)",
-				rep->nr_iv, (unsigned long long)iv->scan_pages,
+			pr_info("interval %zu: %llu pages written (%s), %llu (BPF)", rep->nr_iv,
+				(unsigned long long)iv->scan_pages, tracker_scan_name(t->mode),
 				(unsigned long long)iv->bpf_pages);
 	}
 	return err;
@@ -274,6 +279,7 @@ int dirtyrate_measure(const struct dirtyrate_opts *o, struct dr_report *rep)
 	struct proc_stat ps;
 	struct pstree tree;
 	sigset_t stop, old;
+	uint64_t t_armed;
 	int err;
 
 	memset(rep, 0, sizeof(*rep));
@@ -301,12 +307,15 @@ int dirtyrate_measure(const struct dirtyrate_opts *o, struct dr_report *rep)
 	err = pstree_freeze(&tree, o->pid);
 	if (err)
 		goto out;
+	t_armed = mono_ns();
 	err = tracker_arm(&t, o->pid, &to);
 	pstree_release(&tree);
 	pstree_free(&tree);
 	if (err)
 		goto out;
-	err = measure(o, t, rep, &all, &stop);
+	if (t->mode == TRACKER_SOFT_DIRTY)
+		rep->method = "soft-dirty+pagemap";
+	err = measure(o, t, rep, &all, &stop, t_armed);
 	if (t->bpf) {
 		int e = dirty_bpf_for_each_page(t->bpf, add_page, rep);
 

@@ -16,7 +16,6 @@
 #define NS_PER_S 1000000000ull
 #define MIB (1024.0 * 1024.0)
 #define DEFAULT_METHOD "uffd-wp+pagemap_scan"
-#define QEMU_MODE "uffd-wp"
 #define TEXT_TOP_VMAS 10
 #define TEXT_TOP_HOT 5
 #define JSON_TOP_HOT 10
@@ -41,6 +40,18 @@ static uint64_t page_size(const struct dr_report *r)
 static const char *method(const struct dr_report *r)
 {
 	return r->method ? r->method : DEFAULT_METHOD;
+}
+
+/* QEMU's "mode" field: how the dirty pages were found ("uffd-wp" or "soft-dirty"). */
+static const char *qemu_mode(const struct dr_report *r)
+{
+	return strncmp(method(r), "soft-dirty", 10) ? "uffd-wp" : "soft-dirty";
+}
+
+/* What counted the written pages: "soft-dirty" for that method, else "PAGEMAP_SCAN". */
+static const char *scan_label(const struct dr_report *r)
+{
+	return strncmp(method(r), "soft-dirty", 10) ? "PAGEMAP_SCAN" : "soft-dirty";
 }
 
 static uint64_t iv_ns(const struct dr_interval *iv)
@@ -299,7 +310,7 @@ static void text_summary(const struct dr_report *r, const struct dr_sum *s, FILE
 	fprintf(out,
 		"as QEMU query-dirty-rate: dirty-rate %llu MB/s, calc-time %llu s (%llu ms), sample-pages 0, mode %s\n",
 		(unsigned long long)s->qemu_rate, (unsigned long long)s->calc_s,
-		(unsigned long long)s->calc_ms, QEMU_MODE);
+		(unsigned long long)s->calc_ms, qemu_mode(r));
 	fprintf(out, "working set: %llu pages (%.3f MiB)", (unsigned long long)r->wss_pages,
 		wss_mib);
 	if (r->tracked_pages)
@@ -310,11 +321,11 @@ static void text_summary(const struct dr_report *r, const struct dr_sum *s, FILE
 		fprintf(out, "\n");
 	if (r->bpf)
 		fprintf(out,
-			"BPF: %zu of %zu intervals equal to PAGEMAP_SCAN; %llu pages, %llu write faults\n",
-			s->equal, r->nr_iv, (unsigned long long)s->bpf_pages,
+			"BPF: %zu of %zu intervals equal to %s; %llu pages, %llu write faults\n",
+			s->equal, r->nr_iv, scan_label(r), (unsigned long long)s->bpf_pages,
 			(unsigned long long)s->bpf_faults);
 	else
-		fprintf(out, "BPF: not available, counts from PAGEMAP_SCAN only\n");
+		fprintf(out, "BPF: not available, counts from %s only\n", scan_label(r));
 	fprintf(out, "frozen: %.3f ms in all, at most %.3f ms in one interval\n",
 		(double)s->frozen_ns / 1e6, (double)s->frozen_max_ns / 1e6);
 }
@@ -494,7 +505,7 @@ static void json_summary(const struct dr_report *r, const struct dr_sum *s, FILE
 		"\"calc_time\":%llu,\"calc_time_ms\":%llu,\"sample_pages\":0,\"mode\":\"%s\","
 		"\"scan_pages\":%llu,\"wss_pages\":%llu,\"wss_mib\":%.6f,\"tracked_pages\":%llu,",
 		s->pps, s->mibps, (unsigned long long)s->qemu_rate, (unsigned long long)s->calc_s,
-		(unsigned long long)s->calc_ms, QEMU_MODE, (unsigned long long)s->scan,
+		(unsigned long long)s->calc_ms, qemu_mode(r), (unsigned long long)s->scan,
 		(unsigned long long)r->wss_pages, to_mib(r, (double)r->wss_pages),
 		(unsigned long long)r->tracked_pages);
 	if (r->bpf)
@@ -545,7 +556,7 @@ int dr_report_json(const struct dr_report *r, FILE *out)
 	fprintf(out, ",\"interval_ms\":%llu,\"page_size\":%llu,\"method\":",
 		(unsigned long long)r->interval_ms, (unsigned long long)page_size(r));
 	json_str(out, method(r), SIZE_MAX);
-	fprintf(out, ",\"mode\":\"%s\",\"bpf\":%s,", QEMU_MODE, r->bpf ? "true" : "false");
+	fprintf(out, ",\"mode\":\"%s\",\"bpf\":%s,", qemu_mode(r), r->bpf ? "true" : "false");
 	json_intervals(r, &s, out);
 	fputc(',', out);
 	json_summary(r, &s, out);
@@ -708,7 +719,7 @@ static void svg_series(FILE *out, const struct dr_report *r, const struct dr_sum
 		fprintf(out,
 			"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"><title>%s %.3f s: "
 			"%.1f pages/s (%llu pages)</title></circle>\n",
-			ch_x(a, mid), ch_y(a, v), bpf ? 2 : 3, color, bpf ? "BPF" : "PAGEMAP_SCAN",
+			ch_x(a, mid), ch_y(a, v), bpf ? 2 : 3, color, bpf ? "BPF" : scan_label(r),
 			mid, v, (unsigned long long)(bpf ? iv->bpf_pages : iv->scan_pages));
 	}
 }
@@ -757,9 +768,9 @@ static void svg_chart(FILE *out, const struct dr_report *r, const struct dr_sum 
 	/* Legend, top right inside the plot. */
 	fprintf(out,
 		"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
-		"<text x=\"%d\" y=\"%d\">PAGEMAP_SCAN (mean %.1f pages/s, %.3f MiB/s)</text>\n",
+		"<text x=\"%d\" y=\"%d\">%s (mean %.1f pages/s, %.3f MiB/s)</text>\n",
 		CH_X1 - 330, CH_Y0 + 16, CH_X1 - 305, CH_Y0 + 16, COLOR_SCAN, CH_X1 - 300,
-		CH_Y0 + 20, s->pps, s->mibps);
+		CH_Y0 + 20, scan_label(r), s->pps, s->mibps);
 	if (r->bpf)
 		fprintf(out,
 			"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "

@@ -19,7 +19,9 @@
  * / calc_ms with integer division, so its "MB" is a MiB; "calc-time" is the
  * measured run length rounded to whole seconds; "sample-pages" is 0 (every
  * page of the tracked ranges is watched, none sampled, as in QEMU's
- * dirty-ring and dirty-bitmap modes); "mode" is "uffd-wp".
+ * dirty-ring and dirty-bitmap modes); "mode" is "uffd-wp" ("soft-dirty" when
+ * the method starts with "soft-dirty": then the counts labelled PAGEMAP_SCAN
+ * are labelled soft-dirty too).
  *
  * Zero page_size in a report is read as 4096, a NULL method as
  * "uffd-wp+pagemap_scan". Intervals with t_end_ns <= t_start_ns count as
@@ -69,7 +71,7 @@ struct dr_report {
 	uint64_t wss_pages;	/* distinct pages written during the whole run */
 	uint64_t tracked_pages; /* pages of the tracked (write-protected) ranges */
 	int bpf;		/* 1 if BPF counts are valid */
-	const char *method;	/* "uffd-wp+pagemap_scan" */
+	const char *method;	/* "uffd-wp+pagemap_scan" or "soft-dirty+pagemap" */
 };
 
 /* One run of contiguous written pages, as dr_report_hot_ranges() makes them. */

@@ -363,6 +363,7 @@ static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int paren
 		return err;
 	res->tracked_procs++;
 	res->written_pages += round->written_pages;
+	res->scan_name = tracker_scan_name(trk->mode);
 	if (round->has_bpf) {
 		res->has_bpf = 1;
 		res->bpf_pages += round->bpf.distinct;
@@ -370,16 +371,16 @@ static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int paren
 	}
 	tracker_events_add(&res->ev, &round->ev);
 	if (round->has_bpf)
-		pr_info("pid %d: round %u: %llu pages written since the last round (PAGEMAP_SCAN), "
+		pr_info("pid %d: round %u: %llu pages written since the last round (%s), "
 			"%llu (BPF write faults); %zu new VMA(s), %llu pages of untracked VMAs",
-			pid, trk->round, (unsigned long long)round->written_pages,
+			pid, trk->round, (unsigned long long)round->written_pages, res->scan_name,
 			(unsigned long long)round->bpf.distinct, round->new_vmas,
 			(unsigned long long)round->untracked_pages);
 	else
-		pr_info("pid %d: round %u: %llu pages written since the last round (PAGEMAP_SCAN); "
+		pr_info("pid %d: round %u: %llu pages written since the last round (%s); "
 			"%zu new VMA(s), %llu pages of untracked VMAs",
-			pid, trk->round, (unsigned long long)round->written_pages, round->new_vmas,
-			(unsigned long long)round->untracked_pages);
+			pid, trk->round, (unsigned long long)round->written_pages, res->scan_name,
+			round->new_vmas, (unsigned long long)round->untracked_pages);
 	if (parent_fd < 0)
 		return 0;
 	if (!parent_ok) {
@@ -679,7 +680,7 @@ static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int
 
 			err = tracker_arm(&trk[i], pid, i ? &to : track);
 			if (err == -EOPNOTSUPP) {
-				/* No soft-dirty here either (checked by `ferry check`). */
+				/* Neither uffd-wp async nor soft-dirty (see `ferry check`). */
 				pr_warn("pid %d: no dirty-page tracking on this kernel: this pre-dump "
 					"and every later one copy every page",
 					pid);

@@ -49,6 +49,7 @@ struct dump_result {
 	uint64_t tracked_procs, written_pages, bpf_pages, bpf_faults;
 	struct tracker_events ev;
 	int has_bpf;
+	const char *scan_name; /* what counted written_pages: "PAGEMAP_SCAN" or "soft-dirty" */
 };
 
 /*

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The dirty-page tracker: uffd-wp async + PAGEMAP_SCAN, parked uffd, pinned
- * BPF (see tracker.h).
+ * BPF; soft-dirty where uffd-wp async is missing (see tracker.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include "compat.h"
 #include "proc_parse.h"
 #include "rsys.h"
+#include "soft_dirty.h"
 #include "tracker.h"
 #include "uffd.h"
 #include "util.h"
@@ -34,6 +35,34 @@
 #define TRK_MADV_DONTNEED 4
 #define TRK_MADV_FREE 8
 #define TRK_MADV_REMOVE 9
+
+const char *tracker_mode_name(enum tracker_mode m)
+{
+	switch (m) {
+	case TRACKER_UFFD_WP:
+		return "uffd-wp";
+	case TRACKER_SOFT_DIRTY:
+		return "soft-dirty";
+	default:
+		return "auto";
+	}
+}
+
+int tracker_mode_parse(const char *s, enum tracker_mode *m)
+{
+	for (int i = TRACKER_AUTO; i <= TRACKER_SOFT_DIRTY; i++) {
+		if (!strcmp(s, tracker_mode_name((enum tracker_mode)i))) {
+			*m = (enum tracker_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *tracker_scan_name(enum tracker_mode m)
+{
+	return m == TRACKER_SOFT_DIRTY ? "soft-dirty" : "PAGEMAP_SCAN";
+}
 
 static void state_path(pid_t pid, char *buf, size_t len)
 {
@@ -59,9 +88,9 @@ static int write_state(const struct tracker *t)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	n = snprintf(line, sizeof(line),
 		     "pid %d\nstarttime %" PRIu64 "\nparked_fd %d\nround %u\nlast_dir %" PRIu64
-		     " %" PRIu64 "\nbpf %d\n",
+		     " %" PRIu64 "\nbpf %d\nmode %s\n",
 		     t->pid, t->starttime, t->parked_fd, t->round, t->last_dev, t->last_ino,
-		     t->bpf != NULL);
+		     t->bpf != NULL, tracker_mode_name(t->mode));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = -errno;
@@ -82,6 +111,7 @@ static int write_state(const struct tracker *t)
 
 struct trk_state {
 	pid_t pid;
+	enum tracker_mode mode;
 	uint64_t starttime, last_dev, last_ino;
 	int parked_fd, bpf;
 	unsigned round;
@@ -89,7 +119,7 @@ struct trk_state {
 
 static int read_state(pid_t pid, struct trk_state *s)
 {
-	char path[128];
+	char path[128], mode[16] = "";
 	FILE *f;
 	int n;
 
@@ -100,11 +130,12 @@ static int read_state(pid_t pid, struct trk_state *s)
 	memset(s, 0, sizeof(*s));
 	n = fscanf(f,
 		   "pid %d\nstarttime %" SCNu64 "\nparked_fd %d\nround %u\nlast_dir %" SCNu64
-		   " %" SCNu64 "\nbpf %d",
+		   " %" SCNu64 "\nbpf %d\nmode %15s",
 		   &s->pid, &s->starttime, &s->parked_fd, &s->round, &s->last_dev, &s->last_ino,
-		   &s->bpf);
+		   &s->bpf, mode);
 	fclose(f);
-	if (n != 7 || s->pid != pid || s->parked_fd < 0) {
+	if (n != 8 || s->pid != pid || tracker_mode_parse(mode, &s->mode) ||
+	    s->mode == TRACKER_AUTO || (s->mode == TRACKER_UFFD_WP) != (s->parked_fd >= 0)) {
 		pr_err("%s: malformed tracking state (%d fields)", path, n);
 		return -EINVAL;
 	}
@@ -292,21 +323,15 @@ static int track_vma(struct tracker *t, const struct vma_rec *v)
 }
 
 /*
- * Walk the VMAs: scan (and re-arm) the registered ones, register the new
- * trackable ones. With @r NULL only registers (arming). Rebuilds t->ranges.
+ * uffd-wp: scan (and re-arm) the registered VMAs, register the new trackable
+ * ones. With @r NULL only registers (arming). Rebuilds t->ranges.
  */
-static int walk_vmas(struct tracker *t, struct tracker_round *r)
+static int walk_uffd(struct tracker *t, struct tracker_round *r, const struct vma_rec *vmas,
+		     size_t n)
 {
-	struct vma_rec *vmas = NULL;
-	size_t n = 0, cap = 0;
-	int err;
+	size_t cap = 0;
+	int err = 0;
 
-	err = proc_read_vmas(t->pid, &vmas, &n, NULL);
-	if (err) {
-		pr_errno(err, "pid %d: cannot list its VMAs", t->pid);
-		return err;
-	}
-	t->nr_ranges = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct vma_rec *v = &vmas[i];
 		uint64_t pages = (v->end - v->start) / TRK_PAGE, found = 0, t0 = mono_ns();
@@ -360,6 +385,73 @@ static int walk_vmas(struct tracker *t, struct tracker_round *r)
 			err = add_dirty(r, v->start, v->end);
 		}
 	}
+	return err;
+}
+
+/*
+ * soft-dirty: read the bits of every VMA a dump takes (with @r), then clear
+ * them all (arming too). Every such VMA is tracked: the bits work on any
+ * mapping, and a VMA mapped since the last clear reads all dirty. The
+ * writable private ones are the "written" pages and the BPF ranges.
+ */
+static int walk_soft_dirty(struct tracker *t, struct tracker_round *r, const struct vma_rec *vmas,
+			   size_t n)
+{
+	struct page_run *runs = NULL;
+	uint64_t t0 = mono_ns();
+	size_t cap = 0, nr = 0, rcap = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct vma_rec *v = &vmas[i];
+		int writable = vma_trackable(v);
+		uint64_t found = 0;
+
+		if (vma_ignored(v))
+			continue;
+		if (writable)
+			err = add_range(t, &cap, v->start, v->end);
+		if (err || !r)
+			continue;
+		r->tracked_pages += (v->end - v->start) / TRK_PAGE;
+		r->tracked_vmas++;
+		nr = 0;
+		err = soft_dirty_scan(t->pagemap_fd, v->start, v->end, &runs, &nr, &rcap, &found);
+		for (size_t k = 0; !err && k < nr; k++) {
+			err = add_dirty(r, runs[k].start,
+					runs[k].start + runs[k].nr_pages * TRK_PAGE);
+			if (!err && writable)
+				err = page_runs_append(&r->written, &r->nr_written, &r->cap_written,
+						       runs[k].start, runs[k].nr_pages);
+		}
+		if (writable)
+			r->written_pages += found;
+	}
+	free(runs);
+	if (!err)
+		err = soft_dirty_clear(t->pid);
+	if (r)
+		r->scan_ns += mono_ns() - t0;
+	return err;
+}
+
+/* Walk the VMAs in the tracker's mode; rebuilds t->ranges and gives them to BPF. */
+static int walk_vmas(struct tracker *t, struct tracker_round *r)
+{
+	struct vma_rec *vmas = NULL;
+	size_t n = 0;
+	int err;
+
+	err = proc_read_vmas(t->pid, &vmas, &n, NULL);
+	if (err) {
+		pr_errno(err, "pid %d: cannot list its VMAs", t->pid);
+		return err;
+	}
+	t->nr_ranges = 0;
+	if (t->mode == TRACKER_SOFT_DIRTY)
+		err = walk_soft_dirty(t, r, vmas, n);
+	else
+		err = walk_uffd(t, r, vmas, n);
 	free(vmas);
 	if (!err && t->bpf) {
 		err = dirty_bpf_set_ranges(t->bpf, t->ranges, t->nr_ranges);
@@ -511,11 +603,85 @@ static void take_bpf(struct tracker *t, struct tracker_opts *o)
 			t->pid, dir, strerror(-err));
 }
 
+/*
+ * The target makes a userfaultfd, ferry takes it, asks for async WP and
+ * protects every writable private VMA. -EOPNOTSUPP if the kernel cannot
+ * (logged as an error unless @quiet, when the caller has a fallback).
+ */
+static int arm_uffd(struct tracker *t, int quiet)
+{
+	uint64_t got = 0;
+	int err;
+
+	t->parked_fd = remote_uffd(t->pid);
+	if (t->parked_fd < 0) {
+		err = t->parked_fd;
+		t->parked_fd = -1;
+		return err;
+	}
+	t->uffd = rsys_getfd(t->pid, t->parked_fd);
+	if (t->uffd < 0) {
+		err = t->uffd;
+		t->uffd = -1;
+		return err;
+	}
+	err = uffd_api(t->uffd, TRK_FEATURES, &got);
+	if (err) {
+		if (quiet)
+			pr_info("pid %d: no UFFD_FEATURE_WP_ASYNC|WP_UNPOPULATED on this kernel "
+				"(6.7+): trying soft-dirty",
+				t->pid);
+		else
+			pr_err("pid %d: userfaultfd without UFFD_FEATURE_WP_ASYNC|WP_UNPOPULATED "
+			       "(%s): this kernel (< 6.7?) cannot track with uffd-wp",
+			       t->pid, strerror(-err));
+		return -EOPNOTSUPP;
+	}
+	err = walk_vmas(t, NULL);
+	if (err == -ENOTTY) {
+		if (quiet)
+			pr_info("pid %d: no PAGEMAP_SCAN on this kernel (6.7+): trying soft-dirty",
+				t->pid);
+		else
+			pr_err("pid %d: no PAGEMAP_SCAN on this kernel (6.7+)", t->pid);
+		err = -EOPNOTSUPP;
+	}
+	return err;
+}
+
+/* Undo arm_uffd: the parked copy closed in the target, ours closed (all unregistered). */
+static int drop_uffd(struct tracker *t)
+{
+	int err = tracker_unpark(t);
+
+	if (err) {
+		pr_errno(err, "pid %d: cannot close the userfaultfd parked at its fd %d", t->pid,
+			 t->parked_fd);
+		return err;
+	}
+	if (t->uffd >= 0)
+		close(t->uffd);
+	t->uffd = -1;
+	t->nr_ranges = 0;
+	return 0;
+}
+
+static int arm_soft_dirty(struct tracker *t, const char *neither)
+{
+	if (!soft_dirty_supported()) {
+		pr_err("pid %d: this kernel has %ssoft-dirty bits (CONFIG_MEM_SOFT_DIRTY): no "
+		       "dirty-page tracking",
+		       t->pid, neither);
+		return -EOPNOTSUPP;
+	}
+	return walk_vmas(t, NULL);
+}
+
 int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 {
+	enum tracker_mode mode = o ? o->mode : TRACKER_AUTO;
 	struct proc_stat ps;
 	struct tracker *t;
-	uint64_t got = 0;
 	int err;
 
 	if (tracker_is_armed(pid)) {
@@ -539,32 +705,20 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	err = open_pagemap(t);
 	if (err)
 		goto err;
-	t->parked_fd = remote_uffd(pid);
-	if (t->parked_fd < 0) {
-		err = t->parked_fd;
-		t->parked_fd = -1;
-		goto err;
-	}
-	t->uffd = rsys_getfd(pid, t->parked_fd);
-	if (t->uffd < 0) {
-		err = t->uffd;
-		t->uffd = -1;
-		goto err;
-	}
-	err = uffd_api(t->uffd, TRK_FEATURES, &got);
-	if (err) {
-		pr_err("pid %d: userfaultfd without UFFD_FEATURE_WP_ASYNC|WP_UNPOPULATED (%s): "
-		       "this kernel (< 6.7?) cannot track dirty pages without soft-dirty",
-		       pid, strerror(-err));
-		err = -EOPNOTSUPP;
-		goto err;
-	}
 	if (!o || !o->no_bpf)
 		take_bpf(t, o);
-	err = walk_vmas(t, NULL);
-	if (err == -ENOTTY) {
-		pr_err("pid %d: no PAGEMAP_SCAN on this kernel (6.7+)", pid);
-		err = -EOPNOTSUPP;
+	if (mode != TRACKER_SOFT_DIRTY) {
+		t->mode = TRACKER_UFFD_WP;
+		err = arm_uffd(t, mode == TRACKER_AUTO);
+		if (err == -EOPNOTSUPP && mode == TRACKER_AUTO) {
+			err = drop_uffd(t);
+			mode = TRACKER_SOFT_DIRTY;
+		}
+	}
+	if (!err && mode == TRACKER_SOFT_DIRTY) {
+		t->mode = TRACKER_SOFT_DIRTY;
+		err = arm_soft_dirty(t, o && o->mode == TRACKER_AUTO ? "neither uffd-wp async nor "
+								     : "");
 	}
 	if (err)
 		goto err;
@@ -579,8 +733,13 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	err = write_state(t);
 	if (err)
 		goto err;
-	pr_info("pid %d: tracking armed: %zu ranges write-protected, uffd parked at fd %d%s", pid,
-		t->nr_ranges, t->parked_fd, t->bpf ? ", BPF attached" : "");
+	if (t->mode == TRACKER_SOFT_DIRTY)
+		pr_info("pid %d: tracking armed with soft-dirty bits: %zu writable ranges, bits "
+			"cleared%s",
+			pid, t->nr_ranges, t->bpf ? ", BPF attached" : "");
+	else
+		pr_info("pid %d: tracking armed: %zu ranges write-protected, uffd parked at fd %d%s",
+			pid, t->nr_ranges, t->parked_fd, t->bpf ? ", BPF attached" : "");
 	*out = t;
 	return 0;
 err:
@@ -625,6 +784,7 @@ int tracker_attach(struct tracker **out, pid_t pid)
 	t = tracker_new(pid);
 	if (!t)
 		return -ENOMEM;
+	t->mode = s.mode;
 	t->starttime = s.starttime;
 	t->parked_fd = s.parked_fd;
 	t->round = s.round;
@@ -633,8 +793,9 @@ int tracker_attach(struct tracker **out, pid_t pid)
 	err = open_pagemap(t);
 	if (err)
 		goto err;
-	t->uffd = rsys_getfd(pid, s.parked_fd);
-	if (t->uffd < 0 || !is_uffd(t->uffd)) {
+	if (t->mode == TRACKER_UFFD_WP)
+		t->uffd = rsys_getfd(pid, s.parked_fd);
+	if (t->mode == TRACKER_UFFD_WP && (t->uffd < 0 || !is_uffd(t->uffd))) {
 		pr_warn("pid %d: its fd %d is no longer the userfaultfd ferry parked there; "
 			"tracking was lost",
 			pid, s.parked_fd);

@@ -28,6 +28,14 @@
  * freeze it; dirtyrate stops it for the scan only): then every write fault
  * the BPF program saw has completed and shows in the scan.
  *
+ * Kernels without uffd-wp async or PAGEMAP_SCAN (before 6.7) but with
+ * CONFIG_MEM_SOFT_DIRTY get the soft-dirty tracker instead (soft_dirty.h): no
+ * uffd and nothing parked; arming and each round clear the bits through
+ * /proc/PID/clear_refs, a round reads them from /proc/PID/pagemap. The state
+ * file and the BPF side are the same. TRACKER_AUTO picks uffd-wp when it
+ * works, else soft-dirty; with neither, arming fails with -EOPNOTSUPP and the
+ * caller copies everything.
+ *
  * VMAs mapped after a round are not registered: the next round finds them
  * (PAGEMAP_SCAN answers EPERM for a VMA without async WP), registers them and
  * reports all their pages dirty, which is what a new mapping is. A moved
@@ -47,7 +55,23 @@
 #define TRACK_STATE_DIR "/run/ferry/track"
 #define TRACK_BPF_DIR "/sys/fs/bpf/ferry"
 
+enum tracker_mode {
+	TRACKER_AUTO = 0,  /* uffd-wp async if the kernel has it, else soft-dirty */
+	TRACKER_UFFD_WP,   /* userfaultfd async write-protection + PAGEMAP_SCAN */
+	TRACKER_SOFT_DIRTY /* clear_refs + pagemap bit 55 */
+};
+
+/* tracker_mode_name - "auto", "uffd-wp" or "soft-dirty". */
+const char *tracker_mode_name(enum tracker_mode m);
+
+/* tracker_mode_parse - the mode named @s into *@m; 0, or -EINVAL for an unknown name. */
+int tracker_mode_parse(const char *s, enum tracker_mode *m);
+
+/* tracker_scan_name - what reads the dirty bits in mode @m: "PAGEMAP_SCAN" or "soft-dirty". */
+const char *tracker_scan_name(enum tracker_mode m);
+
 struct tracker_opts {
+	enum tracker_mode mode;
 	int no_bpf;		   /* uffd-wp and PAGEMAP_SCAN only */
 	struct dirty_bpf_opts bpf; /* map sizes (tgid is filled in) */
 	/*
@@ -79,7 +103,7 @@ struct tracker_round {
 	/* The written pages alone (tracked VMAs only), sorted: what dirtyrate counts. */
 	struct page_run *written;
 	size_t nr_written, cap_written;
-	uint64_t written_pages;	  /* PAGEMAP_SCAN: written pages in tracked VMAs */
+	uint64_t written_pages;	  /* the scan: written pages in tracked VMAs */
 	uint64_t untracked_pages; /* pages of VMAs reported whole */
 	uint64_t tracked_pages;	  /* pages of the registered VMAs */
 	size_t tracked_vmas, new_vmas, untracked_vmas;
@@ -91,6 +115,7 @@ struct tracker_round {
 
 struct tracker {
 	pid_t pid;
+	enum tracker_mode mode; /* TRACKER_UFFD_WP or TRACKER_SOFT_DIRTY */
 	uint64_t starttime;
 	int uffd;			/* ferry's reference to the target's userfaultfd */
 	int parked_fd;			/* its number inside the target; -1 once unparked */
@@ -106,9 +131,11 @@ struct tracker {
  * tracker_arm - start tracking process @pid, whose thread @pid is seized and
  * stopped (ptrace). Every writable private VMA is registered and protected;
  * the BPF side is loaded, attached and pinned unless @o->no_bpf (a BPF
- * failure is a warning: tracking works without it). Returns 0 with *@out set,
- * -EEXIST if @pid is tracked already, -EOPNOTSUPP if the kernel lacks
- * UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED or PAGEMAP_SCAN (logged), or -errno.
+ * failure is a warning: tracking works without it). @o->mode picks the
+ * tracker (see above). Returns 0 with *@out set, -EEXIST if @pid is tracked
+ * already, -EOPNOTSUPP if the kernel lacks what the mode needs (uffd-wp:
+ * UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED and PAGEMAP_SCAN; soft-dirty:
+ * CONFIG_MEM_SOFT_DIRTY; auto: both; logged), or -errno.
  * On error nothing is left in the target.
  */
 int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o);

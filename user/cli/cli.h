@@ -26,6 +26,10 @@ struct cli_opts {
 	const char *prev_dir;	 /* --prev-images-dir */
 	int track_mem;		 /* --track-mem (pre-dump always tracks) */
 	int no_bpf;		 /* --no-bpf */
+	int track_mode;		 /* --track-mode: enum tracker_mode */
+	unsigned bpf_pages;	 /* --bpf-pages N (0: default) */
+	unsigned bpf_ranges;	 /* --bpf-ranges N (0: default) */
+	unsigned bpf_ringbuf;	 /* --bpf-ringbuf BYTES (0: default) */
 	int stop;		 /* --stop */
 	int status;		 /* --status */
 	long interval_ms;	 /* --interval MS */
@@ -51,6 +55,22 @@ struct cli_cmd {
 	const char *summary;
 	const char *usage; /* full --help text */
 };
+
+struct tracker_opts;
+
+/* cli_track_opts - the tracker options given on the command line (mode, BPF map sizes). */
+void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
+
+/* The --help lines of the tracker options, shared by track, pre-dump, dump and dirtyrate. */
+#define CLI_TRACK_OPTS_HELP                                                                    \
+	"  --track-mode MODE     auto (default): uffd-wp async + PAGEMAP_SCAN (6.7+),\n"       \
+	"                        else soft-dirty bits (CONFIG_MEM_SOFT_DIRTY); or force\n"     \
+	"                        uffd-wp or soft-dirty\n"                                      \
+	"  --no-bpf              no BPF write-fault and VMA-event tracking\n"                  \
+	"  --bpf-pages N         records of the BPF per-page write map (default 262144:\n"     \
+	"                        1 GiB of distinct pages; ~100 bytes of kernel memory each)\n" \
+	"  --bpf-ranges N        address ranges BPF tells apart (default 1024)\n"              \
+	"  --bpf-ringbuf SIZE    VMA-event ring buffer, a power of two >= 4K (default 256K)\n"
 
 /* Each subcommand file defines one of these. */
 extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_page_server,

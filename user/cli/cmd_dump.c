@@ -4,6 +4,7 @@
 
 #define LOG_PREFIX ""
 #include "cli.h"
+#include "tracker.h"
 #include "dump.h"
 #include "log.h"
 
@@ -22,7 +23,7 @@ static int run(struct cli_opts *o)
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
 	d.prev_dir = o->prev_dir;
-	d.track.no_bpf = o->no_bpf;
+	cli_track_opts(o, &d.track);
 	err = dump_tree(&d, &r);
 	if (err)
 		return err;

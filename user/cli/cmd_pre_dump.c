@@ -4,6 +4,7 @@
 
 #define LOG_PREFIX ""
 #include "cli.h"
+#include "tracker.h"
 #include "dump.h"
 #include "log.h"
 
@@ -20,7 +21,7 @@ static int run(struct cli_opts *o)
 	d.pid = o->pid;
 	d.dir = o->images_dir;
 	d.prev_dir = o->prev_dir;
-	d.track.no_bpf = o->no_bpf;
+	cli_track_opts(o, &d.track);
 	err = predump_tree(&d, &r);
 	if (err)
 		return err;
@@ -32,11 +33,12 @@ static int run(struct cli_opts *o)
 		(unsigned long long)r.pages_written, (double)r.pages_written * 4096 / (1 << 20),
 		(unsigned long long)r.pages_parent, (unsigned long long)r.pages_vanished);
 	if (r.tracked_procs && r.has_bpf)
-		pr_info("since the last round: %llu pages written (PAGEMAP_SCAN), %llu (BPF)",
-			(unsigned long long)r.written_pages, (unsigned long long)r.bpf_pages);
+		pr_info("since the last round: %llu pages written (%s), %llu (BPF)",
+			(unsigned long long)r.written_pages, r.scan_name,
+			(unsigned long long)r.bpf_pages);
 	else if (r.tracked_procs)
-		pr_info("since the last round: %llu pages written (PAGEMAP_SCAN)",
-			(unsigned long long)r.written_pages);
+		pr_info("since the last round: %llu pages written (%s)",
+			(unsigned long long)r.written_pages, r.scan_name);
 	if (r.has_bpf)
 		pr_info("VMA changes: %llu mmap, %llu munmap, %llu mremap, %llu mprotect, %llu brk, "
 			"%llu madvise (%llu pages dropped), %llu events lost",
@@ -51,34 +53,38 @@ const struct cli_cmd cmd_pre_dump = {
 	.name = "pre-dump",
 	.run = run,
 	.summary = "copy a live tree's memory, then only what changed (iterative dump)",
-	.usage = "Usage: ferry pre-dump -t PID -D DIR [--prev-images-dir P] [--track-mem]\n"
-		 "                      [--no-bpf] [-v[N]] [--log-file F]\n\n"
-		 "One round of an iterative (pre-copy) dump, as CRIU's pre-dump, on kernels\n"
-		 "without soft-dirty: the tree is frozen only while ferry reads its dirty\n"
-		 "bits and lists its pages, then its pages are written while it runs.\n\n"
-		 "The first pre-dump of a process arms dirty-page tracking: the process\n"
-		 "creates a userfaultfd (a syscall ferry injects), ferry registers its\n"
-		 "writable private memory for asynchronous write-protection and\n"
-		 "protects every page; each round's PAGEMAP_SCAN reads which pages were\n"
-		 "written and protects them again. The uffd stays parked inside the process\n"
-		 "(at a high fd, close-on-exec) and BPF programs counting write faults and\n"
-		 "watching mmap/munmap/mremap/mprotect/brk/madvise stay pinned in bpffs,\n"
-		 "so tracking lasts between ferry runs, with no daemon.\n\n"
-		 "With --prev-images-dir P, the directory of this tree's previous round,\n"
-		 "only pages written since are copied; the others are recorded as in the\n"
-		 "parent (DIR/parent -> P). End the chain with `ferry dump\n"
-		 "--prev-images-dir`; `ferry restore` reads through the chain. Tracking is\n"
-		 "stopped by that dump, by `ferry track --stop -t PID`, and by a failed\n"
-		 "pre-dump.\n\n"
-		 "Options:\n"
-		 "  -t, --tree PID        root of the tree\n"
-		 "  -D, --images-dir DIR  where this round's images go (empty or new)\n"
-		 "  --prev-images-dir P   the previous round's directory (relative to DIR,\n"
-		 "                        CRIU's convention, or absolute)\n"
-		 "  --track-mem           accepted for CRIU compatibility: pre-dump always tracks\n"
-		 "  --no-bpf              track with uffd-wp + PAGEMAP_SCAN only, no BPF\n"
-		 "  -v[N]                 -v3 prints the round's statistics\n\n"
-		 "Written: inventory.img, pstree.img, pagemap-PID.img, pages-N.img,\n"
-		 "stats-dump, parent. A page unmapped between the scan and its copy is written\n"
-		 "as zeros; the next round sees its VMA changed.\n",
+	.usage =
+		"Usage: ferry pre-dump -t PID -D DIR [--prev-images-dir P] [--track-mem]\n"
+		"                      [--track-mode M] [--no-bpf] [--bpf-pages N]\n"
+		"                      [--bpf-ranges N] [--bpf-ringbuf SIZE] [-v[N]] [--log-file F]\n\n"
+		"One round of an iterative (pre-copy) dump, as CRIU's pre-dump, also on\n"
+		"kernels without soft-dirty: the tree is frozen only while ferry reads its\n"
+		"dirty bits and lists its pages, then its pages are written while it runs.\n\n"
+		"The first pre-dump of a process arms dirty-page tracking: the process\n"
+		"creates a userfaultfd (a syscall ferry injects), ferry registers its\n"
+		"writable private memory for asynchronous write-protection and\n"
+		"protects every page; each round's PAGEMAP_SCAN reads which pages were\n"
+		"written and protects them again. The uffd stays parked inside the process\n"
+		"(at a high fd, close-on-exec) and BPF programs counting write faults and\n"
+		"watching mmap/munmap/mremap/mprotect/brk/madvise stay pinned in bpffs,\n"
+		"so tracking lasts between ferry runs, with no daemon. On kernels without\n"
+		"uffd-wp async (before 6.7) ferry uses soft-dirty bits instead, as CRIU\n"
+		"does (clear_refs, pagemap bit 55), when the kernel has them; with neither,\n"
+		"it says so and every round copies every page.\n\n"
+		"With --prev-images-dir P, the directory of this tree's previous round,\n"
+		"only pages written since are copied; the others are recorded as in the\n"
+		"parent (DIR/parent -> P). End the chain with `ferry dump\n"
+		"--prev-images-dir`; `ferry restore` reads through the chain. Tracking is\n"
+		"stopped by that dump, by `ferry track --stop -t PID`, and by a failed\n"
+		"pre-dump.\n\n"
+		"Options:\n"
+		"  -t, --tree PID        root of the tree\n"
+		"  -D, --images-dir DIR  where this round's images go (empty or new)\n"
+		"  --prev-images-dir P   the previous round's directory (relative to DIR,\n"
+		"                        CRIU's convention, or absolute)\n"
+		"  --track-mem           accepted for CRIU compatibility: pre-dump always tracks\n" CLI_TRACK_OPTS_HELP
+		"  -v[N]                 -v3 prints the round's statistics\n\n"
+		"Written: inventory.img, pstree.img, pagemap-PID.img, pages-N.img,\n"
+		"stats-dump, parent. A page unmapped between the scan and its copy is written\n"
+		"as zeros; the next round sees its VMA changed.\n",
 };

@@ -25,9 +25,13 @@ static int status(pid_t pid, int json)
 	if (err)
 		return err;
 	if (json)
-		printf("{\"pid\": %d, \"tracked\": true, \"parked_fd\": %d, \"rounds\": %u, "
-		       "\"bpf\": %s}\n",
-		       pid, t->parked_fd, t->round, t->bpf ? "true" : "false");
+		printf("{\"pid\": %d, \"tracked\": true, \"mode\": \"%s\", \"parked_fd\": %d, "
+		       "\"rounds\": %u, \"bpf\": %s}\n",
+		       pid, tracker_mode_name(t->mode), t->parked_fd, t->round,
+		       t->bpf ? "true" : "false");
+	else if (t->mode == TRACKER_SOFT_DIRTY)
+		printf("pid %d is tracked: soft-dirty bits, %u round(s), BPF %s\n", pid, t->round,
+		       t->bpf ? "pinned" : "off");
 	else
 		printf("pid %d is tracked: userfaultfd parked at its fd %d, %u round(s), BPF %s\n",
 		       pid, t->parked_fd, t->round, t->bpf ? "pinned" : "off");
@@ -36,11 +40,12 @@ static int status(pid_t pid, int json)
 
 static int arm(const struct cli_opts *o)
 {
-	struct tracker_opts to = { .no_bpf = o->no_bpf };
+	struct tracker_opts to = { 0 };
 	struct tracker *t = NULL;
 	struct pstree tree;
 	int err;
 
+	cli_track_opts(o, &to);
 	err = pstree_freeze(&tree, o->pid);
 	if (err)
 		return err;
@@ -79,7 +84,8 @@ const struct cli_cmd cmd_track = {
 	.name = "track",
 	.run = run,
 	.summary = "arm, show or stop the dirty-page tracking of a process",
-	.usage = "Usage: ferry track -t PID [--no-bpf]\n"
+	.usage = "Usage: ferry track -t PID [--track-mode M] [--no-bpf] [--bpf-pages N]\n"
+		 "                   [--bpf-ranges N] [--bpf-ringbuf SIZE]\n"
 		 "       ferry track -t PID --status [--json]\n"
 		 "       ferry track -t PID --stop\n\n"
 		 "Dirty-page tracking (userfaultfd async write-protection + PAGEMAP_SCAN, with\n"
@@ -89,10 +95,12 @@ const struct cli_cmd cmd_track = {
 		 "parked in the process (the process is stopped for that one call), the kernel\n"
 		 "unregisters its memory and lifts every write protection, and the pinned BPF\n"
 		 "programs are removed. The process keeps running and no longer takes write\n"
-		 "faults. Arming only the root: the tracked process is PID, not its children.\n\n"
+		 "faults. Arming only the root: the tracked process is PID, not its children.\n"
+		 "On kernels without uffd-wp async, tracking uses soft-dirty bits (nothing is\n"
+		 "parked; stopping removes the state and BPF; a page written for the first\n"
+		 "time after the last round still takes one soft-dirty fault).\n\n"
 		 "Options:\n"
-		 "  -t, --tree PID  the process\n"
-		 "  --status        print whether PID is tracked (--json for a program)\n"
-		 "  --stop          stop tracking PID\n"
-		 "  --no-bpf        arm without BPF (uffd-wp + PAGEMAP_SCAN only)\n",
+		 "  -t, --tree PID        the process\n"
+		 "  --status              print whether PID is tracked (--json for a program)\n"
+		 "  --stop                stop tracking PID\n" CLI_TRACK_OPTS_HELP,
 };

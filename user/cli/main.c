@@ -8,6 +8,7 @@
 #define LOG_PREFIX ""
 #include "cli.h"
 #include "log.h"
+#include "tracker.h"
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_check,    &cmd_decode,  &cmd_dirtyrate, &cmd_dump,	 &cmd_page_server,
@@ -40,6 +41,10 @@ enum {
 	OPT_WIRE_LOG,
 	OPT_TIMEOUT,
 	OPT_PREFETCH_DELAY,
+	OPT_TRACK_MODE,
+	OPT_BPF_PAGES,
+	OPT_BPF_RANGES,
+	OPT_BPF_RINGBUF,
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +80,10 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
+	{ "track-mode", required_argument, NULL, OPT_TRACK_MODE },
+	{ "bpf-pages", required_argument, NULL, OPT_BPF_PAGES },
+	{ "bpf-ranges", required_argument, NULL, OPT_BPF_RANGES },
+	{ "bpf-ringbuf", required_argument, NULL, OPT_BPF_RINGBUF },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -109,6 +118,40 @@ static int parse_int(const char *s, long min, long max, long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *s, long *out)
+{
+	char *end;
+	long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || v > (1L << 40) >> shift)
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to)
+{
+	to->mode = (enum tracker_mode)o->track_mode;
+	to->no_bpf = o->no_bpf;
+	to->bpf.max_pages = o->bpf_pages;
+	to->bpf.max_ranges = o->bpf_ranges;
+	to->bpf.ringbuf_bytes = o->bpf_ringbuf;
 }
 
 static int parse_opts(int argc, char **argv, struct cli_opts *o)
@@ -250,6 +293,45 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 				return -EINVAL;
 			}
 			o->prefetch_delay_ms = v;
+			break;
+		case OPT_TRACK_MODE: {
+			enum tracker_mode m;
+
+			if (tracker_mode_parse(optarg, &m)) {
+				fprintf(stderr,
+					"ferry: bad --track-mode '%s' (auto, uffd-wp or "
+					"soft-dirty)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->track_mode = (int)m;
+			break;
+		}
+		case OPT_BPF_PAGES:
+			if (parse_int(optarg, 64, 1L << 26, &v)) {
+				fprintf(stderr, "ferry: bad --bpf-pages '%s' (64..67108864)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->bpf_pages = (unsigned)v;
+			break;
+		case OPT_BPF_RANGES:
+			if (parse_int(optarg, 1, DT_MAX_RANGES, &v)) {
+				fprintf(stderr, "ferry: bad --bpf-ranges '%s' (1..%u)\n", optarg,
+					DT_MAX_RANGES);
+				return -EINVAL;
+			}
+			o->bpf_ranges = (unsigned)v;
+			break;
+		case OPT_BPF_RINGBUF:
+			if (parse_size(optarg, &v) || v < 4096 || v > (1L << 30) || (v & (v - 1))) {
+				fprintf(stderr,
+					"ferry: bad --bpf-ringbuf '%s' (a power of two from 4K to 1G; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->bpf_ringbuf = (unsigned)v;
 			break;
 		case OPT_TIMEOUT: {
 			char *end;
