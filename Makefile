@@ -84,7 +84,7 @@ deps:
 	$(Q)bash scripts/install-deps.sh
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory $(TESTBIN) $(FERRY) $(WORKLOADS) $(FUZZERS)
+	$(Q)$(MAKE) --no-print-directory $(TESTBIN) $(FERRY) $(WORKLOADS) $(FUZZERS) $(BUILD)/vm/init
 	$(Q)bash scripts/run-tests.sh $(BUILD)
 
 demo: deps
@@ -165,6 +165,12 @@ $(BUILD)/workloads/%: selftests/workloads/%.c selftests/pattern.h
 	$(call msg,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 $(WARN) -Iselftests -O1 -g -o $@ $< -lpthread -lm
+
+# The test VM's PID 1 (scripts/vm-run.sh): static, nothing from libferry.
+$(BUILD)/vm/init: selftests/vm/init.c
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 -static -O2 $(WARN) -o $@ $<
 
 $(BUILD)/bench/%: bench/%.c $(LIBFERRY)
 	$(call msg,LD,$@)
