@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/* Helpers shared by the Criterion suites; see helpers.h for what each does. */
+#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -173,6 +176,46 @@ int t_count_lines(const char *path, const char *needle)
 			n++;
 	free(buf);
 	return n;
+}
+
+static long t_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+void t_expect_verdict(const char *out_path, pid_t pid, int sig, const char *ok, const char *bad,
+		      int timeout_ms)
+{
+	int before = t_count_lines(out_path, ok), now = before;
+	long deadline = t_now_ms() + timeout_ms;
+	const char *abbrev = sigabbrev_np(sig);
+	char signame[32], *out;
+
+	if (abbrev)
+		snprintf(signame, sizeof(signame), "SIG%s", abbrev);
+	else
+		snprintf(signame, sizeof(signame), "signal %d", sig);
+	cr_assert_eq(kill(pid, sig), 0, "pid %d is gone: cannot send %s to ask for '%s'", pid,
+		     signame, ok);
+	do {
+		usleep(10 * 1000);
+		now = t_count_lines(out_path, ok);
+		if (bad && t_count_lines(out_path, bad)) {
+			out = t_read_file(out_path, NULL);
+			cr_assert_fail(
+				"pid %d has a '%s' line in its output (sent %s, expected '%s'); %s:\n%s",
+				pid, bad, signame, ok, out_path, out ? out : "");
+		}
+	} while (now <= before && t_now_ms() < deadline);
+	if (now > before)
+		return;
+	out = t_read_file(out_path, NULL);
+	cr_assert_fail("pid %d printed no new '%s' line within %d ms of %s (state '%c'); %s:\n%s",
+		       pid, ok, timeout_ms, signame, t_proc_state(pid) ?: '-', out_path,
+		       out ? out : "");
 }
 
 long t_proc_field(pid_t pid, const char *key)

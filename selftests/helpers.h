@@ -36,6 +36,15 @@ pid_t t_spawn(const char *out_path, const char *const argv[]);
 char *t_wait_line(const char *path, const char *needle, int timeout_ms);
 /* t_count_lines - lines of @path containing @needle. */
 int t_count_lines(const char *path, const char *needle);
+/*
+ * t_expect_verdict - send @sig to @pid and wait up to @timeout_ms for one more
+ * line containing @ok in its output file @out_path (counted from before the
+ * signal). Fails the current test, naming @pid and @ok and printing the file,
+ * as soon as a line containing @bad appears (@bad may be NULL: no such check)
+ * or when the time is up. Criterion suites only.
+ */
+void t_expect_verdict(const char *out_path, pid_t pid, int sig, const char *ok, const char *bad,
+		      int timeout_ms);
 /* t_proc_field - the value after "Key:" in /proc/PID/status, or -1. */
 long t_proc_field(pid_t pid, const char *key);
 /* t_proc_state - the state letter of /proc/PID/stat, or 0 if gone. */

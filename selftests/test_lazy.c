@@ -77,23 +77,12 @@ static void lazy_restore_ok(struct lw *w, const char *args)
 	free(err);
 }
 
-/* Send SIGUSR1 and wait for one more line with @ok; fail on "BAD". */
-static void verdict(struct lw *w, const char *ok)
-{
-	int before = t_count_lines(w->out, ok), now = before;
-
-	cr_assert_eq(kill(w->pid, SIGUSR1), 0, "pid %d is gone", w->pid);
-	for (int i = 0; i < 3000 && now <= before; i++) {
-		usleep(10000);
-		now = t_count_lines(w->out, ok);
-		if (t_count_lines(w->out, "BAD")) {
-			char *out = t_read_file(w->out, NULL);
-
-			cr_assert_fail("pid %d reported a bad state:\n%s", w->pid, out);
-		}
-	}
-	cr_assert_gt(now, before, "pid %d gave no '%s'", w->pid, ok);
-}
+/*
+ * How long a lazily restored workload has to answer SIGUSR1 with its verdict
+ * (t_expect_verdict): its check faults pages in through the lazy-pages daemon,
+ * some of them from a page server.
+ */
+#define VERDICT_MS 30000
 
 /* The daemon's summary line, once it has ended (NULL after @ms). */
 static char *summary(struct lw *w, int ms)
@@ -132,13 +121,13 @@ Test(lazy, events_while_pages_missing)
 
 	lw_start(&w, argv);
 	lazy_restore_ok(&w, "--prefetch-delay 3000");
-	verdict(&w, "lazyevents: verify ok");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "lazyevents: verify ok", "BAD", VERDICT_MS);
 	line = summary(&w, 30000);
 	cr_assert_not_null(line, "the daemon did not end");
 	cr_assert(strstr(line, "lazy-pages: done"), "%s", line);
 	cr_expect_gt(summary_num(line, "fault(s)"), 100, "the reads did not fault: %s", line);
 	free(line);
-	verdict(&w, "lazyevents: verify ok");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "lazyevents: verify ok", "BAD", VERDICT_MS);
 	/* The daemon let it go: no userfaultfd left registered. */
 	cr_expect_neq(t_run(NULL, NULL, "grep -q '^VmFlags:.* um' /proc/%d/smaps", w.pid), 0,
 		      "memory still registered for missing faults");
@@ -160,7 +149,7 @@ Test(lazy, background_fills_everything)
 	/* "N of N pages filled": everything arrived. */
 	cr_expect_eq(summary_num(line, " of "), summary_num(line, " pages filled"), "%s", line);
 	free(line);
-	verdict(&w, "memhog: verify ok");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "BAD", VERDICT_MS);
 	lw_stop(&w);
 }
 
@@ -181,7 +170,7 @@ Test(lazy, working_set_cuts_faults)
 	for (int round = 0; round < 2; round++) {
 		lazy_restore_ok(&w, round ? "--prefetch-delay 60000"
 					  : "--prefetch-delay 60000 --record-ws");
-		verdict(&w, "wsreader: verify ok");
+		t_expect_verdict(w.out, w.pid, SIGUSR1, "wsreader: verify ok", "BAD", VERDICT_MS);
 		t_kill_wait(w.pid); /* the daemon ends with the process */
 		line = summary(&w, 20000);
 		cr_assert_not_null(line, "round %d: the daemon did not end", round);
@@ -268,7 +257,7 @@ Test(lazy, dump_refused_while_pages_missing)
 	cr_expect(err && strstr(err, "missing-page faults"), "%s", err ? err : "");
 	free(err);
 	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0, "the refused dump left it traced");
-	verdict(&w, "memhog: verify ok");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "BAD", VERDICT_MS);
 	lw_stop(&w);
 }
 
@@ -364,12 +353,12 @@ static void from_netns(const char *const argv[], const char *ok, const char *arg
 		snprintf(all, sizeof(all), "--secret-file %s %s", secret, args);
 		remote_restore_ok(&w, client, s.addr, all);
 	}
-	verdict(&w, ok);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, ok, "BAD", VERDICT_MS);
 	line = summary(&w, 60000);
 	cr_assert_not_null(line, "the daemon did not end");
 	cr_expect(strstr(line, "lazy-pages: done"), "%s", line);
 	free(line);
-	verdict(&w, ok);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, ok, "BAD", VERDICT_MS);
 	cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
 	cur_server = 0;
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -132,22 +132,8 @@ static void pagemap_counts(const char *dir, pid_t pid, uint64_t *present, uint64
 	close(dfd);
 }
 
-static void expect_verdict(struct pw *w, pid_t pid, const char *ok, const char *bad)
-{
-	int before = t_count_lines(w->out, ok), now = before;
-
-	cr_assert_eq(kill(pid, SIGUSR1), 0, "pid %d is gone", pid);
-	for (int i = 0; i < 1000 && now <= before; i++) {
-		usleep(10000);
-		now = t_count_lines(w->out, ok);
-		if (t_count_lines(w->out, bad)) {
-			char *out = t_read_file(w->out, NULL);
-
-			cr_assert_fail("pid %d reported a bad state:\n%s", pid, out);
-		}
-	}
-	cr_assert_gt(now, before, "pid %d gave no '%s'", pid, ok);
-}
+/* How long a workload has to answer SIGUSR1 with its verdict (t_expect_verdict). */
+#define VERDICT_MS 10000
 
 TestSuite(predump, .timeout = 180);
 
@@ -234,10 +220,10 @@ Test(predump, chain_restores_a_busy_writer)
 			  w.pid, st ? st : '-', out ? out : "");
 		free(out);
 	}
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	/* It goes on writing from where it was, and stays consistent. */
 	usleep(200000);
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -263,7 +249,7 @@ Test(predump, track_stop_removes_tracking)
 	free(out);
 	cr_expect_neq(t_run(NULL, NULL, "%s track -t %d --stop", t_ferry_bin(), w.pid), 0,
 		      "stopping an untracked pid succeeded");
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -282,7 +268,7 @@ Test(predump, dump_removes_tracking)
 		 w.dir);
 	ferry_ok("dump", args);
 	expect_untracked(w.pid, "after dump --leave-running");
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -313,7 +299,7 @@ Test(predump, failed_predump_removes_tracking)
 		snprintf(path, sizeof(path), "%s/b%zu/inventory.img", w.dir, i);
 		cr_expect(access(path, F_OK), "a failed pre-dump published %s", path);
 	}
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -395,7 +381,7 @@ Test(predump, bpf_map_sizes_from_options)
 	snprintf(args, sizeof(args), "-t %d --stop", w.pid);
 	ferry_ok("track", args);
 	expect_untracked(w.pid, "after track --stop");
-	expect_verdict(&w, w.pid, "verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -432,6 +418,7 @@ Test(predump, soft_dirty_refused_where_the_kernel_lacks_it)
 	snprintf(args, sizeof(args), "%s/1", w.dir);
 	pagemap_counts(args, w.pid, &present, &parent);
 	cr_expect_geq(present, 8 * 256 - 8 * 256 / 64, "only %lu pages copied", present);
-	expect_verdict(&w, w.pid, "memhog: verify ok", "memhog: verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "memhog: verify BAD",
+			 VERDICT_MS);
 	pw_stop(&w);
 }

@@ -201,23 +201,8 @@ static void dump_kill_restore(struct rw *w)
 		     w->pid);
 }
 
-/* Send @sig to @pid and wait for one more line with @ok; fail on a line with @bad. */
-static void expect_verdict(struct rw *w, pid_t pid, int sig, const char *ok, const char *bad)
-{
-	int before = t_count_lines(w->out, ok), now = before;
-
-	cr_assert_eq(kill(pid, sig), 0, "pid %d is gone", pid);
-	for (int i = 0; i < 1000 && now <= before; i++) {
-		usleep(10000);
-		now = t_count_lines(w->out, ok);
-		if (bad && t_count_lines(w->out, bad)) {
-			char *out = t_read_file(w->out, NULL);
-
-			cr_assert_fail("pid %d reported a bad state:\n%s", pid, out);
-		}
-	}
-	cr_assert_gt(now, before, "pid %d gave no '%s' after signal %d", pid, ok, sig);
-}
+/* How long a restored workload has to answer a signal (t_expect_verdict). */
+#define VERDICT_MS 10000
 
 TestSuite(restore, .timeout = 120);
 TestSuite(restore_lazy, .timeout = 120);
@@ -301,11 +286,12 @@ BOTH_WAYS(memhog_256m)
 	rw_start(&w, argv, "ready");
 	for (int round = 0; round < 2; round++) {
 		dump_kill_restore(&w);
-		expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+		t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD",
+				 VERDICT_MS);
 	}
 	/* It keeps working after the restore: a rewrite and a check of the new seed. */
-	expect_verdict(&w, w.pid, SIGUSR2, "memhog: rewrote seed", NULL);
-	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR2, "memhog: rewrote seed", NULL, VERDICT_MS);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	rw_stop(&w);
 }
 
@@ -334,7 +320,8 @@ BOTH_WAYS(threads_mutex)
 			cr_assert_eq(access(task, F_OK), 0, "thread %d came back with another tid",
 				     tids[i]);
 		}
-		expect_verdict(&w, w.pid, SIGUSR1, "threads: verify ok", "verify BAD");
+		t_expect_verdict(w.out, w.pid, SIGUSR1, "threads: verify ok", "verify BAD",
+				 VERDICT_MS);
 	}
 	rw_stop(&w);
 }
@@ -359,7 +346,8 @@ BOTH_WAYS(family_pipe_in_flight)
 		cr_assert_eq(getpgid(reader), getpgid(parent), "process group not restored");
 		cr_assert_eq(getsid(reader), getsid(parent));
 		if (!round)
-			expect_verdict(&w, reader, SIGUSR1, "family: reader pipe ok", "pipe BAD");
+			t_expect_verdict(w.out, reader, SIGUSR1, "family: reader pipe ok",
+					 "pipe BAD", VERDICT_MS);
 	}
 	cr_assert(t_proc_state(busy) == 'R' || t_proc_state(busy) == 'S',
 		  "the busy child is in state '%c'", t_proc_state(busy));
@@ -376,12 +364,12 @@ Test(restore, same_images_twice)
 
 	rw_start(&w, argv, "ready");
 	dump_kill_restore(&w);
-	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	t_kill_wait(w.pid);
 	cr_assert_eq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0,
 		     "second restore: %s", err ? err : "");
 	free(err);
-	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	rw_stop(&w);
 }
 
@@ -412,7 +400,7 @@ Test(restore, under_a_shells_fd_limit)
 	cr_expect_eq(t_run(NULL, NULL, "grep -q '^Max open files *%llu ' /proc/%d/limits",
 			   (unsigned long long)rl.rlim_cur, w.pid),
 		     0, "the restored process did not get its own fd limit back");
-	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	rw_stop(&w);
 }
 
@@ -444,7 +432,7 @@ static void self_checking(const char *const argv[], const char *ok)
 	rw_start(&w, argv, "ready");
 	for (int round = 0; round < 2; round++) {
 		dump_kill_restore(&w);
-		expect_verdict(&w, w.pid, SIGUSR1, ok, "verify BAD");
+		t_expect_verdict(w.out, w.pid, SIGUSR1, ok, "verify BAD", VERDICT_MS);
 	}
 	rw_stop(&w);
 }
@@ -476,7 +464,7 @@ static void self_checking_in_dir(const char *name, const char *ok)
 	}
 	for (int round = 0; round < 2; round++) {
 		dump_kill_restore(&w);
-		expect_verdict(&w, w.pid, SIGUSR1, ok, "verify BAD");
+		t_expect_verdict(w.out, w.pid, SIGUSR1, ok, "verify BAD", VERDICT_MS);
 	}
 	rw_stop(&w);
 }
@@ -681,7 +669,7 @@ Test(restore, refuses_taken_pid)
 	cr_assert(strstr(err, "memhog"), "the holder is not named: %s", err);
 	free(err);
 	/* The holder is untouched. */
-	expect_verdict(&w, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD");
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	cr_assert_eq(waitpid(-1, NULL, WNOHANG), 0, "a failed restore left a child behind");
 	rw_stop(&w);
 }

@@ -1034,7 +1034,7 @@ Test(restore_images, chain_parent_incomplete)
 static void restore_memhog(struct dump *d, const char *dir)
 {
 	char pidfile[700], *err = NULL, *s;
-	int rc, before, now = 0;
+	int rc;
 
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	snprintf(pidfile, sizeof(pidfile), "%s/restored.pid", d->dir);
@@ -1045,15 +1045,7 @@ static void restore_memhog(struct dump *d, const char *dir)
 	cr_assert_not_null(s);
 	cr_assert_eq(atoi(s), d->pid, "restored as pid %s", s);
 	free(s);
-	before = t_count_lines(d->out, "memhog: verify ok");
-	cr_assert_eq(kill(d->pid, SIGUSR1), 0);
-	for (int i = 0; i < 1000 && now <= before; i++) {
-		usleep(10000);
-		now = t_count_lines(d->out, "memhog: verify ok");
-		cr_assert_eq(t_count_lines(d->out, "verify BAD"), 0, "restored memhog: %s",
-			     (s = t_read_file(d->out, NULL)));
-	}
-	cr_assert_gt(now, before, "restored memhog did not verify");
+	t_expect_verdict(d->out, d->pid, SIGUSR1, "memhog: verify ok", "verify BAD", 10000);
 	t_kill_wait(d->pid);
 }
 
