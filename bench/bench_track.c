@@ -415,23 +415,6 @@ out:
 	_exit(write_full(wfd, &res, sizeof(res)) ? 1 : 0);
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void print_scan_header(void)
 {
 	printf("\n== 1. one dirty scan at 1%% dirty: tracker_round vs reading /proc/PID/pagemap "
@@ -473,7 +456,7 @@ static int bench_scan(unsigned long mib)
 	}
 	close(p[1]);
 	p[1] = -1;
-	err = read_full(p[0], &res, sizeof(res));
+	err = read_full(p[0], &res, sizeof(res), NULL);
 	if (wait4(worker, &status, 0, &ru) != worker || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		pr_err("pid %d: scan worker failed (status %#x)", worker, status);
 		err = err ?: -EIO;

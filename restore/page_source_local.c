@@ -14,6 +14,7 @@
 #include "images.h"
 #include "page_source_local.h"
 #include "pagemap_flags.h"
+#include "util.h"
 
 #define LOG_PREFIX "page source: "
 #include "log.h"
@@ -60,24 +61,6 @@ static const struct rimg_proc *find_proc(const struct local *l, pid_t pid)
 			hi = mid;
 	}
 	return NULL;
-}
-
-/* pread_full - @len bytes at @off; *@done says how many came before an error. */
-static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off, size_t *done)
-{
-	*done = 0;
-	while (*done < len) {
-		ssize_t n = pread(fd, buf + *done, len - *done, (off_t)(off + *done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -EIO;
-		*done += (size_t)n;
-	}
-	return 0;
 }
 
 int page_source_local_read(struct page_source *s, pid_t pid, uint64_t addr, uint32_t nr, void *buf,

@@ -28,6 +28,7 @@
 #include "rsys.h"
 #include "proc_fdinfo.h"
 #include "dump_files.h"
+#include "util.h"
 
 #include "fdinfo.pb-c.h"
 #include "regfile.pb-c.h"
@@ -595,25 +596,6 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 	return 0;
 }
 
-/* Read all of len bytes from a pipe that holds them. */
-static int read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		n = read(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -EIO;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Copy the bytes buffered in the pipe of p, once per pipe, without taking
  * them out: tee(2) from its read side into a private pipe of the same size.
@@ -675,7 +657,7 @@ static int capture_pipe(struct files_dump *d, pid_t pid, const struct probe *p, 
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = read_all(priv[0], buf, (size_t)avail);
+		ret = read_full(priv[0], buf, (size_t)avail, NULL);
 		if (ret) {
 			pr_errno(ret, "pid %d fd %d: cannot read the copy of pipe:[%u]", pid, p->fd,
 				 pipe_id);

@@ -20,6 +20,7 @@
 #define LOG_PREFIX "proc: "
 #include "log.h"
 #include "proc_parse.h"
+#include "util.h"
 #include "vma_iter.h"
 
 /* Room for "/proc/<pid>/task/<tid>/" and a file name. */
@@ -73,50 +74,15 @@ static int proc_open(const char *path, pid_t pid, pid_t tid)
 /* Read a whole /proc file into a malloc'ed, NUL-terminated buffer. */
 static int read_whole(const char *path, pid_t pid, pid_t tid, char **out, size_t *len)
 {
-	size_t cap = 4096, used = 0;
-	char *buf = NULL, *nbuf;
-	ssize_t got;
 	int fd, err;
 
 	fd = proc_open(path, pid, tid);
 	if (fd < 0)
 		return fd;
-	buf = malloc(cap);
-	if (!buf) {
-		err = -ENOMEM;
-		goto err;
-	}
-	for (;;) {
-		if (cap - used < 2) {
-			nbuf = realloc(buf, cap * 2);
-			if (!nbuf) {
-				err = -ENOMEM;
-				goto err;
-			}
-			buf = nbuf;
-			cap *= 2;
-		}
-		got = read(fd, buf + used, cap - used - 1);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			if (err != -ESRCH)
-				pr_perror("pid %d: cannot read %s", (int)pid, path);
-			goto err;
-		}
-		if (!got)
-			break;
-		used += (size_t)got;
-	}
-	close(fd);
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	return 0;
-
-err:
-	free(buf);
+	err = read_fd_all(fd, out, len, SIZE_MAX);
+	/* A process gone mid-read is the caller's to judge; -ENOMEM is no read error. */
+	if (err && err != -ENOMEM && err != -ESRCH)
+		pr_errno(err, "pid %d: cannot read %s", (int)pid, path);
 	close(fd);
 	return err;
 }

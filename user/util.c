@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
+/* Small helpers shared by the core: full reads and writes, files, clocks (see util.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -30,6 +32,115 @@ int write_full(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int read_full(int fd, void *buf, size_t len, size_t *done)
+{
+	char *p = buf;
+	size_t got = 0;
+	int err = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (!n) {
+			err = -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (done)
+		*done = got;
+	return err;
+}
+
+int pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *done)
+{
+	char *p = buf;
+	size_t got = 0;
+	int err = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (!n) {
+			err = -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (done)
+		*done = got;
+	return err;
+}
+
+/* read_fd_all's first buffer; it doubles whenever less than a quarter is free. */
+#define READ_ALL_FIRST 4096
+
+int read_fd_all(int fd, char **out, size_t *len, size_t max)
+{
+	size_t cap = READ_ALL_FIRST, used = 0;
+	char *buf = malloc(cap), *nbuf;
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		size_t room = cap - used - 1; /* one byte stays for the '\0' */
+		ssize_t n;
+
+		if (room < cap / 4) {
+			if (cap > SIZE_MAX / 2) {
+				err = -ENOMEM;
+				goto err;
+			}
+			nbuf = realloc(buf, cap * 2);
+			if (!nbuf) {
+				err = -ENOMEM;
+				goto err;
+			}
+			buf = nbuf;
+			cap *= 2;
+			room = cap - used - 1;
+		}
+		/* One byte past @max is enough to know there is too much. */
+		if (max - used < room)
+			room = max - used + 1;
+		n = read(fd, buf + used, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto err;
+		}
+		if (!n)
+			break;
+		used += (size_t)n;
+		if (used > max) {
+			err = -EFBIG;
+			goto err;
+		}
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	return 0;
+
+err:
+	free(buf);
+	return err;
 }
 
 uint64_t mono_ns(void)

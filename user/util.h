@@ -13,6 +13,30 @@
 int write_full(int fd, const void *buf, size_t len);
 
 /*
+ * read_full - read exactly @len bytes from @fd into @buf, retrying short
+ * reads and EINTR. *@done (if @done is not NULL) says how many bytes came,
+ * also on error. Returns 0, -EIO at end of file before @len bytes, or the
+ * -errno of read(). Not logged: the caller knows what the fd is.
+ */
+int read_full(int fd, void *buf, size_t len, size_t *done);
+
+/*
+ * pread_full - read_full at file offset @off (pread(2): the fd's file
+ * position is left alone). Same returns, *@done counted from @off.
+ */
+int pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *done);
+
+/*
+ * read_fd_all - read @fd to end of file into a malloc'ed buffer, retrying
+ * EINTR; the data may come in reads of any size. The buffer has a '\0'
+ * after the data, not counted in *@len. Returns 0, -EFBIG if @fd holds more
+ * than @max bytes (SIZE_MAX: no limit; at most @max + 1 bytes are read),
+ * -ENOMEM, or the -errno of read(); on error *@out and *@len are untouched.
+ * Not logged.
+ */
+int read_fd_all(int fd, char **out, size_t *len, size_t max);
+
+/*
  * write_file_atomic - replace @path with @len bytes of @buf: written to
  * "@path.tmp", fsync'ed, renamed over @path; on error the temporary file is
  * removed and @path is untouched. Returns 0, -ENAMETOOLONG or -errno (not

@@ -31,46 +31,6 @@
 #include "vma_iter.lskel.h"
 #include "vma_iter.skel.h"
 
-/* Read the whole iterator output; records may straddle read() boundaries. */
-static int read_all(int fd, char **out, size_t *len)
-{
-	size_t cap = 64 * sizeof(struct vma_rec), used = 0;
-	char *buf = malloc(cap), *nbuf;
-	ssize_t got;
-	int err;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (cap - used < sizeof(struct vma_rec)) {
-			nbuf = realloc(buf, cap * 2);
-			if (!nbuf) {
-				err = -ENOMEM;
-				goto free_buf;
-			}
-			buf = nbuf;
-			cap *= 2;
-		}
-		got = read(fd, buf + used, cap - used);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto free_buf;
-		}
-		if (got == 0)
-			break;
-		used += (size_t)got;
-	}
-	*out = buf;
-	*len = used;
-	return 0;
-
-free_buf:
-	free(buf);
-	return err;
-}
-
 /*
  * With link_info.task.pid the kernel walks the process's tasks and skips
  * threads that share the leader's file table; a thread with its own would
@@ -212,7 +172,8 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 			 (int)pid, link_fd);
 		goto detach;
 	}
-	err = read_all(iter_fd, &buf, &len);
+	/* Records may straddle read() boundaries. */
+	err = read_fd_all(iter_fd, &buf, &len, SIZE_MAX);
 	if (err) {
 		pr_errno(err, "pid %d: reading iterator fd %d", (int)pid, iter_fd);
 		goto close_iter;
