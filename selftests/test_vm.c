@@ -173,3 +173,66 @@ Test(vm, ferry_check_on_debian_6_1)
 		  "the missing uffd-wp features do not say why they are not needed:\n%s", out);
 	free(out);
 }
+
+/* Occurrences of @needle in @text. */
+static int count_str(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * Checkpoint here, restore there: on the 6.1 kernel (no PAGEMAP_SCAN: the
+ * dump reads pagemap entries), a threaded workload and a patterned one are
+ * dumped, restored eagerly and lazily (uffd MISSING, which 6.1 has), and
+ * check themselves. From a shell with the usual 1024 fds. Output files are
+ * opened O_APPEND: a restored process writes at its dumped file position.
+ */
+static const char restore_script[] =
+	"ulimit -Sn 1024\n"
+	"cd /tmp\n"
+	"wait_for() { n=$3; for i in $(seq 300); do [ $(grep -c \"$2\" \"$1\") -gt $n ] && "
+	"return 0; sleep 0.1; done; return 1; }\n"
+	"memhog 32 >> m.out 2>&1 &\n"
+	"pid=$!\n"
+	"wait_for m.out ready 0 || exit 10\n"
+	"ferry dump -t $pid -D /tmp/m 2>&1 || exit 11\n"
+	"wait $pid\n"
+	"echo '== eager'\n"
+	"ferry restore -D /tmp/m -d 2>&1 || exit 12\n"
+	"kill -USR1 $pid; wait_for m.out 'verify ok' 0 || exit 13\n"
+	"kill -9 $pid\n"
+	"echo '== lazy'\n"
+	"ferry restore -D /tmp/m -d --lazy-pages 2>&1 || exit 14\n"
+	"kill -USR1 $pid; wait_for m.out 'verify ok' 1 || exit 15\n"
+	"kill -9 $pid\n"
+	"echo '== threads'\n"
+	"threads 4 >> t.out 2>&1 &\n"
+	"tp=$!\n"
+	"wait_for t.out ready 0 || exit 16\n"
+	"ferry dump -t $tp -D /tmp/t 2>&1 || exit 17\n"
+	"wait $tp\n"
+	"ferry restore -D /tmp/t -d 2>&1 || exit 18\n"
+	"grep -E '^(State|Threads)' /proc/$tp/status\n"
+	"kill -USR1 $tp; wait_for t.out 'verify ok' 0 || exit 19\n"
+	"kill -9 $tp\n"
+	"echo '== output'\n"
+	"cat m.out t.out\n";
+
+Test(vm, dump_and_restore_on_debian_6_1)
+{
+	char *out;
+	int rc;
+
+	rc = vm_run(restore_script, NULL, &out);
+	cr_assert_eq(rc, 0, "the guest script failed (exit %d):\n%s", rc, out);
+	cr_expect_eq(count_str(out, "memhog: verify ok"), 2, "eager and lazy:\n%s", out);
+	cr_expect_eq(count_str(out, "threads: verify ok"), 1, "threads:\n%s", out);
+	cr_expect_null(strstr(out, "verify BAD"), "%s", out);
+	cr_expect(strstr(out, "Threads:\t5"), "the threaded workload did not come back whole:\n%s",
+		  out);
+	free(out);
+}
