@@ -388,7 +388,7 @@ Test(predump, bpf_map_sizes_from_options)
 /*
  * Soft-dirty forced on a kernel without it: `track` fails, naming what is
  * missing; `pre-dump` says it copies everything and does; nothing is left in
- * the process either way. (Where soft-dirty exists, vm/ runs the chain.)
+ * the process either way. (Where soft-dirty exists, the vm_soft_dirty suite runs the chain.)
  */
 Test(predump, soft_dirty_refused_where_the_kernel_lacks_it)
 {

@@ -155,8 +155,9 @@ Test(soft_dirty, written_pages_are_reported_until_cleared)
 	unsigned mask;
 
 	if (!soft_dirty_supported())
-		cr_skip_test("this kernel has no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off); "
-			     "run in the Debian 6.1 guest by vm/soft_dirty_*");
+		cr_skip_test(
+			"this kernel has no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY off); "
+			"run in the Debian 6.1 guest by vm_soft_dirty/unit_tests_run_in_the_guest");
 	sd_start(&c);
 	for (unsigned i = 0; i < NPAGES; i++)
 		sd_do(&c, 'w', i);
