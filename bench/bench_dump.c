@@ -8,7 +8,12 @@
  * kind, then fdatasync()s it. Prints medians: wall time, throughput, ferry's
  * frozen time (from stats-dump) and the peak RSS of each (ru_maxrss of the
  * process that did the work, read with wait4).
- *   bench_dump [SIZES_MIB...]     default: 256 1024
+ *   bench_dump [SIZES_MIB... | family]     default: 256 1024
+ * "family" dumps a tree of three small processes (selftests/workloads/family)
+ * instead: no baseline there, what counts is the frozen time per process.
+ * With FERRY_BASE_BIN=/path/to/another/ferry, that binary is run too, in
+ * alternating order with the one under test, and reported as "base": a
+ * side-by-side of two versions on the same workload.
  * Needs FERRY_BUILD (scripts/bench.sh sets it) and root.
  */
 #include <errno.h>
@@ -120,14 +125,18 @@ static int wait_child(pid_t pid, double t0, struct sample *s)
 	return 0;
 }
 
-static int run_ferry(pid_t target, const char *dir, struct sample *s)
+/* The ferry under test (@base 0) or FERRY_BASE_BIN (@base 1). */
+static int run_ferry_bin(pid_t target, const char *dir, struct sample *s, int base)
 {
 	char ferry[4096], tpid[16];
 	double t0 = now_s();
 	pid_t pid = fork();
 
 	if (!pid) {
-		snprintf(ferry, sizeof(ferry), "%s/ferry", build_dir());
+		if (base)
+			snprintf(ferry, sizeof(ferry), "%s", getenv("FERRY_BASE_BIN"));
+		else
+			snprintf(ferry, sizeof(ferry), "%s/ferry", build_dir());
 		snprintf(tpid, sizeof(tpid), "%d", target);
 		execl(ferry, "ferry", "dump", "-t", tpid, "-D", dir, "--leave-running", "-v1",
 		      (char *)NULL);
@@ -137,6 +146,44 @@ static int run_ferry(pid_t target, const char *dir, struct sample *s)
 		return -1;
 	s->frozen_ms = read_frozen_ms(dir);
 	return 0;
+}
+
+static int run_ferry(pid_t target, const char *dir, struct sample *s)
+{
+	return run_ferry_bin(target, dir, s, 0);
+}
+
+static int have_base(void)
+{
+	const char *b = getenv("FERRY_BASE_BIN");
+
+	return b && *b;
+}
+
+/*
+ * Round @r of the two ferries on @target (base only with FERRY_BASE_BIN), in
+ * alternating order; the images go to @img and are removed after each run.
+ */
+static int run_pair(pid_t target, const char *img, int r, struct sample *a, struct sample *b)
+{
+	int err = 0;
+
+	for (int k = 0; k < 2 && !err; k++) {
+		int base = (k + r) % 2;
+
+		if (base && !have_base())
+			continue;
+		err = run_ferry_bin(target, img, base ? b : a, base);
+		rm_images(img);
+	}
+	return err;
+}
+
+static void print_ferry(const char *what, const char *who, double *secs, double *frozen,
+			double *rss)
+{
+	printf("dump %-9s %-8s median %.3f s  frozen %6.1f ms  peak RSS %.1f MiB\n", what, who,
+	       median(secs, ROUNDS), median(frozen, ROUNDS), median(rss, ROUNDS) / 1024);
 }
 
 static int run_baseline(pid_t target, uint64_t base, size_t size, const char *dir, struct sample *s)
@@ -180,14 +227,19 @@ static int bench_size(unsigned long mib)
 	if (!mkdtemp(dir))
 		return -errno;
 	snprintf(img, sizeof(img), "%s/img", dir);
+	double xs[ROUNDS], xf[ROUNDS], xr[ROUNDS];
+
 	target = start_memhog(mib, &base);
 	for (int r = 0; r < ROUNDS && !err; r++) {
-		struct sample a, b;
+		struct sample a, b, x = { 0 };
 
-		err = run_ferry(target, img, &a) ?: run_baseline(target, base, size, img, &b);
+		err = have_base() ? run_pair(target, img, r, &a, &x) : run_ferry(target, img, &a);
+		if (!err)
+			err = run_baseline(target, base, size, img, &b);
 		rm_images(img);
 		fs[r] = a.secs, ff[r] = a.frozen_ms, fr[r] = (double)a.maxrss_kib;
 		bs[r] = b.secs, br[r] = (double)b.maxrss_kib;
+		xs[r] = x.secs, xf[r] = x.frozen_ms, xr[r] = (double)x.maxrss_kib;
 	}
 	kill(target, SIGKILL);
 	waitpid(target, NULL, 0);
@@ -203,7 +255,83 @@ static int bench_size(unsigned long mib)
 		       mib, b, (double)mib / b, median(br, ROUNDS) / 1024);
 		printf("dump %5lu MiB  ferry/baseline time ratio %.2f (%d rounds, alternating)\n",
 		       mib, f / b, ROUNDS);
+		if (have_base()) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%lu MiB", mib);
+			print_ferry(what, "base", xs, xf, xr);
+		}
 	}
+	return 0;
+}
+
+/* Start the family workload (three processes); *@pids gets parent, reader, busy. */
+static int start_family(pid_t pids[3])
+{
+	char path[4096], line[256];
+	int p[2];
+	FILE *f;
+	pid_t pid;
+
+	if (pipe(p))
+		return -errno;
+	pid = fork();
+	if (!pid) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		snprintf(path, sizeof(path), "%s/workloads/family", build_dir());
+		execl(path, "family", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	if (!f || !fgets(line, sizeof(line), f) ||
+	    sscanf(line, "family: parent %d reader %d busy %d", &pids[0], &pids[1], &pids[2]) !=
+		    3) {
+		fprintf(stderr, "bench_dump: family did not start\n");
+		if (f)
+			fclose(f);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -EIO;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* A tree of three small processes: the frozen time is mostly fixed costs per process. */
+static int bench_family(void)
+{
+	double fs[ROUNDS], ff[ROUNDS], fr[ROUNDS], xs[ROUNDS], xf[ROUNDS], xr[ROUNDS];
+	char dir[] = "/var/tmp/ferry-bench-XXXXXX", img[4200];
+	pid_t pids[3];
+	int err, started;
+
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(img, sizeof(img), "%s/img", dir);
+	err = start_family(pids);
+	started = !err;
+	for (int r = 0; r < ROUNDS && !err; r++) {
+		struct sample a, x = { 0 };
+
+		err = run_pair(pids[0], img, r, &a, &x);
+		fs[r] = a.secs, ff[r] = a.frozen_ms, fr[r] = (double)a.maxrss_kib;
+		xs[r] = x.secs, xf[r] = x.frozen_ms, xr[r] = (double)x.maxrss_kib;
+	}
+	if (started) {
+		for (int i = 2; i >= 0; i--)
+			kill(pids[i], SIGKILL);
+		waitpid(pids[0], NULL, 0);
+	}
+	rm_images(dir);
+	if (err)
+		return err;
+	print_ferry("family", "ferry", fs, ff, fr);
+	if (have_base())
+		print_ferry("family", "base", xs, xf, xr);
+	printf("dump family    3 processes, --leave-running (%d rounds, alternating)\n", ROUNDS);
 	return 0;
 }
 
@@ -212,6 +340,16 @@ int main(int argc, char **argv)
 	if (geteuid()) {
 		fprintf(stderr, "bench_dump: needs root (ptrace, BPF)\n");
 		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "family"))
+			continue;
+		/* Sizes and "family", in the order given. */
+		for (int k = 1; k < argc; k++)
+			if (!strcmp(argv[k], "family") ? bench_family()
+						       : bench_size(strtoul(argv[k], NULL, 10)))
+				return 1;
+		return 0;
 	}
 	return bench_sizes(argc, argv, bench_size);
 }

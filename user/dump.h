@@ -12,6 +12,11 @@
  * (CRIU's default) or, with leave_running, released; on any error it is
  * released and continues.
  *
+ * The page writers of all the processes share one buffer set (page_buffers
+ * in page_writer.h), set up just before the tree is frozen and torn down at
+ * the end: registering buffers with io_uring is paid once, outside the
+ * frozen window, not per process inside it. Pre-dump does the same.
+ *
  * A tracked process (an earlier pre-dump armed tracking) has its parked
  * userfaultfd closed first, so the dump never sees it, and its tracking is
  * stopped at the end, whatever the outcome.

@@ -12,6 +12,13 @@
  * The pagemap entries are produced in the same order as the data and go
  * through img_write_entry(); the pending entry grows while runs stay
  * contiguous with the same flags.
+ *
+ * The buffers, the ring and its registered file table live in a struct
+ * page_buffers: the writer's own (created at open, destroyed at the end) or
+ * one it borrows. Completions carry their buffer index, or PW_TAG_WB and the
+ * file slot for an early writeback request; such a request may complete
+ * after its writer has ended (see page_writer.h), and is then reaped and
+ * counted by the set for whoever uses the ring next.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,10 +52,39 @@
  * copied and the final sync has less left to do. Only bytes below file_off -
  * nr_bufs * buf_size are asked for: every write there has completed. The
  * writer never waits for these requests (a frozen target would wait with it);
- * one still pending at the end is finished by the ring's teardown.
+ * one still pending at the end is reaped by the next user of the ring or
+ * finished by the ring's teardown. At most PB_WB_MAX are pending in a set at
+ * once (a later request covers more instead), which bounds what the
+ * completion queue must hold: nr_bufs writes and PB_WB_MAX of these.
  */
 #define PW_WB_CHUNK (8ULL << 20)
-#define PW_TAG_WB UINT64_MAX
+#define PW_TAG_WB (1ULL << 63) /* | file slot; a write's tag is its buffer index */
+#define PB_WB_MAX 32u
+/*
+ * Registered file slots: one more than the writeback requests that can be
+ * pending, so that a writer always finds a slot no earlier request still
+ * refers to (io_uring resolves the fixed file of a request it runs in its
+ * worker, as sync_file_range, only when it runs it).
+ */
+#define PB_SLOTS (PB_WB_MAX + 1)
+
+struct page_buffers {
+	struct io_uring ring;
+	int ring_ok;
+	int broken;	 /* the ring is in an unknown state: lend it no more */
+	int lent;	 /* a writer holds the set */
+	int active_slot; /* that writer's file slot, or -1 */
+	uint8_t *mem;	 /* nr_bufs * buf_size, registered */
+	size_t mem_len;
+	unsigned nr_bufs;
+	size_t buf_size;
+	unsigned next_slot;		   /* where the search for a free slot starts */
+	unsigned wb_pending;		   /* writeback requests not yet completed */
+	unsigned slot_wb[PB_SLOTS];	   /* the same, per file slot */
+	unsigned char slot_file[PB_SLOTS]; /* a file is installed in the slot */
+	char slot_name[PB_SLOTS][32];	   /* its name, for messages */
+	struct page_buffers_stats st;
+};
 
 struct pw_buf {
 	uint64_t off;	/* offset in the pages file of the buffer's first byte */
@@ -72,20 +108,19 @@ struct page_writer {
 	char pages_tmpname[40];
 	char pages_path[PATH_MAX]; /* for messages */
 
-	struct io_uring ring;
-	int ring_ok;
-	int ring_broken; /* waiting for completions failed: stop waiting */
-	uint8_t *mem;	 /* nr_bufs * buf_size, registered */
-	size_t mem_len;
+	struct page_buffers *pb; /* buffers, ring, file table: own or borrowed */
+	int own_pb;		 /* pb was created for this writer */
+	int slot;		 /* pages_fd's slot in pb's file table, or -1 */
+	struct io_uring *ring;	 /* &pb->ring */
+	uint8_t *mem;		 /* pb->mem */
 	unsigned nr_bufs;
 	size_t buf_size;
 	struct pw_buf *bufs;
 	unsigned *free_bufs; /* stack of free buffer indices */
 	unsigned nr_free;
-	unsigned inflight;   /* writes submitted, not yet completed */
-	unsigned wb_pending; /* writeback requests not yet completed (never waited for) */
-	int cur;	     /* buffer being filled, or -1 */
-	size_t cur_fill;     /* bytes in it */
+	unsigned inflight; /* writes submitted, not yet completed */
+	int cur;	   /* buffer being filled, or -1 */
+	size_t cur_fill;   /* bytes in it */
 	uint64_t file_off;
 	uint64_t wb_off; /* writeback requested for [0, wb_off) */
 
@@ -116,6 +151,211 @@ static void set_pages_path(struct page_writer *pw)
 		snprintf(pw->pages_path, sizeof(pw->pages_path), "%s", pw->pages_name);
 }
 
+/* ---- buffer sets ---------------------------------------------------------------------------- */
+
+/* The buffer geometry of @opts (NULL: defaults), checked against the limits. */
+static int pb_geometry(const struct page_writer_opts *opts, unsigned *nr_bufs, size_t *buf_size)
+{
+	*nr_bufs = opts && opts->nr_bufs ? opts->nr_bufs : PAGE_WRITER_NR_BUFS;
+	*buf_size = opts && opts->buf_size ? opts->buf_size : PAGE_WRITER_BUF_SIZE;
+	if (*nr_bufs > PW_MAX_BUFS || *buf_size > PW_MAX_BUF_SIZE || *buf_size % PW_PAGE_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+/* Remove the file of @slot from the registered table (it holds a reference to it). */
+static void pb_slot_clear(struct page_buffers *pb, unsigned slot)
+{
+	int fd = -1, ret;
+
+	if (!pb->slot_file[slot])
+		return;
+	ret = io_uring_register_files_update(&pb->ring, slot, &fd, 1);
+	if (ret != 1) {
+		/* Harmless: the next writer of the slot or the teardown replaces it. */
+		pr_debug("cannot clear registered file slot %u: %s", slot,
+			 strerror(ret < 0 ? -ret : EIO));
+		return;
+	}
+	pb->slot_file[slot] = 0;
+}
+
+/* A writeback request (tag PW_TAG_WB | slot) completed with @res. */
+static int pb_wb_done(struct page_buffers *pb, uint64_t tag, int res)
+{
+	uint64_t slot = tag & ~PW_TAG_WB;
+
+	if (slot >= PB_SLOTS || !pb->slot_wb[slot]) {
+		pr_err("stray writeback completion for registered file slot %llu",
+		       (unsigned long long)slot);
+		pb->broken = 1;
+		return -EIO;
+	}
+	pb->slot_wb[slot]--;
+	pb->wb_pending--;
+	pb->st.wb_done++;
+	if (res < 0) {
+		pb->st.wb_failed++;
+		pr_debug("early writeback of %s.tmp (file slot %llu): %s", pb->slot_name[slot],
+			 (unsigned long long)slot, strerror(-res));
+	}
+	if (pb->active_slot != (int)slot) {
+		/* Its writer has ended: its file leaves the table with its last request. */
+		pb->st.wb_late++;
+		if (!pb->slot_wb[slot])
+			pb_slot_clear(pb, (unsigned)slot);
+	}
+	return 0;
+}
+
+/*
+ * Consume the completions that are ready while no write is in flight: they
+ * can only be writeback requests of earlier writers.
+ */
+static int pb_reap_ready(struct page_buffers *pb)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t tag;
+	int res, err = 0;
+
+	while (!pb->broken && !io_uring_peek_cqe(&pb->ring, &cqe)) {
+		tag = io_uring_cqe_get_data64(cqe);
+		res = cqe->res;
+		io_uring_cqe_seen(&pb->ring, cqe);
+		if (!(tag & PW_TAG_WB)) {
+			pr_err("stray io_uring completion %llu with no writer",
+			       (unsigned long long)tag);
+			pb->broken = 1;
+			return -EIO;
+		}
+		err = pb_wb_done(pb, tag, res);
+	}
+	return err;
+}
+
+int page_buffers_create(struct page_buffers **out, const struct page_writer_opts *opts)
+{
+	struct page_buffers *pb;
+	struct iovec *iov = NULL;
+	int files[PB_SLOTS];
+	unsigned i;
+	int err;
+
+	pb = calloc(1, sizeof(*pb));
+	if (!pb)
+		return -ENOMEM;
+	pb->active_slot = -1;
+	err = pb_geometry(opts, &pb->nr_bufs, &pb->buf_size);
+	if (err) {
+		pr_err("bad buffer set: %u x %zu bytes", pb->nr_bufs, pb->buf_size);
+		goto fail;
+	}
+	pb->mem_len = (size_t)pb->nr_bufs * pb->buf_size;
+	/* Small pages: huge ones were measured slower to get (compaction). */
+	pb->mem =
+		mmap(NULL, pb->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pb->mem == MAP_FAILED) {
+		pb->mem = NULL;
+		err = -errno;
+		pr_perror("cannot map %zu bytes of page buffers", pb->mem_len);
+		goto fail;
+	}
+	iov = calloc(pb->nr_bufs, sizeof(*iov));
+	if (!iov) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < pb->nr_bufs; i++) {
+		iov[i].iov_base = pb->mem + (size_t)i * pb->buf_size;
+		iov[i].iov_len = pb->buf_size;
+	}
+	/* A write per buffer and the writeback requests (the CQ ring is twice as large). */
+	err = io_uring_queue_init(pb->nr_bufs + PB_WB_MAX, &pb->ring, 0);
+	if (err) {
+		pr_errno(err, "cannot set up io_uring for the page buffers");
+		goto fail;
+	}
+	pb->ring_ok = 1;
+	err = io_uring_register_buffers(&pb->ring, iov, pb->nr_bufs);
+	if (err) {
+		pr_errno(err, "cannot register %u x %zu bytes of page buffers (RLIMIT_MEMLOCK?)",
+			 pb->nr_bufs, pb->buf_size);
+		goto fail;
+	}
+	/* An empty (sparse) table: each writer installs its pages file in a slot. */
+	for (i = 0; i < PB_SLOTS; i++)
+		files[i] = -1;
+	err = io_uring_register_files(&pb->ring, files, PB_SLOTS);
+	if (err) {
+		pr_errno(err, "cannot register a file table of %u slots with io_uring", PB_SLOTS);
+		goto fail;
+	}
+	free(iov);
+	*out = pb;
+	return 0;
+fail:
+	free(iov);
+	page_buffers_destroy(pb);
+	return err;
+}
+
+void page_buffers_destroy(struct page_buffers *pb)
+{
+	if (!pb)
+		return;
+	if (pb->lent)
+		pr_err("buffer set destroyed while a writer holds it"); /* a caller's bug */
+	if (pb->ring_ok) {
+		pb_reap_ready(pb);
+		if (pb->wb_pending)
+			pr_debug("%u early writeback request(s) left to the ring's teardown",
+				 pb->wb_pending);
+		io_uring_queue_exit(&pb->ring);
+	}
+	if (pb->mem)
+		munmap(pb->mem, pb->mem_len);
+	free(pb);
+}
+
+void page_buffers_get_stats(const struct page_buffers *pb, struct page_buffers_stats *st)
+{
+	*st = pb->st;
+	st->wb_pending = pb->wb_pending;
+}
+
+int page_buffers_wait_wb(struct page_buffers *pb, unsigned timeout_ms)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000, now;
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (pb->lent)
+		return -EBUSY;
+	if (pb->wb_pending && !pb->broken)
+		io_uring_submit(&pb->ring); /* one a writer could not submit is still queued */
+	while (pb->wb_pending) {
+		if (pb->broken)
+			return -EIO;
+		ret = pb_reap_ready(pb);
+		if (ret)
+			return ret;
+		if (!pb->wb_pending)
+			break;
+		now = mono_ns();
+		if (now >= deadline)
+			return -ETIME;
+		ts.tv_sec = (long long)((deadline - now) / 1000000000);
+		ts.tv_nsec = (long long)((deadline - now) % 1000000000);
+		ret = io_uring_wait_cqe_timeout(&pb->ring, &cqe, &ts);
+		if (ret && ret != -ETIME && ret != -EINTR) {
+			pr_errno(ret, "waiting for %u early writeback request(s)", pb->wb_pending);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* ---- io_uring ------------------------------------------------------------------------------- */
 
 /* Queue the rest of buffer idx (from its done mark) and submit it. */
@@ -125,28 +365,30 @@ static int pw_submit(struct page_writer *pw, unsigned idx)
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	sqe = io_uring_get_sqe(&pw->ring);
+	sqe = io_uring_get_sqe(pw->ring);
 	if (!sqe) {
 		/* Cannot happen: the ring has an entry per buffer, each submitted at once. */
 		pr_err("pid %d: no free io_uring entry for %s.tmp at offset %llu", pw->pid,
 		       pw->pages_path, (unsigned long long)b->off);
 		return -EBUSY;
 	}
-	io_uring_prep_write_fixed(sqe, 0, pw->mem + (size_t)idx * pw->buf_size + b->done,
+	io_uring_prep_write_fixed(sqe, pw->slot, pw->mem + (size_t)idx * pw->buf_size + b->done,
 				  (unsigned)(b->len - b->done), b->off + b->done, (int)idx);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, idx);
 	b->direct = pw->direct;
 	do
-		ret = io_uring_submit(&pw->ring);
+		ret = io_uring_submit(pw->ring);
 	while (ret == -EINTR);
-	if (ret <= 0) {
-		if (!ret)
-			ret = -EBUSY; /* the kernel took nothing: do not wait for it */
+	if (ret <= 0 || io_uring_sq_ready(pw->ring)) {
+		if (ret >= 0)
+			ret = -EBUSY; /* the kernel did not take it all: do not wait for it */
 		pr_errno(ret,
 			 "pid %d: cannot submit the write of %s.tmp at offset %llu (pages 0x%llx)",
 			 pw->pid, pw->pages_path, (unsigned long long)(b->off + b->done),
 			 (unsigned long long)b->vaddr);
+		/* An entry may be left in the submission queue: no later writer may meet it. */
+		pw->pb->broken = 1;
 		return ret;
 	}
 	pw->inflight++;
@@ -157,25 +399,36 @@ static int pw_submit(struct page_writer *pw, unsigned idx)
 static void pw_start_writeback(struct page_writer *pw)
 {
 	uint64_t mem = (uint64_t)pw->nr_bufs * pw->buf_size, end;
+	struct page_buffers *pb = pw->pb;
 	struct io_uring_sqe *sqe;
+	int ret;
 
 	if (pw->direct || pw->file_off < mem)
 		return;
 	end = (pw->file_off - mem) & ~(PW_PAGE_SIZE - 1);
-	if (end < pw->wb_off + PW_WB_CHUNK)
+	if (end < pw->wb_off + PW_WB_CHUNK || pb->wb_pending >= PB_WB_MAX)
 		return;
-	sqe = io_uring_get_sqe(&pw->ring);
+	sqe = io_uring_get_sqe(pw->ring);
 	if (!sqe)
 		return; /* only an optimisation: the final sync does it anyway */
-	io_uring_prep_sync_file_range(sqe, 0, (unsigned)(end - pw->wb_off), pw->wb_off,
+	io_uring_prep_sync_file_range(sqe, pw->slot, (unsigned)(end - pw->wb_off), pw->wb_off,
 				      SYNC_FILE_RANGE_WRITE);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, PW_TAG_WB);
-	if (io_uring_submit(&pw->ring) == 1) {
-		pw->wb_pending++;
-		pw->wb_off = end;
-		pw->st.wb_requests++;
-	}
+	io_uring_sqe_set_data64(sqe, PW_TAG_WB | (uint64_t)pw->slot);
+	do
+		ret = io_uring_submit(pw->ring);
+	while (ret == -EINTR);
+	/*
+	 * Counted whatever submit said: an entry it did not take stays queued and goes
+	 * with the next submission, and its completion must be known for what it is.
+	 */
+	if (ret != 1)
+		pr_debug("pid %d: early writeback of %s.tmp not submitted yet (%d)", pw->pid,
+			 pw->pages_path, ret);
+	pb->wb_pending++;
+	pb->slot_wb[pw->slot]++;
+	pw->wb_off = end;
+	pw->st.wb_requests++;
 }
 
 /* The filesystem takes no direct writes after all: go through the page cache. */
@@ -211,13 +464,15 @@ static int pw_reap(struct page_writer *pw, int wait)
 	unsigned idx;
 	int ret, res;
 
-	if (!pw->inflight)
+	/* Waiting is for writes; writeback completions are taken as they come. */
+	if (pw->pb->broken)
+		return -EIO; /* logged when it broke */
+	if (!pw->inflight && (wait || !pw->pb->wb_pending))
 		return 0;
 	if (wait)
 		t0 = mono_ns();
 	do
-		ret = wait ? io_uring_wait_cqe(&pw->ring, &cqe)
-			   : io_uring_peek_cqe(&pw->ring, &cqe);
+		ret = wait ? io_uring_wait_cqe(pw->ring, &cqe) : io_uring_peek_cqe(pw->ring, &cqe);
 	while (ret == -EINTR);
 	if (wait)
 		pw->st.write_ns += mono_ns() - t0;
@@ -225,25 +480,24 @@ static int pw_reap(struct page_writer *pw, int wait)
 		return 0;
 	if (ret < 0) {
 		pr_errno(ret, "pid %d: waiting for the writes of %s", pw->pid, pw->pages_path);
-		pw->ring_broken = 1;
+		pw->pb->broken = 1;
 		return ret;
 	}
 	tag = io_uring_cqe_get_data64(cqe);
 	res = cqe->res;
-	io_uring_cqe_seen(&pw->ring, cqe);
-	if (tag == PW_TAG_WB) {
-		pw->wb_pending--;
-		if (res < 0)
-			pr_debug("pid %d: early writeback of %s.tmp: %s", pw->pid, pw->pages_path,
-				 strerror(-res));
-		return 1;
+	io_uring_cqe_seen(pw->ring, cqe);
+	if (tag & PW_TAG_WB) {
+		ret = pb_wb_done(pw->pb, tag, res);
+		return ret ?: 1;
 	}
-	pw->inflight--;
 	idx = (unsigned)tag;
-	if (tag >= pw->nr_bufs) {
-		pr_err("pid %d: stray io_uring completion %u for %s", pw->pid, idx, pw->pages_path);
+	if (tag >= pw->nr_bufs || !pw->inflight) {
+		pr_err("pid %d: stray io_uring completion %llu for %s", pw->pid,
+		       (unsigned long long)tag, pw->pages_path);
+		pw->pb->broken = 1;
 		return -EIO;
 	}
+	pw->inflight--;
 	b = &pw->bufs[idx];
 	if (res == -EAGAIN || res == -EINTR)
 		return pw_submit(pw, idx) ?: 1;
@@ -275,10 +529,12 @@ static int pw_drain(struct page_writer *pw)
 {
 	int ret, err = 0;
 
-	while (pw->inflight && !pw->ring_broken) {
+	while (pw->inflight) {
 		ret = pw_reap(pw, 1);
 		if (ret < 0 && !err)
 			err = ret;
+		if (pw->pb->broken) /* no more waiting on it */
+			return err ?: -EIO;
 	}
 	return err;
 }
@@ -564,15 +820,37 @@ int page_writer_add_parent(struct page_writer *pw, uint64_t start, uint64_t nr_p
 	return 0;
 }
 
-/* Drain, tear down io_uring, close and remove what is still temporary, free. */
+/*
+ * Give the buffer set back: wait for the writer's writes, take the writeback
+ * completions that are ready, and clear its file slot unless a writeback
+ * request still refers to it (then the slot is cleared with its last one).
+ */
+static void pw_put_buffers(struct page_writer *pw)
+{
+	struct page_buffers *pb = pw->pb;
+
+	if (!pb)
+		return;
+	pw_drain(pw);
+	pb->lent = 0;
+	if (pw->own_pb) {
+		page_buffers_destroy(pb); /* drops the file table with the ring */
+		pw->pb = NULL;
+		return;
+	}
+	pb_reap_ready(pb);
+	if (pw->slot >= 0) {
+		pb->active_slot = -1;
+		if (!pb->slot_wb[pw->slot])
+			pb_slot_clear(pb, (unsigned)pw->slot);
+	}
+	pw->pb = NULL;
+}
+
+/* Drain, give the buffers back, close and remove what is still temporary, free. */
 static void pw_free(struct page_writer *pw)
 {
-	if (pw->ring_ok) {
-		pw_drain(pw);
-		io_uring_queue_exit(&pw->ring);
-	}
-	if (pw->mem)
-		munmap(pw->mem, pw->mem_len);
+	pw_put_buffers(pw);
 	if (pw->pages_fd >= 0)
 		close(pw->pages_fd);
 	if (pw->pages_tmp)
@@ -585,14 +863,86 @@ static void pw_free(struct page_writer *pw)
 	free(pw);
 }
 
+/* Take @opts->bufs, or set up buffers of the writer's own. */
+static int pw_get_buffers(struct page_writer *pw, const struct page_writer_opts *opts)
+{
+	struct page_buffers *pb = opts ? opts->bufs : NULL;
+	int err;
+
+	if (!pb) {
+		err = page_buffers_create(&pb, opts);
+		if (err) {
+			pr_err("pid %d: no page buffers for %s", pw->pid, pw->pages_path);
+			return err;
+		}
+		pw->own_pb = 1;
+	} else if ((opts->nr_bufs && opts->nr_bufs != pb->nr_bufs) ||
+		   (opts->buf_size && opts->buf_size != pb->buf_size)) {
+		pr_err("pid %d: %u x %zu bytes of buffers asked for %s, the set has %u x %zu",
+		       pw->pid, opts->nr_bufs, opts->buf_size, pw->pages_path, pb->nr_bufs,
+		       pb->buf_size);
+		return -EINVAL;
+	} else if (pb->lent) {
+		pr_err("pid %d: the buffer set for %s is lent to another writer", pw->pid,
+		       pw->pages_path);
+		return -EBUSY;
+	} else if (pb->broken) {
+		pr_err("pid %d: the buffer set for %s failed earlier", pw->pid, pw->pages_path);
+		return -EIO;
+	}
+	pb->lent = 1;
+	pb->st.writers++;
+	pw->pb = pb;
+	pw->ring = &pb->ring;
+	pw->mem = pb->mem;
+	pw->nr_bufs = pb->nr_bufs;
+	pw->buf_size = pb->buf_size;
+	return pw->own_pb ? 0 : pb_reap_ready(pb);
+}
+
+/*
+ * Install pages_fd in a slot of the registered file table that no pending
+ * writeback request refers to (there is one: PB_SLOTS).
+ */
+static int pw_install_file(struct page_writer *pw)
+{
+	struct page_buffers *pb = pw->pb;
+	unsigned i, s;
+	int ret;
+
+	for (i = 0; i < PB_SLOTS; i++) {
+		s = (pb->next_slot + i) % PB_SLOTS;
+		if (!pb->slot_wb[s])
+			break;
+	}
+	if (i == PB_SLOTS) {
+		pr_err("pid %d: no free io_uring file slot for %s (%u writebacks pending)", pw->pid,
+		       pw->pages_path, pb->wb_pending);
+		return -EIO;
+	}
+	ret = io_uring_register_files_update(&pb->ring, s, &pw->pages_fd, 1);
+	if (ret != 1) {
+		ret = ret < 0 ? ret : -EIO;
+		pr_errno(ret, "pid %d: cannot register %s.tmp with io_uring (slot %u)", pw->pid,
+			 pw->pages_path, s);
+		return ret;
+	}
+	pb->slot_file[s] = 1;
+	snprintf(pb->slot_name[s], sizeof(pb->slot_name[s]), "%s", pw->pages_name);
+	pb->next_slot = (s + 1) % PB_SLOTS;
+	pb->active_slot = (int)s;
+	pw->slot = (int)s;
+	return 0;
+}
+
 int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pages_id,
 		     const struct page_writer_opts *opts)
 {
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 	struct page_writer *pw;
-	struct iovec *iov = NULL;
 	char pm_name[32];
-	unsigned i;
+	unsigned i, nr_bufs;
+	size_t buf_size;
 	int err, fl;
 
 	pw = calloc(1, sizeof(*pw));
@@ -604,18 +954,16 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 	pw->pages_fd = -1;
 	pw->mem_fd = -1;
 	pw->cur = -1;
-	pw->nr_bufs = opts && opts->nr_bufs ? opts->nr_bufs : PAGE_WRITER_NR_BUFS;
-	pw->buf_size = opts && opts->buf_size ? opts->buf_size : PAGE_WRITER_BUF_SIZE;
+	pw->slot = -1;
 	snprintf(pw->pages_name, sizeof(pw->pages_name), "pages-%u.img", pages_id);
 	snprintf(pw->pages_tmpname, sizeof(pw->pages_tmpname), "%s.tmp", pw->pages_name);
 	set_pages_path(pw);
 
-	if (pw->nr_bufs > PW_MAX_BUFS || pw->buf_size > PW_MAX_BUF_SIZE ||
-	    pw->buf_size % PW_PAGE_SIZE ||
+	if (pb_geometry(opts, &nr_bufs, &buf_size) ||
 	    (opts &&
 	     (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE)))) {
 		pr_err("pid %d: bad options for %s: %u x %zu bytes, flags 0x%x", pid,
-		       pw->pages_path, pw->nr_bufs, pw->buf_size, opts ? opts->flags : 0);
+		       pw->pages_path, nr_bufs, buf_size, opts ? opts->flags : 0);
 		err = -EINVAL;
 		goto fail;
 	}
@@ -625,45 +973,18 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 		goto fail;
 	}
 
-	pw->mem_len = (size_t)pw->nr_bufs * pw->buf_size;
-	pw->mem =
-		mmap(NULL, pw->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (pw->mem == MAP_FAILED) {
-		pw->mem = NULL;
-		err = -errno;
-		pr_perror("pid %d: cannot map %zu bytes of buffers for %s", pid, pw->mem_len,
-			  pw->pages_path);
+	err = pw_get_buffers(pw, opts);
+	if (err)
 		goto fail;
-	}
 	pw->bufs = calloc(pw->nr_bufs, sizeof(*pw->bufs));
 	pw->free_bufs = calloc(pw->nr_bufs, sizeof(*pw->free_bufs));
-	iov = calloc(pw->nr_bufs, sizeof(*iov));
-	if (!pw->bufs || !pw->free_bufs || !iov) {
+	if (!pw->bufs || !pw->free_bufs) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	for (i = 0; i < pw->nr_bufs; i++) {
-		iov[i].iov_base = pw->mem + (size_t)i * pw->buf_size;
-		iov[i].iov_len = pw->buf_size;
+	for (i = 0; i < pw->nr_bufs; i++)
 		pw->free_bufs[i] = pw->nr_bufs - 1 - i;
-	}
 	pw->nr_free = pw->nr_bufs;
-
-	/* A write per buffer, and room for the writeback requests. */
-	err = io_uring_queue_init(2 * pw->nr_bufs, &pw->ring, 0);
-	if (err) {
-		pr_errno(err, "pid %d: cannot set up io_uring for %s", pid, pw->pages_path);
-		goto fail;
-	}
-	pw->ring_ok = 1;
-	err = io_uring_register_buffers(&pw->ring, iov, pw->nr_bufs);
-	if (err) {
-		pr_errno(err,
-			 "pid %d: cannot register %u x %zu bytes of buffers for %s "
-			 "(RLIMIT_MEMLOCK?)",
-			 pid, pw->nr_bufs, pw->buf_size, pw->pages_path);
-		goto fail;
-	}
 
 	pw->flags = opts ? opts->flags : 0;
 	pw->direct = !(pw->flags & PAGE_WRITER_BUFFERED);
@@ -681,11 +1002,9 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 		goto fail;
 	}
 	pw->pages_tmp = 1;
-	err = io_uring_register_files(&pw->ring, &pw->pages_fd, 1);
-	if (err) {
-		pr_errno(err, "pid %d: cannot register %s.tmp with io_uring", pid, pw->pages_path);
+	err = pw_install_file(pw);
+	if (err)
 		goto fail;
-	}
 
 	snprintf(pm_name, sizeof(pm_name), "pagemap-%d.img", pid);
 	err = img_create(&pw->pm, dirfd, pm_name, IMG_PAGEMAP);
@@ -697,11 +1016,9 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 		pr_errno(err, "pid %d: cannot write the pagemap head to %s", pid, img_name(pw->pm));
 		goto fail;
 	}
-	free(iov);
 	*out = pw;
 	return 0;
 fail:
-	free(iov);
 	pw_free(pw);
 	return err;
 }

@@ -45,10 +45,19 @@
  * that lets its target run on uses it with PAGE_WRITER_BUFFERED, so the target
  * is frozen only while its memory is copied, not while the disk catches up.
  */
+struct page_buffers;
+
 struct page_writer_opts {
 	unsigned nr_bufs;
 	size_t buf_size;
 	unsigned flags;
+	/*
+	 * A buffer set (page_buffers_create()) to borrow instead of setting up
+	 * buffers and an io_uring of the writer's own; NULL: its own ones.
+	 * With a set, nr_bufs and buf_size must be 0 or the set's. The set is
+	 * lent to one writer at a time and comes back clean at commit or abort.
+	 */
+	struct page_buffers *bufs;
 };
 
 #define PAGE_WRITER_BUFFERED (1u << 0)
@@ -77,6 +86,68 @@ struct page_writer_stats {
 struct page_writer;
 
 /*
+ * A buffer set: the buffers of the page writer (nr_bufs x buf_size, mapped
+ * and registered with an io_uring) and that ring, with a small table of
+ * registered files. Registering the buffers faults in and pins every page
+ * (~6 ms for the default 16 MiB): a dump creates one set before it freezes
+ * its tree and lends it to the writer of each process in turn, so that no
+ * writer pays for it while the tree is frozen.
+ *
+ * Writers borrow it through page_writer_opts.bufs. Each writer installs its
+ * pages file in a slot of the registered file table at open and clears it
+ * when it ends (or, if a writeback request of it is still pending, with that
+ * request's completion); commit and abort wait for every write of the
+ * writer, so its buffers are free and no write of it is left in the ring.
+ *
+ * Early writeback requests (buffered writers, see page_writer.c) are the
+ * exception, by design: they are never waited for (a frozen target would
+ * wait with them). They are accounted in the set, per file slot, and their
+ * completions are consumed by whoever uses the ring next (a later writer,
+ * page_buffers_wait_wb(), page_buffers_destroy()). A slot is given to a new
+ * writer only when no request of an earlier writer is pending on it, so such
+ * a request always runs on the file it was asked for, never on a later
+ * writer's.
+ *
+ * Not thread-safe: create it in one thread, then use it from one thread at a
+ * time (with the writers it lends itself to).
+ */
+struct page_buffers_stats {
+	uint64_t writers;    /* writers that borrowed the set */
+	uint64_t wb_pending; /* writeback requests not completed yet */
+	uint64_t wb_done;    /* writeback requests completed */
+	uint64_t wb_failed;  /* ... of which with an error (logged at debug level) */
+	uint64_t wb_late;    /* ... of which reaped after their writer had ended */
+};
+
+/*
+ * page_buffers_create - map, register and set up a buffer set. @opts may be
+ * NULL; only its nr_bufs and buf_size are used, with the defaults and limits
+ * of page_writer_open(). Returns 0 with *@out set, -EINVAL for bad @opts,
+ * -ENOMEM (also when io_uring cannot lock the buffers: RLIMIT_MEMLOCK), or
+ * the -errno of setting up io_uring. Logs its failures.
+ */
+int page_buffers_create(struct page_buffers **out, const struct page_writer_opts *opts);
+
+/*
+ * page_buffers_destroy - tear the set down: the ring, the registered files
+ * and buffers, the mapping. Writeback requests still pending are finished by
+ * the kernel's ring teardown; nothing waits for them. No writer may hold the
+ * set. NULL is accepted.
+ */
+void page_buffers_destroy(struct page_buffers *pb);
+
+/* page_buffers_get_stats - the set's counters (see struct page_buffers_stats). */
+void page_buffers_get_stats(const struct page_buffers *pb, struct page_buffers_stats *st);
+
+/*
+ * page_buffers_wait_wb - wait up to @timeout_ms for every pending writeback
+ * request of the set (tests, and callers that want a quiet ring; a dump does
+ * not). Returns 0, -ETIME, -EBUSY if a writer holds the set, -EIO if the
+ * ring failed earlier, or the -errno of the wait.
+ */
+int page_buffers_wait_wb(struct page_buffers *pb, unsigned timeout_ms);
+
+/*
  * page_writer_open - start the images of process @pid in directory @dirfd:
  * pagemap-<pid>.img (through img_create() with IMG_PAGEMAP; its first entry
  * is a pagemap_head with @pages_id) and pages-<pages_id>.img (raw). @opts may
@@ -84,9 +155,10 @@ struct page_writer;
  * @dirfd must stay open until page_writer_commit() or page_writer_abort().
  *
  * Returns 0 with *@out set, -EINVAL for bad @opts, -ESRCH if @pid does not
- * exist, -ENOMEM (also when io_uring cannot lock the buffers), or the -errno
- * of creating the files or setting up io_uring. On error nothing is left
- * behind.
+ * exist, -ENOMEM (also when io_uring cannot lock the buffers), -EBUSY if
+ * @opts->bufs is lent to another writer, -EIO if its ring failed earlier, or
+ * the -errno of creating the files or setting up io_uring. On error nothing
+ * is left behind (a borrowed set is given back as it was).
  */
 int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pages_id,
 		     const struct page_writer_opts *opts);
@@ -126,13 +198,15 @@ int page_writer_add_parent(struct page_writer *pw, uint64_t start, uint64_t nr_p
  *
  * Returns 0, or the first error of the writer (from an earlier add, a write
  * completion, the sync, a rename); on error both files are removed, under
- * their temporary and final names.
+ * their temporary and final names. A borrowed buffer set is given back with
+ * none of the writer's writes left in its ring, success or not.
  */
 int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st);
 
 /*
  * page_writer_abort - wait for the writes in flight, remove the temporary
- * files and free the writer. NULL is accepted. Never fails.
+ * files, give a borrowed buffer set back and free the writer. NULL is
+ * accepted. Never fails.
  */
 void page_writer_abort(struct page_writer *pw);
 
