@@ -152,6 +152,51 @@ const struct rimg_page_run *rimg_find_page(const struct rimg_pagemap *pm, uint64
 	return NULL;
 }
 
+int rimg_walk_pieces(const struct rimg_proc *p, rimg_piece_fn *fn, void *arg)
+{
+	const MmEntry *mm = p->mm;
+	const struct rimg_pagemap *pm = p->pm;
+	size_t v = 0;
+	int err = 0;
+
+	/*
+	 * Runs are in address order, whichever level holds them, and so are the
+	 * VMAs: one pass over both. A run may span adjacent VMAs (the dump
+	 * merges contiguous pages): it is split at their boundaries.
+	 */
+	for (size_t i = 0; !err && pm && i < pm->nr_runs; i++) {
+		const struct rimg_page_run *run = &pm->runs[i];
+		uint64_t addr = run->vaddr, end = run->vaddr + run->nr_pages * RIMG_PAGE;
+		uint64_t off = run->file_off;
+
+		if (!(run->flags & (PE_PRESENT | PE_PARENT)))
+			continue;
+		if (run->level >= pm->nr_files) {
+			pr_err("pid %d: pages at %#llx are at level %u of the pre-dump chain, which was not loaded",
+			       p->pid, (unsigned long long)addr, run->level);
+			return -EINVAL;
+		}
+		while (!err && addr < end) {
+			const VmaEntry *vma;
+			uint64_t n;
+
+			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
+				v++;
+			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
+				pr_err("pid %d: dumped pages at %#llx are in no VMA", p->pid,
+				       (unsigned long long)addr);
+				return -EINVAL;
+			}
+			vma = mm->vmas[v];
+			n = (vma->end < end ? vma->end : end) - addr;
+			err = fn(arg, run, vma, addr, off, n / RIMG_PAGE);
+			addr += n;
+			off += n;
+		}
+	}
+	return err;
+}
+
 static int cmp_pipe(const void *a, const void *b)
 {
 	uint32_t x = ((const struct rimg_pipe_data *)a)->pipe_id;

@@ -197,6 +197,26 @@ const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id);
 const struct rimg_page_run *rimg_find_page(const struct rimg_pagemap *pm, uint64_t addr);
 
 /*
+ * rimg_piece_fn - called by rimg_walk_pieces() for one piece of dumped pages:
+ * @nr_pages pages from address @addr, all in @vma, of the flattened run @run
+ * (its level and flags). Their data is at byte offset @file_off of
+ * p->pm->files[run->level]. Returns 0 to go on, or a -errno that stops the
+ * walk.
+ */
+typedef int rimg_piece_fn(void *arg, const struct rimg_page_run *run, const VmaEntry *vma,
+			  uint64_t addr, uint64_t file_off, uint64_t nr_pages);
+
+/*
+ * rimg_walk_pieces - call @fn with @arg on each piece of the PE_PRESENT and
+ * PE_PARENT runs of @p split at the boundaries of the VMAs of p->mm, in
+ * address order (a run of the dump may span adjacent VMAs). A process with no
+ * pagemap has no pieces. Returns 0, -EINVAL if a page is in no VMA or a run
+ * is at a level of the chain that was not loaded (both logged with the pid
+ * and address), or the first error @fn returns.
+ */
+int rimg_walk_pieces(const struct rimg_proc *p, rimg_piece_fn *fn, void *arg);
+
+/*
  * rimg_pipe_data - the buffered bytes dumped for pipe @pipe_id. *data points
  * into the model (valid until rimg_free()). Returns 0, or -ENOENT if
  * pipes-data.img has no entry for that pipe (it was empty).

@@ -231,43 +231,32 @@ static int mm_add(struct lzd *d, int uffd, int pidfd, pid_t pid, pid_t src_pid, 
 	return 0;
 }
 
+struct piece_filter {
+	int lazy;
+	int (*fn)(void *arg, uint64_t addr, uint64_t nr);
+	void *arg;
+};
+
+static int filter_piece(void *arg, const struct rimg_page_run *run, const VmaEntry *vma,
+			uint64_t addr, uint64_t file_off, uint64_t nr_pages)
+{
+	struct piece_filter *f = arg;
+
+	if (!lazy_vma(vma) != !f->lazy)
+		return 0;
+	return f->fn(f->arg, addr, nr_pages);
+}
+
 /*
  * Call @fn on each piece of dumped pages of @p that lies in one VMA, with
- * lazy_vma() of that VMA equal to @lazy, in address order.
+ * lazy_vma() of that VMA equal to @lazy, in address order (rimg_walk_pieces()).
  */
 static int walk_pieces(const struct rimg_proc *p, int lazy,
 		       int (*fn)(void *arg, uint64_t addr, uint64_t nr), void *arg)
 {
-	const MmEntry *mm = p->mm;
-	const struct rimg_pagemap *pm = p->pm;
-	size_t v = 0;
-	int err = 0;
+	struct piece_filter f = { lazy, fn, arg };
 
-	for (size_t i = 0; !err && pm && i < pm->nr_runs; i++) {
-		const struct rimg_page_run *run = &pm->runs[i];
-		uint64_t a = run->vaddr, end = run->vaddr + run->nr_pages * P;
-
-		if (!(run->flags & (PE_PRESENT | PE_PARENT)))
-			continue;
-		while (!err && a < end) {
-			const VmaEntry *vma;
-			uint64_t e;
-
-			while (v < mm->n_vmas && mm->vmas[v]->end <= a)
-				v++;
-			if (v == mm->n_vmas || mm->vmas[v]->start > a) {
-				pr_err("pid %d: dumped pages at %#llx are in no VMA", p->pid,
-				       (unsigned long long)a);
-				return -EINVAL;
-			}
-			vma = mm->vmas[v];
-			e = vma->end < end ? vma->end : end;
-			if (!lazy_vma(vma) == !lazy)
-				err = fn(arg, a, (e - a) / P);
-			a = e;
-		}
-	}
-	return err;
+	return rimg_walk_pieces(p, filter_piece, &f);
 }
 
 static int index_piece(void *arg, uint64_t addr, uint64_t nr)

@@ -30,7 +30,6 @@
 
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
 #define MIN_ADDR 0x100000ul /* scratch and temporary holes start above 1 MiB */
-#define WINDOW (16ul << 20) /* a pages file is mapped in windows this large */
 #define MAX_IOV 1024
 #define MAP_KEEP (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)
 
@@ -390,29 +389,24 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 /*
  * The pages come from the pages file of each level of the pre-dump chain
- * the runs point into (images.h). Each file is mapped in windows of WINDOW
- * bytes; at most NR_WINDOWS are mapped at a time (the least recently used
- * one goes), so a chain that alternates between levels does not remap at
- * every run, and memory stays bounded whatever the length of the chain.
+ * the runs point into (images.h). They are read into one buffer of BUF_SIZE
+ * bytes, queued as iovecs, and written into the process with one
+ * process_vm_writev() when the buffer is full. The buffer stays in the CPU's
+ * cache between the read and the write, so the second copy costs little, and
+ * ferry's memory stays at that one buffer whatever the size of the dump (a
+ * mapping of the pages files would count in its RSS as it is touched).
  */
-#define NR_WINDOWS 4
-
-struct window {
-	uint8_t *map; /* NULL: slot free */
-	uint32_t level;
-	uint64_t off, len;
-	uint64_t used; /* the filler's clock at the last use */
-};
+#define BUF_SIZE (1ul << 20)
 
 struct filler {
 	pid_t pid;
 	int mem_fd;
 	const struct rimg_pagemap *pm;
-	struct window win[NR_WINDOWS];
-	uint64_t clock;
+	uint8_t *buf;
+	size_t used; /* bytes of buf queued in l[] */
 	struct iovec l[MAX_IOV], rv[MAX_IOV];
 	size_t n;
-	uint64_t pending;
+	uint64_t pages; /* written so far, for rmm_stats */
 };
 
 static int flush(struct filler *f)
@@ -422,110 +416,103 @@ static int flush(struct filler *f)
 	if (!f->n)
 		return 0;
 	n = process_vm_writev(f->pid, f->l, f->n, f->rv, f->n, 0);
-	if (n != (ssize_t)f->pending) {
+	if (n != (ssize_t)f->used) {
 		int err = n < 0 ? -errno : -EIO;
 
-		pr_errno(err, "pid %d: writing memory at %#lx..: %zd of %llu bytes", f->pid,
-			 (unsigned long)(uintptr_t)f->rv[0].iov_base, n,
-			 (unsigned long long)f->pending);
+		pr_errno(err, "pid %d: writing memory at %#lx..: %zd of %zu bytes", f->pid,
+			 (unsigned long)(uintptr_t)f->rv[0].iov_base, n, f->used);
 		return err;
 	}
 	f->n = 0;
-	f->pending = 0;
+	f->used = 0;
 	return 0;
 }
 
-/* The window of level @level's pages file holding byte @off, mapped if it is not. */
-static int window(struct filler *f, uint32_t level, uint64_t off, struct window **out)
+/* Read @len bytes at @off of level @level's pages file to the free part of the buffer. */
+static int read_pages(struct filler *f, uint32_t level, uint64_t off, size_t len)
 {
 	const struct rimg_pages_file *pf = &f->pm->files[level];
-	uint64_t base = off & ~(WINDOW - 1);
-	struct window *w = &f->win[0];
-	void *m;
+	size_t done = 0;
 	int err;
 
-	for (size_t i = 0; i < NR_WINDOWS; i++) {
-		struct window *c = &f->win[i];
-
-		if (c->map && c->level == level && off >= c->off && off < c->off + c->len) {
-			c->used = ++f->clock;
-			*out = c;
-			return 0;
-		}
-		if (!c->map || (w->map && c->used < w->used))
-			w = c;
-	}
-	if (w->map) {
-		/* Queued iovecs may point into it. */
-		err = flush(f);
-		if (err)
-			return err;
-		munmap(w->map, w->len);
-		w->map = NULL;
-	}
-	if (pf->fd < 0 || off >= pf->size) {
+	if (pf->fd < 0 || off >= pf->size || len > pf->size - off) {
 		pr_err("pid %d: offset %llu is past pages-%u.img of level %u (%llu bytes)", f->pid,
 		       (unsigned long long)off, pf->pages_id, level, (unsigned long long)pf->size);
 		return -EINVAL;
 	}
-	w->level = level;
-	w->off = base;
-	w->len = pf->size - base < WINDOW ? pf->size - base : WINDOW;
-	m = mmap(NULL, w->len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, pf->fd, (off_t)base);
-	if (m == MAP_FAILED) {
-		err = -errno;
-		pr_errno(err, "pid %d: cannot map pages-%u.img of level %u at offset %llu", f->pid,
-			 pf->pages_id, level, (unsigned long long)base);
-		return err;
-	}
-	w->map = m;
-	w->used = ++f->clock;
-	*out = w;
-	return 0;
+	err = pread_full(pf->fd, f->buf + f->used, len, off, &done);
+	if (err)
+		pr_errno(err,
+			 "pid %d: pages-%u.img of level %u at offset %llu: read %zu of %zu bytes",
+			 f->pid, pf->pages_id, level, (unsigned long long)off, done, len);
+	return err;
 }
 
-static int fill_piece(struct filler *f, uint32_t level, uint64_t addr, uint64_t off, uint64_t len,
-		      int writable)
+/* Queue @len bytes of the buffer's free part for address @addr. */
+static void queue(struct filler *f, uint64_t addr, size_t len)
 {
-	while (len) {
-		struct window *w = NULL;
-		uint64_t n;
-		int err = window(f, level, off, &w);
+	struct iovec *l = &f->l[f->n], *rv = &f->rv[f->n];
 
+	/* A run split at a VMA boundary goes on where the last iovec ends. */
+	if (f->n && (uint8_t *)l[-1].iov_base + l[-1].iov_len == f->buf + f->used &&
+	    (uint64_t)(uintptr_t)rv[-1].iov_base + rv[-1].iov_len == addr) {
+		l[-1].iov_len += len;
+		rv[-1].iov_len += len;
+	} else {
+		l->iov_base = f->buf + f->used;
+		l->iov_len = len;
+		rv->iov_base = (void *)(uintptr_t)addr;
+		rv->iov_len = len;
+		f->n++;
+	}
+	f->used += len;
+}
+
+/*
+ * rimg_piece_fn: write one piece of dumped pages into the process. Pieces of
+ * writable VMAs are queued for process_vm_writev(); the others are written at
+ * once through /proc/PID/mem, which (like ptrace) may write where the process
+ * itself cannot, while process_vm_writev() may not.
+ */
+static int fill_piece(void *arg, const struct rimg_page_run *run, const VmaEntry *vma,
+		      uint64_t addr, uint64_t off, uint64_t nr_pages)
+{
+	struct filler *f = arg;
+	uint64_t len = nr_pages * RT_PAGE;
+	int err = 0;
+
+	f->pages += nr_pages;
+	while (!err && len) {
+		size_t n;
+
+		if (f->used == BUF_SIZE || f->n == MAX_IOV)
+			err = flush(f);
 		if (err)
-			return err;
-		n = w->off + w->len - off;
-		if (n > len)
-			n = len;
-		if (writable) {
-			f->l[f->n].iov_base = w->map + (off - w->off);
-			f->l[f->n].iov_len = n;
-			f->rv[f->n].iov_base = (void *)addr;
-			f->rv[f->n].iov_len = n;
-			f->n++;
-			f->pending += n;
-			if (f->n == MAX_IOV && (err = flush(f)))
-				return err;
-		} else if (pwrite(f->mem_fd, w->map + (off - w->off), n, (off_t)addr) !=
-			   (ssize_t)n) {
+			break;
+		n = BUF_SIZE - f->used < len ? BUF_SIZE - f->used : (size_t)len;
+		err = read_pages(f, run->level, off, n);
+		if (err)
+			break;
+		if (vma->prot & PROT_WRITE) {
+			queue(f, addr, n);
+		} else if (pwrite(f->mem_fd, f->buf + f->used, n, (off_t)addr) != (ssize_t)n) {
 			err = errno ? -errno : -EIO;
 			pr_errno(err, "pid %d: cannot write memory at %#lx through /proc/%d/mem",
 				 f->pid, (unsigned long)addr, f->pid);
-			return err;
 		}
 		addr += n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return err;
 }
 
-static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pagemap *pm)
+static int fill_memory(struct rtask *t, const struct rimg_proc *p)
 {
+	const struct rimg_pagemap *pm = p->pm;
 	struct filler *f;
 	char path[64];
-	size_t v = 0;
-	uint64_t t0 = mono_ns(), pages = 0;
+	uint64_t t0 = mono_ns();
 	int err = 0;
 
 	if (!pm || !pm->nr_runs)
@@ -534,7 +521,13 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 	if (!f)
 		return -ENOMEM;
 	f->pid = t->pid;
+	f->mem_fd = -1;
 	f->pm = pm;
+	f->buf = malloc(BUF_SIZE);
+	if (!f->buf) {
+		err = -ENOMEM;
+		goto out;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
 	f->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (f->mem_fd < 0) {
@@ -542,53 +535,15 @@ static int fill_memory(struct rtask *t, const MmEntry *mm, const struct rimg_pag
 		pr_errno(err, "cannot open %s", path);
 		goto out;
 	}
-	/*
-	 * Runs are in address order, whichever level holds them. A run may span
-	 * adjacent VMAs (the dump merges contiguous pages): split it.
-	 */
-	for (size_t i = 0; !err && i < pm->nr_runs; i++) {
-		const struct rimg_page_run *run = &pm->runs[i];
-		uint64_t addr = run->vaddr, end = run->vaddr + run->nr_pages * RT_PAGE;
-		uint64_t off = run->file_off;
-
-		if (!(run->flags & (PE_PRESENT | PE_PARENT)))
-			continue;
-		if (run->level >= pm->nr_files) {
-			pr_err("pid %d: pages at %#lx are at level %u of the pre-dump chain, which was not loaded",
-			       t->pid, (unsigned long)addr, run->level);
-			err = -EINVAL;
-			break;
-		}
-		while (!err && addr < end) {
-			const VmaEntry *vma;
-			uint64_t n;
-
-			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
-				v++;
-			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
-				pr_err("pid %d: pages at %#lx are in no VMA", t->pid,
-				       (unsigned long)addr);
-				err = -EINVAL;
-				break;
-			}
-			vma = mm->vmas[v];
-			n = (vma->end < end ? vma->end : end) - addr;
-			err = fill_piece(f, run->level, addr, off, n, !!(vma->prot & PROT_WRITE));
-			addr += n;
-			off += n;
-		}
-		pages += run->nr_pages;
-	}
+	err = rimg_walk_pieces(p, fill_piece, f);
 	if (!err)
 		err = flush(f);
 out:
-	for (size_t i = 0; i < NR_WINDOWS; i++)
-		if (f->win[i].map)
-			munmap(f->win[i].map, f->win[i].len);
 	if (f->mem_fd >= 0)
 		close(f->mem_fd);
+	rmm_stats.pages_written += f->pages;
+	free(f->buf);
 	free(f);
-	rmm_stats.pages_written += pages;
 	rmm_stats.write_ns += mono_ns() - t0;
 	return err;
 }
@@ -668,7 +623,7 @@ int rmm_restore(struct rtask *t, const struct rimg *r)
 		err = map_vmas(t, r, mm);
 	/* Lazy restore: the lazy-pages daemon writes every page (lazy.h). */
 	if (!err && !t->lazy)
-		err = fill_memory(t, mm, t->ip->pm);
+		err = fill_memory(t, t->ip);
 	if (!err)
 		err = set_mm(t, r, mm);
 	return err;
