@@ -648,20 +648,21 @@ Test(page_writer, memory_is_bounded)
 }
 
 /*
- * Buffered, larger than the buffers plus one writeback chunk: writeback is
- * asked for early (never waited for), and every byte still lands in place.
+ * Buffered, larger than the buffers plus one writeback chunk: for a target
+ * that runs meanwhile (LIVE) writeback is asked for early (never waited for),
+ * for a frozen one never; every byte lands in place either way.
  */
-Test(page_writer, buffered_starts_writeback_early)
+Test(page_writer, buffered_starts_writeback_early_only_when_live)
 {
-	struct page_writer_opts o = { .flags = PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC };
+	static const unsigned flags[2] = { PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC |
+						   PAGE_WRITER_LIVE,
+					   PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC };
 	struct page_writer_stats st;
 	struct page_writer *pw;
 	struct layout l;
 	struct child c;
 	unsigned mib = 48;
-	size_t len = 0;
 	char *dir, path[600];
-	uint8_t *data;
 	int dirfd;
 
 	if (geteuid())
@@ -670,18 +671,29 @@ Test(page_writer, buffered_starts_writeback_early)
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dirfd, 0);
 	spawn(&c, &l, mib);
-	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 1, &o), 0);
-	cr_assert_eq(page_writer_add(pw, l.big, (uint64_t)mib << 8), 0);
-	cr_assert_eq(page_writer_commit(pw, &st), 0);
-	cr_expect_geq(st.wb_requests, 2, "%lu early writeback requests for %u MiB", st.wb_requests,
-		      mib);
-	snprintf(path, sizeof(path), "%s/pages-1.img", dir);
-	data = (uint8_t *)t_read_file(path, &len);
-	cr_assert_eq(len, (size_t)mib << 20);
-	for (size_t i = 0; i < len; i++)
-		if (data[i] != 0x6b)
-			cr_assert_fail("byte %zu of %s is %#x, not 0x6b", i, path, data[i]);
-	free(data);
+	for (unsigned k = 0; k < 2; k++) {
+		struct page_writer_opts o = { .flags = flags[k] };
+		size_t len = 0;
+		uint8_t *data;
+
+		cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, k + 1, &o), 0);
+		cr_assert_eq(page_writer_add(pw, l.big, (uint64_t)mib << 8), 0);
+		cr_assert_eq(page_writer_commit(pw, &st), 0);
+		if (k == 0)
+			cr_expect_geq(st.wb_requests, 2, "%lu early writeback requests for %u MiB",
+				      st.wb_requests, mib);
+		else
+			cr_expect_eq(st.wb_requests, 0,
+				     "%lu early writeback requests for a frozen target",
+				     st.wb_requests);
+		snprintf(path, sizeof(path), "%s/pages-%u.img", dir, k + 1);
+		data = (uint8_t *)t_read_file(path, &len);
+		cr_assert_eq(len, (size_t)mib << 20);
+		for (size_t i = 0; i < len; i++)
+			if (data[i] != 0x6b)
+				cr_assert_fail("byte %zu of %s is %#x, not 0x6b", i, path, data[i]);
+		free(data);
+	}
 	reap(&c);
 	close(dirfd);
 	t_rmrf(dir);
@@ -895,8 +907,9 @@ Test(page_writer, shared_set_early_writeback_never_disturbs_the_next)
 		cr_skip_test("reading another process's memory needs root");
 	spawn(&c, &l, mib);
 	cr_assert_eq(page_buffers_create(&pb, &so), 0);
-	o = (struct page_writer_opts){ .flags = PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC,
-				       .bufs = pb };
+	o = (struct page_writer_opts){
+		.flags = PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE, .bufs = pb
+	};
 	for (unsigned w = 0; w < nr_writers; w++) {
 		dirfds[w] = open_dir(&dirs[w]);
 		cr_assert_eq(page_writer_open(&pw, dirfds[w], c.pid, w + 1, &o), 0, "writer %u", w);

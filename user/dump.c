@@ -210,19 +210,50 @@ static int publish(int dirfd, const char *staging, const char *dir)
 	return err;
 }
 
-/* Make the staged images durable (the pages files were written without their own sync). */
+/*
+ * Make the staged images durable: the pages files were written without their
+ * own sync (the other images sync at their commit). Each file of the staging
+ * directory @sfd is fdatasync'ed, not the whole filesystem (syncfs would wait
+ * for every other writer's dirty data too).
+ */
 static int sync_images(int sfd, const char *dir)
 {
 	uint64_t t0 = mono_us();
+	struct dirent *e;
+	int dfd, err = 0;
+	DIR *d;
 
-	if (syncfs(sfd)) {
-		int err = -errno;
-
-		pr_perror("cannot sync the images under %s", dir);
+	dfd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		err = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		pr_perror("cannot list the staged images under %s", dir);
 		return err;
 	}
-	pr_debug("syncfs of %s: %llu us", dir, (unsigned long long)(mono_us() - t0));
-	return 0;
+	while (!err && (errno = 0, e = readdir(d))) {
+		int fd;
+
+		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+			continue;
+		fd = openat(sfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fdatasync(fd))
+			err = -errno;
+		if (err)
+			pr_perror("cannot sync %s/%s", dir, e->d_name);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!err && errno) {
+		err = -errno;
+		pr_perror("cannot list the staged images under %s", dir);
+	}
+	closedir(d);
+	if (!err)
+		pr_debug("fdatasync of the images under %s: %llu us", dir,
+			 (unsigned long long)(mono_us() - t0));
+	return err;
 }
 
 static int write_pstree(const struct pstree *t, int dirfd)

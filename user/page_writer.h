@@ -80,7 +80,7 @@ struct page_writer_stats {
 	uint64_t nr_entries;	 /* pagemap entries written (the head not counted) */
 	uint64_t read_ns;	 /* time in process_vm_readv / pread(/proc/PID/mem) */
 	uint64_t write_ns;	 /* time waiting for io_uring write completions + fdatasync */
-	uint64_t wb_requests;	 /* buffered: early writeback requests (see page_writer.c) */
+	uint64_t wb_requests;	 /* buffered + LIVE: early writeback requests (page_writer.c) */
 };
 
 struct page_writer;
