@@ -34,14 +34,16 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int read_full(int fd, void *buf, size_t len, size_t *done)
+/* read_full and pread_full: read(2) when @off is negative, else pread(2) at @off. */
+static int read_loop(int fd, void *buf, size_t len, int64_t off, size_t *done)
 {
 	char *p = buf;
 	size_t got = 0;
 	int err = 0;
 
 	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
+		ssize_t n = off < 0 ? read(fd, p + got, len - got)
+				    : pread(fd, p + got, len - got, (off_t)(off + (int64_t)got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -60,30 +62,19 @@ int read_full(int fd, void *buf, size_t len, size_t *done)
 	return err;
 }
 
+int read_full(int fd, void *buf, size_t len, size_t *done)
+{
+	return read_loop(fd, buf, len, -1, done);
+}
+
 int pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *done)
 {
-	char *p = buf;
-	size_t got = 0;
-	int err = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (!n) {
-			err = -EIO;
-			break;
-		}
-		got += (size_t)n;
+	if (off > INT64_MAX) { /* pread would say EINVAL too */
+		if (done)
+			*done = 0;
+		return -EINVAL;
 	}
-	if (done)
-		*done = got;
-	return err;
+	return read_loop(fd, buf, len, (int64_t)off, done);
 }
 
 /* read_fd_all's first buffer; it doubles whenever less than a quarter is free. */

@@ -22,7 +22,8 @@ int read_full(int fd, void *buf, size_t len, size_t *done);
 
 /*
  * pread_full - read_full at file offset @off (pread(2): the fd's file
- * position is left alone). Same returns, *@done counted from @off.
+ * position is left alone). Same returns, *@done counted from @off; -EINVAL
+ * for an offset past INT64_MAX.
  */
 int pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *done);
 
