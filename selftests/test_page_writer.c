@@ -293,6 +293,25 @@ static size_t check_images(int dirfd, pid_t pid, uint32_t id, const uint64_t *wa
 	return nent;
 }
 
+/* A fresh test directory, and its fd. */
+static int open_dir(char **dir)
+{
+	int dirfd;
+
+	*dir = t_tmpdir();
+	cr_assert(*dir);
+	dirfd = open(*dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dirfd, 0);
+	return dirfd;
+}
+
+static void close_dir(int dirfd, char *dir)
+{
+	close(dirfd);
+	t_rmrf(dir);
+	free(dir);
+}
+
 static void round_trip(const struct page_writer_opts *opts, int with_crit)
 {
 	struct page_writer_stats st;
@@ -307,10 +326,7 @@ static void round_trip(const struct page_writer_opts *opts, int with_crit)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	cr_assert(dir);
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, 0);
 	nr = scan_layout(c.pid, &l, &runs);
 	nwant = expected_pages(&l, &want);
@@ -353,9 +369,7 @@ static void round_trip(const struct page_writer_opts *opts, int with_crit)
 	free(err);
 	free(runs);
 	free(want);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 TestSuite(page_writer, .timeout = 120);
@@ -401,9 +415,7 @@ Test(page_writer, bad_options)
 		cr_assert_eq(page_writer_open(&pw, dirfd, getpid(), 1, &bad[i]), -EINVAL,
 			     "options %zu", i);
 	cr_assert_eq(count_files(dir), 0);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 /* One page per buffer, one buffer: the most reuse, a write per page. */
@@ -426,9 +438,7 @@ Test(page_writer, abort_leaves_no_files)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, 0);
 	nr = scan_layout(c.pid, &l, &runs);
 	cr_assert_gt(nr, 2);
@@ -441,9 +451,7 @@ Test(page_writer, abort_leaves_no_files)
 	page_writer_abort(NULL);
 	reap(&c);
 	free(runs);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 Test(page_writer, vanished_pid)
@@ -457,9 +465,7 @@ Test(page_writer, vanished_pid)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 
 	/* Reaped: no such pid at open. */
 	pid = fork();
@@ -488,9 +494,7 @@ Test(page_writer, vanished_pid)
 	cr_assert_eq(count_files(dir), 0);
 	close(c.ctl);
 	cr_assert_eq(waitpid(c.pid, &st, 0), c.pid);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 Test(page_writer, order_parent_entries_and_split)
@@ -509,9 +513,7 @@ Test(page_writer, order_parent_entries_and_split)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, 0);
 	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 3, NULL), 0);
 
@@ -558,9 +560,7 @@ Test(page_writer, order_parent_entries_and_split)
 	}
 	img_close(pm);
 	reap(&c);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 /*
@@ -581,9 +581,7 @@ Test(page_writer, short_write_is_finished_or_fails)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, 0);
 	d = fork();
 	cr_assert_geq(d, 0);
@@ -606,9 +604,7 @@ Test(page_writer, short_write_is_finished_or_fails)
 		     WEXITSTATUS(st));
 	cr_assert_eq(count_files(dir), 0);
 	reap(&c);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 /* 256 MiB through 4 x 256 KiB: the writer's peak RSS grows by little. */
@@ -626,9 +622,7 @@ Test(page_writer, memory_is_bounded)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, mib);
 	cr_assert_eq(getrusage(RUSAGE_SELF, &ru0), 0);
 	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 1, &o), 0);
@@ -642,9 +636,7 @@ Test(page_writer, memory_is_bounded)
 		     "peak RSS grew by %ld KiB writing %u MiB with 1 MiB of buffers",
 		     ru1.ru_maxrss - ru0.ru_maxrss, mib);
 	reap(&c);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 /*
@@ -667,9 +659,7 @@ Test(page_writer, buffered_starts_writeback_early_only_when_live)
 
 	if (geteuid())
 		cr_skip_test("reading another process's memory needs root");
-	dir = t_tmpdir();
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
+	dirfd = open_dir(&dir);
 	spawn(&c, &l, mib);
 	for (unsigned k = 0; k < 2; k++) {
 		struct page_writer_opts o = { .flags = flags[k] };
@@ -695,30 +685,10 @@ Test(page_writer, buffered_starts_writeback_early_only_when_live)
 		free(data);
 	}
 	reap(&c);
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
+	close_dir(dirfd, dir);
 }
 
 /* ---- a shared buffer set ------------------------------------------------------------------- */
-
-static int open_dir(char **dir)
-{
-	int dirfd;
-
-	*dir = t_tmpdir();
-	cr_assert(*dir);
-	dirfd = open(*dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_geq(dirfd, 0);
-	return dirfd;
-}
-
-static void close_dir(int dirfd, char *dir)
-{
-	close(dirfd);
-	t_rmrf(dir);
-	free(dir);
-}
 
 /* Write the child's layout with a writer on @pb, commit, check every page. */
 static void layout_round_trip(struct page_buffers *pb, unsigned flags, int dirfd, pid_t pid,
