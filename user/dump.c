@@ -635,13 +635,20 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct tracker **trk = NULL;
 	sigset_t old;
 	uint64_t t_start, t_frozen;
-	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
+	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
 
 	memset(res, 0, sizeof(*res));
 	err = open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
 	hold_signals(&old);
+	/*
+	 * A tree that goes on is released before the disk syncs: the images written
+	 * while it is frozen are synced with the pages files after the release
+	 * (sync_images), not one by one inside the frozen window.
+	 */
+	if (o->leave_running)
+		prev_sync = img_sync_on_commit(0);
 
 	preload_start(&pl);
 	err = bufs_create(o, &bufs);
@@ -669,6 +676,8 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 		res->frozen_us = mono_us() - t_frozen;
 		pr_info("released the tree of pid %d; it continues", o->pid);
 		err = sync_images(sfd, o->dir);
+		img_sync_on_commit(prev_sync);
+		prev_sync = -1;
 		if (err)
 			goto out_failed;
 	} else {
@@ -697,6 +706,8 @@ out_free:
 		pstree_free(&t);
 	free(trk);
 out_sig:
+	if (prev_sync >= 0)
+		img_sync_on_commit(prev_sync);
 	preload_join(&pl);
 	vma_iter_unload();
 	page_buffers_destroy(bufs);

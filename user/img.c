@@ -193,6 +193,17 @@ int img_write_entry(struct img *img, const ProtobufCMessage *msg)
 	return err;
 }
 
+/* img_sync_on_commit's setting: 1 unless a caller syncs the images itself. */
+static int sync_on_commit = 1;
+
+int img_sync_on_commit(int on)
+{
+	int prev = sync_on_commit;
+
+	sync_on_commit = !!on;
+	return prev;
+}
+
 int img_commit(struct img *img)
 {
 	int err;
@@ -200,7 +211,7 @@ int img_commit(struct img *img)
 	err = img_flush(img);
 	if (err)
 		goto abort;
-	if (fdatasync(img->fd)) {
+	if (sync_on_commit && fdatasync(img->fd)) {
 		err = -errno;
 		pr_perror("cannot sync %s", img->path);
 		goto abort;

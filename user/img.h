@@ -83,8 +83,19 @@ int img_create(struct img **out, int dirfd, const char *name, const struct img_t
 int img_write_entry(struct img *img, const ProtobufCMessage *msg);
 /* img_write_raw - append raw bytes (extra payload, or a raw image's data). */
 int img_write_raw(struct img *img, const void *buf, size_t len);
-/* img_commit - flush, fsync, rename to the final name, free. Returns 0 or -errno. */
+/*
+ * img_commit - flush, fdatasync (see img_sync_on_commit), rename to the final
+ * name, free. Returns 0 or -errno.
+ */
 int img_commit(struct img *img);
+
+/*
+ * img_sync_on_commit - whether img_commit() fdatasyncs (1, the default) or
+ * leaves it to the caller (0: it must sync every image before it relies on
+ * them, e.g. before publishing a dump). Process-wide. Returns the previous
+ * setting.
+ */
+int img_sync_on_commit(int on);
 /* img_abort - drop the temporary file and free. Never fails. */
 void img_abort(struct img *img);
 /*
