@@ -99,9 +99,9 @@ struct page_writer;
  * request's completion); commit and abort wait for every write of the
  * writer, so its buffers are free and no write of it is left in the ring.
  *
- * Early writeback requests (buffered writers, see page_writer.c) are the
- * exception, by design: they are never waited for (a frozen target would
- * wait with them). They are accounted in the set, per file slot, and their
+ * Early writeback requests (buffered writers of a running target, see
+ * page_writer.c) are the exception, by design: they are never waited for
+ * (the writer would wait for the disk). They are accounted in the set, per file slot, and their
  * completions are consumed by whoever uses the ring next (a later writer,
  * page_buffers_wait_wb(), page_buffers_destroy()). A slot is given to a new
  * writer only when no request of an earlier writer is pending on it, so such
