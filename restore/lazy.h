@@ -74,6 +74,13 @@ int lazy_go(struct lazy_daemon *d);
 void lazy_abort(struct lazy_daemon *d);
 
 /*
+ * lazy_kill_tree - SIGKILL process @pid and every process below it (found in
+ * /proc; each is stopped before its children are looked for, so none escapes
+ * by forking or by being reparented meanwhile).
+ */
+void lazy_kill_tree(pid_t pid);
+
+/*
  * lazy_daemon_run - the daemon's main loop, in the forked child: serves the
  * processes registered on control socket @sock from @src until every page
  * is in. Returns the exit status (0: every page in or every process gone).

@@ -277,29 +277,29 @@ static pid_t tgid_of(pid_t tid)
 	return tg;
 }
 
-/* SIGKILL @pid and every process below it. */
-static void kill_tree(pid_t pid)
+void lazy_kill_tree(pid_t pid)
 {
 	DIR *dir;
 	struct dirent *e;
 
 	if (pid <= 0)
 		return;
-	kill(pid, SIGKILL);
+	/* Stopped first: it can fork no more, and its children stay its own while we look. */
+	kill(pid, SIGSTOP);
 	dir = opendir("/proc");
-	if (!dir)
-		return;
-	while ((e = readdir(dir))) {
+	while (dir && (e = readdir(dir))) {
 		struct proc_status st;
 		pid_t p = (pid_t)atoi(e->d_name);
 
 		if (p <= 0 || proc_parse_status(p, 0, &st))
 			continue;
 		if (st.ppid == pid)
-			kill_tree(p);
+			lazy_kill_tree(p);
 		proc_status_free(&st);
 	}
-	closedir(dir);
+	if (dir)
+		closedir(dir);
+	kill(pid, SIGKILL);
 }
 
 /* ---- filling ------------------------------------------------------------------- */
@@ -352,7 +352,7 @@ static void install(struct lzd *d, struct lzd_req *q)
 		       "source disagree; killing pid %d",
 		       mm->pid, d->src->name, (unsigned long long)q->pr.addr, mm->src_pid,
 		       strerror(-q->pr.err), mm->pid);
-		kill_tree(mm->pid);
+		lazy_kill_tree(mm->pid);
 		mm_release(mm, "killed");
 		d->failed = 1;
 		return;
@@ -482,7 +482,7 @@ static int source_failed(struct lzd *d, int err)
 		       "failed (%s); killing pid %d and its children",
 		       mm->pid, (unsigned long long)page, mm->src_pid, (unsigned long long)src,
 		       d->src->name, strerror(-err), mm->pid);
-		kill_tree(mm->pid);
+		lazy_kill_tree(mm->pid);
 		if (mm->pidfd >= 0) {
 			struct pollfd p = { .fd = mm->pidfd, .events = POLLIN };
 

@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,78 @@ Test(lazy, lost_pages_kill_with_the_page_named)
 	cr_expect(strstr(log, "killing pid") && strstr(log, "page 0x"),
 		  "the log does not name the page:\n%s", log);
 	free(log);
+	w.pid = -1;
+	lw_stop(&w);
+}
+
+/* The children of process @pid (from /proc/PID/task/PID/children), at most @max. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	char path[64], *text, *p, *end;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	text = t_read_file(path, NULL);
+	for (p = text; p && n < max; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		out[n++] = (pid_t)v;
+	}
+	free(text);
+	return n;
+}
+
+/*
+ * Attached (no -d), ferry restore is the parent of the root and of the
+ * lazy-pages daemon. The daemon killed while pages are missing (their uffd
+ * closes: they would read as zeros): the tree is killed too, and restore
+ * says why and fails.
+ */
+Test(lazy, daemon_killed_kills_the_tree)
+{
+	const char *argv[] = { "memhog", "32", NULL };
+	char errpath[600], *err;
+	pid_t fr, kids[4], daemon = 0;
+	int status = 0, n = 0;
+	struct lw w;
+
+	lw_start(&w, argv);
+	snprintf(errpath, sizeof(errpath), "%s/restore.err", w.dir);
+	fr = fork();
+	cr_assert_geq(fr, 0);
+	if (!fr) {
+		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(t_ferry_bin(), "ferry", "restore", "-D", w.img, "--lazy-pages",
+		      "--prefetch-delay", "60000", (char *)NULL);
+		_exit(127);
+	}
+	/* The tree runs (untraced, asleep in memhog's idle loop) and the daemon waits. */
+	for (int i = 0; i < 400 && !daemon; i++) {
+		usleep(25000);
+		n = children_of(fr, kids, 4);
+		if (n != 2 || t_proc_state(w.pid) != 'S' || t_proc_field(w.pid, "TracerPid") != 0)
+			continue;
+		daemon = kids[0] == w.pid ? kids[1] : kids[0];
+	}
+	cr_assert_gt(daemon, 0, "no restored root and daemon under ferry restore %d (%d children)",
+		     fr, n);
+	cr_assert_eq(kill(daemon, SIGKILL), 0);
+	for (int i = 0; i < 1000 && waitpid(fr, &status, WNOHANG) != fr; i++)
+		usleep(10000);
+	err = t_read_file(errpath, NULL);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+		  "ferry restore did not fail (status %#x):\n%s", status, err ? err : "");
+	cr_expect(err && strstr(err, "lazy-pages daemon") && strstr(err, "killed by signal 9") &&
+			  strstr(err, "killing the restored tree"),
+		  "ferry restore did not say why:\n%s", err ? err : "");
+	cr_expect_neq(kill(w.pid, 0), 0, "the restored pid %d still runs", w.pid);
+	cr_expect_eq(t_count_lines(w.out, "verify"), 0);
+	free(err);
 	w.pid = -1;
 	lw_stop(&w);
 }

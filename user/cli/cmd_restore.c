@@ -7,6 +7,7 @@
 
 #define LOG_PREFIX ""
 #include "cli.h"
+#include "lazy.h"
 #include "log.h"
 #include "lazy_ws.h"
 #include "restore.h"
@@ -16,7 +17,7 @@ static int run(struct cli_opts *o)
 	struct restore_opts ro = { 0 };
 	char ws[4096];
 	pid_t root, w, daemon = 0;
-	int err, status;
+	int err, status, daemon_killed = 0;
 
 	if (!o->images_dir) {
 		fprintf(stderr, "ferry restore: -D DIR is required (see --help)\n");
@@ -56,14 +57,34 @@ static int run(struct cli_opts *o)
 		return err;
 	if (o->detached)
 		return 0;
-	/* Like CRIU without -d: stay the root's parent and exit with its status. */
-	do
-		w = waitpid(root, &status, 0);
-	while (w < 0 && errno == EINTR);
-	if (w < 0) {
-		err = -errno;
-		pr_errno(err, "cannot wait for the restored root, pid %d", root);
-		return err;
+	/*
+	 * Like CRIU without -d: stay the root's parent and exit with its status.
+	 * The lazy-pages daemon is our child too: if it is killed while pages
+	 * are missing, the kernel lets them read as zeros. Then the tree is
+	 * killed rather than left to run on wrong memory.
+	 */
+	for (;;) {
+		w = waitpid(daemon > 0 ? -1 : root, &status, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err = -errno;
+			pr_errno(err, "cannot wait for the restored root, pid %d", root);
+			return err;
+		}
+		if (w == root)
+			break;
+		if (w != daemon)
+			continue;
+		daemon = 0;
+		if (WIFSIGNALED(status)) {
+			pr_err("the lazy-pages daemon (pid %d) was killed by signal %d before every "
+			       "page was in: killing the restored tree of pid %d (its missing pages "
+			       "would read as zeros)",
+			       w, WTERMSIG(status), root);
+			lazy_kill_tree(root);
+			daemon_killed = 1;
+		}
 	}
 	if (WIFEXITED(status)) {
 		pr_info("restored pid %d exited with status %d", root, WEXITSTATUS(status));
@@ -75,7 +96,7 @@ static int run(struct cli_opts *o)
 	/* The lazy-pages daemon ends once every page is in or the tree is gone. */
 	while (daemon > 0 && waitpid(daemon, &status, 0) < 0 && errno == EINTR)
 		;
-	return 0;
+	return daemon_killed ? -EIO : 0;
 }
 
 const struct cli_cmd cmd_restore = {
