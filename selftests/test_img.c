@@ -80,6 +80,26 @@ Test(img, write_is_atomic)
 	cr_assert(exists("pstree.img") && !exists("pstree.img.tmp"));
 }
 
+/* Without the sync at commit (a dump that syncs after releasing its tree), images are the same. */
+Test(img, commit_without_sync)
+{
+	ProtobufCMessage *m;
+	struct img *img;
+	int n = 0;
+
+	cr_assert_eq(img_sync_on_commit(0), 1, "sync on commit is not the default");
+	write_pstree("pstree.img", 2);
+	cr_assert_eq(img_sync_on_commit(1), 0);
+	cr_assert(exists("pstree.img") && !exists("pstree.img.tmp"));
+	cr_assert_eq(img_open(&img, dfd, "pstree.img", IMG_PSTREE), 0);
+	while (img_read_entry(img, &m) == 1) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		n++;
+	}
+	img_close(img);
+	cr_assert_eq(n, 2);
+}
+
 Test(img, round_trip_and_magics)
 {
 	unsigned char head[8];
