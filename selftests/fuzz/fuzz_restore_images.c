@@ -10,13 +10,17 @@
  *
  * kind & 0x3f picks a name of names[] below (modulo its size); a "%u" in the
  * name is replaced by id, which other names ignore. kind >> 6 picks what is
- * made: 0 and 3 a regular file holding the bytes, 1 a symlink to inventory.img,
- * 2 an empty directory. A later record of the same name replaces an earlier one.
+ * made: 0 a regular file holding the bytes, 1 a symlink to inventory.img, 2 an
+ * empty directory, 3 a regular file holding the bytes in the subdirectory "p"
+ * (a parent image set: a real pre-dump chain). A later record of the same
+ * name (in the same directory) replaces an earlier one.
  * pages-%u.img is the exception to "holding the bytes": its first (up to) 8
  * bytes are a LE file size, and the file is made that size, sparse, with
  * ftruncate() (masked below 1 GiB). The loader only checks the size of a pages
  * file, and so a dump of a few MiB of memory fits in a small input. "parent"
- * as a regular-file record is made the symlink to "." a pre-dump chain has.
+ * as a regular-file record (mode 0 or 3) is made a symlink: to "p" when id is
+ * odd (the top directory's parent is then the set in "p"; "p/parent" -> "p"
+ * leads nowhere), to "." otherwise (a chain that loops).
  *
  * On a successful load every lookup (rimg_find_page, rimg_file, rimg_tty_info,
  * rimg_pipe_data) is exercised and the guarantees images.h documents are
@@ -97,7 +101,7 @@ static size_t count_fds(void)
 	return n;
 }
 
-/* Remove everything in directory @fd (records make files, symlinks, empty directories). */
+/* Remove everything in directory @fd (records make files, symlinks, directories). */
 static void empty_dir(int fd)
 {
 	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -112,8 +116,16 @@ static void empty_dir(int fd)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (unlinkat(fd, de->d_name, 0) && errno == EISDIR)
+		if (unlinkat(fd, de->d_name, 0) && errno == EISDIR) {
+			int sub = openat(fd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+			if (sub >= 0) {
+				empty_dir(sub);
+				close(sub);
+			}
 			unlinkat(fd, de->d_name, AT_REMOVEDIR);
+		}
 	}
 	closedir(d);
 }
@@ -196,24 +208,43 @@ static void write_record(unsigned int kind, uint32_t id, const uint8_t *data, si
 {
 	unsigned int idx = (kind & 0x3f) % NR_KINDS, mode = kind >> 6;
 	char name[64];
-	int fd;
+	int fd, at = dir_fd;
 
+	if (mode == 3) {
+		/* "p" may be a file or a symlink an earlier record made: then it is replaced. */
+		at = openat(dir_fd, "p", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (at < 0) {
+			unlinkat(dir_fd, "p", 0);
+			if (mkdirat(dir_fd, "p", 0700))
+				abort();
+			at = openat(dir_fd, "p", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			if (at < 0)
+				abort();
+		}
+	}
 	snprintf(name, sizeof(name), names[idx], id);
-	if (unlinkat(dir_fd, name, 0) && errno == EISDIR)
-		unlinkat(dir_fd, name, AT_REMOVEDIR);
+	if (unlinkat(at, name, 0) && errno == EISDIR) {
+		int sub = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+		if (sub >= 0) {
+			empty_dir(sub);
+			close(sub);
+		}
+		unlinkat(at, name, AT_REMOVEDIR);
+	}
 	if (mode == 1) {
-		symlinkat("inventory.img", dir_fd, name);
-		return;
+		symlinkat("inventory.img", at, name);
+		goto out;
 	}
 	if (mode == 2) {
-		mkdirat(dir_fd, name, 0700);
-		return;
+		mkdirat(at, name, 0700);
+		goto out;
 	}
 	if (idx == K_PARENT) {
-		symlinkat(".", dir_fd, name);
-		return;
+		symlinkat(id & 1 ? "p" : ".", at, name);
+		goto out;
 	}
-	fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(at, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		abort();
 	if (idx == K_PAGES) {
@@ -234,6 +265,9 @@ static void write_record(unsigned int kind, uint32_t id, const uint8_t *data, si
 		}
 	}
 	close(fd);
+out:
+	if (at != dir_fd)
+		close(at);
 }
 
 static void build_dir(const uint8_t *data, size_t size)
@@ -277,6 +311,13 @@ static void check_pagemap(const struct rimg_proc *p)
 		if (run->flags & PE_PRESENT)
 			CHECK(pm->pages_fd >= 0 &&
 			      run->file_off + run->nr_pages * PAGE <= pm->pages_size);
+		if (run->flags & PE_PARENT) {
+			const struct rimg_pages_file *pf;
+
+			CHECK(run->level >= 1 && run->level < pm->nr_files);
+			pf = &pm->files[run->level];
+			CHECK(pf->fd >= 0 && run->file_off + run->nr_pages * PAGE <= pf->size);
+		}
 		CHECK(rimg_find_page(pm, run->vaddr) == run);
 		CHECK(rimg_find_page(pm, last + PAGE - 1) == run);
 		if (run->vaddr)
