@@ -345,6 +345,10 @@ Test(check, cli_text, .timeout = 60)
 	cr_assert_eq(st, 0, "ferry check exited %d:\n%s\n%s", st, out, err ? err : "");
 	expect_every_name(out, " %s ");
 	cr_assert(strstr(out, "every required feature is present"), "no summary line:\n%s", out);
+	/* These machines have uffd-wp async and PAGEMAP_SCAN (the vm suite checks 6.1's). */
+	cr_expect(strstr(out, "dirty tracking for pre-dump and dirtyrate: uffd-wp async + "
+			      "PAGEMAP_SCAN\n"),
+		  "no tracker line:\n%s", out);
 	free(out);
 	free(err);
 }

@@ -169,6 +169,8 @@ Test(vm, ferry_check_on_debian_6_1)
 	/* With soft-dirty, the uffd-wp flow is not required: ferry can run here. */
 	cr_assert_eq(rc, 0, "ferry check exited %d on %s:\n%s", rc, kver, out);
 	cr_assert(strstr(out, "every required feature is present"), "summary:\n%s", out);
+	cr_expect(strstr(out, "dirty tracking for pre-dump and dirtyrate: soft-dirty bits\n"),
+		  "ferry check does not name the tracker:\n%s", out);
 	cr_expect(strstr(out, "not needed: soft-dirty tracks dirty pages instead"),
 		  "the missing uffd-wp features do not say why they are not needed:\n%s", out);
 	free(out);

@@ -1611,6 +1611,30 @@ int check_run_name(const char *name, struct check_result *r)
 	return -ENOENT;
 }
 
+/* The result of feature @name in @res (check_count() entries), or NULL. */
+static const struct check_result *result_of(const struct check_result *res, const char *name)
+{
+	for (size_t i = 0; i < NR_FEATURES; i++)
+		if (!strcmp(features[i].name, name))
+			return &res[i];
+	return NULL;
+}
+
+const char *check_dirty_tracking(const struct check_result *res)
+{
+	int uffd_wp = 1;
+	const struct check_result *sd = result_of(res, "soft-dirty");
+
+	for (size_t i = 0; i < NR_FEATURES; i++)
+		if (features[i].required == REQ_UNLESS_SOFT_DIRTY && res[i].err)
+			uffd_wp = 0;
+	if (uffd_wp)
+		return "uffd-wp async + PAGEMAP_SCAN";
+	if (sd && !sd->err)
+		return "soft-dirty bits";
+	return "none (pre-dump copies every page)";
+}
+
 int check_run_all(struct check_result *res)
 {
 	int missing = 0, soft_dirty = 0;

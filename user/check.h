@@ -50,4 +50,12 @@ int check_run_name(const char *name, struct check_result *r);
  */
 int check_run_all(struct check_result *res);
 
+/*
+ * check_dirty_tracking - from check_run_all()'s results, what `ferry
+ * pre-dump` and `ferry dirtyrate` will track dirty pages with here
+ * (--track-mode auto): "uffd-wp async + PAGEMAP_SCAN", "soft-dirty bits", or
+ * "none (pre-dump copies every page)".
+ */
+const char *check_dirty_tracking(const struct check_result *res);
+
 #endif

@@ -53,6 +53,7 @@ static void print_text(FILE *f, const struct check_result *res, size_t n, int mi
 			res[i].err && !res[i].required ? "(optional) " : "", res[i].detail);
 		ok += !res[i].err;
 	}
+	fprintf(f, "dirty tracking for pre-dump and dirtyrate: %s\n", check_dirty_tracking(res));
 	if (!missing) {
 		fprintf(f,
 			"%zu of %zu features ok; every required feature is present: ferry can run "
@@ -150,5 +151,8 @@ const struct cli_cmd cmd_check = {
 		"  -v4                log each probe and libbpf's messages (debug)\n"
 		"  -o, --log-file F   write the log to F\n"
 		"\n"
+		"The line \"dirty tracking for pre-dump and dirtyrate\" names what pre-dump,\n"
+		"track and dirtyrate use here (--track-mode auto): uffd-wp async +\n"
+		"PAGEMAP_SCAN, soft-dirty bits, or none (then pre-dump copies every page).\n"
 		"Exit status: 0 when every required feature works, 1 when one is missing.\n",
 };
