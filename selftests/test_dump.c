@@ -293,6 +293,34 @@ Test(dump, kills_the_tree_by_default, .timeout = 60)
 	wl_stop(&w);
 }
 
+/*
+ * The writers' buffer set is sized to the tree before the freeze: 4 x 1 MiB
+ * for a process holding 1 MiB, 16 for one holding 64 MiB (ferry's -v4 log says).
+ */
+Test(dump, buffer_set_sized_to_the_tree, .timeout = 60)
+{
+	static const struct {
+		const char *argv[3];
+		const char *want;
+	} cases[] = {
+		{ { "memhog", "1", NULL }, "page buffers: 4 x 1 MiB" },
+		{ { "memhog", "64", NULL }, "page buffers: 16 x 1 MiB" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		struct wl w;
+
+		wl_start(&w, cases[i].argv, "ready");
+		cr_assert_eq(ferry_dump(&w, "--leave-running -v4", &err), 0, "%s", err ? err : "");
+		cr_expect(err && strstr(err, cases[i].want), "%s: no '%s' in:\n%s",
+			  cases[i].argv[0], cases[i].want, err ? err : "");
+		free(err);
+		check_all_images(w.img);
+		wl_stop(&w);
+	}
+}
+
 Test(dump, threads, .timeout = 60)
 {
 	const char *argv[] = { "threads", "4", NULL };

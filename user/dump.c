@@ -23,6 +23,7 @@
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "util.h"
+#include "proc_parse.h"
 #include "pstree.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
@@ -454,23 +455,64 @@ static int link_parent(const struct dump_opts *o, int sfd)
 }
 
 /*
+ * Resident anonymous pages (resident less shared, from statm) of @pid and its
+ * descendants: what a dump of the tree will copy, roughly. Read before the
+ * freeze, so only an estimate; a process that is gone counts 0.
+ */
+static uint64_t tree_anon_pages(pid_t pid, int depth)
+{
+	unsigned long long size, res, shared;
+	uint64_t pages = 0;
+	pid_t *kids = NULL;
+	size_t nk = 0;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%llu %llu %llu", &size, &res, &shared) == 3 && res > shared)
+			pages = res - shared;
+		fclose(f);
+	}
+	if (depth < 64 && !proc_list_children(pid, &kids, &nk))
+		for (size_t i = 0; i < nk; i++)
+			pages += tree_anon_pages(kids[i], depth + 1);
+	free(kids);
+	return pages;
+}
+
+/*
  * The buffer set of a dump's page writers (see struct preload), unless the
- * caller lends one in @o->pw.bufs. On error nothing is left (*@pb NULL).
+ * caller lends one in @o->pw.bufs. Unless @o->pw.nr_bufs says otherwise, it
+ * has one 1 MiB buffer per MiB the tree holds, 4 to PAGE_WRITER_NR_BUFS:
+ * registering them is most of the set's cost, and a small tree needs few. On
+ * error nothing is left (*@pb NULL).
  */
 static int bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 {
-	uint64_t t0 = mono_us();
+	struct page_writer_opts po = o->pw;
+	uint64_t t0 = mono_us(), mib = 0;
 	int err;
 
 	*pb = NULL;
 	if (o->pw.bufs)
 		return 0;
-	err = page_buffers_create(pb, &o->pw);
+	if (!po.nr_bufs && !po.buf_size) {
+		uint64_t n;
+
+		mib = (tree_anon_pages(o->pid, 0) * 4096 + (1 << 20) - 1) >> 20;
+		n = mib < 4 ? 4 : mib;
+		po.nr_bufs = (unsigned)(n < PAGE_WRITER_NR_BUFS ? n : PAGE_WRITER_NR_BUFS);
+	}
+	err = page_buffers_create(pb, &po);
 	if (err) {
 		pr_err("cannot set up the page buffers to dump pid %d: %s", o->pid, strerror(-err));
 		return err;
 	}
-	pr_debug("page buffers set up in %llu us", (unsigned long long)(mono_us() - t0));
+	pr_debug(
+		"page buffers: %u x 1 MiB for about %llu MiB of anonymous memory, set up in %llu us",
+		po.nr_bufs, (unsigned long long)mib, (unsigned long long)(mono_us() - t0));
 	return 0;
 }
 
