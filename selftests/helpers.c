@@ -325,3 +325,39 @@ pid_t t_page_server(const char *ns, const char *img, const char *addr, const cha
 	free(line);
 	return pid;
 }
+
+void t_child_start(struct t_child *c, void (*setup)(void *out, const void *arg), const void *arg,
+		   void *out, size_t len)
+{
+	int up[2], ctl[2];
+	char b;
+
+	cr_assert_eq(pipe(up), 0);
+	cr_assert_eq(pipe(ctl), 0);
+	c->pid = fork();
+	cr_assert_geq(c->pid, 0);
+	if (!c->pid) {
+		close(up[0]);
+		close(ctl[1]);
+		setup(out, arg);
+		if (write(up[1], out, len) != (ssize_t)len)
+			_exit(126);
+		while (read(ctl[0], &b, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(up[1]);
+	close(ctl[0]);
+	c->ctl = ctl[1];
+	cr_assert_eq(read(up[0], out, len), (ssize_t)len, "child %d did not set up", c->pid);
+	close(up[0]);
+}
+
+void t_child_reap(struct t_child *c)
+{
+	int st;
+
+	close(c->ctl);
+	cr_assert_eq(waitpid(c->pid, &st, 0), c->pid);
+	cr_assert(WIFEXITED(st) && !WEXITSTATUS(st), "child %d status 0x%x", c->pid, st);
+}

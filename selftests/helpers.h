@@ -75,4 +75,20 @@ void t_netns_down(struct t_netns *n);
 pid_t t_page_server(const char *ns, const char *img, const char *addr, const char *secret,
 		    const char *out, const char *log, char *host_port, size_t len);
 
+/*
+ * A forked child that lays out memory for a test and then waits: @setup
+ * (run in the child; it may _exit non-zero on failure) fills the @len bytes
+ * at @out, which are sent back to the parent's @out; the child then waits
+ * until c->ctl is closed and exits 0. t_child_reap closes c->ctl and reaps
+ * the child, which must have exited 0. (A later child inherits the control
+ * fds of earlier ones: reap the later first.)
+ */
+struct t_child {
+	pid_t pid;
+	int ctl; /* closing it lets the child exit */
+};
+void t_child_start(struct t_child *c, void (*setup)(void *out, const void *arg), const void *arg,
+		   void *out, size_t len);
+void t_child_reap(struct t_child *c);
+
 #endif

@@ -35,11 +35,6 @@ struct layout {
 	int thp_ok;	   /* MADV_HUGEPAGE accepted */
 };
 
-struct child {
-	pid_t pid;
-	int ctl; /* closing it lets the child exit */
-};
-
 static void *map_anon(size_t len, int advice)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -112,40 +107,15 @@ static void child_layout(struct layout *l, const char *file)
 	(void)sum;
 }
 
-static void spawn(struct child *c, struct layout *l, const char *file)
+/* t_child_start's setup: the layout, with the private file mapping of file @arg. */
+static void setup_layout(void *out, const void *arg)
 {
-	int up[2], ctl[2];
-	char b;
-
-	cr_assert_eq(pipe(up), 0);
-	cr_assert_eq(pipe(ctl), 0);
-	c->pid = fork();
-	cr_assert_geq(c->pid, 0);
-	if (!c->pid) {
-		close(up[0]);
-		close(ctl[1]);
-		child_layout(l, file);
-		if (write(up[1], l, sizeof(*l)) != sizeof(*l))
-			_exit(16);
-		while (read(ctl[0], &b, 1) > 0)
-			;
-		_exit(0);
-	}
-	close(up[1]);
-	close(ctl[0]);
-	c->ctl = ctl[1];
-	cr_assert_eq(read(up[0], l, sizeof(*l)), (ssize_t)sizeof(*l), "child %d did not set up",
-		     c->pid);
-	close(up[0]);
+	child_layout(out, arg);
 }
 
-static void reap(struct child *c)
+static void spawn(struct t_child *c, struct layout *l, const char *file)
 {
-	int st;
-
-	close(c->ctl);
-	cr_assert_eq(waitpid(c->pid, &st, 0), c->pid);
-	cr_assert(WIFEXITED(st) && !WEXITSTATUS(st), "child %d status 0x%x", c->pid, st);
+	t_child_start(c, setup_layout, file, l, sizeof(*l));
 }
 
 static int open_pagemap(pid_t pid)
@@ -235,7 +205,7 @@ Test(mem_scan, both_paths_see_what_the_kernel_holds)
 {
 	struct page_run a[64], b[64];
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	char *dir, path[256];
 	static uint8_t fbuf[16 * PG];
 	size_t na, nb, i;
@@ -286,7 +256,7 @@ Test(mem_scan, both_paths_see_what_the_kernel_holds)
 	cr_assert(na == 1 && a[0].start == 0 && a[0].nr_pages == 1);
 
 	close(pm);
-	reap(&c);
+	t_child_reap(&c);
 	t_rmrf(dir);
 	free(dir);
 }

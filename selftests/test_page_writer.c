@@ -45,11 +45,6 @@ struct layout {
 	uint64_t big; /* big_mib MiB all written, when asked */
 };
 
-struct child {
-	pid_t pid;
-	int ctl;
-};
-
 static void fill(uint64_t page)
 {
 	uint64_t *w = (uint64_t *)(uintptr_t)page;
@@ -116,41 +111,16 @@ static void child_layout(struct layout *l, unsigned big_mib)
 	(void)sum;
 }
 
-static void spawn(struct child *c, struct layout *l, unsigned big_mib)
+/* t_child_start's setup: the layout, with *(unsigned *)@arg MiB written in one block. */
+static void setup_layout(void *out, const void *arg)
 {
-	int up[2], ctl[2];
-	char b;
-
-	cr_assert_eq(pipe(up), 0);
-	cr_assert_eq(pipe(ctl), 0);
-	c->pid = fork();
-	cr_assert_geq(c->pid, 0);
-	if (!c->pid) {
-		close(up[0]);
-		close(ctl[1]);
-		memset(l, 0, sizeof(*l));
-		child_layout(l, big_mib);
-		if (write(up[1], l, sizeof(*l)) != sizeof(*l))
-			_exit(13);
-		while (read(ctl[0], &b, 1) > 0)
-			;
-		_exit(0);
-	}
-	close(up[1]);
-	close(ctl[0]);
-	c->ctl = ctl[1];
-	cr_assert_eq(read(up[0], l, sizeof(*l)), (ssize_t)sizeof(*l), "child %d did not set up",
-		     c->pid);
-	close(up[0]);
+	memset(out, 0, sizeof(struct layout));
+	child_layout(out, *(const unsigned *)arg);
 }
 
-static void reap(struct child *c)
+static void spawn(struct t_child *c, struct layout *l, unsigned big_mib)
 {
-	int st;
-
-	close(c->ctl);
-	cr_assert_eq(waitpid(c->pid, &st, 0), c->pid);
-	cr_assert(WIFEXITED(st) && !WEXITSTATUS(st), "child %d status 0x%x", c->pid, st);
+	t_child_start(c, setup_layout, &big_mib, l, sizeof(*l));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -318,7 +288,7 @@ static void round_trip(const struct page_writer_opts *opts, int with_crit)
 	struct page_writer *pw;
 	struct page_run *runs;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	uint64_t *want;
 	size_t nr, nwant, nent, i;
 	char *dir, *out = NULL, *err = NULL;
@@ -364,7 +334,7 @@ static void round_trip(const struct page_writer_opts *opts, int with_crit)
 				  out);
 		}
 	}
-	reap(&c);
+	t_child_reap(&c);
 	free(out);
 	free(err);
 	free(runs);
@@ -431,7 +401,7 @@ Test(page_writer, abort_leaves_no_files)
 	struct page_writer *pw;
 	struct page_run *runs;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	size_t nr;
 	char *dir;
 	int dirfd;
@@ -449,7 +419,7 @@ Test(page_writer, abort_leaves_no_files)
 	page_writer_abort(pw);
 	cr_assert_eq(count_files(dir), 0, "abort left files in %s", dir);
 	page_writer_abort(NULL);
-	reap(&c);
+	t_child_reap(&c);
 	free(runs);
 	close_dir(dirfd, dir);
 }
@@ -458,7 +428,7 @@ Test(page_writer, vanished_pid)
 {
 	struct page_writer *pw;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	char *dir;
 	int dirfd, st;
 	pid_t pid;
@@ -505,7 +475,7 @@ Test(page_writer, order_parent_entries_and_split)
 	PagemapEntry *e[8];
 	struct img *pm;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	uint64_t huge = (1ull << 32) + 5, hbase;
 	size_t n = 0, i;
 	char *dir, name[64];
@@ -559,7 +529,7 @@ Test(page_writer, order_parent_entries_and_split)
 		protobuf_c_message_free_unpacked(&e[i]->base, NULL);
 	}
 	img_close(pm);
-	reap(&c);
+	t_child_reap(&c);
 	close_dir(dirfd, dir);
 }
 
@@ -574,7 +544,7 @@ Test(page_writer, short_write_is_finished_or_fails)
 	struct rlimit rl = { 100 << 10, 100 << 10 };
 	struct page_writer *pw;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	char *dir;
 	pid_t d;
 	int dirfd, st, ret;
@@ -603,7 +573,7 @@ Test(page_writer, short_write_is_finished_or_fails)
 	cr_assert_eq(WEXITSTATUS(st), 0, "dumper exit %d (24: a truncated file was committed)",
 		     WEXITSTATUS(st));
 	cr_assert_eq(count_files(dir), 0);
-	reap(&c);
+	t_child_reap(&c);
 	close_dir(dirfd, dir);
 }
 
@@ -615,7 +585,7 @@ Test(page_writer, memory_is_bounded)
 	struct page_writer *pw;
 	struct rusage ru0, ru1;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	unsigned mib = 256;
 	char *dir;
 	int dirfd;
@@ -635,7 +605,7 @@ Test(page_writer, memory_is_bounded)
 	cr_assert_lt(ru1.ru_maxrss - ru0.ru_maxrss, 8 << 10,
 		     "peak RSS grew by %ld KiB writing %u MiB with 1 MiB of buffers",
 		     ru1.ru_maxrss - ru0.ru_maxrss, mib);
-	reap(&c);
+	t_child_reap(&c);
 	close_dir(dirfd, dir);
 }
 
@@ -652,7 +622,7 @@ Test(page_writer, buffered_starts_writeback_early_only_when_live)
 	struct page_writer_stats st;
 	struct page_writer *pw;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	unsigned mib = 48;
 	char *dir, path[600];
 	int dirfd;
@@ -684,7 +654,7 @@ Test(page_writer, buffered_starts_writeback_early_only_when_live)
 				cr_assert_fail("byte %zu of %s is %#x, not 0x6b", i, path, data[i]);
 		free(data);
 	}
-	reap(&c);
+	t_child_reap(&c);
 	close_dir(dirfd, dir);
 }
 
@@ -739,7 +709,7 @@ Test(page_writer, shared_set_two_writers_in_turn)
 	struct page_buffers *pb;
 	struct page_writer *pw, *pw2;
 	struct layout l1, l2;
-	struct child c1, c2;
+	struct t_child c1, c2;
 	char *dir;
 	int dirfd;
 
@@ -777,8 +747,8 @@ Test(page_writer, shared_set_two_writers_in_turn)
 	page_buffers_destroy(NULL);
 	cr_assert_eq(page_buffers_create(&pb, &(struct page_writer_opts){ .buf_size = 1000 }),
 		     -EINVAL);
-	reap(&c2); /* it holds c1's control pipe too */
-	reap(&c1);
+	t_child_reap(&c2); /* it holds c1's control pipe too */
+	t_child_reap(&c1);
 	close_dir(dirfd, dir);
 }
 
@@ -795,7 +765,7 @@ Test(page_writer, shared_set_abort_then_reuse)
 	struct page_writer *pw;
 	struct page_run *runs;
 	struct layout l, lg;
-	struct child c, gone;
+	struct t_child c, gone;
 	char *dir;
 	size_t nr, i;
 	int dirfd;
@@ -840,7 +810,7 @@ Test(page_writer, shared_set_abort_then_reuse)
 	}
 	layout_round_trip(pb, PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC, dirfd, c.pid, &l, 4);
 	page_buffers_destroy(pb);
-	reap(&c);
+	t_child_reap(&c);
 	close_dir(dirfd, dir);
 }
 
@@ -868,7 +838,7 @@ Test(page_writer, shared_set_early_writeback_never_disturbs_the_next)
 	struct page_buffers *pb;
 	struct page_writer *pw;
 	struct layout l;
-	struct child c;
+	struct t_child c;
 	uint64_t wb = 0, late = 0;
 	char *dirs[40];
 	int dirfds[40];
@@ -917,5 +887,5 @@ Test(page_writer, shared_set_early_writeback_never_disturbs_the_next)
 	page_buffers_destroy(pb);
 	for (unsigned w = 0; w < nr_writers; w++)
 		close_dir(dirfds[w], dirs[w]);
-	reap(&c);
+	t_child_reap(&c);
 }
