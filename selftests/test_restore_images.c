@@ -819,6 +819,21 @@ Test(restore_images, chain_two_levels_absolute_link)
 }
 
 /*
+ * The three-level chain of the tests below: every 5th page in the top set,
+ * the others in level 1 or 2 by turns of three, stale pages in the parents
+ * (their entries cut every 2 pages), a relative then an absolute link.
+ */
+static void three_levels(struct chain *c)
+{
+	chain_init(c, 0);
+	for (size_t i = 0; i < c->n; i++)
+		c->owner[i] = i % 5 == 0 ? 0 : (i / 3) % 2 == 0 ? 1 : 2;
+	build_chain(c, 3, 1, 2);
+	link_parent(c->top, "../p1");
+	link_parent(c->lvl[1], c->lvl[2]);
+}
+
+/*
  * Three levels, relative then absolute links, stale pages in the parents: a
  * top run in the parent spans several runs of level 1 (present ones and ones
  * in its parent), and a run of level 1 spans several top runs. The parents'
@@ -830,12 +845,7 @@ Test(restore_images, chain_three_levels_split_merge)
 
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
-	chain_init(&c, 0);
-	for (size_t i = 0; i < c.n; i++)
-		c.owner[i] = i % 5 == 0 ? 0 : (i / 3) % 2 == 0 ? 1 : 2;
-	build_chain(&c, 3, 1, 2);
-	link_parent(c.top, "../p1");
-	link_parent(c.lvl[1], c.lvl[2]);
+	three_levels(&c);
 	check_chain(&c, 3);
 	chain_fini(&c);
 }
@@ -1098,12 +1108,7 @@ Test(restore_images, chain_restore_three_levels)
 
 	if (geteuid())
 		cr_skip_test("ferry dump and restore need root");
-	chain_init(&c, 0);
-	for (size_t i = 0; i < c.n; i++)
-		c.owner[i] = i % 5 == 0 ? 0 : (i / 3) % 2 == 0 ? 1 : 2;
-	build_chain(&c, 3, 1, 2);
-	link_parent(c.top, "../p1");
-	link_parent(c.lvl[1], c.lvl[2]);
+	three_levels(&c);
 	restore_memhog(&c.d, c.top);
 	chain_fini(&c);
 }
