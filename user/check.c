@@ -55,6 +55,7 @@
 #include "soft_dirty.h"
 #include "uffd.h"
 #include "log.h"
+#include "mem_scan.h"
 #include "rsys.h"
 #include "vma_iter.h"
 
@@ -144,15 +145,6 @@ static void read_sysctl(const char *path, char *buf, size_t len)
 		buf[strcspn(buf, "\n")] = '\0';
 	}
 	close(fd);
-}
-
-static int pagemap_entry(int fd, const void *addr, __u64 *ent)
-{
-	off_t off = (off_t)((uintptr_t)addr / page_size() * sizeof(*ent));
-
-	if (pread(fd, ent, sizeof(*ent), off) != sizeof(*ent))
-		return errno ? -errno : -EIO;
-	return 0;
 }
 
 static long long now_ms(void)
@@ -480,7 +472,7 @@ static int probe_uffd_wp_async(struct check_result *r)
 	const __u64 want = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 	struct uffdio_api api;
 	size_t ps = page_size();
-	__u64 before, after;
+	uint64_t before, after;
 	unsigned char *mem;
 	int fd, pm, err;
 
@@ -504,13 +496,13 @@ static int probe_uffd_wp_async(struct check_result *r)
 		err = fail(r, -errno, "open /proc/self/pagemap");
 		goto unmap;
 	}
-	err = pagemap_entry(pm, mem, &before);
+	err = mem_pagemap_entry(pm, (uintptr_t)mem, &before);
 	if (err) {
 		fail(r, err, "reading the pagemap entry of %p", (void *)mem);
 		goto close_pm;
 	}
 	mem[0] = 1; /* would block forever in sync mode: async resolves it in the kernel */
-	err = pagemap_entry(pm, mem, &after);
+	err = mem_pagemap_entry(pm, (uintptr_t)mem, &after);
 	if (err) {
 		fail(r, err, "reading the pagemap entry of %p", (void *)mem);
 		goto close_pm;

@@ -12,6 +12,7 @@
 #include "compat.h"
 #include "log.h"
 #include "mem_scan.h"
+#include "util.h"
 
 #define MS_PAGE_SHIFT 12
 #define MS_PAGE_SIZE (1ULL << MS_PAGE_SHIFT)
@@ -124,17 +125,14 @@ static int scan_ioctl(int fd, uint64_t start, uint64_t end, enum mem_scan_mode m
 	return err;
 }
 
-static int scan_read(int fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
-		     struct page_run **runs, size_t *nr, size_t *cap)
+int mem_scan_entries(int fd, uint64_t start, uint64_t end, int (*want)(uint64_t ent, void *arg),
+		     void *arg, struct page_run **runs, size_t *nr, size_t *cap, uint64_t *found)
 {
-	uint64_t *ent, want_any = PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP;
-	uint64_t excl = PAGEMAP_ENTRY_GUARD, addr = start, run_start = 0, run_len = 0;
+	uint64_t *ent, addr = start, run_start = 0, run_len = 0, count = 0;
 	size_t i, cnt;
 	ssize_t n;
 	int err = 0;
 
-	if (mode == MEM_SCAN_PRIVATE_FILE)
-		excl |= PAGEMAP_ENTRY_FILE;
 	ent = malloc(MS_PM_BATCH * sizeof(*ent));
 	if (!ent)
 		return -ENOMEM;
@@ -158,10 +156,11 @@ static int scan_read(int fd, uint64_t start, uint64_t end, enum mem_scan_mode mo
 		}
 		cnt = (size_t)n / sizeof(*ent);
 		for (i = 0; i < cnt; i++, addr += MS_PAGE_SIZE) {
-			if ((ent[i] & want_any) && !(ent[i] & excl)) {
+			if (want(ent[i], arg)) {
 				if (!run_len)
 					run_start = addr;
 				run_len++;
+				count++;
 				continue;
 			}
 			err = page_runs_append(runs, nr, cap, run_start, run_len);
@@ -176,8 +175,25 @@ nomem:
 		pr_err("pagemap fd %d: no memory for the runs at 0x%llx", fd,
 		       (unsigned long long)run_start);
 out:
+	if (!err && found)
+		*found += count;
 	free(ent);
 	return err;
+}
+
+int mem_pagemap_entry(int fd, uint64_t addr, uint64_t *ent)
+{
+	return pread_full(fd, ent, sizeof(*ent), (addr >> MS_PAGE_SHIFT) * sizeof(*ent), NULL);
+}
+
+/* The pages a dump takes: present or swapped, not a guard region, not file-backed for @arg. */
+static int dump_wants(uint64_t ent, void *arg)
+{
+	uint64_t excl = PAGEMAP_ENTRY_GUARD;
+
+	if (*(const enum mem_scan_mode *)arg == MEM_SCAN_PRIVATE_FILE)
+		excl |= PAGEMAP_ENTRY_FILE;
+	return (ent & (PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP)) && !(ent & excl);
 }
 
 int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
@@ -205,5 +221,5 @@ int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_m
 		}
 		pr_debug("pagemap fd %d: no PAGEMAP_SCAN, reading entries", pagemap_fd);
 	}
-	return scan_read(pagemap_fd, start, end, kind, runs, nr, cap);
+	return mem_scan_entries(pagemap_fd, start, end, dump_wants, &kind, runs, nr, cap, NULL);
 }

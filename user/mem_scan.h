@@ -81,4 +81,22 @@ enum mem_scan_mode {
 int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,
 		   struct page_run **runs, size_t *nr, size_t *cap);
 
+/*
+ * mem_scan_entries - read the 64-bit /proc/PID/pagemap entries of [start,
+ * end) (page-aligned, checked by the caller) from @fd and append the pages
+ * for which @want(entry, @arg) is true to the growable array *@runs (as
+ * mem_scan_range does); *@found (may be NULL) is increased by their number.
+ * Returns 0, -ENOMEM, -ESRCH if the process has no memory any more, or the
+ * read's -errno (each logged with the fd and address).
+ */
+int mem_scan_entries(int fd, uint64_t start, uint64_t end, int (*want)(uint64_t ent, void *arg),
+		     void *arg, struct page_run **runs, size_t *nr, size_t *cap, uint64_t *found);
+
+/*
+ * mem_pagemap_entry - the pagemap entry of the page holding @addr, read from
+ * the /proc/PID/pagemap open at @fd, into *@ent. Returns 0 or -errno (-EIO on
+ * a short read); not logged.
+ */
+int mem_pagemap_entry(int fd, uint64_t addr, uint64_t *ent);
+
 #endif

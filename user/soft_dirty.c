@@ -19,17 +19,6 @@
 
 #define SD_PAGE 4096ULL
 #define SD_HUGE (2ULL << 20)
-#define SD_BATCH 8192 /* pagemap entries per read: 64 KiB */
-
-static int read_entry(int fd, const void *addr, uint64_t *ent)
-{
-	off_t off = (off_t)((uintptr_t)addr / SD_PAGE * sizeof(*ent));
-	ssize_t n = pread(fd, ent, sizeof(*ent), off);
-
-	if (n == (ssize_t)sizeof(*ent))
-		return 0;
-	return n < 0 ? -errno : -EIO;
-}
 
 int soft_dirty_probe(uint64_t *clean, uint64_t *dirty)
 {
@@ -51,11 +40,11 @@ int soft_dirty_probe(uint64_t *clean, uint64_t *dirty)
 		err = -errno;
 		goto out;
 	}
-	err = read_entry(pm, (const void *)mem, &c);
+	err = mem_pagemap_entry(pm, (uintptr_t)mem, &c);
 	if (err)
 		goto out;
 	mem[0] = 2;
-	err = read_entry(pm, (const void *)mem, &d);
+	err = mem_pagemap_entry(pm, (uintptr_t)mem, &d);
 	if (err)
 		goto out;
 	err = (d & PAGEMAP_ENTRY_SOFT_DIRTY) ? 0 : -EOPNOTSUPP;
@@ -112,7 +101,7 @@ static uint64_t read_pfn_of(int pm, const volatile unsigned char *p)
 	uint64_t ent = 0;
 
 	(void)p[0]; /* a read fault maps the zero page */
-	if (read_entry(pm, (const void *)p, &ent) || !(ent & PAGEMAP_ENTRY_PRESENT))
+	if (mem_pagemap_entry(pm, (uintptr_t)p, &ent) || !(ent & PAGEMAP_ENTRY_PRESENT))
 		return 0;
 	return ent & PAGEMAP_ENTRY_PFN_MASK;
 }
@@ -161,8 +150,10 @@ static int maps_zero(uint64_t ent)
 	       (zero.huge_pfn && pfn >= zero.huge_pfn && pfn < zero.huge_pfn + SD_HUGE / SD_PAGE);
 }
 
-static int changed(uint64_t ent)
+/* mem_scan_entries' test: changed since the last clear (see soft_dirty.h). */
+static int changed(uint64_t ent, void *arg)
 {
+	(void)arg;
 	if (ent & PAGEMAP_ENTRY_GUARD)
 		return 0;
 	if ((ent & (PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP)) &&
@@ -174,9 +165,6 @@ static int changed(uint64_t ent)
 int soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, struct page_run **runs,
 		    size_t *nr, size_t *cap, uint64_t *found)
 {
-	uint64_t *ent, addr = start, run_start = 0, run_len = 0, count = 0;
-	int err = 0;
-
 	if ((start | end) & (SD_PAGE - 1) || end < start) {
 		pr_err("pagemap fd %d: bad range %#llx-%#llx", pagemap_fd,
 		       (unsigned long long)start, (unsigned long long)end);
@@ -184,52 +172,5 @@ int soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, struct page_ru
 	}
 	if (!zero.done)
 		find_zero_pfns();
-	ent = malloc(SD_BATCH * sizeof(*ent));
-	if (!ent)
-		return -ENOMEM;
-	while (addr < end) {
-		size_t cnt = (size_t)((end - addr) / SD_PAGE);
-		ssize_t n;
-
-		if (cnt > SD_BATCH)
-			cnt = SD_BATCH;
-		n = pread(pagemap_fd, ent, cnt * sizeof(*ent), (off_t)(addr / SD_PAGE * 8));
-		if (n < 0) {
-			err = -errno;
-			pr_perror("pagemap fd %d: cannot read the entries at %#llx", pagemap_fd,
-				  (unsigned long long)addr);
-			goto out;
-		}
-		if (n == 0 || n % (ssize_t)sizeof(*ent)) {
-			err = -ESRCH;
-			pr_err("pagemap fd %d: short read (%zd bytes) at %#llx: process gone?",
-			       pagemap_fd, n, (unsigned long long)addr);
-			goto out;
-		}
-		cnt = (size_t)n / sizeof(*ent);
-		for (size_t i = 0; i < cnt; i++, addr += SD_PAGE) {
-			if (changed(ent[i])) {
-				if (!run_len)
-					run_start = addr;
-				run_len++;
-				count++;
-				continue;
-			}
-			if (run_len) {
-				err = page_runs_append(runs, nr, cap, run_start, run_len);
-				if (err)
-					goto out;
-			}
-			run_len = 0;
-		}
-	}
-	if (run_len)
-		err = page_runs_append(runs, nr, cap, run_start, run_len);
-out:
-	if (err == -ENOMEM)
-		pr_err("pagemap fd %d: no memory for the dirty runs", pagemap_fd);
-	if (!err && found)
-		*found += count;
-	free(ent);
-	return err;
+	return mem_scan_entries(pagemap_fd, start, end, changed, NULL, runs, nr, cap, found);
 }
