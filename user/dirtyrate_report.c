@@ -42,16 +42,22 @@ static const char *method(const struct dr_report *r)
 	return r->method ? r->method : DEFAULT_METHOD;
 }
 
+/* Was the report measured with soft-dirty bits (a method starting "soft-dirty")? */
+static int by_soft_dirty(const struct dr_report *r)
+{
+	return !strncmp(method(r), "soft-dirty", strlen("soft-dirty"));
+}
+
 /* QEMU's "mode" field: how the dirty pages were found ("uffd-wp" or "soft-dirty"). */
 static const char *qemu_mode(const struct dr_report *r)
 {
-	return strncmp(method(r), "soft-dirty", 10) ? "uffd-wp" : "soft-dirty";
+	return by_soft_dirty(r) ? "soft-dirty" : "uffd-wp";
 }
 
 /* What counted the written pages: "soft-dirty" for that method, else "PAGEMAP_SCAN". */
 static const char *scan_label(const struct dr_report *r)
 {
-	return strncmp(method(r), "soft-dirty", 10) ? "PAGEMAP_SCAN" : "soft-dirty";
+	return by_soft_dirty(r) ? "soft-dirty" : "PAGEMAP_SCAN";
 }
 
 static uint64_t iv_ns(const struct dr_interval *iv)
