@@ -6,7 +6,8 @@
  *
  * For each size a child process fills that many MiB with a pattern and
  * waits. Then, REPS times, interleaved (the order alternates per rep):
- *   writer:    mem_scan_range + page_writer (process_vm_readv into registered
+ *   writer:    mem_scan_range + page_writer (the file reserved for the pages
+ *              found, as a dump does; process_vm_readv into registered
  *              buffers, io_uring fixed writes, O_DIRECT: the default) into a
  *              fresh temp dir, commit;
  *   writer_pc: the same with PAGE_WRITER_BUFFERED (through the page cache);
@@ -135,6 +136,7 @@ static int run_writer(const struct target *t, int dirfd, unsigned flags)
 	struct page_run *runs = NULL;
 	struct page_writer *pw = NULL;
 	size_t nr = 0, cap = 0, i;
+	uint64_t pages = 0;
 	char path[64];
 	int pm, err;
 
@@ -149,6 +151,9 @@ static int run_writer(const struct target *t, int dirfd, unsigned flags)
 	err = page_writer_open(&pw, dirfd, t->pid, 1, &opts);
 	if (err)
 		goto out;
+	for (i = 0; i < nr; i++)
+		pages += runs[i].nr_pages;
+	err = page_writer_reserve(pw, pages); /* as a dump does */
 	for (i = 0; i < nr && !err; i++)
 		err = page_writer_add(pw, runs[i].start, runs[i].nr_pages);
 	if (err)

@@ -7,12 +7,15 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -545,6 +548,38 @@ Test(dump_faults, killed_while_renaming, .timeout = 60)
 	snprintf(inv, sizeof(inv), "%s/inventory.img", w.img);
 	cr_assert_neq(access(inv, F_OK), 0, "inventory.img exists after an interrupted dump");
 	assert_running(&w, w.out, "counter:");
+	wl_stop(&w);
+}
+
+/*
+ * Images on a filesystem too small for the memory: the dump fails on the
+ * pages file's reservation, says which file and why, leaves no image, and
+ * the target runs on with its memory intact (CRIU's default mode, which
+ * would kill it after a successful dump).
+ */
+Test(dump_faults, full_disk, .timeout = 60)
+{
+	const char *argv[] = { "memhog", "16", "5", NULL };
+	struct wl w;
+	char *err = NULL, *line;
+
+	wl_start(&w, argv, "ready");
+	cr_assert_eq(mkdir(w.img, 0700), 0);
+	if (mount("ferry-test", w.img, "tmpfs", 0, "size=1m")) {
+		wl_stop(&w);
+		cr_skip_test("cannot mount a tmpfs: %s", strerror(errno));
+	}
+	cr_assert_neq(ferry_dump(&w, NULL, &err), 0, "16 MiB dumped into 1 MiB");
+	cr_assert(err && strstr(err, "pages-1.img") && strstr(err, "No space left on device"),
+		  "the error names neither the file nor the cause: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(count_images(w.img), 0);
+	assert_running(&w, NULL, NULL);
+	kill(w.pid, SIGUSR1);
+	line = t_wait_line(w.out, "verify", 10000);
+	cr_assert(line && strstr(line, "verify ok"), "%s", line ? line : "no verdict");
+	free(line);
+	cr_assert_eq(umount2(w.img, MNT_DETACH), 0);
 	wl_stop(&w);
 }
 

@@ -13,13 +13,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -607,6 +610,93 @@ Test(page_writer, memory_is_bounded)
 		     ru1.ru_maxrss - ru0.ru_maxrss, mib);
 	t_child_reap(&c);
 	close_dir(dirfd, dir);
+}
+
+/* The pages file's blocks, in bytes (st_blocks counts 512-byte units). */
+static uint64_t tmp_blocks(const char *dir, const char *name, off_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_eq(stat(path, &st), 0, "stat %s", path);
+	*size = st.st_size;
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * Space reserved ahead is allocated at once, and what was not written is
+ * given back at commit: the pages file holds exactly the pages added.
+ */
+Test(page_writer, reserve_allocates_ahead_and_gives_back_the_rest)
+{
+	struct page_writer_opts o = { .flags = PAGE_WRITER_BUFFERED };
+	struct page_writer_stats st;
+	struct page_writer *pw;
+	struct layout l;
+	struct t_child c;
+	uint64_t want[R3_PAGES / 2];
+	off_t size;
+	char *dir;
+	int dirfd;
+
+	if (geteuid())
+		cr_skip_test("reading another process's memory needs root");
+	dirfd = open_dir(&dir);
+	spawn(&c, &l, 0);
+	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 3, &o), 0);
+	cr_assert_eq(page_writer_reserve(pw, R3_PAGES), 0);
+	if (tmp_blocks(dir, "pages-3.img.tmp", &size) == 0)
+		cr_skip_test("no fallocate on the filesystem of %s", dir);
+	cr_assert_eq(size, (off_t)(R3_PAGES * PG), "reserved file size %lld", (long long)size);
+	cr_assert_geq(tmp_blocks(dir, "pages-3.img.tmp", &size), R3_PAGES * PG);
+	cr_assert_eq(page_writer_reserve(pw, R3_PAGES / 2), 0, "inside the reservation");
+	cr_assert_eq(page_writer_add(pw, l.r3, R3_PAGES / 2), 0);
+	cr_assert_eq(page_writer_commit(pw, &st), 0);
+	cr_assert_eq(st.pages_written, R3_PAGES / 2);
+	for (unsigned i = 0; i < R3_PAGES / 2; i++)
+		want[i] = l.r3 + i * PG;
+	check_images(dirfd, c.pid, 3, want, R3_PAGES / 2); /* checks the file's length too */
+	cr_assert_lt(tmp_blocks(dir, "pages-3.img", &size), R3_PAGES * PG,
+		     "the unwritten half is still allocated");
+	t_child_reap(&c);
+	close_dir(dirfd, dir);
+}
+
+/*
+ * A filesystem too small for the pages: the reservation fails with ENOSPC
+ * before anything is copied, the writer stays failed, and abort leaves nothing.
+ */
+Test(page_writer, reserve_on_a_full_filesystem_fails_first)
+{
+	struct page_writer *pw;
+	struct layout l;
+	struct t_child c;
+	char *dir;
+	int dirfd;
+
+	if (geteuid())
+		cr_skip_test("mounting a small tmpfs needs root");
+	dir = t_tmpdir();
+	cr_assert(dir);
+	if (mount("ferry-test", dir, "tmpfs", 0, "size=256k")) {
+		t_rmrf(dir);
+		cr_skip_test("cannot mount a tmpfs on %s: %s", dir, strerror(errno));
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dirfd, 0);
+	spawn(&c, &l, 0);
+	cr_assert_eq(page_writer_open(&pw, dirfd, c.pid, 1, NULL), 0);
+	cr_assert_eq(page_writer_reserve(pw, R3_PAGES), -ENOSPC);
+	cr_assert_eq(page_writer_add(pw, l.r3, 1), -ENOSPC, "the writer goes on after ENOSPC");
+	page_writer_abort(pw);
+	cr_assert_eq(count_files(dir), 0, "abort left files in %s", dir);
+	t_child_reap(&c);
+	close(dirfd);
+	cr_assert_eq(umount2(dir, MNT_DETACH),
+		     0); /* the ring lets go of its files a moment later */
+	t_rmrf(dir);
+	free(dir);
 }
 
 /*

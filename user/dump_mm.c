@@ -294,6 +294,7 @@ int dump_mm_write_plan(pid_t pid, const struct dump_mm_plan *plan, uint32_t page
 	err = page_writer_open(&pw, dirfd, pid, pages_id, o);
 	if (err)
 		return err;
+	err = page_writer_reserve(pw, plan->pages_data);
 	for (size_t i = 0; i < plan->nr && !err; i++) {
 		const struct dump_mm_seg *g = &plan->segs[i];
 

@@ -126,7 +126,8 @@ struct page_writer {
 	int cur;	   /* buffer being filled, or -1 */
 	size_t cur_fill;   /* bytes in it */
 	uint64_t file_off;
-	uint64_t wb_off; /* writeback requested for [0, wb_off) */
+	uint64_t reserved; /* page_writer_reserve(): the file is allocated up to here */
+	uint64_t wb_off;   /* writeback requested for [0, wb_off) */
 
 	uint64_t next_addr; /* the next call must start here or above */
 	uint64_t ent_vaddr; /* the pending pagemap entry */
@@ -824,6 +825,42 @@ int page_writer_add_parent(struct page_writer *pw, uint64_t start, uint64_t nr_p
 	return 0;
 }
 
+int page_writer_reserve(struct page_writer *pw, uint64_t nr_pages)
+{
+	uint64_t len, t0;
+	int err;
+
+	if (pw->err || !nr_pages)
+		return pw->err;
+	if (nr_pages > (UINT64_MAX - pw->file_off) >> PW_PAGE_SHIFT ||
+	    pw->file_off + (nr_pages << PW_PAGE_SHIFT) > (uint64_t)INT64_MAX) {
+		pr_err("pid %d: cannot reserve %llu pages in %s: too large", pw->pid,
+		       (unsigned long long)nr_pages, pw->pages_path);
+		return -EINVAL;
+	}
+	len = nr_pages << PW_PAGE_SHIFT;
+	if (pw->file_off + len <= pw->reserved)
+		return 0;
+	t0 = mono_ns();
+	if (!fallocate(pw->pages_fd, 0, (off_t)pw->file_off, (off_t)len)) {
+		pw->reserved = pw->file_off + len;
+		pr_debug("pid %d: %s.tmp: %llu bytes allocated in %llu us", pw->pid, pw->pages_path,
+			 (unsigned long long)len, (unsigned long long)((mono_ns() - t0) / 1000));
+		return 0;
+	}
+	err = -errno;
+	if (err == -EOPNOTSUPP || err == -ENOSYS || err == -EINVAL) {
+		pr_debug("pid %d: %s.tmp: no fallocate here (%s), nothing reserved", pw->pid,
+			 pw->pages_path, strerror(-err));
+		return 0;
+	}
+	pr_errno(err, "pid %d: cannot allocate %llu MiB for the pages in %s.tmp at offset %llu",
+		 pw->pid, (unsigned long long)((len + (1 << 20) - 1) >> 20), pw->pages_path,
+		 (unsigned long long)pw->file_off);
+	pw->err = err;
+	return err;
+}
+
 /*
  * Give the buffer set back: wait for the writer's writes, take the writeback
  * completions that are ready, and clear its file slot unless a writeback
@@ -1042,6 +1079,12 @@ int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)
 	if (err)
 		goto out;
 
+	if (pw->reserved > pw->file_off && ftruncate(pw->pages_fd, (off_t)pw->file_off)) {
+		err = -errno;
+		pr_perror("pid %d: cannot give back the unwritten end of %s.tmp (at %llu)", pw->pid,
+			  pw->pages_path, (unsigned long long)pw->file_off);
+		goto out;
+	}
 	t0 = mono_ns();
 	if (!(pw->flags & PAGE_WRITER_NOSYNC) && fdatasync(pw->pages_fd)) {
 		err = -errno;
