@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -300,6 +301,43 @@ Test(predump, failed_predump_removes_tracking)
 		cr_expect(access(path, F_OK), "a failed pre-dump published %s", path);
 	}
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
+	pw_stop(&w);
+}
+
+/*
+ * A real failure, not an injected one: the second round's directory is on a
+ * filesystem too small for its pages. The round fails on the pages file's
+ * reservation, says so, publishes nothing and stops tracking.
+ */
+Test(predump, full_disk_removes_tracking)
+{
+	const char *argv[] = { "scribbler", "1024", "8", NULL };
+	char args[1200], mnt[600], *err = NULL;
+	struct pw w;
+	int rc;
+
+	pw_start(&w, argv, "ready");
+	snprintf(mnt, sizeof(mnt), "%s/small", w.dir);
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	if (mount("ferry-test", mnt, "tmpfs", 0, "size=256k")) {
+		pw_stop(&w);
+		cr_skip_test("cannot mount a tmpfs: %s", strerror(errno));
+	}
+	snprintf(args, sizeof(args), "-t %d -D %s/a", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	cr_assert(tracker_is_armed(w.pid));
+	snprintf(args, sizeof(args), "-t %d -D %s/b --prev-images-dir %s/a", w.pid, mnt, w.dir);
+	rc = ferry(&err, "pre-dump", args);
+	cr_expect_neq(rc, 0, "a pre-dump into 256 KiB succeeded");
+	cr_expect(err && strstr(err, "No space left on device") && strstr(err, "pages-1.img") &&
+			  strstr(err, "tracking is stopped"),
+		  "%s", err ? err : "");
+	free(err);
+	expect_untracked(w.pid, "full disk");
+	snprintf(args, sizeof(args), "%s/b/inventory.img", mnt);
+	cr_expect(access(args, F_OK), "a failed pre-dump published %s", args);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
+	cr_assert_eq(umount2(mnt, MNT_DETACH), 0);
 	pw_stop(&w);
 }
 
