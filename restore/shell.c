@@ -21,6 +21,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "log.h"
+#include "proc_parse.h"
 #include "rtask.h"
 #include "shell.h"
 
@@ -40,29 +41,54 @@ struct shell_ctx {
 
 static const uint8_t shell_code[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
 
+/*
+ * A pid of the dump still in use: by a zombie (the dump killed it and its
+ * parent has not reaped it yet: wait up to ZOMBIE_WAIT_MS for that), or by
+ * a live process. Returns 0 once it is free, else -EEXIST (logged).
+ */
+#define ZOMBIE_WAIT_MS 1000
+
+static int pid_free(pid_t id, int is_tid)
+{
+	const char *what = is_tid ? "tid" : "pid";
+	struct proc_stat st;
+	int ret;
+
+	for (int waited = 0;; waited += 10) {
+		ret = proc_parse_stat(id, 0, &st);
+		if (ret == -ESRCH || (ret && kill(id, 0) && errno == ESRCH))
+			return 0;
+		if (ret) {
+			pr_errno(
+				ret,
+				"%s %d of the dump is in use and cannot be read; nothing was restored",
+				what, id);
+			return -EEXIST;
+		}
+		if (st.state != 'Z' || waited >= ZOMBIE_WAIT_MS)
+			break;
+		usleep(10000);
+	}
+	if (st.state == 'Z')
+		pr_err("%s %d of the dump is taken by a zombie (%s) that its parent, pid %d, has not "
+		       "reaped after %d ms; nothing was restored",
+		       what, id, st.comm, st.ppid, ZOMBIE_WAIT_MS);
+	else
+		pr_err("%s %d of the dump is taken by a running process (%s); nothing was restored",
+		       what, id, st.comm);
+	return -EEXIST;
+}
+
 int rshell_check_pids(const struct rimg *r)
 {
 	for (size_t p = 0; p < r->nr_procs; p++) {
 		const struct rimg_proc *ip = &r->procs[p];
 
 		for (size_t t = 0; t < ip->nr_threads; t++) {
-			pid_t id = ip->threads[t].tid;
-			char path[64], comm[64] = "?";
-			FILE *f;
+			int err = pid_free(ip->threads[t].tid, t != 0);
 
-			if (kill(id, 0) && errno == ESRCH)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/comm", id);
-			f = fopen(path, "re");
-			if (f) {
-				if (fgets(comm, sizeof(comm), f))
-					comm[strcspn(comm, "\n")] = '\0';
-				fclose(f);
-			}
-			pr_err("%s %d of the dump is taken by a running process (%s); nothing was "
-			       "restored",
-			       t ? "tid" : "pid", id, comm);
-			return -EEXIST;
+			if (err)
+				return err;
 		}
 	}
 	return 0;

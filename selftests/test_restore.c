@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,6 +672,49 @@ Test(restore, refuses_taken_pid)
 	/* The holder is untouched. */
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	cr_assert_eq(waitpid(-1, NULL, WNOHANG), 0, "a failed restore left a child behind");
+	rw_stop(&w);
+}
+
+static void *reap_later(void *arg)
+{
+	pid_t pid = *(pid_t *)arg;
+
+	usleep(200000);
+	waitpid(pid, NULL, 0);
+	return NULL;
+}
+
+/*
+ * `ferry dump` (which kills the tree) then `ferry restore` at once: the pid
+ * may still be a zombie its parent has not reaped. Restore waits a moment for
+ * that; if the parent never reaps, it says so, naming the parent.
+ */
+Test(restore, waits_for_the_dumped_zombie)
+{
+	const char *argv[] = { "memhog", "4", "1", NULL };
+	char *err = NULL, parent[32];
+	struct rw w;
+	pthread_t th;
+	pid_t pid;
+
+	rw_start(&w, argv, "ready");
+	pid = w.pid;
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0);
+	cr_assert_eq(t_proc_state(pid), 'Z', "the dumped process is no zombie of ours");
+	cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0);
+	snprintf(parent, sizeof(parent), "parent, pid %d,", getpid());
+	cr_assert(err && strstr(err, "zombie (memhog)") && strstr(err, parent),
+		  "the zombie and its parent are not named: %s", err ? err : "");
+	free(err);
+
+	/* Reaped while restore waits: the restore goes through. */
+	cr_assert_eq(pthread_create(&th, NULL, reap_later, &pid), 0);
+	cr_assert_eq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0, "%s",
+		     err ? err : "");
+	free(err);
+	pthread_join(th, NULL);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
 	rw_stop(&w);
 }
 
