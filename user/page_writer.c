@@ -1111,6 +1111,10 @@ int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)
 out:
 	if (err && renamed)
 		unlinkat(pw->dirfd, pw->pages_name, 0);
+	pr_debug("pid %d: %s: %llu pages, %llu us reading them, %llu us waiting for writes",
+		 pw->pid, pw->pages_name, (unsigned long long)pw->st.pages_written,
+		 (unsigned long long)(pw->st.read_ns / 1000),
+		 (unsigned long long)(pw->st.write_ns / 1000));
 	if (st)
 		*st = pw->st;
 	pw_free(pw);
