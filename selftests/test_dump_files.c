@@ -683,6 +683,76 @@ Test(dump_files, dup_and_fork_share_one_id)
 	free(dir);
 }
 
+/*
+ * Many descriptions of one inode: N separate opens of /dev/null at fds
+ * 100.., a dup of every third at 600.., pipes in between. Descriptions are
+ * told apart by kcmp's order, so each open is its own id and each dup
+ * shares its original's.
+ */
+#define MANY 300
+
+static void many_child(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < MANY; i++) {
+		put(open("/dev/null", O_RDONLY), 100 + i, 0);
+		if (i % 3 == 0 && dup2(100 + i, 600 + i) != 600 + i)
+			_exit(121);
+		if (i % 50 == 0) {
+			int pp[2];
+
+			if (pipe(pp))
+				_exit(122);
+			put(pp[0], 1000 + i, 0);
+			put(pp[1], 1001 + i, 0);
+		}
+	}
+	kid_ready(0);
+	kid_block();
+}
+
+Test(dump_files, many_descriptions_of_one_inode)
+{
+	struct files_dump *fd;
+	struct entries files, fa;
+	char *dir = t_tmpdir();
+	uint32_t ids[MANY];
+	struct kid k;
+	int dirfd;
+
+	cr_assert_not_null(dir);
+	kid_start(&k, many_child, NULL);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(files_dump_init(&fd, NULL), 0);
+	cr_assert_eq(files_dump_proc(fd, k.pid, 1, dirfd), 0);
+	cr_assert_eq(files_dump_commit(fd, dirfd), 0);
+	files_dump_free(fd);
+
+	read_entries(dirfd, "files.img", IMG_FILES, &files);
+	read_entries(dirfd, "fdinfo-1.img", IMG_FDINFO, &fa);
+	for (int i = 0; i < MANY; i++) {
+		ids[i] = fdinfo_of(&fa, 100 + i)->id;
+		for (int j = 0; j < i; j++)
+			cr_assert_neq(ids[i], ids[j], "fds %d and %d, two opens, share id %u",
+				      100 + i, 100 + j, ids[i]);
+		if (i % 3 == 0)
+			cr_assert_eq(fdinfo_of(&fa, 600 + i)->id, ids[i], "fd %d is a dup of fd %d",
+				     600 + i, 100 + i);
+		if (i % 50 == 0)
+			cr_assert_neq(fdinfo_of(&fa, 1000 + i)->id, fdinfo_of(&fa, 1001 + i)->id);
+	}
+	/* stdin, stdout, stderr, the kid's control fds and the opens; no more. */
+	cr_assert_lt(files.n, (size_t)MANY + 10 + 2 * (MANY / 50), "%zu descriptions", files.n);
+	cr_assert_geq(files.n, (size_t)MANY + 2 * (MANY / 50));
+
+	free_entries(&files);
+	free_entries(&fa);
+	cr_assert_eq(kid_stop(&k), 0);
+	close(dirfd);
+	t_rmrf(dir);
+	free(dir);
+}
+
 /* ---- refusals ------------------------------------------------------------------------------- */
 
 static void socket_child(void *arg)
