@@ -234,3 +234,77 @@ Test(rsys, calls_from_a_caller_owned_page)
 	close(c.in);
 	close(c.out);
 }
+
+/* Start and end of the [vdso] mapping of pid, from /proc/PID/maps; 0 if none. */
+static unsigned long vdso_of(pid_t pid, unsigned long *end)
+{
+	char path[64], line[512];
+	unsigned long s, e, found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
+			found = s;
+			*end = e;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Calls are run from the vDSO, found where the kernel put it at exec (the
+ * auxv) and still there; a vDSO moved since (as a restored process's is)
+ * is found by scanning the maps instead, never at its stale address.
+ */
+Test(rsys, finds_the_vdso_where_it_is_now)
+{
+	static const uint8_t code[8] = { 0x0f, 0x05, 0xcc };
+	unsigned long start, end, moved, e2;
+	struct rsys r, v;
+	struct child c;
+	long page, to, ret;
+
+	if (geteuid())
+		cr_skip_test("needs root for ptrace");
+	spawn(&c, "read");
+	start = vdso_of(c.pid, &end);
+	if (!start)
+		cr_skip_test("the workload has no vDSO");
+	cr_assert_eq(rsys_seize_opts(c.pid, PTRACE_O_EXITKILL), 0);
+	cr_assert_eq(rsys_prepare(&v, c.pid), 0);
+	cr_assert_eq(v.code_addr, start, "code at %#lx, the vDSO is at %#lx",
+		     (unsigned long)v.code_addr, start);
+	cr_assert_eq(rsys_call(&v, &page, SYS_mmap, 0, 4096, PROT_READ | PROT_EXEC,
+			       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0),
+		     0);
+	cr_assert_eq(rsys_call(&v, &to, SYS_mmap, 0, end - start, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0),
+		     0);
+	cr_assert_gt(to, 0);
+	cr_assert_eq(rsys_finish(&v), 0);
+	cr_assert_eq(ptrace(PTRACE_POKETEXT, c.pid, (void *)page, *(const long *)code), 0);
+
+	/* Move the vDSO from a page of our own (not from the vDSO being moved). */
+	cr_assert_eq(rsys_prepare_at(&r, c.pid, c.pid, (uint64_t)page), 0);
+	cr_assert_eq(rsys_call(&r, &ret, SYS_mremap, start, end - start, end - start,
+			       MREMAP_MAYMOVE | MREMAP_FIXED, (uint64_t)to, 0),
+		     0);
+	cr_assert_eq(ret, to);
+	cr_assert_eq(rsys_finish(&r), 0);
+	moved = vdso_of(c.pid, &e2);
+	cr_assert_eq(moved, (unsigned long)to, "the vDSO is at %#lx after mremap", moved);
+
+	cr_assert_eq(rsys_prepare(&v, c.pid), 0);
+	cr_assert_eq(v.code_addr, moved, "code at %#lx, the vDSO moved to %#lx",
+		     (unsigned long)v.code_addr, moved);
+	cr_assert_eq(rsys_call(&v, &ret, SYS_getpid, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(ret, c.pid);
+	cr_assert_eq(rsys_finish(&v), 0);
+	kill(c.pid, SIGKILL);
+	reap(c.pid);
+	close(c.in);
+	close(c.out);
+}

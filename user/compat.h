@@ -64,6 +64,36 @@ struct pm_scan_arg {
 #endif /* PAGEMAP_SCAN */
 
 /* 6.14: guard regions (MADV_GUARD_INSTALL) are reported as their own category. */
+/* PROCMAP_QUERY (6.11+): one VMA of /proc/PID/maps by address, with ioctl(2). */
+#ifndef PROCMAP_QUERY
+#define PROCMAP_QUERY_VMA_READABLE 0x01
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+
+struct procmap_query {
+	__u64 size; /* sizeof(struct procmap_query) */
+	__u64 query_flags;
+	__u64 query_addr;
+	__u64 vma_start; /* out */
+	__u64 vma_end;
+	__u64 vma_flags;
+	__u64 vma_page_size;
+	__u64 vma_offset;
+	__u64 inode;
+	__u32 dev_major;
+	__u32 dev_minor;
+	__u32 vma_name_size; /* in: buffer size; out: name length + 1, 0 if none */
+	__u32 build_id_size;
+	__u64 vma_name_addr;
+	__u64 build_id_addr;
+};
+
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#endif
+
 #ifndef PAGE_IS_GUARD
 #define PAGE_IS_GUARD (1 << 8)
 #endif
