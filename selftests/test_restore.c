@@ -452,6 +452,17 @@ BOTH_WAYS(signal_handlers_and_pending)
 	self_checking(argv, "sighandler: verify ok");
 }
 
+/*
+ * Many of everything a dump and a restore walk one by one: 4000 VMAs, 64
+ * threads, 625 fds (500 opens of one inode, a dup of every fourth).
+ */
+BOTH_WAYS(crowd_of_vmas_threads_and_fds)
+{
+	const char *argv[] = { "crowd", "2000", "64", "500", NULL };
+
+	self_checking(argv, "crowd: verify ok");
+}
+
 /* Workloads that take the test directory as their argument. */
 static void self_checking_in_dir(const char *name, const char *ok)
 {
