@@ -8,9 +8,11 @@
  * kind, then fdatasync()s it. Prints medians: wall time, throughput, ferry's
  * frozen time (from stats-dump) and the peak RSS of each (ru_maxrss of the
  * process that did the work, read with wait4).
- *   bench_dump [SIZES_MIB... | family]     default: 256 1024
+ *   bench_dump [SIZES_MIB... | family | crowd]     default: 256 1024 crowd
  * "family" dumps a tree of three small processes (selftests/workloads/family)
  * instead: no baseline there, what counts is the frozen time per process.
+ * "crowd" dumps one process with 40000 VMAs, 301 threads and 6250 fds
+ * (selftests/workloads/crowd): the frozen time per VMA, thread and fd.
  * With FERRY_BASE_BIN=/path/to/another/ferry, that binary is run too, in
  * alternating order with the one under test, and reported as "base": a
  * side-by-side of two versions on the same workload.
@@ -265,10 +267,13 @@ static int bench_size(unsigned long mib)
 	return 0;
 }
 
-/* Start the family workload (three processes); *@pids gets parent, reader, busy. */
-static int start_family(pid_t pids[3])
+/*
+ * Start workload @argv (argv[0] names it in build/workloads) and read its
+ * first line into @line: family and crowd say their pids there.
+ */
+static pid_t start_named(char *const argv[], char *line, size_t size)
 {
-	char path[4096], line[256];
+	char path[4096];
 	int p[2];
 	FILE *f;
 	pid_t pid;
@@ -280,16 +285,14 @@ static int start_family(pid_t pids[3])
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
-		snprintf(path, sizeof(path), "%s/workloads/family", build_dir());
-		execl(path, "family", (char *)NULL);
+		snprintf(path, sizeof(path), "%s/workloads/%s", build_dir(), argv[0]);
+		execv(path, argv);
 		_exit(127);
 	}
 	close(p[1]);
 	f = fdopen(p[0], "r");
-	if (!f || !fgets(line, sizeof(line), f) ||
-	    sscanf(line, "family: parent %d reader %d busy %d", &pids[0], &pids[1], &pids[2]) !=
-		    3) {
-		fprintf(stderr, "bench_dump: family did not start\n");
+	if (!f || !fgets(line, (int)size, f)) {
+		fprintf(stderr, "bench_dump: %s did not start\n", argv[0]);
 		if (f)
 			fclose(f);
 		kill(pid, SIGKILL);
@@ -297,42 +300,78 @@ static int start_family(pid_t pids[3])
 		return -EIO;
 	}
 	fclose(f);
-	return 0;
+	return pid;
 }
 
-/* A tree of three small processes: the frozen time is mostly fixed costs per process. */
-static int bench_family(void)
+/*
+ * A tree of small processes dumped --leave-running, ferry (and the base
+ * binary) alternating: the frozen time is the fixed costs, per process
+ * (family) or per VMA, thread and fd (crowd).
+ */
+static int bench_tree(const char *what, pid_t root, const char *about)
 {
 	double fs[ROUNDS], ff[ROUNDS], fr[ROUNDS], xs[ROUNDS], xf[ROUNDS], xr[ROUNDS];
 	char dir[] = "/var/tmp/ferry-bench-XXXXXX", img[4200];
-	pid_t pids[3];
-	int err, started;
+	int err = 0;
 
 	if (!mkdtemp(dir))
 		return -errno;
 	snprintf(img, sizeof(img), "%s/img", dir);
-	err = start_family(pids);
-	started = !err;
 	for (int r = 0; r < ROUNDS && !err; r++) {
 		struct sample a, x = { 0 };
 
-		err = run_pair(pids[0], img, r, &a, &x);
+		err = run_pair(root, img, r, &a, &x);
 		fs[r] = a.secs, ff[r] = a.frozen_ms, fr[r] = (double)a.maxrss_kib;
 		xs[r] = x.secs, xf[r] = x.frozen_ms, xr[r] = (double)x.maxrss_kib;
-	}
-	if (started) {
-		for (int i = 2; i >= 0; i--)
-			kill(pids[i], SIGKILL);
-		waitpid(pids[0], NULL, 0);
 	}
 	rm_images(dir);
 	if (err)
 		return err;
-	print_ferry("family", "ferry", fs, ff, fr);
+	print_ferry(what, "ferry", fs, ff, fr);
 	if (have_base())
-		print_ferry("family", "base", xs, xf, xr);
-	printf("dump family    3 processes, --leave-running (%d rounds, alternating)\n", ROUNDS);
+		print_ferry(what, "base", xs, xf, xr);
+	printf("dump %-9s %s, --leave-running (%d rounds, alternating)\n", what, about, ROUNDS);
 	return 0;
+}
+
+/* family: a parent, a pipe reader and a busy child. */
+static int bench_family(void)
+{
+	char *argv[] = { "family", NULL }, line[256];
+	pid_t pids[3], pid;
+	int err;
+
+	pid = start_named(argv, line, sizeof(line));
+	if (pid < 0)
+		return (int)pid;
+	if (sscanf(line, "family: parent %d reader %d busy %d", &pids[0], &pids[1], &pids[2]) !=
+	    3) {
+		fprintf(stderr, "bench_dump: family said '%s'\n", line);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -EIO;
+	}
+	err = bench_tree("family", pids[0], "3 processes");
+	for (int i = 2; i >= 0; i--)
+		kill(pids[i], SIGKILL);
+	waitpid(pids[0], NULL, 0);
+	return err;
+}
+
+/* crowd: one process with 40000 VMAs, 301 threads and 6250 fds. */
+static int bench_crowd(void)
+{
+	char *argv[] = { "crowd", "20000", "300", "5000", NULL }, line[256];
+	pid_t pid;
+	int err;
+
+	pid = start_named(argv, line, sizeof(line));
+	if (pid < 0)
+		return (int)pid;
+	err = bench_tree("crowd", pid, "40000 VMAs, 301 threads, 6250 fds (5000 on one inode)");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -341,15 +380,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_dump: needs root (ptrace, BPF)\n");
 		return 1;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "family"))
-			continue;
-		/* Sizes and "family", in the order given. */
-		for (int k = 1; k < argc; k++)
-			if (!strcmp(argv[k], "family") ? bench_family()
-						       : bench_size(strtoul(argv[k], NULL, 10)))
-				return 1;
-		return 0;
-	}
-	return bench_sizes(argc, argv, bench_size);
+	if (argc < 2)
+		return bench_sizes(argc, argv, bench_size) || bench_crowd() ? 1 : 0;
+	/* Sizes, "family" and "crowd", in the order given. */
+	for (int k = 1; k < argc; k++)
+		if (!strcmp(argv[k], "family")	? bench_family()
+		    : !strcmp(argv[k], "crowd") ? bench_crowd()
+						: bench_size(strtoul(argv[k], NULL, 10)))
+			return 1;
+	return 0;
 }
