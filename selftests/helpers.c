@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Helpers shared by the Criterion suites; see helpers.h for what each does. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +43,21 @@ char *t_tmpdir(void)
 		return NULL;
 	}
 	return d;
+}
+
+int t_small_fs(const char *dir, const char *size)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return mount("ferry-test", dir, "tmpfs", 0, opts) ? -errno : 0;
+}
+
+void t_small_fs_done(const char *dir)
+{
+	cr_assert_eq(umount2(dir, MNT_DETACH), 0, "umount %s: %s", dir, strerror(errno));
 }
 
 void t_rmrf(const char *path)

@@ -14,6 +14,14 @@ const char *t_workload(const char *name);
 char *t_tmpdir(void);
 /* rm -rf of a test directory. */
 void t_rmrf(const char *path);
+/*
+ * t_small_fs - mount a tmpfs of @size ("256k") on @dir, made if missing: a
+ * filesystem to fill. Returns 0 or -errno (the caller skips: needs root).
+ * t_small_fs_done detaches it (lazily: an io_uring may hold a file of it a
+ * moment after its owner is gone).
+ */
+int t_small_fs(const char *dir, const char *size);
+void t_small_fs_done(const char *dir);
 /* Write/read a whole file. read returns a malloc'd NUL-terminated buffer. */
 int t_write_file(const char *path, const void *buf, size_t len);
 char *t_read_file(const char *path, size_t *len);

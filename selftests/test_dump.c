@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -561,13 +560,14 @@ Test(dump_faults, full_disk, .timeout = 60)
 {
 	const char *argv[] = { "memhog", "16", "5", NULL };
 	struct wl w;
-	char *err = NULL, *line;
+	char *err = NULL;
+	int ret;
 
 	wl_start(&w, argv, "ready");
-	cr_assert_eq(mkdir(w.img, 0700), 0);
-	if (mount("ferry-test", w.img, "tmpfs", 0, "size=1m")) {
+	ret = t_small_fs(w.img, "1m");
+	if (ret) {
 		wl_stop(&w);
-		cr_skip_test("cannot mount a tmpfs: %s", strerror(errno));
+		cr_skip_test("cannot mount a tmpfs: %s", strerror(-ret));
 	}
 	cr_assert_neq(ferry_dump(&w, NULL, &err), 0, "16 MiB dumped into 1 MiB");
 	cr_assert(err && strstr(err, "pages-1.img") && strstr(err, "No space left on device"),
@@ -575,11 +575,8 @@ Test(dump_faults, full_disk, .timeout = 60)
 	free(err);
 	cr_assert_eq(count_images(w.img), 0);
 	assert_running(&w, NULL, NULL);
-	kill(w.pid, SIGUSR1);
-	line = t_wait_line(w.out, "verify", 10000);
-	cr_assert(line && strstr(line, "verify ok"), "%s", line ? line : "no verdict");
-	free(line);
-	cr_assert_eq(umount2(w.img, MNT_DETACH), 0);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", 10000);
+	t_small_fs_done(w.img);
 	wl_stop(&w);
 }
 

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -673,15 +672,16 @@ Test(page_writer, reserve_on_a_full_filesystem_fails_first)
 	struct layout l;
 	struct t_child c;
 	char *dir;
-	int dirfd;
+	int dirfd, ret;
 
 	if (geteuid())
 		cr_skip_test("mounting a small tmpfs needs root");
 	dir = t_tmpdir();
 	cr_assert(dir);
-	if (mount("ferry-test", dir, "tmpfs", 0, "size=256k")) {
+	ret = t_small_fs(dir, "256k");
+	if (ret) {
 		t_rmrf(dir);
-		cr_skip_test("cannot mount a tmpfs on %s: %s", dir, strerror(errno));
+		cr_skip_test("cannot mount a tmpfs on %s: %s", dir, strerror(-ret));
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dirfd, 0);
@@ -693,8 +693,7 @@ Test(page_writer, reserve_on_a_full_filesystem_fails_first)
 	cr_assert_eq(count_files(dir), 0, "abort left files in %s", dir);
 	t_child_reap(&c);
 	close(dirfd);
-	cr_assert_eq(umount2(dir, MNT_DETACH),
-		     0); /* the ring lets go of its files a moment later */
+	t_small_fs_done(dir);
 	t_rmrf(dir);
 	free(dir);
 }

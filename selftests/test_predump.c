@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -318,10 +317,10 @@ Test(predump, full_disk_removes_tracking)
 
 	pw_start(&w, argv, "ready");
 	snprintf(mnt, sizeof(mnt), "%s/small", w.dir);
-	cr_assert_eq(mkdir(mnt, 0700), 0);
-	if (mount("ferry-test", mnt, "tmpfs", 0, "size=256k")) {
+	rc = t_small_fs(mnt, "256k");
+	if (rc) {
 		pw_stop(&w);
-		cr_skip_test("cannot mount a tmpfs: %s", strerror(errno));
+		cr_skip_test("cannot mount a tmpfs: %s", strerror(-rc));
 	}
 	snprintf(args, sizeof(args), "-t %d -D %s/a", w.pid, w.dir);
 	ferry_ok("pre-dump", args);
@@ -337,7 +336,7 @@ Test(predump, full_disk_removes_tracking)
 	snprintf(args, sizeof(args), "%s/b/inventory.img", mnt);
 	cr_expect(access(args, F_OK), "a failed pre-dump published %s", args);
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
-	cr_assert_eq(umount2(mnt, MNT_DETACH), 0);
+	t_small_fs_done(mnt);
 	pw_stop(&w);
 }
 
