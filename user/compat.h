@@ -63,7 +63,6 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif /* PAGEMAP_SCAN */
 
-/* 6.14: guard regions (MADV_GUARD_INSTALL) are reported as their own category. */
 /* PROCMAP_QUERY (6.11+): one VMA of /proc/PID/maps by address, with ioctl(2). */
 #ifndef PROCMAP_QUERY
 #define PROCMAP_QUERY_VMA_READABLE 0x01
@@ -94,6 +93,7 @@ struct procmap_query {
 #define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
 #endif
 
+/* 6.14: guard regions (MADV_GUARD_INSTALL) are reported as their own category. */
 #ifndef PAGE_IS_GUARD
 #define PAGE_IS_GUARD (1 << 8)
 #endif
