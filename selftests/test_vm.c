@@ -165,6 +165,9 @@ Test(vm, ferry_check_on_debian_6_1)
 	cr_assert_eq(check_state(out, "soft-dirty"), 1, "soft-dirty not ok on %s:\n%s", kver, out);
 	cr_assert_eq(check_state(out, "uffd-wp-async"), 0, "uffd-wp-async not missing:\n%s", out);
 	cr_assert_eq(check_state(out, "pagemap-scan"), 0, "pagemap-scan not missing:\n%s", out);
+	cr_expect_eq(check_state(out, "procmap-query"), 0, "procmap-query not missing:\n%s", out);
+	cr_expect(strstr(out, "no PROCMAP_QUERY ioctl on /proc/PID/maps (before 6.11)"),
+		  "procmap-query does not say why:\n%s", out);
 
 	/* With soft-dirty, the uffd-wp flow is not required: ferry can run here. */
 	cr_assert_eq(rc, 0, "ferry check exited %d on %s:\n%s", rc, kver, out);

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <elf.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -55,6 +56,7 @@
 #include "soft_dirty.h"
 #include "uffd.h"
 #include "log.h"
+#include "proc_parse.h"
 #include "mem_scan.h"
 #include "rsys.h"
 #include "vma_iter.h"
@@ -730,6 +732,32 @@ close_uffd:
 stop_child:
 	child_stop(&c);
 	return err;
+}
+
+static int probe_procmap_query(struct check_result *r)
+{
+	uint64_t addr = 0, at = getauxval(AT_SYSINFO_EHDR);
+	int err = proc_vdso(getpid(), &addr);
+
+	if (err == -ENOTTY) {
+		note(r, "no PROCMAP_QUERY ioctl on /proc/PID/maps (before 6.11): ferry reads "
+			"the maps line by line to find the vDSO of every thread it stops, which "
+			"is slow for many threads with many VMAs");
+		return err;
+	}
+	if (err)
+		return fail(r, err, "PROCMAP_QUERY of this process's vDSO at 0x%llx",
+			    (unsigned long long)at);
+	if (addr != at) {
+		note(r, "PROCMAP_QUERY found the vDSO at 0x%llx, the auxv says 0x%llx",
+		     (unsigned long long)addr, (unsigned long long)at);
+		return -EIO;
+	}
+	note(r,
+	     "the vDSO at 0x%llx confirmed with one ioctl: each stopped thread's remote calls "
+	     "start without reading the maps",
+	     (unsigned long long)addr);
+	return 0;
 }
 
 static int probe_soft_dirty(struct check_result *r)
@@ -1561,6 +1589,8 @@ static const struct check_feature features[] = {
 	{ "pidfd-getfd", 1, "pidfd_open + pidfd_getfd: take a target's fd", probe_pidfd_getfd },
 	{ "process-vm-readv", 1, "process_vm_readv of another process", probe_process_vm_readv },
 	{ "ptrace-seize", 1, "PTRACE_SEIZE + PTRACE_INTERRUPT + GETREGSET", probe_ptrace_seize },
+	{ "procmap-query", 0, "PROCMAP_QUERY: one VMA of /proc/PID/maps by address",
+	  probe_procmap_query },
 };
 #define NR_FEATURES (sizeof(features) / sizeof(features[0]))
 

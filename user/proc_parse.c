@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "proc: "
+#include "compat.h"
 #include "log.h"
 #include "proc_parse.h"
 #include "util.h"
@@ -688,6 +690,43 @@ static int name_to_pid(const char *name, pid_t *out)
 	if (!*name || *name == '-' || parse_num(&p, end, 10, &v) || p != end || !v || v > INT_MAX)
 		return -EINVAL;
 	*out = (pid_t)v;
+	return 0;
+}
+
+int proc_vdso(pid_t pid, uint64_t *addr)
+{
+	struct procmap_query q;
+	char path[64], name[16];
+	uint64_t *auxv = NULL, at = 0;
+	size_t n = 0;
+	int fd, err;
+
+	err = proc_read_auxv(pid, &auxv, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i + 1 < n; i += 2)
+		if (auxv[i] == AT_SYSINFO_EHDR)
+			at = auxv[i + 1];
+	free(auxv);
+	if (!at)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = at;
+	q.vma_name_addr = (uint64_t)(uintptr_t)name;
+	q.vma_name_size = sizeof(name);
+	err = ioctl(fd, PROCMAP_QUERY, &q) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	if (q.vma_start != at || !(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) ||
+	    !q.vma_name_size || strcmp(name, "[vdso]"))
+		return -ENOENT;
+	*addr = at;
 	return 0;
 }
 

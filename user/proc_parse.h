@@ -133,6 +133,18 @@ void proc_status_free(struct proc_status *st);
 int proc_read_auxv(pid_t pid, uint64_t **auxv, size_t *n);
 
 /*
+ * proc_vdso - where the vDSO of @pid is now, cheaply: the address the kernel
+ * gave it at exec (AT_SYSINFO_EHDR in its auxv), confirmed with one
+ * PROCMAP_QUERY ioctl (6.11+) on /proc/@pid/maps to be still the start of
+ * an executable "[vdso]" mapping (a process may have moved it, as a
+ * restored one has), without reading the maps line by line. Returns 0 with
+ * *@addr set; -ENOTTY where the kernel has no PROCMAP_QUERY; -ENOENT when
+ * the vDSO is not (or no longer) there; or the -errno of reading the auxv
+ * or the ioctl. Callers fall back to scanning the maps.
+ */
+int proc_vdso(pid_t pid, uint64_t *addr);
+
+/*
  * proc_list_threads - the thread ids of @pid (/proc/@pid/task), sorted
  * ascending, in *@tids (malloc'ed, free() it). Returns 0, -ESRCH, -ENOMEM,
  * or the -errno of opendir/readdir.

@@ -2,14 +2,10 @@
 /*
  * Remote syscalls through ptrace (see rsys.h for the method).
  */
-#include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -109,51 +105,6 @@ int rsys_detach(pid_t tid)
  * contents, so the page copied on write leaves no trace in the images. Any
  * other executable mapping is the fallback.
  */
-/*
- * The fast way, without reading every line of /proc/PID/maps (which costs
- * O(VMAs) for every thread prepared: 300 threads of a process with 40000
- * VMAs took 7 s): the vDSO address the kernel gave at exec (AT_SYSINFO_EHDR),
- * checked with PROCMAP_QUERY (6.11+) to be still the start of an executable
- * "[vdso]" mapping (a restored or remapping process may have moved it).
- * Returns 0 with *addr set, or -errno: the caller then scans the maps.
- */
-static int vdso_from_auxv(pid_t pid, uint64_t *addr)
-{
-	struct procmap_query q;
-	char path[64], name[16];
-	uint64_t *auxv = NULL, at = 0;
-	size_t n = 0;
-	int fd, err;
-
-	err = proc_read_auxv(pid, &auxv, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i + 1 < n; i += 2)
-		if (auxv[i] == AT_SYSINFO_EHDR)
-			at = auxv[i + 1];
-	free(auxv);
-	if (!at)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.query_addr = at;
-	q.vma_name_addr = (uint64_t)(uintptr_t)name;
-	q.vma_name_size = sizeof(name);
-	err = ioctl(fd, PROCMAP_QUERY, &q) ? -errno : 0;
-	close(fd);
-	if (err)
-		return err; /* -ENOTTY before 6.11, -ENOENT if nothing is mapped there */
-	if (q.vma_start != at || !(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) ||
-	    !q.vma_name_size || strcmp(name, "[vdso]"))
-		return -ENOENT;
-	*addr = at;
-	return 0;
-}
-
 static int find_code_addr(pid_t pid, uint64_t *addr)
 {
 	char path[64], line[512], perms[8], name[256];
@@ -161,7 +112,11 @@ static int find_code_addr(pid_t pid, uint64_t *addr)
 	FILE *f;
 	int err = -ENOEXEC;
 
-	if (!vdso_from_auxv(pid, addr))
+	/*
+	 * Not every line of the maps when it can be helped: that costs O(VMAs)
+	 * for every thread prepared (300 threads x 40000 VMAs took 7 s).
+	 */
+	if (!proc_vdso(pid, addr))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
