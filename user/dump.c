@@ -667,6 +667,19 @@ static void hold_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &block, old);
 }
 
+/* Freeze the tree of @pid; res->freezing_us is how long it took, *@t_frozen when it ended. */
+static int freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
+{
+	uint64_t t_start = mono_us();
+	int err = pstree_freeze(t, pid);
+
+	if (err)
+		return err;
+	*t_frozen = mono_us();
+	res->freezing_us = *t_frozen - t_start;
+	return 0;
+}
+
 int dump_tree(const struct dump_opts *o, struct dump_result *res)
 {
 	char staging[64];
@@ -676,7 +689,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
 	sigset_t old;
-	uint64_t t_start, t_frozen;
+	uint64_t t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -696,13 +709,10 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	err = bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
-	t_start = mono_us();
-	err = pstree_freeze(&t, o->pid);
+	err = freeze_timed(&t, o->pid, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
-	t_frozen = mono_us();
-	res->freezing_us = t_frozen - t_start;
 
 	trk = calloc(t.nr, sizeof(*trk));
 	err = trk ? attach_trackers(&t, trk) : -ENOMEM;
@@ -833,7 +843,7 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	char staging[64];
 	struct pstree t;
 	sigset_t old;
-	uint64_t t_start, t_frozen;
+	uint64_t t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -852,13 +862,10 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
 	if (!tracker_is_armed(o->pid))
 		tracker_load_bpf(o->pid, &root_track);
-	t_start = mono_us();
-	err = pstree_freeze(&t, o->pid);
+	err = freeze_timed(&t, o->pid, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
-	t_frozen = mono_us();
-	res->freezing_us = t_frozen - t_start;
 	res->nr_procs = t.nr;
 	trk = calloc(t.nr, sizeof(*trk));
 	plans = calloc(t.nr, sizeof(*plans));
