@@ -41,7 +41,7 @@ BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS      := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 # Light skeletons: the kernel does their CO-RE relocations (user/vma_iter.c).
-LSKELS     := $(BUILD)/vma_iter.lskel.h
+LSKELS     := $(BUILD)/vma_iter_path.lskel.h $(BUILD)/vma_iter_ident.lskel.h
 GEN_H      := $(BUILD)/vmlinux.h $(PROTO_H) $(SKELS) $(LSKELS)
 
 # The shared core and both sides form libferry.a; the command line sits on top.

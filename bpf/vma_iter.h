@@ -12,13 +12,14 @@
 #define VMA_REC_NAME_MAX 32
 
 /* vma_rec.kind: what the VMA is, as /proc/PID/maps would name it. */
-#define VMA_KIND_ANON (1U << 0)	    /* no backing file */
-#define VMA_KIND_HEAP (1U << 1)	    /* overlaps [mm->start_brk, mm->brk]: "[heap]" */
-#define VMA_KIND_STACK (1U << 2)    /* contains mm->start_stack: "[stack]" */
-#define VMA_KIND_VDSO (1U << 3)	    /* starts at mm->context.vdso: "[vdso]" */
-#define VMA_KIND_SPECIAL (1U << 4)  /* a special mapping; its name is in vma_rec.name */
-#define VMA_KIND_FILE (1U << 5)	    /* file backed; path in vma_rec.path */
-#define VMA_KIND_PATH_ERR (1U << 6) /* bpf_d_path failed: path is empty */
+#define VMA_KIND_ANON (1U << 0)	     /* no backing file */
+#define VMA_KIND_HEAP (1U << 1)	     /* overlaps [mm->start_brk, mm->brk]: "[heap]" */
+#define VMA_KIND_STACK (1U << 2)     /* contains mm->start_stack: "[stack]" */
+#define VMA_KIND_VDSO (1U << 3)	     /* starts at mm->context.vdso: "[vdso]" */
+#define VMA_KIND_SPECIAL (1U << 4)   /* a special mapping; its name is in vma_rec.name */
+#define VMA_KIND_FILE (1U << 5)	     /* file backed; path in vma_rec.path */
+#define VMA_KIND_PATH_ERR (1U << 6)  /* bpf_d_path failed: path is empty */
+#define VMA_KIND_PATH_USER (1U << 7) /* path left to user space (vma_iter_ident) */
 
 /* vma_rec.vm_flags: the kernel's VM_* bits (include/linux/mm.h), stable for decades. */
 #define VMA_VM_READ 0x00000001ULL
@@ -57,10 +58,11 @@ struct vma_rec {
 	__u32 tgid; /* the process the VMA belongs to */
 	__u32 tid;  /* the task the iterator visited (the leader, unless it exited) */
 	__u32 __pad;
+	__u64 file_id; /* the struct file mapped (0 if anon): same file_id, same path */
 	char name[VMA_REC_NAME_MAX]; /* special mapping name ("[vvar]"), NUL terminated */
 	char path[VMA_REC_PATH_MAX]; /* d_path of the backing file, NUL terminated */
 };
 
-_Static_assert(sizeof(struct vma_rec) == 360, "vma_rec ABI");
+_Static_assert(sizeof(struct vma_rec) == 368, "vma_rec ABI");
 
 #endif /* FERRY_BPF_VMA_ITER_H */

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "helpers.h"
+#include "proc_parse.h"
 #include "vma_iter.h"
 
 TestSuite(check, .timeout = 60);
@@ -65,12 +66,13 @@ FEATURE_TEST(ptrace_seize, "ptrace-seize", NULL)
 Test(check, table_marks_required_features, .timeout = 10)
 {
 	static const char *const required[] = {
-		"userfaultfd",	"uffd-missing",	  "uffd-wp-async", "pagemap-scan",
-		"bpf-tp-fault", "bpf-tp-mmap",	  "bpf-ringbuf",   "bpf-iter-vma",
-		"io-uring",	"clone3-set-tid", "pidfd-getfd",   "process-vm-readv",
-		"ptrace-seize",
+		"userfaultfd",	  "uffd-missing", "uffd-wp-async",    "pagemap-scan",
+		"bpf-tp-fault",	  "bpf-tp-mmap",  "bpf-ringbuf",      "io-uring",
+		"clone3-set-tid", "pidfd-getfd",  "process-vm-readv", "ptrace-seize",
 	};
-	static const char *const optional[] = { "soft-dirty", "bpf-fentry", "bpf-kprobe" };
+	/* bpf-iter-vma: /proc/PID/smaps does the same, slower. */
+	static const char *const optional[] = { "soft-dirty", "bpf-fentry", "bpf-kprobe",
+						"bpf-iter-vma" };
 	struct check_result r, o;
 	size_t i, j, n = check_count();
 	int seen;
@@ -195,14 +197,19 @@ static pid_t spawn_mapper(int *ctl)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-		int fd = open("/etc/passwd", O_RDONLY);
-		char *heap = malloc(64 * 1024);
+		int fd = open("/etc/passwd", O_RDONLY), gone;
+		char *heap = malloc(64 * 1024), tmp[] = "/tmp/ferry-mapper-XXXXXX";
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
 		close(q[1]);
 		if (fd >= 0)
 			mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, 0);
+		/* A mapping of a file unlinked since: maps says "PATH (deleted)". */
+		gone = mkstemp(tmp);
+		if (gone < 0 || ftruncate(gone, (off_t)ps) ||
+		    mmap(NULL, ps, PROT_READ, MAP_SHARED, gone, 0) == MAP_FAILED || unlink(tmp))
+			_exit(2);
 		mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		mmap(NULL, 2 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (heap)
@@ -230,67 +237,113 @@ static void perms_of(const struct vma_rec *v, char *out)
 	out[4] = '\0';
 }
 
-Test(check, vma_iter_matches_proc_maps, .timeout = 30)
+/* The list @v (from variant @what) says what /proc/@pid/maps says, line by line. */
+static void expect_maps(pid_t pid, const struct vma_rec *v, size_t nv, const char *variant)
 {
 	struct maps_line *m = calloc(1024, sizeof(*m));
-	struct vma_rec *v = NULL;
-	size_t nm, nv = 0, i;
-	int ctl, err, heap = 0, stack = 0, file = 0;
+	int heap = 0, stack = 0, file = 0, deleted = 0;
 	char perms[5];
-	pid_t pid;
+	size_t nm, i;
 
-	if (geteuid())
-		cr_skip_test("iter/task_vma needs root (CAP_BPF + CAP_PERFMON)");
 	cr_assert(m);
-	pid = spawn_mapper(&ctl);
-	err = vma_iter_read(pid, &v, &nv);
 	nm = read_maps(pid, m, 1024);
-	close(ctl);
-	waitpid(pid, NULL, 0);
-	cr_assert_eq(err, 0, "vma_iter_read(%d): %s", (int)pid, strerror(-err));
-	cr_assert_eq(nv, nm, "pid %d: %zu VMAs from BPF, %zu lines in maps", (int)pid, nv, nm);
+	cr_assert_eq(nv, nm, "%s: pid %d: %zu VMAs from BPF, %zu lines in maps", variant, (int)pid,
+		     nv, nm);
 
 	for (i = 0; i < nv; i++) {
 		const char *what = m[i].path;
 
-		cr_assert_eq(v[i].start, m[i].start, "VMA %zu (%s): start 0x%llx vs 0x%llx", i,
-			     what, (unsigned long long)v[i].start, m[i].start);
-		cr_assert_eq(v[i].end, m[i].end, "VMA %zu (%s): end", i, what);
-		cr_assert_eq(v[i].offset, m[i].offset, "VMA %zu (%s): offset 0x%llx vs 0x%llx", i,
-			     what, (unsigned long long)v[i].offset, m[i].offset);
+		cr_assert_eq(v[i].start, m[i].start, "%s: VMA %zu (%s): start 0x%llx vs 0x%llx",
+			     variant, i, what, (unsigned long long)v[i].start, m[i].start);
+		cr_assert_eq(v[i].end, m[i].end, "%s: VMA %zu (%s): end", variant, i, what);
+		cr_assert_eq(v[i].offset, m[i].offset, "%s: VMA %zu (%s): offset 0x%llx vs 0x%llx",
+			     variant, i, what, (unsigned long long)v[i].offset, m[i].offset);
 		/* Anon pgoff is where the VMA was first mapped (mremap keeps it): not in maps. */
 		if (v[i].kind & VMA_KIND_FILE)
 			cr_assert_eq(v[i].pgoff * (unsigned long long)sysconf(_SC_PAGESIZE),
-				     m[i].offset, "VMA %zu (%s): pgoff", i, what);
-		cr_assert_eq(v[i].ino, m[i].ino, "VMA %zu (%s): inode", i, what);
-		cr_assert_eq(v[i].dev_major, m[i].major, "VMA %zu (%s): dev major", i, what);
-		cr_assert_eq(v[i].dev_minor, m[i].minor, "VMA %zu (%s): dev minor", i, what);
+				     m[i].offset, "%s: VMA %zu (%s): pgoff", variant, i, what);
+		cr_assert_eq(v[i].ino, m[i].ino, "%s: VMA %zu (%s): inode", variant, i, what);
+		cr_assert_eq(v[i].dev_major, m[i].major, "%s: VMA %zu (%s): dev major", variant, i,
+			     what);
+		cr_assert_eq(v[i].dev_minor, m[i].minor, "%s: VMA %zu (%s): dev minor", variant, i,
+			     what);
 		perms_of(&v[i], perms);
-		cr_assert_str_eq(perms, m[i].perms, "VMA %zu (%s): perms", i, what);
+		cr_assert_str_eq(perms, m[i].perms, "%s: VMA %zu (%s): perms", variant, i, what);
 		cr_assert_eq(v[i].tgid, (__u32)pid);
+		cr_assert_not(v[i].kind & (VMA_KIND_PATH_USER | VMA_KIND_PATH_ERR),
+			      "%s: VMA %zu (%s): kind 0x%x", variant, i, what, v[i].kind);
 
 		if (v[i].kind & VMA_KIND_FILE) {
-			cr_assert_str_eq(v[i].path, m[i].path, "VMA %zu: path", i);
+			cr_assert_str_eq(v[i].path, m[i].path, "%s: VMA %zu: path", variant, i);
 			file++;
+			deleted += strstr(v[i].path, "/ferry-mapper-") &&
+				   strstr(v[i].path, " (deleted)");
 		} else if (v[i].kind & VMA_KIND_HEAP) {
-			cr_assert_str_eq(m[i].path, "[heap]", "VMA %zu: heap", i);
+			cr_assert_str_eq(m[i].path, "[heap]", "%s: VMA %zu: heap", variant, i);
 			heap++;
 		} else if (v[i].kind & VMA_KIND_STACK) {
-			cr_assert_str_eq(m[i].path, "[stack]", "VMA %zu: stack", i);
+			cr_assert_str_eq(m[i].path, "[stack]", "%s: VMA %zu: stack", variant, i);
 			stack++;
 		} else if (v[i].kind & VMA_KIND_SPECIAL) {
-			cr_assert_str_eq(v[i].name, m[i].path, "VMA %zu: special mapping name", i);
+			cr_assert_str_eq(v[i].name, m[i].path, "%s: VMA %zu: special mapping name",
+					 variant, i);
 		} else {
-			cr_assert_str_eq(m[i].path, "", "VMA %zu: anon VMA with a name in maps", i);
+			cr_assert_str_eq(m[i].path, "", "%s: VMA %zu: anon VMA with a name in maps",
+					 variant, i);
 		}
 		if (!strcmp(m[i].path, "[vdso]"))
-			cr_assert(v[i].kind & VMA_KIND_VDSO, "VMA %zu: [vdso] not flagged", i);
+			cr_assert(v[i].kind & VMA_KIND_VDSO, "%s: VMA %zu: [vdso] not flagged",
+				  variant, i);
 	}
-	cr_assert(file >= 2, "only %d file mappings", file);
-	cr_assert_eq(stack, 1, "%d [stack] VMAs", stack);
-	cr_assert_geq(heap, 1, "no [heap] VMA");
-	free(v);
+	cr_assert(file >= 3, "%s: only %d file mappings", variant, file);
+	cr_assert_eq(deleted, 1, "%s: %d mappings of a deleted file", variant, deleted);
+	cr_assert_eq(stack, 1, "%s: %d [stack] VMAs", variant, stack);
+	cr_assert_geq(heap, 1, "%s: no [heap] VMA", variant);
 	free(m);
+}
+
+/*
+ * Every variant of the iterator that this kernel's verifier takes lists what
+ * /proc/PID/maps lists; so does proc_read_vmas, whichever way it reads. A
+ * variant refused here is logged, not failed: kernels differ (6.18.44 began
+ * refusing bpf_d_path on a VMA's file in 2026-12).
+ */
+Test(check, vma_iter_matches_proc_maps, .timeout = 30)
+{
+	static const char *const variants[] = { "path", "ident" };
+	struct vma_rec *v = NULL;
+	size_t nv = 0, i;
+	int ctl, err, used = -1, loaded = 0;
+	pid_t pid;
+
+	if (geteuid())
+		cr_skip_test("iter/task_vma needs root (CAP_BPF + CAP_PERFMON)");
+	pid = spawn_mapper(&ctl);
+	for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		vma_iter_unload();
+		err = vma_iter_preload_variant(variants[i]);
+		if (err) {
+			cr_log_warn("task_vma variant %s does not load here: %s", variants[i],
+				    strerror(-err));
+			continue;
+		}
+		cr_assert_str_eq(vma_iter_variant(), variants[i]);
+		loaded++;
+		err = vma_iter_read(pid, &v, &nv);
+		cr_assert_eq(err, 0, "%s: vma_iter_read(%d): %s", variants[i], (int)pid,
+			     strerror(-err));
+		expect_maps(pid, v, nv, variants[i]);
+		free(v);
+		v = NULL;
+	}
+	vma_iter_unload();
+	cr_log_info("%d of 2 task_vma variants load here", loaded);
+	cr_assert_eq(proc_read_vmas(pid, &v, &nv, &used), 0);
+	expect_maps(pid, v, nv, used ? "proc_read_vmas (BPF)" : "proc_read_vmas (/proc)");
+	free(v);
+	vma_iter_unload();
+	close(ctl);
+	waitpid(pid, NULL, 0);
 }
 
 Test(check, vma_iter_no_such_process, .timeout = 30)
@@ -302,6 +355,9 @@ Test(check, vma_iter_no_such_process, .timeout = 30)
 
 	if (geteuid())
 		cr_skip_test("iter/task_vma needs root (CAP_BPF + CAP_PERFMON)");
+	err = vma_iter_preload();
+	if (err)
+		cr_skip_test("no task_vma iterator variant loads here: %s", strerror(-err));
 	/* A pid that just existed and is reaped: gone for the iterator. */
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -349,6 +405,9 @@ Test(check, cli_text, .timeout = 60)
 	cr_expect(strstr(out, "dirty tracking for pre-dump and dirtyrate: uffd-wp async + "
 			      "PAGEMAP_SCAN\n"),
 		  "no tracker line:\n%s", out);
+	/* The iterator variant in use is named (or the fallback, where none loads). */
+	cr_expect(strstr(out, "bpf-iter-vma       variant ") || strstr(out, "no variant works"),
+		  "bpf-iter-vma names no variant:\n%s", out);
 	/* 6.18 has PROCMAP_QUERY (the vm suite checks that 6.1 says it has not). */
 	cr_expect(strstr(out, "ok       procmap-query      the vDSO at 0x"),
 		  "procmap-query not ok:\n%s", out);

@@ -1309,7 +1309,7 @@ static int fallback_reader(pid_t target, const char *logp)
 	}
 	log_fini();
 	log = t_read_file(logp, NULL);
-	for (s = log; s && (s = strstr(s, "BPF VMA iterator failed")); s++)
+	for (s = log; s && (s = strstr(s, "no task_vma iterator variant loads here")); s++)
 		warns++;
 	free(log);
 	return warns == 1 ? 0 : 20 + warns;

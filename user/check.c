@@ -1143,57 +1143,113 @@ static int probe_bpf_kprobe(struct check_result *r)
 	return probe_bpf_vfs_read(r, "kprobe_read", PROBE_CNT_KPROBE);
 }
 
-static int probe_bpf_iter_vma(struct check_result *r)
+/*
+ * One iterator read of our own VMAs: finds the r-- middle page of @mem and
+ * checks that file mappings carry the path /proc/self/maps gives. Returns 0
+ * or -errno with @r's detail saying what was wrong.
+ */
+static int iter_vma_read_self(struct check_result *r, unsigned char *mem, size_t *nr, size_t *files)
 {
-	size_t ps = page_size(), n = 0, i, files = 0, special = 0;
+	size_t ps = page_size(), n = 0, i;
 	struct vma_rec *v = NULL;
-	unsigned char *mem;
-	int err, found = 0, stack = 0, was_loaded;
+	int err, found = 0, stack = 0;
+	char link[96], want[VMA_REC_PATH_MAX];
 
-	/* Three VMAs: rw- r-- rw-. The middle one is the one to find. */
-	mem = map_pages(3);
-	if (!mem)
-		return fail(r, -errno, "mmap of 3 test pages");
-	if (mprotect(mem + ps, ps, PROT_READ)) {
-		err = fail(r, -errno, "mprotect of %p", (void *)(mem + ps));
-		goto unmap;
-	}
-	was_loaded = vma_iter_loaded();
 	err = vma_iter_read(getpid(), &v, &n);
-	if (!was_loaded)
-		vma_iter_unload(); /* a probe leaves nothing loaded behind */
-	if (err) {
-		fail(r, err, "iter/task_vma on pid %d", (int)getpid());
-		bpf_hint(r, err);
-		goto unmap;
-	}
+	if (err)
+		return fail(r, err, "iter/task_vma on pid %d", (int)getpid());
+	*files = 0;
 	for (i = 0; i < n; i++) {
 		if (v[i].start == (uintptr_t)mem + ps && v[i].end == (uintptr_t)mem + 2 * ps &&
 		    (v[i].vm_flags & VMA_VM_READ) && !(v[i].vm_flags & VMA_VM_WRITE))
 			found = 1;
 		if (v[i].kind & VMA_KIND_STACK)
 			stack = 1;
-		if ((v[i].kind & VMA_KIND_FILE) && v[i].path[0] == '/')
-			files++;
-		if (v[i].kind & VMA_KIND_SPECIAL)
-			special++;
+		if (!(v[i].kind & VMA_KIND_FILE) || v[i].path[0] != '/')
+			continue;
+		(*files)++;
+		bufprintf(link, sizeof(link), "/proc/self/map_files/%llx-%llx",
+			  (unsigned long long)v[i].start, (unsigned long long)v[i].end);
+		err = (int)readlink(link, want, sizeof(want) - 1);
+		if (err > 0) {
+			want[err] = 0;
+			if (strcmp(want, v[i].path)) {
+				note(r, "iter/task_vma names %llx-%llx '%s', the kernel says '%s'",
+				     (unsigned long long)v[i].start, (unsigned long long)v[i].end,
+				     v[i].path, want);
+				err = -EIO;
+				goto out;
+			}
+		}
 	}
+	err = 0;
 	if (!found) {
 		note(r, "iter/task_vma: %zu VMAs of pid %d, none is the test mapping %p-%p r--", n,
 		     (int)getpid(), (void *)(mem + ps), (void *)(mem + 2 * ps));
 		err = -EIO;
-		goto free_v;
+	} else if (!stack || !*files) {
+		note(r, "iter/task_vma: %zu VMAs of pid %d, %s, %zu file mappings with paths", n,
+		     (int)getpid(), stack ? "[stack]" : "no [stack]", *files);
+		err = -EIO;
+	}
+	*nr = n;
+out:
+	free(v);
+	return err;
+}
+
+/*
+ * Each variant of the iterator in turn (vma_iter.c): the first that loads and
+ * reads our own VMAs right is the one ferry uses. Not required: without any,
+ * VMAs are read from /proc/PID/smaps.
+ */
+static int probe_bpf_iter_vma(struct check_result *r)
+{
+	static const char *const names[] = { "path", "ident" };
+	char refused[256] = "";
+	size_t n = 0, files = 0, i, off = 0;
+	unsigned char *mem;
+	int err = -ENOENT, was_loaded;
+
+	/* Three VMAs: rw- r-- rw-. The middle one is the one to find. */
+	mem = map_pages(3);
+	if (!mem)
+		return fail(r, -errno, "mmap of 3 test pages");
+	if (mprotect(mem + page_size(), page_size(), PROT_READ)) {
+		err = fail(r, -errno, "mprotect of %p", (void *)(mem + page_size()));
+		goto unmap;
+	}
+	was_loaded = vma_iter_loaded();
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		/* A program loaded before the probe is the one in use: test just it. */
+		if (was_loaded && strcmp(vma_iter_variant(), names[i]))
+			continue;
+		err = vma_iter_preload_variant(names[i]);
+		if (!err)
+			err = iter_vma_read_self(r, mem, &n, &files);
+		else
+			fail(r, err, "loading");
+		if (!err)
+			break;
+		if (off < sizeof(refused))
+			off += (size_t)snprintf(refused + off, sizeof(refused) - off,
+						"; variant %s refused (%s)", names[i], r->detail);
+		if (!was_loaded)
+			vma_iter_unload();
+	}
+	if (err) {
+		note(r, "no variant works%s: VMAs are read from /proc/PID/smaps", refused);
+		bpf_hint(r, err);
+		goto unmap;
 	}
 	note(r,
-	     "%zu VMAs of pid %d: the test mapping %p-%p r--, %s, %zu file mappings with paths, "
-	     "%zu special",
-	     n, (int)getpid(), (void *)(mem + ps), (void *)(mem + 2 * ps),
-	     stack ? "[stack]" : "no [stack]", files, special);
-	err = 0;
-free_v:
-	free(v);
+	     "variant %s in use: %zu VMAs of pid %d, the test mapping found, %zu file paths "
+	     "as the kernel names them%s",
+	     vma_iter_variant_program(), n, (int)getpid(), files, refused);
+	if (!was_loaded)
+		vma_iter_unload(); /* a probe leaves nothing loaded behind */
 unmap:
-	munmap(mem, 3 * ps);
+	munmap(mem, 3 * page_size());
 	return err;
 }
 
@@ -1580,7 +1636,8 @@ static const struct check_feature features[] = {
 	{ "bpf-tp-fault", 1, "BPF on exceptions:page_fault_user", probe_bpf_tp_fault },
 	{ "bpf-tp-mmap", 1, "BPF on syscalls:sys_exit_mmap", probe_bpf_tp_mmap },
 	{ "bpf-ringbuf", 1, "events through a BPF ring buffer", probe_bpf_ringbuf },
-	{ "bpf-iter-vma", 1, "the iter/task_vma BPF iterator", probe_bpf_iter_vma },
+	{ "bpf-iter-vma", 0, "the iter/task_vma BPF iterator (else /proc/PID/smaps)",
+	  probe_bpf_iter_vma },
 	{ "bpf-fentry", 0, "fentry BPF programs (ferry does not use them)", probe_bpf_fentry },
 	{ "bpf-kprobe", 0, "kprobe BPF programs (ferry does not use them)", probe_bpf_kprobe },
 	{ "io-uring", 1, "io_uring NOP and file write (liburing)", probe_io_uring },

@@ -1246,7 +1246,8 @@ int proc_read_vmas(pid_t pid, struct vma_rec **out, size_t *n, int *used_bpf)
 		return err;
 	if ((err == -ESRCH || err == -ENOENT) && gone_or_enoent(pid, 0) == -ESRCH)
 		return -ESRCH;
-	if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+	/* A program that never loaded was reported once by vma_iter_preload. */
+	if (vma_iter_loaded() && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 		pr_warn("pid %d: the BPF VMA iterator failed (%s): reading /proc/PID/smaps "
 			"instead, for this and later processes",
 			(int)pid, strerror(-err));

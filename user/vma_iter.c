@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * User side of bpf/vma_iter.bpf.c: load, point the iterator at one process
- * (link_info.task.pid), read the fixed-size records from the iterator fd.
+ * User side of the task_vma iterators (bpf/vma_iter_path.bpf.c,
+ * bpf/vma_iter_ident.bpf.c): pick the variant this kernel's verifier takes,
+ * point it at one process (link_info.task.pid), read the fixed-size records
+ * from the iterator fd, and name the mapped files where the program could not.
  *
- * The program is loaded from its light skeleton first (vma_iter.lskel.h,
- * bpftool gen skeleton -L): a loader program run in the kernel applies the
- * CO-RE relocations against the kernel's own, already parsed BTF, so no BTF
- * is read in user space, and the offsets are those of the running kernel,
- * whichever it is. About 5 ms on the project's machines. Kernels without
- * kernel-side CO-RE (before 5.17), or FERRY_VMA_ITER_LIBBPF set, get the
- * libbpf skeleton (vma_iter.skel.h): libbpf parses /sys/kernel/btf/vmlinux
- * (several MB) and searches it for every relocated type, about 25 ms.
+ * Light skeletons first (bpftool gen skeleton -L): a loader program run in
+ * the kernel applies the CO-RE relocations against the kernel's own, already
+ * parsed BTF, so no BTF is read in user space. About 5 ms here. Kernels
+ * without kernel-side CO-RE (before 5.17), or FERRY_VMA_ITER_LIBBPF set, get
+ * the libbpf skeletons: libbpf parses /sys/kernel/btf/vmlinux (several MB),
+ * about 25 ms. FERRY_VMA_ITER_VARIANT=path|ident restricts the choice.
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,8 +28,10 @@
 #include "log.h"
 #include "util.h"
 #include "vma_iter.h"
-#include "vma_iter.lskel.h"
-#include "vma_iter.skel.h"
+#include "vma_iter_ident.lskel.h"
+#include "vma_iter_ident.skel.h"
+#include "vma_iter_path.lskel.h"
+#include "vma_iter_path.skel.h"
 
 /*
  * With link_info.task.pid the kernel walks the process's tasks and skips
@@ -46,86 +48,149 @@ static size_t keep_first_task(struct vma_rec *recs, size_t nr)
 	return kept;
 }
 
+struct variant;
+
 /*
  * One loaded program serves every pid (targ_tgid 0: the link's pid selects
  * the task), so the load, the costly part, is paid once per run and can be
- * done ahead, off the critical path (vma_iter_preload). Exactly one of lskel
- * and skel is set while prog_fd >= 0; prog_fd belongs to it.
+ * done ahead, off the critical path (vma_iter_preload). At most one skeleton
+ * is set while prog_fd >= 0; prog_fd belongs to it.
  */
 static struct {
-	struct vma_iter_lskel *lskel; /* kernel-side CO-RE */
-	struct vma_iter_bpf *skel;    /* libbpf CO-RE, the fallback */
+	struct vma_iter_path_lskel *path_lskel;
+	struct vma_iter_path_bpf *path_skel;
+	struct vma_iter_ident_lskel *ident_lskel;
+	struct vma_iter_ident_bpf *ident_skel;
+	const struct variant *variant;
 	int prog_fd;
+	int failed; /* every variant was tried and refused: do not try again this run */
 } loaded = { .prog_fd = -1 };
 
-/* The light skeleton. Quiet: on failure the caller falls back to load_skel(). */
-static int load_lskel(void)
+/*
+ * One loader per (program, skeleton kind). -errno, or the loader program's
+ * error for a light skeleton. Quiet: vma_iter_preload says what it chose.
+ */
+#define LOAD_LSKEL(prog)                                        \
+	static int load_##prog##_lskel(void)                    \
+	{                                                       \
+		struct vma_iter_##prog##_lskel *skel;           \
+		int err;                                        \
+                                                                \
+		skel = vma_iter_##prog##_lskel__open();         \
+		if (!skel)                                      \
+			return -ENOMEM;                         \
+		skel->rodata->targ_tgid = 0;                    \
+		err = vma_iter_##prog##_lskel__load(skel);      \
+		if (err) {                                      \
+			vma_iter_##prog##_lskel__destroy(skel); \
+			return err < 0 ? err : -EINVAL;         \
+		}                                               \
+		loaded.prog##_lskel = skel;                     \
+		loaded.prog_fd = skel->progs.vma_iter.prog_fd;  \
+		return 0;                                       \
+	}
+#define LOAD_SKEL(prog)                                                 \
+	static int load_##prog##_skel(void)                             \
+	{                                                               \
+		struct vma_iter_##prog##_bpf *skel;                     \
+		int err;                                                \
+                                                                        \
+		skel = vma_iter_##prog##_bpf__open();                   \
+		if (!skel)                                              \
+			return -errno;                                  \
+		skel->rodata->targ_tgid = 0;                            \
+		err = vma_iter_##prog##_bpf__load(skel);                \
+		if (err) {                                              \
+			vma_iter_##prog##_bpf__destroy(skel);           \
+			return err;                                     \
+		}                                                       \
+		loaded.prog##_skel = skel;                              \
+		loaded.prog_fd = bpf_program__fd(skel->progs.vma_iter); \
+		return 0;                                               \
+	}
+LOAD_LSKEL(path)
+LOAD_LSKEL(ident)
+LOAD_SKEL(path)
+LOAD_SKEL(ident)
+
+/*
+ * The variants, best first. "path" names each file in the kernel
+ * (bpf_d_path); "ident" reports the file's identity and the path is read from
+ * /proc/PID/map_files/ (one readlink per distinct file). A verifier may take
+ * one and refuse the other: 6.18.44 refuses bpf_d_path on a VMA's file since
+ * 2026-12. Each comes as a light skeleton (the kernel does the CO-RE
+ * relocations: ~5 ms) and as a libbpf skeleton (libbpf parses the kernel's
+ * BTF: ~25 ms) for kernels without kernel-side CO-RE (before 5.17).
+ */
+static const struct variant {
+	const char *name;
+	const char *program;
+	int light;
+	int user_paths;
+	int (*load)(void);
+} variants[] = {
+	{ "path", "vma_iter_path (bpf_d_path)", 1, 0, load_path_lskel },
+	{ "ident", "vma_iter_ident (paths from /proc/PID/map_files)", 1, 1, load_ident_lskel },
+	{ "path", "vma_iter_path (bpf_d_path)", 0, 0, load_path_skel },
+	{ "ident", "vma_iter_ident (paths from /proc/PID/map_files)", 0, 1, load_ident_skel },
+};
+
+#define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
+
+int vma_iter_preload_variant(const char *only)
 {
-	struct vma_iter_lskel *skel;
-	int err;
+	char why[256] = "";
+	const struct variant *v;
+	size_t i, off = 0;
+	uint64_t t0;
+	int err = -ENOENT, tried = 0;
 
-	skel = vma_iter_lskel__open();
-	if (!skel)
-		return -ENOMEM;
-	skel->rodata->targ_tgid = 0;
-	err = vma_iter_lskel__load(skel); /* -errno, or the loader program's error */
-	if (err) {
-		vma_iter_lskel__destroy(skel);
-		return err;
+	if (loaded.prog_fd >= 0)
+		return 0;
+	if (loaded.failed && !only)
+		return loaded.failed;
+	bpflog_init();
+	if (!only)
+		only = getenv("FERRY_VMA_ITER_VARIANT");
+	for (i = 0; i < NR_VARIANTS; i++) {
+		v = &variants[i];
+		if (only && *only && strcmp(only, v->name))
+			continue;
+		if (v->light && getenv("FERRY_VMA_ITER_LIBBPF"))
+			continue;
+		t0 = mono_us();
+		err = v->load();
+		tried++;
+		if (!err) {
+			loaded.variant = v;
+			pr_debug("task_vma iterator %s loaded in %.1f ms (%s), prog fd %d",
+				 v->program, (double)(mono_us() - t0) / 1000.0,
+				 v->light ? "kernel-side CO-RE" : "libbpf CO-RE", loaded.prog_fd);
+			return 0;
+		}
+		pr_debug("task_vma iterator %s (%s) not loaded: %s", v->program,
+			 v->light ? "light skeleton" : "libbpf skeleton", strerror(-err));
+		if (off < sizeof(why))
+			off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s/%s: %s",
+						off ? "; " : "", v->name,
+						v->light ? "light" : "libbpf", strerror(-err));
 	}
-	loaded.lskel = skel;
-	loaded.prog_fd = skel->progs.vma_iter.prog_fd;
-	return 0;
-}
-
-static int load_skel(void)
-{
-	struct vma_iter_bpf *skel;
-	int err;
-
-	skel = vma_iter_bpf__open();
-	if (!skel) {
-		err = -errno;
-		pr_warn("cannot open the task_vma iterator program: %s", strerror(-err));
-		return err;
+	if (!tried) {
+		pr_err("no task_vma iterator variant called '%s' (path, ident)", only);
+		return -ENOENT;
 	}
-	skel->rodata->targ_tgid = 0;
-	err = vma_iter_bpf__load(skel);
-	if (err) {
-		pr_warn("cannot load the task_vma iterator program: %s", strerror(-err));
-		vma_iter_bpf__destroy(skel);
-		return err;
+	if (!only || !*only) {
+		loaded.failed = err;
+		pr_warn("no task_vma iterator variant loads here (%s): VMAs are read from "
+			"/proc/PID/smaps",
+			why);
 	}
-	loaded.skel = skel;
-	loaded.prog_fd = bpf_program__fd(skel->progs.vma_iter);
-	return 0;
+	return err;
 }
 
 int vma_iter_preload(void)
 {
-	const char *how = "kernel-side CO-RE";
-	int err = -ECANCELED;
-	uint64_t t0;
-
-	if (loaded.prog_fd >= 0)
-		return 0;
-	bpflog_init();
-	t0 = mono_us();
-	if (getenv("FERRY_VMA_ITER_LIBBPF"))
-		pr_debug("FERRY_VMA_ITER_LIBBPF is set: light skeleton skipped");
-	else
-		err = load_lskel();
-	if (err) {
-		pr_debug("light skeleton not loaded (%s): falling back to libbpf CO-RE",
-			 strerror(-err));
-		how = "libbpf CO-RE, vmlinux BTF parsed";
-		err = load_skel();
-		if (err)
-			return err;
-	}
-	pr_debug("task_vma iterator loaded in %.1f ms (%s), prog fd %d",
-		 (double)(mono_us() - t0) / 1000.0, how, loaded.prog_fd);
-	return 0;
+	return vma_iter_preload_variant(NULL);
 }
 
 int vma_iter_loaded(void)
@@ -133,13 +198,73 @@ int vma_iter_loaded(void)
 	return loaded.prog_fd >= 0;
 }
 
+const char *vma_iter_variant(void)
+{
+	return loaded.variant ? loaded.variant->name : NULL;
+}
+
+const char *vma_iter_variant_program(void)
+{
+	return loaded.variant ? loaded.variant->program : NULL;
+}
+
 void vma_iter_unload(void)
 {
-	vma_iter_lskel__destroy(loaded.lskel);
-	vma_iter_bpf__destroy(loaded.skel);
-	loaded.lskel = NULL;
-	loaded.skel = NULL;
+	vma_iter_path_lskel__destroy(loaded.path_lskel);
+	vma_iter_ident_lskel__destroy(loaded.ident_lskel);
+	vma_iter_path_bpf__destroy(loaded.path_skel);
+	vma_iter_ident_bpf__destroy(loaded.ident_skel);
+	loaded.path_lskel = NULL;
+	loaded.ident_lskel = NULL;
+	loaded.path_skel = NULL;
+	loaded.ident_skel = NULL;
+	loaded.variant = NULL;
 	loaded.prog_fd = -1;
+}
+
+/*
+ * vma_iter_ident left the paths to us: read them from /proc/PID/map_files/,
+ * once per struct file (consecutive VMAs of a library share one). A path that
+ * cannot be read or does not fit is left empty with VMA_KIND_PATH_ERR, as
+ * bpf_d_path's failure is. Returns 0, or -ESRCH when the process is gone.
+ */
+static int fill_user_paths(pid_t pid, struct vma_rec *recs, size_t nr)
+{
+	char link[96];
+	size_t i, j;
+	ssize_t len;
+
+	for (i = 0; i < nr; i++) {
+		struct vma_rec *r = &recs[i];
+
+		if (!(r->kind & VMA_KIND_PATH_USER))
+			continue;
+		r->kind &= ~VMA_KIND_PATH_USER;
+		/* The same file a few VMAs back (a library's segments): same path. */
+		for (j = i; j > 0 && i - j < 8; j--) {
+			if (recs[j - 1].file_id == r->file_id && recs[j - 1].path[0]) {
+				memcpy(r->path, recs[j - 1].path, sizeof(r->path));
+				break;
+			}
+		}
+		if (r->path[0])
+			continue;
+		snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", (int)pid,
+			 (unsigned long long)r->start, (unsigned long long)r->end);
+		len = readlink(link, r->path, sizeof(r->path));
+		if (len < 0 && errno == ENOENT && kill(pid, 0) && errno == ESRCH)
+			return -ESRCH;
+		if (len <= 0 || (size_t)len >= sizeof(r->path)) {
+			if (len < 0)
+				pr_debug("pid %d: cannot read %s: %s", (int)pid, link,
+					 strerror(errno));
+			r->path[0] = 0;
+			r->kind |= VMA_KIND_PATH_ERR;
+			continue;
+		}
+		r->path[len] = 0;
+	}
+	return 0;
 }
 
 int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
@@ -192,6 +317,13 @@ int vma_iter_read(pid_t pid, struct vma_rec **out, size_t *n)
 		goto close_iter;
 	}
 	*n = keep_first_task((struct vma_rec *)buf, len / sizeof(struct vma_rec));
+	if (loaded.variant->user_paths) {
+		err = fill_user_paths(pid, (struct vma_rec *)buf, *n);
+		if (err) {
+			free(buf);
+			goto close_iter;
+		}
+	}
 	*out = (struct vma_rec *)buf;
 	pr_debug("pid %d: %zu VMAs", (int)pid, *n);
 	err = 0;

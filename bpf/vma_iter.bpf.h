@@ -1,15 +1,18 @@
-// SPDX-License-Identifier: MIT OR GPL-2.0-only
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
- * iter/task_vma: one struct vma_rec per VMA of process targ_tgid, written to
- * the iterator's seq_file. User space (user/vma_iter.c) restricts the
- * iteration to that process with link_info.task.pid; the tgid filter here
- * keeps the program correct if it is attached without one.
+ * iter/task_vma, the body both program variants share: one struct vma_rec
+ * per VMA of process targ_tgid, written to the iterator's seq_file. User space (user/vma_iter.c)
+ * restricts the iteration to that process with link_info.task.pid; the tgid filter here keeps the
+ * program correct if it is attached without one.
  *
  * What /proc/PID/maps prints, read from the same kernel objects: the fields
  * of vm_area_struct, the backing file's inode and device, heap and stack as
  * show_map_vma() decides them, and the names of special mappings ([vdso],
  * [vvar], [vvar_vclock], [uprobes]).
  */
+#ifndef FERRY_VMA_ITER_BPF_H
+#define FERRY_VMA_ITER_BPF_H
+
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -52,8 +55,12 @@ static __always_inline void fill_special(struct vma_rec *r, struct vm_area_struc
 		r->kind |= VMA_KIND_SPECIAL;
 }
 
-SEC("iter/task_vma")
-int vma_iter(struct bpf_iter__task_vma *ctx)
+/*
+ * @with_path: resolve the file's path here with bpf_d_path(). Without it the
+ * record carries the file's identity (dev, ino, pgoff, and the struct file in
+ * file_id) and user space reads the path from /proc/PID/map_files/.
+ */
+static __always_inline int vma_iter_emit(struct bpf_iter__task_vma *ctx, int with_path)
 {
 	struct vm_area_struct *vma = ctx->vma;
 	struct task_struct *task = ctx->task;
@@ -91,10 +98,16 @@ int vma_iter(struct bpf_iter__task_vma *ctx)
 		r->ino = BPF_CORE_READ(inode, i_ino);
 		r->dev_major = dev >> MINORBITS;
 		r->dev_minor = dev & MINORMASK;
-		len = bpf_d_path((struct path *)&file->f_path, r->path, sizeof(r->path));
-		if (len < 0) {
-			r->path[0] = 0;
-			r->kind |= VMA_KIND_PATH_ERR;
+		/* Two VMAs with the same file_id show the same path. */
+		r->file_id = (__u64)(unsigned long)file;
+		if (with_path) {
+			len = bpf_d_path((struct path *)&file->f_path, r->path, sizeof(r->path));
+			if (len < 0) {
+				r->path[0] = 0;
+				r->kind |= VMA_KIND_PATH_ERR;
+			}
+		} else {
+			r->kind |= VMA_KIND_PATH_USER;
 		}
 	} else {
 		r->kind |= VMA_KIND_ANON;
@@ -119,5 +132,4 @@ int vma_iter(struct bpf_iter__task_vma *ctx)
 	return 0;
 }
 
-/* GPL-only helpers (bpf_d_path, bpf_probe_read_kernel_str) need a GPL-compatible license. */
-char LICENSE[] SEC("license") = "GPL";
+#endif
