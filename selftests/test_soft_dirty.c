@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mem_scan.h"
 #include "soft_dirty.h"
 
 #define PG 4096ul
@@ -143,6 +144,20 @@ Test(soft_dirty, dropped_then_read_page_counts_as_changed)
 	sd_do(&c, 'r', 1);
 	sd_do(&c, 'd', 2); /* dropped, not touched again: not present, not reported */
 	mask = sd_scan(&c);
+	if (mem_zero_page(NULL) == MEM_ZERO_NONE) {
+		/*
+		 * A kernel that maps no zero page (pvm_no_zero_page=1 here): reads
+		 * map new pages. Page 5 was a present page at the clear, unchanged
+		 * since; page 1 is a new page, which only its soft-dirty bit tells.
+		 */
+		unsigned want = soft_dirty_supported() ? 0x2 : 0;
+
+		cr_expect_eq(mask & 0x7, want, "pages 0-2: reported %#x, want %#x (no zero page)",
+			     mask & 0x7, want);
+		cr_expect_eq(mask & ~0x7u, 0, "untouched pages reported: %#x", mask);
+		sd_stop(&c);
+		return;
+	}
 	cr_expect_eq(mask & 0x7, 0x2, "pages 0-2: reported %#x, want only page 1", mask & 0x7);
 	cr_expect(mask & (1u << 5), "a page mapping the zero page was not reported (%#x)", mask);
 	cr_expect_eq(mask & ~0x27u, 0, "untouched pages reported: %#x", mask);

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #define LOG_PREFIX "mem_scan: "
 #include "compat.h"
@@ -222,4 +224,48 @@ int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_m
 		pr_debug("pagemap fd %d: no PAGEMAP_SCAN, reading entries", pagemap_fd);
 	}
 	return mem_scan_entries(pagemap_fd, start, end, dump_wants, &kind, runs, nr, cap, NULL);
+}
+
+enum mem_zero_page mem_zero_page(uint64_t *pfn)
+{
+	static enum mem_zero_page kind = MEM_ZERO_UNKNOWN;
+	static uint64_t zero_pfn;
+	static int done;
+	uint64_t ent[2] = { 0, 0 };
+	volatile unsigned char *p;
+	int pm, i;
+
+	if (!done) {
+		done = 1;
+		pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		p = mmap(NULL, 2 * MS_PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (pm >= 0 && p != MAP_FAILED) {
+			madvise((void *)p, 2 * MS_PAGE_SIZE, MADV_NOHUGEPAGE);
+			for (i = 0; i < 2; i++) {
+				(void)p[i * MS_PAGE_SIZE]; /* a read fault */
+				if (mem_pagemap_entry(pm, (uintptr_t)p + i * MS_PAGE_SIZE,
+						      &ent[i]) ||
+				    !(ent[i] & PAGEMAP_ENTRY_PRESENT))
+					ent[i] = 0;
+				ent[i] &= PAGEMAP_ENTRY_PFN_MASK;
+			}
+			/* Two reads, one PFN: the zero page. Two PFNs: pages of their own. */
+			if (ent[0] && ent[1]) {
+				kind = ent[0] == ent[1] ? MEM_ZERO_SHARED : MEM_ZERO_NONE;
+				zero_pfn = kind == MEM_ZERO_SHARED ? ent[0] : 0;
+			}
+		}
+		if (p != MAP_FAILED)
+			munmap((void *)p, 2 * MS_PAGE_SIZE);
+		if (pm >= 0)
+			close(pm);
+		pr_debug("zero page: %s, pfn %#llx",
+			 kind == MEM_ZERO_SHARED ? "shared"
+			 : kind == MEM_ZERO_NONE ? "none (reads map pages of their own)"
+						 : "unknown",
+			 (unsigned long long)zero_pfn);
+	}
+	if (pfn)
+		*pfn = zero_pfn;
+	return kind;
 }

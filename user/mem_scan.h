@@ -99,4 +99,19 @@ int mem_scan_entries(int fd, uint64_t start, uint64_t end, int (*want)(uint64_t 
  */
 int mem_pagemap_entry(int fd, uint64_t addr, uint64_t *ent);
 
+/* mem_zero_page: what a read fault on untouched private anonymous memory maps. */
+enum mem_zero_page {
+	MEM_ZERO_SHARED,  /* the shared zero page (its PFN known when PFNs are shown) */
+	MEM_ZERO_NONE,	  /* a page of its own: this kernel maps no zero page
+			   * (e.g. a guest booted with pvm_no_zero_page=1) */
+	MEM_ZERO_UNKNOWN, /* PFNs hidden (no CAP_SYS_ADMIN), or the test failed */
+};
+
+/*
+ * mem_zero_page - probe once per process, by reading two fresh pages of our
+ * own, whether the kernel maps the shared zero page on a read fault; *@pfn
+ * (may be NULL) gets its PFN for MEM_ZERO_SHARED, else 0. Cannot fail.
+ */
+enum mem_zero_page mem_zero_page(uint64_t *pfn);
+
 #endif

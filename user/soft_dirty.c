@@ -93,6 +93,7 @@ int soft_dirty_clear(pid_t pid)
 /* The PFNs of the zero page and of the huge zero page (0 if unknown), found once. */
 static struct {
 	int done;
+	enum mem_zero_page kind;
 	uint64_t pfn, huge_pfn;
 } zero;
 
@@ -108,20 +109,18 @@ static uint64_t read_pfn_of(int pm, const volatile unsigned char *p)
 
 static void find_zero_pfns(void)
 {
-	unsigned char *small, *big;
+	unsigned char *big;
 	int pm;
 
 	zero.done = 1;
+	zero.kind = mem_zero_page(&zero.pfn);
+	if (zero.kind != MEM_ZERO_SHARED)
+		return;
 	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm < 0)
 		return;
-	small = mmap(NULL, SD_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (small != MAP_FAILED) {
-		zero.pfn = read_pfn_of(pm, small);
-		munmap(small, SD_PAGE);
-	}
 	big = mmap(NULL, 2 * SD_HUGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (zero.pfn && big != MAP_FAILED) {
+	if (big != MAP_FAILED) {
 		unsigned char *a =
 			(unsigned char *)(((uintptr_t)big + SD_HUGE - 1) & ~(SD_HUGE - 1));
 		uint64_t pfn;
@@ -130,9 +129,8 @@ static void find_zero_pfns(void)
 		pfn = read_pfn_of(pm, a);
 		if (pfn != zero.pfn)
 			zero.huge_pfn = pfn;
-	}
-	if (big != MAP_FAILED)
 		munmap(big, 2 * SD_HUGE);
+	}
 	close(pm);
 	pr_debug("zero page pfn %#llx, huge zero page pfn %#llx", (unsigned long long)zero.pfn,
 		 (unsigned long long)zero.huge_pfn);
@@ -143,6 +141,9 @@ static int maps_zero(uint64_t ent)
 	uint64_t pfn = ent & PAGEMAP_ENTRY_PFN_MASK;
 
 	if (!(ent & PAGEMAP_ENTRY_PRESENT))
+		return 0;
+	/* No zero page: a page read after a drop is a new page, soft-dirty as any new one. */
+	if (zero.kind == MEM_ZERO_NONE)
 		return 0;
 	if (!zero.pfn || !pfn) /* PFNs hidden: anything not ours alone may be the zero page */
 		return !(ent & (PAGEMAP_ENTRY_EXCLUSIVE | PAGEMAP_ENTRY_FILE));
