@@ -379,3 +379,35 @@ void t_child_reap(struct t_child *c)
 	cr_assert_eq(waitpid(c->pid, &st, 0), c->pid);
 	cr_assert(WIFEXITED(st) && !WEXITSTATUS(st), "child %d status 0x%x", c->pid, st);
 }
+
+void t_dirtyrate_vs_log(const char *json, const char *log, unsigned long long pages,
+			unsigned long long base, unsigned long long *wrote, unsigned long long *buf,
+			unsigned long long *all, int *nr_iv, int *equal)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	rc = t_run(&out, &err,
+		   "python3 -c '"
+		   "import array,bisect,json,sys\n"
+		   "d=json.load(open(sys.argv[1]))\n"
+		   "t=array.array(\"Q\")\n"
+		   "t.frombytes(open(sys.argv[2],\"rb\").read())\n"
+		   "m=int(sys.argv[3])\n"
+		   "iv=d[\"intervals\"]\n"
+		   "n=0\n"
+		   "for i in iv:\n"
+		   "  a=bisect.bisect_right(t,i[\"start_mono_ns\"])\n"
+		   "  b=bisect.bisect_right(t,i[\"end_mono_ns\"])\n"
+		   "  n+=min(b-a,m)\n"
+		   "v=[v for v in d[\"vmas\"] if v[\"start\"]==int(sys.argv[4])]\n"
+		   "print(n, v[0][\"scan_pages\"] if v else -1, d[\"summary\"][\"scan_pages\"],"
+		   " len(iv), int(all(i[\"equal\"] is not False for i in iv)))'"
+		   " %s %s %llu %llu",
+		   json, log, pages, base);
+	cr_assert_eq(rc, 0, "comparing %s with %s: %s", json, log, err ? err : "");
+	cr_assert_eq(sscanf(out, "%llu %llu %llu %d %d", wrote, buf, all, nr_iv, equal), 5,
+		     "output: %s", out);
+	free(out);
+	free(err);
+}

@@ -59,6 +59,18 @@ long t_proc_field(pid_t pid, const char *key);
 char t_proc_state(pid_t pid);
 /* t_kill_wait - SIGKILL @pid and reap it (it must be our child). */
 void t_kill_wait(pid_t pid);
+/*
+ * t_dirtyrate_vs_log - what `ferry dirtyrate --json` (report @json) counted
+ * against what the dirtier wrote (its --log file @log, over @pages pages at
+ * @base): the writes logged inside each interval (start_mono_ns,
+ * end_mono_ns] are consecutive, so they dirtied min(n, @pages) distinct
+ * pages. Out: that sum, ferry's count for the buffer's mapping, the whole
+ * process's count, the number of intervals, and 1 if BPF agreed with the
+ * scan in every interval (with no BPF: 1). Fails the test on a bad report.
+ */
+void t_dirtyrate_vs_log(const char *json, const char *log, unsigned long long pages,
+			unsigned long long base, unsigned long long *wrote, unsigned long long *buf,
+			unsigned long long *all, int *nr_iv, int *equal);
 /* t_crit - path of CRIU's crit decoder, or NULL if it is not installed. */
 const char *t_crit(void);
 

@@ -21,21 +21,25 @@
 
 struct dw {
 	char *dir;
-	char out[512];
+	char out[512], log[512], json[512];
 	pid_t pid;
 	uint64_t base, pages;
 };
 
+/* dirtier at @rate pages/s over @pages pages, logging the time of every write. */
 static void dw_start(struct dw *w, unsigned rate, unsigned pages)
 {
 	char r[32], p[32], *line;
-	const char *argv[] = { "dirtier", "--rate", r, "--pages", p, NULL };
+	const char *argv[] = { "dirtier", "--rate", r, "--pages", p, "--log", NULL, NULL };
 	unsigned long long base = 0, n = 0;
 
 	snprintf(r, sizeof(r), "%u", rate);
 	snprintf(p, sizeof(p), "%u", pages);
 	w->dir = t_tmpdir();
 	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	snprintf(w->log, sizeof(w->log), "%s/writes", w->dir);
+	snprintf(w->json, sizeof(w->json), "%s/report.json", w->dir);
+	argv[6] = w->log;
 	w->pid = t_spawn(w->out, argv);
 	cr_assert_gt(w->pid, 0);
 	line = t_wait_line(w->out, "ready", 10000);
@@ -46,6 +50,17 @@ static void dw_start(struct dw *w, unsigned rate, unsigned pages)
 	w->pages = n;
 }
 
+/* SIGTERM: the dirtier writes its log and exits 0. */
+static void dw_finish(struct dw *w)
+{
+	int st = -1;
+
+	cr_assert_eq(kill(w->pid, SIGTERM), 0);
+	cr_assert_eq(waitpid(w->pid, &st, 0), w->pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "dirtier ended with status 0x%x", st);
+	w->pid = 0;
+}
+
 static void dw_stop(struct dw *w)
 {
 	if (w->pid > 0)
@@ -54,74 +69,70 @@ static void dw_stop(struct dw *w)
 	free(w->dir);
 }
 
-/*
- * Measure for @dur s in @iv ms intervals; returns the rate of the dirtier's
- * buffer mapping (pages/s), the whole process's rate, and whether every
- * interval had BPF == PAGEMAP_SCAN.
- */
-static void measure(struct dw *w, unsigned iv, double dur, double *buf_rate, double *all_rate,
-		    int *equal, int *nr_iv)
+/* `ferry dirtyrate --json` on the dirtier for @dur s in @iv ms intervals, into w->json. */
+static void measure(struct dw *w, unsigned iv, double dur)
 {
-	char *out = NULL, *err = NULL;
+	char *err = NULL;
 	int rc;
 
-	rc = t_run(&out, &err,
-		   "%s dirtyrate -t %d --interval %u --duration %g --json | python3 -c '"
-		   "import json,sys\n"
-		   "d=json.load(sys.stdin)\n"
-		   "iv=d[\"intervals\"]\n"
-		   "dur=sum(i[\"duration_s\"] for i in iv)\n"
-		   "v=[v for v in d[\"vmas\"] if v[\"start\"]==%llu]\n"
-		   "print(v[0][\"scan_pages\"]/dur if v else -1, d[\"summary\"][\"pages_per_s\"],"
-		   " int(all(i[\"scan_pages\"]==i[\"bpf_pages\"] for i in iv)), len(iv))'",
-		   t_ferry_bin(), w->pid, iv, dur, (unsigned long long)w->base);
+	rc = t_run(NULL, &err, "%s dirtyrate -t %d --interval %u --duration %g --json > %s",
+		   t_ferry_bin(), w->pid, iv, dur, w->json);
 	cr_assert_eq(rc, 0, "dirtyrate failed: %s", err ? err : "");
-	cr_assert_eq(sscanf(out, "%lf %lf %d %d", buf_rate, all_rate, equal, nr_iv), 4,
-		     "output: %s", out);
-	free(out);
 	free(err);
 }
 
 TestSuite(dirtyrate, .timeout = 180);
 
-/* 100 to 100 000 pages/s: within 3%, and BPF counts what PAGEMAP_SCAN counts. */
-Test(dirtyrate, known_rates_within_3_percent)
+/*
+ * 100 to 100 000 pages/s asked: ferry counts the pages the dirtier really
+ * wrote in each interval, whatever pace a busy machine let it keep, and BPF
+ * counts what PAGEMAP_SCAN counts. Times are only read, never asserted.
+ */
+Test(dirtyrate, counts_what_the_writer_wrote)
 {
 	static const unsigned rates[] = { 100, 1000, 10000, 100000 };
 
 	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
 		unsigned rate = rates[i], pages = rate >= 100000 ? 32768 : 8192;
-		double buf, all;
+		unsigned long long wrote, buf, all;
 		int equal, nr;
 		struct dw w;
 
 		dw_start(&w, rate, pages);
-		measure(&w, 200, rate < 1000 ? 3 : 1.2, &buf, &all, &equal, &nr);
-		cr_expect(buf > rate * 0.97 && buf < rate * 1.03,
-			  "rate %u pages/s: ferry measured %.1f pages/s in the buffer", rate, buf);
-		/* The rest of the process dirties a page or two per interval (stack, TLS). */
-		cr_expect(all >= buf && all < buf + 3 * 1000 / 200 + rate * 0.03,
-			  "rate %u pages/s: %.1f pages/s in all", rate, all);
+		measure(&w, 200, rate < 1000 ? 3 : 1.2);
+		dw_finish(&w);
+		t_dirtyrate_vs_log(w.json, w.log, w.pages, w.base, &wrote, &buf, &all, &nr, &equal);
+		cr_log_info("rate %u pages/s asked: %llu pages written in %d intervals, ferry "
+			    "counted %llu in the buffer, %llu in all",
+			    rate, wrote, nr, buf, all);
+		cr_expect_geq(nr, 5);
+		/*
+		 * A write whose time was read just before a stop is made just after
+		 * it: one page per interval boundary may fall on the other side.
+		 */
+		cr_expect(buf + nr + 1 >= wrote && buf <= wrote + nr + 1,
+			  "rate %u pages/s: ferry counted %llu pages in the buffer, the dirtier "
+			  "wrote %llu in the same %d intervals",
+			  rate, buf, wrote, nr);
+		/* The rest of the process: its stack, TLS and the write log itself. */
+		cr_expect(all >= buf && all <= buf + 4ull * nr + wrote * 8 / 4096 + nr,
+			  "rate %u pages/s: %llu pages in all, %llu in the buffer", rate, all, buf);
 		cr_expect(equal, "rate %u pages/s: BPF and PAGEMAP_SCAN differ in some interval",
 			  rate);
-		cr_expect_geq(nr, 5);
 		dw_stop(&w);
 	}
 }
 
-/* When dirtyrate ends, tracking is gone: no uffd, no uffd-wp memory, no write faults. */
 Test(dirtyrate, tracking_removed_after)
 {
 	struct dirty_bpf_opts bo = { 0 };
 	struct dirty_bpf_range range;
 	struct dirty_bpf_counts c;
 	struct dirty_bpf *d;
-	double buf, all;
-	int equal, nr;
 	struct dw w;
 
 	dw_start(&w, 5000, 8192);
-	measure(&w, 100, 0.3, &buf, &all, &equal, &nr);
+	measure(&w, 100, 0.3);
 	cr_expect_neq(t_run(NULL, NULL, "ls -l /proc/%d/fd | grep -q userfaultfd", w.pid), 0,
 		      "pid %d still holds a userfaultfd", w.pid);
 	cr_expect_neq(t_run(NULL, NULL, "grep -q '^VmFlags:.* uw' /proc/%d/smaps", w.pid), 0,

@@ -687,7 +687,8 @@ Test(page_server, server_killed_with_requests_in_flight)
 	t0 = mono_ns();
 	while ((got = wait_one(src, -1, &err)))
 		done++;
-	cr_assert_lt(mono_ns() - t0, 2000000000ull, "the loss is noticed at once");
+	/* Noticed by the reset, not by the 10 s request timeout (a bound, not a speed). */
+	cr_assert_lt(mono_ns() - t0, 8000000000ull, "the loss is noticed by the reset");
 	cr_assert_eq(err, -ECONNRESET, "%s", strerror(-err));
 	cr_assert_lt(done, (uint64_t)n);
 	/* Dead for good: submit and reap keep failing the same way. */
@@ -765,7 +766,8 @@ Test(page_server, silent_server_times_out_in_hello)
 	err = page_source_remote_open(&src, hp, NULL, 300);
 	cr_assert_eq(err, -ETIMEDOUT, "%s", strerror(-err));
 	cr_assert_null(src);
-	cr_assert_lt(mono_ns() - t0, 2000000000ull);
+	/* The 0.3 s hello timeout ended it, not a hang (a bound, not a speed). */
+	cr_assert_lt(mono_ns() - t0, 10000000000ull);
 	/* Nobody listens at all: refused at once. */
 	close(fd);
 	err = page_source_remote_open(&src, hp, NULL, 300);

@@ -499,7 +499,9 @@ static void json_intervals(const struct dr_report *r, const struct dr_sum *s, FI
 			fputs("\"bpf_pages\":null,\"bpf_faults\":null,\"bpf_pages_per_s\":null,"
 			      "\"equal\":null,",
 			      out);
-		fprintf(out, "\"frozen_us\":%.3f}", (double)iv->frozen_ns / 1e3);
+		fprintf(out, "\"frozen_us\":%.3f,\"start_mono_ns\":%llu,\"end_mono_ns\":%llu}",
+			(double)iv->frozen_ns / 1e3, (unsigned long long)iv->t_start_ns,
+			(unsigned long long)iv->t_end_ns);
 	}
 	fputs("]", out);
 }
