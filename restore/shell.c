@@ -328,6 +328,30 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch
 		}
 		ready++;
 	}
+	/*
+	 * Every shell said ready, but each closes its copy of the report pipe
+	 * only after saying it: the end of the pipe (every copy closed) is
+	 * what tells that no shell holds an fd the dump did not have.
+	 */
+	while (!err) {
+		struct pollfd pfd = { rp[0], POLLIN, 0 };
+		long left = timeout_ms - ms_since(&t0);
+		char c;
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			pr_err("the restored tree kept the report pipe open for %d ms", timeout_ms);
+			err = -ETIMEDOUT;
+			break;
+		}
+		n = read(rp[0], &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			break;
+		pr_err("a process of the restored tree wrote to the report pipe after it was ready");
+		err = -EPROTO;
+	}
 	close(rp[0]);
 	if (err)
 		rshell_kill_all(r, 0);

@@ -356,6 +356,66 @@ BOTH_WAYS(family_pipe_in_flight)
 	rw_stop(&w);
 }
 
+/* The fds of @pid as "FD:KIND" lines, sorted (pipe and socket inode numbers left out). */
+static char *fd_table(pid_t pid)
+{
+	char *out = NULL;
+
+	cr_assert_eq(t_run(&out, NULL,
+			   "for f in /proc/%d/fd/*; do echo \"${f##*/}:$(readlink $f | "
+			   "sed 's/:\\[[0-9]*\\]$//')\"; done | sort",
+			   (int)pid),
+		     0);
+	cr_assert(out && *out, "pid %d: no fd table", (int)pid);
+	return out;
+}
+
+/*
+ * Every restore gives each process exactly the fds it had at the dump: none
+ * of ferry's own (the report pipe, the copies of the files) left behind, over
+ * many restores of the same images (a race shows in some restores only).
+ */
+Test(restore, fd_table_equals_the_dumped_one)
+{
+	const char *argv[] = { "family", "100", NULL };
+	char *before[3], *after, *err = NULL, *line;
+	pid_t pids[3];
+	struct rw w;
+
+	rw_start(&w, argv, "ready");
+	line = t_wait_line(w.out, "ready", 1);
+	cr_assert_eq(
+		sscanf(line, "family: parent %d reader %d busy %d", &pids[0], &pids[1], &pids[2]),
+		3);
+	free(line);
+	for (int i = 0; i < 3; i++)
+		before[i] = fd_table(pids[i]);
+	dump_kill_restore(&w);
+	for (int round = 0; round < 20; round++) {
+		if (round) {
+			/* The children come to us, a subreaper, when the root dies. */
+			for (int i = 0; i < 3; i++) {
+				kill(pids[i], SIGKILL);
+				cr_assert_eq(waitpid(pids[i], NULL, 0), pids[i]);
+			}
+			cr_assert_eq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img),
+				     0, "restore %d: %s", round, err ? err : "");
+			free(err);
+			err = NULL;
+		}
+		for (int i = 0; i < 3; i++) {
+			after = fd_table(pids[i]);
+			cr_assert_str_eq(after, before[i],
+					 "restore %d: pid %d has the fds\n%s\ninstead of\n%s",
+					 round, pids[i], after, before[i]);
+			free(after);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		free(before[i]);
+	rw_stop(&w);
+}
+
 /* The first restored tree exits; the same images give the same tree again. */
 Test(restore, same_images_twice)
 {
