@@ -179,6 +179,59 @@ Test(predump, rounds_copy_only_what_changed)
 }
 
 /*
+ * A sparse mapping (64 MiB, 1 page in 64 written) tracked before the first
+ * round (`ferry track`, as a chain that starts with tracking does): the
+ * never-touched pages hold uffd-wp markers, which are no pages. Each round
+ * and the final dump copy only pages with data, and the restore from the
+ * chain gives back the pages and the holes.
+ */
+Test(predump, sparse_rounds_copy_only_pages_with_data)
+{
+	const char *argv[] = { "memhog", "64", "1", "sparse", NULL };
+	const uint64_t touched = 64 * 256 / 64;
+	uint64_t present, parent;
+	char args[1400], pidfile[600];
+	int status;
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d", w.pid);
+	ferry_ok("track", args);
+	snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	snprintf(args, sizeof(args), "%s/1", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	/* memhog's pages, and a few hundred of its libc, stack and heap. */
+	cr_expect(present >= touched && present < touched + 1024,
+		  "first round copied %lu pages for %lu written (64 MiB mapped)", present, touched);
+
+	snprintf(args, sizeof(args), "-t %d -D %s/2 --prev-images-dir ../1", w.pid, w.dir);
+	ferry_ok("pre-dump", args);
+	snprintf(args, sizeof(args), "%s/2", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect_lt(present, 64, "an idle process had %lu pages copied again", present);
+	cr_expect(parent >= touched && parent < touched + 1024, "%lu pages left to the parent",
+		  parent);
+
+	kill(w.pid, SIGUSR2); /* rewrites its pages (seed 2), not the holes */
+	cr_assert_not_null(t_wait_line(w.out, "rewrote seed 2", 10000));
+	snprintf(args, sizeof(args), "-t %d -D %s/3 --prev-images-dir ../2", w.pid, w.dir);
+	ferry_ok("dump", args);
+	cr_assert_eq(waitpid(w.pid, &status, 0), w.pid);
+	snprintf(args, sizeof(args), "%s/3", w.dir);
+	pagemap_counts(args, w.pid, &present, &parent);
+	cr_expect(present >= touched && present + parent < touched + 1024,
+		  "final dump: %lu pages copied, %lu in the parents, for %lu written", present,
+		  parent, touched);
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", w.dir);
+	snprintf(args, sizeof(args), "-D %s/3 -d --pidfile %s", w.dir, pidfile);
+	ferry_ok("restore", args);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
+	pw_stop(&w);
+}
+
+/*
  * The acceptance test: a workload that writes all the time (and maps, unmaps,
  * moves and drops memory) through 3 pre-dumps and a final dump; restored from
  * the chain, each page holds exactly its last write before the final freeze.

@@ -103,6 +103,7 @@ struct procmap_query {
  * a documented ABI that no uapi header carries.
  */
 #define PAGEMAP_ENTRY_PFN_MASK ((1ULL << 55) - 1)
+#define PAGEMAP_ENTRY_SWAP_TYPE 0x1fULL /* a swap entry's type, when PFNs are shown */
 #define PAGEMAP_ENTRY_SOFT_DIRTY (1ULL << 55)
 #define PAGEMAP_ENTRY_EXCLUSIVE (1ULL << 56)
 #define PAGEMAP_ENTRY_UFFD_WP (1ULL << 57)

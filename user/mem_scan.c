@@ -57,12 +57,18 @@ int page_runs_append(struct page_run **runs, size_t *nr, size_t *cap, uint64_t s
 	return 0;
 }
 
+static int dump_wants(uint64_t ent, void *arg);
+
 /*
  * One PAGEMAP_SCAN over [*start, end): appends what it found and moves
- * *start to where the walk stopped. Returns 0 or -errno (ioctl's errno).
+ * *start to where the walk stopped. Regions the kernel calls swapped, which
+ * includes the uffd-wp markers of a tracked range's never-touched pages, are
+ * read entry by entry and the markers left out (dump_wants). Returns 0 or
+ * -errno (ioctl's errno).
  */
 static int scan_once(int fd, uint64_t *start, uint64_t end, uint64_t excl, uint64_t anyof,
-		     struct page_region *vec, struct page_run **runs, size_t *nr, size_t *cap)
+		     enum mem_scan_mode mode, struct page_region *vec, struct page_run **runs,
+		     size_t *nr, size_t *cap)
 {
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
@@ -73,8 +79,7 @@ static int scan_once(int fd, uint64_t *start, uint64_t end, uint64_t excl, uint6
 		.category_inverted = excl,
 		.category_mask = excl,
 		.category_anyof_mask = anyof,
-		/* Nothing to tell apart: regions merge whatever their categories. */
-		.return_mask = 0,
+		.return_mask = PAGE_IS_PRESENT,
 	};
 	int n, i, err;
 
@@ -82,8 +87,12 @@ static int scan_once(int fd, uint64_t *start, uint64_t end, uint64_t excl, uint6
 	if (n < 0)
 		return -errno;
 	for (i = 0; i < n; i++) {
-		err = page_runs_append(runs, nr, cap, vec[i].start,
-				       (vec[i].end - vec[i].start) >> MS_PAGE_SHIFT);
+		if (vec[i].categories & PAGE_IS_PRESENT)
+			err = page_runs_append(runs, nr, cap, vec[i].start,
+					       (vec[i].end - vec[i].start) >> MS_PAGE_SHIFT);
+		else
+			err = mem_scan_entries(fd, vec[i].start, vec[i].end, dump_wants, &mode,
+					       runs, nr, cap, NULL);
 		if (err)
 			return err;
 	}
@@ -112,7 +121,7 @@ static int scan_ioctl(int fd, uint64_t start, uint64_t end, enum mem_scan_mode m
 	if (mode == MEM_SCAN_PRIVATE_FILE)
 		excl |= PAGE_IS_FILE;
 	while (start < end) {
-		err = scan_once(fd, &start, end, excl, anyof, vec, runs, nr, cap);
+		err = scan_once(fd, &start, end, excl, anyof, mode, vec, runs, nr, cap);
 		if (err == -EINVAL && first && (excl & PAGE_IS_GUARD)) {
 			/* 6.7-6.13 know no guard category (and have no guard regions). */
 			excl &= ~(uint64_t)PAGE_IS_GUARD;
@@ -188,14 +197,30 @@ int mem_pagemap_entry(int fd, uint64_t addr, uint64_t *ent)
 	return pread_full(fd, ent, sizeof(*ent), (addr >> MS_PAGE_SHIFT) * sizeof(*ent), NULL);
 }
 
-/* The pages a dump takes: present or swapped, not a guard region, not file-backed for @arg. */
+int mem_pagemap_is_marker(uint64_t ent)
+{
+	/*
+	 * A pte marker is a swap entry of the last swap type, 2^5 - 1 (the
+	 * kernel's SWP_PTE_MARKER), shown in the entry's low five bits when
+	 * PFNs are shown (CAP_SYS_ADMIN); a swapped page has a swap file's
+	 * type there, a smaller number. Without PFNs the field reads 0.
+	 */
+	return !(ent & PAGEMAP_ENTRY_PRESENT) && (ent & PAGEMAP_ENTRY_SWAP) &&
+	       (ent & PAGEMAP_ENTRY_SWAP_TYPE) == PAGEMAP_ENTRY_SWAP_TYPE;
+}
+
+/*
+ * The pages a dump takes: present or swapped, not a pte marker (uffd-wp or
+ * guard: no data), not file-backed for @arg.
+ */
 static int dump_wants(uint64_t ent, void *arg)
 {
 	uint64_t excl = PAGEMAP_ENTRY_GUARD;
 
 	if (*(const enum mem_scan_mode *)arg == MEM_SCAN_PRIVATE_FILE)
 		excl |= PAGEMAP_ENTRY_FILE;
-	return (ent & (PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP)) && !(ent & excl);
+	return (ent & (PAGEMAP_ENTRY_PRESENT | PAGEMAP_ENTRY_SWAP)) && !(ent & excl) &&
+	       !mem_pagemap_is_marker(ent);
 }
 
 int mem_scan_range(int pagemap_fd, uint64_t start, uint64_t end, enum mem_scan_mode mode,

@@ -99,6 +99,13 @@ int mem_scan_entries(int fd, uint64_t start, uint64_t end, int (*want)(uint64_t 
  */
 int mem_pagemap_entry(int fd, uint64_t addr, uint64_t *ent);
 
+/*
+ * mem_pagemap_is_marker - 1 if pagemap entry @ent is a pte marker (the
+ * uffd-wp marker left on a never-touched page of a write-protected range, or
+ * a guard region): no page, no data. Needs PFNs shown (root); reads 0 without.
+ */
+int mem_pagemap_is_marker(uint64_t ent);
+
 /* mem_zero_page: what a read fault on untouched private anonymous memory maps. */
 enum mem_zero_page {
 	MEM_ZERO_SHARED,  /* the shared zero page (its PFN known when PFNs are shown) */

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * A process holding a large patterned anonymous mapping.
- *   memhog MIB [SEED]
+ *   memhog MIB [SEED] [sparse]
  * Maps MIB MiB, writes pattern_word(addr, SEED) to every word except in every
- * 64th page, which it never touches (so it is never populated), prints
+ * 64th page, which it never touches (so it is never populated); "sparse"
+ * turns that around: only every 64th page is written, the rest never
+ * touched. Then it prints
  *   memhog: pid P base 0xADDR size BYTES seed S ready
  * then idles. On SIGUSR1 it checks the whole mapping (holes must read zero) and
  * prints "memhog: verify ok" or "memhog: verify BAD at 0xADDR"; on SIGUSR2 it
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +35,20 @@ static void on_usr2(int sig)
 	rewrite_req = 1;
 }
 
+static int sparse;
+
+/* Word @i lies in a page never touched. */
+static int in_hole(size_t i)
+{
+	int every64th = (i * 8 / 4096) % PATTERN_HOLE_EVERY == PATTERN_HOLE_EVERY - 1;
+
+	return sparse ? !every64th : every64th;
+}
+
 static void fill(uint64_t *base, size_t words, uint64_t seed)
 {
 	for (size_t i = 0; i < words; i++) {
-		if ((i * 8 / 4096) % PATTERN_HOLE_EVERY == PATTERN_HOLE_EVERY - 1)
+		if (in_hole(i))
 			continue;
 		base[i] = pattern_word((uint64_t)(uintptr_t)&base[i], seed);
 	}
@@ -44,8 +57,7 @@ static void fill(uint64_t *base, size_t words, uint64_t seed)
 static uint64_t *check(uint64_t *base, size_t words, uint64_t seed)
 {
 	for (size_t i = 0; i < words; i++) {
-		int hole = (i * 8 / 4096) % PATTERN_HOLE_EVERY == PATTERN_HOLE_EVERY - 1;
-		uint64_t want = hole ? 0 : pattern_word((uint64_t)(uintptr_t)&base[i], seed);
+		uint64_t want = in_hole(i) ? 0 : pattern_word((uint64_t)(uintptr_t)&base[i], seed);
 
 		if (base[i] != want)
 			return &base[i];
@@ -60,6 +72,7 @@ int main(int argc, char **argv)
 	struct timespec tick = { 0, 50 * 1000 * 1000 };
 	uint64_t *base;
 
+	sparse = argc > 3 && !strcmp(argv[3], "sparse");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
