@@ -231,6 +231,82 @@ Test(predump, sparse_rounds_copy_only_pages_with_data)
 	pw_stop(&w);
 }
 
+/* The state file and the BPF pin directory of @pid's tracking exist. */
+static int state_left(pid_t pid)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/run/ferry/track/%d", pid);
+	return !access(path, F_OK);
+}
+
+static int pins_left(pid_t pid)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/fs/bpf/ferry/track-%d", pid);
+	return !access(path, F_OK);
+}
+
+/* `ferry track --status` says @pid is not tracked: 1, or 0. */
+static int not_tracked(pid_t pid)
+{
+	char *out = NULL;
+	int rc, no;
+
+	rc = t_run(&out, NULL, "%s track -t %d --status", t_ferry_bin(), pid);
+	cr_assert_eq(rc, 0, "track --status of pid %d: exit %d", pid, rc);
+	no = out && strstr(out, "is not tracked");
+	free(out);
+	return no;
+}
+
+/*
+ * A tracked process dies: the next ferry command that touches tracking, for
+ * whatever pid, removes its state and its BPF (attached system-wide), and
+ * `track --stop` on the dead pid succeeds. A state file whose starttime is
+ * not the running process's (the pid was taken again) is no tracking.
+ */
+Test(predump, tracking_of_a_dead_process_is_swept)
+{
+	const char *argv[] = { "memhog", "4", NULL };
+	char args[64], path[128], state[256], *err = NULL;
+	struct pw w, other;
+	pid_t dead;
+
+	pw_start(&w, argv, "ready");
+	pw_start(&other, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d", w.pid);
+	ferry_ok("track", args);
+	cr_assert(state_left(w.pid), "no state file after track");
+	dead = w.pid;
+	t_kill_wait(w.pid);
+	w.pid = 0;
+	cr_assert(state_left(dead) && pins_left(dead), "nothing to sweep: the test is void");
+
+	cr_assert_eq(not_tracked(other.pid), 1);
+	cr_expect_not(state_left(dead), "the dead pid %d's state file is left", dead);
+	cr_expect_not(pins_left(dead), "the dead pid %d's BPF stays pinned", dead);
+
+	snprintf(args, sizeof(args), "-t %d --stop", dead);
+	cr_expect_eq(ferry(&err, "track", args), 0, "--stop of a dead pid: %s", err ? err : "");
+	free(err);
+
+	/* Another process's state under a live pid: its starttime gives it away. */
+	snprintf(path, sizeof(path), "/run/ferry/track/%d", other.pid);
+	snprintf(state, sizeof(state),
+		 "pid %d\nstarttime 1\nparked_fd 1000\nround 1\nlast_dir 0 0\nbpf 0\n"
+		 "mode uffd-wp\n",
+		 other.pid);
+	cr_assert_eq(t_write_file(path, state, strlen(state)), 0);
+	cr_expect_eq(not_tracked(other.pid), 1, "a stale state file made pid %d tracked",
+		     other.pid);
+	cr_expect_not(state_left(other.pid), "the stale state file of pid %d is left", other.pid);
+	cr_expect_eq(kill(other.pid, 0), 0, "the live process was harmed");
+	pw_stop(&other);
+	pw_stop(&w);
+}
+
 /*
  * The acceptance test: a workload that writes all the time (and maps, unmaps,
  * moves and drops memory) through 3 pre-dumps and a final dump; restored from

@@ -3,6 +3,7 @@
  * The dirty-page tracker: uffd-wp async + PAGEMAP_SCAN, parked uffd, pinned
  * BPF; soft-dirty where uffd-wp async is missing (see tracker.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -151,10 +152,106 @@ static void remove_state(pid_t pid)
 		pr_warn("cannot remove %s: %s", path, strerror(errno));
 }
 
+static int tracker_state_exists(pid_t pid);
+
+/*
+ * The tracked process @pid with @starttime (0: any) still runs: not gone, not
+ * a zombie, not a newer process that took its pid. Returns 1 or 0.
+ */
+static int still_runs(pid_t pid, uint64_t starttime)
+{
+	struct proc_stat ps;
+	int err = proc_parse_stat(pid, 0, &ps);
+
+	if (err == -ESRCH || (!err && (ps.state == 'Z' || ps.state == 'X')))
+		return 0;
+	if (!err && starttime && ps.starttime != starttime)
+		return 0;
+	return 1; /* or unreadable: not ours to remove */
+}
+
+/* Remove what tracking of @pid left: its state file and its pinned BPF. */
+static void remove_leftovers(pid_t pid, const char *why)
+{
+	char dir[128];
+	int had_state = tracker_state_exists(pid), e;
+
+	remove_state(pid);
+	pin_path(pid, dir, sizeof(dir));
+	e = dirty_bpf_unpin(dir);
+	if (had_state || !e)
+		pr_info("pid %d %s: its tracking (%s%s) removed", pid, why,
+			had_state ? "state file" : "",
+			!e ? (had_state ? ", pinned BPF" : "pinned BPF") : "");
+}
+
+/* A name in TRACK_STATE_DIR or TRACK_BPF_DIR ("track-PID") as a pid, or 0. */
+static pid_t name_pid(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	long v;
+
+	if (strncmp(name, prefix, n) || !name[n])
+		return 0;
+	v = strtol(name + n, &end, 10);
+	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}
+
+int tracker_sweep(void)
+{
+	static const struct {
+		const char *dir, *prefix;
+	} where[] = { { TRACK_STATE_DIR, "" }, { TRACK_BPF_DIR, "track-" } };
+	struct trk_state s;
+	struct dirent *de;
+	int removed = 0;
+	pid_t pid;
+	DIR *d;
+
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		d = opendir(where[i].dir);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			pid = name_pid(de->d_name, where[i].prefix);
+			if (!pid)
+				continue;
+			/* A state file names the process; pins alone only the pid. */
+			if (read_state(pid, &s))
+				s.starttime = 0;
+			if (still_runs(pid, s.starttime))
+				continue;
+			remove_leftovers(pid, "is gone");
+			removed++;
+		}
+		closedir(d);
+	}
+	return removed;
+}
+
+/* Once per run, before the first use of tracking state. */
+static void sweep_once(void)
+{
+	static int swept;
+
+	if (!__atomic_exchange_n(&swept, 1, __ATOMIC_RELAXED))
+		tracker_sweep();
+}
+
+static int tracker_state_exists(pid_t pid)
+{
+	char path[128];
+
+	state_path(pid, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
 int tracker_is_armed(pid_t pid)
 {
 	char path[128];
 
+	sweep_once();
 	state_path(pid, path, sizeof(path));
 	return access(path, F_OK) == 0;
 }
@@ -684,6 +781,7 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	struct tracker *t;
 	int err;
 
+	sweep_once();
 	if (tracker_is_armed(pid)) {
 		struct trk_state s;
 
@@ -769,6 +867,7 @@ int tracker_attach(struct tracker **out, pid_t pid)
 	char dir[128];
 	int err;
 
+	sweep_once();
 	err = read_state(pid, &s);
 	if (err == -ENOENT)
 		return -ENOENT;
@@ -909,6 +1008,11 @@ int tracker_stop_pid(pid_t pid, int stopped)
 	struct tracker *t;
 	int err = tracker_attach(&t, pid);
 
+	if (err == -ENOENT && !still_runs(pid, 0)) {
+		/* Gone: nothing of it is tracked any more (attach removed what was left). */
+		remove_leftovers(pid, "is gone");
+		return 0;
+	}
 	if (err)
 		return err;
 	return tracker_stop(t, stopped);

@@ -198,7 +198,19 @@ int tracker_parent_ok(const struct tracker *t, int dirfd);
  */
 int tracker_stop(struct tracker *t, int stopped);
 
-/* tracker_stop_pid - tracker_attach + tracker_stop; 0 or -ENOENT if not tracked. */
+/*
+ * tracker_stop_pid - tracker_attach + tracker_stop. A process that is gone
+ * (or a zombie) has what its tracking left removed, and 0 is returned; a
+ * live process without tracking gives -ENOENT.
+ */
 int tracker_stop_pid(pid_t pid, int stopped);
+
+/*
+ * tracker_sweep - remove the tracking state files and pinned BPF of every
+ * process that is gone, a zombie, or was followed by another process with
+ * its pid (the state file's starttime). Every command that touches tracking
+ * does it once per run. Returns how many were removed (each logged at info).
+ */
+int tracker_sweep(void);
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `ferry track`: arm, inspect or stop the dirty-page tracking of a process. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,7 +72,9 @@ static int run(struct cli_opts *o)
 			pr_err("pid %d is not tracked", o->pid);
 			return err;
 		}
-		if (!err)
+		if (!err && kill(o->pid, 0) && errno == ESRCH)
+			pr_info("pid %d is gone: nothing of its tracking is left", o->pid);
+		else if (!err)
 			pr_info("pid %d: tracking stopped", o->pid);
 		return err;
 	}
