@@ -617,6 +617,80 @@ Test(dump_faults, refuses_epoll, .timeout = 60)
 	refuse_fd("epoll", "eventpoll");
 }
 
+/* Each of @needles (printf'd with its arguments) appears in @text. */
+static void expect_named(const char *text, const char *needle)
+{
+	cr_expect(text && strstr(text, needle), "'%s' is not named in:\n%s", needle,
+		  text ? text : "(nothing)");
+}
+
+/*
+ * A tree whose two processes hold five objects ferry refuses: dump names
+ * every one with its pid (not just the first process's first), writes
+ * nothing and lets the tree go on; `ferry check -t` says the same and
+ * leaves it running too.
+ */
+Test(dump_faults, names_every_blocker_of_the_tree, .timeout = 60)
+{
+	const char *argv[] = { "blockers", NULL };
+	char *err = NULL, *out = NULL, *line, n[5][96];
+	int parent, child, efd, sfd, xfd, rc;
+	unsigned long shm;
+	struct wl w;
+
+	wl_start(&w, argv, "ready");
+	line = t_wait_line(w.out, "ready", 100);
+	cr_assert_eq(sscanf(line,
+			    "blockers: parent %d child %d eventfd %d shm %lx socket %d epoll %d",
+			    &parent, &child, &efd, &shm, &sfd, &xfd),
+		     6, "%s", line);
+	free(line);
+	snprintf(n[0], sizeof(n[0]), "pid %d fd %d: anon_inode:[eventfd]", parent, efd);
+	snprintf(n[1], sizeof(n[1]), "pid %d: VMA %#lx-", parent, shm);
+	snprintf(n[2], sizeof(n[2]), "pid %d: has POSIX timers", parent);
+	snprintf(n[3], sizeof(n[3]), "pid %d fd %d: socket:[", child, sfd);
+	snprintf(n[4], sizeof(n[4]), "pid %d fd %d: anon_inode:[eventpoll]", child, xfd);
+
+	cr_assert_neq(ferry_dump(&w, NULL, &err), 0, "a tree of blockers was dumped");
+	for (int i = 0; i < 5; i++)
+		expect_named(err, n[i]);
+	expect_named(err, "2 of its 2 process(es)");
+	free(err);
+	err = NULL;
+	cr_assert_eq(count_images(w.img), 0);
+	assert_running(&w, NULL, NULL);
+	cr_assert_eq(t_proc_field(child, "TracerPid"), 0);
+	cr_assert(strchr("SR", t_proc_state(child)), "the child is in state %c",
+		  t_proc_state(child));
+
+	rc = t_run(&out, &err, "%s check -t %d", t_ferry_bin(), w.pid);
+	cr_expect_eq(rc, 1, "check -t of a tree that cannot be dumped exited %d", rc);
+	for (int i = 0; i < 5; i++)
+		expect_named(err, n[i]);
+	expect_named(out, "cannot be dumped");
+	free(out);
+	free(err);
+	assert_running(&w, NULL, NULL);
+	cr_assert(strchr("SR", t_proc_state(child)));
+	wl_stop(&w);
+}
+
+/* `ferry check -t` on a tree that can be dumped: exit 0, nothing written, the tree runs on. */
+Test(dump, check_tree_of_a_dumpable_tree, .timeout = 60)
+{
+	const char *argv[] = { "memhog", "4", NULL };
+	char *out = NULL;
+	struct wl w;
+
+	wl_start(&w, argv, "ready");
+	cr_assert_eq(t_run(&out, NULL, "%s check -t %d --json", t_ferry_bin(), w.pid), 0);
+	expect_named(out, "\"dumpable\": true");
+	free(out);
+	assert_running(&w, NULL, NULL);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", 10000);
+	wl_stop(&w);
+}
+
 Test(dump_faults, vanished_pid, .timeout = 30)
 {
 	char dir[] = "/tmp/ferry-vanished-XXXXXX", *err = NULL, needle[64];

@@ -16,6 +16,7 @@
 
 #define LOG_PREFIX "dump: "
 #include "dump.h"
+#include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
 #include "dump_mm.h"
@@ -538,9 +539,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
-	/* Refuse unsupported fds before anything else is asked of the tree. */
-	for (size_t i = 0; i < t->nr && !err; i++)
-		err = files_dump_check(files, t->procs[i].pid);
+	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
+	err = dump_check_tree(t, &fo, NULL);
 	if (err)
 		goto out;
 	fault_point("frozen");

@@ -408,11 +408,8 @@ static int dump_thread(pid_t pid, pid_t tid, const struct scratch *s, struct thr
 	err = proc_parse_status(pid, tid, &ts->status);
 	if (err)
 		return err;
-	if (ts->status.seccomp > 0) {
-		pr_err("pid %d: thread %d is in seccomp mode %d; seccomp is not supported", pid,
-		       tid, ts->status.seccomp);
+	if (ts->status.seccomp > 0) /* dump_core_check said so before anything was written */
 		return -ENOTSUP;
-	}
 	ts->tcore.has_seccomp_mode = 1;
 	ts->tcore.seccomp_mode = SECCOMP_MODE__disabled;
 	return dump_thread_remote(pid, tid, s, ts);
@@ -555,13 +552,6 @@ static int dump_proc_state(const struct pproc *p, const struct core_ids *ids,
 	if (err)
 		return err;
 	ps->tc.personality = (uint32_t)strtoul(buf, NULL, 16);
-	err = read_small_file(p->pid, "timers", buf, sizeof(buf));
-	if (err)
-		return err;
-	if (buf[0]) {
-		pr_err("pid %d: has POSIX timers (timer_create); they are not supported", p->pid);
-		return -ENOTSUP;
-	}
 	if (!read_small_file(p->pid, "loginuid", buf, sizeof(buf))) {
 		ps->tc.has_loginuid = 1;
 		ps->tc.loginuid = (uint32_t)strtoul(buf, NULL, 10);
@@ -687,4 +677,30 @@ out:
 	free(ts);
 	free(ps);
 	return err;
+}
+
+int dump_core_check(const struct pproc *p)
+{
+	struct proc_status st;
+	char buf[256];
+	int err, refused = 0;
+
+	for (size_t i = 0; i < p->nr_threads; i++) {
+		err = proc_parse_status(p->pid, p->tids[i], &st);
+		if (err)
+			return err;
+		if (st.seccomp > 0) {
+			pr_err("pid %d: thread %d is in seccomp mode %d; seccomp is not supported",
+			       p->pid, p->tids[i], st.seccomp);
+			refused = 1;
+		}
+	}
+	err = read_small_file(p->pid, "timers", buf, sizeof(buf));
+	if (err)
+		return err;
+	if (buf[0]) {
+		pr_err("pid %d: has POSIX timers (timer_create); they are not supported", p->pid);
+		refused = 1;
+	}
+	return refused ? -ENOTSUP : 0;
 }

@@ -32,6 +32,14 @@ struct core_ids {
 int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd);
 
 /*
+ * dump_core_check - preflight: the per-process and per-thread state of @p
+ * that dump_core_proc cannot take (seccomp, POSIX timers), each logged with
+ * pid and tid. Returns 0, -ENOTSUP when something was refused, or the -errno
+ * of reading /proc.
+ */
+int dump_core_check(const struct pproc *p);
+
+/*
  * dump_core_fixup_restart - turn the registers of a thread stopped inside an
  * interrupted syscall into those that re-execute it: rax = orig_rax (or
  * restart_syscall for -ERESTART_RESTARTBLOCK) and rip back over the 2-byte

@@ -308,6 +308,30 @@ int dump_mm_write_plan(pid_t pid, const struct dump_mm_plan *plan, uint32_t page
 	return page_writer_commit(pw, st);
 }
 
+int dump_mm_check(pid_t pid)
+{
+	struct vma_rec *vmas = NULL;
+	struct vma_class c;
+	size_t n = 0, refused = 0;
+	int err;
+
+	err = proc_read_vmas(pid, &vmas, &n, NULL);
+	if (err) {
+		pr_err("pid %d: cannot list its VMAs: %s", pid, strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		err = classify(pid, &vmas[i], &c);
+		if (err == -ENOTSUP)
+			refused++;
+		else if (err)
+			break;
+		err = 0;
+	}
+	free(vmas);
+	return err ? err : refused ? -ENOTSUP : 0;
+}
+
 int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
 {
 	struct vma_rec *vmas = NULL;

@@ -63,6 +63,16 @@ struct dump_mm_plan {
 };
 
 /*
+ * dump_mm_check - preflight: classify every VMA of @pid as dump_mm_proc
+ * would. Each one it cannot take (a special mapping, device or hugetlb
+ * memory, shared anonymous memory, a file whose path is unknown, a range a
+ * userfaultfd still fills) is logged with pid and range. Returns 0, -ENOTSUP
+ * when some were refused (all of them logged), or the -errno of reading the
+ * VMAs.
+ */
+int dump_mm_check(pid_t pid);
+
+/*
  * dump_mm_proc - write mm-<pid>.img, pagemap-<pid>.img and pages-<pages_id>.img
  * for the frozen process @pid. File-backed VMAs and the exe file get
  * reg_file_entry ids through @files. Refuses VMAs the restore cannot rebuild

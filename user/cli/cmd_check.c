@@ -3,8 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LOG_PREFIX ""
 #include "check.h"
 #include "cli.h"
+#include "dump_check.h"
+#include "log.h"
+#include "pstree.h"
 
 static void json_str(FILE *f, const char *s)
 {
@@ -72,6 +76,39 @@ static void print_text(FILE *f, const struct check_result *res, size_t n, int mi
 	fprintf(f, "\n");
 }
 
+/*
+ * check -t PID: freeze the tree, name every object a dump would refuse, let
+ * the tree go. Nothing is written. Exit 0 if it can be dumped, 1 if not.
+ */
+static int check_tree(struct cli_opts *o)
+{
+	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct pstree t;
+	size_t bad = 0, nr;
+	int err;
+
+	err = pstree_freeze(&t, o->pid);
+	if (err)
+		return -1;
+	err = dump_check_tree(&t, &fo, &bad);
+	nr = t.nr;
+	pstree_release(&t);
+	pstree_free(&t);
+	if (err && err != -ENOTSUP)
+		return -1;
+	if (o->json)
+		printf("{\"pid\": %d, \"dumpable\": %s, \"processes\": %zu, "
+		       "\"processes_refused\": %zu}\n",
+		       o->pid, err ? "false" : "true", nr, bad);
+	else if (err)
+		printf("pid %d: the tree of %zu process(es) cannot be dumped: %zu hold objects "
+		       "ferry does not support (listed on stderr)\n",
+		       o->pid, nr, bad);
+	else
+		printf("pid %d: the tree of %zu process(es) can be dumped\n", o->pid, nr);
+	return err ? -1 : 0;
+}
+
 static int run(struct cli_opts *o)
 {
 	size_t n = check_count();
@@ -82,6 +119,8 @@ static int run(struct cli_opts *o)
 		fprintf(stderr, "ferry check: unexpected argument '%s' (see --help)\n", o->argv[0]);
 		return -1;
 	}
+	if (o->pid)
+		return check_tree(o);
 	res = calloc(n, sizeof(*res));
 	if (!res) {
 		fprintf(stderr, "ferry check: out of memory\n");
@@ -103,7 +142,15 @@ const struct cli_cmd cmd_check = {
 	.summary = "probe the kernel features ferry needs",
 	.usage =
 		"Usage: ferry check [--json [--pretty]] [-v[N]] [--log-file FILE]\n"
+		"       ferry check -t PID [--shell-job] [--json]\n"
 		"\n"
+		"With -t PID: a dry run of `ferry dump -t PID`. The tree is frozen for a\n"
+		"moment, every object a dump would refuse (fds such as sockets or event fds,\n"
+		"shared memory, device mappings, POSIX timers, seccomp, in every process) is\n"
+		"named on stderr with its pid, and the tree goes on. Nothing is written.\n"
+		"Exit status 0 when the tree can be dumped, 1 when it cannot.\n"
+		"\n"
+		"Without -t:\n"
 		"Probes, one by one, the kernel features ferry is built on, by using each of\n"
 		"them for real on objects of its own (a test mapping, a child process, a small\n"
 		"BPF program) that it removes again. Nothing else on the system is touched.\n"
