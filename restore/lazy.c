@@ -115,6 +115,8 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 
 		close(sv[0]);
 		prctl(PR_SET_NAME, "ferry-lazy");
+		if (o->log_path && log_to_stderr() && log_init(o->log_path, log_level, 0))
+			log_init("/dev/null", log_level, 0); /* never the restored program's tty */
 		if (o->page_server)
 			st = page_source_remote_open(&src, o->page_server, o->secret_file,
 						     o->timeout_ms);

@@ -34,6 +34,9 @@ struct rtask;
 struct page_source;
 struct lazy_ws;
 
+/* The lazy-pages daemon's log in the images directory, when ferry logs to stderr. */
+#define LAZY_LOG_FILE "lazy-pages.log"
+
 struct lazy_opts {
 	const char *page_server; /* HOST:PORT, or NULL for the local images */
 	const char *secret_file; /* the page server's shared secret, or NULL */
@@ -41,6 +44,12 @@ struct lazy_opts {
 	const char *ws_file;	 /* prefetch this working set first if it exists */
 	long timeout_ms;	 /* a page request unanswered this long kills the source */
 	long prefetch_delay_ms;	 /* background filling starts this long after resume */
+	/*
+	 * Where the daemon logs when ferry logs to stderr: it outlives the
+	 * restore and must not write over the restored program's terminal.
+	 * NULL: where ferry logs.
+	 */
+	const char *log_path;
 };
 
 struct lazy_daemon {

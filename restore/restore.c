@@ -94,7 +94,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
-	char ws_path[4096];
+	char ws_path[4096], lazy_log[4096] = "";
 	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
 	int err, made = 0, was_subreaper = 0;
 
@@ -149,6 +149,10 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		};
 
 		snprintf(ws_path, sizeof(ws_path), "%s/%s", o->dir, LAZY_WS_FILE);
+		if (log_to_stderr()) {
+			snprintf(lazy_log, sizeof(lazy_log), "%s/%s", o->dir, LAZY_LOG_FILE);
+			lo.log_path = lazy_log;
+		}
 		err = lazy_start(&lazy, r, &lo);
 		if (err)
 			goto out;
@@ -181,7 +185,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
 		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(mono_us() - t0));
 	if (o->lazy)
-		pr_info("memory: lazy, filled by the lazy-pages daemon (pid %d)", lazy.pid);
+		pr_info("memory: lazy, filled by the lazy-pages daemon (pid %d, its log: %s)",
+			lazy.pid, lazy_log[0] ? lazy_log : "ferry's");
 	else
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:

@@ -155,6 +155,37 @@ Test(lazy, background_fills_everything)
 }
 
 /*
+ * Without --log-file the daemon, which outlives `restore -d`, does not write
+ * on ferry's stderr (the restored program's terminal): its summary goes to
+ * IMAGES/lazy-pages.log, and restore says so.
+ */
+Test(lazy, daemon_logs_to_a_file_not_the_terminal)
+{
+	const char *argv[] = { "memhog", "16", "5", NULL };
+	char *err = NULL, path[600], *line;
+	struct lw w;
+	int rc;
+
+	lw_start(&w, argv);
+	/* stderr is a pipe the daemon would hold: t_run returns when the daemon is done. */
+	rc = t_run(NULL, &err, "%s restore -D %s -d --lazy-pages -v3", t_ferry_bin(), w.img);
+	cr_assert_eq(rc, 0, "lazy restore failed: %s", err ? err : "");
+	cr_expect(err && strstr(err, "lazy-pages.log"),
+		  "restore does not say where the daemon "
+		  "logs:\n%s",
+		  err ? err : "");
+	cr_expect(!err || !strstr(err, "lazy-pages: done"),
+		  "the daemon's summary went to ferry's stderr:\n%s", err);
+	free(err);
+	snprintf(path, sizeof(path), "%s/lazy-pages.log", w.img);
+	line = t_wait_line(path, "lazy-pages: done", 30000);
+	cr_expect_not_null(line, "no summary in %s", path);
+	free(line);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "memhog: verify ok", "BAD", VERDICT_MS);
+	lw_stop(&w);
+}
+
+/*
  * --record-ws records the first-touch order; the next lazy restore fills that
  * set before the tree resumes, and takes at least 90% fewer faults.
  */

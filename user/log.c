@@ -26,6 +26,11 @@ int log_is_binary(void)
 	return log_binary;
 }
 
+int log_to_stderr(void)
+{
+	return log_fd == STDERR_FILENO;
+}
+
 int log_init(const char *path, int level, int binary)
 {
 	int fd = STDERR_FILENO;

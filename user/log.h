@@ -107,6 +107,8 @@ extern int log_level;
 int log_init(const char *path, int level, int binary);
 void log_fini(void);
 int log_is_binary(void);
+/* log_to_stderr - 1 while messages go to stderr (no --log-file). */
+int log_to_stderr(void);
 
 /*
  * log_emit - format (text) or record (binary) one message. args[0] is a
