@@ -158,7 +158,102 @@ void rfiles_close(struct rfiles *f)
 	f->nr_plan = NULL;
 }
 
-int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
+int restore_inherit_parse(const char *arg, struct restore_inherit *out)
+{
+	char *end;
+	long n;
+
+	if (strncmp(arg, "fd[", 3))
+		goto bad;
+	errno = 0;
+	n = strtol(arg + 3, &end, 10);
+	if (errno || end == arg + 3 || n < 0 || n > INT32_MAX || strncmp(end, "]:", 2) || !end[2])
+		goto bad;
+	if (fcntl((int)n, F_GETFD) < 0) {
+		pr_err("--inherit-fd %s: ferry has no fd %ld open", arg, n);
+		return -EINVAL;
+	}
+	out->fd = (int)n;
+	out->key = end + 2;
+	return 0;
+bad:
+	pr_err("--inherit-fd %s: expected fd[N]:KEY, e.g. fd[1]:pipe:[12345]", arg);
+	return -EINVAL;
+}
+
+/* The key --inherit-fd names description @fe by: "pipe:[ID]" or the file's path. */
+static const char *file_key(const FileEntry *fe, char *buf, size_t size)
+{
+	if (fe->type == FD_TYPES__PIPE) {
+		snprintf(buf, size, "pipe:[%u]", fe->pipe->pipe_id);
+		return buf;
+	}
+	if (fe->type == FD_TYPES__REG)
+		return rfiles_reg_path(fe, buf, size);
+	return NULL;
+}
+
+/* The --inherit-fd entry for @fe, or NULL. */
+static const struct restore_inherit *inherited(const struct restore_opts *o, const FileEntry *fe)
+{
+	char buf[4096];
+	const char *key = file_key(fe, buf, sizeof(buf));
+
+	for (size_t i = 0; key && i < o->nr_inherit; i++)
+		if (!strcmp(o->inherit[i].key, key))
+			return &o->inherit[i];
+	return NULL;
+}
+
+/*
+ * The ends of pipe @pipe_id that fds of the dump hold: bit 0 the read end,
+ * bit 1 the write end.
+ */
+static unsigned pipe_ends_held(const struct rimg *r, uint32_t pipe_id)
+{
+	unsigned ends = 0;
+
+	for (size_t i = 0; i < r->nr_files; i++) {
+		const FileEntry *fe = r->files[i];
+
+		if (fe->type == FD_TYPES__PIPE && fe->pipe->pipe_id == pipe_id)
+			ends |= (fe->pipe->flags & O_ACCMODE) == O_RDONLY ? 1 : 2;
+	}
+	return ends;
+}
+
+/* Ferry's fd @in->fd for the fd @fd of @pid, above @base; or the refusal of an outward pipe. */
+static int open_inherited_or_refuse(const struct rimg *r, const FileEntry *fe,
+				    const struct restore_inherit *in, pid_t pid, int fd, int base)
+{
+	int lfd;
+
+	if (in) {
+		lfd = fcntl(in->fd, F_DUPFD_CLOEXEC, base);
+		if (lfd < 0) {
+			lfd = -errno;
+			pr_errno(lfd, "pid %d fd %d: cannot take ferry's fd %d (--inherit-fd)", pid,
+				 fd, in->fd);
+		} else {
+			pr_info("pid %d fd %d: ferry's fd %d, as --inherit-fd fd[%d]:%s says", pid,
+				fd, in->fd, in->fd, in->key);
+		}
+		return lfd;
+	}
+	pr_err("pid %d fd %d: pipe:[%u] led out of the dumped tree (no process of it held its "
+	       "%s end): a new pipe would leave it %s. Give it ferry's fd that leads where the "
+	       "old one did: --inherit-fd fd[%d]:pipe:[%u] (e.g. `ferry restore ... "
+	       "--inherit-fd 'fd[%d]:pipe:[%u]' %s`)",
+	       pid, fd, fe->pipe->pipe_id,
+	       (fe->pipe->flags & O_ACCMODE) == O_RDONLY ? "write" : "read",
+	       (fe->pipe->flags & O_ACCMODE) == O_RDONLY ? "reading end-of-file at once"
+							 : "writing to no reader (SIGPIPE)",
+	       fd, fe->pipe->pipe_id, fd, fe->pipe->pipe_id,
+	       (fe->pipe->flags & O_ACCMODE) == O_RDONLY ? "< <(producer)" : "| consumer");
+	return -EPIPE;
+}
+
+int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o)
 {
 	int(*ends)[2] = NULL;
 	uint32_t *ends_id = NULL;
@@ -205,6 +300,20 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
 			}
 			fe = r->files[idx];
 			if (f->tmp[idx] < 0) {
+				const struct restore_inherit *in = inherited(o, fe);
+
+				if (in || (fe->type == FD_TYPES__PIPE &&
+					   pipe_ends_held(r, fe->pipe->pipe_id) != 3)) {
+					lfd = open_inherited_or_refuse(r, fe, in, ip->pid,
+								       (int)fi->fd, f->base);
+					if (lfd < 0) {
+						err = lfd;
+						break;
+					}
+					f->tmp[idx] = lfd;
+				}
+			}
+			if (f->tmp[idx] < 0) {
 				switch (fe->type) {
 				case FD_TYPES__REG:
 					lfd = open_reg(fe, ip->pid, (int)fi->fd, f->base);
@@ -226,7 +335,7 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
 					break;
 				}
 				case FD_TYPES__TTY:
-					lfd = open_tty(ip->pid, (int)fi->fd, f->base, shell_job);
+					lfd = open_tty(ip->pid, (int)fi->fd, f->base, o->shell_job);
 					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
@@ -245,6 +354,16 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job)
 			f->plan[p][k].cloexec = !!(fi->flags & FD_CLOEXEC);
 			f->nr_plan[p]++;
 		}
+	}
+	for (size_t i = 0; !err && i < o->nr_inherit; i++) {
+		size_t k;
+
+		for (k = 0; k < r->nr_files && inherited(o, r->files[k]) != &o->inherit[i]; k++)
+			;
+		if (k == r->nr_files)
+			pr_warn("--inherit-fd fd[%d]:%s: no file of the dump has that key (see "
+				"`ferry decode -i files.img`)",
+				o->inherit[i].fd, o->inherit[i].key);
 	}
 out:
 	for (size_t i = 0; i < nr_ends; i++) {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "images.h"
+#include "restore.h"
 
 /* One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec. */
 struct rfd_plan {
@@ -32,12 +33,16 @@ struct rfiles {
 };
 
 /*
- * rfiles_open - open every description the dump's fds use. @shell_job
- * allows terminals (they become ferry's own). Returns 0, -ENOENT if a file
- * vanished, -ENOTSUP for a description that cannot be restored, or -errno;
- * errors name the pid, fd and path. On failure nothing is left open.
+ * rfiles_open - open every description the dump's fds use. @o->shell_job
+ * allows terminals (they become ferry's own); a description whose key an
+ * @o->inherit names becomes ferry's fd of that entry. A pipe with only one
+ * end in the tree (its other end was outside) is refused unless inherited:
+ * a new pipe would leave its writer without a reader, its reader without a
+ * writer. Returns 0, -ENOENT if a file vanished, -ENOTSUP for a description
+ * that cannot be restored, or -errno; errors name the pid, fd and path. On
+ * failure nothing is left open.
  */
-int rfiles_open(struct rfiles *f, const struct rimg *r, int shell_job);
+int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o);
 
 /* rfiles_close - close ferry's copies (the tree keeps its own) and free the plan. */
 void rfiles_close(struct rfiles *f);

@@ -110,7 +110,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (!err)
 		err = rmm_scratch_addr(r, &scratch);
 	if (!err)
-		err = rfiles_open(&f, r, o->shell_job);
+		err = rfiles_open(&f, r, o);
 	if (err)
 		goto out;
 	tasks = calloc(r->nr_procs, sizeof(*tasks));

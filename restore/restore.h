@@ -8,6 +8,20 @@
 
 #include <sys/types.h>
 
+/*
+ * --inherit-fd fd[N]:KEY (CRIU's option): the description of the dump whose
+ * key is KEY ("pipe:[INODE]" for a pipe, the path for a regular file) is not
+ * re-created: every fd on it gets ferry's own fd N instead, typically the
+ * new end of a pipe to a process outside the tree (`prog | cat`).
+ */
+struct restore_inherit {
+	int fd;
+	const char *key;
+};
+
+/* restore_inherit_parse - "fd[N]:KEY" into @out (KEY points into @arg); 0 or -EINVAL (said). */
+int restore_inherit_parse(const char *arg, struct restore_inherit *out);
+
 struct restore_opts {
 	const char *dir;	 /* the images directory */
 	int detached;		 /* -d: return once the tree runs, do not wait for it */
@@ -20,6 +34,8 @@ struct restore_opts {
 	long timeout_ms;	 /* --lazy-timeout: a page request unanswered this long fails */
 	long prefetch_delay_ms;	 /* --prefetch-delay: background filling starts this late */
 	pid_t *lazy_daemon;	 /* if not NULL, gets the lazy-pages daemon's pid (0: none) */
+	const struct restore_inherit *inherit; /* --inherit-fd, nr_inherit of them */
+	size_t nr_inherit;
 };
 
 /*

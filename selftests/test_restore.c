@@ -416,6 +416,94 @@ Test(restore, fd_table_equals_the_dumped_one)
 	rw_stop(&w);
 }
 
+/*
+ * `counter | cat`, counter dumped: its stdout led out of the tree. The dump
+ * says so; restore refuses a new pipe nobody reads (the process would die of
+ * SIGPIPE while `restore -d` said all is well) and names the --inherit-fd
+ * that plugs it; with it, counter goes on writing to the new consumer.
+ */
+Test(restore, pipe_out_of_the_tree_needs_inherit_fd)
+{
+	char img[600], out2[600], fifo[600], *err = NULL, *p, *line;
+	int pfd[2], rc, status;
+	unsigned ino = 0;
+	pid_t counter, cat;
+	struct rw w;
+
+	rw_init(&w);
+	snprintf(img, sizeof(img), "%s/img", w.dir);
+	cr_assert_eq(pipe(pfd), 0);
+	counter = fork();
+	cr_assert_geq(counter, 0);
+	if (!counter) {
+		/* Nothing of the test's: stdin and stderr /dev/null, stdout the pipe. */
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(null, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		execl(t_workload("counter"), "counter", NULL);
+		_exit(127);
+	}
+	cat = fork();
+	cr_assert_geq(cat, 0);
+	if (!cat) {
+		dup2(pfd[0], 0);
+		if (!freopen(w.out, "w", stdout))
+			_exit(126);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		execlp("cat", "cat", NULL);
+		_exit(127);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	line = t_wait_line(w.out, "counter: 2 ", 10000);
+	cr_assert_not_null(line, "counter | cat does not run");
+	free(line);
+
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), counter, img);
+	cr_assert_eq(rc, 0, "dump: %s", err ? err : "");
+	cr_assert(err && (p = strstr(err, "fd 1: pipe:[")), "the dump does not warn:\n%s",
+		  err ? err : "");
+	cr_assert_eq(sscanf(p, "fd 1: pipe:[%u]", &ino), 1);
+	cr_expect(strstr(err, "leads out of the tree"), "%s", err);
+	free(err);
+	err = NULL;
+	cr_assert_eq(waitpid(counter, &status, 0), counter);
+	cr_assert_eq(waitpid(cat, &status, 0), cat, "cat did not see the end of its input");
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), img);
+	cr_assert_neq(rc, 0, "restored with its stdout on a pipe nobody reads");
+	cr_expect(err && strstr(err, "pid ") && strstr(err, " fd 1: pipe:["), "%s", err);
+	snprintf(fifo, sizeof(fifo), "--inherit-fd fd[1]:pipe:[%u]", ino);
+	cr_expect(err && strstr(err, fifo + strlen("--inherit-fd ")), "no hint in:\n%s", err);
+	free(err);
+	err = NULL;
+	cr_assert_neq(kill(counter, 0), 0, "a refused restore left pid %d", counter);
+
+	/* A new consumer behind a FIFO, given to ferry as its fd 5. */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", w.dir);
+	snprintf(out2, sizeof(out2), "%s/out2", w.dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cat = fork();
+	cr_assert_geq(cat, 0);
+	if (!cat) {
+		execl("/bin/sh", "sh", "-c", "exec cat < \"$0\" > \"$1\"", fifo, out2, NULL);
+		_exit(127);
+	}
+	rc = t_run(NULL, &err, "%s restore -D %s -d --inherit-fd 'fd[5]:pipe:[%u]' 5>%s",
+		   t_ferry_bin(), img, ino, fifo);
+	cr_assert_eq(rc, 0, "restore with --inherit-fd: %s", err ? err : "");
+	free(err);
+	line = t_wait_line(out2, "counter: ", 10000);
+	cr_assert_not_null(line, "the restored counter writes nothing to the new consumer");
+	free(line);
+	w.pid = counter;
+	rw_stop(&w);
+	cr_assert_eq(waitpid(cat, &status, 0), cat);
+}
+
 /* The first restored tree exits; the same images give the same tree again. */
 Test(restore, same_images_twice)
 {

@@ -1205,12 +1205,37 @@ static int write_tty_info(struct img *img, const struct tty_rec *t)
 	return img_write_entry(img, &ie.base);
 }
 
+/*
+ * A pipe with only one end in the tree leads out of it (`prog | cat`): it is
+ * dumped, and restore wants to be told what to plug in its place.
+ */
+static void warn_outward_pipes(const struct files_dump *d)
+{
+	for (size_t i = 0; i < d->nd; i++) {
+		const struct desc *e = &d->d[i];
+		unsigned ends = 0;
+
+		if (e->type != FD_TYPES__PIPE)
+			continue;
+		for (size_t k = 0; k < d->nd; k++)
+			if (d->d[k].type == FD_TYPES__PIPE && d->d[k].pipe_id == e->pipe_id)
+				ends |= (d->d[k].flags & O_ACCMODE) == O_RDONLY ? 1 : 2;
+		if (ends != 3)
+			pr_warn("pid %d fd %d: pipe:[%u] leads out of the tree (its %s end is not in "
+				"it): restore needs --inherit-fd fd[N]:pipe:[%u] with a new pipe to "
+				"take its place",
+				e->pid, e->fd, e->pipe_id,
+				(e->flags & O_ACCMODE) == O_RDONLY ? "write" : "read", e->pipe_id);
+	}
+}
+
 int files_dump_commit(struct files_dump *d, int dirfd)
 {
 	struct img *files = NULL, *pdata = NULL, *ttys = NULL;
 	size_t i;
 	int ret;
 
+	warn_outward_pipes(d);
 	ret = img_create(&files, dirfd, IMG_FILES->file, IMG_FILES);
 	if (ret)
 		goto err;

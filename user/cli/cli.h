@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#define CLI_MAX_INHERIT 64
+
 struct cli_opts {
 	int verbosity;		 /* -v[N] */
 	const char *log_file;	 /* --log-file / -o */
@@ -44,8 +46,10 @@ struct cli_opts {
 	const char *wire_log;	 /* --wire-log PREFIX (page-server: capture the BER session) */
 	long timeout_ms;	 /* --lazy-timeout / --timeout S, in ms; -1 unset */
 	long prefetch_delay_ms;	 /* --prefetch-delay MS (lazy restore) */
-	int exit_code;		 /* what ferry exits with when run() succeeds */
-	int argc;		 /* positional arguments after the subcommand */
+	const char *inherit_fd[CLI_MAX_INHERIT]; /* --inherit-fd fd[N]:KEY, repeatable */
+	int nr_inherit_fd;
+	int exit_code; /* what ferry exits with when run() succeeds */
+	int argc;      /* positional arguments after the subcommand */
 	char **argv;
 };
 

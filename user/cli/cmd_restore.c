@@ -14,6 +14,7 @@
 
 static int run(struct cli_opts *o)
 {
+	struct restore_inherit inherit[CLI_MAX_INHERIT];
 	struct restore_opts ro = { 0 };
 	char ws[4096];
 	pid_t root, w, daemon = 0;
@@ -28,6 +29,11 @@ static int run(struct cli_opts *o)
 			o->argv[0]);
 		return -1;
 	}
+	for (int i = 0; i < o->nr_inherit_fd; i++)
+		if (restore_inherit_parse(o->inherit_fd[i], &inherit[i]))
+			return -1;
+	ro.inherit = inherit;
+	ro.nr_inherit = (size_t)o->nr_inherit_fd;
 	ro.dir = o->images_dir;
 	ro.detached = o->detached;
 	ro.shell_job = o->shell_job;
@@ -103,48 +109,58 @@ const struct cli_cmd cmd_restore = {
 	.name = "restore",
 	.run = run,
 	.summary = "bring a dumped process tree back from its images",
-	.usage = "Usage: ferry restore -D DIR [-d] [--shell-job] [--pidfile FILE] [-v[N]]\n"
-		 "                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
-		 "                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
-		 "                      [--prefetch-delay MS]]\n\n"
-		 "Re-creates the process tree dumped in DIR, every process and thread with its\n"
-		 "dumped pid/tid, session and process group, and resumes it where it was frozen.\n"
-		 "Without -d ferry stays the root's parent, waits for it and exits with its exit\n"
-		 "status (128+N if killed by signal N), as CRIU does.\n\n"
-		 "Options:\n"
-		 "  -D, --images-dir DIR      the images, as written by 'ferry dump'\n"
-		 "  -d, --restore-detached    return once the tree runs (it is reparented when\n"
-		 "                            ferry exits)\n"
-		 "  -j, --shell-job           fds on a terminal get ferry's own terminal\n"
-		 "                            (refused without this option)\n"
-		 "  --pidfile FILE            write the root's pid to FILE\n"
-		 "  -v[N]                     -v3 prints the restore statistics\n\n"
-		 "Lazy (post-copy) restore:\n"
-		 "  --lazy-pages              resume the tree before its private anonymous memory\n"
-		 "                            is in place: a lazy-pages daemon (ferry's child,\n"
-		 "                            'ferry-lazy') fills each page on first touch\n"
-		 "                            (userfaultfd) and the rest in the background, then\n"
-		 "                            exits, printing a summary line. Pages of private\n"
-		 "                            file mappings are written before resume.\n"
-		 "  --page-server HOST:PORT   take the pages from 'ferry page-server' there\n"
-		 "                            instead of DIR's pages-*.img (which may be absent)\n"
-		 "  --secret-file F           the page server's shared secret\n"
-		 "  --record-ws[=FILE]        record the order in which pages are first touched\n"
-		 "                            (default DIR/working-set.ferry); a later lazy\n"
-		 "                            restore of DIR fills DIR/working-set.ferry's pages\n"
-		 "                            first, before the tree resumes\n"
-		 "  --lazy-timeout S          a page request unanswered for S seconds (default\n"
-		 "                            10) means the page source is gone: the processes\n"
-		 "                            still missing pages are killed, the page named\n"
-		 "  --prefetch-delay MS       start the background filling MS ms after resume\n"
-		 "                            (default 0; faults are served meanwhile)\n\n"
-		 "Restored: address space (every VMA at its address, private memory from the\n"
-		 "pages images, file mappings from their files, vDSO moved to its old place),\n"
-		 "files at their flags and positions, pipes with their data, threads, registers\n"
-		 "and FPU/AVX state, TLS, signal masks, pending signals, sigactions, sigaltstack,\n"
-		 "robust futex list, rseq, itimers, rlimits, cwd/root/umask, creds.\n\n"
-		 "Refused before anything runs, with a message naming what is wrong: a pid or\n"
-		 "tid already in use, a missing or inconsistent image, a truncated pages image,\n"
-		 "a mapped file that vanished or changed size, a different kernel's vDSO.\n"
-		 "On any failure every process made so far is killed; ferry exits non-zero.\n",
+	.usage =
+		"Usage: ferry restore -D DIR [-d] [--shell-job] [--pidfile FILE] [-v[N]]\n"
+		"                     [--inherit-fd fd[N]:KEY]...\n"
+		"                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
+		"                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
+		"                      [--prefetch-delay MS]]\n\n"
+		"Re-creates the process tree dumped in DIR, every process and thread with its\n"
+		"dumped pid/tid, session and process group, and resumes it where it was frozen.\n"
+		"Without -d ferry stays the root's parent, waits for it and exits with its exit\n"
+		"status (128+N if killed by signal N), as CRIU does.\n\n"
+		"Options:\n"
+		"  -D, --images-dir DIR      the images, as written by 'ferry dump'\n"
+		"  -d, --restore-detached    return once the tree runs (it is reparented when\n"
+		"                            ferry exits)\n"
+		"  -j, --shell-job           fds on a terminal get ferry's own terminal\n"
+		"                            (refused without this option)\n"
+		"  --pidfile FILE            write the root's pid to FILE\n"
+		"  --inherit-fd fd[N]:KEY    the file of the dump with key KEY is not opened\n"
+		"                            again: its fds get ferry's fd N (repeatable). KEY\n"
+		"                            is pipe:[INODE] for a pipe (as `ferry dump` and\n"
+		"                            `ferry decode -i files.img` name it) or the path\n"
+		"                            of a regular file. A pipe whose other end was\n"
+		"                            outside the tree (`prog | cat`) needs one: e.g.\n"
+		"                            ferry restore -D d --inherit-fd 'fd[1]:pipe:[N]' | cat\n"
+		"  -v[N]                     -v3 prints the restore statistics\n\n"
+		"Lazy (post-copy) restore:\n"
+		"  --lazy-pages              resume the tree before its private anonymous memory\n"
+		"                            is in place: a lazy-pages daemon (ferry's child,\n"
+		"                            'ferry-lazy') fills each page on first touch\n"
+		"                            (userfaultfd) and the rest in the background, then\n"
+		"                            exits, printing a summary line. Pages of private\n"
+		"                            file mappings are written before resume.\n"
+		"  --page-server HOST:PORT   take the pages from 'ferry page-server' there\n"
+		"                            instead of DIR's pages-*.img (which may be absent)\n"
+		"  --secret-file F           the page server's shared secret\n"
+		"  --record-ws[=FILE]        record the order in which pages are first touched\n"
+		"                            (default DIR/working-set.ferry); a later lazy\n"
+		"                            restore of DIR fills DIR/working-set.ferry's pages\n"
+		"                            first, before the tree resumes\n"
+		"  --lazy-timeout S          a page request unanswered for S seconds (default\n"
+		"                            10) means the page source is gone: the processes\n"
+		"                            still missing pages are killed, the page named\n"
+		"  --prefetch-delay MS       start the background filling MS ms after resume\n"
+		"                            (default 0; faults are served meanwhile)\n\n"
+		"Restored: address space (every VMA at its address, private memory from the\n"
+		"pages images, file mappings from their files, vDSO moved to its old place),\n"
+		"files at their flags and positions, pipes with their data, threads, registers\n"
+		"and FPU/AVX state, TLS, signal masks, pending signals, sigactions, sigaltstack,\n"
+		"robust futex list, rseq, itimers, rlimits, cwd/root/umask, creds.\n\n"
+		"Refused before anything runs, with a message naming what is wrong: a pid or\n"
+		"tid already in use, a missing or inconsistent image, a truncated pages image,\n"
+		"a mapped file that vanished or changed size, a different kernel's vDSO, a\n"
+		"pipe that led out of the tree without --inherit-fd.\n"
+		"On any failure every process made so far is killed; ferry exits non-zero.\n",
 };

@@ -45,6 +45,7 @@ enum {
 	OPT_BPF_PAGES,
 	OPT_BPF_RANGES,
 	OPT_BPF_RINGBUF,
+	OPT_INHERIT_FD,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +85,7 @@ static const struct option long_opts[] = {
 	{ "bpf-pages", required_argument, NULL, OPT_BPF_PAGES },
 	{ "bpf-ranges", required_argument, NULL, OPT_BPF_RANGES },
 	{ "bpf-ringbuf", required_argument, NULL, OPT_BPF_RINGBUF },
+	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -220,6 +222,14 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_PIDFILE:
 			o->pidfile = optarg;
+			break;
+		case OPT_INHERIT_FD:
+			if (o->nr_inherit_fd == CLI_MAX_INHERIT) {
+				fprintf(stderr, "ferry: more than %d --inherit-fd\n",
+					CLI_MAX_INHERIT);
+				return -EINVAL;
+			}
+			o->inherit_fd[o->nr_inherit_fd++] = optarg;
 			break;
 		case OPT_PREV_DIR:
 			o->prev_dir = optarg;
