@@ -521,7 +521,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
 		       struct preload *pl, struct page_buffers *bufs)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	int err;
@@ -538,9 +538,16 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
-	/* Refuse unsupported fds before anything else is asked of the tree. */
-	for (size_t i = 0; i < t->nr && !err; i++)
-		err = files_dump_check(files, t->procs[i].pid);
+	/*
+	 * Refuse unsupported fds and locks before anything else is asked of the
+	 * tree: every process is checked, so one report names all of them.
+	 */
+	for (size_t i = 0; i < t->nr && (!err || err == -ENOTSUP); i++) {
+		int e = files_dump_check(files, t->procs[i].pid);
+
+		if (e && (!err || e != -ENOTSUP))
+			err = e;
+	}
 	if (err)
 		goto out;
 	fault_point("frozen");
