@@ -89,8 +89,9 @@ static void holders(pid_t pid, const FileLockEntry *l, char *buf, size_t size)
 
 	buf[0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, l->fd);
+	/* Only a message: nothing is named if /proc cannot tell. */
 	if (stat(path, &st) || file_lock_read_proc(&all, &nr))
-		return;
+		nr = 0;
 	for (size_t i = 0; i < nr && off < size; i++) {
 		const struct file_lock *o = &all[i];
 
@@ -148,9 +149,7 @@ static int take(struct rtask *t, const struct rimg *r, const FileLockEntry *l)
 	file = fd_name(r, t->pid, l->fd, buf, sizeof(buf));
 	if (!err) {
 		pr_debug("pid %d fd %d: %s: took the %s again", t->pid, l->fd, file, what);
-		return 0;
-	}
-	if (err == -EAGAIN || err == -EACCES) {
+	} else if (err == -EAGAIN || err == -EACCES) {
 		holders(t->pid, l, who, sizeof(who));
 		pr_err("pid %d fd %d: %s: cannot take the %s again: held now by %s", t->pid, l->fd,
 		       file, what, who[0] ? who : "another process");
