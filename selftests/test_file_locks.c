@@ -408,6 +408,18 @@ static pid_t find_in_group(pid_t pgid, const char *comm)
 	return found;
 }
 
+/* find_in_group(), waiting up to @ms for it to appear. */
+static pid_t wait_in_group(pid_t pgid, const char *comm, int ms)
+{
+	pid_t pid = find_in_group(pgid, comm);
+
+	for (int waited = 0; pid < 0 && waited < ms; waited += 10) {
+		usleep(10 * 1000);
+		pid = find_in_group(pgid, comm);
+	}
+	return pid;
+}
+
 Test(file_locks, sqlite_write_transaction_loses_nothing)
 {
 	char dir_db[600], script[600], out[600], ready[600], done[600], pidfile[600], img[600];
@@ -441,6 +453,8 @@ Test(file_locks, sqlite_write_transaction_loses_nothing)
 	free(line);
 	sqlite = find_in_group(root, "sqlite3");
 	cr_assert_gt(sqlite, 0);
+	/* The writer may print before it forks its sleep: dump a settled tree. */
+	cr_assert_gt(wait_in_group(root, "sleep", 10000), 0, "the writer never slept");
 	cr_assert_eq(stat(dir_db, &st), 0);
 	/* EXCLUSIVE: PENDING, RESERVED and SHARED bytes, one merged write range. */
 	cr_assert_eq(proc_locks(dir_db, FILE_LOCK_POSIX, F_WRLCK, sqlite, 1073741824, 512), 1,
@@ -473,7 +487,7 @@ Test(file_locks, sqlite_write_transaction_loses_nothing)
 	err = NULL;
 
 	/* Let the restored one commit. */
-	sleeper = find_in_group(root, "sleep");
+	sleeper = wait_in_group(root, "sleep", 10000);
 	cr_assert_gt(sleeper, 0, "the writer's sleep is not in the restored tree");
 	cr_assert_eq(kill(sleeper, SIGTERM), 0);
 	line = t_wait_line(done, "committed", 10000);
