@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "rimg: "
+#include "file_lock.h"
 #include "images.h"
 #include "img.h"
 #include "log.h"
@@ -719,6 +720,86 @@ static int load_fds(struct rimg *r, struct rimg_proc *p)
 	return err < 0 ? err : 0;
 }
 
+/* A lock of filelocks.img must be one ferry takes, through an fd its process has. */
+static int check_lock(const struct rimg *r, const struct img *img, size_t at,
+		      const FileLockEntry *l)
+{
+	const struct rimg_proc *p = NULL;
+	int found = 0;
+
+	for (size_t i = 0; i < r->nr_procs && !p; i++)
+		if (r->procs[i].pid == l->pid)
+			p = &r->procs[i];
+	if (!p) {
+		pr_err("%s: offset %zu: a lock of pid %d, which is not in %s", img_name(img), at,
+		       l->pid, IMG_PSTREE->file);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->nr_fds && !found; i++)
+		found = l->fd >= 0 && p->fds[i]->fd == (uint32_t)l->fd;
+	if (!found) {
+		pr_err("%s: offset %zu: pid %d: a lock on fd %d, which it does not have",
+		       img_name(img), at, l->pid, l->fd);
+		return -EINVAL;
+	}
+	if (l->flag == FILE_LOCK_LEASE) {
+		pr_err("%s: offset %zu: pid %d fd %d: a lease, which ferry cannot restore",
+		       img_name(img), at, l->pid, l->fd);
+		return -ENOTSUP;
+	}
+	if ((l->flag != FILE_LOCK_POSIX && l->flag != FILE_LOCK_OFD &&
+	     l->flag != FILE_LOCK_FLOCK) ||
+	    (l->type != F_RDLCK && l->type != F_WRLCK) || l->start < 0 || l->len < 0) {
+		pr_err("%s: offset %zu: pid %d fd %d: invalid lock (flag %u, type %u, start %lld, "
+		       "len %lld)",
+		       img_name(img), at, l->pid, l->fd, l->flag, l->type, (long long)l->start,
+		       (long long)l->len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* filelocks.img, if the dump has one (written by a dump with --file-locks). */
+static int load_locks(struct rimg *r)
+{
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	struct img *img;
+	int err;
+
+	err = open_img(r, IMG_FILE_LOCKS->file, IMG_FILE_LOCKS, 0, &img);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(img);
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		err = check_lock(r, img, at, (FileLockEntry *)m);
+		if (err)
+			break;
+		if (r->nr_locks == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			FileLockEntry **n = realloc(r->locks, nc * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			r->locks = n;
+			cap = nc;
+		}
+		r->locks[r->nr_locks++] = (FileLockEntry *)m;
+		m = NULL;
+	}
+	msg_free(m);
+	img_close(img);
+	return err < 0 ? err : 0;
+}
+
 static int check_file_ref(const struct rimg *r, const struct rimg_proc *p, const char *img,
 			  const char *what, uint32_t id)
 {
@@ -1375,12 +1456,15 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 		err = load_pipes(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = load_proc(r, &r->procs[i]);
+	if (!err)
+		err = load_locks(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = resolve_parents(r, &r->procs[i]);
 	if (err)
 		goto err;
-	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s), %zu parent image set(s) loaded",
-		dir, r->nr_procs, r->nr_files, r->nr_pipes, r->nr_chain);
+	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s), %zu file lock(s), %zu "
+		"parent image set(s) loaded",
+		dir, r->nr_procs, r->nr_files, r->nr_pipes, r->nr_locks, r->nr_chain);
 	*out = r;
 	return 0;
 err:
@@ -1424,6 +1508,9 @@ void rimg_free(struct rimg *r)
 	for (size_t i = 0; i < r->nr_ttys; i++)
 		msg_free(r->ttys[i]);
 	free(r->ttys);
+	for (size_t i = 0; i < r->nr_locks; i++)
+		msg_free(r->locks[i]);
+	free(r->locks);
 	free(r->pipes);
 	if (r->pipes_img)
 		img_close(r->pipes_img);

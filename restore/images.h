@@ -3,7 +3,7 @@
  * The restore side's view of an images directory.
  *
  * rimg_load() reads every image a dump wrote (inventory, pstree, cores, mm,
- * pagemap, fdinfo, files, pipes-data, fs, tty-info) and cross-checks them
+ * pagemap, fdinfo, files, pipes-data, fs, tty-info, filelocks) and cross-checks them
  * before the restore creates a single process: a dump that is incomplete,
  * truncated or inconsistent is refused as a whole, with a message naming the
  * file and the byte offset, pid or address at fault.
@@ -32,6 +32,7 @@
 
 #include "core.pb-c.h"
 #include "fdinfo.pb-c.h"
+#include "file-lock.pb-c.h"
 #include "fs.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
@@ -140,7 +141,15 @@ struct rimg {
 	struct rimg_pipe_data *pipes; /* sorted by pipe_id */
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */
-	int has_parent;	       /* a "parent" symlink exists (pre-dump chain) */
+	/*
+	 * filelocks.img (none if the file is absent), in image order. Each is
+	 * a POSIX, OFD or flock lock (FILE_LOCK_*) of a process of the tree,
+	 * on an fd that process has, type F_RDLCK or F_WRLCK, start and len
+	 * not negative; anything else was refused by rimg_load().
+	 */
+	FileLockEntry **locks;
+	size_t nr_locks;
+	int has_parent; /* a "parent" symlink exists (pre-dump chain) */
 	/*
 	 * The parent directories opened so far: chain[k] is level k + 1. Only
 	 * as many as the deepest PE_PARENT page needs.
@@ -159,7 +168,8 @@ struct rimg {
  * must exist is missing (also: a parent directory, its inventory.img, or its
  * pagemap-PID.img for a pid with pages there), -EINVAL if an image is corrupt
  * or the images disagree with each other (also: a PE_PARENT page that the
- * parent does not have, or has only as lazy), -ELOOP if the chain leads back
+ * parent does not have, or has only as lazy; a lock on an fd its process
+ * does not have), -ENOTSUP for a lease in filelocks.img, -ELOOP if the chain leads back
  * to a directory already in it or is longer than RIMG_MAX_CHAIN, -ENOMEM, or
  * another -errno from the file system. Every error is logged with the
  * directory, file and offset, pid or address involved.

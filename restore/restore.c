@@ -4,6 +4,7 @@
  *
  *   load + check images -> pids free? -> open files -> fork the shells
  *   -> seize -> per process: address space, threads, state
+ *   -> per process: file locks (--file-locks)
  *   -> per process: pending signals, scratch unmapped, registers
  *   -> detach every thread (the tree resumes)
  */
@@ -22,6 +23,7 @@
 #include "images.h"
 #include "lazy.h"
 #include "lazy_ws.h"
+#include "locks.h"
 #include "log.h"
 #include "util.h"
 #include "mm.h"
@@ -106,6 +108,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		goto out;
 	err = check_supported(r);
 	if (!err)
+		err = rlocks_check(r, o->file_locks);
+	if (!err)
 		err = rshell_check_pids(r);
 	if (!err)
 		err = rmm_scratch_addr(r, &scratch);
@@ -169,6 +173,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (err)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
+	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
+	for (size_t i = 0; !err && i < r->nr_procs; i++)
+		err = rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rstate_finish(&tasks[i]);
 	if (!err && o->pidfile)

@@ -3,7 +3,8 @@
  * The file-descriptor dumper on real forked children: regular files,
  * directories, /dev/null, pipes with buffered data (which the target must
  * still read afterwards), sharing by dup and fork, the controlling pty with
- * and without shell_job, cwd/root/exe/map_files, and the refusals. Every
+ * and without shell_job, cwd/root/exe/map_files, file locks (recorded once
+ * each, or refused without file_locks), and the refusals. Every
  * image is read back with img_read_entry, and crit must decode them.
  *
  * The children are not ptrace-stopped: each blocks in read(2) on its stdin,
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -35,6 +37,7 @@
 #include "proc_fdinfo.h"
 
 #include "fdinfo.pb-c.h"
+#include "file-lock.pb-c.h"
 #include "fs.pb-c.h"
 #include "pipe-data.pb-c.h"
 #include "tty.pb-c.h"
@@ -753,6 +756,188 @@ Test(dump_files, many_descriptions_of_one_inode)
 	free(dir);
 }
 
+/* ---- file locks ------------------------------------------------------------------------------ */
+
+static void set_lock(int fd, int cmd, short type, off_t start, off_t len)
+{
+	struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+	if (fcntl(fd, cmd, &l))
+		_exit(130);
+}
+
+/*
+ * A: a shared flock on fd 30 (DIR/f1, dup'd at 31), POSIX write 10-14 and
+ * read 100-EOF through fd 33 (DIR/f2). B, forked after, shares 30, 31 and
+ * 33 and takes a POSIX write lock on 0-4 through the inherited fd 30 (a
+ * description A's fds came first on) and an OFD read lock on 1 GiB + 510
+ * bytes through its own fd 32 (DIR/f2). B's number is A's "ready" extra.
+ */
+static void locks_tree(void *arg)
+{
+	const char *dir = arg;
+	char f1[PATH_MAX], f2[PATH_MAX], c;
+	int sync[2], st;
+	pid_t b;
+
+	snprintf(f1, sizeof(f1), "%s/f1", dir);
+	snprintf(f2, sizeof(f2), "%s/f2", dir);
+	put(open(f1, O_RDWR), 30, 0);
+	if (dup2(30, 31) != 31 || flock(30, LOCK_SH | LOCK_NB) || pipe(sync))
+		_exit(131);
+	put(open(f2, O_RDWR), 33, 0);
+	set_lock(33, F_SETLK, F_WRLCK, 10, 5);
+	set_lock(33, F_SETLK, F_RDLCK, 100, 0);
+	b = fork();
+	if (!b) {
+		set_lock(30, F_SETLK, F_WRLCK, 0, 5);
+		put(open(f2, O_RDONLY), 32, 0);
+		set_lock(32, F_OFD_SETLK, F_RDLCK, 1 << 30, 510);
+		close(sync[0]);
+		close(sync[1]);
+		kid_block();
+		_exit(0);
+	}
+	close(sync[1]);
+	if (read(sync[0], &c, 1) != 0)
+		_exit(132);
+	close(sync[0]);
+	kid_ready(b);
+	kid_block();
+	waitpid(b, &st, 0);
+	_exit(0);
+}
+
+static void locks_files(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/f1", dir);
+	cr_assert_eq(t_write_file(path, "one", 3), 0);
+	snprintf(path, sizeof(path), "%s/f2", dir);
+	cr_assert_eq(t_write_file(path, "two", 3), 0);
+}
+
+/* How many entries of filelocks.img are this lock. */
+static int count_lock(const struct entries *e, uint32_t flag, uint32_t type, pid_t pid, int fd,
+		      int64_t start, int64_t len)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < e->n; i++) {
+		const FileLockEntry *l = (const FileLockEntry *)e->m[i];
+
+		n += l->flag == flag && l->type == type && l->pid == pid && l->fd == fd &&
+		     l->start == start && l->len == len;
+	}
+	return n;
+}
+
+Test(dump_files, locks_recorded_once_each)
+{
+	struct files_dump_opts o = { .file_locks = 1 };
+	struct files_dump *fd;
+	struct entries locks;
+	char *dir = t_tmpdir();
+	struct kid k;
+	pid_t b;
+	int dirfd;
+
+	cr_assert_not_null(dir);
+	locks_files(dir);
+	kid_start(&k, locks_tree, dir);
+	b = (pid_t)k.extra;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(files_dump_init(&fd, &o), 0);
+	cr_assert_eq(files_dump_check(fd, k.pid), 0);
+	cr_assert_eq(files_dump_check(fd, b), 0);
+	cr_assert_eq(files_dump_proc(fd, k.pid, 1, dirfd), 0);
+	cr_assert_eq(files_dump_proc(fd, b, 2, dirfd), 0);
+	cr_assert_eq(files_dump_commit(fd, dirfd), 0);
+	files_dump_free(fd);
+
+	read_entries(dirfd, "filelocks.img", IMG_FILE_LOCKS, &locks);
+	/* The flock shows under 30 and 31 of A and of B: the description's, taken once. */
+	cr_assert_eq(count_lock(&locks, 2, F_RDLCK, k.pid, 30, 0, 0), 1);
+	cr_assert_eq(count_lock(&locks, 1, F_WRLCK, k.pid, 33, 10, 5), 1);
+	cr_assert_eq(count_lock(&locks, 1, F_RDLCK, k.pid, 33, 100, 0), 1);
+	/* B's own POSIX lock, through a description first seen in A: B's, once. */
+	cr_assert_eq(count_lock(&locks, 1, F_WRLCK, b, 30, 0, 5), 1);
+	cr_assert_eq(count_lock(&locks, 4, F_RDLCK, b, 32, 1 << 30, 510), 1);
+	cr_assert_eq(locks.n, 5, "%zu entries", locks.n);
+	free_entries(&locks);
+	if (!access(CRIT, X_OK))
+		crit_decode(dir, "filelocks.img");
+
+	cr_assert_eq(kid_stop(&k), 0);
+	close(dirfd);
+	t_rmrf(dir);
+	free(dir);
+}
+
+Test(dump_files, locks_refused_without_file_locks)
+{
+	const char *want[] = {
+		"pid A fd 30: DIR/f1: flock shared lock is held",
+		"pid A fd 31: DIR/f1: flock shared lock is held",
+		"pid A fd 33: DIR/f2: POSIX write lock on bytes 10-14 is held",
+		"pid A fd 33: DIR/f2: POSIX read lock on bytes 100-EOF is held",
+		"pid B fd 30: DIR/f1: POSIX write lock on bytes 0-4 is held",
+		"pid B fd 32: DIR/f2: OFD read lock on bytes 1073741824-1073742333 is held",
+		"pid A: 4 file lock(s) on its fds cannot be dumped: dump with --file-locks",
+	};
+	struct files_dump *fd;
+	struct logcap l;
+	char *dir = t_tmpdir(), *log, line[PATH_MAX + 200];
+	struct kid k;
+	pid_t b;
+	int dirfd;
+
+	cr_assert_not_null(dir);
+	locks_files(dir);
+	kid_start(&k, locks_tree, dir);
+	b = (pid_t)k.extra;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(files_dump_init(&fd, NULL), 0);
+	log_start(&l);
+	cr_assert_eq(files_dump_check(fd, k.pid), -ENOTSUP);
+	cr_assert_eq(files_dump_check(fd, b), -ENOTSUP);
+	log = log_end(&l);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *w = want[i];
+		char *o = line;
+
+		/* Expand A, B and DIR. */
+		while (*w) {
+			if (*w == 'A' && w[-1] == ' ' && (w[1] == ' ' || w[1] == ':')) {
+				o += sprintf(o, "%d", k.pid);
+				w++;
+			} else if (*w == 'B' && w[-1] == ' ' && w[1] == ' ') {
+				o += sprintf(o, "%d", b);
+				w++;
+			} else if (!strncmp(w, "DIR", 3)) {
+				o += sprintf(o, "%s", dir);
+				w += 3;
+			} else {
+				*o++ = *w++;
+			}
+		}
+		*o = '\0';
+		cr_assert(strstr(log, line), "log lacks '%s':\n%s", line, log);
+	}
+	free(log);
+
+	/* Dumping anyway fails the same way and leaves no image behind. */
+	cr_assert_eq(files_dump_proc(fd, k.pid, 1, dirfd), -ENOTSUP);
+	cr_assert_eq(count_images(dir), 0);
+	files_dump_free(fd);
+
+	cr_assert_eq(kid_stop(&k), 0);
+	close(dirfd);
+	t_rmrf(dir);
+	free(dir);
+}
+
 /* ---- refusals ------------------------------------------------------------------------------- */
 
 static void socket_child(void *arg)
@@ -1331,4 +1516,72 @@ Test(dump_files, fdinfo_parse)
 	cr_assert(fi.mnt_id >= 0);
 	close(f);
 	cr_assert_eq(proc_fdinfo_read(getpid(), f, &fi), -ENOENT);
+}
+
+Test(dump_files, fdinfo_lock_lines)
+{
+	const char text[] = "pos:\t0\nflags:\t0100002\nmnt_id:\t26\nino:\t1046\n"
+			    "lock:\t1: POSIX  ADVISORY  WRITE 22532 fe:00:1046 10 14\n"
+			    "lock:\t2: OFDLCK ADVISORY  READ -1 fe:00:1046 100 EOF\n"
+			    "lock:\t3: FLOCK  ADVISORY  WRITE 22532 fe:00:1046 0 EOF\n"
+			    "lock:\t4: LEASE  ACTIVE    READ 22532 fe:00:1046 0 EOF\n";
+	const char bad[] = "pos:\t0\nflags:\t0\nlock:\t1: POSIX  ADVISORY  WRITE x 0:0:1 0 EOF\n";
+	const char badrange[] = "pos:\t0\nflags:\t0\nlock:\t1: POSIX ADVISORY READ 1 0:0:1 9 8\n";
+	struct file_lock waiter;
+	struct proc_fdinfo fi;
+	char buf[128], path[PATH_MAX], *dir;
+	int f;
+
+	cr_assert_eq(proc_fdinfo_parse(text, sizeof(text) - 1, &fi), 0);
+	cr_assert_eq(fi.nr_locks, 4);
+	cr_assert_eq(fi.locks[0].kind, FILE_LOCK_POSIX);
+	cr_assert_eq(fi.locks[0].type, F_WRLCK);
+	cr_assert_eq(fi.locks[0].pid, 22532);
+	cr_assert(fi.locks[0].maj == 0xfe && fi.locks[0].min == 0 && fi.locks[0].ino == 1046);
+	cr_assert(fi.locks[0].start == 10 && fi.locks[0].len == 5);
+	cr_assert_str_eq(file_lock_desc(&fi.locks[0], buf, sizeof(buf)),
+			 "POSIX write lock on bytes 10-14");
+	cr_assert(fi.locks[1].kind == FILE_LOCK_OFD && fi.locks[1].pid == -1);
+	cr_assert(fi.locks[1].start == 100 && fi.locks[1].len == 0);
+	cr_assert_str_eq(file_lock_desc(&fi.locks[1], buf, sizeof(buf)),
+			 "OFD read lock on bytes 100-EOF");
+	cr_assert_str_eq(file_lock_desc(&fi.locks[2], buf, sizeof(buf)), "flock exclusive lock");
+	cr_assert_eq(fi.locks[3].kind, FILE_LOCK_LEASE);
+	cr_assert_str_eq(file_lock_desc(&fi.locks[3], buf, sizeof(buf)), "LEASE read lock");
+	/* Who stands in whose way: flock against flock, POSIX and OFD against each other. */
+	cr_assert(file_lock_conflicts(FILE_LOCK_OFD, F_RDLCK, 0, 11, &fi.locks[0]));
+	cr_assert(!file_lock_conflicts(FILE_LOCK_OFD, F_RDLCK, 15, 0, &fi.locks[0]));
+	cr_assert(!file_lock_conflicts(FILE_LOCK_POSIX, F_RDLCK, 0, 0, &fi.locks[1]));
+	cr_assert(file_lock_conflicts(FILE_LOCK_POSIX, F_WRLCK, 1000, 1, &fi.locks[1]));
+	cr_assert(file_lock_conflicts(FILE_LOCK_FLOCK, F_RDLCK, 0, 0, &fi.locks[2]));
+	cr_assert(!file_lock_conflicts(FILE_LOCK_POSIX, F_WRLCK, 0, 0, &fi.locks[2]));
+	proc_fdinfo_release(&fi);
+	cr_assert_eq(proc_fdinfo_parse(bad, sizeof(bad) - 1, &fi), -EINVAL);
+	cr_assert_eq(proc_fdinfo_parse(badrange, sizeof(badrange) - 1, &fi), -EINVAL);
+	/* /proc/locks has waiters too. */
+	cr_assert_eq(file_lock_parse("7: -> FLOCK  ADVISORY  WRITE 1 08:01:5 0 EOF", 44, &waiter),
+		     0);
+	cr_assert(waiter.blocked && waiter.kind == FILE_LOCK_FLOCK && waiter.ino == 5);
+	cr_assert(!file_lock_conflicts(FILE_LOCK_FLOCK, F_WRLCK, 0, 0, &waiter));
+
+	/* The kernel's own lines, more of them than the first 64 KiB of fdinfo hold. */
+	dir = t_tmpdir();
+	cr_assert_not_null(dir);
+	snprintf(path, sizeof(path), "%s/many", dir);
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(f, 0);
+	for (int i = 0; i < 3000; i++) {
+		struct flock l = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 2 * i, .l_len = 1
+		};
+
+		cr_assert_eq(fcntl(f, F_SETLK, &l), 0);
+	}
+	cr_assert_eq(proc_fdinfo_read(getpid(), f, &fi), 0);
+	cr_assert_eq(fi.nr_locks, 3000);
+	cr_assert(fi.locks[2999].kind == FILE_LOCK_POSIX && fi.locks[2999].pid == getpid());
+	proc_fdinfo_release(&fi);
+	close(f);
+	t_rmrf(dir);
+	free(dir);
 }

@@ -33,6 +33,7 @@
 #include "creds.pb-c.h"
 #include "sa.pb-c.h"
 #include "rlimit.pb-c.h"
+#include "file-lock.pb-c.h"
 
 #define CRIT "/usr/bin/crit"
 #define CRIU_MAGIC_PY "/usr/lib/python3/dist-packages/pycriu/images/magic.py"
@@ -42,10 +43,10 @@
 
 /* Types with a message that have a round-trip test below. */
 static const char *const tested[] = {
-	"INVENTORY", "PSTREE",	  "CORE",      "IDS",	    "MM",	"VMAS",
-	"PAGEMAP",   "FDINFO",	  "FILES",     "REG_FILES", "PIPES",	"PIPES_DATA",
-	"FIFO",	     "FIFO_DATA", "TTY_FILES", "TTY_INFO",  "TTY_DATA", "FS",
-	"STATS",     "CREDS",	  "SIGACT",    "RLIMIT",
+	"INVENTORY", "PSTREE",	  "CORE",      "IDS",	    "MM",	  "VMAS",
+	"PAGEMAP",   "FDINFO",	  "FILES",     "REG_FILES", "PIPES",	  "PIPES_DATA",
+	"FIFO",	     "FIFO_DATA", "TTY_FILES", "TTY_INFO",  "TTY_DATA",	  "FS",
+	"STATS",     "CREDS",	  "SIGACT",    "RLIMIT",    "FILE_LOCKS",
 };
 
 static char *tmpdir;
@@ -242,6 +243,7 @@ Test(img_types, table, .timeout = 30)
 		{ IMG_SIGACT, "SIGACT" },
 		{ IMG_RLIMIT, "RLIMIT" },
 		{ IMG_VMAS, "VMAS" },
+		{ IMG_FILE_LOCKS, "FILE_LOCKS" },
 	};
 	size_t i, len;
 
@@ -1401,5 +1403,45 @@ Test(img_types, rlimit, .timeout = 30, .init = setup, .fini = teardown)
 	expect_json(json, "\"cur\": 1024");
 	expect_json(json, "\"max\": 524288");
 	cr_assert_eq(count_str(json, "\"max\": 18446744073709551615"), 15);
+	free(json);
+}
+
+/* A POSIX range, an OFD lock to the end of the file and a whole-file flock. */
+Test(img_types, file_locks, .timeout = 30, .init = setup, .fini = teardown)
+{
+	FileLockEntry fl[3];
+	struct ent e[3];
+	char *json;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(fl); i++) {
+		file_lock_entry__init(&fl[i]);
+		e[i] = (struct ent){ .msg = &fl[i].base };
+	}
+	fl[0].flag = 1; /* POSIX */
+	fl[0].type = 1; /* F_WRLCK */
+	fl[0].pid = 4242;
+	fl[0].fd = 3;
+	fl[0].start = 1073741824;
+	fl[0].len = 510;
+	fl[1].flag = 4; /* OFD */
+	fl[1].type = 0; /* F_RDLCK */
+	fl[1].pid = 4243;
+	fl[1].fd = 17;
+	fl[1].start = 100;
+	fl[1].len = 0;
+	fl[2].flag = 2; /* flock */
+	fl[2].type = 1;
+	fl[2].pid = 4243;
+	fl[2].fd = 9;
+
+	roundtrip(IMG_FILE_LOCKS, "filelocks.img", e, ARRAY_SIZE(e));
+	json = crit_decode(IMG_FILE_LOCKS, "filelocks.img");
+	cr_assert_eq(count_str(json, "\"flag\": "), 3);
+	expect_json(json, "\"flag\": 4");
+	expect_json(json, "\"pid\": 4243");
+	expect_json(json, "\"fd\": 17");
+	expect_json(json, "\"start\": 1073741824");
+	expect_json(json, "\"len\": 510");
 	free(json);
 }

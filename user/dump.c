@@ -522,7 +522,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
 		       struct preload *pl, struct page_buffers *bufs)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	int err;

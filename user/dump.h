@@ -35,6 +35,7 @@ struct dump_opts {
 	const char *dir;   /* images directory (created if missing) */
 	int leave_running; /* release the tree instead of killing it */
 	int shell_job;	   /* the tree's terminal is the caller's: dump it as a TTY */
+	int file_locks;	   /* dump the file locks the tree holds (else: refused) */
 	/*
 	 * The previous images directory of a pre-dump chain, relative to @dir
 	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.

@@ -37,6 +37,7 @@
 #include "tty.pb-c.h"
 #include "fs.pb-c.h"
 #include "fown.pb-c.h"
+#include "file-lock.pb-c.h"
 
 #ifndef F_GETOWNER_UIDS /* include/uapi/asm-generic/fcntl.h, CONFIG_CHECKPOINT_RESTORE */
 #define F_GETOWNER_UIDS 17
@@ -112,6 +113,14 @@ struct tty_rec {
 	struct winsize ws;
 };
 
+/* One lock to take again at restore: one entry of filelocks.img. */
+struct lock_rec {
+	pid_t pid;	  /* the process that takes it */
+	int fd;		  /* through this fd of it */
+	uint32_t file_id; /* the description behind fd */
+	struct file_lock l;
+};
+
 /* The one terminal --shell-job re-attaches. */
 struct tty_seen {
 	int set;
@@ -128,6 +137,8 @@ struct files_dump {
 	struct tty_rec *t;
 	size_t nt, capt;
 	struct tty_seen tty;
+	struct lock_rec *lk;
+	size_t nlk, caplk;
 	/*
 	 * The SRC_FD descriptions (indices into d), sorted by type, dev, ino,
 	 * then by kcmp's order of the open file descriptions: find_shared() is
@@ -287,6 +298,7 @@ static int probe_fd(pid_t pid, int fd, struct probe *p)
 	char path[64];
 	int ret;
 
+	proc_fdinfo_release(&p->fi); /* the locks of the fd probed before */
 	memset(p, 0, sizeof(*p));
 	p->fd = fd;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
@@ -452,7 +464,41 @@ void files_dump_free(struct files_dump *d)
 	free(d->p);
 	free(d->t);
 	free(d->fdx);
+	free(d->lk);
 	free(d);
+}
+
+/*
+ * Can lock @l, which fd p of @pid holds, be dumped and taken again? Logs
+ * why not, naming the pid, fd, file and lock, and returns -ENOTSUP; or 0.
+ */
+static int check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,
+		      const struct file_lock *l)
+{
+	char what[96];
+
+	file_lock_desc(l, what, sizeof(what));
+	if (l->kind != FILE_LOCK_POSIX && l->kind != FILE_LOCK_OFD && l->kind != FILE_LOCK_FLOCK) {
+		pr_err("pid %d fd %d: %s: %s is not supported", pid, p->fd, p->link, what);
+		return -ENOTSUP;
+	}
+	if (l->type != F_RDLCK && l->type != F_WRLCK) {
+		pr_err("pid %d fd %d: %s: %s is not supported", pid, p->fd, p->link, what);
+		return -ENOTSUP;
+	}
+	/* fdinfo shows a POSIX lock of the fd table: another process can share it (CLONE_FILES). */
+	if (l->kind == FILE_LOCK_POSIX && l->pid != pid) {
+		pr_err("pid %d fd %d: %s: %s belongs to pid %d, which shares this fd table: not "
+		       "supported",
+		       pid, p->fd, p->link, what, l->pid);
+		return -ENOTSUP;
+	}
+	if (!d->o.file_locks) {
+		pr_err("pid %d fd %d: %s: %s is held; file locks are dumped only with --file-locks",
+		       pid, p->fd, p->link, what);
+		return -ENOTSUP;
+	}
+	return 0;
 }
 
 int files_dump_check(struct files_dump *d, pid_t pid)
@@ -460,7 +506,7 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 	struct tty_seen seen = d->tty;
 	struct task_info ti;
 	struct probe *p = NULL;
-	size_t i, nr = 0, refused = 0;
+	size_t i, k, nr = 0, refused = 0, locks = 0;
 	int *fds = NULL, ret;
 
 	ret = task_info_read(pid, &ti);
@@ -469,7 +515,7 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 	ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
-	p = malloc(sizeof(*p));
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		ret = -ENOMEM;
 		goto out;
@@ -485,13 +531,24 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 			refused++;
 		else if (ret)
 			goto out;
+		for (k = 0; k < p->fi.nr_locks; k++)
+			if (check_lock(d, pid, p, &p->fi.locks[k]))
+				locks++;
 	}
 	ret = 0;
 	if (refused) {
 		pr_err("pid %d: %zu of %zu file descriptors cannot be dumped", pid, refused, nr);
 		ret = -ENOTSUP;
 	}
+	if (locks) {
+		/* A flock or OFD lock shows under each fd of its description: counted per fd. */
+		pr_err("pid %d: %zu file lock(s) on its fds cannot be dumped%s", pid, locks,
+		       d->o.file_locks ? "" : ": dump with --file-locks to dump them");
+		ret = -ENOTSUP;
+	}
 out:
+	if (p)
+		proc_fdinfo_release(&p->fi);
 	free(p);
 	free(fds);
 	return ret;
@@ -851,15 +908,19 @@ static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 	return 0;
 }
 
-/* Register the description behind one classified fd; *id is its file id. */
+/*
+ * Register the description behind one classified fd; *id is its file id,
+ * *shared 1 if an earlier fd (of any process) has it too.
+ */
 static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *ti,
-		       const struct probe *p, int lfd, uint32_t *id)
+		       const struct probe *p, int lfd, uint32_t *id, int *shared)
 {
 	size_t at = 0, from = d->nd;
 	struct fown_v fo;
 	int ret;
 
 	ret = find_shared(d, pid, p, id, &at);
+	*shared = ret > 0;
 	if (ret)
 		return ret < 0 ? ret : 0;
 	ret = get_fown(pid, p->fd, lfd, p->fi.flags, &fo);
@@ -881,8 +942,56 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	return ret ?: index_fd(d, from, at);
 }
 
+/* Is the POSIX lock @l of @pid on description @id recorded already? */
+static int have_posix_lock(const struct files_dump *d, pid_t pid, uint32_t id,
+			   const struct file_lock *l)
+{
+	for (size_t i = 0; i < d->nlk; i++) {
+		const struct lock_rec *r = &d->lk[i];
+
+		if (r->pid == pid && r->file_id == id && r->l.kind == l->kind &&
+		    r->l.type == l->type && r->l.start == l->start && r->l.len == l->len)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Record the locks fd p of @pid shows, on description @id, once each. A
+ * flock or OFD lock belongs to the description and shows under each of its
+ * fds in every process: it is taken again through the first fd seen on it,
+ * which showed it already when the description is @shared. A POSIX lock
+ * shows only in its owner, under every fd of the description it was taken
+ * through: recorded once per process. Returns 0, -ENOTSUP for a lock
+ * check_lock() refuses, -ENOMEM.
+ */
+static int record_locks(struct files_dump *d, pid_t pid, const struct probe *p, uint32_t id,
+			int shared)
+{
+	char what[96];
+	int ret;
+
+	for (size_t i = 0; i < p->fi.nr_locks; i++) {
+		const struct file_lock *l = &p->fi.locks[i];
+
+		ret = check_lock(d, pid, p, l);
+		if (ret)
+			return ret;
+		if (shared && (l->kind != FILE_LOCK_POSIX || have_posix_lock(d, pid, id, l)))
+			continue;
+		ret = grow((void **)&d->lk, &d->caplk, d->nlk, sizeof(*d->lk));
+		if (ret)
+			return ret;
+		d->lk[d->nlk++] =
+			(struct lock_rec){ .pid = pid, .fd = p->fd, .file_id = id, .l = *l };
+		pr_debug("pid %d fd %d: %s: %s", pid, p->fd, p->link,
+			 file_lock_desc(l, what, sizeof(what)));
+	}
+	return 0;
+}
+
 struct snapshot {
-	size_t nd, np, nt;
+	size_t nd, np, nt, nlk;
 	uint32_t next_id;
 	struct tty_seen tty;
 };
@@ -901,19 +1010,20 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);
 	d->nt = s->nt;
+	d->nlk = s->nlk;
 	d->next_id = s->next_id;
 	d->tty = s->tty;
 }
 
 int files_dump_proc(struct files_dump *d, pid_t pid, uint32_t files_id, int dirfd)
 {
-	struct snapshot snap = { d->nd, d->np, d->nt, d->next_id, d->tty };
+	struct snapshot snap = { d->nd, d->np, d->nt, d->nlk, d->next_id, d->tty };
 	struct task_info ti;
 	struct probe *p = NULL;
 	struct img *img = NULL;
 	char name[64];
 	size_t i, nr = 0;
-	int *fds = NULL, lfd, ret;
+	int *fds = NULL, lfd, ret, shared;
 	uint32_t id;
 
 	ret = task_info_read(pid, &ti);
@@ -922,7 +1032,7 @@ int files_dump_proc(struct files_dump *d, pid_t pid, uint32_t files_id, int dirf
 	ret = list_fds(pid, &fds, &nr);
 	if (ret)
 		return ret;
-	p = malloc(sizeof(*p));
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		ret = -ENOMEM;
 		goto err;
@@ -948,8 +1058,10 @@ int files_dump_proc(struct files_dump *d, pid_t pid, uint32_t files_id, int dirf
 			ret = lfd;
 			goto err;
 		}
-		ret = register_fd(d, pid, &ti, p, lfd, &id);
+		ret = register_fd(d, pid, &ti, p, lfd, &id, &shared);
 		close(lfd);
+		if (!ret)
+			ret = record_locks(d, pid, p, id, shared);
 		if (ret)
 			goto err;
 		fe.id = id;
@@ -963,14 +1075,13 @@ int files_dump_proc(struct files_dump *d, pid_t pid, uint32_t files_id, int dirf
 	}
 	ret = img_commit(img);
 	img = NULL;
-	if (ret)
-		goto err;
-	free(p);
-	free(fds);
-	return 0;
 err:
-	img_abort(img);
-	rollback(d, &snap);
+	if (ret) {
+		img_abort(img);
+		rollback(d, &snap);
+	}
+	if (p)
+		proc_fdinfo_release(&p->fi);
 	free(p);
 	free(fds);
 	return ret;
@@ -1034,6 +1145,7 @@ int files_dump_path(struct files_dump *d, pid_t pid, const char *what, int open_
 		pr_errno(ret, "pid %d %s: cannot read the mount id of %s", pid, what, p->link);
 		goto out;
 	}
+	proc_fdinfo_release(&fi);
 	p->fi.flags = flags;
 	p->fi.mnt_id = fi.mnt_id;
 	ret = add_reg(d, SRC_PATH, pid, p, NULL, id);
@@ -1229,9 +1341,24 @@ static void warn_outward_pipes(const struct files_dump *d)
 	}
 }
 
+/* One entry of filelocks.img. */
+static int write_lock(struct img *img, const struct lock_rec *r)
+{
+	FileLockEntry fe = FILE_LOCK_ENTRY__INIT;
+
+	fe.flag = r->l.kind;
+	fe.type = (uint32_t)r->l.type;
+	fe.pid = r->pid;
+	fe.fd = r->fd;
+	/* flock locks show "0 EOF": whole file. */
+	fe.start = r->l.start;
+	fe.len = r->l.len;
+	return img_write_entry(img, &fe.base);
+}
+
 int files_dump_commit(struct files_dump *d, int dirfd)
 {
-	struct img *files = NULL, *pdata = NULL, *ttys = NULL;
+	struct img *files = NULL, *pdata = NULL, *ttys = NULL, *locks = NULL;
 	size_t i;
 	int ret;
 
@@ -1268,7 +1395,22 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 		if (ret)
 			goto err;
 	}
+	if (d->o.file_locks) {
+		ret = img_create(&locks, dirfd, IMG_FILE_LOCKS->file, IMG_FILE_LOCKS);
+		if (ret)
+			goto err;
+		for (i = 0; i < d->nlk && !ret; i++)
+			ret = write_lock(locks, &d->lk[i]);
+		if (ret)
+			goto err;
+	}
 	/* files.img last: it refers to the others. */
+	if (locks) {
+		ret = img_commit(locks);
+		locks = NULL;
+		if (ret)
+			goto err;
+	}
 	if (ttys) {
 		ret = img_commit(ttys);
 		ttys = NULL;
@@ -1283,10 +1425,11 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 	files = NULL;
 	if (ret)
 		goto err;
-	pr_info("%zu files, %zu pipes, %zu ttys", d->nd, d->np, d->nt);
+	pr_info("%zu files, %zu pipes, %zu ttys, %zu file locks", d->nd, d->np, d->nt, d->nlk);
 	return 0;
 err:
 	pr_errno(ret, "cannot write the file images");
+	img_abort(locks);
 	img_abort(ttys);
 	img_abort(pdata);
 	img_abort(files);

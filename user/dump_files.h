@@ -28,10 +28,17 @@
  *   runs on, makes it the controlling terminal of the restored session and
  *   gives it the recorded foreground group. Only one terminal can be
  *   re-attached that way, so a second pty in the tree is refused.
+ * - with file_locks, the POSIX (fcntl), OFD and flock locks the tree holds,
+ *   as filelocks.img: one entry per lock with its kind, type, range, and
+ *   the pid and fd that take it again at restore (file_lock.h says which
+ *   locks an fd shows). A POSIX lock is the process's own; a flock or OFD
+ *   lock is the description's, recorded once, with the first fd seen on
+ *   it, even if several processes share it.
  * Everything else is refused before anything is written: sockets, eventfd,
  * epoll, signalfd, timerfd, inotify, fanotify, pidfd, memfd, io_uring, bpf,
  * FIFOs, block devices and character devices other than those above,
- * deleted files, and files whose path now names another file.
+ * deleted files, and files whose path now names another file; any file
+ * lock without file_locks, and leases and delegations in any case.
  *
  * The caller has every process of the tree stopped (ptrace-seized) while
  * these run; descriptors are copied into ferry with pidfd_getfd(2).
@@ -43,7 +50,8 @@
 #include <sys/types.h>
 
 struct files_dump_opts {
-	int shell_job; /* dump the job's pty slave as a TTY to re-attach (--shell-job) */
+	int shell_job;	/* dump the job's pty slave as a TTY to re-attach (--shell-job) */
+	int file_locks; /* dump the file locks the tree holds (--file-locks) */
 };
 
 /* The shared table of file descriptions, pipe data and ttys of one dump. */
@@ -60,7 +68,9 @@ int files_dump_init(struct files_dump **out, const struct files_dump_opts *o);
  * fd of @pid. Each one that cannot be dumped and restored is logged as
  * "pid P fd N: <what> is not supported" (<what> is e.g. "socket:[1234]",
  * "anon_inode:[eventfd]", "deleted file /tmp/x (deleted)"); a pty without
- * shell_job is logged with "use --shell-job". Returns 0 if all are fine,
+ * shell_job is logged with "use --shell-job", and so is every file lock
+ * refused (pid, fd, path, "POSIX write lock on bytes 10-14": the kind, type
+ * and range). Returns 0 if all are fine,
  * -ENOTSUP if at least one was refused (all of them are logged), or another
  * -errno if /proc could not be read. Does not change the table.
  */
@@ -100,7 +110,8 @@ int files_dump_fs(struct files_dump *fd, pid_t pid, int dirfd);
 /*
  * files_dump_commit - write files.img (every entry of the table, in id
  * order) and pipes-data.img (one entry per pipe, empty image if none) in
- * @dirfd, and tty-info.img if a tty was dumped. Each image appears whole or
+ * @dirfd, tty-info.img if a tty was dumped, and with file_locks
+ * filelocks.img (empty if no lock is held). Each image appears whole or
  * not at all. Returns 0 or -errno (logged with the image name).
  */
 int files_dump_commit(struct files_dump *fd, int dirfd);

@@ -70,7 +70,8 @@ extern const struct img_type *const IMG_INVENTORY,
 																*const IMG_CREDS,
 																	*const IMG_SIGACT,
 																		*const IMG_RLIMIT,
-																			*const IMG_VMAS;
+																			*const IMG_VMAS,
+																				*const IMG_FILE_LOCKS;
 
 struct img;
 

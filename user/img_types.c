@@ -26,6 +26,7 @@
 #include "creds.pb-c.h"
 #include "sa.pb-c.h"
 #include "rlimit.pb-c.h"
+#include "file-lock.pb-c.h"
 
 /* Type magics, as CRIU's criu/include/magic.h. */
 #define INVENTORY_MAGIC 0x58313116u  /* Veliky Novgorod */
@@ -50,6 +51,7 @@
 #define RLIMIT_MAGIC 0x57113925u     /* Rostov */
 #define FILES_MAGIC 0x56303138u	     /* Toropets */
 #define STATS_MAGIC 0x57093306u	     /* Ostashkov */
+#define FILE_LOCKS_MAGIC 0x54323616u /* Kaluga */
 
 enum {
 	T_INVENTORY,
@@ -75,6 +77,7 @@ enum {
 	T_CREDS,
 	T_SIGACT,
 	T_RLIMIT,
+	T_FILE_LOCKS,
 	T_NR,
 };
 
@@ -158,6 +161,8 @@ const struct img_type img_types[T_NR + 1] = {
 	COMMON(CREDS, "creds-%u.img", IMG_SINGLE, creds_entry__descriptor),
 	COMMON(SIGACT, "sigacts-%u.img", IMG_ARRAY, sa_entry__descriptor),
 	COMMON(RLIMIT, "rlimit-%u.img", IMG_ARRAY, rlimit_entry__descriptor),
+	/* One image for the whole tree, as CRIU writes it. */
+	COMMON(FILE_LOCKS, "filelocks.img", IMG_ARRAY, file_lock_entry__descriptor),
 	[T_NR] = { .name = NULL },
 };
 
@@ -181,6 +186,7 @@ const struct img_type *const IMG_STATS = &img_types[T_STATS];
 const struct img_type *const IMG_CREDS = &img_types[T_CREDS];
 const struct img_type *const IMG_SIGACT = &img_types[T_SIGACT];
 const struct img_type *const IMG_RLIMIT = &img_types[T_RLIMIT];
+const struct img_type *const IMG_FILE_LOCKS = &img_types[T_FILE_LOCKS];
 
 /* img_type_by_magic - the type with type magic @magic; raw images (magic 0) have none. */
 const struct img_type *img_type_by_magic(uint32_t magic)

@@ -37,10 +37,38 @@ static int parse_num(const char *s, const char *end, int base, uint64_t *v)
 	return 0;
 }
 
+void proc_fdinfo_release(struct proc_fdinfo *fi)
+{
+	free(fi->locks);
+	fi->locks = NULL;
+	fi->nr_locks = 0;
+}
+
+/* Append the lock of one "lock:" line (@s..@end, after the prefix). */
+static int add_lock(struct proc_fdinfo *out, const char *s, const char *end, size_t *cap)
+{
+	struct file_lock *nl;
+
+	if (out->nr_locks == *cap) {
+		*cap = *cap ? 2 * *cap : 4;
+		nl = realloc(out->locks, *cap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		out->locks = nl;
+	}
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if (file_lock_parse(s, (size_t)(end - s), &out->locks[out->nr_locks]))
+		return -EINVAL;
+	out->nr_locks++;
+	return 0;
+}
+
 int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *out)
 {
 	const char *p = buf, *end = buf + len, *nl;
 	int have_pos = 0, have_flags = 0, ret = 0;
+	size_t lock_cap = 0;
 	uint64_t v;
 
 	memset(out, 0, sizeof(*out));
@@ -66,18 +94,22 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *out)
 		} else if (nl - p > 4 && !strncmp(p, "ino:", 4)) {
 			ret = parse_num(p + 4, nl, 10, &out->ino);
 			out->has_ino = 1;
+		} else if (nl - p > 5 && !strncmp(p, "lock:", 5)) {
+			ret = add_lock(out, p + 5, nl, &lock_cap);
 		}
 		p = nl + 1;
 	}
 	if (!ret && (!have_pos || !have_flags))
 		ret = -EINVAL;
+	if (ret)
+		proc_fdinfo_release(out);
 	return ret;
 }
 
 int proc_fdinfo_read(pid_t pid, int fd, struct proc_fdinfo *out)
 {
-	char path[64], *buf = NULL;
-	size_t len = 0;
+	char path[64], *buf = NULL, *nb;
+	size_t len = 0, cap = FDINFO_MAX;
 	ssize_t n;
 	int f, ret;
 
@@ -89,14 +121,29 @@ int proc_fdinfo_read(pid_t pid, int fd, struct proc_fdinfo *out)
 			pr_perror("pid %d fd %d: cannot open %s", pid, fd, path);
 		return ret;
 	}
-	buf = malloc(FDINFO_MAX);
+	buf = malloc(cap);
 	if (!buf) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* Only the first lines matter; a long tail (epoll targets) is cut. */
-	while (len < FDINFO_MAX) {
-		n = read(f, buf + len, FDINFO_MAX - len);
+	/*
+	 * Only the first lines matter; a long tail (epoll targets) is cut. The
+	 * lock lines come before any such tail: an fd with more of them than
+	 * fit is read whole, never a lock left out.
+	 */
+	for (;;) {
+		if (len == cap) {
+			if (!memmem(buf, len, "\nlock:", 6))
+				break;
+			nb = realloc(buf, 2 * cap);
+			if (!nb) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(f, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -110,7 +157,7 @@ int proc_fdinfo_read(pid_t pid, int fd, struct proc_fdinfo *out)
 	}
 	ret = proc_fdinfo_parse(buf, len, out);
 	if (ret)
-		pr_err("pid %d fd %d: cannot parse %s", pid, fd, path);
+		pr_errno(ret, "pid %d fd %d: cannot parse %s", pid, fd, path);
 out:
 	free(buf);
 	close(f);

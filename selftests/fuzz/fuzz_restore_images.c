@@ -23,7 +23,8 @@
  * leads nowhere), to "." otherwise (a chain that loops).
  *
  * On a successful load every lookup (rimg_find_page, rimg_file, rimg_tty_info,
- * rimg_pipe_data) is exercised and the guarantees images.h documents are
+ * rimg_pipe_data) is exercised and the guarantees images.h documents (file
+ * locks included) are
  * checked; a broken one aborts, as does a descriptor rimg_load()/rimg_free()
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
  * prints rimg_load()'s result, to see why a seed is refused.
@@ -40,6 +41,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_lock.h"
 #include "images.h"
 #include "log.h"
 #include "pagemap_flags.h"
@@ -63,6 +65,7 @@ enum {
 	K_PIPES_DATA,
 	K_TTY_INFO,
 	K_PARENT,
+	K_FILE_LOCKS, /* after K_PARENT: the seeds' kind numbers stay what they were */
 	NR_KINDS,
 };
 
@@ -79,6 +82,7 @@ static const char *const names[NR_KINDS] = {
 	[K_PIPES_DATA] = "pipes-data.img",
 	[K_TTY_INFO] = "tty-info.img",
 	[K_PARENT] = "parent",
+	[K_FILE_LOCKS] = "filelocks.img",
 };
 
 static char dir[64];
@@ -380,6 +384,19 @@ static void check_model(const struct rimg *r)
 
 		CHECK(!rimg_pipe_data(r, r->pipes[i].pipe_id, &data, &len));
 		CHECK(len == r->pipes[i].len && (len == 0 || data));
+	}
+	for (size_t i = 0; i < r->nr_locks; i++) {
+		const FileLockEntry *l = r->locks[i];
+		int has_fd = 0;
+
+		CHECK(l->flag == FILE_LOCK_POSIX || l->flag == FILE_LOCK_OFD ||
+		      l->flag == FILE_LOCK_FLOCK);
+		CHECK(l->type == F_RDLCK || l->type == F_WRLCK);
+		CHECK(l->start >= 0 && l->len >= 0);
+		for (size_t p = 0; p < r->nr_procs; p++)
+			for (size_t k = 0; r->procs[p].pid == l->pid && k < r->procs[p].nr_fds; k++)
+				has_fd |= (int64_t)r->procs[p].fds[k]->fd == l->fd;
+		CHECK(has_fd);
 	}
 	(void)sink;
 }

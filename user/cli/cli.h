@@ -23,6 +23,7 @@ struct cli_opts {
 	int help;		 /* -h / --help */
 	int leave_running;	 /* --leave-running */
 	int shell_job;		 /* -j / --shell-job */
+	int file_locks;		 /* --file-locks */
 	int detached;		 /* -d / --restore-detached */
 	const char *pidfile;	 /* --pidfile */
 	const char *prev_dir;	 /* --prev-images-dir */

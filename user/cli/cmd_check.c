@@ -82,7 +82,7 @@ static void print_text(FILE *f, const struct check_result *res, size_t n, int mi
  */
 static int check_tree(struct cli_opts *o)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job };
+	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct pstree t;
 	size_t bad = 0, nr;
 	int err;
@@ -142,7 +142,7 @@ const struct cli_cmd cmd_check = {
 	.summary = "probe the kernel features ferry needs",
 	.usage =
 		"Usage: ferry check [--json [--pretty]] [-v[N]] [--log-file FILE]\n"
-		"       ferry check -t PID [--shell-job] [--json]\n"
+		"       ferry check -t PID [--shell-job] [--file-locks] [--json]\n"
 		"\n"
 		"With -t PID: a dry run of `ferry dump -t PID`. The tree is frozen for a\n"
 		"moment, every object a dump would refuse (fds such as sockets or event fds,\n"

@@ -22,6 +22,7 @@ static int run(struct cli_opts *o)
 	d.dir = o->images_dir;
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
+	d.file_locks = o->file_locks;
 	d.prev_dir = o->prev_dir;
 	cli_track_opts(o, &d.track);
 	err = dump_tree(&d, &r);
@@ -45,7 +46,7 @@ const struct cli_cmd cmd_dump = {
 	.summary = "checkpoint a process tree into CRIU-format images",
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
-		"                  [--shell-job] [-v[N]] [--log-file F]\n\n"
+		"                  [--shell-job] [--file-locks] [-v[N]] [--log-file F]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -61,6 +62,10 @@ const struct cli_cmd cmd_dump = {
 		"  --leave-running       let the tree continue after the dump\n"
 		"  -j, --shell-job       the tree runs in the caller's terminal: dump the fds on\n"
 		"                        its controlling tty (refused without this option)\n"
+		"  --file-locks          dump the POSIX (fcntl/lockf), OFD and flock locks the\n"
+		"                        tree holds (filelocks.img), to take them again at\n"
+		"                        restore (refused without this option: every lock is\n"
+		"                        named with its pid, fd, file, kind, type and range)\n"
 		"  -v[N]                 -v3 prints the dump statistics (also in stats-dump)\n\n"
 		"Dumped: processes and threads with their ids, session and process group;\n"
 		"registers, FPU/AVX state, TLS, signal masks, pending signals, sigactions,\n"
@@ -68,7 +73,9 @@ const struct cli_cmd cmd_dump = {
 		"every VMA and the memory of private mappings (pages never touched are skipped);\n"
 		"regular files, directories, /dev/null-like devices, pipes with their data.\n"
 		"Refused with a message naming pid and fd or address: sockets, eventfd, epoll,\n"
-		"signalfd, timerfd, inotify, memfd, shared anonymous memory, seccomp, POSIX timers.\n\n"
+		"signalfd, timerfd, inotify, memfd, shared anonymous memory, seccomp, POSIX timers,\n"
+		"file leases; file locks without --file-locks. Every process is checked before\n"
+		"the dump gives up, so one run lists every fd and lock it refuses.\n\n"
 		"Images appear whole or not at all: they are written to a staging directory\n"
 		"and moved into DIR at the end, inventory.img last.\n",
 };

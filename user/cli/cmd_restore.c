@@ -37,6 +37,7 @@ static int run(struct cli_opts *o)
 	ro.dir = o->images_dir;
 	ro.detached = o->detached;
 	ro.shell_job = o->shell_job;
+	ro.file_locks = o->file_locks;
 	ro.pidfile = o->pidfile;
 	ro.lazy = o->lazy_pages;
 	ro.page_server = o->page_server;
@@ -110,8 +111,8 @@ const struct cli_cmd cmd_restore = {
 	.run = run,
 	.summary = "bring a dumped process tree back from its images",
 	.usage =
-		"Usage: ferry restore -D DIR [-d] [--shell-job] [--pidfile FILE] [-v[N]]\n"
-		"                     [--inherit-fd fd[N]:KEY]...\n"
+		"Usage: ferry restore -D DIR [-d] [--shell-job] [--file-locks] [--pidfile FILE]\n"
+		"                     [-v[N]] [--inherit-fd fd[N]:KEY]...\n"
 		"                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
 		"                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
 		"                      [--prefetch-delay MS]]\n\n"
@@ -125,6 +126,11 @@ const struct cli_cmd cmd_restore = {
 		"                            ferry exits)\n"
 		"  -j, --shell-job           fds on a terminal get ferry's own terminal\n"
 		"                            (refused without this option)\n"
+		"  --file-locks              take the dumped file locks (filelocks.img, from\n"
+		"                            'ferry dump --file-locks') again, each in the\n"
+		"                            process that held it, before the tree runs; a\n"
+		"                            lock someone holds now fails the restore, named.\n"
+		"                            A dump with locks is refused without this option\n"
 		"  --pidfile FILE            write the root's pid to FILE\n"
 		"  --inherit-fd fd[N]:KEY    the file of the dump with key KEY is not opened\n"
 		"                            again: its fds get ferry's fd N (repeatable). KEY\n"
@@ -157,7 +163,8 @@ const struct cli_cmd cmd_restore = {
 		"pages images, file mappings from their files, vDSO moved to its old place),\n"
 		"files at their flags and positions, pipes with their data, threads, registers\n"
 		"and FPU/AVX state, TLS, signal masks, pending signals, sigactions, sigaltstack,\n"
-		"robust futex list, rseq, itimers, rlimits, cwd/root/umask, creds.\n\n"
+		"robust futex list, rseq, itimers, rlimits, cwd/root/umask, creds; with\n"
+		"--file-locks, POSIX, OFD and flock locks.\n\n"
 		"Refused before anything runs, with a message naming what is wrong: a pid or\n"
 		"tid already in use, a missing or inconsistent image, a truncated pages image,\n"
 		"a mapped file that vanished or changed size, a different kernel's vDSO, a\n"

@@ -46,6 +46,7 @@ enum {
 	OPT_BPF_RANGES,
 	OPT_BPF_RINGBUF,
 	OPT_INHERIT_FD,
+	OPT_FILE_LOCKS,
 };
 
 static const struct option long_opts[] = {
@@ -61,6 +62,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 	{ "shell-job", no_argument, NULL, 'j' },
+	{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 	{ "restore-detached", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
@@ -216,6 +218,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case 'j':
 			o->shell_job = 1;
+			break;
+		case OPT_FILE_LOCKS:
+			o->file_locks = 1;
 			break;
 		case 'd':
 			o->detached = 1;
