@@ -29,6 +29,7 @@
 #include "mm.h"
 #include "pagemap_flags.h"
 #include "restore.h"
+#include "tty.h"
 #include "rsys.h"
 #include "rtask.h"
 #include "shell.h"
@@ -178,6 +179,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rstate_finish(&tasks[i]);
+	/* The job's terminal settings and foreground, before it runs (--shell-job). */
+	if (!err && o->shell_job)
+		err = rtty_hand_over(r);
 	if (!err && o->pidfile)
 		err = write_pidfile(o->pidfile, r->procs[0].pid);
 	if (err)
@@ -197,6 +201,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	else
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
+	if (err)
+		rtty_take_back();
 	if (err)
 		lazy_abort(&lazy);
 	if (err && made)

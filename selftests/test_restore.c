@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -979,6 +980,112 @@ Test(restore, shell_job_gets_ferrys_terminal)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore failed: %#x", status);
 	cr_assert(tty_wait(m2, "checksum"), "the restored counter does not write to the terminal");
 	t_kill_wait(pid);
+	close(m2);
+	t_rmrf(dir);
+	free(dir);
+}
+
+/*
+ * A fake shell on @slave: session leader with it as controlling terminal,
+ * which starts ttyjob as its foreground job (own process group). Returns the
+ * shell's pid; the job's pid comes from ttyjob's ready line.
+ */
+static pid_t shell_with_job(const char *slave)
+{
+	pid_t sh = fork(), job;
+
+	cr_assert_geq(sh, 0);
+	if (sh)
+		return sh;
+	setsid();
+	{
+		int fd = open(slave, O_RDWR);
+
+		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0))
+			_exit(126);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+	}
+	job = fork();
+	if (job == 0) {
+		setpgid(0, 0);
+		signal(SIGTTOU, SIG_IGN);
+		tcsetpgrp(0, getpgrp()); /* what a shell does for a foreground job */
+		signal(SIGTTOU, SIG_DFL);
+		execl(t_workload("ttyjob"), "ttyjob", NULL);
+		_exit(127);
+	}
+	for (;;)
+		pause();
+}
+
+/*
+ * --shell-job gives the job its terminal back as a shell would: the dumped
+ * settings (no canonical mode, no echo: keys arrive without Enter), the
+ * foreground (Ctrl-C goes to the job, not to ferry, which exits with the
+ * job's status), and ferry's settings back when the job is over.
+ */
+Test(restore, shell_job_is_the_foreground_job)
+{
+	char slave1[128], slave2[128], img[600], *err = NULL, buf[4096];
+	char *dir = t_tmpdir();
+	int m1, m2, status, job = 0;
+	struct termios t;
+	pid_t sh, fp;
+	size_t len = 0;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	m1 = new_pty(slave1, sizeof(slave1));
+	sh = shell_with_job(slave1);
+	for (int i = 0; i < 500 && !job; i++) {
+		struct pollfd p = { m1, POLLIN, 0 };
+		ssize_t n;
+		char *r;
+
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		n = read(m1, buf + len, sizeof(buf) - 1 - len);
+		if (n > 0)
+			len += (size_t)n;
+		buf[len] = 0;
+		r = strstr(buf, "ttyjob: pid ");
+		if (r && strstr(r, "ready"))
+			sscanf(r, "ttyjob: pid %d", &job);
+	}
+	cr_assert_gt(job, 0, "ttyjob did not start on its terminal: %s", buf);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(t_run(NULL, &err, "%s dump --shell-job -t %d -D %s", t_ferry_bin(), job, img),
+		     0, "%s", err ? err : "");
+	free(err);
+	/* The shell goes too; its job, a zombie, comes to us, a subreaper. */
+	t_kill_wait(sh);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	close(m1);
+
+	m2 = new_pty(slave2, sizeof(slave2));
+	cr_assert_eq(tcgetattr(m2, &t), 0);
+	cr_assert(t.c_lflag & ICANON, "a new pty starts canonical");
+	{
+		const char *fargv[] = { t_ferry_bin(), "restore", "--shell-job", "-D", img, NULL };
+
+		fp = spawn_on_tty(slave2, t_ferry_bin(), fargv);
+	}
+	/* A key without Enter reaches it, with its settings, in the foreground. */
+	usleep(300000);
+	cr_assert_eq(write(m2, "x", 1), 1);
+	cr_expect(tty_wait(m2, "key 'x' icanon 0 echo 0 foreground 1"),
+		  "the restored job did not get the key at once, in raw mode, in the foreground");
+	/* Ctrl-C is the job's: it exits 42, and ferry with it, not killed by SIGINT. */
+	cr_assert_eq(write(m2, "\003", 1), 1);
+	cr_expect(tty_wait(m2, "ttyjob: SIGINT"), "Ctrl-C did not reach the job");
+	cr_assert_eq(waitpid(fp, &status, 0), fp);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+		  "ferry restore ended with status %#x, not the job's 42", status);
+	cr_assert_eq(tcgetattr(m2, &t), 0);
+	cr_expect(t.c_lflag & ICANON, "ferry left its terminal in the job's raw mode");
 	close(m2);
 	t_rmrf(dir);
 	free(dir);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define LOG_PREFIX ""
 #include "cli.h"
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "lazy_ws.h"
 #include "restore.h"
+#include "tty.h"
 
 static int run(struct cli_opts *o)
 {
@@ -62,8 +64,13 @@ static int run(struct cli_opts *o)
 	err = restore_run(&ro, &root);
 	if (err)
 		return err;
-	if (o->detached)
+	if (o->detached) {
+		if (o->shell_job && isatty(0))
+			pr_warn("--shell-job with -d: the shell takes the terminal back from the "
+				"restored job once ferry exits; without -d ferry waits and the job "
+				"keeps the foreground");
 		return 0;
+	}
 	/*
 	 * Like CRIU without -d: stay the root's parent and exit with its status.
 	 * The lazy-pages daemon is our child too: if it is killed while pages
@@ -93,6 +100,7 @@ static int run(struct cli_opts *o)
 			daemon_killed = 1;
 		}
 	}
+	rtty_take_back();
 	if (WIFEXITED(status)) {
 		pr_info("restored pid %d exited with status %d", root, WEXITSTATUS(status));
 		o->exit_code = WEXITSTATUS(status);
