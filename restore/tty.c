@@ -103,13 +103,16 @@ int rtty_hand_over(const struct rimg *r)
 		return 0;
 	}
 	pr_info("process group %d is the terminal's foreground job", pgrp);
-	if (ti->winsize && !ioctl(fd, TIOCGWINSZ, &ws) &&
-	    (ws.ws_row != ti->winsize->ws_row || ws.ws_col != ti->winsize->ws_col)) {
-		/* Another window than the dumped one: the job asks for its size again. */
-		pr_info("the terminal is %ux%u, it was %ux%u: SIGWINCH to process group %d",
+	/*
+	 * The screen is not the one the job drew: SIGWINCH makes a full-screen
+	 * program ask for the size (maybe another than the dumped one) and
+	 * draw itself again, as after a resize.
+	 */
+	if (ti->winsize && !ioctl(fd, TIOCGWINSZ, &ws))
+		pr_info("the terminal is %ux%u, it was %ux%u at the dump: SIGWINCH to process "
+			"group %d",
 			ws.ws_col, ws.ws_row, ti->winsize->ws_col, ti->winsize->ws_row, pgrp);
-		kill(-pgrp, SIGWINCH);
-	}
+	kill(-pgrp, SIGWINCH);
 	return 0;
 }
 

@@ -3,8 +3,8 @@
  * The terminal of a shell job (--shell-job), handed to the restored tree as
  * a shell hands it to a foreground job: the dumped settings (raw mode, echo)
  * applied to ferry's terminal, the tree's process group made the terminal's
- * foreground group (keys and Ctrl-C go to it, not to ferry), SIGWINCH when
- * the window is not the dumped size; and taken back when the job ends.
+ * foreground group (keys and Ctrl-C go to it, not to ferry), SIGWINCH so that
+ * it draws its screen again; and taken back when the job ends.
  */
 #ifndef FERRY_RESTORE_TTY_H
 #define FERRY_RESTORE_TTY_H

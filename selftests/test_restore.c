@@ -1073,8 +1073,8 @@ Test(restore, shell_job_is_the_foreground_job)
 
 		fp = spawn_on_tty(slave2, t_ferry_bin(), fargv);
 	}
-	/* A key without Enter reaches it, with its settings, in the foreground. */
-	usleep(300000);
+	/* Told to draw its screen again; a key without Enter reaches it, raw, in front. */
+	cr_expect(tty_wait(m2, "ttyjob: SIGWINCH"), "the restored job got no SIGWINCH");
 	cr_assert_eq(write(m2, "x", 1), 1);
 	cr_expect(tty_wait(m2, "key 'x' icanon 0 echo 0 foreground 1"),
 		  "the restored job did not get the key at once, in raw mode, in the foreground");
@@ -1087,6 +1087,92 @@ Test(restore, shell_job_is_the_foreground_job)
 	cr_assert_eq(tcgetattr(m2, &t), 0);
 	cr_expect(t.c_lflag & ICANON, "ferry left its terminal in the job's raw mode");
 	close(m2);
+	t_rmrf(dir);
+	free(dir);
+}
+
+/* The visible text of tmux pane @pane on server @sock (malloc'd). */
+static char *tmux_screen(const char *sock, const char *pane)
+{
+	char *out = NULL;
+
+	t_run(&out, NULL, "tmux -L %s capture-pane -p -t %s", sock, pane);
+	return out ? out : strdup("");
+}
+
+/* Wait up to 10 s for @needle on the pane's screen. */
+static int tmux_wait(const char *sock, const char *pane, const char *needle)
+{
+	for (int i = 0; i < 100; i++) {
+		char *s = tmux_screen(sock, pane);
+		int found = strstr(s, needle) != NULL;
+
+		free(s);
+		if (found)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+/*
+ * A real program from Debian as a shell job: less, run by bash in a tmux
+ * pane, dumped with --shell-job; restored by `ferry restore --shell-job`
+ * typed into bash in another pane, it gets keys at once (G: to the end of
+ * the file, no Enter), and q gives the terminal back to bash.
+ */
+Test(restore, less_in_tmux_is_the_foreground_job)
+{
+	char sock[64], file[600], img[600], *err = NULL, *screen;
+	char *dir = t_tmpdir();
+	int pid = 0;
+
+	if (t_run(NULL, NULL, "command -v tmux && command -v less"))
+		cr_skip_test("tmux or less is not installed (scripts/install-deps.sh)");
+	snprintf(sock, sizeof(sock), "ferry-test-%d", (int)getpid());
+	snprintf(file, sizeof(file), "%s/lines", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(t_run(NULL, NULL, "seq 1 5000 > %s", file), 0);
+	cr_assert_eq(t_run(NULL, NULL,
+			   "tmux -L %s new-session -d -s a -x 80 -y 24 'bash --norc' && "
+			   "tmux -L %s new-session -d -s b -x 80 -y 24 'bash --norc'",
+			   sock, sock),
+		     0);
+	cr_assert_eq(t_run(NULL, NULL, "tmux -L %s send-keys -t a 'less %s' Enter", sock, file), 0);
+	cr_assert(tmux_wait(sock, "a", "\n17\n18\n"), "less did not start");
+	{
+		char *out = NULL;
+
+		/* less is a job of the pane's bash: its child. */
+		cr_assert_eq(
+			t_run(&out, NULL,
+			      "pgrep -x less -P $(tmux -L %s list-panes -t a -F '#{pane_pid}')",
+			      sock),
+			0);
+		pid = out ? atoi(out) : 0;
+		free(out);
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(t_run(NULL, &err, "%s dump --shell-job -t %d -D %s", t_ferry_bin(), pid, img),
+		     0, "%s", err ? err : "");
+	free(err);
+	/* Restored in pane b, by a command typed into its bash. */
+	cr_assert_eq(t_run(NULL, NULL,
+			   "tmux -L %s send-keys -t b '%s restore --shell-job -D %s; echo "
+			   "ferry-exit=$?' Enter",
+			   sock, t_ferry_bin(), img),
+		     0);
+	cr_expect(tmux_wait(sock, "b", "\n17\n18\n"), "the restored less did not draw its screen");
+	cr_assert_eq(t_run(NULL, NULL, "tmux -L %s send-keys -t b G", sock), 0);
+	cr_expect(tmux_wait(sock, "b", "5000"), "G did not reach less at once");
+	cr_assert_eq(t_run(NULL, NULL, "tmux -L %s send-keys -t b q", sock), 0);
+	cr_expect(tmux_wait(sock, "b", "ferry-exit=0"), "less did not end well");
+	screen = tmux_screen(sock, "b");
+	cr_log_info("after q:\n%s", screen);
+	free(screen);
+	t_run(NULL, NULL, "tmux -L %s kill-server", sock);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	t_rmrf(dir);
 	free(dir);
 }
