@@ -72,10 +72,15 @@ const struct cli_cmd cmd_dump = {
 		"sigaltstack, robust futex list, rseq, creds, rlimits, itimers, cwd/root/umask;\n"
 		"every VMA and the memory of private mappings (pages never touched are skipped);\n"
 		"regular files, directories, /dev/null-like devices, pipes with their data.\n"
+		"A pipe whose other end is outside the tree (prog | cat) is dumped with a\n"
+		"warning: restore needs --inherit-fd fd[N]:pipe:[INODE] to plug it.\n"
 		"Refused with a message naming pid and fd or address: sockets, eventfd, epoll,\n"
-		"signalfd, timerfd, inotify, memfd, shared anonymous memory, seccomp, POSIX timers,\n"
-		"file leases; file locks without --file-locks. Every process is checked before\n"
-		"the dump gives up, so one run lists every fd and lock it refuses.\n\n"
+		"signalfd, timerfd, inotify, memfd, deleted files, named FIFOs, devices other\n"
+		"than /dev/null-like ones, shared anonymous and SysV memory, seccomp, POSIX\n"
+		"timers, zombies, file leases; a terminal without --shell-job; file locks\n"
+		"without --file-locks. Every object of every process is checked before the\n"
+		"dump gives up, so one run lists them all (`ferry check -t PID` does the same\n"
+		"without dumping). The whole list: docs/coverage.md.\n\n"
 		"Images appear whole or not at all: they are written to a staging directory\n"
 		"and moved into DIR at the end, inventory.img last.\n",
 };
