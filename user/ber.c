@@ -579,7 +579,11 @@ static int int_contents(struct ber_dec *d, const struct ber_tlv *t, const char *
 	if (t->len >= 2 && ((v[0] == 0x00 && !(v[1] & 0x80)) || (v[0] == 0xff && (v[1] & 0x80))))
 		return ber_fail(d, t->off + t->hdr_len, "%s: INTEGER not in its shortest form",
 				what);
-	if (t->len > max)
+	/*
+	 * Nine octets are 2^63..2^64-1 only with a leading 0x00 (the sign
+	 * octet); anything else there is 2^64 or more, or below -2^63.
+	 */
+	if (t->len > max || (t->len == 9 && v[0] != 0x00))
 		return ber_fail(d, t->off, "%s: INTEGER of %zu octets does not fit in 64 bits",
 				what, t->len);
 	*negative = v[0] & 0x80;
