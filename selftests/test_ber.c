@@ -171,8 +171,8 @@ Test(ber, integer_rejections)
 	failed_at(&d, 0, "does not fit in 64 bits");
 	/* Nine octets: 2^64 + 5 does not wrap to 5, nor does a nine-octet negative. */
 	dec_hex(&d, buf, sizeof(buf), "02 09 01 00 00 00 00 00 00 00 05", 0);
-	cr_assert_eq(ber_get_uint(&d, BER_INTEGER, "PageRequest.addr", 0, UINT64_MAX, &u),
-		     -EBADMSG, "2^64+5 decoded as %llu", (unsigned long long)u);
+	cr_assert_eq(ber_get_uint(&d, BER_INTEGER, "PageRequest.addr", 0, UINT64_MAX, &u), -EBADMSG,
+		     "2^64+5 decoded as %llu", (unsigned long long)u);
 	failed_at(&d, 0, "PageRequest.addr: INTEGER of 9 octets does not fit in 64 bits");
 	dec_hex(&d, buf, sizeof(buf), "02 09 ff 7f ff ff ff ff ff ff ff", 0);
 	cr_assert_eq(ber_get_int(&d, BER_INTEGER, NULL, INT64_MIN, INT64_MAX, &x), -EBADMSG);

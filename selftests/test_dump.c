@@ -537,7 +537,7 @@ Test(dump_faults, killed_while_renaming, .timeout = 60)
 {
 	const char *argv[] = { "counter", NULL };
 	struct wl w;
-	char inv[600];
+	char inv[600], *err = NULL;
 
 	wl_start(&w, argv, "ready");
 	cr_assert_neq(t_run(NULL, NULL, "FERRY_FAULT=rename %s dump -t %d -D %s", t_ferry_bin(),
@@ -546,6 +546,19 @@ Test(dump_faults, killed_while_renaming, .timeout = 60)
 	/* Killed between moving the images and inventory.img: without it there is no dump. */
 	snprintf(inv, sizeof(inv), "%s/inventory.img", w.img);
 	cr_assert_neq(access(inv, F_OK), 0, "inventory.img exists after an interrupted dump");
+	assert_running(&w, w.out, "counter:");
+	/*
+	 * The next dump into the same directory undoes the killed publish (its
+	 * journal lists what it moved) and its staging, and succeeds.
+	 */
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s --leave-running", t_ferry_bin(), w.pid,
+			   w.img),
+		     0, "a dump after a killed publish: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(access(inv, F_OK), 0);
+	cr_assert_eq(t_run(NULL, NULL, "ls -A %s | grep -q '^\\.ferry-'", w.img), 1,
+		     "a staging directory or journal is left in %s", w.img);
+	cr_assert_gt(check_all_images(w.img), 0);
 	assert_running(&w, w.out, "counter:");
 	wl_stop(&w);
 }

@@ -32,6 +32,8 @@
 #include "vma_iter.h"
 
 #define STAGING_PREFIX ".ferry-staging-"
+/* The publish journal of a dump: the names it is moving into the images directory. */
+#define JOURNAL_PREFIX ".ferry-publish-"
 #define CRIU_IMAGES_V1_1 2 /* inventory img_version CRIU writes */
 
 /*
@@ -129,14 +131,69 @@ static void remove_dir(int parent, const char *name)
 	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
+/* The pid in a name "PREFIX<pid>", or 0. */
+static pid_t name_pid(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	long v;
+
+	if (strncmp(name, prefix, n) || !name[n])
+		return 0;
+	v = strtol(name + n, &end, 10);
+	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}
+
+/* A ferry of pid @pid may still be at work (alive, and not us). */
+static int may_be_at_work(pid_t pid)
+{
+	return pid != getpid() && !(kill(pid, 0) && errno == ESRCH);
+}
+
+/*
+ * A publish journal left by a ferry killed while it moved its images into
+ * @dir: without inventory.img the images it moved are no dump; remove them
+ * (only the names the journal lists). With inventory.img the publish had
+ * ended: only the journal is left to remove.
+ */
+static void undo_publish(int fd, const char *dir, const char *journal)
+{
+	char name[256];
+	int inventory = !faccessat(fd, "inventory.img", F_OK, 0);
+	FILE *f;
+	int jfd;
+
+	jfd = openat(fd, journal, O_RDONLY | O_CLOEXEC);
+	f = jfd < 0 ? NULL : fdopen(jfd, "r");
+	if (f && !inventory) {
+		pr_info("removing the images a dump killed while publishing left in %s (%s)", dir,
+			journal);
+		while (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = '\0';
+			if (name[0] && name[0] != '.' && !strchr(name, '/') &&
+			    unlinkat(fd, name, 0) && errno != ENOENT)
+				pr_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
+		}
+	}
+	if (f)
+		fclose(f);
+	else if (jfd >= 0)
+		close(jfd);
+	unlinkat(fd, journal, 0);
+	fsync(fd);
+}
+
 /*
  * Refuse a directory that already holds a dump (mixing two dumps' images
- * would restore something that never existed) and drop staging directories
- * a killed ferry left behind.
+ * would restore something that never existed). What killed dumps left is
+ * cleaned first: their staging directories, and the images of a publish
+ * that never reached inventory.img. Only a dead ferry's: a staging directory
+ * or journal of a live pid belongs to a dump still at work.
  */
 static int prepare_dir(const char *dir, int *dirfd)
 {
 	struct dirent *de;
+	pid_t pid;
 	DIR *d;
 	int fd, err = 0;
 
@@ -157,8 +214,16 @@ static int prepare_dir(const char *dir, int *dirfd)
 		close(fd);
 		return err;
 	}
+	/* Journals first: a killed publish is undone before the dump check. */
 	while ((de = readdir(d))) {
-		if (!strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX))) {
+		pid = name_pid(de->d_name, JOURNAL_PREFIX);
+		if (pid && !may_be_at_work(pid))
+			undo_publish(fd, dir, de->d_name);
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		pid = name_pid(de->d_name, STAGING_PREFIX);
+		if (pid && !may_be_at_work(pid)) {
 			pr_info("removing %s/%s left by an interrupted dump", dir, de->d_name);
 			remove_dir(fd, de->d_name);
 		} else if (!strcmp(de->d_name, "inventory.img") ||
@@ -177,10 +242,52 @@ static int prepare_dir(const char *dir, int *dirfd)
 	return 0;
 }
 
-/* Move every image from staging to the images directory, inventory.img last. */
+/*
+ * Write the publish journal: the names about to be moved into the images
+ * directory, durable before the first rename, so that a ferry killed among
+ * the renames leaves what the next dump into the directory can undo.
+ */
+static int write_journal(int dirfd, DIR *staged, const char *journal, const char *dir)
+{
+	struct dirent *de;
+	FILE *f;
+	int fd, err = 0;
+
+	fd = openat(dirfd, journal, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		pr_perror("cannot create %s/%s", dir, journal);
+		return err;
+	}
+	rewinddir(staged);
+	while ((de = readdir(staged)))
+		if (de->d_name[0] != '.')
+			fprintf(f, "%s\n", de->d_name);
+	rewinddir(staged);
+	if (fflush(f) || fdatasync(fileno(f)))
+		err = -errno;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && fsync(dirfd))
+		err = -errno;
+	if (err)
+		pr_perror("cannot write %s/%s", dir, journal);
+	return err;
+}
+
+/*
+ * Move every image from staging to the images directory, inventory.img
+ * last: a reader sees a dump only once inventory.img is there. The moves are
+ * journalled (write_journal): if ferry is killed among them, the next dump
+ * into the directory removes what was moved.
+ */
 static int publish(int dirfd, const char *staging, const char *dir)
 {
 	struct dirent *de;
+	char journal[64];
 	int sfd, err = 0;
 	DIR *d;
 
@@ -193,7 +300,9 @@ static int publish(int dirfd, const char *staging, const char *dir)
 		close(sfd);
 		return err;
 	}
-	while ((de = readdir(d)) && !err) {
+	snprintf(journal, sizeof(journal), JOURNAL_PREFIX "%d", getpid());
+	err = write_journal(dirfd, d, journal, dir);
+	while (!err && (de = readdir(d))) {
 		if (de->d_name[0] == '.' || !strcmp(de->d_name, "inventory.img"))
 			continue;
 		if (renameat(sfd, de->d_name, dirfd, de->d_name)) {
@@ -209,6 +318,11 @@ static int publish(int dirfd, const char *staging, const char *dir)
 	if (!err)
 		fsync(dirfd);
 	closedir(d);
+	/* Failed: take back what was moved. Done or not, the journal goes. */
+	if (err)
+		undo_publish(dirfd, dir, journal);
+	else if (unlinkat(dirfd, journal, 0) || fsync(dirfd))
+		pr_warn("cannot remove %s/%s: %s", dir, journal, strerror(errno));
 	return err;
 }
 

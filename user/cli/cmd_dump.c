@@ -81,6 +81,8 @@ const struct cli_cmd cmd_dump = {
 		"without --file-locks. Every object of every process is checked before the\n"
 		"dump gives up, so one run lists them all (`ferry check -t PID` does the same\n"
 		"without dumping). The whole list: docs/coverage.md.\n\n"
-		"Images appear whole or not at all: they are written to a staging directory\n"
-		"and moved into DIR at the end, inventory.img last.\n",
+		"Images are written to a staging directory and moved into DIR at the end,\n"
+		"inventory.img last: a dump exists once inventory.img does. What a killed\n"
+		"ferry leaves (staging, images moved before inventory.img) is removed by the\n"
+		"next dump into DIR.\n",
 };
