@@ -45,6 +45,7 @@ enum {
 	OPT_BPF_PAGES,
 	OPT_BPF_RANGES,
 	OPT_BPF_RINGBUF,
+	OPT_TYPES,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +85,7 @@ static const struct option long_opts[] = {
 	{ "bpf-pages", required_argument, NULL, OPT_BPF_PAGES },
 	{ "bpf-ranges", required_argument, NULL, OPT_BPF_RANGES },
 	{ "bpf-ringbuf", required_argument, NULL, OPT_BPF_RINGBUF },
+	{ "types", no_argument, NULL, OPT_TYPES },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -208,6 +210,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_TYPES:
+			o->types = 1;
 			break;
 		case OPT_LEAVE_RUNNING:
 			o->leave_running = 1;
