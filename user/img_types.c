@@ -313,10 +313,9 @@ const struct img_type img_types[T_NR + 1] = {
 	RAW(PAGES, "pages-%u.img", USED, "raw 4 KiB pages, in the order of their pagemap", NULL),
 	COMMON(CORE, "core-%u.img", IMG_SINGLE, core_entry__descriptor, USED,
 	       "a thread's registers and state; a leader's also the task's", NULL),
-	COMMON(IDS, "ids-%u.img", IMG_SINGLE, task_kobj_ids_entry__descriptor, IGNORED,
-	       "which mm, files, fs, sighand and namespaces a task shares",
-	       "ferry restore takes the ids from the leader's core-PID.img (where ferry dump "
-	       "writes them) and refuses a core without"),
+	/* ferry writes the ids in the leader's core; restore reads this when it has none. */
+	COMMON(IDS, "ids-%u.img", IMG_SINGLE, task_kobj_ids_entry__descriptor, USED,
+	       "which mm, files, fs, sighand and namespaces a task shares", NULL),
 	COMMON(VMAS, "vmas-%u.img", IMG_ARRAY, vma_entry__descriptor, REFUSED,
 	       "a task's memory areas", OLD_TASK),
 	COMMON(PIPES, "pipes.img", IMG_ARRAY, pipe_entry__descriptor, REFUSED, "pipe ends",
