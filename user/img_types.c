@@ -488,10 +488,10 @@ const struct img_type img_types[T_NR + 1] = {
 	 * neither writes nor reads; a pages-N.img is PAGES.
 	 */
 	ALIAS(PAGES_OLD, "pages-%u.img", PAGEMAP, IMG_ARRAY, pagemap_entry__descriptor, REFUSED,
-	      "pages in a layout of CRIU before 1.0", "ferry restore reads no such layout",
-	      .head_desc = &pagemap_head__descriptor),
+	      "pages in an old layout CRIU 4.2 neither writes nor reads",
+	      "ferry restore reads no such layout", .head_desc = &pagemap_head__descriptor),
 	ALIAS(SHM_PAGES_OLD, "pages-shmem-%u.img", PAGEMAP, IMG_ARRAY, pagemap_entry__descriptor,
-	      REFUSED, "shared memory pages in a layout of CRIU before 1.0",
+	      REFUSED, "shared memory pages in an old layout CRIU 4.2 neither writes nor reads",
 	      "ferry restore reads no such layout", .head_desc = &pagemap_head__descriptor),
 	/* Service files: "stats-dump", "stats-restore", "irmap-cache" (no .img). */
 	[T_STATS] = {
