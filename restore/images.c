@@ -4,6 +4,7 @@
  * read into one model and checked against the others before anything is
  * restored.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "pagemap_flags.h"
 #include "pipe-data.pb-c.h"
 #include "pstree.pb-c.h"
+#include "seccomp.pb-c.h"
 
 #define RIMG_PAGE 4096ull
 #define RIMG_IMG_VERSION 2 /* inventory img_version of CRIU's images v1.1 */
@@ -31,6 +33,14 @@ static void msg_free(void *m)
 {
 	if (m)
 		protobuf_c_message_free_unpacked((ProtobufCMessage *)m, NULL);
+}
+
+/* The name of value @v of enum @d, for messages. */
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
+{
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+
+	return ev ? ev->name : "unknown";
 }
 
 /*
@@ -423,12 +433,25 @@ out:
 
 /* ---- cores ------------------------------------------------------------------------------ */
 
-static const char *march_name(int v)
+/*
+ * A thread under seccomp: ferry restore installs no filter, and a restored
+ * task that ran confined must not run unconfined.
+ */
+static int check_seccomp_mode(const struct rimg *r, const char *name, const struct rimg_proc *p,
+			      const struct rimg_thread *t)
 {
-	const ProtobufCEnumValue *ev =
-		protobuf_c_enum_descriptor_get_value(&core_entry__march__descriptor, v);
+	const CoreEntry *c = t->core;
+	int mode = 0;
 
-	return ev ? ev->name : "unknown";
+	if (c->thread_core && c->thread_core->has_seccomp_mode)
+		mode = c->thread_core->seccomp_mode;
+	else if (c->tc && c->tc->has_old_seccomp_mode) /* older CRIU: per task */
+		mode = c->tc->old_seccomp_mode;
+	if (mode == SECCOMP_MODE__disabled)
+		return 0;
+	pr_err("%s/%s: pid %d tid %d runs under seccomp (mode %s): ferry restore installs no seccomp filter",
+	       r->dir, name, p->pid, t->tid, enum_name(&seccomp_mode__descriptor, mode));
+	return -EOPNOTSUPP;
 }
 
 static int load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t, int leader)
@@ -448,7 +471,8 @@ static int load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t,
 	c = t->core = (CoreEntry *)m;
 	if (c->mtype != CORE_ENTRY__MARCH__X86_64) {
 		pr_err("%s/%s: pid %d tid %d: architecture %s (%d), only x86_64 is supported",
-		       r->dir, name, p->pid, t->tid, march_name(c->mtype), c->mtype);
+		       r->dir, name, p->pid, t->tid,
+		       enum_name(&core_entry__march__descriptor, c->mtype), c->mtype);
 		return -EINVAL;
 	}
 	if (!c->thread_info || !c->thread_info->gpregs || !c->thread_info->fpregs) {
@@ -456,12 +480,11 @@ static int load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t,
 		       p->pid, t->tid);
 		return -EINVAL;
 	}
-	if (leader && (!c->tc || !c->ids)) {
-		pr_err("%s/%s: pid %d: the leader's core has no %s", r->dir, name, p->pid,
-		       c->tc ? "ids" : "tc");
+	if (leader && !c->tc) {
+		pr_err("%s/%s: pid %d: the leader's core has no tc", r->dir, name, p->pid);
 		return -EINVAL;
 	}
-	return 0;
+	return check_seccomp_mode(r, name, p, t);
 }
 
 /* ---- files ------------------------------------------------------------------------------ */
@@ -498,7 +521,7 @@ static int load_ttys(struct rimg *r)
 	return err;
 }
 
-/* The sub-message a file entry of its type must carry. */
+/* The sub-message a file entry of its type must carry; -1 for a kind restore cannot open. */
 static int file_body_ok(const FileEntry *f)
 {
 	switch (f->type) {
@@ -511,7 +534,7 @@ static int file_body_ok(const FileEntry *f)
 	case FD_TYPES__TTY:
 		return !!f->tty;
 	default:
-		return 0;
+		return -1;
 	}
 }
 
@@ -533,6 +556,13 @@ static int load_files(struct rimg *r)
 		if (err <= 0)
 			break;
 		f = (FileEntry *)m;
+		if (file_body_ok(f) < 0) {
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes and terminals only",
+			       img_name(img), at, f->id, enum_name(&fd_types__descriptor, f->type),
+			       f->type);
+			err = -EOPNOTSUPP;
+			break;
+		}
 		if (!file_body_ok(f)) {
 			pr_err("%s: offset %zu: file id %u of type %d has no matching description",
 			       img_name(img), at, f->id, f->type);
@@ -649,7 +679,7 @@ static int load_pipes(struct rimg *r)
 
 static int load_fds(struct rimg *r, struct rimg_proc *p)
 {
-	uint32_t files_id = p->threads[0].core->ids->files_id;
+	uint32_t files_id = p->ids->files_id;
 	ProtobufCMessage *m = NULL;
 	size_t cap = 0;
 	struct img *img;
@@ -1401,12 +1431,114 @@ static int resolve_parents(struct rimg *r, struct rimg_proc *p)
 
 /* ---- the whole set ---------------------------------------------------------------------- */
 
+/* The leader's core ids (ferry's dumps), else ids-PID.img (CRIU 4.x's). */
+static int load_ids(struct rimg *r, struct rimg_proc *p)
+{
+	char name[64];
+	int err;
+
+	p->ids = p->threads[0].core->ids;
+	if (p->ids)
+		return 0;
+	snprintf(name, sizeof(name), IMG_IDS->file, (unsigned int)p->pid);
+	err = read_single(r, name, IMG_IDS, &p->ids_img);
+	if (err) {
+		if (err == -ENOENT)
+			pr_err("pid %d: the leader's core has no ids and %s/%s is missing", p->pid,
+			       r->dir, name);
+		return err;
+	}
+	p->ids = (const TaskKobjIdsEntry *)p->ids_img;
+	return 0;
+}
+
+/* Whether the CHECKED image @name of type @t holds what restore cannot rebuild. */
+static int check_image(const struct rimg *r, const char *name, const struct img_type *t)
+{
+	ProtobufCMessage *m = NULL;
+	size_t n;
+	int err;
+
+	if (t == IMG_TIMENS) {
+		/* timens-0.img: the clocks of CRIU's own time namespace. */
+		if (!strcmp(name, "timens-0.img"))
+			return 0;
+		pr_err("%s/%s: a dumped time namespace: ferry restore creates no namespaces",
+		       r->dir, name);
+		return -EOPNOTSUPP;
+	}
+	if (t != IMG_SECCOMP) {
+		pr_err("%s/%s: %s image: no check known", r->dir, name, t->name);
+		return -EOPNOTSUPP;
+	}
+	err = read_single(r, name, t, &m);
+	if (err)
+		return err;
+	n = ((SeccompEntry *)m)->n_seccomp_filters;
+	msg_free(m);
+	if (!n)
+		return 0;
+	pr_err("%s/%s: holds %zu seccomp filter(s): ferry restore installs no seccomp filter",
+	       r->dir, name, n);
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Every file of the images directory that CRIU's naming makes an image of a
+ * type restore does not use: left aside (IMG_RESTORE_IGNORED), checked, or
+ * refused. All refused images are named before the dump is refused.
+ */
+static int check_unused_images(struct rimg *r)
+{
+	struct dirent *de;
+	int fd, err = 0;
+	DIR *d;
+
+	fd = openat(r->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		err = -errno;
+		pr_perror("cannot list %s", r->dir);
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		const struct img_type *t = img_type_by_file(de->d_name);
+		int ret = 0;
+
+		if (!t || t->restore == IMG_RESTORE_USED)
+			continue;
+		switch (t->restore) {
+		case IMG_RESTORE_IGNORED:
+			pr_debug("%s/%s: %s image left aside: %s", r->dir, de->d_name, t->name,
+				 t->restore_note);
+			break;
+		case IMG_RESTORE_CHECKED:
+			ret = check_image(r, de->d_name, t);
+			break;
+		default:
+			pr_err("%s/%s: %s image (%s): %s", r->dir, de->d_name, t->name, t->about,
+			       t->restore_note);
+			ret = -EOPNOTSUPP;
+		}
+		if (ret && (!err || err == -EOPNOTSUPP))
+			err = ret;
+	}
+	closedir(d);
+	if (err == -EOPNOTSUPP)
+		pr_err("%s: the dump holds state ferry restore cannot rebuild (see above; ferry decode -i FILE shows an image)",
+		       r->dir);
+	return err;
+}
+
 static int load_proc(struct rimg *r, struct rimg_proc *p)
 {
 	int err = 0;
 
 	for (size_t k = 0; k < p->nr_threads && !err; k++)
 		err = load_core(r, p, &p->threads[k], !k);
+	if (!err)
+		err = load_ids(r, p);
 	if (!err)
 		err = load_fds(r, p);
 	if (!err)
@@ -1447,6 +1579,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 	r->ino = (uint64_t)st.st_ino;
 	err = load_inventory(r);
 	if (!err)
+		err = check_unused_images(r);
+	if (!err)
 		err = load_pstree(r);
 	if (!err)
 		err = load_ttys(r);
@@ -1481,6 +1615,7 @@ static void free_proc(struct rimg_proc *p)
 	free(p->threads);
 	msg_free(p->mm);
 	msg_free(p->fs);
+	msg_free(p->ids_img);
 	for (size_t i = 0; i < p->nr_fds; i++)
 		msg_free(p->fds[i]);
 	free(p->fds);

@@ -2,11 +2,16 @@
 /*
  * The restore side's view of an images directory.
  *
- * rimg_load() reads every image a dump wrote (inventory, pstree, cores, mm,
- * pagemap, fdinfo, files, pipes-data, fs, tty-info, filelocks) and cross-checks them
+ * rimg_load() reads every image a dump wrote (inventory, pstree, cores, ids,
+ * mm, pagemap, fdinfo, files, pipes-data, fs, tty-info, filelocks) and cross-checks them
  * before the restore creates a single process: a dump that is incomplete,
  * truncated or inconsistent is refused as a whole, with a message naming the
- * file and the byte offset, pid or address at fault.
+ * file and the byte offset, pid or address at fault. So is a dump with an
+ * image of state restore cannot rebuild (sockets, namespaces, seccomp
+ * filters, ...: the IMG_RESTORE_REFUSED and IMG_RESTORE_CHECKED types of
+ * user/img_types.c), each such image named; images whose content changes
+ * nothing in the restored tasks (stats, cgroup.img, timens-0.img, ...) are
+ * left aside.
  *
  * The model keeps the decoded protobuf messages; the restore reads them and
  * must not free them. Image files that are symlinks are refused; the one link
@@ -99,8 +104,14 @@ struct rimg_pagemap {
 /* One process of the tree. */
 struct rimg_proc {
 	pid_t pid, ppid, pgid, sid;
-	struct rimg_thread *threads; /* threads[0] is the leader: its core has tc and ids */
+	struct rimg_thread *threads; /* threads[0] is the leader: its core has tc */
 	size_t nr_threads;
+	/*
+	 * The kernel objects the task shares: the leader's core ids (ferry's
+	 * dumps), else ids-PID.img (CRIU 4.x writes them there only).
+	 */
+	const TaskKobjIdsEntry *ids;
+	ProtobufCMessage *ids_img; /* ids-PID.img, when read */
 	MmEntry *mm;
 	FsEntry *fs;
 	FdinfoEntry **fds; /* fdinfo-ID.img, ID = the leader's ids->files_id */
@@ -166,7 +177,9 @@ struct rimg {
  * On success *out holds the model (free it with rimg_free()). Returns 0,
  * -ENOENT if inventory.img (the dump is incomplete) or another image that
  * must exist is missing (also: a parent directory, its inventory.img, or its
- * pagemap-PID.img for a pid with pages there), -EINVAL if an image is corrupt
+ * pagemap-PID.img for a pid with pages there), -EOPNOTSUPP if the directory
+ * holds an image of state restore cannot rebuild, or a thread runs under
+ * seccomp, -EINVAL if an image is corrupt
  * or the images disagree with each other (also: a PE_PARENT page that the
  * parent does not have, or has only as lazy; a lock on an fd its process
  * does not have), -ENOTSUP for a lease in filelocks.img, -ELOOP if the chain leads back

@@ -17,6 +17,9 @@
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
 #include "pstree.pb-c.h"
+#include "ghost-file.pb-c.h"
+#include "ipc-msg.pb-c.h"
+#include "tcp-stream.pb-c.h"
 
 static char *dir;
 static int dfd = -1;
@@ -345,4 +348,90 @@ Test(img, decode_matches_crit)
 	free(ours);
 	free(theirs);
 	free(err);
+}
+
+/*
+ * What follows an entry, checked like the entries: a TCP queue, a ghost file
+ * chunk or a System V message that runs past the end of the file is refused
+ * at its offset, by the reader and by ferry decode.
+ */
+Test(img, bad_extras_are_refused)
+{
+	TcpStreamEntry tcp = TCP_STREAM_ENTRY__INIT;
+	GhostFileEntry gf = GHOST_FILE_ENTRY__INIT;
+	GhostChunkEntry gc = GHOST_CHUNK_ENTRY__INIT;
+	IpcDescEntry desc = IPC_DESC_ENTRY__INIT;
+	IpcMsgEntry q = IPC_MSG_ENTRY__INIT;
+	IpcMsg msg = IPC_MSG__INIT;
+	uint8_t data[64] = { 0 }, rec[64];
+	struct {
+		const char *name;
+		size_t at;	  /* offset the error names */
+		const char *want; /* in the error */
+	} c[3];
+	struct img *img;
+	uint32_t size;
+	size_t n = 0;
+
+	/* tcp-stream: 10 + 10 bytes of queues announced, 15 written. */
+	tcp.inq_len = tcp.outq_len = 10;
+	cr_assert_eq(img_create(&img, dfd, "tcp-stream-1f.img", img_type_by_name("TCP_STREAM")), 0);
+	cr_assert_eq(img_write_entry(img, &tcp.base), 0);
+	cr_assert_eq(img_write_raw(img, data, 15), 0);
+	cr_assert_eq(img_commit(img), 0);
+	c[n++] = (typeof(c[0])){
+		"tcp-stream-1f.img", 8 + 4 + tcp_stream_entry__get_packed_size(&tcp),
+		"payload of 20 bytes runs past the end of the file (15 bytes left)"
+	};
+
+	/* ghost file in chunks: a chunk of 100 bytes, 10 written. */
+	gf.has_chunks = gf.chunks = 1;
+	gc.len = 100;
+	cr_assert_eq(img_create(&img, dfd, "ghost-file-2.img", img_type_by_name("GHOST_FILE")), 0);
+	cr_assert_eq(img_write_entry(img, &gf.base), 0);
+	cr_assert_eq(img_write_entry(img, &gc.base), 0);
+	cr_assert_eq(img_write_raw(img, data, 10), 0);
+	cr_assert_eq(img_commit(img), 0);
+	c[n++] = (typeof(c[0])){ "ghost-file-2.img",
+				 8 + 4 + ghost_file_entry__get_packed_size(&gf) + 4 +
+					 ghost_chunk_entry__get_packed_size(&gc),
+				 "payload of 100 bytes runs past the end" };
+
+	/* A queue of two messages: the first whole, the second's data cut short. */
+	q.desc = &desc;
+	q.qnum = 2;
+	msg.msize = 5;
+	size = (uint32_t)ipc_msg__pack(&msg, rec + 4);
+	memcpy(rec, &size, 4);
+	memset(rec + 4 + size, 'm', 8);
+	cr_assert_eq(img_create(&img, dfd, "ipcns-msg-3.img", img_type_by_name("IPCNS_MSG")), 0);
+	cr_assert_eq(img_write_entry(img, &q.base), 0);
+	cr_assert_eq(img_write_raw(img, rec, 4 + size + 8), 0);
+	cr_assert_eq(img_write_raw(img, rec, 4 + size + 3), 0);
+	cr_assert_eq(img_commit(img), 0);
+	c[n++] = (typeof(c[0])){ "ipcns-msg-3.img",
+				 8 + 4 + ipc_msg_entry__get_packed_size(&q) + 4 + size + 8,
+				 "is truncated or corrupt" };
+
+	for (size_t i = 0; i < n; i++) {
+		char path[512], off[64], *out, *err;
+		ProtobufCMessage *m;
+		int ret;
+
+		log_init(NULL, LOG_MSG, 0);
+		cr_assert_eq(img_open(&img, dfd, c[i].name, NULL), 0, "%s", c[i].name);
+		while ((ret = img_read_entry(img, &m)) == 1)
+			protobuf_c_message_free_unpacked(m, NULL);
+		img_close(img);
+		cr_assert_eq(ret, -EINVAL, "%s: %d", c[i].name, ret);
+
+		snprintf(path, sizeof(path), "%s/%s", dir, c[i].name);
+		snprintf(off, sizeof(off), "offset %zu:", c[i].at);
+		cr_assert_gt(t_run(&out, &err, "%s decode -i %s", t_ferry_bin(), path), 0);
+		cr_assert(strstr(err, path) && strstr(err, off) && strstr(err, c[i].want),
+			  "%s: want '%s' and '%s' in '%s'", c[i].name, off, c[i].want, err);
+		cr_assert_str_eq(out, "", "%s: no partial JSON", c[i].name);
+		free(out);
+		free(err);
+	}
 }

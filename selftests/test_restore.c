@@ -500,9 +500,11 @@ Test(restore, pipe_out_of_the_tree_needs_inherit_fd)
 	line = t_wait_line(out2, "counter: ", 10000);
 	cr_assert_not_null(line, "the restored counter writes nothing to the new consumer");
 	free(line);
-	w.pid = counter;
-	rw_stop(&w);
+	/* The new consumer sees the end of its input once the restored counter is gone. */
+	t_kill_wait(counter);
 	cr_assert_eq(waitpid(cat, &status, 0), cat);
+	w.pid = 0;
+	rw_stop(&w);
 }
 
 /* The first restored tree exits; the same images give the same tree again. */

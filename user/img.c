@@ -320,6 +320,9 @@ static int img_parse_magic(struct img *img, const struct img_type *expect)
 		}
 		img->off = 4;
 	}
+	/* An alias (SHMEM_PAGEMAP) has the magic of the type it names again (PAGEMAP). */
+	if (expect && expect->alias_of == t)
+		t = expect;
 	if (expect && t != expect) {
 		pr_err("%s: is a %s image, expected %s", img->path, t->name, expect->name);
 		return -EINVAL;
@@ -410,22 +413,10 @@ free_img:
 	return err;
 }
 
-size_t img_payload_len(const struct img_type *t, const ProtobufCMessage *msg)
-{
-	const ProtobufCFieldDescriptor *f;
-
-	if (!t->payload_field || !msg)
-		return 0;
-	f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, t->payload_field);
-	if (!f || f->type != PROTOBUF_C_TYPE_UINT32)
-		return 0;
-	return *(const uint32_t *)((const char *)msg + f->offset);
-}
-
 int img_read_entry(struct img *img, ProtobufCMessage **msg)
 {
 	const ProtobufCMessageDescriptor *d = img->t->desc;
-	size_t at = img->off, left = img->len - img->off, plen;
+	size_t at = img->off, left = img->len - img->off, plen, bad;
 	ProtobufCMessage *m;
 	uint32_t size;
 
@@ -434,7 +425,7 @@ int img_read_entry(struct img *img, ProtobufCMessage **msg)
 	img->payload_len = 0;
 	if (!left)
 		return 0;
-	if (img->t->kind == IMG_RAW || !d) {
+	if (img->t->kind == IMG_RAW || img->t->kind == IMG_BLOB || !d) {
 		pr_err("%s: %s images hold no entries", img->path, img->t->name);
 		return -EINVAL;
 	}
@@ -468,15 +459,18 @@ int img_read_entry(struct img *img, ProtobufCMessage **msg)
 		return -EINVAL;
 	}
 	img->off = at + 4 + size;
-	plen = img_payload_len(img->t, m);
-	if (plen) {
-		if (plen > img->len - img->off) {
+	if (img_type_extra_len(img->t, m, img->data + img->off, img->len - img->off, &plen, &bad)) {
+		if (img->t->extra == IMG_EXTRA_IPC_MSG)
+			pr_err("%s: offset %zu: message record %zu bytes after the queue entry is truncated or corrupt",
+			       img->path, img->off + bad, bad);
+		else
 			pr_err("%s: offset %zu: payload of %zu bytes runs past the end of the file (%zu bytes left)",
 			       img->path, img->off, plen, img->len - img->off);
-			protobuf_c_message_free_unpacked(m, NULL);
-			img->off = at;
-			return -EINVAL;
-		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		img->off = at;
+		return -EINVAL;
+	}
+	if (plen) {
 		img->payload = img->data + img->off;
 		img->payload_len = plen;
 		img->off += plen;

@@ -20,6 +20,7 @@ struct cli_opts {
 	const char *input;	 /* -i / --input */
 	int pretty;		 /* --pretty */
 	int json;		 /* --json */
+	int types;		 /* --types (decode) */
 	int help;		 /* -h / --help */
 	int leave_running;	 /* --leave-running */
 	int shell_job;		 /* -j / --shell-job */

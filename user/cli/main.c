@@ -47,6 +47,7 @@ enum {
 	OPT_BPF_RINGBUF,
 	OPT_INHERIT_FD,
 	OPT_FILE_LOCKS,
+	OPT_TYPES,
 };
 
 static const struct option long_opts[] = {
@@ -88,6 +89,7 @@ static const struct option long_opts[] = {
 	{ "bpf-ranges", required_argument, NULL, OPT_BPF_RANGES },
 	{ "bpf-ringbuf", required_argument, NULL, OPT_BPF_RINGBUF },
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
+	{ "types", no_argument, NULL, OPT_TYPES },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -212,6 +214,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_TYPES:
+			o->types = 1;
 			break;
 		case OPT_LEAVE_RUNNING:
 			o->leave_running = 1;
