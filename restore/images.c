@@ -959,20 +959,20 @@ static int decode_entry(const char *dir, struct img *img, size_t at, pid_t pid,
 	else
 		run->flags = e->has_in_parent && e->in_parent ? PE_PARENT : PE_PRESENT;
 	if (e->vaddr & (RIMG_PAGE - 1) || !nr || nr > (UINT64_MAX - e->vaddr) / RIMG_PAGE) {
-		pr_err("%s/%s: offset %zu: pid %d: run of %llu pages at 0x%llx is empty, not page aligned or wraps",
-		       dir, img_name(img), at, pid, (unsigned long long)nr,
+		pr_err("%s: offset %zu: pid %d: run of %llu pages at 0x%llx is empty, not page aligned or wraps",
+		       img_name(img), at, pid, (unsigned long long)nr,
 		       (unsigned long long)e->vaddr);
 		return -EINVAL;
 	}
 	if ((run->flags & ~RIMG_PE_KNOWN) || !run->flags ||
 	    ((run->flags & PE_PARENT) && (run->flags & PE_PRESENT))) {
-		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx has invalid flags 0x%x", dir,
+		pr_err("%s: offset %zu: pid %d: run at 0x%llx has invalid flags 0x%x",
 		       img_name(img), at, pid, (unsigned long long)e->vaddr, run->flags);
 		return -EINVAL;
 	}
 	if (prev && e->vaddr < prev->vaddr + prev->nr_pages * RIMG_PAGE) {
-		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx overlaps or precedes the run at 0x%llx",
-		       dir, img_name(img), at, pid, (unsigned long long)e->vaddr,
+		pr_err("%s: offset %zu: pid %d: run at 0x%llx overlaps or precedes the run at 0x%llx",
+		       img_name(img), at, pid, (unsigned long long)e->vaddr,
 		       (unsigned long long)prev->vaddr);
 		return -EINVAL;
 	}
@@ -986,13 +986,13 @@ static int check_own_run(const struct rimg *r, const struct rimg_proc *p, struct
 	uint64_t end = run->vaddr + run->nr_pages * RIMG_PAGE;
 
 	if ((run->flags & PE_PARENT) && !r->has_parent) {
-		pr_err("%s/%s: offset %zu: pid %d: run at 0x%llx is in the parent image set, but %s has no parent link",
-		       r->dir, img_name(img), at, p->pid, (unsigned long long)run->vaddr, r->dir);
+		pr_err("%s: offset %zu: pid %d: run at 0x%llx is in the parent image set, but %s has no parent link",
+		       img_name(img), at, p->pid, (unsigned long long)run->vaddr, r->dir);
 		return -EINVAL;
 	}
 	if (!in_vmas(p->mm, run->vaddr, end)) {
-		pr_err("%s/%s: offset %zu: pid %d: run 0x%llx-0x%llx is not inside a VMA of mm-%d.img",
-		       r->dir, img_name(img), at, p->pid, (unsigned long long)run->vaddr,
+		pr_err("%s: offset %zu: pid %d: run 0x%llx-0x%llx is not inside a VMA of mm-%d.img",
+		       img_name(img), at, p->pid, (unsigned long long)run->vaddr,
 		       (unsigned long long)end, p->pid);
 		return -EINVAL;
 	}

@@ -4,6 +4,7 @@
  * writer checked against the text log, and every kind of malformed record.
  */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,25 @@ Test(binlog, cli_show_log, .timeout = 30)
 	cr_assert(strstr(err, "bad.bin") && strstr(err, "offset 0") &&
 			  strstr(err, "bad record size"),
 		  "stderr: %s", err);
+	free(out);
+	free(err);
+
+	/* Not files: a FIFO is refused at once (no wait for a writer), so is /dev/zero. */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	st = t_run(&out, &err, "timeout 10 %s show-log %s", t_ferry_bin(), path);
+	cr_assert_eq(st, 1, "show-log of a FIFO: exit %d, stderr: %s", st, err);
+	cr_assert(strstr(err, "fifo: not a regular file"), "stderr: %s", err);
+	free(out);
+	free(err);
+	st = t_run(&out, &err, "timeout 10 %s decode -i %s", t_ferry_bin(), path);
+	cr_assert_eq(st, 1, "decode of a FIFO: exit %d, stderr: %s", st, err);
+	cr_assert(strstr(err, "fifo: not a regular file"), "stderr: %s", err);
+	free(out);
+	free(err);
+	st = t_run(&out, &err, "timeout 10 %s show-log /dev/zero", t_ferry_bin());
+	cr_assert_eq(st, 1, "show-log /dev/zero: exit %d", st);
+	cr_assert(strstr(err, "/dev/zero: not a regular file"), "stderr: %s", err);
 	free(out);
 	free(err);
 	t_rmrf(dir);

@@ -448,6 +448,9 @@ Test(restore_images, pagemap_entry_past_its_vma)
 	rewrite(bad, name, IMG_PAGEMAP, move_entry, &mv, 0);
 	snprintf(want, sizeof(want), "run 0x%llx-", (unsigned long long)mv.to);
 	expect_fail(bad, -EINVAL, want, "is not inside a VMA");
+	/* The file named once, with its directory once: "DIR/pagemap-N.img: offset". */
+	snprintf(want, sizeof(want), "%s/%s: offset ", bad, name);
+	expect_fail(bad, -EINVAL, want, NULL);
 	drop_dump(&d);
 }
 

@@ -124,7 +124,8 @@ int binlog_print_file(const char *path, FILE *out)
 	void *map = NULL;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
 		pr_perror("cannot open binary log %s", path);
@@ -133,6 +134,11 @@ int binlog_print_file(const char *path, FILE *out)
 	if (fstat(fd, &st)) {
 		err = -errno;
 		pr_perror("cannot stat %s", path);
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		pr_err("%s: not a regular file (a binary log is one, written with --binlog)", path);
 		goto close_fd;
 	}
 	if (st.st_size == 0) {

@@ -371,7 +371,8 @@ int img_open(struct img **out, int dirfd, const char *name, const struct img_typ
 	if (!img)
 		return -ENOMEM;
 	img_set_path(img, dirfd, name);
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on for a writer. */
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
 		if (err != -ENOENT)
