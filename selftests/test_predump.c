@@ -168,7 +168,8 @@ Test(predump, rounds_copy_only_what_changed)
 		      parent);
 
 	kill(w.pid, SIGUSR2);
-	usleep(300000);
+	/* Its own word that it rewrote everything, not a guess at how long that takes. */
+	cr_assert_not_null(t_wait_line(w.out, "rewrote seed", 30000), "memhog did not rewrite");
 	snprintf(args, sizeof(args), "-t %d -D %s/3 --prev-images-dir ../2", w.pid, w.dir);
 	ferry_ok("pre-dump", args);
 	snprintf(args, sizeof(args), "%s/3", w.dir);
@@ -304,6 +305,56 @@ Test(predump, tracking_of_a_dead_process_is_swept)
 	cr_expect_not(state_left(other.pid), "the stale state file of pid %d is left", other.pid);
 	cr_expect_eq(kill(other.pid, 0), 0, "the live process was harmed");
 	pw_stop(&other);
+	pw_stop(&w);
+}
+
+/* The target's userfaultfds. */
+static int uffds_of(pid_t pid)
+{
+	char *out = NULL;
+	int n = 0;
+
+	t_run(&out, NULL, "ls -l /proc/%d/fd | grep -c userfaultfd", pid);
+	if (out)
+		n = atoi(out);
+	free(out);
+	return n;
+}
+
+/*
+ * ferry killed while it arms, right after it parked the target's uffd and
+ * before the state file: the orphan is recognised as ferry's and closed by
+ * the next pre-dump (which then tracks with one uffd, not two) and by a
+ * dump (which would refuse it as an fd of the program's).
+ */
+Test(predump, uffd_left_by_a_killed_arm_is_dropped)
+{
+	const char *argv[] = { "memhog", "8", NULL };
+	char args[1200];
+	struct pw w;
+
+	pw_start(&w, argv, "ready");
+	for (int round = 0; round < 2; round++) {
+		cr_assert_neq(t_run(NULL, NULL, "FERRY_FAULT=arm-parked %s track -t %d",
+				    t_ferry_bin(), w.pid),
+			      0, "the fault point did not kill ferry");
+		cr_assert_eq(uffds_of(w.pid), 1, "no orphan uffd to test with");
+		cr_assert_not(tracker_is_armed(w.pid));
+		if (!round) {
+			snprintf(args, sizeof(args), "-t %d -D %s/1", w.pid, w.dir);
+			ferry_ok("pre-dump", args);
+			cr_expect_eq(uffds_of(w.pid), 1, "the orphan was kept beside the new uffd");
+			snprintf(args, sizeof(args), "-t %d --stop", w.pid);
+			ferry_ok("track", args);
+			cr_expect_eq(uffds_of(w.pid), 0, "a uffd is left after --stop");
+		} else {
+			snprintf(args, sizeof(args), "-t %d -D %s/2 --leave-running", w.pid, w.dir);
+			ferry_ok("dump", args);
+			cr_expect_eq(uffds_of(w.pid), 0, "the orphan uffd is left after a dump");
+		}
+		expect_untracked(w.pid, round ? "after the dump" : "after --stop");
+	}
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	pw_stop(&w);
 }
 
@@ -491,7 +542,7 @@ Test(predump, killed_round_is_never_trusted)
 	rc = t_run(NULL, NULL, "FERRY_FAULT=predump-write %s pre-dump %s", t_ferry_bin(), args);
 	cr_expect_neq(rc, 0);
 	kill(w.pid, SIGUSR2); /* written after the killed round's re-arm */
-	usleep(300000);
+	cr_assert_not_null(t_wait_line(w.out, "rewrote seed", 30000), "memhog did not rewrite");
 	snprintf(args, sizeof(args), "-t %d -D %s/3 --prev-images-dir ../1", w.pid, w.dir);
 	rc = ferry(&err, "pre-dump", args);
 	cr_assert_eq(rc, 0, "%s", err ? err : "");

@@ -73,16 +73,6 @@ static void preload_join(struct preload *p)
 	p->started = 0;
 }
 
-static void fault_point(const char *name)
-{
-	const char *f = getenv("FERRY_FAULT");
-
-	if (f && !strcmp(f, name)) {
-		pr_warn("fault point '%s': killing ferry", name);
-		kill(getpid(), SIGKILL);
-	}
-}
-
 /* A failure (not a kill) at a named point, for tests: FERRY_FAIL=name. */
 static int fail_point(const char *name)
 {
@@ -468,8 +458,13 @@ static int attach_trackers(const struct pstree *t, struct tracker **trk)
 	int err = 0;
 
 	for (size_t i = 0; i < t->nr && !err; i++) {
-		if (!tracker_is_armed(t->procs[i].pid))
+		if (!tracker_is_armed(t->procs[i].pid)) {
+			/* A uffd a killed ferry left parked is no fd of the program's. */
+			err = tracker_drop_orphans(t->procs[i].pid);
+			if (err > 0)
+				err = 0;
 			continue;
+		}
 		err = tracker_attach(&trk[i], t->procs[i].pid);
 		if (err == -ENOENT) {
 			trk[i] = NULL;

@@ -19,6 +19,7 @@
 #include <linux/userfaultfd.h>
 
 #include "compat.h"
+#include "proc_fdinfo.h"
 #include "proc_parse.h"
 #include "rsys.h"
 #include "soft_dirty.h"
@@ -701,6 +702,79 @@ static void take_bpf(struct tracker *t, struct tracker_opts *o)
 }
 
 /*
+ * A userfaultfd ferry parked in @pid and lost: ferry was killed while it
+ * armed (before the state file), or the state file is gone. Recognised by
+ * how ferry makes it: at or above park_min(), O_CLOEXEC|O_NONBLOCK, and
+ * either no UFFDIO_API yet or ferry's async write-protection. Returns 1 if
+ * @fd of @pid is one, else 0.
+ */
+static int orphan_uffd(pid_t pid, int fd, long min)
+{
+	char path[64], link[64], buf[512], *api;
+	unsigned long long version, features;
+	struct proc_fdinfo fi;
+	ssize_t n;
+	int f, ours;
+
+	if (fd < min)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	if (strcmp(link, "anon_inode:[userfaultfd]") || proc_fdinfo_read(pid, fd, &fi))
+		return 0;
+	ours = (fi.flags & (O_CLOEXEC | O_NONBLOCK)) == (O_CLOEXEC | O_NONBLOCK);
+	proc_fdinfo_release(&fi);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	if (f >= 0)
+		close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	api = strstr(buf, "API:");
+	if (!api || sscanf(api, "API: %llx:%llx", &version, &features) != 2)
+		return 0;
+	return ours && (!features || (features & UFFD_FEATURE_WP_ASYNC));
+}
+
+int tracker_drop_orphans(pid_t pid)
+{
+	long min = park_min(pid);
+	struct dirent *de;
+	int n = 0, err;
+	char path[64];
+	DIR *d;
+
+	if (tracker_state_exists(pid))
+		return 0; /* its parked uffd is known: attach takes it */
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || !orphan_uffd(pid, fd, min))
+			continue;
+		err = remote_close(pid, fd);
+		if (err) {
+			closedir(d);
+			return err;
+		}
+		pr_info("pid %d: closed the userfaultfd a killed ferry left parked at its fd %d "
+			"(its tracking was lost)",
+			pid, fd);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
  * The target makes a userfaultfd, ferry takes it, asks for async WP and
  * protects every writable private VMA. -EOPNOTSUPP if the kernel cannot
  * (logged as an error unless @quiet, when the caller has a fallback).
@@ -716,6 +790,7 @@ static int arm_uffd(struct tracker *t, int quiet)
 		t->parked_fd = -1;
 		return err;
 	}
+	fault_point("arm-parked");
 	t->uffd = rsys_getfd(t->pid, t->parked_fd);
 	if (t->uffd < 0) {
 		err = t->uffd;
@@ -795,6 +870,9 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	}
 	err = proc_parse_stat(pid, 0, &ps);
 	if (err)
+		return err;
+	err = tracker_drop_orphans(pid);
+	if (err < 0)
 		return err;
 	t = tracker_new(pid);
 	if (!t)

@@ -206,6 +206,14 @@ int tracker_stop(struct tracker *t, int stopped);
 int tracker_stop_pid(pid_t pid, int stopped);
 
 /*
+ * tracker_drop_orphans - close, inside process @pid (its leader seized and
+ * stopped), every userfaultfd a killed ferry left parked there without a
+ * state file (see tracker.c: recognised by fd range, flags and features).
+ * tracker_arm does it first. Returns how many were closed, or -errno.
+ */
+int tracker_drop_orphans(pid_t pid);
+
+/*
  * tracker_sweep - remove the tracking state files and pinned BPF of every
  * process that is gone, a zombie, or was followed by another process with
  * its pid (the state file's starttime). Every command that touches tracking

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,14 @@ unsigned long raise_nofile_limit(void)
 			rl.rlim_cur = rl.rlim_max;
 	}
 	return (unsigned long)rl.rlim_cur;
+}
+
+void fault_point(const char *name)
+{
+	const char *f = getenv("FERRY_FAULT");
+
+	if (f && !strcmp(f, name)) {
+		pr_warn("fault point '%s': killing ferry", name);
+		kill(getpid(), SIGKILL);
+	}
 }

@@ -63,4 +63,11 @@ unsigned long raise_nofile_limit(void);
 uint64_t mono_ns(void);
 uint64_t mono_us(void);
 
+/*
+ * fault_point - for tests: SIGKILL ferry itself here when FERRY_FAULT names
+ * this point ("frozen", "rename", "arm-parked", ...), to check that what a
+ * killed ferry leaves is safe.
+ */
+void fault_point(const char *name);
+
 #endif
