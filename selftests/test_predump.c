@@ -249,6 +249,33 @@ static int pins_left(pid_t pid)
 	return !access(path, F_OK);
 }
 
+/*
+ * A tracked process dies and no ferry command runs after: its tracking
+ * (the state file, the BPF pinned on system-wide tracepoints) ends with it
+ * all the same, by the watcher ferry started when it armed.
+ */
+Test(predump, tracking_ends_with_its_target)
+{
+	const char *argv[] = { "memhog", "4", NULL };
+	char args[64];
+	struct pw w;
+	pid_t dead;
+	int i;
+
+	pw_start(&w, argv, "ready");
+	snprintf(args, sizeof(args), "-t %d", w.pid);
+	ferry_ok("track", args);
+	cr_assert(state_left(w.pid) && pins_left(w.pid), "track left no state or pins");
+	dead = w.pid;
+	t_kill_wait(w.pid);
+	w.pid = 0;
+	for (i = 0; i < 100 && (state_left(dead) || pins_left(dead)); i++)
+		usleep(50000);
+	cr_expect_not(state_left(dead), "pid %d's state file outlived it by 5 s", dead);
+	cr_expect_not(pins_left(dead), "pid %d's BPF stayed pinned 5 s after it ended", dead);
+	pw_stop(&w);
+}
+
 /* `ferry track --status` says @pid is not tracked: 1, or 0. */
 static int not_tracked(pid_t pid)
 {

@@ -23,6 +23,7 @@
 #include "proc_parse.h"
 #include "rsys.h"
 #include "soft_dirty.h"
+#include "track_watch.h"
 #include "tracker.h"
 #include "uffd.h"
 #include "util.h"
@@ -909,6 +910,8 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	err = write_state(t);
 	if (err)
 		goto err;
+	/* Tracking ends with the target, whether or not ferry runs then. */
+	track_watch_start(pid);
 	if (t->mode == TRACKER_SOFT_DIRTY)
 		pr_info("pid %d: tracking armed with soft-dirty bits: %zu writable ranges, bits "
 			"cleared%s",
