@@ -2,8 +2,8 @@
 /*
  * HMAC-SHA256 for the page server's shared-secret proof, and the comparison
  * of two MACs, both done by OpenSSL's libcrypto: authentication code is the
- * kind a widely reviewed library keeps correct, not ferry. Only hmac.c
- * includes an OpenSSL header.
+ * kind a widely reviewed library keeps correct, not ferry. Callers need no
+ * OpenSSL header.
  */
 #ifndef FERRY_HMAC_H
 #define FERRY_HMAC_H
