@@ -24,7 +24,7 @@ endif
 CPPFLAGS   := -D_GNU_SOURCE -Iuser -Irestore -Iselftests -I$(BUILD) -I$(BUILD)/proto -MMD -MP
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 $(WARN)
-LDLIBS     := -lbpf -lelf -lz -luring -lprotobuf-c -lpthread
+LDLIBS     := -lbpf -lelf -lz -luring -lprotobuf-c -lcrypto -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall
 
 .DELETE_ON_ERROR:

@@ -40,11 +40,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hmac.h"
 #include "images.h"
 #include "page_server.h"
 #include "page_source_local.h"
 #include "ps_wire.h"
-#include "sha256.h"
 #include "util.h"
 
 #define LOG_PREFIX "page-server: "
@@ -345,6 +345,7 @@ static void accept_one(struct page_server *ps)
 static void client_hello(struct page_server *ps, struct conn *c, const struct ps_pdu *p)
 {
 	uint8_t want[PS_PROOF_SIZE];
+	int err;
 
 	if (p->client_hello.version != PS_WIRE_VERSION) {
 		conn_fail(ps, c, PS_ERR_UNSUPPORTED_VERSION,
@@ -359,9 +360,14 @@ static void client_hello(struct page_server *ps, struct conn *c, const struct ps
 				"authentication failed: the ClientHello has no proof and this server requires the shared secret");
 			return;
 		}
-		ps_proof(ps->secret, ps->secret_len, c->nonce, p->client_hello.channel,
-			 p->client_hello.session_id, want);
-		if (!ct_memeq(want, p->client_hello.proof, sizeof(want))) {
+		err = ps_proof(ps->secret, ps->secret_len, c->nonce, p->client_hello.channel,
+			       p->client_hello.session_id, want);
+		if (err) {
+			conn_fail(ps, c, PS_ERR_INTERNAL, "cannot compute the proof to check: %s",
+				  strerror(-err));
+			return;
+		}
+		if (!hmac_equal(want, p->client_hello.proof, sizeof(want))) {
 			conn_fail(ps, c, PS_ERR_AUTH_FAILED,
 				  "authentication failed: wrong proof (not the server's secret)");
 			return;

@@ -509,9 +509,15 @@ static int hello(struct remote *r, int conn, const char *host, const char *port,
 	if (!p.server_hello.auth_required && secret && conn == FAULT)
 		pr_warn("%s: the server does not ask for the secret (it accepts any client)",
 			r->name);
-	if (p.server_hello.auth_required)
-		ps_proof(secret, secret_len, p.server_hello.nonce, (enum ps_channel)conn, sid,
-			 proof);
+	if (p.server_hello.auth_required) {
+		err = ps_proof(secret, secret_len, p.server_hello.nonce, (enum ps_channel)conn, sid,
+			       proof);
+		if (err) {
+			pr_err("%s: cannot compute the proof for the %s connection: %s", r->name,
+			       chan_names[conn], strerror(-err));
+			return err;
+		}
+	}
 	err = ps_enc_client_hello(
 		&c->out,
 		p.server_hello.version < PS_WIRE_VERSION ? p.server_hello.version : PS_WIRE_VERSION,

@@ -7,7 +7,7 @@ PKGS=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libelf-dev zlib1g-dev bpftool
 	protobuf-c-compiler libprotobuf-c-dev
-	liburing-dev libcriterion-dev
+	liburing-dev libcriterion-dev libssl-dev
 	criu python3-protobuf
 	libclang-rt-14-dev
 	asn1c libtasn1-bin openssl

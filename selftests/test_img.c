@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
+#include "pipe-data.pb-c.h"
 #include "pstree.pb-c.h"
 #include "ghost-file.pb-c.h"
 #include "ipc-msg.pb-c.h"
@@ -434,4 +435,76 @@ Test(img, bad_extras_are_refused)
 		free(out);
 		free(err);
 	}
+}
+
+/* A pipes-data image with one entry and payload per string of @data. */
+static void write_pipe_data(const char *name, const char *const *data, size_t n)
+{
+	struct img *img;
+
+	cr_assert_eq(img_create(&img, dfd, name, IMG_PIPES_DATA), 0);
+	for (size_t i = 0; i < n; i++) {
+		PipeDataEntry e = PIPE_DATA_ENTRY__INIT;
+
+		e.pipe_id = (uint32_t)i;
+		e.bytes = (uint32_t)strlen(data[i]);
+		cr_assert_eq(img_write_entry(img, &e.base), 0);
+		cr_assert_eq(img_write_raw(img, data[i], e.bytes), 0);
+	}
+	cr_assert_eq(img_commit(img), 0);
+}
+
+/*
+ * Payloads are base64 in crit's layout (Python's encodebytes): 57 octets to a
+ * 76-character line, every line ending in \n, nothing for an empty payload.
+ */
+Test(img, decode_base64_lines)
+{
+	char a57[58] = { 0 }, a58[59] = { 0 }, path[512], *out, *err, want[2048];
+	const char *data[] = { "", "A", "AA", "AAA", "\xfb\xff\xbf", a57, a58 };
+	int st;
+
+	memset(a57, 'A', 57);
+	memset(a58, 'A', 58);
+	write_pipe_data("pipes-data.img", data, 7);
+	snprintf(path, sizeof(path), "%s/pipes-data.img", dir);
+	st = t_run(&out, &err, "%s decode -i %s", t_ferry_bin(), path);
+	cr_assert_eq(st, 0, "stderr: %s", err);
+	snprintf(want, sizeof(want),
+		 "{\"magic\": \"PIPES_DATA\", \"entries\": ["
+		 "{\"pipe_id\": 0, \"bytes\": 0, \"extra\": \"\"}, "
+		 "{\"pipe_id\": 1, \"bytes\": 1, \"extra\": \"QQ==\\n\"}, "
+		 "{\"pipe_id\": 2, \"bytes\": 2, \"extra\": \"QUE=\\n\"}, "
+		 "{\"pipe_id\": 3, \"bytes\": 3, \"extra\": \"QUFB\\n\"}, "
+		 "{\"pipe_id\": 4, \"bytes\": 3, \"extra\": \"+/+/\\n\"}, "
+		 "{\"pipe_id\": 5, \"bytes\": 57, \"extra\": \"%s\\n\"}, "
+		 "{\"pipe_id\": 6, \"bytes\": 58, \"extra\": \"%s\\nQQ==\\n\"}]}\n",
+		 "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+		 "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB");
+	cr_assert_str_eq(out, want);
+	free(out);
+	free(err);
+}
+
+/* A payload of every octet value, over several lines: what crit prints. */
+Test(img, decode_base64_matches_crit)
+{
+	char bytes[771], path[512], *ours, *theirs, *err;
+	const char *data[] = { bytes };
+	int st;
+
+	if (access("/usr/bin/crit", X_OK))
+		cr_skip_test("crit (Debian package criu) is not installed");
+	for (size_t i = 0; i < sizeof(bytes) - 1; i++)
+		bytes[i] = (char)(i % 255 + 1); /* no NUL: the payload is a C string here */
+	bytes[sizeof(bytes) - 1] = 0;
+	write_pipe_data("pipes-data.img", data, 1);
+	snprintf(path, sizeof(path), "%s/pipes-data.img", dir);
+	cr_assert_eq(t_run(&ours, NULL, "%s decode -i %s", t_ferry_bin(), path), 0);
+	st = t_run(&theirs, &err, "crit decode -i %s", path);
+	cr_assert_eq(st, 0, "crit: %s", err);
+	cr_assert_str_eq(ours, theirs);
+	free(ours);
+	free(theirs);
+	free(err);
 }

@@ -18,7 +18,7 @@
 
 #include "helpers.h"
 #include "ps_wire.h"
-#include "sha256.h"
+#include "hmac.h"
 
 #define PAGE PS_PAGE_SIZE
 
@@ -452,17 +452,18 @@ Test(ps_wire, semantic_refusals)
 Test(ps_wire, proof)
 {
 	uint8_t msg[PS_NONCE_SIZE + 1 + PS_SESSION_ID_SIZE], want[32], got[32], other[32];
+	const struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
 	const uint8_t secret[] = "s3cret";
 
 	memcpy(msg, nonce, PS_NONCE_SIZE);
 	msg[PS_NONCE_SIZE] = 1;
 	memcpy(msg + PS_NONCE_SIZE + 1, sid, PS_SESSION_ID_SIZE);
-	hmac_sha256(secret, 6, msg, sizeof(msg), want);
-	ps_proof(secret, 6, nonce, PS_CHAN_BACKGROUND, sid, got);
+	cr_assert_eq(hmac_sha256(secret, 6, &iov, 1, want), 0);
+	cr_assert_eq(ps_proof(secret, 6, nonce, PS_CHAN_BACKGROUND, sid, got), 0);
 	cr_assert_eq(memcmp(got, want, 32), 0);
-	ps_proof(secret, 6, nonce, PS_CHAN_FAULT, sid, other);
+	cr_assert_eq(ps_proof(secret, 6, nonce, PS_CHAN_FAULT, sid, other), 0);
 	cr_assert_neq(memcmp(got, other, 32), 0, "the channel is part of the proof");
-	ps_proof(secret, 5, nonce, PS_CHAN_BACKGROUND, sid, other);
+	cr_assert_eq(ps_proof(secret, 5, nonce, PS_CHAN_BACKGROUND, sid, other), 0);
 	cr_assert_neq(memcmp(got, other, 32), 0);
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #define LOG_PREFIX "json: "
 #include "img_json.h"
 #include "log.h"
@@ -17,6 +19,9 @@
 #include "ipc-sem.pb-c.h"
 #include "ipc-shm.pb-c.h"
 #include "tcp-stream.pb-c.h"
+
+#define B64_LINE_OCTETS 57
+#define B64_LINE_CHARS (B64_LINE_OCTETS / 3 * 4)
 
 struct jw {
 	FILE *out;
@@ -176,35 +181,23 @@ static int field_is_unix_name(const ProtobufCFieldDescriptor *f, const ProtobufC
 	return m && !strcmp(m->descriptor->name, "unix_sk_entry") && !strcmp(f->name, "name");
 }
 
-/* base64 in Python's encodebytes() layout: 76-character lines, each ending in \n. */
+/*
+ * base64 in Python's encodebytes() layout, as crit prints it: 57 octets to a
+ * 76-character line, each line ending in \n. libcrypto's EVP_EncodeBlock()
+ * encodes one line at a time (its streaming EVP_EncodeUpdate() cuts lines at
+ * 64 characters, PEM's width).
+ */
 static void json_base64(FILE *out, const uint8_t *p, size_t len)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, col = 0;
+	unsigned char line[B64_LINE_CHARS + 1];
+	size_t i, n;
 
 	fputc('"', out);
-	for (i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		char q[4];
-
-		if (i + 1 < len)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		q[0] = tab[(v >> 18) & 63];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < len ? tab[v & 63] : '=';
-		fwrite(q, 1, 4, out);
-		col += 4;
-		if (col == 76) {
-			fputs("\\n", out);
-			col = 0;
-		}
-	}
-	if (col)
+	for (i = 0; i < len; i += n) {
+		n = len - i < B64_LINE_OCTETS ? len - i : B64_LINE_OCTETS;
+		fwrite(line, 1, (size_t)EVP_EncodeBlock(line, p + i, (int)n), out);
 		fputs("\\n", out);
+	}
 	fputc('"', out);
 }
 

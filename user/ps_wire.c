@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hmac.h"
 #include "ps_wire.h"
-#include "sha256.h"
 
 #define LOG_PREFIX "page-server wire: "
 #include "log.h"
@@ -522,18 +522,19 @@ int ps_reply_pages(const struct ps_pdu *p, void *buf, uint32_t buf_pages)
 
 /* ---- authentication -------------------------------------------------------- */
 
-void ps_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce,
-	      enum ps_channel channel, const uint8_t *session_id, uint8_t *out)
-{
-	struct hmac_sha256 h;
-	uint8_t ch = (uint8_t)channel;
+_Static_assert(PS_PROOF_SIZE == HMAC_SHA256_SIZE, "the proof is one HMAC-SHA256");
 
-	hmac_sha256_init(&h, secret, secret_len);
-	hmac_sha256_update(&h, nonce, PS_NONCE_SIZE);
-	hmac_sha256_update(&h, &ch, 1);
-	hmac_sha256_update(&h, session_id, PS_SESSION_ID_SIZE);
-	hmac_sha256_final(&h, out);
-	explicit_bzero(&h, sizeof(h));
+int ps_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce,
+	     enum ps_channel channel, const uint8_t *session_id, uint8_t *out)
+{
+	uint8_t ch = (uint8_t)channel;
+	const struct iovec msg[] = {
+		{ .iov_base = (void *)nonce, .iov_len = PS_NONCE_SIZE },
+		{ .iov_base = &ch, .iov_len = 1 },
+		{ .iov_base = (void *)session_id, .iov_len = PS_SESSION_ID_SIZE },
+	};
+
+	return hmac_sha256(secret, secret_len, msg, sizeof(msg) / sizeof(msg[0]), out);
 }
 
 int ps_secret_load(const char *path, uint8_t **secret, size_t *len)

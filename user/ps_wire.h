@@ -185,10 +185,11 @@ int ps_reply_pages(const struct ps_pdu *p, void *buf, uint32_t buf_pages);
 
 /*
  * ps_proof - the ClientHello proof: HMAC-SHA256(secret, nonce || channel
- * octet || session id) into @out (PS_PROOF_SIZE octets).
+ * octet || session id) into @out (PS_PROOF_SIZE octets). Returns 0 or the
+ * error of hmac_sha256(), which logs it.
  */
-void ps_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce,
-	      enum ps_channel channel, const uint8_t *session_id, uint8_t *out);
+int ps_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce,
+	     enum ps_channel channel, const uint8_t *session_id, uint8_t *out);
 
 /*
  * ps_secret_load - read the shared secret from @path: its bytes, without one
