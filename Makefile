@@ -21,7 +21,17 @@ WARN       := -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializer
 ifeq ($(CI),true)
 WARN       += -Werror
 endif
-CPPFLAGS   := -D_GNU_SOURCE -Iuser -Irestore -Iselftests -I$(BUILD) -I$(BUILD)/proto -MMD -MP
+# The layers (see README "Layout"; scripts/layers.sh checks the includes):
+# core at the bottom, the dump side (dump, track) and the restore side
+# (restore, its lazy part and page sources) above it, the probes, the
+# command line on top.
+CORE_DIRS  := user/core
+DUMP_DIRS  := user/dump user/track
+REST_DIRS  := restore restore/lazy restore/pagesrc
+PROBE_DIRS := user/probe
+LIB_DIRS   := $(CORE_DIRS) $(DUMP_DIRS) $(REST_DIRS) $(PROBE_DIRS)
+CPPFLAGS   := -D_GNU_SOURCE -I. $(addprefix -I,$(LIB_DIRS)) -Iuser/cli -Iselftests -I$(BUILD) \
+	      -I$(BUILD)/proto -MMD -MP
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 $(WARN)
 LDLIBS     := -lbpf -lelf -lz -luring -lprotobuf-c -lcrypto -lpthread
@@ -40,12 +50,12 @@ PROTO_H    := $(PROTO_C:.c=.h)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS      := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
-# Light skeletons: the kernel does their CO-RE relocations (user/vma_iter.c).
+# Light skeletons: the kernel does their CO-RE relocations (user/core/vma_iter.c).
 LSKELS     := $(BUILD)/vma_iter_path.lskel.h $(BUILD)/vma_iter_ident.lskel.h
 GEN_H      := $(BUILD)/vmlinux.h $(PROTO_H) $(SKELS) $(LSKELS)
 
 # The shared core and both sides form libferry.a; the command line sits on top.
-LIB_SRCS   := $(wildcard user/*.c restore/*.c) $(PROTO_C)
+LIB_SRCS   := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(PROTO_C)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS:$(BUILD)/%=%))
 CLI_SRCS   := $(wildcard user/cli/*.c)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -75,7 +85,7 @@ help:
 	@echo '  demo     deps + build + run ferry on a bundled workload'
 	@echo '  bench    deps + build + run benchmarks (figures go to docs/BENCHMARKS.md)'
 	@echo '  fuzz     libFuzzer runs on the parsers (FUZZ_SECONDS=60 each)'
-	@echo '  lint     clang-format check of the sources'
+	@echo '  lint     clang-format check, and the include graph between layers (scripts/layers.sh)'
 	@echo '  install  install build/ferry to $$(PREFIX)/sbin'
 	@echo '  clean    remove build/'
 	@echo 'Variables: V=1 (verbose), CI=true (-Werror), BUILD=dir'
@@ -105,9 +115,10 @@ install: $(FERRY)
 clean:
 	rm -rf $(BUILD)
 
-LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] user/*.[ch] user/cli/*.[ch] restore/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch]))
+LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] $(addsuffix /*.[ch],$(LIB_DIRS)) user/cli/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch]))
 lint:
 	$(Q)clang-format --dry-run -Werror $(LINT_FILES)
+	$(Q)bash scripts/layers.sh
 
 format:
 	$(Q)clang-format -i $(LINT_FILES)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Maps and records of the dirty-page and VMA-change tracker
- * (bpf/dirty_track.bpf.c), shared with user/dirty_bpf.c. Fixed-width types
+ * (bpf/dirty_track.bpf.c), shared with user/track/dirty_bpf.c. Fixed-width types
  * only, layouts pinned by _Static_assert. The includer provides __u32/__u64/
  * __s64 (vmlinux.h on the BPF side, <linux/types.h> in user space).
  */

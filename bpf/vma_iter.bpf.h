@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
  * iter/task_vma, the body both program variants share: one struct vma_rec
- * per VMA of process targ_tgid, written to the iterator's seq_file. User space (user/vma_iter.c)
- * restricts the iteration to that process with link_info.task.pid; the tgid filter here keeps the
- * program correct if it is attached without one.
+ * per VMA of process targ_tgid, written to the iterator's seq_file. User space
+ * (user/core/vma_iter.c) restricts the iteration to that process with link_info.task.pid; the tgid
+ * filter here keeps the program correct if it is attached without one.
  *
  * What /proc/PID/maps prints, read from the same kernel objects: the fields
  * of vm_area_struct, the backing file's inode and device, heap and stack as

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One VMA as the iter/task_vma program emits it (bpf/vma_iter.bpf.c), read by
- * user/vma_iter.c. Shared by both sides: fixed-width types only, explicit
+ * user/core/vma_iter.c. Shared by both sides: fixed-width types only, explicit
  * padding, layout pinned by _Static_assert. The includer provides __u32/__u64
  * (vmlinux.h on the BPF side, <linux/types.h> in user space).
  */

@@ -2,7 +2,7 @@
 /*
  * The task_vma iterator that names each mapped file itself, with bpf_d_path().
  * Since 2026-12 the verifier of 6.18.44 refuses bpf_d_path() on a VMA's file
- * ("R1 type=untrusted_ptr_"); user/vma_iter.c then loads vma_iter_ident.
+ * ("R1 type=untrusted_ptr_"); user/core/vma_iter.c then loads vma_iter_ident.
  */
 #include "vma_iter.bpf.h"
 

@@ -9,7 +9,7 @@
  * file and the byte offset, pid or address at fault. So is a dump with an
  * image of state restore cannot rebuild (sockets, namespaces, seccomp
  * filters, ...: the IMG_RESTORE_REFUSED and IMG_RESTORE_CHECKED types of
- * user/img_types.c), each such image named; images whose content changes
+ * user/core/img_types.c), each such image named; images whose content changes
  * nothing in the restored tasks (stats, cgroup.img, timens-0.img, ...) are
  * left aside.
  *

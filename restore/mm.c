@@ -21,7 +21,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "core_abi.h"
-#include "dump_mm.h"
+#include "vma_status.h"
 #include "files.h"
 #include "log.h"
 #include "util.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The BER codec (user/ber.c): exact encodings of X.690's examples and edge
+ * The BER codec (user/core/ber.c): exact encodings of X.690's examples and edge
  * values, round trips, and each rule the strict decoder enforces, with the
  * offset and the message it reports.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The BPF dirty-page and VMA-change tracker (user/dirty_bpf.c) on a real
+ * The BPF dirty-page and VMA-change tracker (user/track/dirty_bpf.c) on a real
  * process: a forked child arms userfaultfd async write-protection on its own
  * 256-page region, then writes, reads, maps and unmaps on command, re-arming
  * with PAGEMAP_SCAN after each write round. The counts the programs report

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * HMAC-SHA256 (user/hmac.c, over libcrypto) against RFC 4231's test cases
+ * HMAC-SHA256 (user/core/hmac.c, over libcrypto) against RFC 4231's test cases
  * 1-7, the message given in one piece, octet by octet and in awkward pieces;
  * the empty key; and the constant-time comparison.
  */

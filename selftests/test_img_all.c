@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Every image type of CRIU 4.2 (user/img_types.c): the table has CRIU's magics,
+ * Every image type of CRIU 4.2 (user/core/img_types.c): the table has CRIU's magics,
  * none twice; an image of each type, written with a sample entry built from its
  * message's descriptor (every field set, or only the required ones), reads back
  * byte for byte and decodes with `ferry decode`; Debian's crit (CRIU 3.17)

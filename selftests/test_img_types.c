@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Image types (user/img_types.c, proto/): every type with a message
+ * Image types (user/core/img_types.c, proto/): every type with a message
  * round-trips through the img API byte for byte, and Debian's crit (CRIU 3.17)
  * decodes what ferry writes, with the right magic name and field values.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The page-server PDUs (user/ps_wire.c): a round trip of each, zeros runs,
+ * The page-server PDUs (user/core/ps_wire.c): a round trip of each, zeros runs,
  * the receive-buffer framer on a stream split at every point, the size
  * limits, a decode of every truncation of every PDU, semantic refusals, the
  * hello proof and the secret file; and the schema, docs/pageserver.asn1,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The read helpers of user/util.c: read_full, pread_full and read_fd_all on
+ * The read helpers of user/core/util.c: read_full, pread_full and read_fd_all on
  * pipes fed in small pieces by a thread, a read interrupted by a signal
  * (EINTR retried), end of file before the length asked for (-EIO and how
  * much came), preads at an offset that leave the file position alone, the

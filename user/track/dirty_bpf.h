@@ -41,7 +41,7 @@
 #include <sys/types.h>
 #include <linux/types.h>
 
-#include "../bpf/dirty_track.h"
+#include "bpf/dirty_track.h"
 
 /* Suggested pin directory of ferry's tracker of a process: DIRTY_BPF_PIN_ROOT/track-<tgid>. */
 #define DIRTY_BPF_PIN_ROOT "/sys/fs/bpf/ferry"

@@ -27,7 +27,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "compat.h"
-#include "dump_mm.h"
+#include "vma_status.h"
 #include "lazy.h"
 #include "lazy_ctl.h"
 #include "lazy_ws.h"

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 #include <linux/types.h>
 
-#include "../bpf/vma_iter.h"
+#include "bpf/vma_iter.h"
 
 /*
  * vma_iter_read - list the VMAs of process @pid, in address order.

@@ -61,7 +61,7 @@
 #include "rsys.h"
 #include "vma_iter.h"
 
-#include "../bpf/probe.h"
+#include "bpf/probe.h"
 #include "probe.skel.h"
 
 #define CHILD_TIMEOUT_MS 5000

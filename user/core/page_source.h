@@ -3,8 +3,8 @@
  * A page source: where a lazy restore gets the contents of dumped pages.
  *
  * Two implementations: the local one reads the images directory's pages
- * files (restore/page_source_local.c), the remote one asks a page server
- * over TCP (restore/page_source_remote.c). The lazy-pages daemon uses only
+ * files (restore/pagesrc/page_source_local.c), the remote one asks a page server
+ * over TCP (restore/pagesrc/page_source_remote.c). The lazy-pages daemon uses only
  * this interface.
  *
  * Pages are named as the dump named them: the dumped pid and the address
