@@ -16,7 +16,8 @@
 # sides never include each other. Tests, benchmarks and fuzzers may include
 # anything and are not checked.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+# LAYERS_ROOT: check another tree laid out the same way (the tests do).
+cd "${LAYERS_ROOT:-$(dirname "$0")/..}" || exit 2
 
 declare -A rank side
 for d in bpf proto; do rank[$d]=0; side[$d]=base; done

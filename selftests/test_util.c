@@ -7,6 +7,9 @@
  * size limit of read_fd_all, and bad fds.
  */
 #include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include "helpers.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -346,4 +349,45 @@ Test(util, read_fd_all_max)
 	cr_assert_eq(read_fd_all(fd, &out, &got, 1 << 20), -EFBIG);
 	close(fd);
 	free(in);
+}
+
+/*
+ * scripts/layers.sh (make lint): a tree whose includes point one way passes;
+ * the core including a dump-side header, or the restore side including the
+ * dump side, fails and names the file and the include.
+ */
+Test(util, layers_check_catches_wrong_includes)
+{
+	char *dir = t_tmpdir(), *err = NULL, script[PATH_MAX];
+	const char *b = getenv("FERRY_BUILD");
+	int rc;
+
+	cr_assert(dir);
+	/* FERRY_BUILD is REPO/build: the script is REPO/scripts/layers.sh. */
+	snprintf(script, sizeof(script), "%s/../scripts/layers.sh", b ? b : "build");
+	cr_assert_eq(t_run(NULL, NULL,
+			   "cd %s && mkdir -p user/core user/dump user/track user/probe user/cli "
+			   "restore/lazy restore/pagesrc bpf proto && "
+			   "printf '#include \"c.h\"\\n' > user/dump/d.c && : > user/core/c.h && "
+			   ": > user/dump/d.h && printf '#include \"c.h\"\\n' > restore/r.c",
+			   dir),
+		     0);
+	rc = t_run(NULL, &err, "LAYERS_ROOT=%s bash %s", dir, script);
+	cr_assert_eq(rc, 0, "a good tree was refused: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(t_run(NULL, NULL, "printf '#include \"d.h\"\\n' > %s/user/core/c.c", dir), 0);
+	rc = t_run(NULL, &err, "LAYERS_ROOT=%s bash %s", dir, script);
+	cr_expect_eq(rc, 1, "core including the dump side passed");
+	cr_expect(err && strstr(err, "user/core/c.c includes \"d.h\""), "%s", err ? err : "");
+	free(err);
+	cr_assert_eq(t_run(NULL, NULL,
+			   "rm %s/user/core/c.c && printf '#include \"d.h\"\\n' > %s/restore/r.c",
+			   dir, dir),
+		     0);
+	rc = t_run(NULL, &err, "LAYERS_ROOT=%s bash %s", dir, script);
+	cr_expect_eq(rc, 1, "the restore side including the dump side passed");
+	cr_expect(err && strstr(err, "restore/r.c includes \"d.h\""), "%s", err ? err : "");
+	free(err);
+	t_rmrf(dir);
+	free(dir);
 }
