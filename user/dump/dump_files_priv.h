@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the fd dumper (dump_files.h): the shared table of descriptions and
+ * the helpers its three files share: dump_files_probe.c (what an fd is, and
+ * what cannot be dumped), dump_files.c (the table: sharing, pipes, ttys,
+ * locks, paths), dump_files_write.c (the images).
+ */
+#ifndef FERRY_DUMP_FILES_PRIV_H
+#define FERRY_DUMP_FILES_PRIV_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "dump_files.h"
+#include "file_lock.h"
+#include "proc_fdinfo.h"
+
+#include "fdinfo.pb-c.h"
+
+#ifndef F_GETOWNER_UIDS /* include/uapi/asm-generic/fcntl.h, CONFIG_CHECKPOINT_RESTORE */
+#define F_GETOWNER_UIDS 17
+#endif
+
+/*
+ * The kernel's struct termios2 (asm-generic/termbits.h, x86 layout): TCGETS2
+ * gives the line speeds too. Declared here because <asm/termbits.h> clashes
+ * with glibc's <termios.h> definitions.
+ */
+#define KTERM_NCC 19
+struct kterm2 {
+	uint32_t c_iflag;
+	uint32_t c_oflag;
+	uint32_t c_cflag;
+	uint32_t c_lflag;
+	uint8_t c_line;
+	uint8_t c_cc[KTERM_NCC];
+	uint32_t c_ispeed;
+	uint32_t c_ospeed;
+};
+_Static_assert(sizeof(struct kterm2) == 44, "struct termios2 layout");
+#define FERRY_TCGETS2 _IOR('T', 0x2A, struct kterm2)
+
+#define DELETED_SUFFIX " (deleted)"
+
+enum desc_src {
+	SRC_FD,	  /* an fd of the tree: shared by kcmp */
+	SRC_PATH, /* files_dump_path: shared by (dev, ino, flags, path) */
+	SRC_AUX,  /* the path entry of a tty (regf_id): never shared */
+};
+
+struct fown_v {
+	uint32_t uid, euid, signum, pid_type, pid;
+};
+
+/* One open file description: one file_entry of files.img. */
+struct desc {
+	uint32_t id;
+	FdTypes type;
+	enum desc_src src;
+	pid_t pid; /* SRC_FD: the first fd seen on it, for kcmp */
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint32_t flags; /* open flags, without O_CLOEXEC */
+	struct fown_v fown;
+	/* REG */
+	char *name;
+	uint64_t pos, size;
+	uint32_t mode;
+	int32_t mnt_id;
+	/* PIPE */
+	uint32_t pipe_id;
+	/* TTY */
+	uint32_t tty_info_id, regf_id;
+};
+
+/* The buffered bytes of one pipe: one entry of pipes-data.img. */
+struct pipe_data {
+	uint32_t pipe_id;
+	uint32_t size; /* F_GETPIPE_SZ */
+	uint32_t len;
+	uint8_t *buf;
+};
+
+/* One terminal: one entry of tty-info.img. */
+struct tty_rec {
+	uint32_t id, index, rdev, dev, uid, gid, sid, pgrp;
+	int exclusive;
+	int hung; /* no termios: the other side is gone */
+	struct kterm2 t, locked;
+	struct winsize ws;
+};
+
+/* One lock to take again at restore: one entry of filelocks.img. */
+struct lock_rec {
+	pid_t pid;	  /* the process that takes it */
+	int fd;		  /* through this fd of it */
+	uint32_t file_id; /* the description behind fd */
+	struct file_lock l;
+};
+
+/* The one terminal --shell-job re-attaches. */
+struct tty_seen {
+	int set;
+	dev_t rdev;
+};
+
+struct files_dump {
+	struct files_dump_opts o;
+	uint32_t next_id;
+	struct desc *d;
+	size_t nd, capd;
+	struct pipe_data *p;
+	size_t np, capp;
+	struct tty_rec *t;
+	size_t nt, capt;
+	struct tty_seen tty;
+	struct lock_rec *lk;
+	size_t nlk, caplk;
+	/*
+	 * The SRC_FD descriptions (indices into d), sorted by type, dev, ino,
+	 * then by kcmp's order of the open file descriptions: find_shared() is
+	 * a binary search with O(log n) kcmp calls per fd, not a kcmp against
+	 * every earlier fd on the same inode (5000 fds on /dev/null: 13 s).
+	 */
+	size_t *fdx;
+	size_t nfdx, capfdx;
+};
+
+/* What ferry learns about one fd of the target before touching it. */
+struct probe {
+	int fd;
+	struct stat st;
+	char link[PATH_MAX];
+	struct proc_fdinfo fi;
+	FdTypes type; /* REG, PIPE or TTY once classified */
+};
+
+/* From /proc/PID/stat and the mount namespace links. */
+struct task_info {
+	pid_t sid, tpgid;
+	int has_ctty;
+	unsigned int tty_major, tty_minor;
+	int files_same_mntns; /* paths read from /proc mean the same here */
+};
+
+int files_read_link(const char *path, char *buf, size_t sz);
+int files_same_mntns(pid_t pid);
+int files_task_info_read(pid_t pid, struct task_info *ti);
+int files_list_fds(pid_t pid, int **out, size_t *nr);
+int files_probe_fd(pid_t pid, int fd, struct probe *p);
+int files_check_path(pid_t pid, const char *what, const char *name, const struct stat *st,
+		     int same_ns);
+uint32_t files_pty_index(dev_t rdev);
+int files_classify(const struct files_dump *d, pid_t pid, const struct task_info *ti,
+		   struct probe *p, struct tty_seen *seen);
+int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,
+		     const struct file_lock *l);
+int files_grow(void **arr, size_t *cap, size_t n, size_t sz);
+
+#endif
