@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0-only
 /*
  * The smallest programs that show a BPF feature works, for 'ferry check'
- * (user/probe/check.c). Every program filters on targ_tgid. Only the program a
+ * (user/probe/check_bpf.c). Every program filters on targ_tgid. Only the program a
  * probe tests is autoloaded, so a missing feature fails that probe alone.
  *
  * Page faults and syscall exits come in two flavours each: the classic

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Records and counters of the feature-probe programs (bpf/probe.bpf.c), shared
- * with user/probe/check.c. Fixed-width types only, layout pinned. The includer
+ * with user/probe/check_bpf.c. Fixed-width types only, layout pinned. The includer
  * provides __u32/__u64.
  */
 #ifndef FERRY_BPF_PROBE_H

@@ -12,7 +12,7 @@
  * glibc versions).
  *
  * Whether the running kernel has a feature is a run-time question: see
- * user/probe/check.c, which probes each one.
+ * user/probe/check*.c, which probe each one.
  */
 #ifndef FERRY_COMPAT_H
 #define FERRY_COMPAT_H

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * /proc parsing (see proc_parse.h). Files are read whole into a growing
- * buffer (status with thousands of groups is longer than a page), smaps is
- * read a line at a time with getline(): no line or file size is assumed.
+ * /proc parsing (see proc_parse.h): per-process and per-thread state (stat,
+ * status, limits, auxv), and the helpers the other parsers share
+ * (proc_parse_priv.h) for opening and reading /proc files. Files are read
+ * whole into a growing buffer: status with thousands of groups is longer
+ * than a page, and no line or file size is assumed. The thread and child
+ * lists and /proc links are in proc_tasks.c, smaps and the VMAs in
+ * proc_maps.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,22 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "proc: "
-#include "compat.h"
 #include "log.h"
 #include "proc_parse.h"
+#include "proc_parse_priv.h"
 #include "util.h"
-#include "vma_iter.h"
 
-/* Room for "/proc/<pid>/task/<tid>/" and a file name. */
-#define PROC_PATH_MAX 96
-
-static void proc_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *name)
+void proc_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *name)
 {
 	if (tid)
 		snprintf(buf, size, "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
@@ -41,7 +39,7 @@ static void proc_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *
  * process (thread) directory is gone too, else -ENOENT (the file itself is
  * missing).
  */
-static int gone_or_enoent(pid_t pid, pid_t tid)
+int proc_gone_or_enoent(pid_t pid, pid_t tid)
 {
 	char dir[PROC_PATH_MAX];
 	struct stat sb;
@@ -57,7 +55,7 @@ static int gone_or_enoent(pid_t pid, pid_t tid)
 	return -ENOENT;
 }
 
-static int proc_open(const char *path, pid_t pid, pid_t tid)
+int proc_open(const char *path, pid_t pid, pid_t tid)
 {
 	int fd, err;
 
@@ -67,14 +65,14 @@ static int proc_open(const char *path, pid_t pid, pid_t tid)
 	if (fd >= 0)
 		return fd;
 	/* The process being gone is for the caller to judge, and so is a missing file. */
-	err = errno == ENOENT ? gone_or_enoent(pid, tid) : -errno;
+	err = errno == ENOENT ? proc_gone_or_enoent(pid, tid) : -errno;
 	if (err != -ESRCH && err != -ENOENT)
 		pr_errno(err, "pid %d: cannot open %s", (int)pid, path);
 	return err;
 }
 
 /* Read a whole /proc file into a malloc'ed, NUL-terminated buffer. */
-static int read_whole(const char *path, pid_t pid, pid_t tid, char **out, size_t *len)
+int proc_read_whole(const char *path, pid_t pid, pid_t tid, char **out, size_t *len)
 {
 	int fd, err;
 
@@ -87,75 +85,6 @@ static int read_whole(const char *path, pid_t pid, pid_t tid, char **out, size_t
 		pr_errno(err, "pid %d: cannot read %s", (int)pid, path);
 	close(fd);
 	return err;
-}
-
-/* ---- number parsing on [p, end) ---------------------------------------------------------- */
-
-static const char *skip_blanks(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	return p;
-}
-
-static int digit_value(char c, int base)
-{
-	int d;
-
-	if (c >= '0' && c <= '9')
-		d = c - '0';
-	else if (c >= 'a' && c <= 'f')
-		d = c - 'a' + 10;
-	else if (c >= 'A' && c <= 'F')
-		d = c - 'A' + 10;
-	else
-		return -1;
-	return d < base ? d : -1;
-}
-
-/*
- * Parse an unsigned number in @base after optional blanks; a leading '-'
- * (base 10 only) stores the two's complement. Advances *pp past the digits.
- * Returns 0, or -EINVAL if there are no digits or the value overflows.
- */
-static int parse_num(const char **pp, const char *end, int base, uint64_t *out)
-{
-	const char *p = skip_blanks(*pp, end);
-	uint64_t v = 0;
-	int neg = 0, d, any = 0;
-
-	if (p < end && *p == '-' && base == 10) {
-		neg = 1;
-		p++;
-	}
-	for (; p < end && (d = digit_value(*p, base)) >= 0; p++) {
-		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-			return -EINVAL;
-		v = v * (uint64_t)base + (uint64_t)d;
-		any = 1;
-	}
-	if (!any)
-		return -EINVAL;
-	*out = neg ? (uint64_t)(-(int64_t)v) : v;
-	*pp = p;
-	return 0;
-}
-
-/* The token ends here: end of input, a blank, or a newline. */
-static int at_token_end(const char *p, const char *end)
-{
-	return p == end || *p == ' ' || *p == '\t' || *p == '\n';
-}
-
-/* The log has no "%.*s": quote at most SNIP_MAX - 1 bytes of [s, s + len) through a buffer. */
-#define SNIP_MAX 96
-static const char *snip(char *dst, const char *s, size_t len)
-{
-	if (len > SNIP_MAX - 1)
-		len = SNIP_MAX - 1;
-	memcpy(dst, s, len);
-	dst[len] = '\0';
-	return dst;
 }
 
 /* ---- stat --------------------------------------------------------------------------------- */
@@ -254,7 +183,7 @@ int proc_parse_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	int err;
 
 	proc_path(path, sizeof(path), pid, tid, "stat");
-	err = read_whole(path, pid, tid, &buf, &len);
+	err = proc_read_whole(path, pid, tid, &buf, &len);
 	if (err)
 		return err;
 	err = proc_parse_stat_buf(buf, len, path, st);
@@ -511,7 +440,7 @@ int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st)
 
 	memset(st, 0, sizeof(*st));
 	proc_path(path, sizeof(path), pid, tid, "status");
-	err = read_whole(path, pid, tid, &buf, &len);
+	err = proc_read_whole(path, pid, tid, &buf, &len);
 	if (err)
 		return err;
 	err = proc_parse_status_buf(buf, len, path, st);
@@ -592,7 +521,7 @@ int proc_parse_limits(pid_t pid, struct rlimit64 *rl, size_t n)
 	int err;
 
 	proc_path(path, sizeof(path), pid, 0, "limits");
-	err = read_whole(path, pid, 0, &buf, &len);
+	err = proc_read_whole(path, pid, 0, &buf, &len);
 	if (err)
 		return err;
 	err = proc_parse_limits_buf(buf, len, path, rl, n);
@@ -610,9 +539,9 @@ int proc_read_auxv(pid_t pid, uint64_t **auxv, size_t *n)
 	int err;
 
 	proc_path(path, sizeof(path), pid, 0, "auxv");
-	err = read_whole(path, pid, 0, &buf, &len);
+	err = proc_read_whole(path, pid, 0, &buf, &len);
 	/* Without an mm (kernel thread, zombie) the kernel answers ESRCH though the pid exists. */
-	if (err == -ESRCH && gone_or_enoent(pid, 0) == -ENOENT) {
+	if (err == -ESRCH && proc_gone_or_enoent(pid, 0) == -ENOENT) {
 		buf = NULL;
 		len = 0;
 		err = 0;
@@ -636,634 +565,4 @@ int proc_read_auxv(pid_t pid, uint64_t **auxv, size_t *n)
 	*auxv = words;
 	*n = nw;
 	return 0;
-}
-
-/* ---- thread and child lists --------------------------------------------------------------- */
-
-struct pid_vec {
-	pid_t *v;
-	size_t n, cap;
-};
-
-static int pid_vec_push(struct pid_vec *pv, pid_t p)
-{
-	if (pv->n == pv->cap) {
-		size_t cap = pv->cap ? pv->cap * 2 : 16;
-		pid_t *nv = realloc(pv->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		pv->v = nv;
-		pv->cap = cap;
-	}
-	pv->v[pv->n++] = p;
-	return 0;
-}
-
-static int cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sort and drop duplicates. */
-static void pid_vec_sort_unique(struct pid_vec *pv)
-{
-	size_t i, k = 0;
-
-	if (!pv->n)
-		return;
-	qsort(pv->v, pv->n, sizeof(*pv->v), cmp_pid);
-	for (i = 1; i < pv->n; i++)
-		if (pv->v[i] != pv->v[k])
-			pv->v[++k] = pv->v[i];
-	pv->n = k + 1;
-}
-
-/* A directory entry name that is a positive decimal pid. */
-static int name_to_pid(const char *name, pid_t *out)
-{
-	const char *p = name, *end = name + strlen(name);
-	uint64_t v;
-
-	if (!*name || *name == '-' || parse_num(&p, end, 10, &v) || p != end || !v || v > INT_MAX)
-		return -EINVAL;
-	*out = (pid_t)v;
-	return 0;
-}
-
-int proc_vdso(pid_t pid, uint64_t *addr)
-{
-	struct procmap_query q;
-	char path[64], name[16];
-	uint64_t *auxv = NULL, at = 0;
-	size_t n = 0;
-	int fd, err;
-
-	err = proc_read_auxv(pid, &auxv, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i + 1 < n; i += 2)
-		if (auxv[i] == AT_SYSINFO_EHDR)
-			at = auxv[i + 1];
-	free(auxv);
-	if (!at)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.query_addr = at;
-	q.vma_name_addr = (uint64_t)(uintptr_t)name;
-	q.vma_name_size = sizeof(name);
-	err = ioctl(fd, PROCMAP_QUERY, &q) ? -errno : 0;
-	close(fd);
-	if (err)
-		return err;
-	if (q.vma_start != at || !(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) ||
-	    !q.vma_name_size || strcmp(name, "[vdso]"))
-		return -ENOENT;
-	*addr = at;
-	return 0;
-}
-
-int proc_list_threads(pid_t pid, pid_t **tids, size_t *n)
-{
-	struct pid_vec pv = { 0 };
-	char path[PROC_PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	pid_t t;
-	int err = 0;
-
-	if (pid <= 0)
-		return -ESRCH;
-	proc_path(path, sizeof(path), pid, 0, "task");
-	d = opendir(path);
-	if (!d) {
-		err = errno == ENOENT ? -ESRCH : -errno;
-		if (err != -ESRCH)
-			pr_perror("pid %d: cannot open %s", (int)pid, path);
-		return err;
-	}
-	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno) {
-				err = -errno;
-				pr_perror("pid %d: cannot read %s", (int)pid, path);
-				goto err;
-			}
-			break;
-		}
-		if (name_to_pid(de->d_name, &t))
-			continue;
-		err = pid_vec_push(&pv, t);
-		if (err)
-			goto err;
-	}
-	closedir(d);
-	if (!pv.n) /* a process always has a task; none means it was reaped meanwhile */
-		return -ESRCH;
-	pid_vec_sort_unique(&pv);
-	*tids = pv.v;
-	*n = pv.n;
-	return 0;
-
-err:
-	closedir(d);
-	free(pv.v);
-	return err;
-}
-
-/* Add the pids of /proc/PID/task/TID/children to @pv. */
-static int add_children(pid_t pid, pid_t tid, struct pid_vec *pv)
-{
-	char path[PROC_PATH_MAX], *buf, q[SNIP_MAX];
-	const char *p, *end;
-	uint64_t v;
-	size_t len;
-	int err;
-
-	proc_path(path, sizeof(path), pid, tid, "children");
-	err = read_whole(path, pid, tid, &buf, &len);
-	if (err)
-		return err;
-	p = buf;
-	end = buf + len;
-	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\n'))
-			p++;
-		if (p == end)
-			break;
-		if (parse_num(&p, end, 10, &v) || !v || v > INT_MAX || !at_token_end(p, end)) {
-			pr_err("pid %d: %s: not a pid list: '%s'", (int)pid, path,
-			       snip(q, buf, len));
-			err = -EINVAL;
-			break;
-		}
-		err = pid_vec_push(pv, (pid_t)v);
-		if (err)
-			break;
-	}
-	free(buf);
-	return err;
-}
-
-int proc_list_children(pid_t pid, pid_t **kids, size_t *n)
-{
-	struct pid_vec pv = { 0 };
-	size_t i, nt, alive = 0;
-	pid_t *tids;
-	int err;
-
-	err = proc_list_threads(pid, &tids, &nt);
-	if (err)
-		return err;
-	for (i = 0; i < nt; i++) {
-		err = add_children(pid, tids[i], &pv);
-		if (err == -ESRCH) /* that thread exited meanwhile */
-			continue;
-		if (err == -ENOENT) {
-			pr_err("pid %d: the kernel has no /proc/PID/task/TID/children "
-			       "(CONFIG_PROC_CHILDREN)",
-			       (int)pid);
-			err = -EOPNOTSUPP;
-		}
-		if (err)
-			goto out;
-		alive++;
-	}
-	if (!alive) {
-		err = -ESRCH;
-		goto out;
-	}
-	pid_vec_sort_unique(&pv);
-	*kids = pv.v;
-	*n = pv.n;
-	pv.v = NULL;
-	err = 0;
-out:
-	free(pv.v);
-	free(tids);
-	return err;
-}
-
-/* ---- links -------------------------------------------------------------------------------- */
-
-int proc_read_link(pid_t pid, const char *what, char *buf, size_t size)
-{
-	char path[PROC_PATH_MAX + PATH_MAX];
-	ssize_t got;
-	int err;
-
-	if (pid <= 0)
-		return -ESRCH;
-	if (!size)
-		return -ENAMETOOLONG;
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
-	got = readlink(path, buf, size);
-	if (got < 0) {
-		err = errno == ENOENT ? gone_or_enoent(pid, 0) : -errno;
-		if (err != -ESRCH && err != -ENOENT)
-			pr_errno(err, "pid %d: cannot read link %s", (int)pid, path);
-		return err;
-	}
-	if ((size_t)got >= size) {
-		pr_err("pid %d: link %s does not fit in %zu bytes", (int)pid, path, size);
-		return -ENAMETOOLONG;
-	}
-	buf[got] = '\0';
-	return 0;
-}
-
-int proc_vma_path(pid_t pid, uint64_t start, uint64_t end, char **path)
-{
-	char what[64], *buf;
-	int err;
-
-	/* readlink of a /proc link fills at most one page: PATH_MAX + 1 bytes always do. */
-	buf = malloc(PATH_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	snprintf(what, sizeof(what), "map_files/%llx-%llx", (unsigned long long)start,
-		 (unsigned long long)end);
-	err = proc_read_link(pid, what, buf, PATH_MAX + 1);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*path = buf;
-	return 0;
-}
-
-/* ---- smaps -------------------------------------------------------------------------------- */
-
-/*
- * The two-letter mnemonics of "VmFlags:" (fs/proc/task_mmu.c,
- * show_smap_vma_flags) for VM_* bits 0-31, whose values are fixed.
- */
-static const struct {
-	char mn[3];
-	uint64_t bit;
-} vmflag_names[] = {
-	{ "rd", VMA_VM_READ },	       { "wr", VMA_VM_WRITE },	  { "ex", VMA_VM_EXEC },
-	{ "sh", VMA_VM_SHARED },       { "mr", PROC_VM_MAYREAD }, { "mw", PROC_VM_MAYWRITE },
-	{ "me", PROC_VM_MAYEXEC },     { "ms", VMA_VM_MAYSHARE }, { "gd", VMA_VM_GROWSDOWN },
-	{ "um", VMA_VM_UFFD_MISSING }, { "pf", VMA_VM_PFNMAP },	  { "uw", VMA_VM_UFFD_WP },
-	{ "lo", VMA_VM_LOCKED },       { "io", VMA_VM_IO },	  { "sr", PROC_VM_SEQ_READ },
-	{ "rr", PROC_VM_RAND_READ },   { "dc", VMA_VM_DONTCOPY }, { "de", VMA_VM_DONTEXPAND },
-	{ "lf", PROC_VM_LOCKONFAULT }, { "ac", VMA_VM_ACCOUNT },  { "nr", VMA_VM_NORESERVE },
-	{ "ht", VMA_VM_HUGETLB },      { "sf", PROC_VM_SYNC },	  { "ar", PROC_VM_ARCH_1 },
-	{ "wf", VMA_VM_WIPEONFORK },   { "dd", VMA_VM_DONTDUMP }, { "sd", PROC_VM_SOFTDIRTY },
-	{ "mm", VMA_VM_MIXEDMAP },     { "hg", VMA_VM_HUGEPAGE }, { "nh", VMA_VM_NOHUGEPAGE },
-	{ "mg", VMA_VM_MERGEABLE },
-};
-
-static uint64_t vmflags_from_text(const char *p, const char *end)
-{
-	uint64_t flags = 0;
-	const char *tok;
-	size_t i;
-
-	for (;;) {
-		p = skip_blanks(p, end);
-		if (p == end)
-			break;
-		tok = p;
-		while (p < end && *p != ' ' && *p != '\t')
-			p++;
-		if (p - tok != 2)
-			continue;
-		/* Unknown or high-bit mnemonics (ss, ui, dp, sl, ...) are skipped. */
-		for (i = 0; i < sizeof(vmflag_names) / sizeof(vmflag_names[0]); i++)
-			if (tok[0] == vmflag_names[i].mn[0] && tok[1] == vmflag_names[i].mn[1]) {
-				flags |= vmflag_names[i].bit;
-				break;
-			}
-	}
-	return flags;
-}
-
-static unsigned int page_shift(void)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-
-	return ps > 0 ? (unsigned int)__builtin_ctzl((unsigned long)ps) : 12;
-}
-
-/*
- * A maps line pads its prefix with spaces up to this column and then writes
- * one more space before the name (fs/proc/task_mmu.c: seq_setwidth(m, 25 +
- * sizeof(void *) * 6 - 1), then seq_pad(m, ' ')).
- */
-#define MAPS_NAME_COL (25 + sizeof(void *) * 6 - 1)
-
-static int is_header(const char *line)
-{
-	const char *p = line;
-
-	while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
-		p++;
-	return p != line && *p == '-';
-}
-
-/* Turn the "\012" the kernel writes for a newline back into one, in place. */
-static void unescape_newlines(char *s)
-{
-	char *r = s, *w = s;
-
-	while (*r) {
-		if (r[0] == '\\' && r[1] == '0' && r[2] == '1' && r[3] == '2') {
-			*w++ = '\n';
-			r += 4;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-}
-
-enum { HDR_OK = 0, HDR_SKIP = 1 };
-
-/*
- * Parse a maps header line into *@r (vm_flags from the permissions only).
- * Returns HDR_OK, HDR_SKIP for [vsyscall], or -EINVAL.
- */
-static int parse_header(char *line, size_t len, struct vma_rec *r, unsigned int pshift)
-{
-	const char *p = line, *end = line + len;
-	uint64_t start, vend, off, maj, min, ino;
-	size_t pfx, col;
-	char *name;
-
-	memset(r, 0, sizeof(*r));
-	if (parse_num(&p, end, 16, &start) || p == end || *p++ != '-' ||
-	    parse_num(&p, end, 16, &vend) || p == end || *p++ != ' ' || end - p < 5)
-		return -EINVAL;
-	if (start >= vend || (p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
-	    (p[2] != 'x' && p[2] != '-') || (p[3] != 's' && p[3] != 'p') || p[4] != ' ')
-		return -EINVAL;
-	r->vm_flags = (p[0] == 'r' ? VMA_VM_READ : 0) | (p[1] == 'w' ? VMA_VM_WRITE : 0) |
-		      (p[2] == 'x' ? VMA_VM_EXEC : 0) | (p[3] == 's' ? VMA_VM_MAYSHARE : 0);
-	p += 5;
-	if (parse_num(&p, end, 16, &off) || p == end || *p++ != ' ' ||
-	    parse_num(&p, end, 16, &maj) || p == end || *p++ != ':' ||
-	    parse_num(&p, end, 16, &min) || p == end || *p != ' ' || parse_num(&p, end, 10, &ino) ||
-	    !at_token_end(p, end) || maj > UINT32_MAX || min > UINT32_MAX)
-		return -EINVAL;
-
-	/* The name: see MAPS_NAME_COL; any other layout falls back to skipping blanks. */
-	pfx = (size_t)(p - line) + 1;
-	name = line + len;
-	if (pfx < len) {
-		col = pfx < MAPS_NAME_COL ? MAPS_NAME_COL + 1 : pfx + 1;
-		if (col < len && strspn(line + pfx - 1, " ") >= col - pfx + 1)
-			name = line + col;
-		else
-			name = (char *)skip_blanks(p, end);
-	}
-
-	r->start = start;
-	r->end = vend;
-	r->dev_major = (uint32_t)maj;
-	r->dev_minor = (uint32_t)min;
-	r->ino = ino;
-	if (maj || min || ino) {
-		r->kind = VMA_KIND_FILE;
-		r->offset = off;
-		r->pgoff = off >> pshift;
-		unescape_newlines(name);
-		if (strlen(name) >= sizeof(r->path))
-			r->kind |= VMA_KIND_PATH_ERR;
-		else
-			strcpy(r->path, name);
-		return HDR_OK;
-	}
-
-	r->kind = VMA_KIND_ANON;
-	r->pgoff = start >> pshift;
-	if (!*name || !strncmp(name, "[anon:", 6))
-		return HDR_OK;
-	len = strlen(name);
-	if (name[0] != '[' || name[len - 1] != ']')
-		return -EINVAL;
-	if (!strcmp(name, "[vsyscall]"))
-		return HDR_SKIP;
-	if (!strcmp(name, "[heap]")) {
-		r->kind |= VMA_KIND_HEAP;
-	} else if (!strcmp(name, "[stack]")) {
-		r->kind |= VMA_KIND_STACK;
-	} else {
-		r->kind |= VMA_KIND_SPECIAL;
-		if (!strcmp(name, "[vdso]"))
-			r->kind |= VMA_KIND_VDSO;
-		snprintf(r->name, sizeof(r->name), "%s", name);
-	}
-	return HDR_OK;
-}
-
-struct vma_vec {
-	struct vma_rec *v;
-	size_t n, cap;
-};
-
-static int vma_vec_push(struct vma_vec *vv, const struct vma_rec *r)
-{
-	if (vv->n == vv->cap) {
-		size_t cap = vv->cap ? vv->cap * 2 : 64;
-		struct vma_rec *nv = realloc(vv->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		vv->v = nv;
-		vv->cap = cap;
-	}
-	vv->v[vv->n++] = *r;
-	return 0;
-}
-
-int proc_parse_smaps_stream(FILE *f, const char *what, pid_t pid, pid_t tid, struct vma_rec **out,
-			    size_t *n)
-{
-	unsigned int pshift = page_shift();
-	struct vma_vec vv = { 0 };
-	struct vma_rec cur;
-	int have = 0, skip = 0, err = 0;
-	size_t cap = 0, lineno = 0;
-	char *line = NULL;
-	ssize_t len;
-
-	for (;;) {
-		errno = 0;
-		len = getline(&line, &cap, f);
-		if (len < 0) {
-			if (errno) { /* getline's EOF leaves errno alone */
-				err = -errno;
-				if (err != -ESRCH)
-					pr_perror("%s: read after line %zu", what, lineno);
-				goto err;
-			}
-			break;
-		}
-		lineno++;
-		if (len && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (is_header(line)) {
-			if (have && !skip) {
-				err = vma_vec_push(&vv, &cur);
-				if (err)
-					goto err;
-			}
-			err = parse_header(line, (size_t)len, &cur, pshift);
-			if (err < 0) {
-				pr_err("%s line %zu: cannot parse '%s'", what, lineno, line);
-				goto err;
-			}
-			skip = err == HDR_SKIP;
-			have = 1;
-			err = 0;
-			cur.tgid = (__u32)pid;
-			cur.tid = (__u32)tid;
-			continue;
-		}
-		/* "Key: value" lines belong to the VMA above them. */
-		{
-			char *colon = strchr(line, ':'), *blank = strpbrk(line, " \t");
-
-			if (!have || !colon || colon == line || (blank && blank < colon)) {
-				pr_err("%s line %zu: unexpected '%s'", what, lineno, line);
-				err = -EINVAL;
-				goto err;
-			}
-			if (colon - line == 7 && !strncmp(line, "VmFlags", 7))
-				cur.vm_flags = vmflags_from_text(colon + 1, line + len);
-		}
-	}
-	if (have && !skip) {
-		err = vma_vec_push(&vv, &cur);
-		if (err)
-			goto err;
-	}
-	free(line);
-	*out = vv.v;
-	*n = vv.n;
-	return 0;
-
-err:
-	free(line);
-	free(vv.v);
-	return err;
-}
-
-/* Parse /proc/PID[/task/TID]/smaps. */
-static int parse_smaps_of(pid_t pid, pid_t tid, struct vma_rec **out, size_t *n)
-{
-	char path[PROC_PATH_MAX];
-	FILE *f;
-	int fd, err;
-
-	proc_path(path, sizeof(path), pid, tid, "smaps");
-	fd = proc_open(path, pid, tid);
-	if (fd < 0)
-		return fd;
-	f = fdopen(fd, "r");
-	if (!f) {
-		err = -errno;
-		pr_perror("pid %d: fdopen of %s", (int)pid, path);
-		close(fd);
-		return err;
-	}
-	err = proc_parse_smaps_stream(f, path, pid, tid ? tid : pid, out, n);
-	fclose(f);
-	return err;
-}
-
-int proc_parse_maps(pid_t pid, struct vma_rec **out, size_t *n)
-{
-	size_t nt = 0, i;
-	pid_t *tids = NULL;
-	int err;
-
-	err = parse_smaps_of(pid, 0, out, n);
-	if (err || *n)
-		return err;
-	/*
-	 * Nothing: a kernel thread, a zombie, or a leader that exited while
-	 * other threads run on (its own smaps is empty without an mm). Ask
-	 * the live threads.
-	 */
-	if (proc_list_threads(pid, &tids, &nt))
-		return 0;
-	for (i = 0; i < nt; i++) {
-		if (tids[i] == pid)
-			continue;
-		free(*out);
-		*out = NULL;
-		*n = 0;
-		err = parse_smaps_of(pid, tids[i], out, n);
-		if (err == -ESRCH) {
-			err = 0;
-			continue;
-		}
-		if (err || *n)
-			break;
-	}
-	free(tids);
-	return err;
-}
-
-/* ---- BPF first, /proc second -------------------------------------------------------------- */
-
-int proc_read_vmas(pid_t pid, struct vma_rec **out, size_t *n, int *used_bpf)
-{
-	static int warned;
-	int err;
-
-	if (used_bpf)
-		*used_bpf = 0;
-	err = vma_iter_read(pid, out, n);
-	/*
-	 * The iterator yields nothing, not an error, for a pid that does not
-	 * exist; /proc tells that apart from a process without an mm.
-	 */
-	if (!err && !*n) {
-		free(*out);
-		*out = NULL;
-		pr_debug("pid %d: no VMAs from BPF, asking /proc", (int)pid);
-		return proc_parse_maps(pid, out, n);
-	}
-	if (!err) {
-		if (used_bpf)
-			*used_bpf = 1;
-		return 0;
-	}
-	if (err == -ENOMEM)
-		return err;
-	if ((err == -ESRCH || err == -ENOENT) && gone_or_enoent(pid, 0) == -ESRCH)
-		return -ESRCH;
-	/* A program that never loaded was reported once by vma_iter_preload. */
-	if (vma_iter_loaded() && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-		pr_warn("pid %d: the BPF VMA iterator failed (%s): reading /proc/PID/smaps "
-			"instead, for this and later processes",
-			(int)pid, strerror(-err));
-	return proc_parse_maps(pid, out, n);
-}
-
-int proc_open_pagemap(pid_t pid)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fd = -errno;
-		pr_perror("cannot open %s", path);
-	}
-	return fd;
 }

@@ -3,7 +3,9 @@
  * /proc parsing for the dump side: per-process and per-thread state
  * (stat, status, auxv), the thread and child lists, /proc links, and the
  * /proc/PID/smaps reader that stands in for the BPF VMA iterator when BPF is
- * not available.
+ * not available. Implemented in proc_parse.c (stat, status, limits, auxv),
+ * proc_tasks.c (thread and child lists, links) and proc_maps.c (smaps, VMAs,
+ * vDSO, pagemap).
  *
  * Every function returns 0 or -errno (proc_is_kernel_thread() also returns
  * 1). -ESRCH means the process (or the thread) does not exist, or no longer
