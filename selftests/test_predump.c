@@ -276,6 +276,29 @@ Test(predump, tracking_ends_with_its_target)
 	pw_stop(&w);
 }
 
+/*
+ * SIGKILL the ferry-trackw that watches @pid (the one whose pidfd names it,
+ * "Pid:" in its fdinfo), and wait until it is gone. Returns how many it
+ * killed.
+ */
+static int kill_watcher_of(pid_t pid)
+{
+	char *out = NULL;
+	int n = 0, w;
+
+	t_run(&out, NULL,
+	      "for w in $(pgrep -x ferry-trackw); do grep -qs '^Pid:[[:space:]]*%d$' "
+	      "/proc/$w/fdinfo/* && echo $w; done",
+	      pid);
+	for (char *p = out; p && (w = (int)strtol(p, &p, 10)) > 0; n++) {
+		kill(w, SIGKILL);
+		for (int i = 0; i < 200 && !kill(w, 0) && t_proc_state(w) != 'Z'; i++)
+			usleep(10000);
+	}
+	free(out);
+	return n;
+}
+
 /* `ferry track --status` says @pid is not tracked: 1, or 0. */
 static int not_tracked(pid_t pid)
 {
@@ -307,6 +330,8 @@ Test(predump, tracking_of_a_dead_process_is_swept)
 	snprintf(args, sizeof(args), "-t %d", w.pid);
 	ferry_ok("track", args);
 	cr_assert(state_left(w.pid), "no state file after track");
+	/* The case the sweep is for: the watcher (ferry-trackw) is gone too. */
+	cr_assert_eq(kill_watcher_of(w.pid), 1, "no tracking watcher for pid %d", w.pid);
 	dead = w.pid;
 	t_kill_wait(w.pid);
 	w.pid = 0;

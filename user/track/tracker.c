@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The dirty-page tracker: uffd-wp async + PAGEMAP_SCAN, parked uffd, pinned
- * BPF; soft-dirty where uffd-wp async is missing (see tracker.h).
+ * BPF; soft-dirty where uffd-wp async is missing (see tracker.h). This file
+ * arms, reads and re-arms (rounds), attaches and stops; the state between
+ * runs is tracker_state.c's, the parked userfaultfd tracker_uffd.c's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,233 +32,7 @@
 
 #define LOG_PREFIX "track: "
 #include "log.h"
-
-#define TRK_PAGE 4096ULL
-#define TRK_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
-
-/* x86_64 madvise advice values that drop pages. */
-#define TRK_MADV_DONTNEED 4
-#define TRK_MADV_FREE 8
-#define TRK_MADV_REMOVE 9
-
-const char *tracker_mode_name(enum tracker_mode m)
-{
-	switch (m) {
-	case TRACKER_UFFD_WP:
-		return "uffd-wp";
-	case TRACKER_SOFT_DIRTY:
-		return "soft-dirty";
-	default:
-		return "auto";
-	}
-}
-
-int tracker_mode_parse(const char *s, enum tracker_mode *m)
-{
-	for (int i = TRACKER_AUTO; i <= TRACKER_SOFT_DIRTY; i++) {
-		if (!strcmp(s, tracker_mode_name((enum tracker_mode)i))) {
-			*m = (enum tracker_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *tracker_scan_name(enum tracker_mode m)
-{
-	return m == TRACKER_SOFT_DIRTY ? "soft-dirty" : "PAGEMAP_SCAN";
-}
-
-static void state_path(pid_t pid, char *buf, size_t len)
-{
-	snprintf(buf, len, TRACK_STATE_DIR "/%d", pid);
-}
-
-static void pin_path(pid_t pid, char *buf, size_t len)
-{
-	snprintf(buf, len, TRACK_BPF_DIR "/track-%d", pid);
-}
-
-static int write_state(const struct tracker *t)
-{
-	char path[128], tmp[160], line[256];
-	int fd, err, n;
-
-	err = mkdir_p(TRACK_STATE_DIR);
-	if (err) {
-		pr_errno(err, "cannot create %s", TRACK_STATE_DIR);
-		return err;
-	}
-	state_path(t->pid, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(line, sizeof(line),
-		     "pid %d\nstarttime %" PRIu64 "\nparked_fd %d\nround %u\nlast_dir %" PRIu64
-		     " %" PRIu64 "\nbpf %d\nmode %s\n",
-		     t->pid, t->starttime, t->parked_fd, t->round, t->last_dev, t->last_ino,
-		     t->bpf != NULL, tracker_mode_name(t->mode));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		pr_perror("cannot create %s", tmp);
-		return err;
-	}
-	err = write_full(fd, line, (size_t)n);
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err) {
-		pr_errno(err, "cannot write %s", path);
-		unlink(tmp);
-	}
-	return err;
-}
-
-struct trk_state {
-	pid_t pid;
-	enum tracker_mode mode;
-	uint64_t starttime, last_dev, last_ino;
-	int parked_fd, bpf;
-	unsigned round;
-};
-
-static int read_state(pid_t pid, struct trk_state *s)
-{
-	char path[128], mode[16] = "";
-	FILE *f;
-	int n;
-
-	state_path(pid, path, sizeof(path));
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	memset(s, 0, sizeof(*s));
-	n = fscanf(f,
-		   "pid %d\nstarttime %" SCNu64 "\nparked_fd %d\nround %u\nlast_dir %" SCNu64
-		   " %" SCNu64 "\nbpf %d\nmode %15s",
-		   &s->pid, &s->starttime, &s->parked_fd, &s->round, &s->last_dev, &s->last_ino,
-		   &s->bpf, mode);
-	fclose(f);
-	if (n != 8 || s->pid != pid || tracker_mode_parse(mode, &s->mode) ||
-	    s->mode == TRACKER_AUTO || (s->mode == TRACKER_UFFD_WP) != (s->parked_fd >= 0)) {
-		pr_err("%s: malformed tracking state (%d fields)", path, n);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void remove_state(pid_t pid)
-{
-	char path[128];
-
-	state_path(pid, path, sizeof(path));
-	if (unlink(path) && errno != ENOENT)
-		pr_warn("cannot remove %s: %s", path, strerror(errno));
-}
-
-static int tracker_state_exists(pid_t pid);
-
-/*
- * The tracked process @pid with @starttime (0: any) still runs: not gone, not
- * a zombie, not a newer process that took its pid. Returns 1 or 0.
- */
-static int still_runs(pid_t pid, uint64_t starttime)
-{
-	struct proc_stat ps;
-	int err = proc_parse_stat(pid, 0, &ps);
-
-	if (err == -ESRCH || (!err && (ps.state == 'Z' || ps.state == 'X')))
-		return 0;
-	if (!err && starttime && ps.starttime != starttime)
-		return 0;
-	return 1; /* or unreadable: not ours to remove */
-}
-
-/* Remove what tracking of @pid left: its state file and its pinned BPF. */
-static void remove_leftovers(pid_t pid, const char *why)
-{
-	char dir[128];
-	int had_state = tracker_state_exists(pid), e;
-
-	remove_state(pid);
-	pin_path(pid, dir, sizeof(dir));
-	e = dirty_bpf_unpin(dir);
-	if (had_state || !e)
-		pr_info("pid %d %s: its tracking (%s%s) removed", pid, why,
-			had_state ? "state file" : "",
-			!e ? (had_state ? ", pinned BPF" : "pinned BPF") : "");
-}
-
-/* A name in TRACK_STATE_DIR or TRACK_BPF_DIR ("track-PID") as a pid, or 0. */
-static pid_t name_pid(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char *end;
-	long v;
-
-	if (strncmp(name, prefix, n) || !name[n])
-		return 0;
-	v = strtol(name + n, &end, 10);
-	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
-}
-
-int tracker_sweep(void)
-{
-	static const struct {
-		const char *dir, *prefix;
-	} where[] = { { TRACK_STATE_DIR, "" }, { TRACK_BPF_DIR, "track-" } };
-	struct trk_state s;
-	struct dirent *de;
-	int removed = 0;
-	pid_t pid;
-	DIR *d;
-
-	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
-		d = opendir(where[i].dir);
-		if (!d)
-			continue;
-		while ((de = readdir(d))) {
-			pid = name_pid(de->d_name, where[i].prefix);
-			if (!pid)
-				continue;
-			/* A state file names the process; pins alone only the pid. */
-			if (read_state(pid, &s))
-				s.starttime = 0;
-			if (still_runs(pid, s.starttime))
-				continue;
-			remove_leftovers(pid, "is gone");
-			removed++;
-		}
-		closedir(d);
-	}
-	return removed;
-}
-
-/* Once per run, before the first use of tracking state. */
-static void sweep_once(void)
-{
-	static int swept;
-
-	if (!__atomic_exchange_n(&swept, 1, __ATOMIC_RELAXED))
-		tracker_sweep();
-}
-
-static int tracker_state_exists(pid_t pid)
-{
-	char path[128];
-
-	state_path(pid, path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
-
-int tracker_is_armed(pid_t pid)
-{
-	char path[128];
-
-	sweep_once();
-	state_path(pid, path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
+#include "tracker_priv.h"
 
 static void tracker_free(struct tracker *t)
 {
@@ -287,67 +63,6 @@ static int open_pagemap(struct tracker *t)
 {
 	t->pagemap_fd = proc_open_pagemap(t->pid);
 	return t->pagemap_fd < 0 ? t->pagemap_fd : 0;
-}
-
-/* The lowest fd number to park the uffd at: high, under RLIMIT_NOFILE, in a small table. */
-static long park_min(pid_t pid)
-{
-	struct rlimit64 rl[RLIMIT_NOFILE + 1];
-	uint64_t cur;
-
-	if (proc_parse_limits(pid, rl, RLIMIT_NOFILE + 1))
-		return 3;
-	cur = rl[RLIMIT_NOFILE].rlim_cur;
-	if (cur >= 1064)
-		return 1000;
-	return cur > 64 ? (long)cur - 32 : 3;
-}
-
-/* The target creates a userfaultfd and keeps a copy at a high fd; returns that fd or -errno. */
-static int remote_uffd(pid_t pid)
-{
-	struct rsys r;
-	long fd = -1, parked = -1, ret;
-	int err;
-
-	err = rsys_prepare(&r, pid);
-	if (err)
-		return err;
-	err = rsys_call(&r, &fd, __NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0,
-			0, 0, 0, 0);
-	if (!err && fd < 0) {
-		pr_errno((int)fd, "pid %d: userfaultfd(2) in the target failed", pid);
-		err = (int)fd;
-	}
-	if (!err) {
-		err = rsys_call(&r, &parked, __NR_fcntl, (uint64_t)fd, F_DUPFD_CLOEXEC,
-				(uint64_t)park_min(pid), 0, 0, 0);
-		if (!err && parked < 0) {
-			pr_errno((int)parked, "pid %d: cannot park its userfaultfd %ld", pid, fd);
-			err = (int)parked;
-		}
-		rsys_call(&r, &ret, __NR_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	}
-	rsys_finish(&r);
-	return err ? err : (int)parked;
-}
-
-static int remote_close(pid_t pid, int fd)
-{
-	struct rsys r;
-	long ret = 0;
-	int err;
-
-	err = rsys_prepare(&r, pid);
-	if (err)
-		return err;
-	err = rsys_call(&r, &ret, __NR_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	rsys_finish(&r);
-	if (!err && ret < 0) {
-		pr_errno((int)ret, "pid %d: cannot close its parked userfaultfd %d", pid, fd);
-		err = (int)ret;
-	}
-	return err;
 }
 
 /* A VMA ferry registers: private, writable, ordinary memory. */
@@ -624,7 +339,7 @@ int tracker_round(struct tracker *t, struct tracker_round *r)
 	 */
 	if (t->last_ino) {
 		t->last_dev = t->last_ino = 0;
-		err = write_state(t);
+		err = trk_write_state(t);
 		if (err)
 			return err;
 	}
@@ -694,85 +409,12 @@ static void take_bpf(struct tracker *t, struct tracker_opts *o)
 	}
 	if (!t->bpf)
 		return;
-	pin_path(t->pid, dir, sizeof(dir));
+	trk_pin_path(t->pid, dir, sizeof(dir));
 	err = dirty_bpf_pin(t->bpf, dir);
 	if (err)
 		pr_warn("pid %d: cannot pin the BPF tracker at %s (%s); it lasts as long as this "
 			"ferry",
 			t->pid, dir, strerror(-err));
-}
-
-/*
- * A userfaultfd ferry parked in @pid and lost: ferry was killed while it
- * armed (before the state file), or the state file is gone. Recognised by
- * how ferry makes it: at or above park_min(), O_CLOEXEC|O_NONBLOCK, and
- * either no UFFDIO_API yet or ferry's async write-protection. Returns 1 if
- * @fd of @pid is one, else 0.
- */
-static int orphan_uffd(pid_t pid, int fd, long min)
-{
-	char path[64], link[64], buf[512], *api;
-	unsigned long long version, features;
-	struct proc_fdinfo fi;
-	ssize_t n;
-	int f, ours;
-
-	if (fd < min)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return 0;
-	link[n] = '\0';
-	if (strcmp(link, "anon_inode:[userfaultfd]") || proc_fdinfo_read(pid, fd, &fi))
-		return 0;
-	ours = (fi.flags & (O_CLOEXEC | O_NONBLOCK)) == (O_CLOEXEC | O_NONBLOCK);
-	proc_fdinfo_release(&fi);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-	if (f >= 0)
-		close(f);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	api = strstr(buf, "API:");
-	if (!api || sscanf(api, "API: %llx:%llx", &version, &features) != 2)
-		return 0;
-	return ours && (!features || (features & UFFD_FEATURE_WP_ASYNC));
-}
-
-int tracker_drop_orphans(pid_t pid)
-{
-	long min = park_min(pid);
-	struct dirent *de;
-	int n = 0, err;
-	char path[64];
-	DIR *d;
-
-	if (tracker_state_exists(pid))
-		return 0; /* its parked uffd is known: attach takes it */
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-
-		if (de->d_name[0] == '.' || !orphan_uffd(pid, fd, min))
-			continue;
-		err = remote_close(pid, fd);
-		if (err) {
-			closedir(d);
-			return err;
-		}
-		pr_info("pid %d: closed the userfaultfd a killed ferry left parked at its fd %d "
-			"(its tracking was lost)",
-			pid, fd);
-		n++;
-	}
-	closedir(d);
-	return n;
 }
 
 /*
@@ -785,7 +427,7 @@ static int arm_uffd(struct tracker *t, int quiet)
 	uint64_t got = 0;
 	int err;
 
-	t->parked_fd = remote_uffd(t->pid);
+	t->parked_fd = trk_remote_uffd(t->pid);
 	if (t->parked_fd < 0) {
 		err = t->parked_fd;
 		t->parked_fd = -1;
@@ -857,17 +499,17 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 	struct tracker *t;
 	int err;
 
-	sweep_once();
+	trk_sweep_once();
 	if (tracker_is_armed(pid)) {
 		struct trk_state s;
 
 		/* A state file of a process that is gone, or of an earlier owner of the pid. */
-		if (!read_state(pid, &s) && !proc_parse_stat(pid, 0, &ps) &&
+		if (!trk_read_state(pid, &s) && !proc_parse_stat(pid, 0, &ps) &&
 		    ps.starttime == s.starttime) {
 			pr_err("pid %d is tracked already (%s/%d)", pid, TRACK_STATE_DIR, pid);
 			return -EEXIST;
 		}
-		remove_state(pid);
+		trk_remove_state(pid);
 	}
 	err = proc_parse_stat(pid, 0, &ps);
 	if (err)
@@ -907,7 +549,7 @@ int tracker_arm(struct tracker **out, pid_t pid, struct tracker_opts *o)
 		dirty_bpf_drain_events(t->bpf, count_event, &ev);
 		dirty_bpf_next_interval(t->bpf, &c, NULL, 0);
 	}
-	err = write_state(t);
+	err = trk_write_state(t);
 	if (err)
 		goto err;
 	/* Tracking ends with the target, whether or not ferry runs then. */
@@ -926,20 +568,6 @@ err:
 	return err;
 }
 
-/* readlink of an fd of ours: is it a userfaultfd? */
-static int is_uffd(int fd)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return 0;
-	link[n] = 0;
-	return !strcmp(link, "anon_inode:[userfaultfd]");
-}
-
 int tracker_attach(struct tracker **out, pid_t pid)
 {
 	struct trk_state s;
@@ -948,8 +576,8 @@ int tracker_attach(struct tracker **out, pid_t pid)
 	char dir[128];
 	int err;
 
-	sweep_once();
-	err = read_state(pid, &s);
+	trk_sweep_once();
+	err = trk_read_state(pid, &s);
 	if (err == -ENOENT)
 		return -ENOENT;
 	if (err)
@@ -975,7 +603,7 @@ int tracker_attach(struct tracker **out, pid_t pid)
 		goto err;
 	if (t->mode == TRACKER_UFFD_WP)
 		t->uffd = rsys_getfd(pid, s.parked_fd);
-	if (t->mode == TRACKER_UFFD_WP && (t->uffd < 0 || !is_uffd(t->uffd))) {
+	if (t->mode == TRACKER_UFFD_WP && (t->uffd < 0 || !trk_is_uffd(t->uffd))) {
 		pr_warn("pid %d: its fd %d is no longer the userfaultfd ferry parked there; "
 			"tracking was lost",
 			pid, s.parked_fd);
@@ -984,7 +612,7 @@ int tracker_attach(struct tracker **out, pid_t pid)
 		goto stale;
 	}
 	if (s.bpf) {
-		pin_path(pid, dir, sizeof(dir));
+		trk_pin_path(pid, dir, sizeof(dir));
 		err = dirty_bpf_open_pinned(&t->bpf, dir);
 		if (err) {
 			pr_warn("pid %d: pinned BPF tracker at %s: %s; going on without it", pid,
@@ -998,8 +626,8 @@ err:
 	tracker_free(t);
 	return err;
 stale:
-	remove_state(pid);
-	pin_path(pid, dir, sizeof(dir));
+	trk_remove_state(pid);
+	trk_pin_path(pid, dir, sizeof(dir));
 	dirty_bpf_unpin(dir);
 	return -ENOENT;
 }
@@ -1010,7 +638,7 @@ int tracker_unpark(struct tracker *t)
 
 	if (t->parked_fd < 0)
 		return 0;
-	err = remote_close(t->pid, t->parked_fd);
+	err = trk_remote_close(t->pid, t->parked_fd);
 	if (!err)
 		t->parked_fd = -1;
 	return err;
@@ -1034,7 +662,7 @@ int tracker_save(struct tracker *t, int dirfd)
 		t->last_dev = (uint64_t)st.st_dev;
 		t->last_ino = (uint64_t)st.st_ino;
 	}
-	err = write_state(t);
+	err = trk_write_state(t);
 	tracker_free(t);
 	return err;
 }
@@ -1075,11 +703,11 @@ int tracker_stop(struct tracker *t, int stopped)
 		dirty_bpf_close(t->bpf);
 		t->bpf = NULL;
 	}
-	pin_path(t->pid, dir, sizeof(dir));
+	trk_pin_path(t->pid, dir, sizeof(dir));
 	e = dirty_bpf_unpin(dir);
 	if (e && e != -ENOENT && !err)
 		err = e;
-	remove_state(t->pid);
+	trk_remove_state(t->pid);
 	tracker_free(t); /* closing ferry's uffd unregisters and unprotects */
 	return err;
 }
@@ -1089,9 +717,9 @@ int tracker_stop_pid(pid_t pid, int stopped)
 	struct tracker *t;
 	int err = tracker_attach(&t, pid);
 
-	if (err == -ENOENT && !still_runs(pid, 0)) {
+	if (err == -ENOENT && !trk_still_runs(pid, 0)) {
 		/* Gone: nothing of it is tracked any more (attach removed what was left). */
-		remove_leftovers(pid, "is gone");
+		trk_remove_leftovers(pid, "is gone");
 		return 0;
 	}
 	if (err)
