@@ -18,9 +18,10 @@
  *   lazy_go()        the tree runs: background filling may start;
  *   lazy_abort()     the restore failed: the daemon is killed.
  *
- * The daemon (lazy_daemon.c) runs until every page of every process is in,
- * or the processes are gone, and says so. If the page source fails it kills
- * the processes that still miss pages, naming a page they miss.
+ * The daemon (lazy_daemon.c, lazy_fault.c, lazy_prefetch.c) runs until every
+ * page of every process is in, or the processes are gone, and says so. If the
+ * page source fails it kills the processes that still miss pages, naming a
+ * page they miss.
  */
 #ifndef FERRY_RESTORE_LAZY_H
 #define FERRY_RESTORE_LAZY_H

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: the restore side's image loader (restore/images.c) on a
+ * libFuzzer target: the restore side's image loader (restore/images*.c) on a
  * whole images directory built from arbitrary bytes.
  *
  * The input is a sequence of records, each written as one entry of a fresh

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The restore side's image loader, files (see images.h): files.img,
+ * tty-info.img, pipes-data.img, the fdinfo-ID.img of every process and
+ * filelocks.img, and the lookups into them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define LOG_PREFIX "rimg: "
+#include "file_lock.h"
+#include "images.h"
+#include "images_priv.h"
+#include "img.h"
+#include "log.h"
+#include "pipe-data.pb-c.h"
+
+/* ---- lookups ---------------------------------------------------------------------------- */
+
+static int cmp_file(const void *a, const void *b)
+{
+	uint32_t x = (*(FileEntry *const *)a)->id, y = (*(FileEntry *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+long rimg_file_index(const struct rimg *r, uint32_t id)
+{
+	size_t lo = 0, hi = r->nr_files;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->files[mid]->id == id)
+			return (long)mid;
+		if (r->files[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+const FileEntry *rimg_file(const struct rimg *r, uint32_t id)
+{
+	long i = rimg_file_index(r, id);
+
+	return i < 0 ? NULL : r->files[i];
+}
+
+const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->nr_ttys; i++)
+		if (r->ttys[i]->id == id)
+			return r->ttys[i];
+	return NULL;
+}
+
+static int cmp_pipe(const void *a, const void *b)
+{
+	uint32_t x = ((const struct rimg_pipe_data *)a)->pipe_id;
+	uint32_t y = ((const struct rimg_pipe_data *)b)->pipe_id;
+
+	return x < y ? -1 : x > y;
+}
+
+const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id)
+{
+	struct rimg_pipe_data key = { .pipe_id = pipe_id };
+
+	return r->nr_pipes ? bsearch(&key, r->pipes, r->nr_pipes, sizeof(key), cmp_pipe) : NULL;
+}
+
+int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, size_t *len)
+{
+	const struct rimg_pipe_data *p = rimg_pipe(r, pipe_id);
+
+	if (!p)
+		return -ENOENT;
+	*data = p->data;
+	*len = p->len;
+	return 0;
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+int rimg_load_ttys(struct rimg *r)
+{
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	struct img *img;
+	int err;
+
+	err = rimg_open_img(r, IMG_TTY_INFO->file, IMG_TTY_INFO, 0, &img);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	while ((err = img_read_entry(img, &m)) == 1) {
+		if (r->nr_ttys == cap) {
+			size_t nc = cap ? cap * 2 : 4;
+			TtyInfoEntry **n = realloc(r->ttys, nc * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			r->ttys = n;
+			cap = nc;
+		}
+		r->ttys[r->nr_ttys++] = (TtyInfoEntry *)m;
+		m = NULL;
+	}
+	rimg_msg_free(m);
+	img_close(img);
+	return err;
+}
+
+/* The sub-message a file entry of its type must carry; -1 for a kind restore cannot open. */
+static int file_body_ok(const FileEntry *f)
+{
+	switch (f->type) {
+	case FD_TYPES__REG:
+		return !!f->reg;
+	case FD_TYPES__PIPE:
+		return !!f->pipe;
+	case FD_TYPES__FIFO:
+		return !!f->fifo;
+	case FD_TYPES__TTY:
+		return !!f->tty;
+	default:
+		return -1;
+	}
+}
+
+int rimg_load_files(struct rimg *r)
+{
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	struct img *img;
+	int err;
+
+	err = rimg_open_img(r, IMG_FILES->file, IMG_FILES, 1, &img);
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(img);
+		FileEntry *f;
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		f = (FileEntry *)m;
+		if (file_body_ok(f) < 0) {
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes and terminals only",
+			       img_name(img), at, f->id,
+			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
+			err = -EOPNOTSUPP;
+			break;
+		}
+		if (!file_body_ok(f)) {
+			pr_err("%s: offset %zu: file id %u of type %d has no matching description",
+			       img_name(img), at, f->id, f->type);
+			err = -EINVAL;
+			break;
+		}
+		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {
+			pr_err("%s: offset %zu: tty file id %u refers to tty %u, not in %s",
+			       img_name(img), at, f->id, f->tty->tty_info_id, IMG_TTY_INFO->file);
+			err = -EINVAL;
+			break;
+		}
+		if (r->nr_files == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			FileEntry **n = realloc(r->files, nc * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			r->files = n;
+			cap = nc;
+		}
+		r->files[r->nr_files++] = f;
+		m = NULL;
+	}
+	rimg_msg_free(m);
+	if (err < 0)
+		goto out;
+	err = 0;
+	if (r->nr_files)
+		qsort(r->files, r->nr_files, sizeof(*r->files), cmp_file);
+	for (size_t i = 1; i < r->nr_files; i++) {
+		if (r->files[i]->id == r->files[i - 1]->id) {
+			pr_err("%s: file id %u appears twice", img_name(img), r->files[i]->id);
+			err = -EINVAL;
+			break;
+		}
+	}
+out:
+	img_close(img);
+	return err;
+}
+
+static int pipe_in_files(const struct rimg *r, uint32_t pipe_id)
+{
+	for (size_t i = 0; i < r->nr_files; i++)
+		if (r->files[i]->type == FD_TYPES__PIPE && r->files[i]->pipe->pipe_id == pipe_id)
+			return 1;
+	return 0;
+}
+
+int rimg_load_pipes(struct rimg *r)
+{
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	int err;
+
+	err = rimg_open_img(r, IMG_PIPES_DATA->file, IMG_PIPES_DATA, 0, &r->pipes_img);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(r->pipes_img);
+		struct rimg_pipe_data *pd;
+		PipeDataEntry *e;
+
+		err = img_read_entry(r->pipes_img, &m);
+		if (err <= 0)
+			break;
+		e = (PipeDataEntry *)m;
+		if (!pipe_in_files(r, e->pipe_id)) {
+			pr_err("%s: offset %zu: data for pipe %u, which no pipe of %s uses",
+			       img_name(r->pipes_img), at, e->pipe_id, IMG_FILES->file);
+			err = -EINVAL;
+			break;
+		}
+		if (r->nr_pipes == cap) {
+			size_t nc = cap ? cap * 2 : 4;
+
+			pd = realloc(r->pipes, nc * sizeof(*pd));
+			if (!pd) {
+				err = -ENOMEM;
+				break;
+			}
+			r->pipes = pd;
+			cap = nc;
+		}
+		pd = &r->pipes[r->nr_pipes];
+		pd->pipe_id = e->pipe_id;
+		pd->size = e->has_size ? e->size : 0;
+		err = img_read_payload(r->pipes_img, m, &pd->data, &pd->len);
+		if (err)
+			break;
+		r->nr_pipes++;
+		rimg_msg_free(m);
+		m = NULL;
+	}
+	rimg_msg_free(m);
+	if (err < 0)
+		return err;
+	if (r->nr_pipes)
+		qsort(r->pipes, r->nr_pipes, sizeof(*r->pipes), cmp_pipe);
+	for (size_t i = 1; i < r->nr_pipes; i++) {
+		if (r->pipes[i].pipe_id == r->pipes[i - 1].pipe_id) {
+			pr_err("%s: pipe %u has more than one data entry", img_name(r->pipes_img),
+			       r->pipes[i].pipe_id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int rimg_load_fds(struct rimg *r, struct rimg_proc *p)
+{
+	uint32_t files_id = p->ids->files_id;
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	struct img *img;
+	char name[64];
+	int err;
+
+	snprintf(name, sizeof(name), IMG_FDINFO->file, files_id);
+	err = rimg_open_img(r, name, IMG_FDINFO, 1, &img);
+	if (err) {
+		if (err == -ENOENT)
+			pr_err("pid %d: its descriptors (%s) are missing", p->pid, name);
+		return err;
+	}
+	for (;;) {
+		size_t at = img_offset(img);
+		const FileEntry *f;
+		FdinfoEntry *e;
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		err = 0;
+		e = (FdinfoEntry *)m;
+		f = rimg_file(r, e->id);
+		if (!f) {
+			pr_err("%s: offset %zu: pid %d fd %u: file id %u is not in %s",
+			       img_name(img), at, p->pid, e->fd, e->id, IMG_FILES->file);
+			err = -EINVAL;
+			break;
+		}
+		if (f->type != e->type) {
+			pr_err("%s: offset %zu: pid %d fd %u: type %d, but file id %u has type %d",
+			       img_name(img), at, p->pid, e->fd, e->type, e->id, f->type);
+			err = -EINVAL;
+			break;
+		}
+		if (e->fd > INT32_MAX) {
+			pr_err("%s: offset %zu: pid %d: invalid fd %u", img_name(img), at, p->pid,
+			       e->fd);
+			err = -EINVAL;
+			break;
+		}
+		for (size_t i = 0; i < p->nr_fds; i++) {
+			if (p->fds[i]->fd == e->fd) {
+				pr_err("%s: offset %zu: pid %d fd %u appears twice", img_name(img),
+				       at, p->pid, e->fd);
+				err = -EINVAL;
+			}
+		}
+		if (err)
+			break;
+		if (p->nr_fds == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			FdinfoEntry **n = realloc(p->fds, nc * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			p->fds = n;
+			cap = nc;
+		}
+		p->fds[p->nr_fds++] = e;
+		m = NULL;
+	}
+	rimg_msg_free(m);
+	img_close(img);
+	return err < 0 ? err : 0;
+}
+
+/* A lock of filelocks.img must be one ferry takes, through an fd its process has. */
+static int check_lock(const struct rimg *r, const struct img *img, size_t at,
+		      const FileLockEntry *l)
+{
+	const struct rimg_proc *p = NULL;
+	int found = 0;
+
+	for (size_t i = 0; i < r->nr_procs && !p; i++)
+		if (r->procs[i].pid == l->pid)
+			p = &r->procs[i];
+	if (!p) {
+		pr_err("%s: offset %zu: a lock of pid %d, which is not in %s", img_name(img), at,
+		       l->pid, IMG_PSTREE->file);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->nr_fds && !found; i++)
+		found = l->fd >= 0 && p->fds[i]->fd == (uint32_t)l->fd;
+	if (!found) {
+		pr_err("%s: offset %zu: pid %d: a lock on fd %d, which it does not have",
+		       img_name(img), at, l->pid, l->fd);
+		return -EINVAL;
+	}
+	if (l->flag == FILE_LOCK_LEASE) {
+		pr_err("%s: offset %zu: pid %d fd %d: a lease, which ferry cannot restore",
+		       img_name(img), at, l->pid, l->fd);
+		return -ENOTSUP;
+	}
+	if ((l->flag != FILE_LOCK_POSIX && l->flag != FILE_LOCK_OFD &&
+	     l->flag != FILE_LOCK_FLOCK) ||
+	    (l->type != F_RDLCK && l->type != F_WRLCK) || l->start < 0 || l->len < 0) {
+		pr_err("%s: offset %zu: pid %d fd %d: invalid lock (flag %u, type %u, start %lld, "
+		       "len %lld)",
+		       img_name(img), at, l->pid, l->fd, l->flag, l->type, (long long)l->start,
+		       (long long)l->len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* filelocks.img, if the dump has one (written by a dump with --file-locks). */
+int rimg_load_locks(struct rimg *r)
+{
+	ProtobufCMessage *m = NULL;
+	size_t cap = 0;
+	struct img *img;
+	int err;
+
+	err = rimg_open_img(r, IMG_FILE_LOCKS->file, IMG_FILE_LOCKS, 0, &img);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(img);
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		err = check_lock(r, img, at, (FileLockEntry *)m);
+		if (err)
+			break;
+		if (r->nr_locks == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			FileLockEntry **n = realloc(r->locks, nc * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			r->locks = n;
+			cap = nc;
+		}
+		r->locks[r->nr_locks++] = (FileLockEntry *)m;
+		m = NULL;
+	}
+	rimg_msg_free(m);
+	img_close(img);
+	return err < 0 ? err : 0;
+}
+
+int rimg_check_file_ref(const struct rimg *r, const struct rimg_proc *p, const char *img,
+			const char *what, uint32_t id)
+{
+	if (rimg_file(r, id))
+		return 0;
+	pr_err("%s/%s: pid %d: %s file id %u is not in %s", r->dir, img, p->pid, what, id,
+	       IMG_FILES->file);
+	return -EINVAL;
+}

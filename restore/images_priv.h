@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the restore side's image loader (images.c, images_proc.c,
+ * images_files.c, images_mm.c): the helpers they share and the loaders
+ * rimg_load_flags() calls. images.h is the interface for everything else.
+ *
+ * Each loader reads one kind of image into @r (or into process @p of it),
+ * checks it against what is already loaded, logs what is wrong with the
+ * directory, file and offset, pid or address involved, and returns 0 or a
+ * -errno as rimg_load() documents. What it allocated before an error stays in
+ * the model, for rimg_free().
+ */
+#ifndef FERRY_RESTORE_IMAGES_PRIV_H
+#define FERRY_RESTORE_IMAGES_PRIV_H
+
+#include <stdint.h>
+
+#include "images.h"
+#include "img.h"
+
+/* ---- images.c: reading images ----------------------------------------------------------- */
+
+/* rimg_msg_free - free a decoded message; NULL is a no-op. */
+void rimg_msg_free(void *m);
+
+/* rimg_enum_name - the name of value @v of enum @d, for messages. */
+const char *rimg_enum_name(const ProtobufCEnumDescriptor *d, int v);
+
+/*
+ * rimg_open_img_in - open image @name of directory @dirfd (@dir in messages).
+ * Only a regular file inside the directory is read. A missing file returns
+ * -ENOENT, logged only if @required.
+ */
+int rimg_open_img_in(int dirfd, const char *dir, const char *name, const struct img_type *t,
+		     int required, struct img **out);
+
+/* rimg_open_img - rimg_open_img_in() in the images directory itself. */
+int rimg_open_img(const struct rimg *r, const char *name, const struct img_type *t, int required,
+		  struct img **out);
+
+/* rimg_read_single - read the one entry of a single-entry image of the images directory. */
+int rimg_read_single(const struct rimg *r, const char *name, const struct img_type *t,
+		     ProtobufCMessage **msg);
+
+/* ---- images_proc.c: per process --------------------------------------------------------- */
+
+/* rimg_load_pstree - pstree.img: r->procs, with their threads' tids and parents. */
+int rimg_load_pstree(struct rimg *r);
+
+/* rimg_load_core - core-TID.img of thread @t of @p (@leader: threads[0]). */
+int rimg_load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t, int leader);
+
+/* rimg_load_ids - p->ids: the leader's core ids, else ids-PID.img. */
+int rimg_load_ids(struct rimg *r, struct rimg_proc *p);
+
+/* rimg_load_fs - fs-PID.img, its cwd and root checked against files.img. */
+int rimg_load_fs(struct rimg *r, struct rimg_proc *p);
+
+/* ---- images_files.c: files -------------------------------------------------------------- */
+
+/* rimg_load_ttys - tty-info.img, if the dump has one. */
+int rimg_load_ttys(struct rimg *r);
+
+/* rimg_load_files - files.img (after rimg_load_ttys()), sorted by id. */
+int rimg_load_files(struct rimg *r);
+
+/* rimg_load_pipes - pipes-data.img, if the dump has one (after rimg_load_files()). */
+int rimg_load_pipes(struct rimg *r);
+
+/* rimg_load_fds - fdinfo-ID.img of @p (after rimg_load_ids()). */
+int rimg_load_fds(struct rimg *r, struct rimg_proc *p);
+
+/* rimg_load_locks - filelocks.img, if the dump has one (after every rimg_load_fds()). */
+int rimg_load_locks(struct rimg *r);
+
+/*
+ * rimg_check_file_ref - 0 if files.img has file id @id, else -EINVAL, logged
+ * as the @what file of @p in image @img.
+ */
+int rimg_check_file_ref(const struct rimg *r, const struct rimg_proc *p, const char *img,
+			const char *what, uint32_t id);
+
+/* ---- images_mm.c: memory ---------------------------------------------------------------- */
+
+/* rimg_load_mm - mm-PID.img of @p, its pagemap-PID.img and pages-ID.img. */
+int rimg_load_mm(struct rimg *r, struct rimg_proc *p);
+
+/* rimg_resolve_parents - resolve every PE_PARENT page of @p through the pre-dump chain. */
+int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p);
+
+#endif
