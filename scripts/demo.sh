@@ -19,11 +19,20 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# The workloads get no fd of whoever runs the demo (a pipe to `tee`, a CI
+# runner's): ferry would rightly refuse to restore a pipe that leads out of
+# the dumped tree without --inherit-fd. Close every fd above stderr here, and
+# start each workload with stdin from /dev/null and its output in a file.
+for fd in /proc/$$/fd/*; do
+	fd=${fd##*/}
+	[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+done
+
 step "ferry check: the kernel features ferry uses"
 "$ferry" check || echo "(some required feature is missing: see above)"
 
 step "start the bundled workload: memhog, 64 MiB of patterned memory"
-"$build/workloads/memhog" 64 42 >"$work/memhog.out" &
+"$build/workloads/memhog" 64 42 </dev/null >"$work/memhog.out" 2>&1 &
 pid=$!
 disown
 pids+=("$pid")
@@ -63,7 +72,7 @@ for _ in $(seq 100); do grep -q verify "$work/memhog.out" && break; sleep 0.1; d
 grep verify "$work/memhog.out"
 
 step "a process with a socket is refused, named, and left running"
-"$build/workloads/fdkinds" socket >"$work/fdkinds.out" &
+"$build/workloads/fdkinds" socket </dev/null >"$work/fdkinds.out" 2>&1 &
 spid=$!
 disown
 pids+=("$spid")
@@ -76,7 +85,7 @@ step "binary log: a dump logged with --binlog, printed back"
 "$ferry" show-log "$work/dump.binlog" | tail -n 3
 
 step "ferry dirtyrate: a workload dirtying 5000 pages/s, measured for 1 s (PAGEMAP_SCAN and BPF)"
-"$build/workloads/dirtier" --rate 5000 --pages 8192 >"$work/dirtier.out" 2>&1 &
+"$build/workloads/dirtier" --rate 5000 --pages 8192 </dev/null >"$work/dirtier.out" 2>&1 &
 dpid=$!
 pids+=("$dpid")
 for _ in $(seq 100); do grep -q ready "$work/dirtier.out" && break; sleep 0.05; done
