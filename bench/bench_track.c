@@ -24,6 +24,9 @@
  * 4. Memory: kernel memory of the BPF maps (dirty_bpf_mem) of a tracker
  *    armed with the default map sizes and with small ones, and the peak
  *    RSS figures of parts 1 and 3 in one table.
+ * 5. What tracking costs the processes that are not tracked: getppid() and
+ *    page faults of this process with 0, 1 and 8 idle processes tracked.
+ *    BENCH_TRACK_ONLY=cross runs this part alone.
  *
  *   bench_track [SIZES_MIB...]     part 1 sizes, default: 256 1024
  * Needs FERRY_BUILD (scripts/bench.sh sets it), the workloads, and root.
@@ -41,6 +44,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -911,6 +915,97 @@ static int bench_mem(void)
 	return 0;
 }
 
+/* ---- part 5: what tracking costs processes that are not tracked ------------------- */
+
+#define XT_MAX 8    /* tracked processes at most */
+#define XT_ROUNDS 3 /* up-and-down sweeps over 0, 1, XT_MAX trackers */
+#define XT_CALLS 200000
+#define XT_FAULT_PAGES 4096
+
+/* ns per getppid() and per first-touch page fault (with its mmap/munmap) in this process. */
+static void xt_sample(double *syscall_ns, double *fault_ns)
+{
+	volatile char *p;
+	uint64_t t0;
+
+	t0 = mono_ns();
+	for (int i = 0; i < XT_CALLS; i++)
+		syscall(SYS_getppid);
+	*syscall_ns = (double)(mono_ns() - t0) / XT_CALLS;
+	t0 = mono_ns();
+	p = mmap(NULL, XT_FAULT_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p != MAP_FAILED) {
+		madvise((void *)p, XT_FAULT_PAGES * PAGE, MADV_NOHUGEPAGE);
+		for (int i = 0; i < XT_FAULT_PAGES; i++)
+			p[(size_t)i * PAGE] = 1;
+		munmap((void *)p, XT_FAULT_PAGES * PAGE);
+	}
+	*fault_ns = (double)(mono_ns() - t0) / XT_FAULT_PAGES;
+}
+
+/*
+ * The BPF programs of a tracker sit on system-wide tracepoints (page faults,
+ * syscall exits) and filter by tgid inside: every process pays for them.
+ * Idle memhogs are tracked, 0, 1 and XT_MAX of them, in sweeps up and down;
+ * this process, untracked, times getppid() and page faults at each step.
+ */
+static int bench_cross(void)
+{
+	static const int steps[] = { 0, 1, XT_MAX, 1 };
+	double sc[3][XT_ROUNDS * 2], fl[3][XT_ROUNDS * 2];
+	struct tracker *t[XT_MAX] = { 0 };
+	pid_t pid[XT_MAX];
+	int n[3] = { 0 }, armed = 0, err = 0;
+	uint64_t base;
+
+	for (int i = 0; i < XT_MAX; i++)
+		pid[i] = -1;
+	for (int i = 0; i < XT_MAX && !err; i++) {
+		pid[i] = start_memhog(4, &base);
+		if (pid[i] < 0)
+			err = pid[i];
+	}
+	for (int r = 0; r < XT_ROUNDS && !err; r++) {
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]) && !err; k++) {
+			int want = steps[k], row = want == 0 ? 0 : want == 1 ? 1 : 2;
+
+			while (!err && armed < want) {
+				err = arm(pid[armed], NULL, 0, &t[armed]);
+				armed += !err;
+			}
+			while (armed > want)
+				disarm(&t[--armed]);
+			if (err || interrupted())
+				break;
+			xt_sample(&sc[row][n[row]], &fl[row][n[row]]);
+			n[row]++;
+		}
+	}
+	while (armed > 0)
+		disarm(&t[--armed]);
+	for (int i = 0; i < XT_MAX; i++)
+		stop_target(pid[i]);
+	if (err)
+		return err;
+	printf("\n== 5. cost to processes that are not tracked (this process; idle trackers "
+	       "elsewhere; %d sweeps 0 -> 1 -> %d -> 1, medians) ==\n",
+	       XT_ROUNDS, XT_MAX);
+	printf("%-10s %14s %8s %16s %8s\n", "trackers", "getppid (ns)", "x", "page fault (ns)",
+	       "x");
+	for (int row = 0; row < 3; row++) {
+		double s0 = median(sc[0], n[0]), f0 = median(fl[0], n[0]);
+		double s = median(sc[row], n[row]), f = median(fl[row], n[row]);
+
+		printf("%-10d %14.1f %8.2f %16.1f %8.2f\n",
+		       row == 0	  ? 0
+		       : row == 1 ? 1
+				  : XT_MAX,
+		       s, s / s0, f, f / f0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint64_t pd_pages[] = { 16384, 262144 };
@@ -923,6 +1018,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	bench_hold_signals(&held);
 
+	if (getenv("BENCH_TRACK_ONLY") && !strcmp(getenv("BENCH_TRACK_ONLY"), "cross"))
+		return bench_cross() ? 1 : 0;
 	print_scan_header();
 	err = bench_sizes(argc, argv, bench_scan) ? -EIO : 0;
 	if (!err)
@@ -931,5 +1028,7 @@ int main(int argc, char **argv)
 		err = bench_predump(pd_pages[i]);
 	if (!err)
 		err = bench_mem();
+	if (!err)
+		err = bench_cross();
 	return err ? 1 : 0;
 }
