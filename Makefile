@@ -75,7 +75,9 @@ TESTBIN    := $(BUILD)/selftests/ferry-tests
 # ---- top-level targets ------------------------------------------------------
 .PHONY: all deps test bench demo fuzz fuzz-ci install clean lint format help
 
-all: $(FERRY) $(WORKLOADS)
+MANPAGE    := $(BUILD)/ferry.8
+
+all: $(FERRY) $(WORKLOADS) $(MANPAGE)
 
 help:
 	@echo 'ferry make targets:'
@@ -86,7 +88,7 @@ help:
 	@echo '  bench    deps + build + run benchmarks (figures go to docs/BENCHMARKS.md)'
 	@echo '  fuzz     libFuzzer runs on the parsers (FUZZ_SECONDS=60 each)'
 	@echo '  lint     clang-format check, and the include graph between layers (scripts/layers.sh)'
-	@echo '  install  install build/ferry to $$(PREFIX)/sbin'
+	@echo '  install  install build/ferry to $$(PREFIX)/sbin and its man page (ferry(8))'
 	@echo '  clean    remove build/'
 	@echo 'Variables: V=1 (verbose), CI=true (-Werror), BUILD=dir'
 
@@ -94,7 +96,8 @@ deps:
 	$(Q)bash scripts/install-deps.sh
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory $(TESTBIN) $(FERRY) $(WORKLOADS) $(FUZZERS) $(BUILD)/vm/init
+	$(Q)$(MAKE) --no-print-directory $(TESTBIN) $(FERRY) $(WORKLOADS) $(FUZZERS) $(BUILD)/vm/init \
+		$(MANPAGE)
 	$(Q)bash scripts/run-tests.sh $(BUILD)
 
 demo: deps
@@ -109,8 +112,15 @@ fuzz: deps
 	$(Q)$(MAKE) --no-print-directory $(FUZZERS)
 	$(Q)bash scripts/fuzz.sh $(BUILD) $${FUZZ_SECONDS:-60}
 
-install: $(FERRY)
+install: $(FERRY) $(MANPAGE)
 	install -D -m 0755 $(FERRY) $(DESTDIR)$(PREFIX)/sbin/ferry
+	install -D -m 0644 $(MANPAGE) $(DESTDIR)$(PREFIX)/share/man/man8/ferry.8
+
+# The man page is docs/ferry.md, the reference, turned into troff.
+$(MANPAGE): docs/ferry.md scripts/md2man.sh
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)bash scripts/md2man.sh $< > $@
 
 clean:
 	rm -rf $(BUILD)

@@ -391,3 +391,25 @@ Test(util, layers_check_catches_wrong_includes)
 	t_rmrf(dir);
 	free(dir);
 }
+
+/* The man page `make install` installs renders without a warning and names every command. */
+Test(util, man_page)
+{
+	static const char *const cmds[] = { "check",	    "dump",	    "pre-dump",
+					    "restore",	    "track",	    "dirtyrate",
+					    "page-server",  "decode",	    "show-log",
+					    "--inherit-fd", "--file-locks", "--shell-job" };
+	const char *b = getenv("FERRY_BUILD");
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	if (t_run(NULL, NULL, "command -v man"))
+		cr_skip_test("man is not installed");
+	rc = t_run(&out, &err, "MANWIDTH=80 man --warnings -l %s/ferry.8", b ? b : "build");
+	cr_assert_eq(rc, 0, "man: %s", err ? err : "");
+	cr_expect(!err || !*err, "man warns: %s", err);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		cr_expect(out && strstr(out, cmds[i]), "the man page does not name %s", cmds[i]);
+	free(out);
+	free(err);
+}
