@@ -22,6 +22,11 @@
  * hello, garbage, wrong secret, another session) are answered with an
  * Error, logged with their peer, and closed; the server keeps waiting for
  * or serving its session.
+ *
+ * This file: the wire log, the connections (accepted, failed, closed), the
+ * ClientHello that admits one into the session, the listening socket and
+ * the poll() loop; page_server_serve.c reads, parses and serves the requests
+ * and writes the replies.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +48,7 @@
 #include "hmac.h"
 #include "images.h"
 #include "page_server.h"
+#include "page_server_priv.h"
 #include "page_source_local.h"
 #include "ps_wire.h"
 #include "util.h"
@@ -51,80 +57,12 @@
 #include "log.h"
 
 #define PAGE ((uint64_t)PS_PAGE_SIZE)
-/* Unsent octets above which a connection is neither served nor read. */
-#define OUT_HIGH (1u << 20)
-/* Queued requests per connection above which it is not read. */
-#define Q_MAX 4096u
-/* Input buffer of a connection: many small PDUs, none longer than PS_MAX_CLIENT_PDU. */
-#define IN_CAP (64u * 1024)
 /* A connection must send its ClientHello within this. */
 #define HELLO_TIMEOUT_MS 10000
 /* A connection being closed after an Error is given this long to read it. */
 #define LINGER_MS 2000
-/* Background requests served per loop turn (then fault requests are looked for again). */
-#define BG_BATCH 1
-#define MAX_CONNS 64
 
-enum cstate {
-	C_HELLO,   /* ServerHello sent, waiting for the ClientHello */
-	C_SESSION, /* in the session: serving requests */
-	C_CLOSING, /* an Error is queued: send it, then close */
-};
-
-struct sreq {
-	uint64_t id;
-	pid_t pid;
-	uint64_t addr;
-	uint32_t count;
-};
-
-struct conn {
-	int fd;
-	unsigned int idx;
-	char peer[INET6_ADDRSTRLEN + 16];
-	enum cstate state;
-	enum ps_channel chan;
-	bool in_session;
-	bool bye;
-	bool shut;    /* C_CLOSING: SHUT_WR done */
-	bool backlog; /* whole PDUs wait in the input buffer for queue room */
-	uint8_t nonce[PS_NONCE_SIZE];
-	uint8_t *in;
-	size_t in_len;
-	uint64_t in_off; /* stream offset of in[0] */
-	struct ber_enc out;
-	size_t out_head;
-	struct sreq *q; /* ring of Q_MAX */
-	size_t q_head, q_len;
-	int log_in, log_out;
-	uint64_t deadline; /* C_HELLO: hello timeout; C_CLOSING: linger; mono_ns */
-	uint64_t requests, pages;
-};
-
-struct page_server {
-	struct rimg *r;
-	struct page_source *local;
-	int lfd;
-	char where[INET6_ADDRSTRLEN + 16];
-	uint8_t *secret;
-	size_t secret_len;
-	const char *wire_log;
-	struct conn *conns[MAX_CONNS];
-	size_t nr_conns;
-	unsigned int next_idx;
-	unsigned int bg_next; /* round robin among background connections */
-	bool session;
-	uint8_t sid[PS_SESSION_ID_SIZE];
-	unsigned int session_open; /* connections of the session still open */
-	int failed;		   /* the session failed: -errno */
-	long timeout_ms;
-	uint64_t start_deadline; /* no session by then: give up; 0: wait forever */
-	uint8_t *scratch;	 /* PS_MAX_REQ_PAGES pages */
-	uint64_t t_start;
-	uint64_t requests, pages, page_errors, bytes_out;
-};
-
-static size_t pending(const struct conn *c)
+size_t pgs_pending(const struct conn *c)
 {
 	return c->out.len - c->out_head;
 }
@@ -148,7 +86,7 @@ static int open_log(const char *prefix, unsigned int idx, const char *dir)
 	return fd;
 }
 
-static void log_bytes(int *fd, const void *p, size_t len, const struct conn *c)
+void pgs_log_bytes(int *fd, const void *p, size_t len, const struct conn *c)
 {
 	int err;
 
@@ -165,8 +103,6 @@ static void log_bytes(int *fd, const void *p, size_t len, const struct conn *c)
 
 /* ---- connections ---------------------------------------------------------------- */
 
-static void session_fail(struct page_server *ps, struct conn *except, int err, const char *why);
-
 /*
  * conn_error - queue an Error PDU after what is already queued (a reply may
  * be half sent), drop the queued requests, close once it is sent.
@@ -181,11 +117,11 @@ static void conn_error(struct page_server *ps, struct conn *c, uint32_t code, co
 }
 
 /*
- * conn_fail - @c broke the protocol or failed a check: log it with the peer,
+ * pgs_conn_fail - @c broke the protocol or failed a check: log it with the peer,
  * answer with an Error, fail the session if @c was part of it.
  */
-static __attribute__((format(printf, 4, 5))) void conn_fail(struct page_server *ps, struct conn *c,
-							    uint32_t code, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) void pgs_conn_fail(struct page_server *ps, struct conn *c,
+							 uint32_t code, const char *fmt, ...)
 {
 	char msg[PS_MAX_TEXT];
 	va_list ap;
@@ -203,11 +139,11 @@ static __attribute__((format(printf, 4, 5))) void conn_fail(struct page_server *
 		char why[PS_MAX_TEXT + 64];
 
 		snprintf(why, sizeof(why), "connection %u: %s", c->idx, msg);
-		session_fail(ps, c, code == PS_ERR_BAD_MESSAGE ? -EBADMSG : -EPROTO, why);
+		pgs_session_fail(ps, c, code == PS_ERR_BAD_MESSAGE ? -EBADMSG : -EPROTO, why);
 	}
 }
 
-static void session_fail(struct page_server *ps, struct conn *except, int err, const char *why)
+void pgs_session_fail(struct page_server *ps, struct conn *except, int err, const char *why)
 {
 	char msg[PS_MAX_TEXT];
 
@@ -234,7 +170,7 @@ static void conn_close(struct page_server *ps, struct conn *c)
 				 "connection %u (%s, %s channel) closed without Bye", c->idx,
 				 c->peer, chan_name(c->chan));
 			pr_err("%s", why);
-			session_fail(ps, c, -ECONNRESET, why);
+			pgs_session_fail(ps, c, -ECONNRESET, why);
 		}
 		pr_info("connection %u (%s, %s channel) closed: %" PRIu64 " requests, %" PRIu64
 			" pages",
@@ -320,7 +256,7 @@ static void accept_one(struct page_server *ps)
 	}
 	pr_info("connection %u from %s", c->idx, c->peer);
 	if (ps->nr_conns == MAX_CONNS) {
-		conn_fail(ps, c, PS_ERR_SESSION_BUSY, "too many connections (%d)", MAX_CONNS);
+		pgs_conn_fail(ps, c, PS_ERR_SESSION_BUSY, "too many connections (%d)", MAX_CONNS);
 	} else if (getrandom(c->nonce, sizeof(c->nonce), 0) != (ssize_t)sizeof(c->nonce)) {
 		pr_perror("getrandom");
 		conn_error(ps, c, PS_ERR_INTERNAL, "no random nonce");
@@ -332,7 +268,7 @@ static void accept_one(struct page_server *ps)
 	if (ps->nr_conns == MAX_CONNS) {
 		/* No slot: the Error is sent in passing, without waiting. */
 		if (send(fd, c->out.buf, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-			log_bytes(&c->log_out, c->out.buf, c->out.len, c);
+			pgs_log_bytes(&c->log_out, c->out.buf, c->out.len, c);
 		conn_close(ps, c);
 		free(c);
 		return;
@@ -342,20 +278,20 @@ static void accept_one(struct page_server *ps)
 
 /* ---- what clients say -------------------------------------------------------------- */
 
-static void client_hello(struct page_server *ps, struct conn *c, const struct ps_pdu *p)
+void pgs_client_hello(struct page_server *ps, struct conn *c, const struct ps_pdu *p)
 {
 	uint8_t want[PS_PROOF_SIZE];
 	int err;
 
 	if (p->client_hello.version != PS_WIRE_VERSION) {
-		conn_fail(ps, c, PS_ERR_UNSUPPORTED_VERSION,
-			  "ClientHello version %u; this server speaks version %d",
-			  p->client_hello.version, PS_WIRE_VERSION);
+		pgs_conn_fail(ps, c, PS_ERR_UNSUPPORTED_VERSION,
+			      "ClientHello version %u; this server speaks version %d",
+			      p->client_hello.version, PS_WIRE_VERSION);
 		return;
 	}
 	if (ps->secret) {
 		if (!p->client_hello.proof) {
-			conn_fail(
+			pgs_conn_fail(
 				ps, c, PS_ERR_AUTH_REQUIRED,
 				"authentication failed: the ClientHello has no proof and this server requires the shared secret");
 			return;
@@ -363,19 +299,20 @@ static void client_hello(struct page_server *ps, struct conn *c, const struct ps
 		err = ps_proof(ps->secret, ps->secret_len, c->nonce, p->client_hello.channel,
 			       p->client_hello.session_id, want);
 		if (err) {
-			conn_fail(ps, c, PS_ERR_INTERNAL, "cannot compute the proof to check: %s",
-				  strerror(-err));
+			pgs_conn_fail(ps, c, PS_ERR_INTERNAL,
+				      "cannot compute the proof to check: %s", strerror(-err));
 			return;
 		}
 		if (!hmac_equal(want, p->client_hello.proof, sizeof(want))) {
-			conn_fail(ps, c, PS_ERR_AUTH_FAILED,
-				  "authentication failed: wrong proof (not the server's secret)");
+			pgs_conn_fail(
+				ps, c, PS_ERR_AUTH_FAILED,
+				"authentication failed: wrong proof (not the server's secret)");
 			return;
 		}
 	}
 	if (ps->session && memcmp(ps->sid, p->client_hello.session_id, PS_SESSION_ID_SIZE)) {
-		conn_fail(ps, c, PS_ERR_SESSION_BUSY,
-			  "another session is being served (this server serves one)");
+		pgs_conn_fail(ps, c, PS_ERR_SESSION_BUSY,
+			      "another session is being served (this server serves one)");
 		return;
 	}
 	if (!ps->session) {
@@ -391,251 +328,6 @@ static void client_hello(struct page_server *ps, struct conn *c, const struct ps
 	ps_enc_ready(&c->out, c->idx);
 	pr_info("connection %u (%s): %s channel of the session", c->idx, c->peer,
 		chan_name(c->chan));
-}
-
-static void handle_pdu(struct page_server *ps, struct conn *c, const struct ps_pdu *p)
-{
-	char msg[PS_MAX_TEXT + 1];
-
-	switch (p->type) {
-	case PS_CLIENT_HELLO:
-		if (c->state == C_HELLO)
-			client_hello(ps, c, p);
-		else
-			conn_fail(ps, c, PS_ERR_BAD_MESSAGE, "a second ClientHello");
-		return;
-	case PS_PAGE_REQUEST:
-		if (c->state != C_SESSION) {
-			conn_fail(ps, c, PS_ERR_BAD_MESSAGE, "PageRequest before the ClientHello");
-			return;
-		}
-		c->q[(c->q_head + c->q_len++) % Q_MAX] = (struct sreq){
-			.id = p->page_request.id,
-			.pid = p->page_request.pid,
-			.addr = p->page_request.addr,
-			.count = p->page_request.count,
-		};
-		return;
-	case PS_BYE:
-		c->bye = true;
-		pr_debug("connection %u (%s): Bye%s%s", c->idx, c->peer, p->bye.reason ? ": " : "",
-			 p->bye.reason
-				 ? ps_printable(p->bye.reason, p->bye.reason_len, msg, sizeof(msg))
-				 : "");
-		return;
-	case PS_ERROR:
-		conn_fail(ps, c, PS_ERR_BAD_MESSAGE, "the client sent an Error: %s (code %u)",
-			  ps_printable(p->error.msg, p->error.msg_len, msg, sizeof(msg)),
-			  p->error.code);
-		return;
-	default:
-		conn_fail(ps, c, PS_ERR_BAD_MESSAGE, "unexpected %s", ps_pdu_name(p->type));
-		return;
-	}
-}
-
-/* parse - decode the whole PDUs in @c's input buffer (while its queue has room). */
-static void parse(struct page_server *ps, struct conn *c)
-{
-	struct ber_err e = { 0 };
-	struct ps_pdu p;
-	size_t pos = 0, len;
-	int ret;
-
-	c->backlog = false;
-	while (c->state != C_CLOSING && !c->bye) {
-		if (c->q_len >= Q_MAX) {
-			c->backlog = pos < c->in_len;
-			break;
-		}
-		ret = ps_frame(c->in + pos, c->in_len - pos, PS_MAX_CLIENT_PDU, c->in_off + pos,
-			       &len, &e);
-		if (ret < 0 || (ret > 0 && ps_decode(c->in + pos, len, c->in_off + pos,
-						     PS_FROM_CLIENT, &p, &e))) {
-			conn_fail(ps, c, PS_ERR_BAD_MESSAGE, "bad BER at offset %zu: %s", e.off,
-				  e.msg);
-			break;
-		}
-		if (!ret)
-			break;
-		handle_pdu(ps, c, &p);
-		pos += len;
-	}
-	memmove(c->in, c->in + pos, c->in_len - pos);
-	c->in_len -= pos;
-	c->in_off += pos;
-}
-
-/* conn_read - read what @c has; returns false when it is to be closed. */
-static bool conn_read(struct page_server *ps, struct conn *c)
-{
-	uint8_t sink[4096];
-	ssize_t n;
-
-	for (;;) {
-		bool closing = c->state == C_CLOSING || c->bye;
-		uint8_t *dst = closing ? sink : c->in + c->in_len;
-		size_t room = closing ? sizeof(sink) : IN_CAP - c->in_len;
-
-		if (!room || (!closing && c->q_len >= Q_MAX))
-			return true; /* parse() makes room once requests are served */
-		n = recv(c->fd, dst, room, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n <= 0)
-			break;
-		log_bytes(&c->log_in, dst, (size_t)n, c);
-		if (closing)
-			continue;
-		c->in_len += (size_t)n;
-		parse(ps, c);
-		if (c->bye)
-			return false; /* nothing after Bye matters: close now */
-	}
-	if (n < 0 && c->state != C_CLOSING)
-		pr_warn("connection %u (%s): %s", c->idx, c->peer, strerror(errno));
-	else if (c->in_len && c->state != C_CLOSING)
-		pr_warn("connection %u (%s) closed in the middle of a PDU (%zu octets of it at offset %" PRIu64
-			")",
-			c->idx, c->peer, c->in_len, c->in_off);
-	else if (c->state == C_HELLO)
-		pr_warn("connection %u (%s) closed before its ClientHello", c->idx, c->peer);
-	return false;
-}
-
-/* conn_write - send what @c has queued; returns false when it is to be closed. */
-static bool conn_write(struct page_server *ps, struct conn *c)
-{
-	while (pending(c)) {
-		ssize_t n = send(c->fd, c->out.buf + c->out_head, pending(c),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			if (c->state != C_CLOSING)
-				pr_warn("connection %u (%s): %s", c->idx, c->peer, strerror(errno));
-			return false;
-		}
-		log_bytes(&c->log_out, c->out.buf + c->out_head, (size_t)n, c);
-		c->out_head += (size_t)n;
-		ps->bytes_out += (uint64_t)n;
-	}
-	if (!pending(c)) {
-		ber_enc_reset(&c->out);
-		c->out_head = 0;
-		if (c->state == C_CLOSING && !c->shut) {
-			/* The Error is out: say so, then wait for the client to close (linger). */
-			shutdown(c->fd, SHUT_WR);
-			c->shut = true;
-		}
-	} else if (c->out_head > OUT_HIGH) {
-		memmove(c->out.buf, c->out.buf + c->out_head, pending(c));
-		c->out.len -= c->out_head;
-		c->out_head = 0;
-	}
-	return true;
-}
-
-/* ---- serving ---------------------------------------------------------------------- */
-
-static bool servable(const struct conn *c)
-{
-	return c->fd >= 0 && c->state == C_SESSION && !c->bye && c->q_len && pending(c) < OUT_HIGH;
-}
-
-static uint32_t page_error_code(int err)
-{
-	switch (err) {
-	case -ENOENT:
-	case -ESRCH:
-		return PS_PAGE_NOT_DUMPED;
-	case -EINVAL:
-		return PS_PAGE_BAD_REQUEST;
-	default:
-		return PS_PAGE_IO_ERROR;
-	}
-}
-
-static void serve_one(struct page_server *ps, struct conn *c)
-{
-	struct sreq rq = c->q[c->q_head];
-	uint64_t missing = 0;
-	char msg[200];
-	int err;
-
-	c->q_head = (c->q_head + 1) % Q_MAX;
-	c->q_len--;
-	c->requests++;
-	ps->requests++;
-	err = page_source_local_read(ps->local, rq.pid, rq.addr, rq.count, ps->scratch, &missing);
-	if (!err) {
-		err = ps_enc_page_reply(&c->out, rq.id, rq.addr, ps->scratch, rq.count);
-		if (err) {
-			pr_errno(err, "connection %u: cannot encode the reply to request %" PRIu64,
-				 c->idx, rq.id);
-			session_fail(ps, NULL, err, "out of memory");
-			return;
-		}
-		c->pages += rq.count;
-		ps->pages += rq.count;
-		return;
-	}
-	ps->page_errors++;
-	switch (err) {
-	case -ESRCH:
-		snprintf(msg, sizeof(msg), "pid %d is not in the dump", rq.pid);
-		break;
-	case -ENOENT:
-		snprintf(msg, sizeof(msg), "pid %d: page 0x%" PRIx64 " is not in the dump", rq.pid,
-			 missing);
-		break;
-	case -EIO:
-		snprintf(msg, sizeof(msg),
-			 "pid %d: page 0x%" PRIx64
-			 ": the pages file is shorter than its pagemap says",
-			 rq.pid, missing);
-		break;
-	default:
-		snprintf(msg, sizeof(msg), "pid %d: page 0x%" PRIx64 ": %s", rq.pid, missing,
-			 strerror(-err));
-		break;
-	}
-	pr_warn("connection %u (%s): request %" PRIu64 " (%u pages at 0x%" PRIx64 "): %s", c->idx,
-		c->peer, rq.id, rq.count, rq.addr, msg);
-	ps_enc_page_error(&c->out, rq.id, page_error_code(err), msg);
-}
-
-/* serve - answer the fault requests that can be, then at most BG_BATCH background ones. */
-static void serve(struct page_server *ps)
-{
-	size_t i, k;
-
-	if (ps->failed)
-		return;
-	for (i = 0; i < ps->nr_conns; i++) {
-		struct conn *c = ps->conns[i];
-
-		if (c->chan != PS_CHAN_FAULT)
-			continue;
-		while (servable(c) && !ps->failed)
-			serve_one(ps, c);
-	}
-	for (k = 0; k < BG_BATCH && !ps->failed; k++) {
-		for (i = 0; i < ps->nr_conns; i++) {
-			struct conn *c = ps->conns[(ps->bg_next + i) % ps->nr_conns];
-
-			if (c->chan == PS_CHAN_BACKGROUND && servable(c)) {
-				serve_one(ps, c);
-				ps->bg_next = (unsigned int)((ps->bg_next + i + 1) % ps->nr_conns);
-				break;
-			}
-		}
-	}
 }
 
 /* ---- setup ----------------------------------------------------------------------- */
@@ -770,8 +462,8 @@ static void check_deadlines(struct page_server *ps, uint64_t now)
 		if (c->fd < 0 || !c->deadline || now < c->deadline)
 			continue;
 		if (c->state == C_HELLO) {
-			conn_fail(ps, c, PS_ERR_TIMEOUT, "no ClientHello within %d ms",
-				  HELLO_TIMEOUT_MS);
+			pgs_conn_fail(ps, c, PS_ERR_TIMEOUT, "no ClientHello within %d ms",
+				      HELLO_TIMEOUT_MS);
 		} else if (c->state == C_CLOSING) {
 			pr_debug("connection %u (%s): closed after the linger time", c->idx,
 				 c->peer);
@@ -832,9 +524,9 @@ int page_server_run(struct page_server *ps)
 			short ev = 0;
 
 			if (c->state == C_CLOSING || c->bye ||
-			    (c->q_len < Q_MAX && c->in_len < IN_CAP && pending(c) < OUT_HIGH))
+			    (c->q_len < Q_MAX && c->in_len < IN_CAP && pgs_pending(c) < OUT_HIGH))
 				ev |= POLLIN;
-			if (pending(c))
+			if (pgs_pending(c))
 				ev |= POLLOUT;
 			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
 		}
@@ -855,25 +547,26 @@ int page_server_run(struct page_server *ps)
 		for (i = 0, n = listening ? 1 : 0; i < ps->nr_conns; i++, n++) {
 			struct conn *c = ps->conns[i];
 
-			if ((pfd[n].revents & (POLLIN | POLLHUP | POLLERR)) && !conn_read(ps, c)) {
+			if ((pfd[n].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    !pgs_conn_read(ps, c)) {
 				conn_close(ps, c);
 				continue;
 			}
 			if (c->state != C_CLOSING && c->in_len && c->q_len < Q_MAX) {
-				parse(ps, c); /* PDUs left waiting for queue room */
+				pgs_parse(ps, c); /* PDUs left waiting for queue room */
 				if (c->bye)
 					conn_close(ps, c);
 			}
 		}
 		if (listening && !ps->failed && (pfd[0].revents & POLLIN))
 			accept_one(ps);
-		serve(ps);
+		pgs_serve(ps);
 		for (i = 0; i < ps->nr_conns; i++) {
 			struct conn *c = ps->conns[i];
 
 			if (c->fd < 0)
 				continue;
-			if (!conn_write(ps, c))
+			if (!pgs_conn_write(ps, c))
 				conn_close(ps, c);
 		}
 		check_deadlines(ps, now);
@@ -884,7 +577,7 @@ int page_server_run(struct page_server *ps)
 		 */
 		work = false;
 		for (i = 0; i < ps->nr_conns; i++)
-			work |= servable(ps->conns[i]) ||
+			work |= pgs_servable(ps->conns[i]) ||
 				(ps->conns[i]->backlog && ps->conns[i]->q_len < Q_MAX);
 	}
 	for (size_t i = 0; i < ps->nr_conns; i++)
