@@ -2,8 +2,9 @@
 /*
  * The dump orchestrator (see dump.h): dump_tree and what pre-dump shares with
  * it (the VMA iterator's preload, the tracker rounds, the buffer set, the
- * tree's images: pstree, stats, inventory). The images directory, staging
- * and publish are dump_dir.c.
+ * tree's images: pstree, stats, inventory; shared through dump_priv.h). The
+ * images directory, staging and publish are dump_dir.c; pre-dump is
+ * predump.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,24 +38,6 @@
 
 #define CRIU_IMAGES_V1_1 2 /* inventory img_version CRIU writes */
 
-/*
- * The BPF VMA iterator's load costs ~5 ms (light skeleton) to ~25 ms (libbpf
- * CO-RE fallback): it runs in a thread while the tree is frozen and its cores
- * and files are dumped, and is joined before the first address space is read.
- *
- * The page writers' buffer set (page_buffers_create: 16 MiB mapped and
- * registered with io_uring, ~6 ms) is made once per dump, by the main thread
- * just before the freeze while the iterator loads in its thread, and lent to
- * the writer of each process in turn. Not in a thread during the freeze:
- * that was measured to lengthen the frozen window by about as much as it
- * costs (pinning the pages competes for the two cores and, likely, for
- * ferry's mmap lock with the main thread).
- */
-struct preload {
-	pthread_t thread;
-	int started;
-};
-
 static void *preload_main(void *arg)
 {
 	(void)arg;
@@ -62,32 +45,20 @@ static void *preload_main(void *arg)
 	return NULL;
 }
 
-static void preload_start(struct preload *p)
+void dump_preload_start(struct dump_preload *p)
 {
 	p->started = !pthread_create(&p->thread, NULL, preload_main, NULL);
 }
 
-static void preload_join(struct preload *p)
+void dump_preload_join(struct dump_preload *p)
 {
 	if (p->started)
 		pthread_join(p->thread, NULL);
 	p->started = 0;
 }
 
-/* A failure (not a kill) at a named point, for tests: FERRY_FAIL=name. */
-static int fail_point(const char *name)
-{
-	const char *f = getenv("FERRY_FAIL");
-
-	if (f && !strcmp(f, name)) {
-		pr_err("fail point '%s': failing with EIO", name);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* Signals that would end ferry are held while the tree is frozen, and checked between steps. */
-static int interrupted(void)
+int dump_interrupted(void)
 {
 	sigset_t pend;
 
@@ -100,7 +71,7 @@ static int interrupted(void)
 	return 0;
 }
 
-static int write_pstree(const struct pstree *t, int dirfd)
+int dump_write_pstree(const struct pstree *t, int dirfd)
 {
 	struct img *img;
 	int err;
@@ -136,7 +107,7 @@ static int write_pstree(const struct pstree *t, int dirfd)
 	return img_commit(img);
 }
 
-static int write_stats(int dirfd, const struct dump_result *r)
+int dump_write_stats(int dirfd, const struct dump_result *r)
 {
 	DumpStatsEntry d = DUMP_STATS_ENTRY__INIT;
 	StatsEntry s = STATS_ENTRY__INIT;
@@ -153,7 +124,7 @@ static int write_stats(int dirfd, const struct dump_result *r)
 	return img_write_one(dirfd, "stats-dump", IMG_STATS, &s.base);
 }
 
-static int write_inventory(int dirfd, const struct core_ids *root)
+int dump_write_inventory(int dirfd, const struct core_ids *root)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
@@ -200,7 +171,7 @@ static int attach_trackers(const struct pstree *t, struct tracker **trk)
 }
 
 /* Stop every tracker (the tree is frozen: @stopped). */
-static void stop_trackers(size_t n, struct tracker **trk, int stopped)
+void dump_stop_trackers(size_t n, struct tracker **trk, int stopped)
 {
 	for (size_t i = 0; trk && i < n; i++) {
 		if (trk[i])
@@ -215,9 +186,9 @@ static void stop_trackers(size_t n, struct tracker **trk, int stopped)
  * (*@use set). Without tracking, or after a round that went elsewhere,
  * every page is copied.
  */
-static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_fd, pid_t pid,
-		       struct tracker_round *round, struct page_run **prun, size_t *nprun,
-		       struct dump_mm_incr *inc, int *use, struct dump_result *res)
+int dump_incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_fd, pid_t pid,
+		     struct tracker_round *round, struct page_run **prun, size_t *nprun,
+		     struct dump_mm_incr *inc, int *use, struct dump_result *res)
 {
 	int err, parent_ok;
 
@@ -302,13 +273,13 @@ static uint64_t tree_anon_pages(pid_t pid, int depth)
 }
 
 /*
- * The buffer set of a dump's page writers (see struct preload), unless the
+ * The buffer set of a dump's page writers (see struct dump_preload), unless the
  * caller lends one in @o->pw.bufs. Unless @o->pw.nr_bufs says otherwise, it
  * has one 1 MiB buffer per MiB the tree holds, 4 to PAGE_WRITER_NR_BUFS:
  * registering them is most of the set's cost, and a small tree needs few. On
  * error nothing is left (*@pb NULL).
  */
-static int bufs_create(const struct dump_opts *o, struct page_buffers **pb)
+int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 {
 	struct page_writer_opts po = o->pw;
 	uint64_t t0 = mono_us(), mib = 0;
@@ -338,7 +309,7 @@ static int bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
-		       struct preload *pl, struct page_buffers *bufs)
+		       struct dump_preload *pl, struct page_buffers *bufs)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
@@ -374,7 +345,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		struct dump_mm_stats ms;
 		uint64_t t0;
 
-		err = interrupted();
+		err = dump_interrupted();
 		if (err)
 			goto out;
 		if (!i)
@@ -389,7 +360,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		if (err)
 			goto out;
 		fault_point("files");
-		preload_join(pl);
+		dump_preload_join(pl);
 		t0 = mono_us();
 		{
 			struct tracker_round round = { 0 };
@@ -398,8 +369,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			size_t nprun = 0;
 			int use = 0;
 
-			err = incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun, &inc,
-					  &use, res);
+			err = dump_incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun,
+					       &inc, &use, res);
 			if (!err)
 				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw,
 						   use ? &inc : NULL, &ms);
@@ -427,14 +398,14 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (!err)
 		err = files_dump_commit(files, sfd);
 	if (!err)
-		err = write_pstree(t, sfd);
+		err = dump_write_pstree(t, sfd);
 	fault_point("images");
 out:
 	files_dump_free(files);
 	return err;
 }
-/* Hold the signals that would end ferry while a tree is frozen (see interrupted()). */
-static void hold_signals(sigset_t *old)
+/* Hold the signals that would end ferry while a tree is frozen (see dump_interrupted()). */
+void dump_hold_signals(sigset_t *old)
 {
 	sigset_t block;
 
@@ -446,7 +417,7 @@ static void hold_signals(sigset_t *old)
 }
 
 /* Freeze the tree of @pid; res->freezing_us is how long it took, *@t_frozen when it ended. */
-static int freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
+int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
 {
 	uint64_t t_start = mono_us();
 	int err = pstree_freeze(t, pid);
@@ -463,7 +434,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	char staging[64];
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
-	struct preload pl = { 0 };
+	struct dump_preload pl = { 0 };
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
 	sigset_t old;
@@ -474,7 +445,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
-	hold_signals(&old);
+	dump_hold_signals(&old);
 	/*
 	 * A tree that goes on is released before the disk syncs: the images written
 	 * while it is frozen are synced with the pages files after the release
@@ -483,11 +454,11 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (o->leave_running)
 		prev_sync = img_sync_on_commit(0);
 
-	preload_start(&pl);
-	err = bufs_create(o, &bufs);
+	dump_preload_start(&pl);
+	err = dump_bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
-	err = freeze_timed(&t, o->pid, res, &t_frozen);
+	err = dump_freeze_timed(&t, o->pid, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
@@ -497,7 +468,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (!err)
 		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs);
 	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
-	stop_trackers(t.nr, trk, 1);
+	dump_stop_trackers(t.nr, trk, 1);
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
@@ -513,9 +484,9 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	} else {
 		res->frozen_us = mono_us() - t_frozen;
 	}
-	err = write_stats(sfd, res);
+	err = dump_write_stats(sfd, res);
 	if (!err)
-		err = write_inventory(sfd, &root_ids);
+		err = dump_write_inventory(sfd, &root_ids);
 	if (!err)
 		err = dump_publish(dirfd, staging, o->dir);
 	if (err)
@@ -538,7 +509,7 @@ out_free:
 out_sig:
 	if (prev_sync >= 0)
 		img_sync_on_commit(prev_sync);
-	preload_join(&pl);
+	dump_preload_join(&pl);
 	vma_iter_unload();
 	page_buffers_destroy(bufs);
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -546,191 +517,6 @@ out_sig:
 	if (parent_fd >= 0)
 		close(parent_fd);
 	dump_remove_dir(dirfd, staging);
-	close(dirfd);
-	return err;
-}
-
-/*
- * Pre-dump, frozen part: per process, arm or attach its tracker, read and
- * re-arm the dirty bits, and plan its pages.
- */
-static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int parent_fd,
-			  struct tracker_opts *track, struct tracker **trk,
-			  struct dump_mm_plan *plans, struct dump_result *res)
-{
-	int err = 0;
-
-	for (size_t i = 0; i < t->nr && !err; i++) {
-		pid_t pid = t->procs[i].pid;
-		struct tracker_round round = { 0 };
-		struct dump_mm_incr inc = { 0 };
-		struct page_run *prun = NULL;
-		size_t nprun = 0;
-		int use = 0;
-
-		err = interrupted();
-		if (err)
-			break;
-		res->nr_threads += t->procs[i].nr_threads;
-		if (tracker_is_armed(pid)) {
-			err = tracker_attach(&trk[i], pid);
-			if (err == -ENOENT) {
-				trk[i] = NULL;
-				err = 0;
-			}
-			if (!err && trk[i])
-				err = incr_inputs(o, trk[i], parent_fd, pid, &round, &prun, &nprun,
-						  &inc, &use, res);
-		}
-		if (!err && !trk[i]) {
-			/* Arming protects every page: the first round copies them all. */
-			struct tracker_opts to = o->track;
-
-			err = tracker_arm(&trk[i], pid, i ? &to : track);
-			if (err == -EOPNOTSUPP) {
-				/* Neither uffd-wp async nor soft-dirty (see `ferry check`). */
-				pr_warn("pid %d: no dirty-page tracking on this kernel: this pre-dump "
-					"and every later one copy every page",
-					pid);
-				trk[i] = NULL;
-				err = 0;
-			} else if (!err && parent_fd >= 0) {
-				pr_warn("pid %d: not tracked before: every page is copied", pid);
-			}
-		}
-		if (!err)
-			err = fail_point("predump-frozen");
-		if (!err)
-			err = dump_mm_plan_proc(pid, use ? &inc : NULL, &plans[i]);
-		tracker_round_free(&round);
-		free(prun);
-		fault_point("predump-frozen");
-	}
-	return err;
-}
-
-int predump_tree(const struct dump_opts *o, struct dump_result *res)
-{
-	struct tracker_opts root_track = o->track;
-	struct page_writer_opts pw = o->pw;
-	struct core_ids root_ids = { .vm_id = 1, .files_id = 2, .fs_id = 3, .sighand_id = 4 };
-	struct dump_mm_plan *plans = NULL;
-	struct page_buffers *bufs = NULL;
-	struct tracker **trk = NULL;
-	struct preload pl = { 0 };
-	char staging[64];
-	struct pstree t;
-	sigset_t old;
-	uint64_t t_frozen;
-	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
-
-	memset(res, 0, sizeof(*res));
-	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
-	if (err)
-		return err;
-	hold_signals(&old);
-
-	preload_start(&pl);
-	/* Used once the tree runs again, but made now: no other work then (see struct preload). */
-	err = bufs_create(o, &bufs);
-	if (err)
-		goto out_sig;
-	if (bufs)
-		pw.bufs = bufs;
-	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
-	if (!tracker_is_armed(o->pid))
-		tracker_load_bpf(o->pid, &root_track);
-	err = freeze_timed(&t, o->pid, res, &t_frozen);
-	if (err)
-		goto out_sig;
-	frozen = 1;
-	res->nr_procs = t.nr;
-	trk = calloc(t.nr, sizeof(*trk));
-	plans = calloc(t.nr, sizeof(*plans));
-	preload_join(&pl);
-	err = trk && plans ? predump_frozen(o, &t, parent_fd, &root_track, trk, plans, res)
-			   : -ENOMEM;
-	if (root_track.loaded) {
-		dirty_bpf_close(root_track.loaded);
-		root_track.loaded = NULL;
-	}
-	if (err)
-		stop_trackers(t.nr, trk, 1);
-	/* The pages are read while the tree runs: a write after the scan is in the next round. */
-	pstree_release(&t);
-	frozen = 0;
-	res->frozen_us = mono_us() - t_frozen;
-	if (err)
-		goto out_stop;
-	pr_info("released the tree of pid %d after %llu us; writing its pages", o->pid,
-		(unsigned long long)res->frozen_us);
-
-	pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE;
-	for (size_t i = 0; i < t.nr && !err; i++) {
-		struct page_writer_stats st = { 0 };
-		uint64_t t0 = mono_us();
-
-		err = interrupted();
-		if (!err)
-			err = fail_point("predump-write");
-		if (!err)
-			err = dump_mm_write_plan(t.procs[i].pid, &plans[i], (uint32_t)(i + 1), sfd,
-						 &pw, &st);
-		res->memdump_us += mono_us() - t0;
-		res->memwrite_us += st.write_ns / 1000;
-		res->pages_scanned += plans[i].pages_scanned;
-		res->pages_written += st.pages_written;
-		res->pages_parent += st.pages_parent;
-		res->pages_vanished += st.pages_vanished;
-		fault_point("predump-write");
-	}
-	if (!err)
-		err = dump_link_parent(o, sfd);
-	if (!err)
-		err = write_pstree(&t, sfd);
-	if (!err)
-		err = dump_sync_images(sfd, o->dir);
-	if (!err)
-		err = write_stats(sfd, res);
-	if (!err)
-		err = write_inventory(sfd, &root_ids);
-	if (!err)
-		err = dump_publish(dirfd, staging, o->dir);
-	if (err)
-		goto out_stop;
-	/* Tracking goes on; the next round is relative to this directory. */
-	for (size_t i = 0; i < t.nr; i++) {
-		if (trk[i] && tracker_save(trk[i], dirfd))
-			pr_warn("pid %d: tracking goes on but its state was not saved: the next "
-				"pre-dump copies every page",
-				t.procs[i].pid);
-		trk[i] = NULL;
-	}
-	goto out_free;
-
-out_stop:
-	pr_err("pre-dump of pid %d failed: %s; tracking is stopped and the tree continues", o->pid,
-	       strerror(-err));
-	stop_trackers(t.nr, trk, frozen);
-	if (frozen)
-		pstree_release(&t);
-out_free:
-	for (size_t i = 0; plans && i < t.nr; i++)
-		dump_mm_plan_free(&plans[i]);
-	free(plans);
-	free(trk);
-	pstree_free(&t);
-out_sig:
-	if (root_track.loaded)
-		dirty_bpf_close(root_track.loaded);
-	preload_join(&pl);
-	vma_iter_unload();
-	page_buffers_destroy(bufs);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sfd);
-	dump_remove_dir(dirfd, staging);
-	if (parent_fd >= 0)
-		close(parent_fd);
 	close(dirfd);
 	return err;
 }
