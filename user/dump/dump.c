@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dump orchestrator (see dump.h).
+ * The dump orchestrator (see dump.h): dump_tree and what pre-dump shares with
+ * it (the VMA iterator's preload, the tracker rounds, the buffer set, the
+ * tree's images: pstree, stats, inventory; shared through dump_priv.h). The
+ * images directory, staging and publish are dump_dir.c; pre-dump is
+ * predump.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +24,7 @@
 #include "dump_core.h"
 #include "dump_files.h"
 #include "dump_mm.h"
+#include "dump_priv.h"
 #include "img.h"
 #include "inventory.pb-c.h"
 #include "log.h"
@@ -31,28 +36,7 @@
 #include "tracker.h"
 #include "vma_iter.h"
 
-#define STAGING_PREFIX ".ferry-staging-"
-/* The publish journal of a dump: the names it is moving into the images directory. */
-#define JOURNAL_PREFIX ".ferry-publish-"
 #define CRIU_IMAGES_V1_1 2 /* inventory img_version CRIU writes */
-
-/*
- * The BPF VMA iterator's load costs ~5 ms (light skeleton) to ~25 ms (libbpf
- * CO-RE fallback): it runs in a thread while the tree is frozen and its cores
- * and files are dumped, and is joined before the first address space is read.
- *
- * The page writers' buffer set (page_buffers_create: 16 MiB mapped and
- * registered with io_uring, ~6 ms) is made once per dump, by the main thread
- * just before the freeze while the iterator loads in its thread, and lent to
- * the writer of each process in turn. Not in a thread during the freeze:
- * that was measured to lengthen the frozen window by about as much as it
- * costs (pinning the pages competes for the two cores and, likely, for
- * ferry's mmap lock with the main thread).
- */
-struct preload {
-	pthread_t thread;
-	int started;
-};
 
 static void *preload_main(void *arg)
 {
@@ -61,32 +45,20 @@ static void *preload_main(void *arg)
 	return NULL;
 }
 
-static void preload_start(struct preload *p)
+void dump_preload_start(struct dump_preload *p)
 {
 	p->started = !pthread_create(&p->thread, NULL, preload_main, NULL);
 }
 
-static void preload_join(struct preload *p)
+void dump_preload_join(struct dump_preload *p)
 {
 	if (p->started)
 		pthread_join(p->thread, NULL);
 	p->started = 0;
 }
 
-/* A failure (not a kill) at a named point, for tests: FERRY_FAIL=name. */
-static int fail_point(const char *name)
-{
-	const char *f = getenv("FERRY_FAIL");
-
-	if (f && !strcmp(f, name)) {
-		pr_err("fail point '%s': failing with EIO", name);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* Signals that would end ferry are held while the tree is frozen, and checked between steps. */
-static int interrupted(void)
+int dump_interrupted(void)
 {
 	sigset_t pend;
 
@@ -99,270 +71,7 @@ static int interrupted(void)
 	return 0;
 }
 
-/* Remove every file of a directory, then the directory (staging cleanup). */
-static void remove_dir(int parent, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")))
-			unlinkat(fd, de->d_name, 0);
-	closedir(d);
-	unlinkat(parent, name, AT_REMOVEDIR);
-}
-
-/* The pid in a name "PREFIX<pid>", or 0. */
-static pid_t name_pid(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char *end;
-	long v;
-
-	if (strncmp(name, prefix, n) || !name[n])
-		return 0;
-	v = strtol(name + n, &end, 10);
-	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
-}
-
-/* A ferry of pid @pid may still be at work (alive, and not us). */
-static int may_be_at_work(pid_t pid)
-{
-	return pid != getpid() && !(kill(pid, 0) && errno == ESRCH);
-}
-
-/*
- * A publish journal left by a ferry killed while it moved its images into
- * @dir: without inventory.img the images it moved are no dump; remove them
- * (only the names the journal lists). With inventory.img the publish had
- * ended: only the journal is left to remove.
- */
-static void undo_publish(int fd, const char *dir, const char *journal)
-{
-	char name[256];
-	int inventory = !faccessat(fd, "inventory.img", F_OK, 0);
-	FILE *f;
-	int jfd;
-
-	jfd = openat(fd, journal, O_RDONLY | O_CLOEXEC);
-	f = jfd < 0 ? NULL : fdopen(jfd, "r");
-	if (f && !inventory) {
-		pr_info("removing the images a dump killed while publishing left in %s (%s)", dir,
-			journal);
-		while (fgets(name, sizeof(name), f)) {
-			name[strcspn(name, "\n")] = '\0';
-			if (name[0] && name[0] != '.' && !strchr(name, '/') &&
-			    unlinkat(fd, name, 0) && errno != ENOENT)
-				pr_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
-		}
-	}
-	if (f)
-		fclose(f);
-	else if (jfd >= 0)
-		close(jfd);
-	unlinkat(fd, journal, 0);
-	fsync(fd);
-}
-
-/*
- * Refuse a directory that already holds a dump (mixing two dumps' images
- * would restore something that never existed). What killed dumps left is
- * cleaned first: their staging directories, and the images of a publish
- * that never reached inventory.img. Only a dead ferry's: a staging directory
- * or journal of a live pid belongs to a dump still at work.
- */
-static int prepare_dir(const char *dir, int *dirfd)
-{
-	struct dirent *de;
-	pid_t pid;
-	DIR *d;
-	int fd, err = 0;
-
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		err = -errno;
-		pr_perror("cannot create images directory %s", dir);
-		return err;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		pr_perror("cannot open images directory %s", dir);
-		return err;
-	}
-	d = fdopendir(dup(fd));
-	if (!d) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	/* Journals first: a killed publish is undone before the dump check. */
-	while ((de = readdir(d))) {
-		pid = name_pid(de->d_name, JOURNAL_PREFIX);
-		if (pid && !may_be_at_work(pid))
-			undo_publish(fd, dir, de->d_name);
-	}
-	rewinddir(d);
-	while ((de = readdir(d))) {
-		pid = name_pid(de->d_name, STAGING_PREFIX);
-		if (pid && !may_be_at_work(pid)) {
-			pr_info("removing %s/%s left by an interrupted dump", dir, de->d_name);
-			remove_dir(fd, de->d_name);
-		} else if (!strcmp(de->d_name, "inventory.img") ||
-			   !strcmp(de->d_name, "pstree.img")) {
-			pr_err("%s already holds a dump (%s); use an empty directory", dir,
-			       de->d_name);
-			err = -EEXIST;
-		}
-	}
-	closedir(d);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	*dirfd = fd;
-	return 0;
-}
-
-/*
- * Write the publish journal: the names about to be moved into the images
- * directory, durable before the first rename, so that a ferry killed among
- * the renames leaves what the next dump into the directory can undo.
- */
-static int write_journal(int dirfd, DIR *staged, const char *journal, const char *dir)
-{
-	struct dirent *de;
-	FILE *f;
-	int fd, err = 0;
-
-	fd = openat(dirfd, journal, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		if (fd >= 0)
-			close(fd);
-		pr_perror("cannot create %s/%s", dir, journal);
-		return err;
-	}
-	rewinddir(staged);
-	while ((de = readdir(staged)))
-		if (de->d_name[0] != '.')
-			fprintf(f, "%s\n", de->d_name);
-	rewinddir(staged);
-	if (fflush(f) || fdatasync(fileno(f)))
-		err = -errno;
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && fsync(dirfd))
-		err = -errno;
-	if (err)
-		pr_perror("cannot write %s/%s", dir, journal);
-	return err;
-}
-
-/*
- * Move every image from staging to the images directory, inventory.img
- * last: a reader sees a dump only once inventory.img is there. The moves are
- * journalled (write_journal): if ferry is killed among them, the next dump
- * into the directory removes what was moved.
- */
-static int publish(int dirfd, const char *staging, const char *dir)
-{
-	struct dirent *de;
-	char journal[64];
-	int sfd, err = 0;
-	DIR *d;
-
-	sfd = openat(dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0)
-		return -errno;
-	d = fdopendir(sfd);
-	if (!d) {
-		err = -errno;
-		close(sfd);
-		return err;
-	}
-	snprintf(journal, sizeof(journal), JOURNAL_PREFIX "%d", getpid());
-	err = write_journal(dirfd, d, journal, dir);
-	while (!err && (de = readdir(d))) {
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "inventory.img"))
-			continue;
-		if (renameat(sfd, de->d_name, dirfd, de->d_name)) {
-			err = -errno;
-			pr_perror("cannot move %s into %s", de->d_name, dir);
-		}
-	}
-	fault_point("rename");
-	if (!err && renameat(sfd, "inventory.img", dirfd, "inventory.img")) {
-		err = -errno;
-		pr_perror("cannot move inventory.img into %s", dir);
-	}
-	if (!err)
-		fsync(dirfd);
-	closedir(d);
-	/* Failed: take back what was moved. Done or not, the journal goes. */
-	if (err)
-		undo_publish(dirfd, dir, journal);
-	else if (unlinkat(dirfd, journal, 0) || fsync(dirfd))
-		pr_warn("cannot remove %s/%s: %s", dir, journal, strerror(errno));
-	return err;
-}
-
-/*
- * Make the staged images durable: the pages files were written without their
- * own sync (the other images sync at their commit). Each file of the staging
- * directory @sfd is fdatasync'ed, not the whole filesystem (syncfs would wait
- * for every other writer's dirty data too).
- */
-static int sync_images(int sfd, const char *dir)
-{
-	uint64_t t0 = mono_us();
-	struct dirent *e;
-	int dfd, err = 0;
-	DIR *d;
-
-	dfd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (!d) {
-		err = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		pr_perror("cannot list the staged images under %s", dir);
-		return err;
-	}
-	while (!err && (errno = 0, e = readdir(d))) {
-		int fd;
-
-		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
-			continue;
-		fd = openat(sfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fdatasync(fd))
-			err = -errno;
-		if (err)
-			pr_perror("cannot sync %s/%s", dir, e->d_name);
-		if (fd >= 0)
-			close(fd);
-	}
-	if (!err && errno) {
-		err = -errno;
-		pr_perror("cannot list the staged images under %s", dir);
-	}
-	closedir(d);
-	if (!err)
-		pr_debug("fdatasync of the images under %s: %llu us", dir,
-			 (unsigned long long)(mono_us() - t0));
-	return err;
-}
-
-static int write_pstree(const struct pstree *t, int dirfd)
+int dump_write_pstree(const struct pstree *t, int dirfd)
 {
 	struct img *img;
 	int err;
@@ -398,7 +107,7 @@ static int write_pstree(const struct pstree *t, int dirfd)
 	return img_commit(img);
 }
 
-static int write_stats(int dirfd, const struct dump_result *r)
+int dump_write_stats(int dirfd, const struct dump_result *r)
 {
 	DumpStatsEntry d = DUMP_STATS_ENTRY__INIT;
 	StatsEntry s = STATS_ENTRY__INIT;
@@ -415,7 +124,7 @@ static int write_stats(int dirfd, const struct dump_result *r)
 	return img_write_one(dirfd, "stats-dump", IMG_STATS, &s.base);
 }
 
-static int write_inventory(int dirfd, const struct core_ids *root)
+int dump_write_inventory(int dirfd, const struct core_ids *root)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
@@ -431,22 +140,6 @@ static int write_inventory(int dirfd, const struct core_ids *root)
 	inv.has_lsmtype = 1;
 	inv.lsmtype = LSMTYPE__NO_LSM;
 	return img_write_one(dirfd, "inventory.img", IMG_INVENTORY, &inv.base);
-}
-
-/* The images directory of the previous round, relative to the images directory. */
-static int open_prev_dir(const struct dump_opts *o, int dirfd, int *fd)
-{
-	*fd = -1;
-	if (!o->prev_dir)
-		return 0;
-	*fd = openat(dirfd, o->prev_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0) {
-		int err = -errno;
-
-		pr_perror("--prev-images-dir %s (relative to %s)", o->prev_dir, o->dir);
-		return err;
-	}
-	return 0;
 }
 
 /*
@@ -478,7 +171,7 @@ static int attach_trackers(const struct pstree *t, struct tracker **trk)
 }
 
 /* Stop every tracker (the tree is frozen: @stopped). */
-static void stop_trackers(size_t n, struct tracker **trk, int stopped)
+void dump_stop_trackers(size_t n, struct tracker **trk, int stopped)
 {
 	for (size_t i = 0; trk && i < n; i++) {
 		if (trk[i])
@@ -493,9 +186,9 @@ static void stop_trackers(size_t n, struct tracker **trk, int stopped)
  * (*@use set). Without tracking, or after a round that went elsewhere,
  * every page is copied.
  */
-static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_fd, pid_t pid,
-		       struct tracker_round *round, struct page_run **prun, size_t *nprun,
-		       struct dump_mm_incr *inc, int *use, struct dump_result *res)
+int dump_incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_fd, pid_t pid,
+		     struct tracker_round *round, struct page_run **prun, size_t *nprun,
+		     struct dump_mm_incr *inc, int *use, struct dump_result *res)
 {
 	int err, parent_ok;
 
@@ -551,19 +244,6 @@ static int incr_inputs(const struct dump_opts *o, struct tracker *trk, int paren
 	return 0;
 }
 
-static int link_parent(const struct dump_opts *o, int sfd)
-{
-	if (!o->prev_dir)
-		return 0;
-	if (symlinkat(o->prev_dir, sfd, "parent")) {
-		int err = -errno;
-
-		pr_perror("cannot create the parent link to %s in %s", o->prev_dir, o->dir);
-		return err;
-	}
-	return 0;
-}
-
 /*
  * Resident anonymous pages (resident less shared, from statm) of @pid and its
  * descendants: what a dump of the tree will copy, roughly. Read before the
@@ -593,13 +273,13 @@ static uint64_t tree_anon_pages(pid_t pid, int depth)
 }
 
 /*
- * The buffer set of a dump's page writers (see struct preload), unless the
+ * The buffer set of a dump's page writers (see struct dump_preload), unless the
  * caller lends one in @o->pw.bufs. Unless @o->pw.nr_bufs says otherwise, it
  * has one 1 MiB buffer per MiB the tree holds, 4 to PAGE_WRITER_NR_BUFS:
  * registering them is most of the set's cost, and a small tree needs few. On
  * error nothing is left (*@pb NULL).
  */
-static int bufs_create(const struct dump_opts *o, struct page_buffers **pb)
+int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 {
 	struct page_writer_opts po = o->pw;
 	uint64_t t0 = mono_us(), mib = 0;
@@ -629,7 +309,7 @@ static int bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
-		       struct preload *pl, struct page_buffers *bufs)
+		       struct dump_preload *pl, struct page_buffers *bufs)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
@@ -665,7 +345,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		struct dump_mm_stats ms;
 		uint64_t t0;
 
-		err = interrupted();
+		err = dump_interrupted();
 		if (err)
 			goto out;
 		if (!i)
@@ -680,7 +360,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		if (err)
 			goto out;
 		fault_point("files");
-		preload_join(pl);
+		dump_preload_join(pl);
 		t0 = mono_us();
 		{
 			struct tracker_round round = { 0 };
@@ -689,8 +369,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			size_t nprun = 0;
 			int use = 0;
 
-			err = incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun, &inc,
-					  &use, res);
+			err = dump_incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun,
+					       &inc, &use, res);
 			if (!err)
 				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw,
 						   use ? &inc : NULL, &ms);
@@ -714,58 +394,18 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
-	err = link_parent(o, sfd);
+	err = dump_link_parent(o, sfd);
 	if (!err)
 		err = files_dump_commit(files, sfd);
 	if (!err)
-		err = write_pstree(t, sfd);
+		err = dump_write_pstree(t, sfd);
 	fault_point("images");
 out:
 	files_dump_free(files);
 	return err;
 }
-
-/*
- * The images directory (refused if it holds a dump), the previous round's
- * directory if any, and a fresh staging directory inside the first. On error
- * nothing is left open or created.
- */
-static int open_dirs(const struct dump_opts *o, char *staging, size_t len, int *dirfd,
-		     int *parent_fd, int *sfd)
-{
-	int err;
-
-	*dirfd = *parent_fd = *sfd = -1;
-	err = prepare_dir(o->dir, dirfd);
-	if (err)
-		return err;
-	err = open_prev_dir(o, *dirfd, parent_fd);
-	if (err)
-		goto err_dir;
-	snprintf(staging, len, STAGING_PREFIX "%d", getpid());
-	if (mkdirat(*dirfd, staging, 0700)) {
-		err = -errno;
-		pr_perror("cannot create %s/%s", o->dir, staging);
-		goto err_dir;
-	}
-	*sfd = openat(*dirfd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*sfd < 0) {
-		err = -errno;
-		pr_perror("cannot open %s/%s", o->dir, staging);
-		remove_dir(*dirfd, staging);
-		goto err_dir;
-	}
-	return 0;
-err_dir:
-	if (*parent_fd >= 0)
-		close(*parent_fd);
-	close(*dirfd);
-	*dirfd = *parent_fd = -1;
-	return err;
-}
-
-/* Hold the signals that would end ferry while a tree is frozen (see interrupted()). */
-static void hold_signals(sigset_t *old)
+/* Hold the signals that would end ferry while a tree is frozen (see dump_interrupted()). */
+void dump_hold_signals(sigset_t *old)
 {
 	sigset_t block;
 
@@ -777,7 +417,7 @@ static void hold_signals(sigset_t *old)
 }
 
 /* Freeze the tree of @pid; res->freezing_us is how long it took, *@t_frozen when it ended. */
-static int freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
+int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
 {
 	uint64_t t_start = mono_us();
 	int err = pstree_freeze(t, pid);
@@ -794,7 +434,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	char staging[64];
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
-	struct preload pl = { 0 };
+	struct dump_preload pl = { 0 };
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
 	sigset_t old;
@@ -802,23 +442,23 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
 
 	memset(res, 0, sizeof(*res));
-	err = open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
+	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
-	hold_signals(&old);
+	dump_hold_signals(&old);
 	/*
 	 * A tree that goes on is released before the disk syncs: the images written
 	 * while it is frozen are synced with the pages files after the release
-	 * (sync_images), not one by one inside the frozen window.
+	 * (dump_sync_images), not one by one inside the frozen window.
 	 */
 	if (o->leave_running)
 		prev_sync = img_sync_on_commit(0);
 
-	preload_start(&pl);
-	err = bufs_create(o, &bufs);
+	dump_preload_start(&pl);
+	err = dump_bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
-	err = freeze_timed(&t, o->pid, res, &t_frozen);
+	err = dump_freeze_timed(&t, o->pid, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
@@ -828,7 +468,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (!err)
 		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs);
 	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
-	stop_trackers(t.nr, trk, 1);
+	dump_stop_trackers(t.nr, trk, 1);
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
@@ -836,7 +476,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 		pstree_release(&t);
 		res->frozen_us = mono_us() - t_frozen;
 		pr_info("released the tree of pid %d; it continues", o->pid);
-		err = sync_images(sfd, o->dir);
+		err = dump_sync_images(sfd, o->dir);
 		img_sync_on_commit(prev_sync);
 		prev_sync = -1;
 		if (err)
@@ -844,11 +484,11 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	} else {
 		res->frozen_us = mono_us() - t_frozen;
 	}
-	err = write_stats(sfd, res);
+	err = dump_write_stats(sfd, res);
 	if (!err)
-		err = write_inventory(sfd, &root_ids);
+		err = dump_write_inventory(sfd, &root_ids);
 	if (!err)
-		err = publish(dirfd, staging, o->dir);
+		err = dump_publish(dirfd, staging, o->dir);
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {
@@ -869,199 +509,14 @@ out_free:
 out_sig:
 	if (prev_sync >= 0)
 		img_sync_on_commit(prev_sync);
-	preload_join(&pl);
+	dump_preload_join(&pl);
 	vma_iter_unload();
 	page_buffers_destroy(bufs);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sfd);
 	if (parent_fd >= 0)
 		close(parent_fd);
-	remove_dir(dirfd, staging);
-	close(dirfd);
-	return err;
-}
-
-/*
- * Pre-dump, frozen part: per process, arm or attach its tracker, read and
- * re-arm the dirty bits, and plan its pages.
- */
-static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int parent_fd,
-			  struct tracker_opts *track, struct tracker **trk,
-			  struct dump_mm_plan *plans, struct dump_result *res)
-{
-	int err = 0;
-
-	for (size_t i = 0; i < t->nr && !err; i++) {
-		pid_t pid = t->procs[i].pid;
-		struct tracker_round round = { 0 };
-		struct dump_mm_incr inc = { 0 };
-		struct page_run *prun = NULL;
-		size_t nprun = 0;
-		int use = 0;
-
-		err = interrupted();
-		if (err)
-			break;
-		res->nr_threads += t->procs[i].nr_threads;
-		if (tracker_is_armed(pid)) {
-			err = tracker_attach(&trk[i], pid);
-			if (err == -ENOENT) {
-				trk[i] = NULL;
-				err = 0;
-			}
-			if (!err && trk[i])
-				err = incr_inputs(o, trk[i], parent_fd, pid, &round, &prun, &nprun,
-						  &inc, &use, res);
-		}
-		if (!err && !trk[i]) {
-			/* Arming protects every page: the first round copies them all. */
-			struct tracker_opts to = o->track;
-
-			err = tracker_arm(&trk[i], pid, i ? &to : track);
-			if (err == -EOPNOTSUPP) {
-				/* Neither uffd-wp async nor soft-dirty (see `ferry check`). */
-				pr_warn("pid %d: no dirty-page tracking on this kernel: this pre-dump "
-					"and every later one copy every page",
-					pid);
-				trk[i] = NULL;
-				err = 0;
-			} else if (!err && parent_fd >= 0) {
-				pr_warn("pid %d: not tracked before: every page is copied", pid);
-			}
-		}
-		if (!err)
-			err = fail_point("predump-frozen");
-		if (!err)
-			err = dump_mm_plan_proc(pid, use ? &inc : NULL, &plans[i]);
-		tracker_round_free(&round);
-		free(prun);
-		fault_point("predump-frozen");
-	}
-	return err;
-}
-
-int predump_tree(const struct dump_opts *o, struct dump_result *res)
-{
-	struct tracker_opts root_track = o->track;
-	struct page_writer_opts pw = o->pw;
-	struct core_ids root_ids = { .vm_id = 1, .files_id = 2, .fs_id = 3, .sighand_id = 4 };
-	struct dump_mm_plan *plans = NULL;
-	struct page_buffers *bufs = NULL;
-	struct tracker **trk = NULL;
-	struct preload pl = { 0 };
-	char staging[64];
-	struct pstree t;
-	sigset_t old;
-	uint64_t t_frozen;
-	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
-
-	memset(res, 0, sizeof(*res));
-	err = open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
-	if (err)
-		return err;
-	hold_signals(&old);
-
-	preload_start(&pl);
-	/* Used once the tree runs again, but made now: no other work then (see struct preload). */
-	err = bufs_create(o, &bufs);
-	if (err)
-		goto out_sig;
-	if (bufs)
-		pw.bufs = bufs;
-	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
-	if (!tracker_is_armed(o->pid))
-		tracker_load_bpf(o->pid, &root_track);
-	err = freeze_timed(&t, o->pid, res, &t_frozen);
-	if (err)
-		goto out_sig;
-	frozen = 1;
-	res->nr_procs = t.nr;
-	trk = calloc(t.nr, sizeof(*trk));
-	plans = calloc(t.nr, sizeof(*plans));
-	preload_join(&pl);
-	err = trk && plans ? predump_frozen(o, &t, parent_fd, &root_track, trk, plans, res)
-			   : -ENOMEM;
-	if (root_track.loaded) {
-		dirty_bpf_close(root_track.loaded);
-		root_track.loaded = NULL;
-	}
-	if (err)
-		stop_trackers(t.nr, trk, 1);
-	/* The pages are read while the tree runs: a write after the scan is in the next round. */
-	pstree_release(&t);
-	frozen = 0;
-	res->frozen_us = mono_us() - t_frozen;
-	if (err)
-		goto out_stop;
-	pr_info("released the tree of pid %d after %llu us; writing its pages", o->pid,
-		(unsigned long long)res->frozen_us);
-
-	pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE;
-	for (size_t i = 0; i < t.nr && !err; i++) {
-		struct page_writer_stats st = { 0 };
-		uint64_t t0 = mono_us();
-
-		err = interrupted();
-		if (!err)
-			err = fail_point("predump-write");
-		if (!err)
-			err = dump_mm_write_plan(t.procs[i].pid, &plans[i], (uint32_t)(i + 1), sfd,
-						 &pw, &st);
-		res->memdump_us += mono_us() - t0;
-		res->memwrite_us += st.write_ns / 1000;
-		res->pages_scanned += plans[i].pages_scanned;
-		res->pages_written += st.pages_written;
-		res->pages_parent += st.pages_parent;
-		res->pages_vanished += st.pages_vanished;
-		fault_point("predump-write");
-	}
-	if (!err)
-		err = link_parent(o, sfd);
-	if (!err)
-		err = write_pstree(&t, sfd);
-	if (!err)
-		err = sync_images(sfd, o->dir);
-	if (!err)
-		err = write_stats(sfd, res);
-	if (!err)
-		err = write_inventory(sfd, &root_ids);
-	if (!err)
-		err = publish(dirfd, staging, o->dir);
-	if (err)
-		goto out_stop;
-	/* Tracking goes on; the next round is relative to this directory. */
-	for (size_t i = 0; i < t.nr; i++) {
-		if (trk[i] && tracker_save(trk[i], dirfd))
-			pr_warn("pid %d: tracking goes on but its state was not saved: the next "
-				"pre-dump copies every page",
-				t.procs[i].pid);
-		trk[i] = NULL;
-	}
-	goto out_free;
-
-out_stop:
-	pr_err("pre-dump of pid %d failed: %s; tracking is stopped and the tree continues", o->pid,
-	       strerror(-err));
-	stop_trackers(t.nr, trk, frozen);
-	if (frozen)
-		pstree_release(&t);
-out_free:
-	for (size_t i = 0; plans && i < t.nr; i++)
-		dump_mm_plan_free(&plans[i]);
-	free(plans);
-	free(trk);
-	pstree_free(&t);
-out_sig:
-	if (root_track.loaded)
-		dirty_bpf_close(root_track.loaded);
-	preload_join(&pl);
-	vma_iter_unload();
-	page_buffers_destroy(bufs);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sfd);
-	remove_dir(dirfd, staging);
-	if (parent_fd >= 0)
-		close(parent_fd);
+	dump_remove_dir(dirfd, staging);
 	close(dirfd);
 	return err;
 }

@@ -80,7 +80,7 @@ struct page_writer_stats {
 	uint64_t nr_entries;	 /* pagemap entries written (the head not counted) */
 	uint64_t read_ns;	 /* time in process_vm_readv / pread(/proc/PID/mem) */
 	uint64_t write_ns;	 /* time waiting for io_uring write completions + fdatasync */
-	uint64_t wb_requests;	 /* buffered + LIVE: early writeback requests (page_writer.c) */
+	uint64_t wb_requests;	 /* buffered + LIVE: early writeback requests (PW_WB_CHUNK) */
 };
 
 struct page_writer;
@@ -100,7 +100,7 @@ struct page_writer;
  * writer, so its buffers are free and no write of it is left in the ring.
  *
  * Early writeback requests (buffered writers of a running target, see
- * page_writer.c) are the exception, by design: they are never waited for
+ * page_writer_priv.h) are the exception, by design: they are never waited for
  * (the writer would wait for the disk). They are accounted in the set, per file slot, and their
  * completions are consumed by whoever uses the ring next (a later writer,
  * page_buffers_wait_wb(), page_buffers_destroy()). A slot is given to a new
