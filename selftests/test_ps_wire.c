@@ -474,23 +474,29 @@ Test(ps_wire, secret_file)
 	size_t len;
 
 	snprintf(path, sizeof(path), "%s/secret", dir);
-	cr_assert_eq(t_write_file(path, "hunter2\n", 8), 0);
+	cr_assert_eq(t_write_file(path, "hunter2 hunter2 hunter2\n", 24), 0);
 	chmod(path, 0600);
 	cr_assert_eq(ps_secret_load(path, &s, &len), 0);
-	cr_assert_eq(len, 7);
-	cr_assert_eq(memcmp(s, "hunter2", 7), 0);
+	cr_assert_eq(len, 23);
+	cr_assert_eq(memcmp(s, "hunter2 hunter2 hunter2", 23), 0);
 	ps_secret_free(s, len);
-	cr_assert_eq(t_write_file(path, "a\r\n", 3), 0);
+	cr_assert_eq(t_write_file(path, "0123456789abcdef\r\n", 18), 0);
 	cr_assert_eq(ps_secret_load(path, &s, &len), 0);
-	cr_assert_eq(len, 1);
+	cr_assert_eq(len, 16);
 	ps_secret_free(s, len);
-	cr_assert_eq(t_write_file(path, "a\r", 2), 0);
+	cr_assert_eq(t_write_file(path, "0123456789abcdef\r", 17), 0);
 	cr_assert_eq(ps_secret_load(path, &s, &len), 0);
-	cr_assert_eq(len, 2, "a lone CR is part of the secret");
+	cr_assert_eq(len, 17, "a lone CR is part of the secret");
 	ps_secret_free(s, len);
 	cr_assert_eq(t_write_file(path, "\n", 1), 0);
 	cr_assert_eq(ps_secret_load(path, &s, &len), -EINVAL);
 	cr_assert_null(s);
+	/* Under 16 bytes: refused, as guessable. */
+	cr_assert_eq(t_write_file(path, "hunter2\n", 8), 0);
+	cr_assert_eq(ps_secret_load(path, &s, &len), -EINVAL);
+	cr_assert_null(s);
+	cr_assert_eq(t_write_file(path, "0123456789abcde\n", 16), 0);
+	cr_assert_eq(ps_secret_load(path, &s, &len), -EINVAL, "15 bytes taken");
 	char *big = malloc(PS_MAX_SECRET + 1);
 
 	memset(big, 'k', PS_MAX_SECRET + 1);

@@ -594,6 +594,13 @@ int ps_secret_load(const char *path, uint8_t **secret, size_t *len)
 		pr_err("the secret file %s is empty", path);
 		goto out_free;
 	}
+	if (n < PS_MIN_SECRET) {
+		err = -EINVAL;
+		pr_err("the secret file %s holds %zu bytes: a secret of at least %d is needed (e.g. "
+		       "head -c 32 /dev/urandom | base64 > %s)",
+		       path, n, PS_MIN_SECRET, path);
+		goto out_free;
+	}
 	*secret = buf;
 	*len = n;
 	close(fd);

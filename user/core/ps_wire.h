@@ -34,6 +34,8 @@
 #define PS_DEFAULT_PORT 27027
 /* The longest secret file read. */
 #define PS_MAX_SECRET 4096
+/* Shorter secrets are refused: a guessable secret protects nothing. */
+#define PS_MIN_SECRET 16
 
 /* The PDUs: each is its [APPLICATION n] number. */
 enum ps_pdu_type {
@@ -194,7 +196,8 @@ int ps_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce,
 /*
  * ps_secret_load - read the shared secret from @path: its bytes, without one
  * trailing "\n" or "\r\n". Returns 0 with *@secret (free with
- * ps_secret_free()), -EINVAL if it is empty or longer than PS_MAX_SECRET, or
+ * ps_secret_free()), -EINVAL if it is shorter than PS_MIN_SECRET or longer than
+ * PS_MAX_SECRET, or
  * the -errno of open/read; logged with the path. Warns when the file can be
  * read by group or others.
  */
