@@ -217,3 +217,16 @@ void fault_point(const char *name)
 		kill(getpid(), SIGKILL);
 	}
 }
+
+pid_t pid_after_prefix(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	long v;
+
+	if (strncmp(name, prefix, n) || !name[n])
+		return 0;
+	errno = 0;
+	v = strtol(name + n, &end, 10);
+	return errno || *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * write_full - write all of buf to fd, retrying short writes and EINTR.
@@ -69,5 +70,11 @@ uint64_t mono_us(void);
  * killed ferry leaves is safe.
  */
 void fault_point(const char *name);
+
+/*
+ * pid_after_prefix - the pid in a file name "PREFIXpid" (a state file, a
+ * staging directory of a ferry run), or 0 when @name is not one.
+ */
+pid_t pid_after_prefix(const char *name, const char *prefix);
 
 #endif

@@ -49,19 +49,6 @@ void dump_remove_dir(int parent, const char *name)
 	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-/* The pid in a name "PREFIX<pid>", or 0. */
-static pid_t name_pid(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char *end;
-	long v;
-
-	if (strncmp(name, prefix, n) || !name[n])
-		return 0;
-	v = strtol(name + n, &end, 10);
-	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
-}
-
 /* A ferry of pid @pid may still be at work (alive, and not us). */
 static int may_be_at_work(pid_t pid)
 {
@@ -134,13 +121,13 @@ static int prepare_dir(const char *dir, int *dirfd)
 	}
 	/* Journals first: a killed publish is undone before the dump check. */
 	while ((de = readdir(d))) {
-		pid = name_pid(de->d_name, JOURNAL_PREFIX);
+		pid = pid_after_prefix(de->d_name, JOURNAL_PREFIX);
 		if (pid && !may_be_at_work(pid))
 			undo_publish(fd, dir, de->d_name);
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
-		pid = name_pid(de->d_name, STAGING_PREFIX);
+		pid = pid_after_prefix(de->d_name, STAGING_PREFIX);
 		if (pid && !may_be_at_work(pid)) {
 			pr_info("removing %s/%s left by an interrupted dump", dir, de->d_name);
 			dump_remove_dir(fd, de->d_name);

@@ -171,19 +171,6 @@ void trk_remove_leftovers(pid_t pid, const char *why)
 			!e ? (had_state ? ", pinned BPF" : "pinned BPF") : "");
 }
 
-/* A name in TRACK_STATE_DIR or TRACK_BPF_DIR ("track-PID") as a pid, or 0. */
-static pid_t name_pid(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char *end;
-	long v;
-
-	if (strncmp(name, prefix, n) || !name[n])
-		return 0;
-	v = strtol(name + n, &end, 10);
-	return *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
-}
-
 int tracker_sweep(void)
 {
 	static const struct {
@@ -200,7 +187,7 @@ int tracker_sweep(void)
 		if (!d)
 			continue;
 		while ((de = readdir(d))) {
-			pid = name_pid(de->d_name, where[i].prefix);
+			pid = pid_after_prefix(de->d_name, where[i].prefix);
 			if (!pid)
 				continue;
 			/* A state file names the process; pins alone only the pid. */
