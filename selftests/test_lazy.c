@@ -276,6 +276,19 @@ static int children_of(pid_t pid, pid_t *out, int max)
  * closes: they would read as zeros): the tree is killed too, and restore
  * says why and fails.
  */
+/* @pid runs memhog (its comm), not yet the restore's shell (a fork of ferry). */
+static int is_memhog(pid_t pid)
+{
+	char path[64], *comm;
+	int yes;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	comm = t_read_file(path, NULL);
+	yes = comm && !strncmp(comm, "memhog", 6);
+	free(comm);
+	return yes;
+}
+
 Test(lazy, daemon_killed_kills_the_tree)
 {
 	const char *argv[] = { "memhog", "32", NULL };
@@ -297,11 +310,16 @@ Test(lazy, daemon_killed_kills_the_tree)
 		      "--prefetch-delay", "60000", (char *)NULL);
 		_exit(127);
 	}
-	/* The tree runs (untraced, asleep in memhog's idle loop) and the daemon waits. */
+	/*
+	 * The tree runs (untraced, asleep in memhog's idle loop) and the daemon
+	 * waits. Before the restore, the pid is a shell, a fork of ferry, asleep
+	 * and untraced too: its name tells them apart.
+	 */
 	for (int i = 0; i < 400 && !daemon; i++) {
 		usleep(25000);
 		n = children_of(fr, kids, 4);
-		if (n != 2 || t_proc_state(w.pid) != 'S' || t_proc_field(w.pid, "TracerPid") != 0)
+		if (n != 2 || t_proc_state(w.pid) != 'S' || t_proc_field(w.pid, "TracerPid") != 0 ||
+		    !is_memhog(w.pid))
 			continue;
 		daemon = kids[0] == w.pid ? kids[1] : kids[0];
 	}
