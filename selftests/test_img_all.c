@@ -17,6 +17,7 @@
 
 #include "helpers.h"
 #include "img.h"
+#include "img_json.h"
 
 #include "ghost-file.pb-c.h"
 #include "ipc-msg.pb-c.h"
@@ -212,28 +213,6 @@ static void ar_free(struct arena *a)
 		free(a->p[--a->n]);
 }
 
-static size_t value_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
 struct sample_opts {
 	int full;   /* every field, not only the required ones */
 	int tricky; /* strings and bytes that need escaping in JSON */
@@ -330,7 +309,7 @@ static ProtobufCMessage *sample(struct arena *a, const ProtobufCMessageDescripto
 		if (f->label != PROTOBUF_C_LABEL_REQUIRED && (!o->full || depth > 3))
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = 2, sz = value_size(f);
+			size_t n = 2, sz = img_json_field_size(f);
 			char *arr = ar_alloc(a, n * sz);
 
 			for (size_t k = 0; k < n; k++)

@@ -276,7 +276,7 @@ static void json_value(struct jw *w, const ProtobufCMessage *m, const ProtobufCF
 	}
 }
 
-static size_t field_size(const ProtobufCFieldDescriptor *f)
+size_t img_json_field_size(const ProtobufCFieldDescriptor *f)
 {
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
@@ -437,7 +437,7 @@ static void json_message(struct jw *w, const ProtobufCMessage *m, const struct e
 			fprintf(w->out, "\"%s\": [", f->name);
 			for (j = 0; j < n; j++) {
 				fputs(j ? ", " : "", w->out);
-				json_value(w, m, f, arr + j * field_size(f));
+				json_value(w, m, f, arr + j * img_json_field_size(f));
 			}
 			fputc(']', w->out);
 		} else {

@@ -17,4 +17,11 @@
  */
 int img_to_json(struct img *img, FILE *out, int pretty);
 
+/*
+ * img_json_field_size - the size of one value of field @f in a protobuf-c
+ * message (an element of a repeated field's array), or 0 for a type
+ * protobuf-c does not have.
+ */
+size_t img_json_field_size(const ProtobufCFieldDescriptor *f);
+
 #endif
