@@ -382,7 +382,8 @@ static void json_extra(struct jw *w, const ProtobufCMessage *m, const struct ext
 			fputs("{\"inq\": ", w->out);
 			json_base64(w->out, x->data, e->inq_len);
 			fputs(", \"outq\": ", w->out);
-			json_base64(w->out, x->data + e->inq_len, e->outq_len);
+			/* No payload at all (both queues empty): no pointer to offset. */
+			json_base64(w->out, x->data ? x->data + e->inq_len : x->data, e->outq_len);
 			fputc('}', w->out);
 			break;
 		}
