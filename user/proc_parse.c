@@ -693,7 +693,7 @@ static int name_to_pid(const char *name, pid_t *out)
 	return 0;
 }
 
-int proc_vdso(pid_t pid, uint64_t *addr)
+int proc_vdso(pid_t pid, uint64_t *addr, uint64_t *end)
 {
 	struct procmap_query q;
 	char path[64], name[16];
@@ -727,6 +727,8 @@ int proc_vdso(pid_t pid, uint64_t *addr)
 	    !q.vma_name_size || strcmp(name, "[vdso]"))
 		return -ENOENT;
 	*addr = at;
+	if (end)
+		*end = q.vma_end;
 	return 0;
 }
 
