@@ -580,3 +580,28 @@ Test(rsys, ferry_dump_killed_at_every_step, .timeout = 120)
 	t_rmrf(dir);
 	free(dir);
 }
+
+/*
+ * scripts/kill-campaign.sh, short: ferry dump/pre-dump/track SIGKILLed at
+ * random moments; every target must live on unharmed. KILL_TRIALS=N for more
+ * (CI's long run uses 100 or more).
+ */
+Test(rsys, kill_campaign_short, .timeout = 600)
+{
+	const char *n = getenv("KILL_TRIALS"), *b = getenv("FERRY_BUILD");
+	char *out = NULL, *err = NULL, *last;
+	int rc;
+
+	if (geteuid())
+		cr_skip_test("needs root for ptrace");
+	rc = t_run(&out, &err, "bash %s/../scripts/kill-campaign.sh -n %s %s", b ? b : "build",
+		   n ? n : "15", b ? b : "build");
+	last = out ? strstr(out, "kill-campaign: ") : NULL;
+	while (last && strstr(last + 1, "kill-campaign: "))
+		last = strstr(last + 1, "kill-campaign: ");
+	cr_assert_eq(rc, 0, "the kill campaign failed:\n%s%s", out ? out : "", err ? err : "");
+	cr_assert(last && strstr(last, " 0 failed"), "%s", out ? out : "");
+	cr_log_info("%s", last);
+	free(out);
+	free(err);
+}
