@@ -550,6 +550,61 @@ Test(rsys, killed_at_every_step)
 	free(dir);
 }
 
+/*
+ * A thread a new ferry stops while it is still on a killed ferry's return
+ * path (rip inside the gadget, some registers not yet its own): the new
+ * ferry finishes that path for it, then its calls work, and the thread ends
+ * with its own registers, its read(2) restarting.
+ */
+Test(rsys, finishes_a_killed_ferrys_way_back)
+{
+	struct user_regs_struct own, mid, now;
+	struct child c;
+	struct rsys a, b;
+	long ret;
+
+	if (geteuid())
+		cr_skip_test("needs root for ptrace");
+	spawn(&c, "read");
+	cr_assert_eq(rsys_seize(c.pid), 0);
+	cr_assert_eq(rsys_prepare(&a, c.pid), 0);
+	own = a.regs;
+	cr_assert_eq(rsys_call(&a, &ret, SYS_getpid, 0, 0, 0, 0, 0, 0), 0);
+	/*
+	 * "Killed" here (no rsys_finish): the thread ran the syscall and the first
+	 * movabs (rax) of its way back, then was stopped again.
+	 */
+	mid = own;
+	rsys_fixup_restart(&mid);
+	mid.orig_rax = (uint64_t)-1;
+	mid.rip = a.code_addr + 12;
+	mid.rcx = mid.rdx = mid.rsi = mid.rdi = 0xdead;
+	mid.r8 = mid.r9 = mid.r10 = mid.r11 = 0xbeef;
+	cr_assert_eq(ptrace(PTRACE_SETREGS, c.pid, NULL, &mid), 0);
+
+	cr_assert_eq(rsys_prepare(&b, c.pid), 0);
+	cr_assert_eq(b.regs.rip, own.rip - 2, "rip %#llx: not back on its read(2)", b.regs.rip);
+	cr_assert_eq(b.regs.rax, own.orig_rax);
+	cr_assert_eq(b.regs.rdi, own.rdi);
+	cr_assert_eq(b.regs.rsi, own.rsi);
+	cr_assert_eq(b.regs.rdx, own.rdx);
+	cr_assert_eq(b.regs.r10, own.r10);
+	cr_assert_eq(b.regs.r11, own.r11);
+	cr_assert_eq(b.regs.rcx, own.rcx);
+	cr_assert_eq(rsys_call(&b, &ret, SYS_getppid, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(ret, getpid());
+	cr_assert_eq(rsys_finish(&b), 0);
+	cr_assert_eq(ptrace(PTRACE_GETREGS, c.pid, NULL, &now), 0);
+	cr_assert_eq(now.rip, own.rip - 2);
+	vdso_pristine(c.pid);
+	cr_assert_eq(rsys_detach(c.pid), 0);
+	cr_assert_eq(write(c.in, "hello\n", 6), 6);
+	close(c.in);
+	cr_assert_str_eq(read_rest(c.out), "got hello\n");
+	cr_assert_eq(reap(c.pid), 0);
+	close(c.out);
+}
+
 /* The same with the real ferry: `dump --leave-running` killed at each step of its first call. */
 Test(rsys, ferry_dump_killed_at_every_step, .timeout = 120)
 {

@@ -396,6 +396,49 @@ static int read_regs(struct rsys *r)
 	return 0;
 }
 
+/*
+ * A thread stopped inside a return path (a killed ferry's: it was on its way
+ * back when it was seized): finish it here, its own values are the gadget's
+ * immediates. At the syscall (rip on it) the old call is simply dropped.
+ */
+static int finish_return_path(struct rsys *r)
+{
+	uint64_t off = r->regs.rip - r->code_addr, v;
+	uint8_t g[RSYS_GADGET_LEN];
+	unsigned long long *reg[9] = { &r->regs.rax, &r->regs.rcx, &r->regs.rdx,
+				       &r->regs.rsi, &r->regs.rdi, &r->regs.r8,
+				       &r->regs.r9,  &r->regs.r10, &r->regs.r11 };
+	int err;
+
+	if (r->regs.rip < r->code_addr || off >= RSYS_GADGET_LEN)
+		return 0;
+	err = mem_read(r, r->code_addr, g, sizeof(g));
+	if (err)
+		return err;
+	if (!is_gadget(g) || off > GADGET_JMP || (off > SYSCALL_LEN && (off - SYSCALL_LEN) % 10)) {
+		pr_err("thread %d: stopped at %#llx, inside the vDSO padding but not on a return "
+		       "path's instruction",
+		       r->tid, r->regs.rip);
+		return -EFAULT;
+	}
+	for (int i = 0; i < 9; i++)
+		if (SYSCALL_LEN + 10 * (uint64_t)i >= off) {
+			memcpy(&v, g + SYSCALL_LEN + 10 * i + 2, 8);
+			*reg[i] = v;
+		}
+	memcpy(&v, g + GADGET_TARGET, 8);
+	r->regs.rip = v;
+	r->regs.orig_rax = (uint64_t)-1; /* nothing of the old call is restarted */
+	pr_warn("thread %d: was on a killed ferry's way back to %#llx; finished it", r->tid,
+		r->regs.rip);
+	if (ptrace(PTRACE_SETREGS, r->tid, NULL, &r->regs)) {
+		err = -errno;
+		pr_perror("thread %d: cannot set its registers", r->tid);
+		return err;
+	}
+	return 0;
+}
+
 int rsys_prepare(struct rsys *r, pid_t tid)
 {
 	char path[64];
@@ -452,6 +495,12 @@ int rsys_prepare(struct rsys *r, pid_t tid)
 		site.vdso = start;
 		site.code_addr = r->code_addr;
 		memcpy(site.saved, r->saved, sizeof(r->saved));
+	}
+	err = finish_return_path(r);
+	if (err) {
+		close(r->mem_fd);
+		r->mem_fd = -1;
+		return err;
 	}
 	r->prepared = 1;
 	return 0;
@@ -565,10 +614,10 @@ int rsys_call(struct rsys *r, long *ret, long nr, uint64_t a0, uint64_t a1, uint
 	sigemptyset(&held);
 	if (!r->code_owned) {
 		build_gadget(&r->regs, gadget);
+		r->wrote = 1; /* the padding holds a gadget now: rsys_finish puts it back */
 		if (written.tgid != r->tgid || written.addr != r->code_addr ||
 		    memcmp(written.bytes, gadget, sizeof(gadget))) {
 			written.tgid = 0;
-			r->wrote = 1;
 			err = mem_write_code(r, gadget, sizeof(gadget));
 			if (err)
 				return err;
