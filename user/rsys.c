@@ -349,7 +349,8 @@ static int find_padding(struct rsys *r, uint64_t start, uint64_t end)
 		return err;
 	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 16 ||
-	    (eh.e_shnum && eh.e_shentsize != sizeof(Elf64_Shdr))) {
+	    (eh.e_shnum && eh.e_shentsize != sizeof(Elf64_Shdr)) || eh.e_phoff > end - start ||
+	    eh.e_shoff > end - start) {
 		pr_err("pid %d: the vDSO at %#lx is not a 64-bit ELF image", r->tgid,
 		       (unsigned long)start);
 		return -ENOEXEC;
@@ -367,9 +368,15 @@ static int find_padding(struct rsys *r, uint64_t start, uint64_t end)
 	err = eh.e_phnum ? mem_read(r, start + eh.e_phoff, ph, eh.e_phnum * sizeof(ph[0])) : 0;
 	if (err)
 		return err;
-	for (int i = 0; i < eh.e_phnum; i++)
+	for (int i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_offset > end - start || ph[i].p_filesz > end - start) {
+			pr_err("pid %d: the vDSO's segment %d lies outside its mapping", r->tgid,
+			       i);
+			return -ENOEXEC;
+		}
 		if (ph[i].p_offset + ph[i].p_filesz > img)
 			img = ph[i].p_offset + ph[i].p_filesz;
+	}
 	r->code_addr = start + ((img + 15) & ~15ull);
 	if (r->code_addr + RSYS_GADGET_LEN > end) {
 		pr_err("pid %d: no room after the vDSO's image (%#lx of %#lx bytes) to run remote "
@@ -415,7 +422,8 @@ static int finish_return_path(struct rsys *r)
 	err = mem_read(r, r->code_addr, g, sizeof(g));
 	if (err)
 		return err;
-	if (!is_gadget(g) || off > GADGET_JMP || (off > SYSCALL_LEN && (off - SYSCALL_LEN) % 10)) {
+	if (!is_gadget(g) || off > GADGET_JMP || (off && off < SYSCALL_LEN) ||
+	    (off > SYSCALL_LEN && (off - SYSCALL_LEN) % 10)) {
 		pr_err("thread %d: stopped at %#llx, inside the vDSO padding but not on a return "
 		       "path's instruction",
 		       r->tid, r->regs.rip);
