@@ -351,11 +351,33 @@ struct snap {
 	uint8_t xstate[16384];
 	size_t xlen;
 	uint64_t mask;
-	uint8_t stack[8192]; /* 4 KiB either side of rsp, below the red zone too */
+	uint8_t stack[8192]; /* up to 4 KiB either side of rsp, below the red zone too */
+	uint64_t stack_at;   /* as much of that as its mapping holds */
 	size_t stack_len;
 	uint8_t vdso[16384];
 	size_t vdso_len;
 };
+
+/* [rsp - len/2, rsp + len/2) clipped to the mapping rsp is in (the stack may not reach lower). */
+static void stack_window(pid_t pid, uint64_t rsp, size_t len, uint64_t *at, size_t *n)
+{
+	char path[64], line[512];
+	unsigned long s, e;
+	uint64_t lo = rsp - len / 2, hi = rsp + len / 2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && rsp >= s && rsp < e) {
+			lo = lo < s ? s : lo;
+			hi = hi > e ? e : hi;
+		}
+	fclose(f);
+	*at = lo;
+	*n = (size_t)(hi - lo);
+}
 
 static void snap_take(pid_t pid, struct snap *s)
 {
@@ -373,9 +395,9 @@ static void snap_take(pid_t pid, struct snap *s)
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
-	n = pread(fd, s->stack, sizeof(s->stack), (off_t)(s->regs.rsp - sizeof(s->stack) / 2));
-	cr_assert_eq(n, (ssize_t)sizeof(s->stack), "the stack around rsp %#llx", s->regs.rsp);
-	s->stack_len = (size_t)n;
+	stack_window(pid, s->regs.rsp, sizeof(s->stack), &s->stack_at, &s->stack_len);
+	n = pread(fd, s->stack, s->stack_len, (off_t)s->stack_at);
+	cr_assert_eq(n, (ssize_t)s->stack_len, "the stack around rsp %#llx", s->regs.rsp);
 	vs = vdso_of(pid, &ve);
 	cr_assert(vs && ve - vs <= sizeof(s->vdso));
 	n = pread(fd, s->vdso, ve - vs, (off_t)vs);
@@ -394,6 +416,7 @@ static void snap_same(const struct snap *a, const struct snap *b, int vdso, cons
 	cr_assert_eq(a->xlen, b->xlen);
 	cr_assert(!memcmp(a->xstate, b->xstate, a->xlen), "%s: the xsave area changed", when);
 	cr_assert_eq(a->mask, b->mask, "%s: the signal mask changed", when);
+	cr_assert(a->stack_at == b->stack_at && a->stack_len == b->stack_len);
 	cr_assert(!memcmp(a->stack, b->stack, a->stack_len), "%s: the stack changed", when);
 	cr_assert_eq(a->vdso_len, b->vdso_len);
 	for (size_t i = 0; vdso && i < a->vdso_len; i++)
