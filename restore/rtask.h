@@ -6,8 +6,10 @@
  *
  * The scratch mapping is two pages at an address that no dumped VMA uses:
  * the first holds "syscall; int3" and is the injection site of every remote
- * call (rsys_prepare_at), the second is where arguments (paths, structs) are
- * written before a call. It is unmapped last, from the restored vDSO.
+ * call (rsys_prepare_at: only the syscall runs, the engine stops the thread
+ * at its exit; the int3 is never reached), the second is where arguments
+ * (paths, structs) are written before a call. It is unmapped last, from the
+ * restored vDSO.
  */
 #ifndef FERRY_RESTORE_RTASK_H
 #define FERRY_RESTORE_RTASK_H

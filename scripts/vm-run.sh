@@ -107,6 +107,7 @@ for t in "${TOOLS[@]}"; do
 	path=$(type -P "$t") || die "$t not found on this host"
 	add "$path" "/bin/$t"
 done
+ln -sf bash "$root/bin/sh" # the tests' t_run() and popen() use /bin/sh -c
 for f in "${files[@]}"; do
 	case $f in
 	*:*) add "${f%%:*}" "${f#*:}" ;;

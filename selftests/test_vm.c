@@ -255,13 +255,18 @@ Test(vm, remote_syscalls_on_debian_6_1)
 	b = b ? b : "build";
 	snprintf(extra, sizeof(extra),
 		 "-f '%s/selftests/ferry-tests:/bin/ferry-tests' "
-		 "-f '%s/workloads/blocked:/w/workloads/blocked'",
-		 b, b);
-	rc = vm_run("FERRY_BUILD=/w ferry-tests --filter 'rsys/*' -j1 --verbose 2>&1\n", extra,
-		    &out);
+		 "-f '%s/workloads/blocked:/w/workloads/blocked' "
+		 "-f '%s/workloads/fpu:/w/workloads/fpu'",
+		 b, b, b);
+	/* Every rsys test but the kill campaign, which needs the repository's scripts. */
+	rc = vm_run("FERRY_BUILD=/w FERRY_BIN=/bin/ferry ferry-tests "
+		    "--filter 'rsys/!(kill_campaign_short)' -j1 --verbose 2>&1\n",
+		    extra, &out);
 	cr_expect_eq(rc, 0, "ferry-tests failed in the guest:\n%s", out);
-	cr_expect(strstr(out, "Tested: 5 | Passing: 5 | Failing: 0 | Crashing: 0"),
+	cr_expect(strstr(out, "Tested: 9 | Passing: 9 | Failing: 0 | Crashing: 0"),
 		  "not every rsys test passed in the guest:\n%s", out);
-	cr_expect_null(strstr(out, "[SKIP] rsys::"), "a test was skipped in the guest:\n%s", out);
+	for (const char *p = out; (p = strstr(p, "[SKIP] rsys::")); p++)
+		cr_expect(!strncmp(p + 13, "kill_campaign_short:", 20),
+			  "a test was skipped in the guest:\n%s", out);
 	free(out);
 }

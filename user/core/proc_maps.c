@@ -24,7 +24,7 @@
 
 /* ---- the vDSO ----------------------------------------------------------------------------- */
 
-int proc_vdso(pid_t pid, uint64_t *addr)
+int proc_vdso(pid_t pid, uint64_t *addr, uint64_t *end)
 {
 	struct procmap_query q;
 	char path[64], name[16];
@@ -58,6 +58,8 @@ int proc_vdso(pid_t pid, uint64_t *addr)
 	    !q.vma_name_size || strcmp(name, "[vdso]"))
 		return -ENOENT;
 	*addr = at;
+	if (end)
+		*end = q.vma_end;
 	return 0;
 }
 

@@ -140,11 +140,11 @@ int proc_read_auxv(pid_t pid, uint64_t **auxv, size_t *n);
  * PROCMAP_QUERY ioctl (6.11+) on /proc/@pid/maps to be still the start of
  * an executable "[vdso]" mapping (a process may have moved it, as a
  * restored one has), without reading the maps line by line. Returns 0 with
- * *@addr set; -ENOTTY where the kernel has no PROCMAP_QUERY; -ENOENT when
- * the vDSO is not (or no longer) there; or the -errno of reading the auxv
- * or the ioctl. Callers fall back to scanning the maps.
+ * *@addr set (and *@end, the end of the mapping, unless @end is NULL); -ENOTTY where the kernel has
+ * no PROCMAP_QUERY; -ENOENT when the vDSO is not (or no longer) there; or the -errno of reading the
+ * auxv or the ioctl. Callers fall back to scanning the maps.
  */
-int proc_vdso(pid_t pid, uint64_t *addr);
+int proc_vdso(pid_t pid, uint64_t *addr, uint64_t *end);
 
 /*
  * proc_list_threads - the thread ids of @pid (/proc/@pid/task), sorted

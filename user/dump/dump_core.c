@@ -29,12 +29,6 @@
 #include "rsys.h"
 #include "x86_fpu.h"
 
-/* Kernel values (include/linux/errno.h, not exported to user space). */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
 #define TASK_ALIVE 1
 
 /* Where the remote calls leave their answers, in the scratch page. */
@@ -52,21 +46,8 @@ struct scratch {
 
 void dump_core_fixup_restart(struct user_regs_struct *regs)
 {
-	if ((long)regs->orig_rax < 0)
-		return; /* not stopped in a syscall */
-	switch ((long)regs->rax) {
-	case -ERESTARTSYS:
-	case -ERESTARTNOINTR:
-	case -ERESTARTNOHAND:
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
-		break;
-	case -ERESTART_RESTARTBLOCK:
-		/* The restart block stays in the old kernel: restart_syscall gives -EINTR. */
-		regs->rax = __NR_restart_syscall;
-		regs->rip -= 2;
-		break;
-	}
+	/* The restart block stays in the old kernel: restart_syscall gives -EINTR there. */
+	rsys_fixup_restart(regs);
 }
 
 static int scratch_read(const struct scratch *s, uint64_t off, void *buf, size_t len)

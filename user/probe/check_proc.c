@@ -405,7 +405,7 @@ stop_child:
 int check_probe_procmap_query(struct check_result *r)
 {
 	uint64_t addr = 0, at = getauxval(AT_SYSINFO_EHDR);
-	int err = proc_vdso(getpid(), &addr);
+	int err = proc_vdso(getpid(), &addr, NULL);
 
 	if (err == -ENOTTY) {
 		note(r, "no PROCMAP_QUERY ioctl on /proc/PID/maps (before 6.11): ferry reads "
