@@ -101,7 +101,7 @@ static void json_string(FILE *out, const char *s, size_t len)
 		else if (c >= 0x10000)
 			fprintf(out, "\\u%04x\\u%04x", 0xd800 + ((c - 0x10000) >> 10),
 				0xdc00 + ((c - 0x10000) & 0x3ff));
-		else if (c < 0x20 || c > 0x7f)
+		else if (c < 0x20 || c >= 0x7f)
 			fprintf(out, "\\u%04x", c);
 		else
 			fputc((int)c, out);
