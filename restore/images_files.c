@@ -275,9 +275,41 @@ int rimg_load_pipes(struct rimg *r)
 	return 0;
 }
 
+/* An fd of fdinfo-N.img and the offset of its entry. */
+struct fd_at {
+	uint32_t fd;
+	size_t at;
+};
+
+static int cmp_fd_at(const void *a, const void *b)
+{
+	const struct fd_at *x = a, *y = b;
+
+	if (x->fd != y->fd)
+		return x->fd < y->fd ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* No fd twice in @p's table (sorted, so that a table of 100k fds is no quadratic scan). */
+static int check_unique_fds(const struct img *img, const struct rimg_proc *p, struct fd_at *seen)
+{
+	if (p->nr_fds < 2)
+		return 0;
+	qsort(seen, p->nr_fds, sizeof(*seen), cmp_fd_at);
+	for (size_t i = 1; i < p->nr_fds; i++) {
+		if (seen[i].fd == seen[i - 1].fd) {
+			pr_err("%s: offset %zu: pid %d fd %u appears twice (first at offset %zu)",
+			       img_name(img), seen[i].at, p->pid, seen[i].fd, seen[i - 1].at);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int rimg_load_fds(struct rimg *r, struct rimg_proc *p)
 {
 	uint32_t files_id = p->ids->files_id;
+	struct fd_at *seen = NULL;
 	ProtobufCMessage *m = NULL;
 	size_t cap = 0;
 	struct img *img;
@@ -320,30 +352,30 @@ int rimg_load_fds(struct rimg *r, struct rimg_proc *p)
 			err = -EINVAL;
 			break;
 		}
-		for (size_t i = 0; i < p->nr_fds; i++) {
-			if (p->fds[i]->fd == e->fd) {
-				pr_err("%s: offset %zu: pid %d fd %u appears twice", img_name(img),
-				       at, p->pid, e->fd);
-				err = -EINVAL;
-			}
-		}
-		if (err)
-			break;
 		if (p->nr_fds == cap) {
 			size_t nc = cap ? cap * 2 : 16;
 			FdinfoEntry **n = realloc(p->fds, nc * sizeof(*n));
+			struct fd_at *na = realloc(seen, nc * sizeof(*na));
 
-			if (!n) {
+			if (na)
+				seen = na;
+			if (!n || !na) {
+				if (n)
+					p->fds = n;
 				err = -ENOMEM;
 				break;
 			}
 			p->fds = n;
 			cap = nc;
 		}
+		seen[p->nr_fds] = (struct fd_at){ .fd = e->fd, .at = at };
 		p->fds[p->nr_fds++] = e;
 		m = NULL;
 	}
 	rimg_msg_free(m);
+	if (!err)
+		err = check_unique_fds(img, p, seen);
+	free(seen);
 	img_close(img);
 	return err < 0 ? err : 0;
 }
