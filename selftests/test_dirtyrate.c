@@ -117,6 +117,14 @@ Test(dirtyrate, counts_what_the_writer_wrote)
 		/* The rest of the process: its stack, TLS and the write log itself. */
 		cr_expect(all >= buf && all <= buf + 4ull * nr + wrote * 8 / 4096 + nr,
 			  "rate %u pages/s: %llu pages in all, %llu in the buffer", rate, all, buf);
+		if (!equal) {
+			char *j = t_read_file(w.json, NULL);
+
+			cr_log_info(
+				"rate %u pages/s: the report, for the interval that differs: %s",
+				rate, j ? j : "(unreadable)");
+			free(j);
+		}
 		cr_expect(equal, "rate %u pages/s: BPF and PAGEMAP_SCAN differ in some interval",
 			  rate);
 		dw_stop(&w);
