@@ -23,6 +23,7 @@
 #include "core.pb-c.h"
 #include "core_abi.h"
 #include "dump_core.h"
+#include "dump_timers.h"
 #include "img.h"
 #include "log.h"
 #include "proc_parse.h"
@@ -43,6 +44,7 @@
 #define SCR_TID_ADDR 128
 #define SCR_INT 136
 #define SCR_ITIMER 192 /* 3 x struct itimerval */
+#define SCR_TIMER 320  /* DUMP_TIMERS_SCRATCH bytes */
 #define SCRATCH_SIZE 4096
 
 struct scratch {
@@ -431,6 +433,7 @@ struct proc_state {
 	RlimitEntry *rlim_ptrs[NR_RLIMITS];
 	TaskTimersEntry timers;
 	ItimerEntry itimer[3];
+	struct dump_timers posix;
 	SaEntry sa[SIGMAX];
 	SaEntry *sa_ptrs[SIGMAX];
 	struct sigqueue sigs;
@@ -499,6 +502,8 @@ static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_stat
 	if (!err)
 		err = scratch_read(s, SCR_ITIMER, itv, sizeof(itv));
 	if (!err)
+		err = dump_timers_posix(pid, &r, s->addr + SCR_TIMER, &ps->posix);
+	if (!err)
 		err = rcall(&r, "prctl(PR_GET_CHILD_SUBREAPER)", NULL, __NR_prctl,
 			    PR_GET_CHILD_SUBREAPER, s->addr + SCR_INT, 0, 0);
 	if (!err)
@@ -523,6 +528,8 @@ static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_stat
 	ps->timers.real = &ps->itimer[0];
 	ps->timers.virt = &ps->itimer[1];
 	ps->timers.prof = &ps->itimer[2];
+	ps->timers.n_posix = ps->posix.n;
+	ps->timers.posix = ps->posix.ptrs;
 	ps->tc.timers = &ps->timers;
 	ps->tc.has_child_subreaper = 1;
 	ps->tc.child_subreaper = !!sub;
@@ -672,8 +679,10 @@ out:
 	for (size_t i = 0; ts && i < p->nr_threads;
 	     i++) /* calloc'ed: untouched ones free nothing */
 		thread_state_free(&ts[i]);
-	if (ps)
+	if (ps) {
 		sigqueue_free(&ps->sigs);
+		dump_timers_free(&ps->posix);
+	}
 	free(ts);
 	free(ps);
 	return err;
@@ -682,7 +691,6 @@ out:
 int dump_core_check(const struct pproc *p)
 {
 	struct proc_status st;
-	char buf[256];
 	int err, refused = 0;
 
 	for (size_t i = 0; i < p->nr_threads; i++) {
@@ -694,13 +702,6 @@ int dump_core_check(const struct pproc *p)
 			       p->pid, p->tids[i], st.seccomp);
 			refused = 1;
 		}
-	}
-	err = read_small_file(p->pid, "timers", buf, sizeof(buf));
-	if (err)
-		return err;
-	if (buf[0]) {
-		pr_err("pid %d: has POSIX timers (timer_create); they are not supported", p->pid);
-		refused = 1;
 	}
 	return refused ? -ENOTSUP : 0;
 }
