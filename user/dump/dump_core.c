@@ -64,8 +64,16 @@ void dump_core_fixup_restart(struct user_regs_struct *regs)
 		regs->rip -= 2;
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		/* The restart block stays in the old kernel: restart_syscall gives -EINTR. */
-		regs->rax = __NR_restart_syscall;
+		/*
+		 * The restart block stays in the old kernel: restart_syscall gives
+		 * -EINTR. But poll() without a timeout (GNU tail -f waits so, and
+		 * takes EINTR for an error) restarts as the same call, arguments
+		 * untouched in their registers.
+		 */
+		if (regs->orig_rax == __NR_poll && (int)regs->rdx < 0)
+			regs->rax = regs->orig_rax;
+		else
+			regs->rax = __NR_restart_syscall;
 		regs->rip -= 2;
 		break;
 	}
