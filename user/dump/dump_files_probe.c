@@ -284,7 +284,14 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
-	default:
+	default: {
+		int ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
+
+		if (!ret)
+			p->type = FD_TYPES__INOTIFY;
+		if (ret <= 0)
+			return ret;
+	}
 		/* socket:[1234], anon_inode:[eventfd], anon_inode:[eventpoll], ... */
 		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
