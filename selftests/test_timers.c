@@ -181,6 +181,25 @@ Test(timers, posix_timers_and_itimer_restored)
 	tw_stop(&w);
 }
 
+/* The way of kernels before PR_TIMER_CREATE_RESTORE_IDS: dummies up to each id. */
+Test(timers, ids_by_counting_without_the_restore_ids_prctl)
+{
+	char img[600], *err = NULL;
+	struct tw w;
+	int rc;
+
+	tw_start(&w);
+	snprintf(img, sizeof(img), "%s/img", w.dir);
+	ferry_ok("dump -D %s -t %d", img, w.pid);
+	reap(&w);
+	rc = t_run(NULL, &err, "FERRY_TIMER_IDS_BY_COUNTING=1 %s restore -D %s -d", t_ferry_bin(),
+		   img);
+	cr_assert_eq(rc, 0, "restore: %s", err ? err : "");
+	free(err);
+	check_back(&w);
+	tw_stop(&w);
+}
+
 Test(timers, posix_timers_lazy_restore)
 {
 	char img[600];

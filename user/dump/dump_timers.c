@@ -17,6 +17,7 @@
 #define LOG_PREFIX "timers: "
 #include "dump_timers.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef SIGEV_THREAD_ID
 #define SIGEV_THREAD_ID 4
@@ -56,9 +57,9 @@ static int parse_notify(const char *s, struct proc_timer *t)
 /* Reads the whole of /proc/PID/timers (one block of 4 lines per timer) into @out. */
 static int read_proc_timers(pid_t pid, char **out)
 {
-	char path[64], *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd, err = 0;
+	char path[64];
+	size_t len;
+	int fd, err;
 
 	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -67,44 +68,11 @@ static int read_proc_timers(pid_t pid, char **out)
 		pr_perror("cannot open %s", path);
 		return err;
 	}
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 1024) {
-			char *nb = realloc(buf, cap + 4096);
-
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap += 4096;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			pr_perror("cannot read %s", path);
-			break;
-		}
-		if (!n)
-			break;
-		len += (size_t)n;
-	}
+	err = read_fd_all(fd, out, &len, SIZE_MAX);
 	close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	if (!buf) {
-		buf = calloc(1, 1);
-		if (!buf)
-			return -ENOMEM;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
+	if (err)
+		pr_errno(err, "cannot read %s", path);
+	return err;
 }
 
 static int parse_proc_timers(pid_t pid, char *text, struct proc_timer **out, size_t *nr)
