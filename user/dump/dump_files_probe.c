@@ -236,6 +236,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 {
 	unsigned int maj, min;
 	char what[32];
+	int ret;
 
 	snprintf(what, sizeof(what), "fd %d", p->fd);
 	switch (p->st.st_mode & S_IFMT) {
@@ -284,14 +285,14 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
-	default: {
-		int ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
-
-		if (!ret)
-			p->type = FD_TYPES__INOTIFY;
-		if (ret <= 0)
+	default:
+		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
+		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
+		if (ret <= 0) {
+			if (!ret)
+				p->type = FD_TYPES__INOTIFY;
 			return ret;
-	}
+		}
 		/* socket:[1234], anon_inode:[eventfd], anon_inode:[eventpoll], ... */
 		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
