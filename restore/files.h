@@ -5,9 +5,10 @@
  * Every description of files.img that some fd uses is opened once, in ferry:
  * regular files and devices at their flags and position, pipes re-created
  * with their buffered bytes written back, terminals (with --shell-job) as
- * ferry's own. They are kept at fd numbers above every dumped fd, so the
- * processes of the tree, which inherit ferry's fd table, can dup2 each into
- * place without one clobbering another. A description shared between
+ * ferry's own, inotify instances with their watches (files_inotify.h).
+ * They are kept at fd numbers above every dumped fd, so the processes of the
+ * tree, which inherit ferry's fd table, can dup2 each into place without one
+ * clobbering another. A description shared between
  * processes is one open file in all of them, as it was.
  */
 #ifndef FERRY_RESTORE_FILES_H

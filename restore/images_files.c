@@ -12,6 +12,7 @@
 
 #define LOG_PREFIX "rimg: "
 #include "file_lock.h"
+#include "files_inotify.h"
 #include "images.h"
 #include "images_priv.h"
 #include "img.h"
@@ -131,6 +132,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->fifo;
 	case FD_TYPES__TTY:
 		return !!f->tty;
+	case FD_TYPES__INOTIFY:
+		return !!f->ify;
 	default:
 		return -1;
 	}
@@ -166,6 +169,11 @@ int rimg_load_files(struct rimg *r)
 			       img_name(img), at, f->id, f->type);
 			err = -EINVAL;
 			break;
+		}
+		if (f->type == FD_TYPES__INOTIFY) {
+			err = rfiles_inotify_check(img_name(img), at, f);
+			if (err)
+				break;
 		}
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {
 			pr_err("%s: offset %zu: tty file id %u refers to tty %u, not in %s",

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pstree.pb-c.h"
 #include "seccomp.pb-c.h"
+#include "timers.h"
 
 /* ---- pstree ----------------------------------------------------------------------------- */
 
@@ -235,6 +236,11 @@ int rimg_load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t, i
 	if (leader && !c->tc) {
 		pr_err("%s/%s: pid %d: the leader's core has no tc", r->dir, name, p->pid);
 		return -EINVAL;
+	}
+	if (leader) {
+		err = rtimers_check(r->dir, name, p, c->tc->timers);
+		if (err)
+			return err;
 	}
 	return check_seccomp_mode(r, name, p, t);
 }

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "rsys.h"
 #include "state.h"
+#include "timers.h"
 #include "x86_fpu.h"
 
 /* ---- threads ----------------------------------------------------------------------- */
@@ -559,6 +560,9 @@ int rstate_finish(struct rtask *t)
 				    ip->threads[i].core->thread_core->signals_p, 0);
 	if (!err)
 		err = queue_signals(t, t->pid, ip->threads[0].core->tc->signals_s, 1);
+	/* Armed last, so that the time left runs from (nearly) the moment the process does. */
+	if (!err)
+		err = rtimers_restore(t, ip->threads[0].core->tc->timers);
 	if (!err)
 		err = unmap_scratch(t);
 	for (size_t i = 0; !err && i < ip->nr_threads; i++)

@@ -9,7 +9,8 @@
  * oom_score_adj, and per thread: sigaltstack, clear_child_tid, robust list,
  * rseq, parent-death signal, name, scheduling, then creds (last: they may
  * drop the rights the other steps need).
- * rstate_finish() queues the pending signals, unmaps the scratch pages and
+ * rstate_finish() queues the pending signals, makes and arms the POSIX timers
+ * (timers.h), unmaps the scratch pages and
  * writes each thread's registers, FPU/XSAVE, TLS and signal mask; after it
  * the threads only need to be detached.
  */

@@ -647,20 +647,21 @@ Test(dump_faults, names_every_blocker_of_the_tree, .timeout = 60)
 {
 	const char *argv[] = { "blockers", NULL };
 	char *err = NULL, *out = NULL, *line, n[5][96];
-	int parent, child, efd, sfd, xfd, rc;
+	int parent, child, efd, sfd, xfd, fan, rc;
 	unsigned long shm;
 	struct wl w;
 
 	wl_start(&w, argv, "ready");
 	line = t_wait_line(w.out, "ready", 100);
 	cr_assert_eq(sscanf(line,
-			    "blockers: parent %d child %d eventfd %d shm %lx socket %d epoll %d",
-			    &parent, &child, &efd, &shm, &sfd, &xfd),
-		     6, "%s", line);
+			    "blockers: parent %d child %d eventfd %d shm %lx socket %d epoll %d "
+			    "fanotify %d",
+			    &parent, &child, &efd, &shm, &sfd, &xfd, &fan),
+		     7, "%s", line);
 	free(line);
 	snprintf(n[0], sizeof(n[0]), "pid %d fd %d: anon_inode:[eventfd]", parent, efd);
 	snprintf(n[1], sizeof(n[1]), "pid %d: VMA %#lx-", parent, shm);
-	snprintf(n[2], sizeof(n[2]), "pid %d: has POSIX timers", parent);
+	snprintf(n[2], sizeof(n[2]), "pid %d fd %d: anon_inode:[fanotify]", parent, fan);
 	snprintf(n[3], sizeof(n[3]), "pid %d fd %d: socket:[", child, sfd);
 	snprintf(n[4], sizeof(n[4]), "pid %d fd %d: anon_inode:[eventpoll]", child, xfd);
 

@@ -3,35 +3,34 @@
  * A tree holding several objects of kinds ferry refuses, in both processes,
  * so that a dump must name all of them at once.
  *   blockers
- * The parent holds an eventfd, a shared anonymous mapping and a POSIX timer;
+ * The parent holds an eventfd, a shared anonymous mapping and a fanotify fd;
  * its child holds a unix socket and an epoll instance. Prints
- *   blockers: parent P child C eventfd E shm 0xADDR socket S epoll X ready
+ *   blockers: parent P child C eventfd E shm 0xADDR socket S epoll X fanotify F ready
  * and idles until SIGTERM (the child dies with its parent).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 int main(void)
 {
-	int efd, fds[2], p[2];
-	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
-	timer_t timer;
+	int efd, fan, fds[2], p[2];
 	pid_t parent = getpid(), child;
 	char *shm;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	efd = eventfd(0, 0);
 	shm = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (efd < 0 || shm == MAP_FAILED || timer_create(CLOCK_MONOTONIC, &sev, &timer) ||
-	    pipe(p)) {
+	fan = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+	if (efd < 0 || shm == MAP_FAILED || fan < 0 || pipe(p)) {
 		perror("blockers");
 		return 1;
 	}
@@ -55,8 +54,8 @@ int main(void)
 		fprintf(stderr, "blockers: the child did not start\n");
 		return 1;
 	}
-	printf("blockers: parent %d child %d eventfd %d shm %p socket %d epoll %d ready\n",
-	       (int)parent, (int)child, efd, (void *)shm, fds[0], fds[1]);
+	printf("blockers: parent %d child %d eventfd %d shm %p socket %d epoll %d fanotify %d ready\n",
+	       (int)parent, (int)child, efd, (void *)shm, fds[0], fds[1], fan);
 	for (;;)
 		pause();
 }

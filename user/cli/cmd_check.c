@@ -146,7 +146,7 @@ const struct cli_cmd cmd_check = {
 		"\n"
 		"With -t PID: a dry run of `ferry dump -t PID`. The tree is frozen for a\n"
 		"moment, every object a dump would refuse (fds such as sockets or event fds,\n"
-		"shared memory, device mappings, POSIX timers, seccomp, in every process) is\n"
+		"shared memory, device mappings, seccomp, in every process) is\n"
 		"named on stderr with its pid, and the tree goes on. Nothing is written.\n"
 		"Exit status 0 when the tree can be dumped, 1 when it cannot.\n"
 		"\n"

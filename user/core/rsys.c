@@ -82,12 +82,6 @@
 #error "rsys: only x86_64 is implemented"
 #endif
 
-/* Kernel values (include/linux/errno.h, not exported to user space). */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
 #define SYSCALL_LEN 2	  /* 0f 05 */
 #define GADGET_JMP 92	  /* syscall + 9 movabs */
 #define GADGET_TARGET 104 /* the jump's target address, 8-aligned */

@@ -30,6 +30,12 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+/* Kernel values (include/linux/errno.h, not exported to user space). */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
 /* Bytes of the vDSO padding a call uses: the syscall and its return path. */
 #define RSYS_GADGET_LEN 112
 

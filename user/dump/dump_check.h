@@ -15,7 +15,7 @@
 
 /*
  * dump_check_tree - look at every process of the frozen tree @t (fds with
- * the options @fo, memory mappings, seccomp, POSIX timers) and log each object
+ * the options @fo, memory mappings, seccomp) and log each object
  * that cannot be dumped as an error naming its pid and the object (fd, range,
  * thread). Goes on through the whole tree whatever it finds. *@bad (may be
  * NULL) gets the number of processes holding such objects. Returns 0 when the

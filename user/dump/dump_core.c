@@ -23,6 +23,7 @@
 #include "core.pb-c.h"
 #include "core_abi.h"
 #include "dump_core.h"
+#include "dump_timers.h"
 #include "img.h"
 #include "log.h"
 #include "proc_parse.h"
@@ -37,6 +38,7 @@
 #define SCR_TID_ADDR 128
 #define SCR_INT 136
 #define SCR_ITIMER 192 /* 3 x struct itimerval */
+#define SCR_TIMER 320  /* DUMP_TIMERS_SCRATCH bytes */
 #define SCRATCH_SIZE 4096
 
 struct scratch {
@@ -46,8 +48,17 @@ struct scratch {
 
 void dump_core_fixup_restart(struct user_regs_struct *regs)
 {
+	long was = (long)regs->rax;
+
 	/* The restart block stays in the old kernel: restart_syscall gives -EINTR there. */
 	rsys_fixup_restart(regs);
+	/*
+	 * But poll() without a timeout (GNU tail -f waits so, and takes EINTR for
+	 * an error) restarts as the same call, arguments untouched in their registers.
+	 */
+	if ((long)regs->orig_rax == __NR_poll && was == -ERESTART_RESTARTBLOCK &&
+	    (int)regs->rdx < 0)
+		regs->rax = regs->orig_rax;
 }
 
 static int scratch_read(const struct scratch *s, uint64_t off, void *buf, size_t len)
@@ -412,6 +423,7 @@ struct proc_state {
 	RlimitEntry *rlim_ptrs[NR_RLIMITS];
 	TaskTimersEntry timers;
 	ItimerEntry itimer[3];
+	struct dump_timers posix;
 	SaEntry sa[SIGMAX];
 	SaEntry *sa_ptrs[SIGMAX];
 	struct sigqueue sigs;
@@ -480,6 +492,8 @@ static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_stat
 	if (!err)
 		err = scratch_read(s, SCR_ITIMER, itv, sizeof(itv));
 	if (!err)
+		err = dump_timers_posix(pid, &r, s->addr + SCR_TIMER, &ps->posix);
+	if (!err)
 		err = rcall(&r, "prctl(PR_GET_CHILD_SUBREAPER)", NULL, __NR_prctl,
 			    PR_GET_CHILD_SUBREAPER, s->addr + SCR_INT, 0, 0);
 	if (!err)
@@ -504,6 +518,8 @@ static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_stat
 	ps->timers.real = &ps->itimer[0];
 	ps->timers.virt = &ps->itimer[1];
 	ps->timers.prof = &ps->itimer[2];
+	ps->timers.n_posix = ps->posix.n;
+	ps->timers.posix = ps->posix.ptrs;
 	ps->tc.timers = &ps->timers;
 	ps->tc.has_child_subreaper = 1;
 	ps->tc.child_subreaper = !!sub;
@@ -653,8 +669,10 @@ out:
 	for (size_t i = 0; ts && i < p->nr_threads;
 	     i++) /* calloc'ed: untouched ones free nothing */
 		thread_state_free(&ts[i]);
-	if (ps)
+	if (ps) {
 		sigqueue_free(&ps->sigs);
+		dump_timers_free(&ps->posix);
+	}
 	free(ts);
 	free(ps);
 	return err;
@@ -663,7 +681,6 @@ out:
 int dump_core_check(const struct pproc *p)
 {
 	struct proc_status st;
-	char buf[256];
 	int err, refused = 0;
 
 	for (size_t i = 0; i < p->nr_threads; i++) {
@@ -675,13 +692,6 @@ int dump_core_check(const struct pproc *p)
 			       p->pid, p->tids[i], st.seccomp);
 			refused = 1;
 		}
-	}
-	err = read_small_file(p->pid, "timers", buf, sizeof(buf));
-	if (err)
-		return err;
-	if (buf[0]) {
-		pr_err("pid %d: has POSIX timers (timer_create); they are not supported", p->pid);
-		refused = 1;
 	}
 	return refused ? -ENOTSUP : 0;
 }

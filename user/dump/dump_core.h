@@ -6,9 +6,10 @@
  * PTRACE_GETSIGMASK, PTRACE_PEEKSIGINFO, PTRACE_GET_RSEQ_CONFIGURATION,
  * get_robust_list, prlimit, /proc), and with remote syscalls (rsys.h) for
  * what only the process itself can ask: sigactions, sigaltstack, the
- * set_tid_address pointer, the parent-death signal, itimers, securebits and
- * the child-subreaper flag. Those write their answers into a scratch page the
- * dump maps in the target and unmaps again before the memory is dumped.
+ * set_tid_address pointer, the parent-death signal, itimers, POSIX timers
+ * (dump_timers.h), securebits and the child-subreaper flag. Those write
+ * their answers into a scratch page the dump maps in the target and unmaps
+ * again before the memory is dumped.
  */
 #ifndef FERRY_DUMP_CORE_H
 #define FERRY_DUMP_CORE_H
@@ -26,14 +27,14 @@ struct core_ids {
  * dump_core_proc - write core-TID.img for every thread of @p (frozen) into
  * @dirfd; the leader's carries the process-wide part (tc, ids). Refuses, with
  * a message naming the pid, what the restore could not bring back (seccomp
- * filters, POSIX timers). Returns 0 or -errno; images already written are
+ * filters). Returns 0 or -errno; images already written are
  * whole (the caller removes the directory's images on failure).
  */
 int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd);
 
 /*
  * dump_core_check - preflight: the per-process and per-thread state of @p
- * that dump_core_proc cannot take (seccomp, POSIX timers), each logged with
+ * that dump_core_proc cannot take (seccomp), each logged with
  * pid and tid. Returns 0, -ENOTSUP when something was refused, or the -errno
  * of reading /proc.
  */

@@ -78,8 +78,10 @@ void files_dump_free(struct files_dump *d)
 
 	if (!d)
 		return;
-	for (i = 0; i < d->nd; i++)
+	for (i = 0; i < d->nd; i++) {
 		free(d->d[i].name);
+		dump_inotify_free(d->d[i].ify);
+	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
 	free(d->d);
@@ -444,6 +446,27 @@ static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 	return 0;
 }
 
+/* An INOTIFY entry of the fd described by p, with its watches. */
+static int add_inotify(struct files_dump *d, pid_t pid, const struct task_info *ti,
+		       const struct probe *p, const struct fown_v *fo, uint32_t *id)
+{
+	struct inotify_dump *w = NULL;
+	struct desc *e;
+	int ret;
+
+	ret = dump_inotify_read(pid, p->fd, d->next_id, ti->files_same_mntns, &w);
+	if (ret)
+		return ret;
+	e = desc_new(d, FD_TYPES__INOTIFY, SRC_FD, pid, p, fo);
+	if (!e) {
+		dump_inotify_free(w);
+		return -ENOMEM;
+	}
+	e->ify = w;
+	*id = e->id;
+	return 0;
+}
+
 /*
  * Register the description behind one classified fd; *id is its file id,
  * *shared 1 if an earlier fd (of any process) has it too.
@@ -471,6 +494,9 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 		break;
 	case FD_TYPES__TTY:
 		ret = add_tty(d, pid, ti, p, lfd, &fo, id);
+		break;
+	case FD_TYPES__INOTIFY:
+		ret = add_inotify(d, pid, ti, p, &fo, id);
 		break;
 	default:
 		ret = -ENOTSUP;
@@ -541,8 +567,10 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		if (d->fdx[i] < s->nd)
 			d->fdx[n++] = d->fdx[i];
 	d->nfdx = n;
-	while (d->nd > s->nd)
+	while (d->nd > s->nd) {
 		free(d->d[--d->nd].name);
+		dump_inotify_free(d->d[d->nd].ify);
+	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);
 	d->nt = s->nt;

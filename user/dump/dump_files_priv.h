@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "dump_files.h"
+#include "dump_inotify.h"
 #include "file_lock.h"
 #include "proc_fdinfo.h"
 
@@ -73,6 +74,8 @@ struct desc {
 	uint32_t pipe_id;
 	/* TTY */
 	uint32_t tty_info_id, regf_id;
+	/* INOTIFY: its watches (dump_inotify.h) */
+	struct inotify_dump *ify;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img. */
@@ -134,7 +137,7 @@ struct probe {
 	struct stat st;
 	char link[PATH_MAX];
 	struct proc_fdinfo fi;
-	FdTypes type; /* REG, PIPE or TTY once classified */
+	FdTypes type; /* REG, PIPE, TTY or INOTIFY once classified */
 };
 
 /* From /proc/PID/stat and the mount namespace links. */

@@ -236,6 +236,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 {
 	unsigned int maj, min;
 	char what[32];
+	int ret;
 
 	snprintf(what, sizeof(what), "fd %d", p->fd);
 	switch (p->st.st_mode & S_IFMT) {
@@ -285,6 +286,13 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
 	default:
+		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
+		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
+		if (ret <= 0) {
+			if (!ret)
+				p->type = FD_TYPES__INOTIFY;
+			return ret;
+		}
 		/* socket:[1234], anon_inode:[eventfd], anon_inode:[eventpoll], ... */
 		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;

@@ -35,6 +35,7 @@
 #include "fs.pb-c.h"
 #include "fown.pb-c.h"
 #include "file-lock.pb-c.h"
+#include "fsnotify.pb-c.h"
 
 static void fown_fill(FownEntry *fe, const struct fown_v *v)
 {
@@ -52,6 +53,7 @@ static int write_file_entry(struct img *img, const struct desc *e)
 	PipeEntry pipe = PIPE_ENTRY__INIT;
 	TtyFileEntry tty = TTY_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
+	InotifyFileEntry ify = INOTIFY_FILE_ENTRY__INIT;
 
 	fown_fill(&fown, &e->fown);
 	fe.type = e->type;
@@ -86,6 +88,14 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		tty.has_regf_id = 1;
 		tty.regf_id = e->regf_id;
 		fe.tty = &tty;
+		break;
+	case FD_TYPES__INOTIFY:
+		ify.id = e->id;
+		ify.flags = e->flags;
+		ify.fown = &fown;
+		ify.n_wd = e->ify ? e->ify->n : 0;
+		ify.wd = e->ify ? e->ify->ptrs : NULL;
+		fe.ify = &ify;
 		break;
 	default:
 		return -EINVAL;
