@@ -31,6 +31,7 @@
 #include "proc_fdinfo.h"
 #include "dump_files.h"
 #include "dump_files_priv.h"
+#include "dump_events.h"
 #include "util.h"
 
 #include "fdinfo.pb-c.h"
@@ -78,8 +79,10 @@ void files_dump_free(struct files_dump *d)
 
 	if (!d)
 		return;
-	for (i = 0; i < d->nd; i++)
+	for (i = 0; i < d->nd; i++) {
 		free(d->d[i].name);
+		free(d->d[i].ev);
+	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
 	free(d->d);
@@ -200,8 +203,8 @@ static int get_fown(pid_t pid, int fd, int lfd, uint32_t flags, struct fown_v *f
 }
 
 /* A new description of fd p of pid, with the fields every type has; fo may be NULL. */
-static struct desc *desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
-			     const struct probe *p, const struct fown_v *fo)
+struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
+			    const struct probe *p, const struct fown_v *fo)
 {
 	struct desc *e;
 
@@ -232,7 +235,7 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 
 	if (!name)
 		return -ENOMEM;
-	e = desc_new(d, FD_TYPES__REG, src, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__REG, src, pid, p, fo);
 	if (!e) {
 		free(name);
 		return -ENOMEM;
@@ -344,7 +347,7 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 	ret = capture_pipe(d, pid, p, lfd);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
 	e->pipe_id = (uint32_t)p->st.st_ino;
@@ -430,7 +433,7 @@ static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 	ret = collect_tty(d, pid, ti, p, lfd, info_id);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
 	e->tty_info_id = info_id;
@@ -472,8 +475,8 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__TTY:
 		ret = add_tty(d, pid, ti, p, lfd, &fo, id);
 		break;
-	default:
-		ret = -ENOTSUP;
+	default: /* the event fds */
+		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
 	return ret ?: index_fd(d, from, at);
 }
@@ -541,8 +544,11 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		if (d->fdx[i] < s->nd)
 			d->fdx[n++] = d->fdx[i];
 	d->nfdx = n;
-	while (d->nd > s->nd)
-		free(d->d[--d->nd].name);
+	while (d->nd > s->nd) {
+		d->nd--;
+		free(d->d[d->nd].name);
+		free(d->d[d->nd].ev);
+	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);
 	d->nt = s->nt;

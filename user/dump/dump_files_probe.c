@@ -26,6 +26,7 @@
 #include "proc_fdinfo.h"
 #include "dump_files.h"
 #include "dump_files_priv.h"
+#include "dump_events.h"
 #include "util.h"
 
 #include "fdinfo.pb-c.h"
@@ -284,10 +285,16 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
-	default:
-		/* socket:[1234], anon_inode:[eventfd], anon_inode:[eventpoll], ... */
+	default: {
+		/* eventfd, epoll, signalfd, timerfd; or a named refusal of another kind */
+		int ret = files_event_classify(pid, p);
+
+		if (ret != -ENOENT)
+			return ret;
+		/* socket:[1234], ... */
 		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
+	}
 	}
 }
 
