@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "files_event.h"
 #include "images.h"
 #include "restore.h"
 
@@ -30,6 +31,9 @@ struct rfiles {
 	struct rfd_plan **plan; /* per process (r->procs order) */
 	size_t *nr_plan;
 	size_t nr_procs;
+	/* per process: the epoll targets its shell adds once its fds are in place */
+	struct repoll_add **ep_plan;
+	size_t *nr_ep_plan;
 };
 
 /*
