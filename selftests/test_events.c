@@ -250,6 +250,37 @@ Test(events, signalfd_receives_a_signal_sent_after_restore)
 	ew_stop(&w);
 }
 
+/*
+ * An epoll target whose file only another process holds now cannot be added
+ * again by the process holding the epoll: the dump refuses it, naming the
+ * pid, the epoll's fd and the target's, writes nothing, and the tree runs on.
+ */
+Test(events, epoll_target_closed_everywhere_in_its_process_is_refused)
+{
+	int ep, target, rc;
+	char *line, *err = NULL, want[600];
+	struct ew w;
+
+	ew_start(&w, "epoll-lost");
+	line = t_wait_line(w.out, "ready", 100);
+	cr_assert_not_null(line);
+	cr_assert_eq(sscanf(strstr(line, " epoll "), " epoll %d target %d", &ep, &target), 2, "%s",
+		     line);
+	free(line);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img);
+	cr_assert_neq(rc, 0, "an epoll with a lost target was dumped");
+	snprintf(want, sizeof(want), "pid %d fd %d: epoll target fd %d", w.pid, ep, target);
+	cr_assert(err && strstr(err, want) && strstr(err, "not supported"), "dump said: %s",
+		  err ? err : "");
+	free(err);
+	snprintf(want, sizeof(want), "%s/inventory.img", w.img);
+	cr_assert_neq(access(want, F_OK), 0, "a refused dump left %s", want);
+	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0);
+	cr_assert(strchr("SR", t_proc_state(w.pid)), "the tree is in state %c after the refusal",
+		  t_proc_state(w.pid));
+	ew_stop(&w);
+}
+
 /* ---- node ------------------------------------------------------------------------------- */
 
 /* The last number node wrote into @path, or -1. */

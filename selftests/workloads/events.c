@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Event fds that must survive a dump and a restore, one kind per mode:
- *   events eventfd | epoll | timerfd | signalfd
+ *   events eventfd | epoll | epoll-lost | timerfd | signalfd
  * Each mode sets its objects up, prints "events: MODE ... ready" and waits;
  * the verdict ("events: verify ok", or "events: verify BAD <what>" per
  * failure) comes on SIGUSR1 (SIGUSR2 for signalfd: the signal it waits for).
@@ -23,6 +23,9 @@
  *   fires once), then nothing; a byte more in the ET pipe fires {10} once;
  *   the one-shot stays silent until EPOLL_CTL_MOD re-arms it; EPOLL_CTL_DEL
  *   of data 1 by its fd number works (the target is keyed by the same fd).
+ * epoll-lost: an epoll whose one target, a pipe's read end, was closed in
+ *   this process after a fork: only the child holds that file now. A dump
+ *   must refuse it (the target has no fd in the process holding the epoll).
  * timerfd: "slow", a 5 s one-shot on CLOCK_MONOTONIC; "abs", a
  *   CLOCK_REALTIME deadline 5 s ahead with TFD_TIMER_ABSTIME; "tick", a
  *   100 ms periodic one; "fired", a non-blocking 1 ms one-shot that expired
@@ -282,6 +285,30 @@ static void mode_epoll(void)
 	}
 }
 
+static void mode_epoll_lost(void)
+{
+	int p[2], ep = epoll_create1(0);
+	pid_t child;
+
+	if (ep < 0 || pipe(p))
+		die("epoll/pipe");
+	add(ep, p[0], EPOLLIN, 1);
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	if (child < 0)
+		die("fork");
+	close(p[0]);
+	printf("events: epoll-lost pid %d child %d epoll %d target %d ready\n", getpid(), child, ep,
+	       p[0]);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 /* ---- timerfd ---------------------------------------------------------------------------- */
 
 static int64_t ts_ms(const struct timespec *t)
@@ -447,11 +474,13 @@ int main(int argc, char **argv)
 		mode_eventfd();
 	else if (!strcmp(argv[1], "epoll"))
 		mode_epoll();
+	else if (!strcmp(argv[1], "epoll-lost"))
+		mode_epoll_lost();
 	else if (!strcmp(argv[1], "timerfd"))
 		mode_timerfd();
 	else if (!strcmp(argv[1], "signalfd"))
 		mode_signalfd();
 usage:
-	fprintf(stderr, "usage: events eventfd|epoll|timerfd|signalfd\n");
+	fprintf(stderr, "usage: events eventfd|epoll|epoll-lost|timerfd|signalfd\n");
 	return 2;
 }
