@@ -351,6 +351,16 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				case FD_TYPES__SIGNALFD:
 				case FD_TYPES__TIMERFD:
 					lfd = rfiles_event_open(fe, ip->pid, (int)fi->fd, f->base);
+					if (lfd >= 0 && fe->type == FD_TYPES__TIMERFD) {
+						int kept = rfiles_event_keep_timer(
+							&f->timers, &f->nr_timers, lfd, fe->tfd,
+							ip->pid, (int)fi->fd, f->base);
+
+						if (kept) {
+							close(lfd);
+							lfd = kept;
+						}
+					}
 					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
@@ -389,7 +399,9 @@ out:
 	}
 	free(ends);
 	free(ends_id);
-	if (err)
+	if (err) {
 		rfiles_close(f);
+		rfiles_event_drop_timers(&f->timers, &f->nr_timers);
+	}
 	return err;
 }

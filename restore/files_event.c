@@ -89,20 +89,29 @@ static int open_signalfd(const SignalfdEntry *e, pid_t pid, int fd)
 
 static int open_timerfd(const TimerfdEntry *e, pid_t pid, int fd)
 {
+	int lfd = timerfd_create((int)e->clockid, TFD_CLOEXEC | (e->flags & O_NONBLOCK));
+	int err;
+
+	if (lfd < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: timerfd_create(clock %u)", pid, fd, e->clockid);
+		return err;
+	}
+	return lfd;
+}
+
+int rfiles_event_arm_timer(const struct rtimer *t)
+{
+	const TimerfdEntry *e = t->e;
 	struct itimerspec its = {
 		.it_interval = { (time_t)e->isec, (long)e->insec },
 		.it_value = { (time_t)e->vsec, (long)e->vnsec },
 	};
 	uint64_t ticks = e->ticks;
 	struct timespec now;
-	int lfd, err;
+	int lfd = t->lfd, err, fd = t->fd;
+	pid_t pid = t->pid;
 
-	lfd = timerfd_create((int)e->clockid, TFD_CLOEXEC | (e->flags & O_NONBLOCK));
-	if (lfd < 0) {
-		err = -errno;
-		pr_errno(err, "pid %d fd %d: timerfd_create(clock %u)", pid, fd, e->clockid);
-		return err;
-	}
 	/*
 	 * A periodic timer that expired while frozen shows no time left but
 	 * unread ticks: it is still armed, next due an interval on.
@@ -115,7 +124,7 @@ static int open_timerfd(const TimerfdEntry *e, pid_t pid, int fd)
 		if (clock_gettime((clockid_t)e->clockid, &now)) {
 			err = -errno;
 			pr_errno(err, "pid %d fd %d: clock_gettime(%u)", pid, fd, e->clockid);
-			goto fail;
+			return err;
 		}
 		its.it_value.tv_sec += now.tv_sec;
 		its.it_value.tv_nsec += now.tv_nsec;
@@ -132,7 +141,7 @@ static int open_timerfd(const TimerfdEntry *e, pid_t pid, int fd)
 			 pid, fd, e->settime_flags, (long long)its.it_value.tv_sec,
 			 its.it_value.tv_nsec, (long long)its.it_interval.tv_sec,
 			 its.it_interval.tv_nsec);
-		goto fail;
+		return err;
 	}
 	/* After settime, which zeroes them. */
 	if (ticks && ioctl(lfd, TFD_IOC_SET_TICKS, &ticks)) {
@@ -141,17 +150,14 @@ static int open_timerfd(const TimerfdEntry *e, pid_t pid, int fd)
 			 "pid %d fd %d: cannot give the timerfd its %llu unread expirations "
 			 "(TFD_IOC_SET_TICKS needs CONFIG_CHECKPOINT_RESTORE)",
 			 pid, fd, (unsigned long long)ticks);
-		goto fail;
+		return err;
 	}
 	pr_debug("pid %d fd %d: timerfd clock %u, %lld.%09ld left, interval %lld.%09ld, ticks "
 		 "%llu",
 		 pid, fd, e->clockid, (long long)e->vsec, (long)e->vnsec,
 		 (long long)its.it_interval.tv_sec, its.it_interval.tv_nsec,
 		 (unsigned long long)ticks);
-	return lfd;
-fail:
-	close(lfd);
-	return err;
+	return 0;
 }
 
 int rfiles_event_open(const FileEntry *fe, pid_t pid, int fd, int base)
@@ -275,4 +281,42 @@ int rfiles_event_arm(const struct repoll_add *a, size_t nr, pid_t pid, char *msg
 		}
 	}
 	return 0;
+}
+
+int rfiles_event_keep_timer(struct rtimer **t, size_t *n, int lfd, const TimerfdEntry *e, pid_t pid,
+			    int fd, int base)
+{
+	struct rtimer *nt = realloc(*t, (*n + 1) * sizeof(**t));
+	int copy, err;
+
+	if (!nt)
+		return -ENOMEM;
+	*t = nt;
+	copy = fcntl(lfd, F_DUPFD_CLOEXEC, base);
+	if (copy < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot keep a copy of the timerfd", pid, fd);
+		return err;
+	}
+	nt[(*n)++] = (struct rtimer){ .lfd = copy, .e = e, .pid = pid, .fd = fd };
+	return 0;
+}
+
+int rfiles_event_arm_timers(struct rtimer **t, size_t *n)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < *n && !err; i++)
+		err = rfiles_event_arm_timer(&(*t)[i]);
+	rfiles_event_drop_timers(t, n);
+	return err;
+}
+
+void rfiles_event_drop_timers(struct rtimer **t, size_t *n)
+{
+	for (size_t i = 0; *t && i < *n; i++)
+		close((*t)[i].lfd);
+	free(*t);
+	*t = NULL;
+	*n = 0;
 }

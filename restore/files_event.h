@@ -11,6 +11,10 @@
  *
  * Which process registers: the first of the tree (pstree order) holding the
  * epoll, the one the dump read the targets from (dump_events.h).
+ *
+ * A timerfd is made disarmed and armed last, just before the tree resumes
+ * (rfiles_event_arm_timers): the time it had left counts from then, not
+ * from before the memory was written back.
  */
 #ifndef FERRY_RESTORE_FILES_EVENT_H
 #define FERRY_RESTORE_FILES_EVENT_H
@@ -29,16 +33,47 @@ struct repoll_add {
 	uint32_t file_id; /* the epoll's, for messages */
 };
 
+/* A timerfd to arm before the tree resumes: ferry's own fd on its description. */
+struct rtimer {
+	int lfd;
+	const TimerfdEntry *e;
+	pid_t pid; /* the first fd of the dump using it, for messages */
+	int fd;
+};
+
 /*
  * rfiles_event_open - make the description of event entry @fe (EVENTFD,
  * EVENTPOLL, SIGNALFD, TIMERFD) in ferry at an fd >= @base: its counter,
- * mask, clock, flags; a timerfd armed with the time it had left at the dump,
- * counted from now (TFD_TIMER_ABSTIME kept: the deadline is now + that
- * time), and its unread expirations. @pid and @fd (the first fd of the dump
- * using it) name it in messages. Returns the fd, or -errno (logged); -ENOTSUP
- * for another type.
+ * mask, clock, flags; a timerfd disarmed, for rfiles_event_arm_timer().
+ * @pid and @fd (the first fd of the dump using it) name it in messages.
+ * Returns the fd, or -errno (logged); -ENOTSUP for another type.
  */
 int rfiles_event_open(const FileEntry *fe, pid_t pid, int fd, int base);
+
+/*
+ * rfiles_event_arm_timer - arm timerfd @t with the time it had left at the
+ * dump, counted from now (TFD_TIMER_ABSTIME kept: the deadline is now + that
+ * time), and give it back its unread expirations. Returns 0 or -errno
+ * (logged with pid and fd).
+ */
+int rfiles_event_arm_timer(const struct rtimer *t);
+
+/*
+ * rfiles_event_keep_timer - append timerfd @lfd (made for entry @e, first
+ * used by fd @fd of @pid) to *@t (*@n of them), as a copy of @lfd at @base or
+ * above, to arm it later. Returns 0 or -errno (logged).
+ */
+int rfiles_event_keep_timer(struct rtimer **t, size_t *n, int lfd, const TimerfdEntry *e, pid_t pid,
+			    int fd, int base);
+
+/*
+ * rfiles_event_arm_timers - arm every kept timer, then drop them. Returns 0
+ * or the first -errno (logged); they are dropped either way.
+ */
+int rfiles_event_arm_timers(struct rtimer **t, size_t *n);
+
+/* rfiles_event_drop_timers - close ferry's copies of the kept timers, free the list. */
+void rfiles_event_drop_timers(struct rtimer **t, size_t *n);
 
 /*
  * rfiles_event_plan - the epoll registrations of process @p (index into
