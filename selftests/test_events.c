@@ -309,15 +309,18 @@ static long node_wait_past(const char *path, long than, int ms)
 
 /*
  * node with a setInterval loop writing a counter to a file (a timer of the
- * loop: epoll_wait's timeout) and an async handle woken from a worker
- * thread (the eventfd libuv wakes its loop with) is dumped and restored, and
- * goes on counting from where it was.
+ * loop: epoll_wait's timeout; written by rename, so that a dump killing node
+ * between a truncate and a write cannot leave the file empty) and an fs.stat
+ * done by a worker thread (libuv wakes its loop through an eventfd) is
+ * dumped and restored, and goes on counting from where it was.
  */
 Test(events, node_keeps_counting, .timeout = 120)
 {
 	static const char script[] =
 		"const fs = require('fs'); let n = 0;"
-		"setInterval(() => { n++; fs.writeFileSync(process.argv[1], String(n)); }, 50);"
+		"const f = process.argv[1];"
+		"setInterval(() => { n++; fs.writeFileSync(f + '.tmp', String(n));"
+		" fs.renameSync(f + '.tmp', f); }, 50);"
 		"setInterval(() => fs.stat('/', () => {}), 100);";
 	char out[600], count[600], *err = NULL;
 	long before, after;
