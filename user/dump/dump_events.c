@@ -140,17 +140,27 @@ static int epoll_targets(pid_t pid, const struct probe *p, struct fdinfo_epoll *
 int files_event_classify(pid_t pid, struct probe *p)
 {
 	const struct anon_kind *k = anon_kind(p->link);
-	struct fdinfo_epoll ep;
-	int ret;
 
-	if (!k)
-		return strncmp(p->link, "anon_inode:", 11) ? -ENOENT : -ENOTSUP;
+	if (!k) {
+		if (strncmp(p->link, "anon_inode:", 11))
+			return -ENOENT;
+		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
+		return -ENOTSUP;
+	}
 	if (k->type == FD_TYPES__UND) {
 		pr_err("pid %d fd %d: %s (%s) is not supported", pid, p->fd, k->kind, p->link);
 		return -ENOTSUP;
 	}
 	p->type = k->type;
-	if (k->type != FD_TYPES__EVENTPOLL)
+	return 0;
+}
+
+int files_event_check(pid_t pid, const struct probe *p)
+{
+	struct fdinfo_epoll ep;
+	int ret;
+
+	if (p->type != FD_TYPES__EVENTPOLL)
 		return 0;
 	ret = epoll_targets(pid, p, &ep);
 	if (!ret)

@@ -50,13 +50,20 @@ struct ev_data {
 
 /*
  * files_event_classify - is p (of @pid) an event fd? Sets p->type and
- * returns 0; for an epoll, checks that each target can be dumped (see
- * above). Returns -ENOTSUP (logged: pid, fd, kind) for an anonymous file
- * ferry cannot dump, or for an epoll target it cannot record, -ENOENT if p
- * is no anonymous-inode file at all (the caller says why it is refused), or
- * another -errno.
+ * returns 0. Returns -ENOTSUP (logged: pid, fd, kind) for an anonymous file
+ * ferry cannot dump, -ENOENT if p is no anonymous-inode file at all (the
+ * caller says why it is refused).
  */
 int files_event_classify(pid_t pid, struct probe *p);
+
+/*
+ * files_event_check - for the preflight: can the classified fd p of @pid be
+ * recorded? For an epoll, every target must resolve (see above; each kcmp
+ * walks the epoll's targets in the kernel, so it is done here and at the
+ * dump, not at each classification). Returns 0, -ENOTSUP (logged, naming
+ * pid, epoll fd and target fd) or another -errno.
+ */
+int files_event_check(pid_t pid, const struct probe *p);
 
 /*
  * files_event_add - a new description for the event fd p of @pid (copied

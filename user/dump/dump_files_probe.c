@@ -357,6 +357,8 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 		if (ret)
 			goto out;
 		ret = files_classify(d, pid, &ti, p, &seen);
+		if (!ret)
+			ret = files_event_check(pid, p);
 		if (ret == -ENOTSUP)
 			refused++;
 		else if (ret)
