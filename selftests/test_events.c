@@ -119,6 +119,13 @@ static void decodes(const char *dir, const char *const kinds[])
 				  out);
 		free(out);
 		free(err);
+		/* The fd tables too, with their EVENTFD/EVENTPOLL/... types. */
+		rc = t_run(
+			NULL, &err,
+			"for f in %s/fdinfo-*.img; do %s decode -i $f >/dev/null || exit 1; done",
+			dir, crit);
+		cr_assert_eq(rc, 0, "crit decode of an fdinfo image failed: %s", err ? err : "");
+		free(err);
 	}
 	rc = t_run(&out, &err, "%s decode -i %s/files.img", t_ferry_bin(), dir);
 	cr_assert_eq(rc, 0, "ferry decode of files.img failed: %s", err ? err : "");
@@ -178,6 +185,30 @@ Test(events, epoll_lazy)
 	const char *kinds[] = { "\"EVENTPOLL\"", NULL };
 
 	round_trip("epoll", "--lazy-pages", kinds);
+}
+
+/*
+ * A restored tree dumped and restored again (a migration onward): what the
+ * first restore re-registered is dumped as it was.
+ */
+Test(events, epoll_dumped_again_after_a_restore)
+{
+	const char *kinds[] = { "\"EVENTPOLL\"", NULL };
+	char d2[600];
+	struct ew w;
+
+	ew_start(&w, "epoll");
+	ferry_ok("dump", &w, w.img, NULL);
+	reap_dumped(w.pid);
+	restore_ok(w.img, NULL);
+	verdict(&w);
+	snprintf(d2, sizeof(d2), "%s/again", w.dir);
+	ferry_ok("dump", &w, d2, NULL);
+	reap_dumped(w.pid);
+	decodes(d2, kinds);
+	restore_ok(d2, NULL);
+	verdict(&w);
+	ew_stop(&w);
 }
 
 /* A pre-dump round, then the dump ends the chain; restored from it. */
