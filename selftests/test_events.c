@@ -317,6 +317,26 @@ Test(events, epoll_target_closed_everywhere_in_its_process_is_refused)
 	ew_stop(&w);
 }
 
+/* The timerfd and signalfd modes restored lazily: their checks fault pages in. */
+Test(events, timerfd_and_signalfd_lazy)
+{
+	struct ew w;
+
+	ew_start(&w, "timerfd");
+	ferry_ok("dump", &w, w.img, NULL);
+	reap_dumped(w.pid);
+	restore_ok(w.img, "--lazy-pages");
+	verdict(&w);
+	ew_stop(&w);
+
+	ew_start(&w, "signalfd");
+	ferry_ok("dump", &w, w.img, NULL);
+	reap_dumped(w.pid);
+	restore_ok(w.img, "--lazy-pages");
+	t_expect_verdict(w.out, w.pid, SIGUSR2, "events: verify ok", "verify BAD", VERDICT_MS);
+	ew_stop(&w);
+}
+
 /* ---- node ------------------------------------------------------------------------------- */
 
 /* The last number node wrote into @path, or -1. */
