@@ -31,10 +31,12 @@
  *   100 ms periodic one; "fired", a non-blocking 1 ms one-shot that expired
  *   before the dump, unread; "off", disarmed. Prints "left MS abs MS", the
  *   time slow and abs have left, at verify. Verify: fired reads 1; off is
- *   disarmed; abs keeps its settime flag (fdinfo) and up to 5 s left; tick has its interval and
- * ticks; slow fires within 150 ms of the time timerfd_gettime() said was left. The test decides
- * what time left is right (time counts from the restore). signalfd: SIGUSR2 and SIGRTMIN+1 blocked
- * and read from a non-blocking signalfd, which the process poll()s. Verify, when SIGUSR2 arrives
+ *   disarmed; abs keeps its settime flag (fdinfo) and up to 5 s left; tick
+ *   has its interval and ticks; slow fires within 300 ms (a loaded machine
+ *   wakes late) of the time timerfd_gettime() said was left. The test
+ *   decides what time left is right (time counts from the restore).
+ * signalfd: SIGUSR2 and SIGRTMIN+1 blocked and read from a non-blocking
+ *   signalfd, which the process poll()s. Verify, when SIGUSR2 arrives
  *   through it: its signo, the mask in fdinfo, O_NONBLOCK, nothing more
  *   queued.
  */
@@ -405,7 +407,7 @@ static void mode_timerfd(void)
 		if (!readable(slow, (int)left + 1000) || rd64(slow) != 1)
 			fail("slow did not fire within %lld ms", (long long)left + 1000);
 		late = now_ms() - t0 - left;
-		if (late < -20 || late > 150)
+		if (late < -20 || late > 300)
 			fail("slow fired %lld ms off the time it said was left (%lld ms)",
 			     (long long)late, (long long)left);
 		verdict();
