@@ -157,6 +157,12 @@ void rfiles_close(struct rfiles *f)
 	free(f->nr_plan);
 	f->plan = NULL;
 	f->nr_plan = NULL;
+	for (size_t i = 0; f->ep_plan && i < f->nr_procs; i++)
+		free(f->ep_plan[i]);
+	free(f->ep_plan);
+	free(f->nr_ep_plan);
+	f->ep_plan = NULL;
+	f->nr_ep_plan = NULL;
 }
 
 int restore_inherit_parse(const char *arg, struct restore_inherit *out)
@@ -267,9 +273,12 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 	f->tmp = malloc((r->nr_files ? r->nr_files : 1) * sizeof(int));
 	f->plan = calloc(r->nr_procs, sizeof(*f->plan));
 	f->nr_plan = calloc(r->nr_procs, sizeof(*f->nr_plan));
+	f->ep_plan = calloc(r->nr_procs, sizeof(*f->ep_plan));
+	f->nr_ep_plan = calloc(r->nr_procs, sizeof(*f->nr_ep_plan));
 	ends = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends));
 	ends_id = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends_id));
-	if (!f->tmp || !f->plan || !f->nr_plan || !ends || !ends_id) {
+	if (!f->tmp || !f->plan || !f->nr_plan || !f->ep_plan || !f->nr_ep_plan || !ends ||
+	    !ends_id) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -343,6 +352,22 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					if (lfd >= 0)
 						lfd = lift(lfd, f->base);
 					break;
+				case FD_TYPES__EVENTFD:
+				case FD_TYPES__EVENTPOLL:
+				case FD_TYPES__SIGNALFD:
+				case FD_TYPES__TIMERFD:
+					lfd = rfiles_event_open(fe, ip->pid, (int)fi->fd, f->base);
+					if (lfd >= 0 && fe->type == FD_TYPES__TIMERFD) {
+						int kept = rfiles_event_keep_timer(
+							&f->timers, &f->nr_timers, lfd, fe->tfd,
+							ip->pid, (int)fi->fd, f->base);
+
+						if (kept) {
+							close(lfd);
+							lfd = kept;
+						}
+					}
+					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
 					       "ferry cannot restore",
@@ -361,6 +386,8 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 			f->nr_plan[p]++;
 		}
 	}
+	for (size_t p = 0; p < r->nr_procs && !err; p++)
+		err = rfiles_event_plan(r, p, &f->ep_plan[p], &f->nr_ep_plan[p]);
 	for (size_t i = 0; !err && i < o->nr_inherit; i++) {
 		size_t k;
 
@@ -378,7 +405,9 @@ out:
 	}
 	free(ends);
 	free(ends_id);
-	if (err)
+	if (err) {
 		rfiles_close(f);
+		rfiles_event_drop_timers(&f->timers, &f->nr_timers);
+	}
 	return err;
 }

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "files_event.h"
 #include "images.h"
 #include "restore.h"
 
@@ -31,6 +32,12 @@ struct rfiles {
 	struct rfd_plan **plan; /* per process (r->procs order) */
 	size_t *nr_plan;
 	size_t nr_procs;
+	/* per process: the epoll targets its shell adds once its fds are in place */
+	struct repoll_add **ep_plan;
+	size_t *nr_ep_plan;
+	/* the timerfds, armed just before the tree resumes (rfiles_event_arm_timers) */
+	struct rtimer *timers;
+	size_t nr_timers;
 };
 
 /*
@@ -45,7 +52,10 @@ struct rfiles {
  */
 int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o);
 
-/* rfiles_close - close ferry's copies (the tree keeps its own) and free the plan. */
+/*
+ * rfiles_close - close ferry's copies (the tree keeps its own) and free the
+ * plan; the timers are kept (rfiles_event_arm_timers, _drop_timers).
+ */
 void rfiles_close(struct rfiles *f);
 
 /* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */

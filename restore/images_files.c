@@ -134,6 +134,14 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->tty;
 	case FD_TYPES__INOTIFY:
 		return !!f->ify;
+	case FD_TYPES__EVENTFD:
+		return !!f->efd;
+	case FD_TYPES__EVENTPOLL:
+		return !!f->epfd;
+	case FD_TYPES__SIGNALFD:
+		return !!f->sgfd;
+	case FD_TYPES__TIMERFD:
+		return !!f->tfd;
 	default:
 		return -1;
 	}
@@ -158,7 +166,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes and terminals only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, eventfds, epolls, signalfds and timerfds only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -175,6 +183,9 @@ int rimg_load_files(struct rimg *r)
 			if (err)
 				break;
 		}
+		err = rimg_check_event_file(img, at, f);
+		if (err)
+			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {
 			pr_err("%s: offset %zu: tty file id %u refers to tty %u, not in %s",
 			       img_name(img), at, f->id, f->tty->tty_info_id, IMG_TTY_INFO->file);

@@ -58,6 +58,13 @@ int rimg_load_fs(struct rimg *r, struct rimg_proc *p);
 
 /* ---- images_files.c: files -------------------------------------------------------------- */
 
+/*
+ * rimg_check_event_file - check an eventfd, epoll, signalfd or timerfd entry
+ * @f read at offset @at of @img (other types pass). Returns 0 or -EINVAL
+ * (logged with the image's name and offset). In images_events.c.
+ */
+int rimg_check_event_file(const struct img *img, size_t at, const FileEntry *f);
+
 /* rimg_load_ttys - tty-info.img, if the dump has one. */
 int rimg_load_ttys(struct rimg *r);
 

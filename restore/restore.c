@@ -184,6 +184,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rtty_hand_over(r);
 	if (!err && o->pidfile)
 		err = write_pidfile(o->pidfile, r->procs[0].pid);
+	/* Last: a timer's time left counts from when the tree resumes. */
+	if (!err)
+		err = rfiles_event_arm_timers(&f.timers, &f.nr_timers);
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);
@@ -210,6 +213,7 @@ out:
 	if (made || was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	rfiles_close(&f);
+	rfiles_event_drop_timers(&f.timers, &f.nr_timers);
 	free(tasks);
 	rimg_free(r);
 	return err;

@@ -223,6 +223,17 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 			_exit(1);
 		}
 	}
+	/* After every fd is in place: epoll keys a target by its fd number. */
+	if (c->f->nr_ep_plan[idx]) {
+		char msg[200];
+		int err = rfiles_event_arm(c->f->ep_plan[idx], c->f->nr_ep_plan[idx], ip->pid, msg,
+					   sizeof(msg));
+
+		if (err) {
+			report(c, idx, err, "%s", msg);
+			_exit(1);
+		}
+	}
 	if (close_others(c, idx)) {
 		report(c, idx, -ENOMEM, "pid %d: out of memory", ip->pid);
 		_exit(1);

@@ -620,14 +620,14 @@ Test(dump_faults, refuses_socket, .timeout = 60)
 	refuse_fd("socket", "socket");
 }
 
-Test(dump_faults, refuses_eventfd, .timeout = 60)
+Test(dump_faults, refuses_io_uring, .timeout = 60)
 {
-	refuse_fd("eventfd", "eventfd");
+	refuse_fd("io_uring", "io_uring instance");
 }
 
-Test(dump_faults, refuses_epoll, .timeout = 60)
+Test(dump_faults, refuses_fanotify, .timeout = 60)
 {
-	refuse_fd("epoll", "eventpoll");
+	refuse_fd("fanotify", "fanotify group");
 }
 
 /* Each of @needles (printf'd with its arguments) appears in @text. */
@@ -653,17 +653,18 @@ Test(dump_faults, names_every_blocker_of_the_tree, .timeout = 60)
 
 	wl_start(&w, argv, "ready");
 	line = t_wait_line(w.out, "ready", 100);
-	cr_assert_eq(sscanf(line,
-			    "blockers: parent %d child %d eventfd %d shm %lx socket %d epoll %d "
-			    "fanotify %d",
-			    &parent, &child, &efd, &shm, &sfd, &xfd, &fan),
-		     7, "%s", line);
+	cr_assert_eq(
+		sscanf(line,
+		       "blockers: parent %d child %d io_uring %d shm %lx fanotify %d socket %d "
+		       "fanotify %d",
+		       &parent, &child, &efd, &shm, &fan, &sfd, &xfd),
+		7, "%s", line);
 	free(line);
-	snprintf(n[0], sizeof(n[0]), "pid %d fd %d: anon_inode:[eventfd]", parent, efd);
+	snprintf(n[0], sizeof(n[0]), "pid %d fd %d: io_uring instance", parent, efd);
 	snprintf(n[1], sizeof(n[1]), "pid %d: VMA %#lx-", parent, shm);
-	snprintf(n[2], sizeof(n[2]), "pid %d fd %d: anon_inode:[fanotify]", parent, fan);
+	snprintf(n[2], sizeof(n[2]), "pid %d fd %d: fanotify group", parent, fan);
 	snprintf(n[3], sizeof(n[3]), "pid %d fd %d: socket:[", child, sfd);
-	snprintf(n[4], sizeof(n[4]), "pid %d fd %d: anon_inode:[eventpoll]", child, xfd);
+	snprintf(n[4], sizeof(n[4]), "pid %d fd %d: fanotify group", child, xfd);
 
 	cr_assert_neq(ferry_dump(&w, NULL, &err), 0, "a tree of blockers was dumped");
 	for (int i = 0; i < 5; i++)

@@ -18,9 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <linux/io_uring.h>
+#include <sys/fanotify.h>
 #include <sys/file.h>
-#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -953,18 +954,21 @@ static void socket_child(void *arg)
 	kid_block();
 }
 
-static void eventfd_child(void *arg)
+static void io_uring_child(void *arg)
 {
+	struct io_uring_params up;
+
 	(void)arg;
-	put(eventfd(3, 0), 40, 0);
+	memset(&up, 0, sizeof(up));
+	put((int)syscall(SYS_io_uring_setup, 4, &up), 40, 0);
 	kid_ready(0);
 	kid_block();
 }
 
-static void epoll_child(void *arg)
+static void fanotify_child(void *arg)
 {
 	(void)arg;
-	put(epoll_create1(0), 40, 0);
+	put(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), 40, 0);
 	kid_ready(0);
 	kid_block();
 }
@@ -1017,14 +1021,14 @@ Test(dump_files, refuses_socket)
 	refuse(socket_child, NULL, "socket:[");
 }
 
-Test(dump_files, refuses_eventfd)
+Test(dump_files, refuses_io_uring)
 {
-	refuse(eventfd_child, NULL, "anon_inode:[eventfd] is not supported");
+	refuse(io_uring_child, NULL, "io_uring instance (anon_inode:[io_uring]) is not supported");
 }
 
-Test(dump_files, refuses_epoll)
+Test(dump_files, refuses_fanotify)
 {
-	refuse(epoll_child, NULL, "anon_inode:[eventpoll] is not supported");
+	refuse(fanotify_child, NULL, "fanotify group (anon_inode:[fanotify]) is not supported");
 }
 
 Test(dump_files, refuses_deleted_file)

@@ -3,31 +3,34 @@
  * A tree holding several objects of kinds ferry refuses, in both processes,
  * so that a dump must name all of them at once.
  *   blockers
- * The parent holds an eventfd, a shared anonymous mapping and a fanotify fd;
- * its child holds a unix socket and an epoll instance. Prints
- *   blockers: parent P child C eventfd E shm 0xADDR socket S epoll X fanotify F ready
+ * The parent holds an io_uring instance, a shared anonymous mapping and a
+ * fanotify group; its child holds a unix socket and a fanotify group. Prints
+ *   blockers: parent P child C io_uring E shm 0xADDR fanotify F socket S fanotify X ready
  * and idles until SIGTERM (the child dies with its parent).
  */
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <string.h>
 #include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int main(void)
 {
+	struct io_uring_params up;
 	int efd, fan, fds[2], p[2];
 	pid_t parent = getpid(), child;
 	char *shm;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	efd = eventfd(0, 0);
+	memset(&up, 0, sizeof(up));
+	efd = (int)syscall(SYS_io_uring_setup, 4, &up);
 	shm = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	fan = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 	if (efd < 0 || shm == MAP_FAILED || fan < 0 || pipe(p)) {
@@ -42,7 +45,7 @@ int main(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
 		fds[0] = socket(AF_UNIX, SOCK_STREAM, 0);
-		fds[1] = epoll_create1(0);
+		fds[1] = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 		if (getppid() != parent || fds[0] < 0 || fds[1] < 0 ||
 		    write(p[1], fds, sizeof(fds)) != sizeof(fds))
 			_exit(1);
@@ -54,8 +57,9 @@ int main(void)
 		fprintf(stderr, "blockers: the child did not start\n");
 		return 1;
 	}
-	printf("blockers: parent %d child %d eventfd %d shm %p socket %d epoll %d fanotify %d ready\n",
-	       (int)parent, (int)child, efd, (void *)shm, fds[0], fds[1], fan);
+	printf("blockers: parent %d child %d io_uring %d shm %p fanotify %d socket %d fanotify %d "
+	       "ready\n",
+	       (int)parent, (int)child, efd, (void *)shm, fan, fds[0], fds[1]);
 	for (;;)
 		pause();
 }

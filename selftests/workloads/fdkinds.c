@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * A process holding one fd of a kind ferry refuses to dump.
- *   fdkinds socket|eventfd|epoll|memfd
+ *   fdkinds socket|eventfd|epoll|memfd|io_uring|fanotify
  * Opens it, prints "fdkinds: pid P fd N ready" and idles.
  */
+#include <fcntl.h>
+#include <linux/io_uring.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fanotify.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -26,6 +30,13 @@ int main(int argc, char **argv)
 		fd = epoll_create1(0);
 	else if (!strcmp(kind, "memfd"))
 		fd = memfd_create("fdkinds", 0);
+	else if (!strcmp(kind, "io_uring")) {
+		struct io_uring_params up;
+
+		memset(&up, 0, sizeof(up));
+		fd = (int)syscall(SYS_io_uring_setup, 4, &up);
+	} else if (!strcmp(kind, "fanotify"))
+		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 	if (fd < 0) {
 		fprintf(stderr, "fdkinds: cannot open a %s\n", kind);
 		return 1;

@@ -31,6 +31,7 @@
 #include "proc_fdinfo.h"
 #include "dump_files.h"
 #include "dump_files_priv.h"
+#include "dump_events.h"
 #include "util.h"
 
 #include "fdinfo.pb-c.h"
@@ -81,6 +82,7 @@ void files_dump_free(struct files_dump *d)
 	for (i = 0; i < d->nd; i++) {
 		free(d->d[i].name);
 		dump_inotify_free(d->d[i].ify);
+		free(d->d[i].ev);
 	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
@@ -202,8 +204,8 @@ static int get_fown(pid_t pid, int fd, int lfd, uint32_t flags, struct fown_v *f
 }
 
 /* A new description of fd p of pid, with the fields every type has; fo may be NULL. */
-static struct desc *desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
-			     const struct probe *p, const struct fown_v *fo)
+struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
+			    const struct probe *p, const struct fown_v *fo)
 {
 	struct desc *e;
 
@@ -234,7 +236,7 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 
 	if (!name)
 		return -ENOMEM;
-	e = desc_new(d, FD_TYPES__REG, src, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__REG, src, pid, p, fo);
 	if (!e) {
 		free(name);
 		return -ENOMEM;
@@ -346,7 +348,7 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 	ret = capture_pipe(d, pid, p, lfd);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
 	e->pipe_id = (uint32_t)p->st.st_ino;
@@ -432,7 +434,7 @@ static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 	ret = collect_tty(d, pid, ti, p, lfd, info_id);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
 	e->tty_info_id = info_id;
@@ -457,7 +459,7 @@ static int add_inotify(struct files_dump *d, pid_t pid, const struct task_info *
 	ret = dump_inotify_read(pid, p->fd, d->next_id, ti->files_same_mntns, &w);
 	if (ret)
 		return ret;
-	e = desc_new(d, FD_TYPES__INOTIFY, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, FD_TYPES__INOTIFY, SRC_FD, pid, p, fo);
 	if (!e) {
 		dump_inotify_free(w);
 		return -ENOMEM;
@@ -498,8 +500,8 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__INOTIFY:
 		ret = add_inotify(d, pid, ti, p, &fo, id);
 		break;
-	default:
-		ret = -ENOTSUP;
+	default: /* the event fds */
+		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
 	return ret ?: index_fd(d, from, at);
 }
@@ -568,8 +570,10 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 			d->fdx[n++] = d->fdx[i];
 	d->nfdx = n;
 	while (d->nd > s->nd) {
-		free(d->d[--d->nd].name);
+		d->nd--;
+		free(d->d[d->nd].name);
 		dump_inotify_free(d->d[d->nd].ify);
+		free(d->d[d->nd].ev);
 	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);

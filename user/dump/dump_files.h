@@ -34,8 +34,9 @@
  *   locks an fd shows). A POSIX lock is the process's own; a flock or OFD
  *   lock is the description's, recorded once, with the first fd seen on
  *   it, even if several processes share it.
- * Everything else is refused before anything is written: sockets, eventfd,
- * epoll, signalfd, timerfd, inotify, fanotify, pidfd, memfd, io_uring, bpf,
+ * - eventfd, epoll (with its targets), signalfd and timerfd: dump_events.h.
+ * Everything else is refused before anything is written: sockets, inotify,
+ * fanotify, pidfd, memfd, io_uring, perf events, bpf,
  * FIFOs, block devices and character devices other than those above,
  * deleted files, and files whose path now names another file; any file
  * lock without file_locks, and leases and delegations in any case.
@@ -67,7 +68,7 @@ int files_dump_init(struct files_dump **out, const struct files_dump_opts *o);
  * files_dump_check - preflight, before anything is written: classify every
  * fd of @pid. Each one that cannot be dumped and restored is logged as
  * "pid P fd N: <what> is not supported" (<what> is e.g. "socket:[1234]",
- * "anon_inode:[eventfd]", "deleted file /tmp/x (deleted)"); a pty without
+ * "io_uring instance (anon_inode:[io_uring])", "deleted file /tmp/x (deleted)"); a pty without
  * shell_job is logged with "use --shell-job", and so is every file lock
  * refused (pid, fd, path, "POSIX write lock on bytes 10-14": the kind, type
  * and range). Returns 0 if all are fine,

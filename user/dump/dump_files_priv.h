@@ -76,6 +76,8 @@ struct desc {
 	uint32_t tty_info_id, regf_id;
 	/* INOTIFY: its watches (dump_inotify.h) */
 	struct inotify_dump *ify;
+	/* EVENTFD, EVENTPOLL, SIGNALFD, TIMERFD (dump_events.c); free()d with the entry */
+	struct ev_data *ev;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img. */
@@ -161,5 +163,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,
 		     const struct file_lock *l);
 int files_grow(void **arr, size_t *cap, size_t n, size_t sz);
+struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
+			    const struct probe *p, const struct fown_v *fo);
 
 #endif

@@ -26,6 +26,7 @@
 #include "proc_fdinfo.h"
 #include "dump_files.h"
 #include "dump_files_priv.h"
+#include "dump_events.h"
 #include "util.h"
 
 #include "fdinfo.pb-c.h"
@@ -293,7 +294,11 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 				p->type = FD_TYPES__INOTIFY;
 			return ret;
 		}
-		/* socket:[1234], anon_inode:[eventfd], anon_inode:[eventpoll], ... */
+		/* eventfd, epoll, signalfd, timerfd; or a named refusal of another kind */
+		ret = files_event_classify(pid, p);
+		if (ret != -ENOENT)
+			return ret;
+		/* socket:[1234], ... */
 		pr_err("pid %d fd %d: %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
 	}
@@ -358,6 +363,8 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 		if (ret)
 			goto out;
 		ret = files_classify(d, pid, &ti, p, &seen);
+		if (!ret)
+			ret = files_event_check(pid, p);
 		if (ret == -ENOTSUP)
 			refused++;
 		else if (ret)

@@ -25,6 +25,7 @@
 #include "proc_fdinfo.h"
 #include "dump_files.h"
 #include "dump_files_priv.h"
+#include "dump_events.h"
 #include "util.h"
 
 #include "fdinfo.pb-c.h"
@@ -98,7 +99,7 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		fe.ify = &ify;
 		break;
 	default:
-		return -EINVAL;
+		return files_event_write(img, e, &fown);
 	}
 	return img_write_entry(img, &fe.base);
 }

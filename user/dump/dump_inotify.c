@@ -256,7 +256,7 @@ int dump_fsnotify_classify(pid_t pid, int fd, const char *link, int same_mntns)
 	int err;
 
 	if (!strcmp(link, "anon_inode:[fanotify]")) {
-		pr_err("pid %d fd %d: %s: fanotify instances are not supported (their marks and "
+		pr_err("pid %d fd %d: fanotify group (%s) is not supported (its marks and "
 		       "permission events cannot be dumped)",
 		       pid, fd, link);
 		return -ENOTSUP;
