@@ -59,7 +59,8 @@ LIB_SRCS   := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(PROTO_C)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS:$(BUILD)/%=%))
 CLI_SRCS   := $(wildcard user/cli/*.c)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
-TEST_SRCS  := $(wildcard selftests/test_*.c) selftests/helpers.c
+# The test files, and the helpers they share (helpers.c and per topic).
+TEST_SRCS  := $(wildcard selftests/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 WL_SRCS    := $(wildcard selftests/workloads/*.c)
 WORKLOADS  := $(WL_SRCS:selftests/workloads/%.c=$(BUILD)/workloads/%)
