@@ -126,7 +126,7 @@ $(MANPAGE): docs/ferry.md scripts/md2man.sh
 clean:
 	rm -rf $(BUILD)
 
-LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] $(addsuffix /*.[ch],$(LIB_DIRS)) user/cli/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch]))
+LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] $(addsuffix /*.[ch],$(LIB_DIRS)) user/cli/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch] bench/*/*.[ch]))
 lint:
 	$(Q)clang-format --dry-run -Werror $(LINT_FILES)
 	$(Q)bash scripts/layers.sh
@@ -194,10 +194,12 @@ $(BUILD)/vm/init: selftests/vm/init.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 -static -O2 $(WARN) -o $@ $<
 
-$(BUILD)/bench/%: bench/%.c $(LIBFERRY)
+# A bench is bench/NAME.c, with its parts in bench/NAME/ if it has any.
+$(foreach b,$(BENCHES),$(eval $(b): $(wildcard bench/$(notdir $(b))/*.[ch])))
+$(BUILD)/bench/%: bench/%.c bench/bench_util.h $(LIBFERRY)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(LIBFERRY) $(LDLIBS)
 
 # Fuzzers: the library sources compiled again with clang + libFuzzer + ASan.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
