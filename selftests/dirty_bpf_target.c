@@ -32,11 +32,13 @@
 
 #include "dirty_bpf_target.h"
 
+/* What the child reports once set up. */
 struct setup {
 	int err; /* 0, or -errno of the uffd setup step */
 	char what[64];
 	uint64_t region, other;
 };
+
 size_t db_ps;
 
 /* ---- the child -------------------------------------------------------------------------- */
