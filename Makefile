@@ -59,7 +59,8 @@ LIB_SRCS   := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(PROTO_C)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS:$(BUILD)/%=%))
 CLI_SRCS   := $(wildcard user/cli/*.c)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
-TEST_SRCS  := $(wildcard selftests/test_*.c) selftests/helpers.c
+# The test files, and the helpers they share (helpers.c and per topic).
+TEST_SRCS  := $(wildcard selftests/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 WL_SRCS    := $(wildcard selftests/workloads/*.c)
 WORKLOADS  := $(WL_SRCS:selftests/workloads/%.c=$(BUILD)/workloads/%)
@@ -125,7 +126,7 @@ $(MANPAGE): docs/ferry.md scripts/md2man.sh
 clean:
 	rm -rf $(BUILD)
 
-LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] $(addsuffix /*.[ch],$(LIB_DIRS)) user/cli/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch]))
+LINT_FILES = $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.[ch] $(addsuffix /*.[ch],$(LIB_DIRS)) user/cli/*.[ch] selftests/*.[ch] selftests/*/*.[ch] bench/*.[ch] bench/*/*.[ch]))
 lint:
 	$(Q)clang-format --dry-run -Werror $(LINT_FILES)
 	$(Q)bash scripts/layers.sh
@@ -193,10 +194,12 @@ $(BUILD)/vm/init: selftests/vm/init.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 -static -O2 $(WARN) -o $@ $<
 
-$(BUILD)/bench/%: bench/%.c $(LIBFERRY)
+# A bench is bench/NAME.c, with its parts in bench/NAME/ if it has any.
+$(foreach b,$(BENCHES),$(eval $(b): $(wildcard bench/$(notdir $(b))/*.[ch])))
+$(BUILD)/bench/%: bench/%.c bench/bench_util.h $(LIBFERRY)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(LIBFERRY) $(LDLIBS)
 
 # Fuzzers: the library sources compiled again with clang + libFuzzer + ASan.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined

@@ -183,6 +183,22 @@ char *t_wait_line(const char *path, const char *needle, int timeout_ms)
 	return NULL;
 }
 
+pid_t t_spawn_ready(const char *out_path, const char *const argv[], const char *ready,
+		    int timeout_ms, char **line)
+{
+	pid_t pid = t_spawn(out_path, argv);
+	char *l;
+
+	cr_assert_gt(pid, 0, "cannot start workload %s", argv[0]);
+	l = t_wait_line(out_path, ready, timeout_ms);
+	cr_assert_not_null(l, "workload %s (pid %d) never printed '%s'", argv[0], pid, ready);
+	if (line)
+		*line = l;
+	else
+		free(l);
+	return pid;
+}
+
 int t_count_lines(const char *path, const char *needle)
 {
 	char *buf = t_read_file(path, NULL), *line, *save = NULL;

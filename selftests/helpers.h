@@ -42,6 +42,14 @@ pid_t t_spawn(const char *out_path, const char *const argv[]);
  * @path; returns that line (malloc'd) or NULL on timeout.
  */
 char *t_wait_line(const char *path, const char *needle, int timeout_ms);
+/*
+ * t_spawn_ready - t_spawn @argv with its output in @out_path, then wait up to
+ * @timeout_ms for its line containing @ready; that line goes to *@line
+ * (malloc'd) unless @line is NULL. Returns the pid; fails the test, naming
+ * the workload, if it does not start or never says @ready.
+ */
+pid_t t_spawn_ready(const char *out_path, const char *const argv[], const char *ready,
+		    int timeout_ms, char **line);
 /* t_count_lines - lines of @path containing @needle. */
 int t_count_lines(const char *path, const char *needle);
 /*

@@ -40,10 +40,7 @@ static void dw_start(struct dw *w, unsigned rate, unsigned pages)
 	snprintf(w->log, sizeof(w->log), "%s/writes", w->dir);
 	snprintf(w->json, sizeof(w->json), "%s/report.json", w->dir);
 	argv[6] = w->log;
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "dirtier never got ready");
+	w->pid = t_spawn_ready(w->out, argv, "ready", 10000, &line);
 	cr_assert_eq(sscanf(line, "ready %llx %llu", &base, &n), 2, "ready line: %s", line);
 	free(line);
 	w->base = base;

@@ -55,10 +55,7 @@ static void lw_start(struct lw *w)
 	cr_assert_not_null(w->dir);
 	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
 	argv[1] = w->dir;
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "the locks workload never said ready");
+	w->pid = t_spawn_ready(w->out, argv, "ready", 10000, &line);
 	cr_assert_eq(
 		sscanf(line,
 		       "locks: pid %*d child %d posix %d ofd %d flock-ex %d flock-sh %d dup %d",

@@ -13,16 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "helpers.h"
-#include "img.h"
 #include "img_json.h"
+#include "img_test_helpers.h"
 
 #include "ghost-file.pb-c.h"
 #include "ipc-msg.pb-c.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* CRIU 4.2's criu/include/magic.h: every name it gives a magic, and the value. */
 static const struct {
@@ -166,27 +163,6 @@ static const char *crit_cannot_why(const struct img_type *t)
 		if (!strcmp(crit_cannot[i].name, t->name))
 			return crit_cannot[i].why;
 	return NULL;
-}
-
-static char *tmpdir;
-static int dfd = -1;
-
-static void setup(void)
-{
-	tmpdir = t_tmpdir();
-	cr_assert_not_null(tmpdir, "mkdtemp: %m");
-	dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cr_assert_geq(dfd, 0, "open %s: %m", tmpdir);
-}
-
-static void teardown(void)
-{
-	if (dfd >= 0)
-		close(dfd);
-	dfd = -1;
-	t_rmrf(tmpdir);
-	free(tmpdir);
-	tmpdir = NULL;
 }
 
 /* ---- sample messages from descriptors ------------------------------------------------- */
@@ -408,7 +384,7 @@ static void write_sample(struct arena *a, const struct img_type *t, const char *
 	struct img *img;
 	size_t n, i;
 
-	cr_assert_eq(img_create(&img, dfd, name, t), 0, "%s", name);
+	cr_assert_eq(img_create(&img, it_dfd, name, t), 0, "%s", name);
 	w->n = 0;
 	if (t->kind == IMG_RAW || t->kind == IMG_BLOB) {
 		pattern(extra, 8192, 3);
@@ -435,24 +411,13 @@ static void write_sample(struct arena *a, const struct img_type *t, const char *
 	cr_assert_eq(img_commit(img), 0, "%s", name);
 }
 
-static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
-{
-	uint8_t *buf;
-
-	*len = protobuf_c_message_get_packed_size(m);
-	buf = malloc(*len ? *len : 1);
-	cr_assert_not_null(buf);
-	protobuf_c_message_pack(m, buf);
-	return buf;
-}
-
 /* Read @name back with the img API: the same entries, byte for byte, then the end. */
 static void read_back(const struct img_type *t, const char *name, const struct written *w)
 {
 	ProtobufCMessage *m;
 	struct img *img;
 
-	cr_assert_eq(img_open(&img, dfd, name, t->kind == IMG_RAW ? t : NULL), 0, "%s", name);
+	cr_assert_eq(img_open(&img, it_dfd, name, t->kind == IMG_RAW ? t : NULL), 0, "%s", name);
 	cr_assert_eq(img_get_type(img), t->alias_of ? t->alias_of : t, "%s read as %s", name,
 		     img_get_type(img)->name);
 	for (size_t i = 0; i < w->n; i++) {
@@ -460,8 +425,8 @@ static void read_back(const struct img_type *t, const char *name, const struct w
 		size_t wl, gl;
 
 		cr_assert_eq(img_read_entry(img, &m), 1, "%s #%zu", name, i);
-		want = pack(w->msg[i], &wl);
-		got = pack(m, &gl);
+		want = it_pack(w->msg[i], &wl);
+		got = it_pack(m, &gl);
 		cr_assert_eq(gl, wl, "%s #%zu: %zu bytes re-packed, %zu written", name, i, gl, wl);
 		cr_assert_arr_eq(got, want, wl, "%s #%zu: re-packed bytes differ", name, i);
 		free(want);
@@ -591,8 +556,8 @@ static void every_type(const struct sample_opts *o)
 		write_sample(a, t, name, o, &w);
 		read_back(t, name, &w);
 
-		st = t_run(&out, &err, "cd %s && %s decode -i %s > %s.json", tmpdir, t_ferry_bin(),
-			   name, name);
+		st = t_run(&out, &err, "cd %s && %s decode -i %s > %s.json", it_tmpdir,
+			   t_ferry_bin(), name, name);
 		cr_assert_eq(st, 0, "ferry decode %s: %s", name, err);
 		/*
 		 * What restore does is said for every type but those it restores
@@ -610,7 +575,7 @@ static void every_type(const struct sample_opts *o)
 			   "/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
 			   "print(d[\"magic\"], len(d.get(\"entries\", [])), d.get(\"size\", -1))' "
 			   "%s/%s.json",
-			   tmpdir, name);
+			   it_tmpdir, name);
 		cr_assert_eq(st, 0, "%s: ferry's JSON does not parse: %s", name, err);
 		if (t->kind == IMG_RAW || t->kind == IMG_BLOB) {
 			char want[128];
@@ -630,9 +595,9 @@ static void every_type(const struct sample_opts *o)
 		if (crit && !crit_cannot_why(t)) {
 			char path[512], *ours;
 
-			st = t_run(&out, &err, "%s decode -i %s/%s", crit, tmpdir, name);
+			st = t_run(&out, &err, "%s decode -i %s/%s", crit, it_tmpdir, name);
 			cr_assert_eq(st, 0, "crit decode %s: %s", name, err);
-			snprintf(path, sizeof(path), "%s/%s.json", tmpdir, name);
+			snprintf(path, sizeof(path), "%s/%s.json", it_tmpdir, name);
 			ours = t_read_file(path, NULL);
 			cr_assert_not_null(ours);
 			if (!o->full) {
@@ -659,14 +624,14 @@ static void every_type(const struct sample_opts *o)
 }
 
 /* Only required fields (which crit 3.17 knows too), with strings and bytes to escape. */
-Test(img_types, every_type_required_fields, .timeout = 240, .init = setup, .fini = teardown)
+Test(img_types, every_type_required_fields, .timeout = 240, .init = it_setup, .fini = it_teardown)
 {
 	const struct sample_opts o = { .tricky = 1 };
 
 	every_type(&o);
 }
 
-Test(img_types, every_type_all_fields, .timeout = 240, .init = setup, .fini = teardown)
+Test(img_types, every_type_all_fields, .timeout = 240, .init = it_setup, .fini = it_teardown)
 {
 	const struct sample_opts o = { .full = 1 };
 

@@ -32,7 +32,6 @@ struct lw {
 
 static void lw_start(struct lw *w, const char *const argv[])
 {
-	char *line;
 	int status;
 
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -40,11 +39,7 @@ static void lw_start(struct lw *w, const char *const argv[])
 	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
 	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
 	snprintf(w->log, sizeof(w->log), "%s/lazy.log", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 20000);
-	cr_assert_not_null(line, "workload %s never got ready", argv[0]);
-	free(line);
+	w->pid = t_spawn_ready(w->out, argv, "ready", 20000, NULL);
 	cr_assert_eq(t_run(NULL, NULL, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img), 0,
 		     "dump failed");
 	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);

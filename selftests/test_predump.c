@@ -34,16 +34,10 @@ struct pw {
 
 static void pw_start(struct pw *w, const char *const argv[], const char *ready)
 {
-	char *line;
-
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	w->dir = t_tmpdir();
 	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, ready, 10000);
-	cr_assert_not_null(line, "workload %s never printed '%s'", argv[0], ready);
-	free(line);
+	w->pid = t_spawn_ready(w->out, argv, ready, 10000, NULL);
 }
 
 static void pw_stop(struct pw *w)

@@ -106,8 +106,9 @@ static int orphan_uffd(pid_t pid, int fd, long min)
 	char path[64], link[64], buf[512], *api;
 	unsigned long long version, features;
 	struct proc_fdinfo fi;
+	size_t len = 0;
 	ssize_t n;
-	int f, ours;
+	int f, err, ours;
 
 	if (fd < min)
 		return 0;
@@ -116,18 +117,25 @@ static int orphan_uffd(pid_t pid, int fd, long min)
 	if (n <= 0)
 		return 0;
 	link[n] = '\0';
-	if (strcmp(link, "anon_inode:[userfaultfd]") || proc_fdinfo_read(pid, fd, &fi))
+	if (strcmp(link, "anon_inode:[userfaultfd]"))
 		return 0;
-	ours = (fi.flags & (O_CLOEXEC | O_NONBLOCK)) == (O_CLOEXEC | O_NONBLOCK);
-	proc_fdinfo_release(&fi);
+	/* One read serves both checks: a userfaultfd's fdinfo is a few short lines. */
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
 	f = open(path, O_RDONLY | O_CLOEXEC);
-	n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-	if (f >= 0)
-		close(f);
-	if (n <= 0)
+	if (f < 0)
 		return 0;
-	buf[n] = '\0';
+	err = read_full(f, buf, sizeof(buf) - 1, &len);
+	close(f);
+	if ((err && err != -EIO) || !len)
+		return 0;
+	err = proc_fdinfo_parse(buf, len, &fi);
+	if (err) {
+		pr_errno(err, "pid %d fd %d: cannot parse %s", pid, fd, path);
+		return 0;
+	}
+	ours = (fi.flags & (O_CLOEXEC | O_NONBLOCK)) == (O_CLOEXEC | O_NONBLOCK);
+	proc_fdinfo_release(&fi);
+	buf[len] = '\0';
 	api = strstr(buf, "API:");
 	if (!api || sscanf(api, "API: %llx:%llx", &version, &features) != 2)
 		return 0;
