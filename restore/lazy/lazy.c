@@ -309,6 +309,18 @@ void lazy_abort(struct lazy_daemon *d)
 		close(d->sock);
 	d->sock = -1;
 	if (d->pid > 0) {
+		/*
+		 * The closed socket tells it the restore stopped: let it end on its
+		 * own for a moment, so that its holder learns it ended and does not
+		 * wait for an attach.
+		 */
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+				d->pid = 0;
+				return;
+			}
+			usleep(10000);
+		}
 		kill(d->pid, SIGKILL);
 		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
 			;

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "lazy-pages: "
@@ -363,7 +364,7 @@ int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
 		    const struct lazy_opts *o, struct lazy_ws *ws)
 {
 	struct lzd d = { .r = r, .src = src, .o = o, .ws = ws, .ctl = sock, .hold = -1 };
-	int hold = lazy_holder_start(o, sock);
+	int hold = lazy_holder_start(o, sock, &d.holder_pid);
 
 	if (hold < 0)
 		pr_warn("no holder for the userfaultfds (%s): if this daemon dies, missing pages "
@@ -478,6 +479,12 @@ int lzd_run(struct lzd *dp)
 		lazy_hsend(d.hold, &end, NULL, 0);
 		close(d.hold);
 		d.hold = -1;
+		/* It exits at once: reaped here, not left to whoever inherits it. */
+		for (int i = 0; d.holder_pid > 0 && i < 100; i++) {
+			if (waitpid(d.holder_pid, NULL, WNOHANG) == d.holder_pid)
+				break;
+			usleep(10000);
+		}
 		for (size_t i = 0; i < d.nr_mms; i++)
 			d.mms[i]->hold = -1;
 	}

@@ -77,7 +77,8 @@ struct lzd {
 	size_t nr_lat;
 	int failed;
 	int eager_err;
-	int hold; /* socket to the holder (lazy_holder.c), -1 if none */
+	int hold;	  /* socket to the holder (lazy_holder.c), -1 if none */
+	pid_t holder_pid; /* the holder, if this daemon forked it (to reap it), else 0 */
 };
 
 /* ---- lazy_daemon.c: address spaces ------------------------------------------ */
@@ -120,10 +121,10 @@ int lazy_hrecv(int sock, struct lazy_hmsg *m, int fds[2]);
 /* lazy_holder_name - the abstract address a holder of pid @pid listens on. */
 void lazy_holder_name(pid_t pid, struct sockaddr_un *a, socklen_t *len);
 /*
- * lazy_holder_start - fork the holder (closing @close_fd in it). Returns the
- * socket to it, or -errno.
+ * lazy_holder_start - fork the holder (closing @close_fd in it), its pid in
+ * *@holder. Returns the socket to it, or -errno.
  */
-int lazy_holder_start(const struct lazy_opts *o, int close_fd);
+int lazy_holder_start(const struct lazy_opts *o, int close_fd, pid_t *holder);
 
 /* ---- lazy_fault.c: requests, faults and events ------------------------------ */
 

@@ -382,7 +382,7 @@ out:
 	return ret;
 }
 
-int lazy_holder_start(const struct lazy_opts *o, int close_fd)
+int lazy_holder_start(const struct lazy_opts *o, int close_fd, pid_t *holder)
 {
 	int sv[2], err;
 	pid_t pid;
@@ -428,5 +428,6 @@ int lazy_holder_start(const struct lazy_opts *o, int close_fd)
 		_exit(ret);
 	}
 	close(sv[1]);
+	*holder = pid;
 	return sv[0];
 }
