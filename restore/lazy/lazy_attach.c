@@ -63,8 +63,20 @@ static int connect_holder(pid_t pid, pid_t *found)
 			return -errno;
 		lazy_holder_name(p, &a, &len);
 		if (!connect(s, (struct sockaddr *)&a, len)) {
-			*found = p;
-			return s;
+			struct ucred cr;
+			socklen_t cl = sizeof(cr);
+
+			/* Anyone may bind an abstract name: only root's or ours is a holder. */
+			if (!getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) &&
+			    (cr.uid == 0 || cr.uid == geteuid())) {
+				*found = p;
+				return s;
+			}
+			pr_err("@ferry-lazy-%d belongs to pid %d of uid %u, not to a holder of "
+			       "root or of uid %u: refusing to serve it",
+			       p, (int)cr.pid, (unsigned int)cr.uid, (unsigned int)geteuid());
+			close(s);
+			return -EPERM;
 		}
 		close(s);
 		if (proc_parse_status(p, 0, &st))
