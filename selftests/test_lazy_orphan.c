@@ -119,14 +119,14 @@ static void lo_stop(struct lo *w)
 	free(w->dir);
 }
 
-/* `ferry lazy-pages --attach PID -D img` in the background; its pid. */
-static pid_t attach(struct lo *w)
+/* `ferry lazy-pages --attach PID -D img [ARGS]` in the background; its pid. */
+static pid_t attach_args(struct lo *w, const char *args)
 {
 	char cmd[2048];
 	pid_t p;
 
-	snprintf(cmd, sizeof(cmd), "exec %s lazy-pages --attach %d -D %s -v3 --log-file %s",
-		 t_ferry_bin(), w->pid, w->img, w->att_log);
+	snprintf(cmd, sizeof(cmd), "exec %s lazy-pages --attach %d -D %s -v3 --log-file %s %s",
+		 t_ferry_bin(), w->pid, w->img, w->att_log, args);
 	p = fork();
 	cr_assert_geq(p, 0);
 	if (!p) {
@@ -134,6 +134,11 @@ static pid_t attach(struct lo *w)
 		_exit(127);
 	}
 	return p;
+}
+
+static pid_t attach(struct lo *w)
+{
+	return attach_args(w, "");
 }
 
 /* @p (our child) has ended: reaped now, or not there. */
@@ -296,6 +301,50 @@ Test(lazy_orphan, process_group_kill_then_attach)
 	t_expect_verdict(w.out, w.pid, 0, "memhog: verify ok", "BAD", 60000);
 	rc = wait_exit(a, 60000);
 	cr_assert_eq(rc, 0, "lazy-pages --attach exited %d:\n%s", rc, t_read_file(w.att_log, NULL));
+	lo_stop(&w);
+}
+
+/*
+ * From a page server: the daemon dies, its connections drop (the holder
+ * keeps none of them), the server ends its failed session; a new server on
+ * the same images serves the attaching daemon.
+ */
+Test(lazy_orphan, attach_from_a_new_page_server)
+{
+	const char *argv[] = { "memhog", "32", NULL };
+	char out[600], slog[600], hp[64], hp2[64], args[128];
+	struct lo w;
+	pid_t srv, srv2, d, a;
+	int rc;
+
+	lo_start(&w, argv);
+	snprintf(out, sizeof(out), "%s/ps.out", w.dir);
+	snprintf(slog, sizeof(slog), "%s/ps.log", w.dir);
+	srv = t_page_server(NULL, w.img, "127.0.0.1", NULL, out, slog, hp, sizeof(hp));
+	cr_assert_gt(srv, 0);
+	cr_assert_eq(t_run(NULL, NULL,
+			   "%s restore -D %s -d --lazy-pages --page-server %s --prefetch-delay "
+			   "600000 -v3 --log-file %s",
+			   t_ferry_bin(), w.img, hp, w.log),
+		     0);
+	d = daemon_of(&w);
+	cr_assert_eq(kill(d, SIGKILL), 0);
+	cr_assert_eq(wait_exit(d, 5000), 128 + SIGKILL);
+	rc = wait_exit(srv, 10000);
+	cr_assert(rc > 0, "the first page server did not end its broken session (%d)", rc);
+	kill(w.pid, SIGUSR1);
+	waits(&w, "verify", 0);
+	snprintf(out, sizeof(out), "%s/ps2.out", w.dir);
+	snprintf(slog, sizeof(slog), "%s/ps2.log", w.dir);
+	srv2 = t_page_server(NULL, w.img, "127.0.0.1", NULL, out, slog, hp2, sizeof(hp2));
+	cr_assert_gt(srv2, 0);
+	snprintf(args, sizeof(args), "--page-server %s", hp2);
+	a = attach_args(&w, args);
+	t_expect_verdict(w.out, w.pid, 0, "memhog: verify ok", "BAD", 60000);
+	rc = wait_exit(a, 60000);
+	cr_assert_eq(rc, 0, "lazy-pages --attach exited %d:\n%s", rc, t_read_file(w.att_log, NULL));
+	cr_expect_eq(wait_exit(srv2, 10000), 0, "the second page server:\n%s",
+		     t_read_file(slog, NULL));
 	lo_stop(&w);
 }
 

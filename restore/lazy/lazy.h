@@ -98,9 +98,10 @@ void lazy_kill_tree(pid_t pid);
 /*
  * lazy_daemon_run - the daemon's main loop, in the forked child: serves the
  * processes registered on control socket @sock from @src until every page
- * is in. Returns the exit status (0: every page in or every process gone).
+ * is in, journaling to its holder @holder on socket @hold (-1: none). Returns the exit status (0:
+ * every page in or every process gone).
  */
-int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
+int lazy_daemon_run(int sock, int hold, pid_t holder, const struct rimg *r, struct page_source *src,
 		    const struct lazy_opts *o, struct lazy_ws *ws);
 
 /*

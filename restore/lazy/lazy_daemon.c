@@ -360,17 +360,17 @@ static size_t settle(struct lzd *d)
 	return live;
 }
 
-int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
+int lazy_daemon_run(int sock, int hold, pid_t holder, const struct rimg *r, struct page_source *src,
 		    const struct lazy_opts *o, struct lazy_ws *ws)
 {
-	struct lzd d = { .r = r, .src = src, .o = o, .ws = ws, .ctl = sock, .hold = -1 };
-	int hold = lazy_holder_start(o, sock, &d.holder_pid);
+	struct lzd d = { .r = r,
+			 .src = src,
+			 .o = o,
+			 .ws = ws,
+			 .ctl = sock,
+			 .hold = hold < 0 ? -1 : hold,
+			 .holder_pid = holder };
 
-	if (hold < 0)
-		pr_warn("no holder for the userfaultfds (%s): if this daemon dies, missing pages "
-			"read as zeros",
-			strerror(-hold));
-	d.hold = hold;
 	return lzd_run(&d);
 }
 
