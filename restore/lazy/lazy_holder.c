@@ -329,8 +329,8 @@ static int holder_run(struct holder *h)
 
 		for (size_t i = 0; i < h->nmm; i++)
 			live += !h->mm[i].done && h->mm[i].pidfd >= 0;
-		if (h->nmm && !live)
-			break; /* every process it held is gone */
+		if (h->dsock < 0 && h->nmm && !live)
+			break; /* orphaned, and every process it held is gone */
 		if (h->dsock >= 0) {
 			who[n] = SIZE_MAX;
 			p[n++] = (struct pollfd){ .fd = h->dsock, .events = POLLIN };
