@@ -312,3 +312,98 @@ Test(page_server_auth, unproved_flood_does_not_stop_the_lazy_restore)
 	free(log);
 	pa_stop(&a);
 }
+
+/*
+ * A server of uid 65534 on the port of a root server that was killed (whose
+ * secret file stays): it says Ready to anything, so a client proving the
+ * stale secret would take its pages. Returns when killed.
+ */
+static void fake_server(int port, int ready_fd)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static uint8_t buf[1 << 16];
+	uint8_t nonce[PS_NONCE_SIZE] = { 1 };
+	int l, one = 1;
+
+	become_nobody();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 4))
+		_exit(2);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(3);
+	for (unsigned int idx = 0;; idx++) {
+		struct ber_err e = { 0 };
+		struct ber_enc enc;
+		size_t have = 0, len = 0;
+		int c = accept(l, NULL, NULL);
+
+		if (c < 0)
+			_exit(4);
+		ber_enc_init(&enc);
+		ps_enc_server_hello(&enc, PS_WIRE_VERSION, nonce, true);
+		if (write_full(c, enc.buf, enc.len))
+			continue;
+		/* Whatever ClientHello comes: Ready. */
+		while (ps_frame(buf, have, PS_MAX_PDU, 0, &len, &e) == 0) {
+			struct pollfd pf = { .fd = c, .events = POLLIN };
+			ssize_t n;
+
+			if (poll(&pf, 1, 2000) != 1)
+				break;
+			n = recv(c, buf + have, sizeof(buf) - have, 0);
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+		}
+		ber_enc_reset(&enc);
+		ps_enc_ready(&enc, idx);
+		if (write_full(c, enc.buf, enc.len))
+			continue;
+		ber_enc_free(&enc);
+	}
+}
+
+Test(page_server_auth, a_server_of_another_user_gets_no_client)
+{
+	struct page_source *src = NULL;
+	char path[4200];
+	int p[2], port, err;
+	struct pa a;
+	pid_t fk;
+
+	pa_start(&a, "4");
+	cr_assert_eq(ps_local_secret_path(a.hp, path, sizeof(path)), 0);
+	port = atoi(strrchr(a.hp, ':') + 1);
+	/* Killed: its secret file stays behind. */
+	kill(a.server, SIGKILL);
+	waitpid(a.server, NULL, 0);
+	a.server = 0;
+	cr_assert_eq(access(path, R_OK), 0, "%s", path);
+	cr_assert_eq(pipe(p), 0);
+	fk = fork();
+	cr_assert_geq(fk, 0);
+	if (!fk) {
+		close(p[0]);
+		fake_server(port, p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	{
+		char b;
+
+		cr_assert_eq(read(p[0], &b, 1), 1, "the fake server did not start");
+	}
+	close(p[0]);
+	err = page_source_remote_open(&src, a.hp, NULL, 3000);
+	cr_assert_eq(err, -EACCES, "a client took the pages of uid %d's server (%s)", NOBODY,
+		     strerror(-err));
+	kill(fk, SIGKILL);
+	waitpid(fk, NULL, 0);
+	unlink(path);
+	a.pid = -1;
+	pa_stop(&a);
+}

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "page_source_remote.h"
 #include "page_source_remote_priv.h"
 #include "ps_wire.h"
+#include "sock_peer.h"
 #include "util.h"
 
 #define LOG_PREFIX "page source: "
@@ -294,6 +296,8 @@ static int load_local_secret(struct remote *r, int fd)
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?", where[INET6_ADDRSTRLEN + 16], path[4096];
 	unsigned int port = 0;
+	struct stat st = { 0 };
+	long uid;
 
 	if (r->local_secret)
 		return 0;
@@ -323,6 +327,20 @@ static int load_local_secret(struct remote *r, int fd)
 		pr_err("%s: cannot read the secret of the server on this machine (%s): only the "
 		       "server's user can",
 		       r->name, path);
+		return -EACCES;
+	}
+	/*
+	 * The file is left by a server of its owner; whoever listens there now
+	 * must be that user, or a server of another user (started on the port of
+	 * one killed) would feed the restore its own pages.
+	 */
+	uid = sock_peer_uid(fd);
+	if (stat(path, &st) || uid < 0 || (uid_t)uid != st.st_uid) {
+		pr_err("%s: the server there is not the one whose secret %s holds: it runs as "
+		       "uid %ld, the secret is uid %u's; refusing its pages",
+		       r->name, path, uid, (unsigned int)st.st_uid);
+		ps_secret_free(r->local_secret, r->local_secret_len);
+		r->local_secret = NULL;
 		return -EACCES;
 	}
 	pr_debug("%s: proving the secret in %s", r->name, path);
