@@ -407,3 +407,26 @@ Test(page_server_auth, a_server_of_another_user_gets_no_client)
 	a.pid = -1;
 	pa_stop(&a);
 }
+
+/* A server killed with SIGKILL leaves its secret file; the next server to start removes it. */
+Test(page_server_auth, secret_of_a_killed_server_is_swept)
+{
+	char path[4200], out[600], log[600], hp[64];
+	struct pa a;
+	pid_t s2;
+
+	pa_start(&a, "1");
+	cr_assert_eq(ps_local_secret_path(a.hp, path, sizeof(path)), 0);
+	kill(a.server, SIGKILL);
+	waitpid(a.server, NULL, 0);
+	a.server = 0;
+	cr_assert_eq(access(path, F_OK), 0, "%s", path);
+	snprintf(out, sizeof(out), "%s/ps2.out", a.dir);
+	snprintf(log, sizeof(log), "%s/ps2.log", a.dir);
+	s2 = t_page_server(NULL, a.img, "127.0.0.1", NULL, out, log, hp, sizeof(hp));
+	cr_assert_gt(s2, 0);
+	cr_expect_neq(access(path, F_OK), 0, "%s outlived its server, killed", path);
+	a.server = s2;
+	a.pid = -1;
+	pa_stop(&a);
+}

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -621,108 +620,6 @@ void ps_secret_free(uint8_t *secret, size_t len)
 		return;
 	explicit_bzero(secret, len);
 	free(secret);
-}
-
-int ps_local_secret_path(const char *where, char *buf, size_t size)
-{
-	int n = snprintf(buf, size, "%s/%s.secret", PS_LOCAL_SECRET_DIR, where);
-
-	return n < 0 || (size_t)n >= size || strchr(where, '/') ? -ENAMETOOLONG : 0;
-}
-
-/* mkdir -p of PS_LOCAL_SECRET_DIR, its last part mode 0700 and owned by us. */
-static int local_secret_dir(void)
-{
-	char dir[] = PS_LOCAL_SECRET_DIR;
-	struct stat st;
-
-	for (char *p = dir + 1;; p++) {
-		char c = *p;
-
-		if (c && c != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, c ? 0755 : 0700) && errno != EEXIST) {
-			int err = -errno;
-
-			pr_errno(err, "cannot make %s for the page server's secret", dir);
-			return err;
-		}
-		*p = c;
-		if (!c)
-			break;
-	}
-	if (lstat(dir, &st))
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		pr_err("%s must be a directory of uid %u with mode 0700 (it is uid %u, mode %04o): "
-		       "the page server's secret would not be private there",
-		       dir, (unsigned int)geteuid(), (unsigned int)st.st_uid,
-		       (unsigned int)(st.st_mode & 07777));
-		return -EPERM;
-	}
-	return 0;
-}
-
-int ps_local_secret_create(const char *where, uint8_t **secret, size_t *len, char *path,
-			   size_t path_size)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t raw[PS_LOCAL_SECRET_BYTES], *buf = NULL;
-	char tmp[4096 + 32];
-	int fd = -1, err;
-
-	*secret = NULL;
-	*len = 0;
-	err = ps_local_secret_path(where, path, path_size);
-	if (err) {
-		pr_err("no local secret file for %s: name too long", where);
-		return err;
-	}
-	err = local_secret_dir();
-	if (err)
-		return err;
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		err = -errno;
-		pr_perror("getrandom for the page server's secret");
-		return err;
-	}
-	buf = malloc(2 * sizeof(raw) + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		buf[2 * i] = (uint8_t)hex[raw[i] >> 4];
-		buf[2 * i + 1] = (uint8_t)hex[raw[i] & 15];
-	}
-	buf[2 * sizeof(raw)] = '\n';
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		pr_perror("cannot create %s", tmp);
-		goto out;
-	}
-	err = write_full(fd, buf, 2 * sizeof(raw) + 1);
-	if (!err && fsync(fd))
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err) {
-		pr_errno(err, "cannot write the page server's secret to %s", path);
-		unlink(tmp);
-		goto out;
-	}
-	*secret = buf;
-	*len = 2 * sizeof(raw);
-	buf = NULL;
-out:
-	if (fd >= 0)
-		close(fd);
-	explicit_bzero(raw, sizeof(raw));
-	ps_secret_free(buf, 2 * sizeof(raw) + 1);
-	return err;
 }
 
 const char *ps_printable(const char *s, size_t len, char *buf, size_t size)

@@ -210,7 +210,9 @@ void ps_secret_free(uint8_t *secret, size_t len);
  * --secret-file: PS_LOCAL_SECRET_DIR/ADDR:PORT.secret (ADDR:PORT as
  * page_server_where() prints it), mode 0600 in a 0700 directory, so only the
  * server's user (and root) can read it; a client on the same machine with no
- * --secret-file reads it for the address it connected to.
+ * --secret-file reads it for the address it connected to. In
+ * ps_local_secret.c; making one also removes the files of servers that are
+ * gone (nothing listens on their address).
  */
 #define PS_LOCAL_SECRET_DIR "/run/ferry/page-server"
 
