@@ -151,6 +151,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			.ws_file = ws_path,
 			.timeout_ms = o->timeout_ms,
 			.prefetch_delay_ms = o->prefetch_delay_ms,
+			.orphan_timeout_ms = o->orphan_timeout_ms > 0 ? o->orphan_timeout_ms
+								      : LAZY_ORPHAN_TIMEOUT_MS,
 		};
 
 		snprintf(ws_path, sizeof(ws_path), "%s/%s", o->dir, LAZY_WS_FILE);

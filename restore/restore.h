@@ -34,6 +34,7 @@ struct restore_opts {
 	const char *record_ws;	 /* --record-ws: write the first-touch order there */
 	long timeout_ms;	 /* --lazy-timeout: a page request unanswered this long fails */
 	long prefetch_delay_ms;	 /* --prefetch-delay: background filling starts this late */
+	long orphan_timeout_ms;	 /* --orphan-timeout: a dead daemon's processes wait this long */
 	pid_t *lazy_daemon;	 /* if not NULL, gets the lazy-pages daemon's pid (0: none) */
 	const struct restore_inherit *inherit; /* --inherit-fd, nr_inherit of them */
 	size_t nr_inherit;

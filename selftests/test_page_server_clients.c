@@ -85,6 +85,9 @@ static size_t pdu_len(const uint8_t *buf, size_t have)
 	return len;
 }
 
+/* The nonce of the last ServerHello raw_hello() took. */
+static uint8_t raw_nonce[PS_NONCE_SIZE];
+
 /* raw_hello - connect, take the ServerHello; returns the fd. */
 static int raw_hello(int port, uint8_t *buf, size_t cap, size_t *have)
 {
@@ -95,8 +98,27 @@ static int raw_hello(int port, uint8_t *buf, size_t cap, size_t *have)
 	cr_assert(raw_recv(fd, buf, cap, have, &p));
 	cr_assert_eq(p.type, PS_SERVER_HELLO);
 	cr_assert_eq(buf[0], 'h');
+	cr_assert(p.server_hello.auth_required, "a server that asks for no proof");
+	memcpy(raw_nonce, p.server_hello.nonce, sizeof(raw_nonce));
 	raw_drop(buf, have, buf + pdu_len(buf, *have));
 	return fd;
+}
+
+/* raw_client_hello - a ClientHello proving the local secret of the server on @port. */
+static void raw_client_hello(struct ber_enc *e, uint32_t version, enum ps_channel ch,
+			     const uint8_t *sid, int port)
+{
+	char where[64], path[4200];
+	uint8_t *secret, proof[PS_PROOF_SIZE];
+	size_t len;
+
+	snprintf(where, sizeof(where), "127.0.0.1:%d", port);
+	cr_assert_eq(ps_local_secret_path(where, path, sizeof(path)), 0);
+	cr_assert_eq(ps_secret_load(path, &secret, &len), 0, "%s", path);
+	cr_assert_eq(ps_proof(secret, len, raw_nonce, ch, sid, proof), 0);
+	ps_secret_free(secret, len);
+	ber_enc_reset(e);
+	ps_enc_client_hello(e, version, ch, sid, proof);
 }
 
 /* expect_error_then_eof - the server answers with an Error of @code and closes. */
@@ -153,8 +175,7 @@ Test(page_server, garbage_and_truncated_clients_do_not_stop_the_session)
 	close(fd);
 	/* A version this server does not speak. */
 	fd = raw_hello(s.port, buf, sizeof(buf), &have);
-	ber_enc_reset(&e);
-	ps_enc_client_hello(&e, 2, PS_CHAN_FAULT, sid, NULL);
+	raw_client_hello(&e, 2, PS_CHAN_FAULT, sid, s.port);
 	raw_send(fd, e.buf, e.len);
 	expect_error_then_eof(fd, buf, sizeof(buf), &have, PS_ERR_UNSUPPORTED_VERSION);
 	close(fd);
@@ -187,12 +208,12 @@ Test(page_server, garbage_and_truncated_clients_do_not_stop_the_session)
 /* A session connection that breaks the protocol, or vanishes, fails the server. */
 Test(page_server, broken_session_fails_the_server)
 {
-	uint8_t buf[8192], sid[PS_SESSION_ID_SIZE] = { 9 };
+	uint8_t buf[8192], buf2[8192], sid[PS_SESSION_ID_SIZE] = { 9 };
 	struct ps_pdu p;
 	struct ber_enc e;
 	struct pst_dump d;
 	struct pst_srv s;
-	size_t have;
+	size_t have, have2;
 	int fd, fd2;
 
 	pst_dump_memhog(&d, "1");
@@ -200,17 +221,15 @@ Test(page_server, broken_session_fails_the_server)
 	for (int variant = 0; variant < 2; variant++) {
 		pst_srv_start(&s, &d, NULL);
 		fd = raw_hello(s.port, buf, sizeof(buf), &have);
-		ber_enc_reset(&e);
-		ps_enc_client_hello(&e, 1, PS_CHAN_FAULT, sid, NULL);
+		raw_client_hello(&e, 1, PS_CHAN_FAULT, sid, s.port);
 		raw_send(fd, e.buf, e.len);
 		cr_assert(raw_recv(fd, buf, sizeof(buf), &have, &p));
 		cr_assert_eq(p.type, PS_READY);
 		cr_assert_eq(p.ready.connection, 0);
 		raw_drop(buf, &have, buf + pdu_len(buf, have));
 		/* The session's second connection, then the first one misbehaves. */
-		fd2 = raw_connect(s.port);
-		ber_enc_reset(&e);
-		ps_enc_client_hello(&e, 1, PS_CHAN_BACKGROUND, sid, NULL);
+		fd2 = raw_hello(s.port, buf2, sizeof(buf2), &have2);
+		raw_client_hello(&e, 1, PS_CHAN_BACKGROUND, sid, s.port);
 		raw_send(fd2, e.buf, e.len);
 		if (variant == 0) {
 			raw_send(fd, "\x70\x03\x02\x01\xff", 5); /* id -1: not a RequestId */

@@ -30,6 +30,7 @@
 #include "vma_status.h"
 #include "lazy.h"
 #include "lazy_ctl.h"
+#include "lazy_daemon_priv.h"
 #include "lazy_ws.h"
 #include "log.h"
 #include "page_source.h"
@@ -111,12 +112,19 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 	}
 	if (pid == 0) {
 		struct page_source *src = NULL;
-		int32_t st;
+		pid_t holder = 0;
+		int32_t st, hold;
 
 		close(sv[0]);
 		prctl(PR_SET_NAME, "ferry-lazy");
 		if (o->log_path && log_to_stderr() && log_init(o->log_path, log_level, 0))
 			log_init("/dev/null", log_level, 0); /* never the restored program's tty */
+		/* Before the source: the holder must not keep its connections open. */
+		hold = lazy_holder_start(o, sv[1], &holder);
+		if (hold < 0)
+			pr_warn("no holder for the userfaultfds (%s): if this daemon dies, missing "
+				"pages read as zeros",
+				strerror(-hold));
 		if (o->page_server)
 			st = page_source_remote_open(&src, o->page_server, o->secret_file,
 						     o->timeout_ms);
@@ -124,7 +132,7 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 			st = page_source_local_open(&src, r);
 		if (send(sv[1], &st, sizeof(st), MSG_NOSIGNAL) != sizeof(st) || st)
 			_exit(1);
-		st = lazy_daemon_run(sv[1], r, src, o, &ws);
+		st = lazy_daemon_run(sv[1], hold, holder, r, src, o, &ws);
 		page_source_destroy(src);
 		fflush(NULL);
 		_exit(st);
@@ -309,6 +317,18 @@ void lazy_abort(struct lazy_daemon *d)
 		close(d->sock);
 	d->sock = -1;
 	if (d->pid > 0) {
+		/*
+		 * The closed socket tells it the restore stopped: let it end on its
+		 * own for a moment, so that its holder learns it ended and does not
+		 * wait for an attach.
+		 */
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+				d->pid = 0;
+				return;
+			}
+			usleep(10000);
+		}
 		kill(d->pid, SIGKILL);
 		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
 			;

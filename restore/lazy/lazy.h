@@ -46,6 +46,11 @@ struct lazy_opts {
 	long timeout_ms;	 /* a page request unanswered this long kills the source */
 	long prefetch_delay_ms;	 /* background filling starts this long after resume */
 	/*
+	 * The daemon dies before every page is in: its holder waits this long
+	 * for `ferry lazy-pages --attach`, then kills who misses pages.
+	 */
+	long orphan_timeout_ms;
+	/*
 	 * Where the daemon logs when ferry logs to stderr: it outlives the
 	 * restore and must not write over the restored program's terminal.
 	 * NULL: where ferry logs.
@@ -93,9 +98,22 @@ void lazy_kill_tree(pid_t pid);
 /*
  * lazy_daemon_run - the daemon's main loop, in the forked child: serves the
  * processes registered on control socket @sock from @src until every page
- * is in. Returns the exit status (0: every page in or every process gone).
+ * is in, journaling to its holder @holder on socket @hold (-1: none). Returns the exit status (0:
+ * every page in or every process gone).
  */
-int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
+int lazy_daemon_run(int sock, int hold, pid_t holder, const struct rimg *r, struct page_source *src,
 		    const struct lazy_opts *o, struct lazy_ws *ws);
+
+/*
+ * lazy_attach - serve the lazy restore of the tree of @pid whose daemon died:
+ * take the userfaultfds and the journal from its holder, rebuild the index
+ * from @r (the same dump) and the journal, wake the threads that wait, and
+ * run as its daemon until every page is in. Returns the exit status (0: every
+ * page in); -errno if there is no holder to attach to (logged).
+ */
+int lazy_attach(pid_t pid, const struct rimg *r, const struct lazy_opts *o);
+
+/* The orphan timeout when none is given (ms). */
+#define LAZY_ORPHAN_TIMEOUT_MS 60000
 
 #endif

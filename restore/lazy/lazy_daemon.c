@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "lazy-pages: "
@@ -50,6 +51,11 @@ void lzd_mm_release(struct lzd_mm *mm, const char *why)
 {
 	if (mm->done)
 		return;
+	if (mm->hold >= 0) {
+		struct lazy_hmsg m = { .type = LH_RELEASE, .mm = mm->self };
+
+		lazy_hsend(mm->hold, &m, NULL, 0); /* a lost holder is said once, elsewhere */
+	}
 	pr_debug("pid %d (dumped pid %d): %s; %llu fault(s), %llu pages by fault, %llu in the "
 		 "background, %llu working set, %llu zero",
 		 mm->pid, mm->src_pid, why, (unsigned long long)mm->faults,
@@ -80,11 +86,63 @@ int lzd_mm_add(struct lzd *d, int uffd, int pidfd, pid_t pid, pid_t src_pid, siz
 	mm->uffd = uffd;
 	mm->pidfd = pidfd;
 	mm->memfd = -1;
+	mm->hold = -1;
+	mm->self = (int32_t)d->nr_mms;
 	mm->pid = pid;
 	mm->src_pid = src_pid;
 	d->mms[d->nr_mms] = mm;
 	*out = d->nr_mms++;
 	return 0;
+}
+
+static void hold_lost(struct lzd *d, int err)
+{
+	pr_warn("the holder of the userfaultfds is gone (%s): a death of this daemon would now "
+		"leave missing pages reading as zeros",
+		strerror(-err));
+	close(d->hold);
+	d->hold = -1;
+	for (size_t i = 0; i < d->nr_mms; i++)
+		d->mms[i]->hold = -1;
+}
+
+void lzd_hold_mm(struct lzd *d, size_t m, int parent)
+{
+	struct lzd_mm *mm = d->mms[m];
+	struct lazy_hmsg msg = { .type = LH_MM,
+				 .mm = (int32_t)m,
+				 .pid = mm->pid,
+				 .src_pid = mm->src_pid,
+				 .parent = parent };
+	int fds[2], n = 0, err;
+
+	if (d->hold < 0)
+		return;
+	if (mm->uffd >= 0) {
+		fds[n++] = mm->uffd;
+		msg.fds |= LH_FD_UFFD;
+	}
+	if (mm->pidfd >= 0) {
+		fds[n++] = mm->pidfd;
+		msg.fds |= LH_FD_PIDFD;
+	}
+	err = lazy_hsend(d->hold, &msg, fds, n);
+	if (err)
+		hold_lost(d, err);
+	else
+		mm->hold = d->hold;
+}
+
+void lzd_hold_event(struct lzd *d, size_t m, const struct uffd_msg *ev)
+{
+	struct lazy_hmsg msg = { .type = LH_EVENT, .mm = (int32_t)m, .ev = *ev };
+	int err;
+
+	if (d->hold < 0)
+		return;
+	err = lazy_hsend(d->hold, &msg, NULL, 0);
+	if (err)
+		hold_lost(d, err);
 }
 
 struct piece_filter {
@@ -118,6 +176,14 @@ int lzd_walk_pieces(const struct rimg_proc *p, int lazy,
 static int index_piece(void *arg, uint64_t addr, uint64_t nr)
 {
 	return lz_add(arg, addr, nr, addr);
+}
+
+int lzd_index_proc(struct lzd *d, size_t m, const struct rimg_proc *p)
+{
+	int err = lzd_walk_pieces(p, 1, index_piece, &d->mms[m]->idx);
+
+	d->pages_total += d->mms[m]->idx.pages;
+	return err;
 }
 
 void lazy_kill_tree(pid_t pid)
@@ -198,12 +264,11 @@ static int on_ctl(struct lzd *d)
 		st = lzd_mm_add(d, msg.has_uffd ? fds[1] : -1, fds[0], msg.pid, msg.pid, &m);
 	if (!st) {
 		fds[0] = fds[1] = -1;
+		lzd_hold_mm(d, m, -1);
 		st = lzd_fill_eager(d, m, p);
 	}
-	if (!st && d->mms[m]->uffd >= 0) {
-		st = lzd_walk_pieces(p, 1, index_piece, &d->mms[m]->idx);
-		d->pages_total += d->mms[m]->idx.pages;
-	}
+	if (!st && d->mms[m]->uffd >= 0)
+		st = lzd_index_proc(d, m, p);
 	if (!st)
 		st = lzd_prefetch_ws(d, m);
 	if (!st && d->mms[m]->ws_pages)
@@ -295,10 +360,25 @@ static size_t settle(struct lzd *d)
 	return live;
 }
 
-int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
+int lazy_daemon_run(int sock, int hold, pid_t holder, const struct rimg *r, struct page_source *src,
 		    const struct lazy_opts *o, struct lazy_ws *ws)
 {
-	struct lzd d = { .r = r, .src = src, .o = o, .ws = ws, .ctl = sock };
+	struct lzd d = { .r = r,
+			 .src = src,
+			 .o = o,
+			 .ws = ws,
+			 .ctl = sock,
+			 .hold = hold < 0 ? -1 : hold,
+			 .holder_pid = holder };
+
+	return lzd_run(&d);
+}
+
+int lzd_run(struct lzd *dp)
+{
+	struct lzd d = *dp;
+	const struct lazy_opts *o = d.o;
+	struct page_source *src = d.src;
 	int err = 0;
 
 	d.lat = calloc(MAX_LAT, sizeof(*d.lat));
@@ -389,6 +469,25 @@ int lazy_daemon_run(int sock, const struct rimg *r, struct page_source *src,
 	}
 	if (d.go || d.failed)
 		summary(&d);
+	if (d.hold >= 0) {
+		/*
+		 * Over on its own: every page is in, who lacked pages is killed, or
+		 * the restore stopped (and kills its tree). The holder may go.
+		 */
+		struct lazy_hmsg end = { .type = LH_END };
+
+		lazy_hsend(d.hold, &end, NULL, 0);
+		close(d.hold);
+		d.hold = -1;
+		/* It exits at once: reaped here, not left to whoever inherits it. */
+		for (int i = 0; d.holder_pid > 0 && i < 100; i++) {
+			if (waitpid(d.holder_pid, NULL, WNOHANG) == d.holder_pid)
+				break;
+			usleep(10000);
+		}
+		for (size_t i = 0; i < d.nr_mms; i++)
+			d.mms[i]->hold = -1;
+	}
 	for (size_t i = 0; i < d.nr_mms; i++) {
 		lzd_mm_release(d.mms[i], "daemon exits");
 		free(d.mms[i]);

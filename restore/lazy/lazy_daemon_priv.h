@@ -11,7 +11,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/socket.h>
+#include <linux/userfaultfd.h>
+
 #include "images.h"
+#include "lazy_ctl.h"
 #include "lazy.h"
 #include "lazy_index.h"
 #include "lazy_ws.h"
@@ -32,6 +36,8 @@
 
 struct lzd_mm {
 	int uffd, pidfd;
+	int hold;      /* the holder's socket, to journal its release; -1: none */
+	int32_t self;  /* its index in lzd.mms */
 	pid_t pid;     /* the process, or 0 while unknown (a forked child) */
 	pid_t src_pid; /* the dumped process whose pages it holds */
 	struct lz_index idx;
@@ -71,6 +77,8 @@ struct lzd {
 	size_t nr_lat;
 	int failed;
 	int eager_err;
+	int hold;	  /* socket to the holder (lazy_holder.c), -1 if none */
+	pid_t holder_pid; /* the holder, if this daemon forked it (to reap it), else 0 */
 };
 
 /* ---- lazy_daemon.c: address spaces ------------------------------------------ */
@@ -87,6 +95,36 @@ int lzd_mm_add(struct lzd *d, int uffd, int pidfd, pid_t pid, pid_t src_pid, siz
  */
 int lzd_walk_pieces(const struct rimg_proc *p, int lazy,
 		    int (*fn)(void *arg, uint64_t addr, uint64_t nr), void *arg);
+
+/*
+ * lzd_hold_mm - journal new address space @m (forked from @parent, or -1) to
+ * the holder, with its uffd and pidfd. A holder that is gone is logged once
+ * and forgotten: the restore goes on without it.
+ */
+void lzd_hold_mm(struct lzd *d, size_t m, int parent);
+/* lzd_hold_event - journal event @ev of address space @m to the holder. */
+void lzd_hold_event(struct lzd *d, size_t m, const struct uffd_msg *ev);
+
+/* lzd_index_proc - the index of new address space @m: every lazy page of dumped @p. */
+int lzd_index_proc(struct lzd *d, size_t m, const struct rimg_proc *p);
+
+/* lzd_run - the daemon's loop over @d until every address space is let go; the exit status. */
+int lzd_run(struct lzd *d);
+
+/* ---- lazy_holder.c: the holder of the userfaultfds --------------------------- */
+
+struct sockaddr_un;
+/* lazy_hsend - one message, with @nfds descriptors. Returns 0 or -errno. */
+int lazy_hsend(int sock, const struct lazy_hmsg *m, const int *fds, int nfds);
+/* lazy_hrecv - one message and up to 2 descriptors (-1 if none). Returns 0 or -errno. */
+int lazy_hrecv(int sock, struct lazy_hmsg *m, int fds[2]);
+/* lazy_holder_name - the abstract address a holder of pid @pid listens on. */
+void lazy_holder_name(pid_t pid, struct sockaddr_un *a, socklen_t *len);
+/*
+ * lazy_holder_start - fork the holder (closing @close_fd in it), its pid in
+ * *@holder. Returns the socket to it, or -errno.
+ */
+int lazy_holder_start(const struct lazy_opts *o, int close_fd, pid_t *holder);
 
 /* ---- lazy_fault.c: requests, faults and events ------------------------------ */
 

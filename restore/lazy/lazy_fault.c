@@ -359,6 +359,7 @@ static int on_fork(struct lzd *d, size_t m, int ufd)
 		close(ufd);
 		return err;
 	}
+	lzd_hold_mm(d, c, (int)m);
 	mm = d->mms[m];
 	err = lz_copy(&d->mms[c]->idx, &mm->idx);
 	d->pages_total += d->mms[c]->idx.pages;
@@ -403,11 +404,13 @@ int lzd_drain(struct lzd *d, size_t m)
 				err = on_fork(d, m, (int)g->arg.fork.ufd);
 				break;
 			case UFFD_EVENT_REMAP:
+				lzd_hold_event(d, m, g);
 				err = lz_move(&mm->idx, g->arg.remap.from, g->arg.remap.to,
 					      g->arg.remap.len);
 				break;
 			case UFFD_EVENT_REMOVE:
 			case UFFD_EVENT_UNMAP:
+				lzd_hold_event(d, m, g);
 				err = lz_remove(&mm->idx, g->arg.remove.start, g->arg.remove.end,
 						NULL);
 				break;

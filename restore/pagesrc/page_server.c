@@ -159,7 +159,7 @@ void pgs_session_fail(struct page_server *ps, struct conn *except, int err, cons
 	}
 }
 
-static void conn_close(struct page_server *ps, struct conn *c)
+void pgs_conn_close(struct page_server *ps, struct conn *c)
 {
 	if (c->in_session) {
 		ps->session_open--;
@@ -194,6 +194,9 @@ static void conn_close(struct page_server *ps, struct conn *c)
 	c->fd = -1;
 }
 
+static bool is_loopback(const struct sockaddr *sa);
+static void drop_closed(struct page_server *ps);
+
 static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -216,7 +219,8 @@ static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t size)
 	}
 }
 
-static void accept_one(struct page_server *ps)
+/* Accept one connection; false if there was none to accept. */
+static bool accept_one(struct page_server *ps)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -227,7 +231,7 @@ static void accept_one(struct page_server *ps)
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			pr_perror("accept on %s", ps->where);
-		return;
+		return false;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c) {
@@ -242,7 +246,7 @@ static void accept_one(struct page_server *ps)
 		}
 		free(c);
 		close(fd);
-		return;
+		return true;
 	}
 	c->fd = fd;
 	c->idx = ps->next_idx++;
@@ -254,7 +258,10 @@ static void accept_one(struct page_server *ps)
 		c->log_in = open_log(ps->wire_log, c->idx, "in");
 		c->log_out = open_log(ps->wire_log, c->idx, "out");
 	}
+	pgs_peer_identify(c, is_loopback((const struct sockaddr *)&ss));
 	pr_info("connection %u from %s", c->idx, c->peer);
+	pgs_peer_admit(ps, c);
+	drop_closed(ps);
 	if (ps->nr_conns == MAX_CONNS) {
 		pgs_conn_fail(ps, c, PS_ERR_SESSION_BUSY, "too many connections (%d)", MAX_CONNS);
 	} else if (getrandom(c->nonce, sizeof(c->nonce), 0) != (ssize_t)sizeof(c->nonce)) {
@@ -269,11 +276,12 @@ static void accept_one(struct page_server *ps)
 		/* No slot: the Error is sent in passing, without waiting. */
 		if (send(fd, c->out.buf, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
 			pgs_log_bytes(&c->log_out, c->out.buf, c->out.len, c);
-		conn_close(ps, c);
+		pgs_conn_close(ps, c);
 		free(c);
-		return;
+		return true;
 	}
 	ps->conns[ps->nr_conns++] = c;
+	return true;
 }
 
 /* ---- what clients say -------------------------------------------------------------- */
@@ -283,12 +291,7 @@ void pgs_client_hello(struct page_server *ps, struct conn *c, const struct ps_pd
 	uint8_t want[PS_PROOF_SIZE];
 	int err;
 
-	if (p->client_hello.version != PS_WIRE_VERSION) {
-		pgs_conn_fail(ps, c, PS_ERR_UNSUPPORTED_VERSION,
-			      "ClientHello version %u; this server speaks version %d",
-			      p->client_hello.version, PS_WIRE_VERSION);
-		return;
-	}
+	/* The proof first: nothing else a peer says is looked at before it is known. */
 	if (ps->secret) {
 		if (!p->client_hello.proof) {
 			pgs_conn_fail(
@@ -309,6 +312,12 @@ void pgs_client_hello(struct page_server *ps, struct conn *c, const struct ps_pd
 				"authentication failed: wrong proof (not the server's secret)");
 			return;
 		}
+	}
+	if (p->client_hello.version != PS_WIRE_VERSION) {
+		pgs_conn_fail(ps, c, PS_ERR_UNSUPPORTED_VERSION,
+			      "ClientHello version %u; this server speaks version %d",
+			      p->client_hello.version, PS_WIRE_VERSION);
+		return;
 	}
 	if (ps->session && memcmp(ps->sid, p->client_hello.session_id, PS_SESSION_ID_SIZE)) {
 		pgs_conn_fail(ps, c, PS_ERR_SESSION_BUSY,
@@ -414,6 +423,18 @@ int page_server_open(struct page_server **out, const struct page_server_opts *o)
 	err = listen_on(ps, address, o->port, ps->secret != NULL);
 	if (err)
 		goto out_free;
+	if (!ps->secret) {
+		/* Loopback is not "anyone on this machine": a secret only our user can read. */
+		err = ps_local_secret_create(ps->where, &ps->secret, &ps->secret_len,
+					     ps->secret_path, sizeof(ps->secret_path));
+		if (err) {
+			pr_err("cannot make the secret for %s (pass --secret-file)", ps->where);
+			ps->secret_path[0] = '\0';
+			goto out_free;
+		}
+		pr_info("clients on this machine prove the secret in %s (mode 0600)",
+			ps->secret_path);
+	}
 	err = rimg_load(&ps->r, o->dir);
 	if (err) {
 		pr_err("cannot serve %s: the dump was refused (%s)", o->dir, strerror(-err));
@@ -467,7 +488,7 @@ static void check_deadlines(struct page_server *ps, uint64_t now)
 		} else if (c->state == C_CLOSING) {
 			pr_debug("connection %u (%s): closed after the linger time", c->idx,
 				 c->peer);
-			conn_close(ps, c);
+			pgs_conn_close(ps, c);
 		}
 	}
 }
@@ -549,17 +570,20 @@ int page_server_run(struct page_server *ps)
 
 			if ((pfd[n].revents & (POLLIN | POLLHUP | POLLERR)) &&
 			    !pgs_conn_read(ps, c)) {
-				conn_close(ps, c);
+				pgs_conn_close(ps, c);
 				continue;
 			}
 			if (c->state != C_CLOSING && c->in_len && c->q_len < Q_MAX) {
 				pgs_parse(ps, c); /* PDUs left waiting for queue room */
 				if (c->bye)
-					conn_close(ps, c);
+					pgs_conn_close(ps, c);
 			}
 		}
-		if (listening && !ps->failed && (pfd[0].revents & POLLIN))
-			accept_one(ps);
+		/* Several per turn: a flood must not keep the real client in the backlog. */
+		for (int k = 0; listening && !ps->failed && (pfd[0].revents & POLLIN) && k < 16;
+		     k++)
+			if (!accept_one(ps))
+				break;
 		pgs_serve(ps);
 		for (i = 0; i < ps->nr_conns; i++) {
 			struct conn *c = ps->conns[i];
@@ -567,7 +591,7 @@ int page_server_run(struct page_server *ps)
 			if (c->fd < 0)
 				continue;
 			if (!pgs_conn_write(ps, c))
-				conn_close(ps, c);
+				pgs_conn_close(ps, c);
 		}
 		check_deadlines(ps, now);
 		drop_closed(ps);
@@ -582,7 +606,7 @@ int page_server_run(struct page_server *ps)
 	}
 	for (size_t i = 0; i < ps->nr_conns; i++)
 		if (ps->conns[i]->fd >= 0)
-			conn_close(ps, ps->conns[i]);
+			pgs_conn_close(ps, ps->conns[i]);
 	drop_closed(ps);
 	return err;
 }
@@ -593,7 +617,7 @@ void page_server_free(struct page_server *ps)
 		return;
 	for (size_t i = 0; i < ps->nr_conns; i++) {
 		if (ps->conns[i]->fd >= 0)
-			conn_close(ps, ps->conns[i]);
+			pgs_conn_close(ps, ps->conns[i]);
 		free(ps->conns[i]);
 	}
 	if (ps->lfd >= 0)
@@ -601,6 +625,8 @@ void page_server_free(struct page_server *ps)
 	page_source_destroy(ps->local);
 	rimg_free(ps->r);
 	ps_secret_free(ps->secret, ps->secret_len);
+	if (ps->secret_path[0])
+		unlink(ps->secret_path);
 	free(ps->scratch);
 	free(ps);
 }

@@ -25,6 +25,10 @@
 /* Input buffer of a connection: many small PDUs, none longer than PS_MAX_CLIENT_PDU. */
 #define IN_CAP (64u * 1024)
 #define MAX_CONNS 64
+/* Slots kept for the session's connections: never taken by unproved ones. */
+#define SESSION_SLOTS 4
+/* Connections of one peer (a local uid, or an address) that have not proved the secret. */
+#define PEER_WAITING 8
 
 enum cstate {
 	C_HELLO,   /* ServerHello sent, waiting for the ClientHello */
@@ -42,7 +46,8 @@ struct sreq {
 struct conn {
 	int fd;
 	unsigned int idx;
-	char peer[INET6_ADDRSTRLEN + 16];
+	char peer[INET6_ADDRSTRLEN + 32];
+	char peer_key[INET6_ADDRSTRLEN + 16]; /* "uid N" over loopback, else the address */
 	enum cstate state;
 	enum ps_channel chan;
 	bool in_session;
@@ -69,6 +74,7 @@ struct page_server {
 	char where[INET6_ADDRSTRLEN + 16];
 	uint8_t *secret;
 	size_t secret_len;
+	char secret_path[4096]; /* the local secret made for loopback, or "" */
 	const char *wire_log;
 	struct conn *conns[MAX_CONNS];
 	size_t nr_conns;
@@ -98,6 +104,18 @@ __attribute__((format(printf, 4, 5))) void pgs_conn_fail(struct page_server *ps,
 							 uint32_t code, const char *fmt, ...);
 /* pgs_session_fail - fail the session with @err: an Error to every connection but @except. */
 void pgs_session_fail(struct page_server *ps, struct conn *except, int err, const char *why);
+/* pgs_conn_close - close @c now (fails the session if it was in it without Bye). */
+void pgs_conn_close(struct page_server *ps, struct conn *c);
+
+/* pgs_peer_identify - set c->peer_key: its uid if @loopback and sock_diag finds it. */
+void pgs_peer_identify(struct conn *c, bool loopback);
+/*
+ * pgs_peer_admit - make room for new connection @nc (not in ps->conns yet):
+ * evict the oldest unproved connection of its peer past PEER_WAITING, or of
+ * the busiest peer past MAX_CONNS - SESSION_SLOTS.
+ */
+void pgs_peer_admit(struct page_server *ps, const struct conn *nc);
+
 /* pgs_client_hello - check @c's ClientHello and admit it into the session (or turn it away). */
 void pgs_client_hello(struct page_server *ps, struct conn *c, const struct ps_pdu *p);
 

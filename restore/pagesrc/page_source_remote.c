@@ -502,6 +502,7 @@ static void remote_destroy(struct page_source *s)
 		close(r->tfd);
 	free(r->hash);
 	free(r->done);
+	ps_secret_free(r->local_secret, r->local_secret_len);
 	free(r);
 }
 

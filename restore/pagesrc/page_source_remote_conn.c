@@ -4,6 +4,7 @@
  * connecting to the server, the socket buffers (flush, fill, consume), the
  * hellos that authenticate and open each channel, and the Bye on close.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -15,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "page_source_remote.h"
 #include "page_source_remote_priv.h"
 #include "ps_wire.h"
+#include "sock_peer.h"
 #include "util.h"
 
 #define LOG_PREFIX "page source: "
@@ -283,6 +286,67 @@ static int hs_recv(struct remote *r, int conn, uint64_t deadline, struct ps_pdu 
 	return 0;
 }
 
+/*
+ * No --secret-file: the server may be one on this machine that made its own
+ * secret (ps_local_secret_create), named after the address we reached.
+ */
+static int load_local_secret(struct remote *r, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?", where[INET6_ADDRSTRLEN + 16], path[4096];
+	unsigned int port = 0;
+	struct stat st = { 0 };
+	long uid;
+
+	if (r->local_secret)
+		return 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(where, sizeof(where), "%s:%u", host, port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(where, sizeof(where), "[%s]:%u", host, port);
+	}
+	if (ps_local_secret_path(where, path, sizeof(path)) || access(path, F_OK)) {
+		pr_err("%s: the server requires a shared secret: pass --secret-file (a server on "
+		       "this machine started without one keeps its secret in %s/ADDR:PORT.secret, "
+		       "readable by its user only)",
+		       r->name, PS_LOCAL_SECRET_DIR);
+		return -EACCES;
+	}
+	if (ps_secret_load(path, &r->local_secret, &r->local_secret_len)) {
+		pr_err("%s: cannot read the secret of the server on this machine (%s): only the "
+		       "server's user can",
+		       r->name, path);
+		return -EACCES;
+	}
+	/*
+	 * The file is left by a server of its owner; whoever listens there now
+	 * must be that user, or a server of another user (started on the port of
+	 * one killed) would feed the restore its own pages.
+	 */
+	uid = sock_peer_uid(fd);
+	if (stat(path, &st) || uid < 0 || (uid_t)uid != st.st_uid) {
+		pr_err("%s: the server there is not the one whose secret %s holds: it runs as "
+		       "uid %ld, the secret is uid %u's; refusing its pages",
+		       r->name, path, uid, (unsigned int)st.st_uid);
+		ps_secret_free(r->local_secret, r->local_secret_len);
+		r->local_secret = NULL;
+		return -EACCES;
+	}
+	pr_debug("%s: proving the secret in %s", r->name, path);
+	return 0;
+}
+
 int psr_hello(struct remote *r, int conn, const char *host, const char *port, const uint8_t *sid,
 	      const uint8_t *secret, size_t secret_len)
 {
@@ -311,8 +375,11 @@ int psr_hello(struct remote *r, int conn, const char *host, const char *port, co
 		return -EPROTO;
 	}
 	if (p.server_hello.auth_required && !secret) {
-		pr_err("%s: the server requires a shared secret: pass --secret-file", r->name);
-		return -EACCES;
+		err = load_local_secret(r, c->fd);
+		if (err)
+			return err;
+		secret = r->local_secret;
+		secret_len = r->local_secret_len;
 	}
 	if (!p.server_hello.auth_required && secret && conn == FAULT)
 		pr_warn("%s: the server does not ask for the secret (it accepts any client)",

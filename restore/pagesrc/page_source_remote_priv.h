@@ -51,8 +51,10 @@ struct remote {
 	uint64_t next_id;
 	uint64_t timeout_ns;
 	int tfd;
-	uint64_t timer_at; /* armed deadline (mono_ns), 0 if disarmed */
-	int dead;	   /* 0, or the -errno every call returns */
+	uint64_t timer_at;     /* armed deadline (mono_ns), 0 if disarmed */
+	int dead;	       /* 0, or the -errno every call returns */
+	uint8_t *local_secret; /* the secret of a server on this machine (ps_local_secret_path) */
+	size_t local_secret_len;
 	char name[];
 };
 

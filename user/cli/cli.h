@@ -44,6 +44,8 @@ struct cli_opts {
 	const char *address;	 /* --address A (page-server) */
 	long port;		 /* --port P (page-server); -1 unset */
 	const char *secret_file; /* --secret-file F (page server shared secret) */
+	long orphan_timeout_ms;	 /* --orphan-timeout S (restore --lazy-pages) */
+	int attach;		 /* --attach PID (lazy-pages) */
 	const char *record_ws;	 /* --record-ws[=FILE] ("" for the default file) */
 	const char *wire_log;	 /* --wire-log PREFIX (page-server: capture the BER session) */
 	long timeout_ms;	 /* --lazy-timeout / --timeout S, in ms; -1 unset */
@@ -79,7 +81,7 @@ void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
 	"  --bpf-ringbuf SIZE    VMA-event ring buffer, a power of two >= 4K (default 256K)\n"
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_page_server,
-	cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_lazy_pages,
+	cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
 
 #endif

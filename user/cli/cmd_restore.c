@@ -47,11 +47,13 @@ static int run(struct cli_opts *o)
 	ro.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	ro.lazy_daemon = &daemon;
 	ro.prefetch_delay_ms = o->prefetch_delay_ms;
+	ro.orphan_timeout_ms = o->orphan_timeout_ms;
 	if ((o->page_server || o->record_ws || o->secret_file || o->timeout_ms > 0 ||
-	     o->prefetch_delay_ms) &&
+	     o->prefetch_delay_ms || o->orphan_timeout_ms) &&
 	    !o->lazy_pages) {
-		fprintf(stderr, "ferry restore: --page-server, --record-ws, --secret-file and "
-				"--lazy-timeout, --prefetch-delay need --lazy-pages\n");
+		fprintf(stderr, "ferry restore: --page-server, --record-ws, --secret-file, "
+				"--lazy-timeout, --prefetch-delay and --orphan-timeout need "
+				"--lazy-pages\n");
 		return -1;
 	}
 	if (o->record_ws) {
@@ -123,7 +125,7 @@ const struct cli_cmd cmd_restore = {
 		"                     [-v[N]] [--inherit-fd fd[N]:KEY]...\n"
 		"                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
 		"                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
-		"                      [--prefetch-delay MS]]\n\n"
+		"                      [--prefetch-delay MS] [--orphan-timeout S]]\n\n"
 		"Re-creates the process tree dumped in DIR, every process and thread with its\n"
 		"dumped pid/tid, session and process group, and resumes it where it was frozen.\n"
 		"Without -d ferry stays the root's parent, waits for it and exits with its exit\n"
@@ -166,7 +168,13 @@ const struct cli_cmd cmd_restore = {
 		"                            10) means the page source is gone: the processes\n"
 		"                            still missing pages are killed, the page named\n"
 		"  --prefetch-delay MS       start the background filling MS ms after resume\n"
-		"                            (default 0; faults are served meanwhile)\n\n"
+		"                            (default 0; faults are served meanwhile)\n"
+		"  --orphan-timeout S        if the daemon dies (SIGKILL, OOM) before every page\n"
+		"                            is in, its holder ('ferry-lazyh') keeps the memory\n"
+		"                            registered, so missing pages wait, never read as\n"
+		"                            zeros; 'ferry lazy-pages --attach PID' resumes the\n"
+		"                            serving. Nobody within S s (default 60): the\n"
+		"                            processes missing pages are killed, named\n\n"
 		"Restored: address space (every VMA at its address, private memory from the\n"
 		"pages images, file mappings from their files, vDSO moved to its old place),\n"
 		"files at their flags and positions, pipes with their data, inotify watches\n"

@@ -11,8 +11,8 @@
 #include "tracker.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_check,    &cmd_decode,  &cmd_dirtyrate, &cmd_dump,	 &cmd_page_server,
-	&cmd_pre_dump, &cmd_restore, &cmd_show_log,  &cmd_track,
+	&cmd_check,	  &cmd_decode,	 &cmd_dirtyrate, &cmd_dump,	&cmd_lazy_pages,
+	&cmd_page_server, &cmd_pre_dump, &cmd_restore,	 &cmd_show_log, &cmd_track,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -48,6 +48,8 @@ enum {
 	OPT_INHERIT_FD,
 	OPT_FILE_LOCKS,
 	OPT_TYPES,
+	OPT_ORPHAN_TIMEOUT,
+	OPT_ATTACH,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +86,8 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
+	{ "orphan-timeout", required_argument, NULL, OPT_ORPHAN_TIMEOUT },
+	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "track-mode", required_argument, NULL, OPT_TRACK_MODE },
 	{ "bpf-pages", required_argument, NULL, OPT_BPF_PAGES },
 	{ "bpf-ranges", required_argument, NULL, OPT_BPF_RANGES },
@@ -304,6 +308,21 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_WIRE_LOG:
 			o->wire_log = optarg;
+			break;
+		case OPT_ORPHAN_TIMEOUT:
+			if (parse_int(optarg, 1, 86400, &v)) {
+				fprintf(stderr, "ferry: bad --orphan-timeout '%s' (1..86400 s)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->orphan_timeout_ms = v * 1000;
+			break;
+		case OPT_ATTACH:
+			if (parse_int(optarg, 1, 4194304, &v)) {
+				fprintf(stderr, "ferry: bad --attach '%s' (a pid)\n", optarg);
+				return -EINVAL;
+			}
+			o->attach = (int)v;
 			break;
 		case OPT_PREFETCH_DELAY:
 			if (parse_int(optarg, 0, 86400000, &v)) {

@@ -14,6 +14,7 @@
 
 #include "hmac.h"
 #include "ps_wire.h"
+#include "util.h"
 
 #define LOG_PREFIX "page-server wire: "
 #include "log.h"

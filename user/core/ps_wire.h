@@ -206,6 +206,34 @@ int ps_secret_load(const char *path, uint8_t **secret, size_t *len);
 void ps_secret_free(uint8_t *secret, size_t len);
 
 /*
+ * The secret a page server on a loopback address makes when it is given no
+ * --secret-file: PS_LOCAL_SECRET_DIR/ADDR:PORT.secret (ADDR:PORT as
+ * page_server_where() prints it), mode 0600 in a 0700 directory, so only the
+ * server's user (and root) can read it; a client on the same machine with no
+ * --secret-file reads it for the address it connected to. In
+ * ps_local_secret.c; making one also removes the files of servers that are
+ * gone (nothing listens on their address).
+ */
+#define PS_LOCAL_SECRET_DIR "/run/ferry/page-server"
+
+/*
+ * ps_local_secret_path - the local secret's path for @where ("ADDR:PORT" or
+ * "[V6]:PORT") into @buf. Returns 0, or -ENAMETOOLONG.
+ */
+int ps_local_secret_path(const char *where, char *buf, size_t size);
+
+/*
+ * ps_local_secret_create - make a new random secret (PS_LOCAL_SECRET_BYTES
+ * random octets, hex) for the server at @where and write it to its local
+ * secret file (written whole under a temporary name, then renamed). Returns 0
+ * with *@secret (free with ps_secret_free()) and the path in @path, or -errno,
+ * logged with the path.
+ */
+#define PS_LOCAL_SECRET_BYTES 32
+int ps_local_secret_create(const char *where, uint8_t **secret, size_t *len, char *path,
+			   size_t path_size);
+
+/*
  * ps_printable - a peer's text made safe to log: at most @size - 1 octets of
  * @s, control characters and non-ASCII as '?', NUL-terminated in @buf.
  */
