@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "mm: "
+#include "dump_attrs.h"
 #include "dump_files.h"
 #include "dump_mm.h"
 #include "img.h"
@@ -158,10 +159,17 @@ static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *
 	e->fd = -1;
 	e->madv = vma_madv(v->vm_flags);
 	e->has_madv = e->madv != 0;
+	if (v->vm_flags & VMA_VM_LOCKED)
+		e->flags |= MAP_LOCKED; /* mlock()ed: locked again after the restore filled it */
 	if (!(c->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)))
 		return 0;
-	/* A shared writable mapping needs a writable file on restore. */
-	oflags = (c->status & VMA_FILE_SHARED) && (v->vm_flags & VMA_VM_WRITE) ? O_RDWR : O_RDONLY;
+	/*
+	 * A shared mapping of a file opened for writing may be made writable
+	 * later (mprotect): VM_MAYWRITE says the file allowed it, then the
+	 * restore must reopen it writable too.
+	 */
+	oflags = (c->status & VMA_FILE_SHARED) && (v->vm_flags & PROC_VM_MAYWRITE) ? O_RDWR
+										   : O_RDONLY;
 	snprintf(what, sizeof(what), "map_files/%llx-%llx", v->start, v->end);
 	err = files_dump_path(files, pid, what, oflags, &id);
 	if (err) {
@@ -493,6 +501,8 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	mm.mm_env_start = ps.env_start;
 	mm.mm_env_end = ps.env_end;
 	err = remote_brk(pid, &mm.mm_brk);
+	if (!err)
+		err = dump_attrs_mm(pid, &mm);
 	if (err)
 		goto out;
 	mm.n_mm_saved_auxv = nauxv;
