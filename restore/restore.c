@@ -3,9 +3,10 @@
  * ferry restore: the order of the steps (see restore.h and docs/restore.md).
  *
  *   load + check images -> pids free? -> open files -> fork the shells
- *   -> seize -> per process: address space, threads, state
+ *   -> seize -> per process: address space, attributes (attrs.h), threads, state
  *   -> per process: file locks (--file-locks)
  *   -> per process: pending signals, scratch unmapped, registers
+ *   -> SIGSTOP queued for the processes dumped stopped
  *   -> detach every thread (the tree resumes)
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "attrs.h"
 #include "files.h"
 #include "images.h"
 #include "lazy.h"
@@ -168,6 +170,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (!err && o->lazy)
 			err = lazy_register(&lazy, &tasks[i]);
 		if (!err)
+			err = rattrs_restore(&tasks[i]);
+		if (!err)
 			err = rstate_threads(&tasks[i]);
 		if (!err)
 			err = rstate_restore(&tasks[i], r);
@@ -184,6 +188,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rtty_hand_over(r);
 	if (!err && o->pidfile)
 		err = write_pidfile(o->pidfile, r->procs[0].pid);
+	/* Last: a process dumped stopped stops again as soon as it is let go. */
+	for (size_t i = 0; !err && i < r->nr_procs; i++)
+		err = rattrs_stop(&tasks[i]);
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);
