@@ -718,6 +718,15 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 		goto out;
 	ts[0].core.tc = &ps->tc;
 	ts[0].core.ids = &ps->ids;
+	if (ids->cg_set) {
+		/* CRIU 3.x reads the task's set, 4.x each thread's. */
+		ps->tc.has_cg_set = 1;
+		ps->tc.cg_set = ids->cg_set;
+		for (size_t i = 0; i < p->nr_threads; i++) {
+			ts[i].tcore.has_cg_set = 1;
+			ts[i].tcore.cg_set = ids->cg_set;
+		}
+	}
 	for (size_t i = 0; i < p->nr_threads && !err; i++) {
 		char name[64];
 

@@ -20,6 +20,7 @@
 
 struct core_ids {
 	uint32_t vm_id, files_id, fs_id, sighand_id;
+	uint32_t cg_set; /* its set in cgroup.img (dump_cgroup.h), 0: none */
 };
 
 /*
