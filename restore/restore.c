@@ -2,8 +2,9 @@
 /*
  * ferry restore: the order of the steps (see restore.h and docs/restore.md).
  *
- *   load + check images -> pids free? -> open files -> fork the shells
- *   -> seize -> per process: address space, attributes (attrs.h), threads, state
+ *   load + check images (cgroups too) -> pids free? -> open files -> fork the shells
+ *   -> seize -> per process: cgroups, address space, attributes (attrs.h), threads,
+ *      state
  *   -> per process: file locks (--file-locks)
  *   -> per process: pending signals, scratch unmapped, registers
  *   -> SIGSTOP queued for the processes dumped stopped
@@ -21,6 +22,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "attrs.h"
+#include "cgroup.h"
 #include "files.h"
 #include "images.h"
 #include "lazy.h"
@@ -99,6 +101,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
+	struct rcgroups cg = { 0 };
 	char ws_path[4096], lazy_log[4096] = "";
 	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
 	int err, made = 0, was_subreaper = 0;
@@ -110,6 +113,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (err)
 		goto out;
 	err = check_supported(r);
+	if (!err)
+		err = rcgroup_load(&cg, r);
 	if (!err)
 		err = rlocks_check(r, o->file_locks);
 	if (!err)
@@ -166,7 +171,10 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	}
 	err = seize_all(tasks, r->nr_procs);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
-		err = rmm_restore(&tasks[i], r);
+		/* Its cgroups first: the memory it gets is charged there. */
+		err = rcgroup_join(&cg, &tasks[i]);
+		if (!err)
+			err = rmm_restore(&tasks[i], r);
 		if (!err && o->lazy)
 			err = lazy_register(&lazy, &tasks[i]);
 		if (!err)
@@ -217,6 +225,7 @@ out:
 	if (made || was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	rfiles_close(&f);
+	rcgroup_free(&cg);
 	free(tasks);
 	rimg_free(r);
 	return err;
