@@ -383,6 +383,77 @@ Test(silent, membarrier_registration_kept)
 	sw_stop(&w);
 }
 
+/* The mount point of the cgroup v2 hierarchy in @buf, or 0 if there is none. */
+static int cgroup2_mount(char *buf, size_t len)
+{
+	char line[4096];
+	int found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char mnt[1024], type[64];
+		const char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 &&
+		    sscanf(dash + 3, "%63s", type) == 1 && !strcmp(type, "cgroup2")) {
+			snprintf(buf, len, "%s", mnt);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * The workload joins MNT/ferry-silent-PID-N/job (made here); dumped, killed,
+ * restored: it must be in it again. With @remove the directories are gone
+ * before the restore, which makes them again.
+ */
+static void cgroup_case(int remove)
+{
+	static int n;
+	char mnt[1024], top[1100], job[1200], logp[700], extra[800], *log;
+	struct sw w;
+
+	if (!cgroup2_mount(mnt, sizeof(mnt)))
+		cr_skip_test("no cgroup v2 hierarchy mounted");
+	snprintf(top, sizeof(top), "%s/ferry-silent-%d-%d", mnt, getpid(), n++);
+	snprintf(job, sizeof(job), "%s/job", top);
+	if (mkdir(top, 0755) || mkdir(job, 0755))
+		cr_skip_test("cannot make a cgroup under %s: %s", mnt, strerror(errno));
+	sw_init(&w);
+	sw_start(&w, "cgroup", job);
+	sw_dump(&w, NULL);
+	decoded_has(&w, "cgroup.img", "/job\"}", 1);
+	if (remove) {
+		cr_assert_eq(rmdir(job), 0, "%s: %s", job, strerror(errno));
+		cr_assert_eq(rmdir(top), 0, "%s: %s", top, strerror(errno));
+	}
+	snprintf(logp, sizeof(logp), "%s/restore.log", w.dir);
+	snprintf(extra, sizeof(extra), "-v3 --log-file %s", logp);
+	sw_restore(&w, extra);
+	log = t_read_file(logp, NULL);
+	cr_assert_eq(!!(log && strstr(log, "made the cgroup")), remove, "%s", log ? log : "");
+	free(log);
+	sw_verify(&w, VERDICT_MS);
+	t_kill_wait(w.pid);
+	w.pid = 0;
+	cr_assert_eq(rmdir(job), 0, "%s: %s", job, strerror(errno));
+	rmdir(top);
+	sw_stop(&w);
+}
+
+Test(silent, cgroup_v2_membership_kept)
+{
+	cgroup_case(0);
+}
+
+Test(silent, cgroup_v2_membership_kept_when_the_cgroup_is_gone)
+{
+	cgroup_case(1);
+}
+
 /* ---- refused ----------------------------------------------------------------------------- */
 
 Test(silent, guard_region_refused)
