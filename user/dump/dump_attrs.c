@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,38 +18,46 @@
 #include "compat.h"
 #include "dump_attrs.h"
 #include "log.h"
+#include "rsys.h"
 
 #define GUARD_VEC 64
 
-int dump_attrs_mm(pid_t pid, MmEntry *mm)
+/* prctl(PR_GET_THP_DISABLE) in the target: 1 disabled, 3 disabled except where advised. */
+static int remote_thp_disable(pid_t pid, long *val)
 {
-	char path[64], line[256];
-	int err = -ENOENT;
-	FILE *f;
+	struct rsys r;
+	int err = rsys_prepare(&r, pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f) {
-		err = -errno;
-		pr_perror("pid %d: cannot open %s", pid, path);
-		return err;
-	}
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "THP_enabled:", 12)) {
-			/* 0 after prctl(PR_SET_THP_DISABLE, 1) */
-			mm->has_thp_disabled = 1;
-			mm->thp_disabled = strtol(line + 12, NULL, 10) == 0;
-			err = 0;
-			break;
-		}
-	fclose(f);
 	if (err)
-		pr_err("pid %d: no THP_enabled line in %s", pid, path);
+		return err;
+	err = rsys_call(&r, val, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	rsys_finish(&r);
+	if (!err && *val < 0)
+		err = (int)*val;
+	if (err)
+		pr_errno(err, "pid %d: cannot read its PR_GET_THP_DISABLE", pid);
 	return err;
 }
 
-/* Mappings the kernel may drop under memory pressure (MAP_DROPPABLE, 6.11+): smaps says "dp". */
-static int check_droppable(pid_t pid, int *refused)
+int dump_attrs_mm(pid_t pid, MmEntry *mm)
+{
+	long val = 0;
+	int err = remote_thp_disable(pid, &val);
+
+	if (err)
+		return err;
+	mm->has_thp_disabled = 1;
+	mm->thp_disabled = val & 1; /* more than that was refused by dump_attrs_check() */
+	return 0;
+}
+
+/*
+ * What smaps' VmFlags say that cannot be kept: a droppable mapping
+ * (MAP_DROPPABLE, 6.11+: "dp", its contents may go at any time) and a range
+ * locked on fault (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no
+ * image field says so, and an mlock() would fault it all in).
+ */
+static int check_smaps_flags(pid_t pid, int *refused)
 {
 	char path[64], line[1024];
 	unsigned long start = 0, end = 0;
@@ -69,14 +80,101 @@ static int check_droppable(pid_t pid, int *refused)
 			end = e;
 			continue;
 		}
-		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " dp"))
+		if (strncmp(line, "VmFlags:", 8))
 			continue;
-		pr_err("pid %d: VMA %#lx-%#lx is a droppable mapping (MAP_DROPPABLE); not "
-		       "supported: its contents may be dropped by the kernel at any time",
-		       pid, start, end);
-		*refused = 1;
+		if (strstr(line, " dp")) {
+			pr_err("pid %d: VMA %#lx-%#lx is a droppable mapping (MAP_DROPPABLE); "
+			       "not supported: its contents may be dropped by the kernel at any "
+			       "time",
+			       pid, start, end);
+			*refused = 1;
+		}
+		if (strstr(line, " lf")) {
+			pr_err("pid %d: VMA %#lx-%#lx is locked on fault (mlock2 MLOCK_ONFAULT or "
+			       "mlockall MCL_ONFAULT); not supported",
+			       pid, start, end);
+			*refused = 1;
+		}
 	}
 	fclose(f);
+	return 0;
+}
+
+/* "lo" in the VmFlags of the VMA at @addr of @pid: 1, 0, or -errno. */
+static int vma_locked(pid_t pid, uint64_t addr)
+{
+	char path[64], line[1024];
+	int in = 0, ret = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4)
+			in = s <= addr && addr < e;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			ret = !!strstr(line, " lo");
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * mlockall(MCL_FUTURE) locks every mapping made after it (mm->def_flags), a
+ * state /proc does not show: a page mapped in the target for a moment says.
+ * Also PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED (6.18), which
+ * mm-PID.img's thp_disabled cannot tell from a plain one.
+ */
+static int check_remote(pid_t pid, int *refused)
+{
+	struct rsys r;
+	long addr = 0, thp = 0;
+	int err, locked = 0;
+
+	err = remote_thp_disable(pid, &thp);
+	if (err)
+		return err;
+	if (thp & ~1L) {
+		pr_err("pid %d: has THP disabled except where advised (PR_SET_THP_DISABLE with "
+		       "PR_THP_DISABLE_EXCEPT_ADVISED, PR_GET_THP_DISABLE %ld); not supported",
+		       pid, thp);
+		*refused = 1;
+	}
+	err = rsys_prepare(&r, pid);
+	if (err)
+		return err;
+	err = rsys_call(&r, &addr, __NR_mmap, 0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			(uint64_t)-1, 0);
+	if (!err && addr < 0 && addr > -4096)
+		err = (int)addr;
+	if (!err) {
+		long ret = 0;
+
+		locked = vma_locked(pid, (uint64_t)addr);
+		err = rsys_call(&r, &ret, __NR_munmap, (uint64_t)addr, 4096, 0, 0, 0, 0);
+		if (!err && ret)
+			err = (int)ret;
+	}
+	rsys_finish(&r);
+	if (err) {
+		pr_errno(err,
+			 "pid %d: cannot map a probe page to see if mlockall(MCL_FUTURE) is on",
+			 pid);
+		return err;
+	}
+	if (locked < 0)
+		return locked;
+	if (locked) {
+		pr_err("pid %d: has mlockall(MCL_FUTURE) in effect (new mappings are locked); "
+		       "not supported",
+		       pid);
+		*refused = 1;
+	}
 	return 0;
 }
 
@@ -166,9 +264,11 @@ int dump_attrs_check(const struct pproc *p)
 {
 	int refused = 0, err;
 
-	err = check_droppable(p->pid, &refused);
+	err = check_smaps_flags(p->pid, &refused);
 	if (!err)
 		err = check_guards(p->pid, &refused);
+	if (!err)
+		err = check_remote(p->pid, &refused);
 	if (!err)
 		err = check_timens(p->pid, &refused);
 	if (err)

@@ -2,10 +2,13 @@
 /*
  * Process and memory attributes that a dump must keep or refuse by name,
  * never drop (issue "Nothing lost in silence"; docs/coverage.md lists them):
- *  - kept: PR_SET_THP_DISABLE (mm-PID.img thp_disabled, CRIU's field);
- *  - refused: MAP_DROPPABLE mappings (smaps "dp"), guard regions
- *    (MADV_GUARD_INSTALL, seen by PAGEMAP_SCAN's PAGE_IS_GUARD), a new
- *    time namespace pending for the children (unshare(CLONE_NEWTIME)).
+ *  - kept: PR_SET_THP_DISABLE (mm-PID.img thp_disabled, CRIU's field; read
+ *    with a remote prctl: /proc's THP_enabled says 1 for the 6.18 variant);
+ *  - refused: MAP_DROPPABLE mappings (smaps "dp"), ranges locked on fault
+ *    (smaps "lf"), mlockall(MCL_FUTURE) (a probe page mapped in the target
+ *    comes out locked), THP disabled except where advised, guard regions
+ *    (MADV_GUARD_INSTALL, seen by PAGEMAP_SCAN's PAGE_IS_GUARD), a new time
+ *    namespace pending for the children (unshare(CLONE_NEWTIME)).
  * The rest of the list lives where its state is dumped: dump_core.c (stop
  * signal, membarrier, SCHED_RESET_ON_FORK), dump_mm.c (mlock, file modes).
  */
@@ -18,14 +21,14 @@
 #include "pstree.h"
 
 /*
- * dump_attrs_mm - fill the fields of @mm that /proc/@pid/status gives
- * (thp_disabled). Returns 0 or -errno (logged with the pid).
+ * dump_attrs_mm - fill thp_disabled of @mm (frozen process @pid, remote
+ * prctl). Returns 0 or -errno (logged with the pid).
  */
 int dump_attrs_mm(pid_t pid, MmEntry *mm);
 
 /*
- * dump_attrs_check - preflight: log every droppable mapping, guard region
- * and pending time namespace of @p with its pid and address range.
+ * dump_attrs_check - preflight: log every object of the refused list above
+ * of @p (frozen) with its pid and address range.
  * Returns 0, -ENOTSUP when something was refused, or the -errno of /proc.
  */
 int dump_attrs_check(const struct pproc *p);

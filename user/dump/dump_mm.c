@@ -132,6 +132,10 @@ static uint64_t vma_madv(uint64_t vm_flags)
 		m |= 1ull << MADV_DONTDUMP;
 	if (vm_flags & VMA_VM_WIPEONFORK)
 		m |= 1ull << MADV_WIPEONFORK;
+	if (vm_flags & PROC_VM_SEQ_READ)
+		m |= 1ull << MADV_SEQUENTIAL;
+	if (vm_flags & PROC_VM_RAND_READ)
+		m |= 1ull << MADV_RANDOM;
 	return m;
 }
 
