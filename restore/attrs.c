@@ -95,7 +95,11 @@ static int restore_membarrier(struct rtask *t, uint32_t mask)
 	return 0;
 }
 
-/* mlock()ed ranges, once their pages are in (eager) or locked on fault (lazy). */
+/*
+ * mlock()ed ranges, once their pages are in. Lazily restored, the lock
+ * faults them in through the lazy-pages daemon, which serves the process
+ * from lazy_register() on: locked memory must be resident, as it was.
+ */
 static int restore_mlock(struct rtask *t, const MmEntry *mm)
 {
 	for (size_t i = 0; mm && i < mm->n_vmas; i++) {
@@ -104,9 +108,8 @@ static int restore_mlock(struct rtask *t, const MmEntry *mm)
 
 		if (!(v->flags & MAP_LOCKED))
 			continue;
-		err = rt_call(t, t->pid, t->lazy ? "mlock2(MLOCK_ONFAULT)" : "mlock", NULL,
-			      t->lazy ? __NR_mlock2 : __NR_mlock, v->start, v->end - v->start,
-			      t->lazy ? MLOCK_ONFAULT : 0, 0, 0, 0);
+		err = rt_call(t, t->pid, "mlock", NULL, __NR_mlock, v->start, v->end - v->start, 0,
+			      0, 0, 0);
 		if (err) {
 			pr_err("pid %d: cannot lock VMA %#lx-%#lx in memory again", t->pid,
 			       (unsigned long)v->start, (unsigned long)v->end);

@@ -8,8 +8,8 @@
  * open/write of /proc/self/loginuid, ferry's CAP_AUDIT_CONTROL still its
  * own), PR_SET_THP_DISABLE (mm thp_disabled), the membarrier registrations
  * (core tc membarrier_registration_mask) and the mlock()ed ranges (MAP_LOCKED
- * in a VMA's flags; with --lazy-pages locked on fault, so that nothing
- * faults in before the lazy-pages daemon serves it).
+ * in a VMA's flags; with --lazy-pages the lock faults them in through the
+ * lazy-pages daemon, already serving the process).
  *
  * rattrs_stop() - the last step before the detach: a process dumped stopped
  * (core tc task_state TASK_STOPPED) gets SIGSTOP queued while it is still
