@@ -11,7 +11,8 @@
  * a shared file mapping that may be made writable, the audit loginuid,
  * membarrier registrations, cgroup v2 membership.
  * Refused: guard regions, MAP_DROPPABLE, a time namespace pending for the
- * children, leases.
+ * children, leases, mlockall(MCL_FUTURE), ranges locked on fault, THP
+ * disabled except where advised.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -518,5 +519,42 @@ Test(silent, lease_refused)
 	sw_refused(&w, NULL, (const char *const[]){ fd, w.arg, "LEASE read lock", NULL });
 	/* Not with --file-locks either: filelocks.img has no lease ferry could take again. */
 	sw_refused(&w, "--file-locks", (const char *const[]){ fd, w.arg, "LEASE read lock", NULL });
+	sw_stop(&w);
+}
+
+Test(silent, mlockall_future_refused)
+{
+	struct sw w;
+
+	sw_init(&w);
+	sw_start(&w, "mlockall", NULL);
+	sw_refused(&w, NULL, (const char *const[]){ "mlockall(MCL_FUTURE)", NULL });
+	sw_stop(&w);
+}
+
+Test(silent, lock_on_fault_refused)
+{
+	struct sw w;
+	char range[64];
+	unsigned long at;
+
+	sw_init(&w);
+	sw_start(&w, "lock-onfault", NULL);
+	cr_assert_eq(sscanf(w.ready, "silent: lock-onfault pid %*d onfault %lx", &at), 1, "%s",
+		     w.ready);
+	snprintf(range, sizeof(range), "VMA %#lx-%#lx is locked on fault", at, at + 4 * 4096);
+	sw_refused(&w, NULL, (const char *const[]){ range, NULL });
+	sw_stop(&w);
+}
+
+Test(silent, thp_disable_except_advised_refused)
+{
+	struct sw w;
+	char *why = NULL;
+
+	sw_init(&w);
+	if (sw_try_start(&w, "thp-advised", NULL, &why))
+		cr_skip_test("no PR_THP_DISABLE_EXCEPT_ADVISED here (6.18+): %s", why ? why : "");
+	sw_refused(&w, NULL, (const char *const[]){ "PR_THP_DISABLE_EXCEPT_ADVISED", NULL });
 	sw_stop(&w);
 }

@@ -17,8 +17,9 @@
  *  cgroup         joins the cgroup v2 directory ARG (absolute path of the
  *                 cgroup.procs' directory); it must still be a member
  *  vma-attrs      mappings with MADV_DONTFORK, MADV_WIPEONFORK,
- *                 MADV_HUGEPAGE, MADV_NOHUGEPAGE, mlock (smaps VmFlags dc,
- *                 wf, hg, nh, lo), checked in smaps and by a forked child
+ *                 MADV_HUGEPAGE, MADV_NOHUGEPAGE, mlock, MADV_SEQUENTIAL,
+ *                 MADV_RANDOM (smaps VmFlags dc, wf, hg, nh, lo, sr, rr),
+ *                 checked in smaps and by a forked child
  *  thp-disable    prctl(PR_SET_THP_DISABLE, 1)
  *  map-write      a shared mapping of file ARG, opened O_RDWR and mapped
  *                 PROT_READ, the fd closed: mprotect(PROT_WRITE) must work
@@ -30,7 +31,10 @@
  *  droppable      a MAP_DROPPABLE mapping
  *  timens         unshare(CLONE_NEWTIME): children would get a new time ns
  *  lease          a read lease (F_SETLEASE) on file ARG
- * The last four are refused by ferry's dump; they verify all the same.
+ *  mlockall       mlockall(MCL_FUTURE): a new mapping is locked
+ *  lock-onfault   a range locked with mlock2(MLOCK_ONFAULT) (smaps "lf")
+ *  thp-advised    PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED
+ * The last seven are refused by ferry's dump; they verify all the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -327,6 +331,8 @@ static struct vma_want vw[] = {
 	{ "hg", MADV_HUGEPAGE, NULL },
 	{ "nh", MADV_NOHUGEPAGE, NULL },
 	{ "lo", -1, NULL },
+	{ "sr", MADV_SEQUENTIAL, NULL },
+	{ "rr", MADV_RANDOM, NULL },
 };
 #define NR_VW (sizeof(vw) / sizeof(vw[0]))
 
@@ -352,8 +358,8 @@ static void setup_vma_attrs(char *info, size_t len)
 	}
 }
 
-/* The VmFlags line of the smaps entry starting at @addr. */
-static int smaps_flags(const void *addr, char *out, size_t len)
+/* The VmFlags line of the smaps entry starting at @addr (@exact) or holding it. */
+static int smaps_flags(const void *addr, int exact, char *out, size_t len)
 {
 	char buf[1024];
 	int in = 0, found = 0;
@@ -365,7 +371,8 @@ static int smaps_flags(const void *addr, char *out, size_t len)
 
 		if (sscanf(buf, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4 &&
 		    (perms[3] == 'p' || perms[3] == 's')) {
-			in = s == (unsigned long)addr;
+			in = exact ? s == (unsigned long)addr
+				   : s <= (unsigned long)addr && (unsigned long)addr < e;
 			continue;
 		}
 		if (in && !strncmp(buf, "VmFlags:", 8)) {
@@ -391,14 +398,14 @@ static int has_flag(const char *flags, const char *fl)
 
 static void verify_vma_attrs(void)
 {
-	static const char *all[] = { "dc", "wf", "hg", "nh", "lo" };
+	static const char *all[] = { "dc", "wf", "hg", "nh", "lo", "sr", "rr" };
 	pid_t c;
 	int st;
 
 	for (size_t i = 0; i < NR_VW; i++) {
 		char flags[1024];
 
-		if (!smaps_flags(vw[i].addr, flags, sizeof(flags))) {
+		if (!smaps_flags(vw[i].addr, 1, flags, sizeof(flags))) {
 			fail("%s: no mapping starts at %p", vw[i].flag, (void *)vw[i].addr);
 			continue;
 		}
@@ -559,6 +566,18 @@ static void setup_refused(const char *arg, char *info, size_t len)
 		if (unshare(CLONE_NEWTIME))
 			die("unshare(CLONE_NEWTIME)");
 		snprintf(info, len, "timens pending");
+	} else if (!strcmp(kind, "mlockall")) {
+		if (mlockall(MCL_FUTURE))
+			die("mlockall(MCL_FUTURE)");
+	} else if (!strcmp(kind, "lock-onfault")) {
+		dr = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (dr == MAP_FAILED || syscall(SYS_mlock2, dr, 4 * PG, MLOCK_ONFAULT))
+			die("mlock2(MLOCK_ONFAULT)");
+		dr[0] = 3;
+		snprintf(info, len, "onfault %p", (void *)dr);
+	} else if (!strcmp(kind, "thp-advised")) {
+		if (prctl(PR_SET_THP_DISABLE, 1, 2 /* PR_THP_DISABLE_EXCEPT_ADVISED */, 0, 0))
+			die("PR_SET_THP_DISABLE except advised");
 	} else {
 		lease_fd = open(arg, O_RDONLY | O_CLOEXEC);
 		if (lease_fd < 0 || fcntl(lease_fd, F_SETLEASE, F_RDLCK))
@@ -580,9 +599,25 @@ static void verify_timens(void)
 
 static void verify_refused(void)
 {
+	char flags[1024];
+
 	if (!strcmp(kind, "timens"))
 		verify_timens();
-	if (dr && dr[0] != 3 && dr[0] != 0)
+	if (!strcmp(kind, "mlockall")) {
+		char *p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED || !smaps_flags(p, 0, flags, sizeof(flags)) ||
+		    !has_flag(flags, "lo"))
+			fail("a new mapping is not locked: mlockall(MCL_FUTURE) lost");
+		if (p != MAP_FAILED)
+			munmap(p, PG);
+	}
+	if (!strcmp(kind, "lock-onfault") &&
+	    (!smaps_flags(dr, 0, flags, sizeof(flags)) || !has_flag(flags, "lf")))
+		fail("%p is not locked on fault any more", (void *)dr);
+	if (!strcmp(kind, "thp-advised") && prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 3)
+		fail("PR_GET_THP_DISABLE is %d, was 3", prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
+	if (!strcmp(kind, "droppable") && dr[0] != 3 && dr[0] != 0)
 		fail("droppable page holds %d", dr[0]);
 	if (lease_fd >= 0 && fcntl(lease_fd, F_GETLEASE) != F_RDLCK)
 		fail("lease lost");
@@ -600,6 +635,14 @@ int main(int argc, char **argv)
 		return 2;
 	kind = argv[1];
 	sigaction(SIGUSR1, &sa, NULL);
+	/*
+	 * SIGUSR1 only ever arrives inside the main thread's sigsuspend(): none is
+	 * lost between the test and the wait, none goes to another thread.
+	 */
+	sigemptyset(&none);
+	sigaddset(&none, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &none, NULL);
+	sigemptyset(&none);
 	if (!strcmp(kind, "pipe-nonblock")) {
 		setup_pipes(info, sizeof(info));
 		verify = verify_pipes;
@@ -633,14 +676,14 @@ int main(int argc, char **argv)
 		setup_guard(info, sizeof(info));
 		verify = verify_guard;
 	} else if (!strcmp(kind, "droppable") || !strcmp(kind, "timens") ||
-		   (!strcmp(kind, "lease") && argc > 2)) {
+		   !strcmp(kind, "mlockall") || !strcmp(kind, "lock-onfault") ||
+		   !strcmp(kind, "thp-advised") || (!strcmp(kind, "lease") && argc > 2)) {
 		setup_refused(argv[2], info, sizeof(info));
 	} else {
 		printf("silent: unknown kind %s\n", kind);
 		return 2;
 	}
 	printf("silent: %s pid %d %s ready\n", kind, getpid(), info);
-	sigemptyset(&none);
 	for (;;) {
 		while (!usr1)
 			sigsuspend(&none);
