@@ -92,10 +92,8 @@ static int read_set(pid_t pid, struct cg_set *s)
 		used += len + 1;
 	}
 	fclose(f);
-	if (!err && !n) {
-		pr_err("pid %d: %s is empty", pid, path);
-		err = -EINVAL;
-	}
+	if (!err && !n)
+		return 0; /* a kernel without cgroups (or none mounted ever): no set */
 	if (!err)
 		s->ptrs = calloc(n, sizeof(*s->ptrs));
 	if (!err && !s->ptrs)
@@ -146,6 +144,11 @@ int dump_cgroup_tree(const struct pstree *t, int dirfd, uint32_t *set_of)
 		err = read_set(t->procs[i].pid, &sets[nr]);
 		if (err)
 			break;
+		if (!sets[nr].e.n_ctls) {
+			set_of[i] = 0; /* the core names no set */
+			free_set(&sets[nr]);
+			continue;
+		}
 		for (k = 0; k < nr && !same_set(&sets[k], &sets[nr]); k++)
 			;
 		if (k < nr) {
