@@ -5,7 +5,7 @@
  * the restore, zdtm-style) or the dump is refused with the pid and the object
  * named, and the tree is left running untouched (it checks itself then too).
  *
- * Kept: O_NONBLOCK per pipe end, scheduling policy/priority/nice (with
+ * Kept: O_NONBLOCK and O_DIRECT (packet mode) per pipe end, scheduling policy/priority/nice (with
  * SCHED_RESET_ON_FORK), a stopped process, madvise flags and mlock'ed ranges
  * (also through a lazy restore and a pre-dump chain), PR_SET_THP_DISABLE,
  * a shared file mapping that may be made writable, the audit loginuid,
@@ -212,7 +212,7 @@ static void decoded_has(const struct sw *w, const char *file, const char *needle
 
 /* ---- kept -------------------------------------------------------------------------------- */
 
-Test(silent, pipe_nonblock_per_end_kept)
+Test(silent, pipe_nonblock_and_packet_mode_per_end_kept)
 {
 	struct sw w;
 

@@ -9,7 +9,8 @@
  * "silent: KIND verify BAD <what>" (one line per failure), and idles again.
  * Kinds:
  *  pipe-nonblock  two pipes, O_NONBLOCK on the read end of one and on the
- *                 write end of the other only (fds printed as r1 w1 r2 w2)
+ *                 write end of the other only, and a packet-mode pipe
+ *                 (pipe2(O_DIRECT): O_DIRECT on its write end only)
  *  sched          threads with SCHED_BATCH + nice 7, SCHED_IDLE, SCHED_FIFO 7
  *                 with SCHED_RESET_ON_FORK, SCHED_RR 3; the leader nice -3
  *  stopped        a child stopped by SIGSTOP (printed as child C): it must
@@ -103,29 +104,36 @@ static void die(const char *what)
 }
 
 /* ---- pipe-nonblock ---- */
-static int pfd[4];
+static int pfd[6];
 
 static void setup_pipes(char *info, size_t len)
 {
-	if (pipe(pfd) || pipe(pfd + 2))
+	/* The third pipe is in packet mode: pipe2(O_DIRECT) sets it on the write end. */
+	if (pipe(pfd) || pipe(pfd + 2) || pipe2(pfd + 4, O_DIRECT))
 		die("pipe");
 	if (fcntl(pfd[0], F_SETFL, O_NONBLOCK) || fcntl(pfd[3], F_SETFL, O_NONBLOCK))
 		die("F_SETFL");
-	snprintf(info, len, "r1 %d w1 %d r2 %d w2 %d", pfd[0], pfd[1], pfd[2], pfd[3]);
+	snprintf(info, len, "r1 %d w1 %d r2 %d w2 %d r3 %d w3 %d", pfd[0], pfd[1], pfd[2], pfd[3],
+		 pfd[4], pfd[5]);
 }
 
 static void verify_pipes(void)
 {
-	static const int want[4] = { O_NONBLOCK, 0, 0, O_NONBLOCK };
+	static const int want[6] = { O_NONBLOCK, 0, 0, O_NONBLOCK, 0, O_DIRECT };
+	char buf[16];
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		int fl = fcntl(pfd[i], F_GETFL);
 
-		if (fl < 0 || (fl & O_NONBLOCK) != want[i])
-			fail("fd %d: O_NONBLOCK is %s, was %s", pfd[i],
-			     fl >= 0 && (fl & O_NONBLOCK) ? "set" : "clear",
-			     want[i] ? "set" : "clear");
+		if (fl < 0 || (fl & (O_NONBLOCK | O_DIRECT)) != want[i])
+			fail("fd %d: flags %#x, were %#x (of O_NONBLOCK|O_DIRECT)", pfd[i],
+			     fl < 0 ? fl : fl & (O_NONBLOCK | O_DIRECT), want[i]);
 	}
+	/* Packet mode: two writes are two reads, whatever the buffer. */
+	if (write(pfd[5], "ab", 2) != 2 || write(pfd[5], "cde", 3) != 3)
+		fail("cannot write into the packet pipe: %s", strerror(errno));
+	else if (read(pfd[4], buf, sizeof(buf)) != 2 || read(pfd[4], buf, sizeof(buf)) != 3)
+		fail("the packet pipe is a byte stream");
 }
 
 /* ---- sched ---- */
