@@ -760,6 +760,12 @@ int dump_core_check(const struct pproc *p)
 			       p->pid, p->tids[i], st.seccomp);
 			refused = 1;
 		}
+		/* CRIU's core keeps no runtime, deadline or period. */
+		if ((sched_getscheduler(p->tids[i]) & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE) {
+			pr_err("pid %d: thread %d runs under SCHED_DEADLINE; not supported", p->pid,
+			       p->tids[i]);
+			refused = 1;
+		}
 	}
 	err = read_small_file(p->pid, "timers", buf, sizeof(buf));
 	if (err)

@@ -34,7 +34,7 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 
 /*
  * dump_core_check - preflight: the per-process and per-thread state of @p
- * that dump_core_proc cannot take (seccomp, POSIX timers), each logged with
+ * that dump_core_proc cannot take (seccomp, POSIX timers, SCHED_DEADLINE), each logged with
  * pid and tid. Returns 0, -ENOTSUP when something was refused, or the -errno
  * of reading /proc.
  */
