@@ -5,14 +5,16 @@
  * the restore, zdtm-style) or the dump is refused with the pid and the object
  * named, and the tree is left running untouched (it checks itself then too).
  *
- * Kept: O_NONBLOCK and O_DIRECT (packet mode) per pipe end, scheduling policy/priority/nice (with
- * SCHED_RESET_ON_FORK), a stopped process, madvise flags and mlock'ed ranges
+ * Kept: O_NONBLOCK and O_DIRECT (packet mode) per pipe end, scheduling
+ * policy/priority/nice (with SCHED_RESET_ON_FORK), a stopped process,
+ * madvise flags and mlock'ed ranges
  * (also through a lazy restore and a pre-dump chain), PR_SET_THP_DISABLE,
  * a shared file mapping that may be made writable, the audit loginuid,
  * membarrier registrations, cgroup v2 membership.
  * Refused: guard regions, MAP_DROPPABLE, a time namespace pending for the
  * children, leases, mlockall(MCL_FUTURE), ranges locked on fault, THP
- * disabled except where advised.
+ * disabled except where advised, SCHED_DEADLINE; `ferry check -t` names
+ * them too, and the tree runs on.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -556,5 +558,42 @@ Test(silent, thp_disable_except_advised_refused)
 	if (sw_try_start(&w, "thp-advised", NULL, &why))
 		cr_skip_test("no PR_THP_DISABLE_EXCEPT_ADVISED here (6.18+): %s", why ? why : "");
 	sw_refused(&w, NULL, (const char *const[]){ "PR_THP_DISABLE_EXCEPT_ADVISED", NULL });
+	sw_stop(&w);
+}
+
+Test(silent, sched_deadline_refused)
+{
+	struct sw w;
+	char *why = NULL, want[64];
+
+	sw_init(&w);
+	if (sw_try_start(&w, "deadline", NULL, &why))
+		cr_skip_test("SCHED_DEADLINE cannot be set here: %s", why ? why : "");
+	snprintf(want, sizeof(want), "thread %d runs under SCHED_DEADLINE", w.pid);
+	sw_refused(&w, NULL, (const char *const[]){ want, NULL });
+	sw_stop(&w);
+}
+
+/* The dry run names the same objects, writes nothing, and the tree runs on. */
+Test(silent, check_names_what_dump_refuses)
+{
+	struct sw w;
+	char *out = NULL, *err = NULL, range[64];
+	unsigned long at;
+	int rc;
+
+	sw_init(&w);
+	sw_start(&w, "droppable", NULL);
+	cr_assert_eq(sscanf(w.ready, "silent: droppable pid %*d droppable %lx", &at), 1, "%s",
+		     w.ready);
+	snprintf(range, sizeof(range), "pid %d: VMA %#lx-%#lx", w.pid, at, at + 4 * 4096);
+	rc = t_run(&out, &err, "%s check -t %d", t_ferry_bin(), w.pid);
+	cr_assert_neq(rc, 0, "ferry check -t found nothing to refuse");
+	cr_assert((out && strstr(out, range)) || (err && strstr(err, range)), "no '%s' in:\n%s\n%s",
+		  range, out ? out : "", err ? err : "");
+	free(out);
+	free(err);
+	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0);
+	sw_verify(&w, VERDICT_MS);
 	sw_stop(&w);
 }

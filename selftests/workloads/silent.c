@@ -35,7 +35,8 @@
  *  mlockall       mlockall(MCL_FUTURE): a new mapping is locked
  *  lock-onfault   a range locked with mlock2(MLOCK_ONFAULT) (smaps "lf")
  *  thp-advised    PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED
- * The last seven are refused by ferry's dump; they verify all the same.
+ *  deadline       the main thread under SCHED_DEADLINE (1 ms every 10 ms)
+ * The last eight are refused by ferry's dump; they verify all the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -583,6 +584,19 @@ static void setup_refused(const char *arg, char *info, size_t len)
 			die("mlock2(MLOCK_ONFAULT)");
 		dr[0] = 3;
 		snprintf(info, len, "onfault %p", (void *)dr);
+	} else if (!strcmp(kind, "deadline")) {
+		/* struct sched_attr: size, policy, flags, nice, priority, runtime, deadline, period
+		 */
+		struct {
+			uint32_t size, policy;
+			uint64_t flags;
+			int32_t nice;
+			uint32_t prio;
+			uint64_t runtime, deadline, period;
+		} a = { sizeof(a), 6 /* SCHED_DEADLINE */, 0, 0, 0, 1000000, 10000000, 10000000 };
+
+		if (syscall(SYS_sched_setattr, 0, &a, 0))
+			die("sched_setattr(SCHED_DEADLINE)");
 	} else if (!strcmp(kind, "thp-advised")) {
 		if (prctl(PR_SET_THP_DISABLE, 1, 2 /* PR_THP_DISABLE_EXCEPT_ADVISED */, 0, 0))
 			die("PR_SET_THP_DISABLE except advised");
@@ -623,6 +637,8 @@ static void verify_refused(void)
 	if (!strcmp(kind, "lock-onfault") &&
 	    (!smaps_flags(dr, 0, flags, sizeof(flags)) || !has_flag(flags, "lf")))
 		fail("%p is not locked on fault any more", (void *)dr);
+	if (!strcmp(kind, "deadline") && sched_getscheduler(0) != 6)
+		fail("policy %d, was SCHED_DEADLINE", sched_getscheduler(0));
 	if (!strcmp(kind, "thp-advised") && prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 3)
 		fail("PR_GET_THP_DISABLE is %d, was 3", prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
 	if (!strcmp(kind, "droppable") && dr[0] != 3 && dr[0] != 0)
@@ -685,7 +701,8 @@ int main(int argc, char **argv)
 		verify = verify_guard;
 	} else if (!strcmp(kind, "droppable") || !strcmp(kind, "timens") ||
 		   !strcmp(kind, "mlockall") || !strcmp(kind, "lock-onfault") ||
-		   !strcmp(kind, "thp-advised") || (!strcmp(kind, "lease") && argc > 2)) {
+		   !strcmp(kind, "thp-advised") || !strcmp(kind, "deadline") ||
+		   (!strcmp(kind, "lease") && argc > 2)) {
 		setup_refused(argv[2], info, sizeof(info));
 	} else {
 		printf("silent: unknown kind %s\n", kind);
