@@ -19,6 +19,7 @@
 #include "dump_attrs.h"
 #include "log.h"
 #include "rsys.h"
+#include "vma_status.h"
 
 #define GUARD_VEC 64
 
@@ -183,14 +184,18 @@ static int check_remote(pid_t pid, int *refused)
  * VMAs: PAGEMAP_SCAN reports them as PAGE_IS_GUARD (6.14+). A kernel whose
  * PAGEMAP_SCAN knows no such category has no guard regions to lose.
  */
-static int check_guards(pid_t pid, int *refused)
+int dump_attrs_guards(pid_t pid, VmaEntry **out, size_t *nr)
 {
 	struct page_region vec[GUARD_VEC];
 	struct pm_scan_arg arg;
+	VmaEntry *g = NULL;
 	char path[64];
 	uint64_t start = 0, end = 0x7ffffffff000ull; /* x86_64 TASK_SIZE (4-level) */
+	size_t n = 0, cap = 0;
 	int fd, err = 0;
 
+	*out = NULL;
+	*nr = 0;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -198,8 +203,8 @@ static int check_guards(pid_t pid, int *refused)
 		pr_perror("pid %d: cannot open %s", pid, path);
 		return err;
 	}
-	while (start < end) {
-		long n;
+	while (!err && start < end) {
+		long got;
 
 		memset(&arg, 0, sizeof(arg));
 		arg.size = sizeof(arg);
@@ -209,27 +214,48 @@ static int check_guards(pid_t pid, int *refused)
 		arg.vec_len = GUARD_VEC;
 		arg.category_mask = PAGE_IS_GUARD;
 		arg.return_mask = PAGE_IS_GUARD;
-		n = ioctl(fd, PAGEMAP_SCAN, &arg);
-		if (n < 0) {
+		got = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (got < 0) {
 			err = errno == EINVAL || errno == ENOTTY ? 0 : -errno;
 			if (err)
 				pr_perror("pid %d: PAGEMAP_SCAN for guard regions at %#llx", pid,
 					  (unsigned long long)start);
 			break;
 		}
-		for (long i = 0; i < n; i++) {
-			pr_err("pid %d: guard region (MADV_GUARD_INSTALL) at %#llx-%#llx; not "
-			       "supported: it would come back as plain memory",
-			       pid, (unsigned long long)vec[i].start,
-			       (unsigned long long)vec[i].end);
-			*refused = 1;
+		for (long i = 0; i < got && !err; i++) {
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				VmaEntry *m = realloc(g, ncap * sizeof(*m));
+
+				if (!m) {
+					err = -ENOMEM;
+					break;
+				}
+				g = m;
+				cap = ncap;
+			}
+			/* CRIU 4.2's form: a vma_entry with only VMA_AREA_GUARD set. */
+			vma_entry__init(&g[n]);
+			g[n].start = vec[i].start;
+			g[n].end = vec[i].end;
+			g[n].status = VMA_AREA_GUARD;
+			g[n].fd = -1;
+			pr_debug("pid %d: guard region %#llx-%#llx", pid,
+				 (unsigned long long)vec[i].start, (unsigned long long)vec[i].end);
+			n++;
 		}
 		if (arg.walk_end <= start)
 			break;
 		start = arg.walk_end;
 	}
 	close(fd);
-	return err;
+	if (err) {
+		free(g);
+		return err;
+	}
+	*out = g;
+	*nr = n;
+	return 0;
 }
 
 /* unshare(CLONE_NEWTIME) makes a time namespace for the children to come, not for itself. */
@@ -265,8 +291,6 @@ int dump_attrs_check(const struct pproc *p)
 	int refused = 0, err;
 
 	err = check_smaps_flags(p->pid, &refused);
-	if (!err)
-		err = check_guards(p->pid, &refused);
 	if (!err)
 		err = check_remote(p->pid, &refused);
 	if (!err)

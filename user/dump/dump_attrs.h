@@ -3,11 +3,13 @@
  * Process and memory attributes that a dump must keep or refuse by name,
  * never drop (issue "Nothing lost in silence"; docs/coverage.md lists them):
  *  - kept: PR_SET_THP_DISABLE (mm-PID.img thp_disabled, CRIU's field; read
- *    with a remote prctl: /proc's THP_enabled says 1 for the 6.18 variant);
+ *    with a remote prctl: /proc's THP_enabled says 1 for the 6.18 variant),
+ *    guard regions (MADV_GUARD_INSTALL, seen by PAGEMAP_SCAN's
+ *    PAGE_IS_GUARD, 6.14+), as CRIU 4.2 keeps them: vma_entries of status
+ *    VMA_AREA_GUARD after the real VMAs of mm-PID.img;
  *  - refused: MAP_DROPPABLE mappings (smaps "dp"), ranges locked on fault
  *    (smaps "lf"), mlockall(MCL_FUTURE) (a probe page mapped in the target
- *    comes out locked), THP disabled except where advised, guard regions
- *    (MADV_GUARD_INSTALL, seen by PAGEMAP_SCAN's PAGE_IS_GUARD), a new time
+ *    comes out locked), THP disabled except where advised, a new time
  *    namespace pending for the children (unshare(CLONE_NEWTIME)).
  * The rest of the list lives where its state is dumped: dump_core.c (stop
  * signal, membarrier, SCHED_RESET_ON_FORK), dump_mm.c (mlock, file modes).
@@ -25,6 +27,13 @@
  * prctl). Returns 0 or -errno (logged with the pid).
  */
 int dump_attrs_mm(pid_t pid, MmEntry *mm);
+
+/*
+ * dump_attrs_guards - the guard regions of @pid as VMA_AREA_GUARD entries
+ * (*@out, malloc'ed, *@nr of them; none on a kernel that cannot say).
+ * Returns 0 or -errno (logged with the pid).
+ */
+int dump_attrs_guards(pid_t pid, VmaEntry **out, size_t *nr);
 
 /*
  * dump_attrs_check - preflight: log every object of the refused list above

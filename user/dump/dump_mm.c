@@ -456,10 +456,10 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	MmEntry mm = MM_ENTRY__INIT;
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
-	VmaEntry *ents = NULL, **ptrs = NULL;
+	VmaEntry *ents = NULL, **ptrs = NULL, *guards = NULL;
 	uint64_t *auxv = NULL;
 	struct proc_stat ps;
-	size_t n = 0, nauxv = 0;
+	size_t n = 0, nauxv = 0, nguards = 0;
 	int err, used_bpf = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -485,7 +485,21 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 			goto out;
 		ptrs[i] = &ents[i];
 	}
-	err = proc_parse_stat(pid, 0, &ps);
+	err = dump_attrs_guards(pid, &guards, &nguards);
+	if (!err && nguards) {
+		/* After the real VMAs, as CRIU 4.2 writes them. */
+		VmaEntry **all = realloc(ptrs, (n + nguards) * sizeof(*all));
+
+		if (!all) {
+			err = -ENOMEM;
+			goto out;
+		}
+		ptrs = all;
+		for (size_t i = 0; i < nguards; i++)
+			ptrs[n + i] = &guards[i];
+	}
+	if (!err)
+		err = proc_parse_stat(pid, 0, &ps);
 	if (!err)
 		err = proc_read_auxv(pid, &auxv, &nauxv);
 	if (!err)
@@ -511,7 +525,7 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 		goto out;
 	mm.n_mm_saved_auxv = nauxv;
 	mm.mm_saved_auxv = auxv;
-	mm.n_vmas = n;
+	mm.n_vmas = n + nguards;
 	mm.vmas = ptrs;
 
 	err = plan_pages(pid, vmas, cls, n, inc, &plan);
@@ -529,6 +543,7 @@ out:
 	dump_mm_plan_free(&plan);
 	free(auxv);
 	free(ptrs);
+	free(guards);
 	free(ents);
 	free(cls);
 	free(vmas);
