@@ -16,6 +16,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "attrs.h"
+#include "compat.h"
 #include "log.h"
 
 #define TASK_STOPPED 3 /* CRIU's task_core_entry.task_state */
@@ -119,6 +120,23 @@ static int restore_mlock(struct rtask *t, const MmEntry *mm)
 	return 0;
 }
 
+/* Guard regions, once the memory around them is in (installing one zaps its pages). */
+static int restore_guards(struct rtask *t)
+{
+	for (size_t i = 0; i < t->ip->nr_guards; i++) {
+		const VmaEntry *g = t->ip->guards[i];
+		int err = rt_call(t, t->pid, "madvise(MADV_GUARD_INSTALL)", NULL, __NR_madvise,
+				  g->start, g->end - g->start, MADV_GUARD_INSTALL, 0, 0, 0);
+
+		if (err) {
+			pr_err("pid %d: cannot install the guard region %#lx-%#lx again", t->pid,
+			       (unsigned long)g->start, (unsigned long)g->end);
+			return err;
+		}
+	}
+	return 0;
+}
+
 int rattrs_restore(struct rtask *t)
 {
 	const TaskCoreEntry *tc = task_core(t);
@@ -134,6 +152,8 @@ int rattrs_restore(struct rtask *t)
 		err = restore_membarrier(t, tc->membarrier_registration_mask);
 	if (!err)
 		err = restore_mlock(t, mm);
+	if (!err)
+		err = restore_guards(t);
 	return err;
 }
 

@@ -9,7 +9,8 @@
  * own), PR_SET_THP_DISABLE (mm thp_disabled), the membarrier registrations
  * (core tc membarrier_registration_mask) and the mlock()ed ranges (MAP_LOCKED
  * in a VMA's flags; with --lazy-pages the lock faults them in through the
- * lazy-pages daemon, already serving the process).
+ * lazy-pages daemon, already serving the process), then the guard regions
+ * (images.h: guards) with madvise(MADV_GUARD_INSTALL).
  *
  * rattrs_stop() - the last step before the detach: a process dumped stopped
  * (core tc task_state TASK_STOPPED) gets SIGSTOP queued while it is still
