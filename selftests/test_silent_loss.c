@@ -10,8 +10,9 @@
  * madvise flags and mlock'ed ranges
  * (also through a lazy restore and a pre-dump chain), PR_SET_THP_DISABLE,
  * a shared file mapping that may be made writable, the audit loginuid,
- * membarrier registrations, cgroup v2 membership.
- * Refused: guard regions, MAP_DROPPABLE, a time namespace pending for the
+ * membarrier registrations, cgroup v2 membership, guard regions (also lazily
+ * and through a pre-dump chain).
+ * Refused: MAP_DROPPABLE, a time namespace pending for the
  * children, leases, mlockall(MCL_FUTURE), ranges locked on fault, THP
  * disabled except where advised, SCHED_DEADLINE; `ferry check -t` names
  * them too, and the tree runs on.
@@ -459,21 +460,60 @@ Test(silent, cgroup_v2_membership_kept_when_the_cgroup_is_gone)
 
 /* ---- refused ----------------------------------------------------------------------------- */
 
-Test(silent, guard_region_refused)
+/* 0 when the workload has a guard region; else skips (a kernel without them). */
+static void start_guard(struct sw *w)
 {
-	struct sw w;
-	char *why = NULL, range[64];
-	unsigned long at;
+	char *why = NULL;
 
-	sw_init(&w);
-	if (sw_try_start(&w, "guard", NULL, &why)) {
+	sw_init(w);
+	if (sw_try_start(w, "guard", NULL, &why)) {
 		cr_assert(why && strstr(why, "MADV_GUARD_INSTALL"), "%s", why ? why : "");
 		cr_skip_test("no guard regions in this kernel: %s", why);
 	}
-	cr_assert_eq(sscanf(w.ready, "silent: guard pid %*d guard %lx", &at), 1, "%s", w.ready);
-	snprintf(range, sizeof(range), "guard region (MADV_GUARD_INSTALL) at %#lx-%#lx", at,
-		 at + 4096);
-	sw_refused(&w, NULL, (const char *const[]){ range, NULL });
+	sw_verify(w, VERDICT_MS);
+}
+
+Test(silent, guard_region_kept)
+{
+	struct sw w;
+	char name[64];
+
+	start_guard(&w);
+	sw_dump(&w, NULL);
+	/* CRIU 4.2's form: a vma_entry of status VMA_AREA_GUARD (1 << 16). */
+	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	decoded_has(&w, name, "\"status\": 65536", 1);
+	sw_restore(&w, NULL);
+	sw_verify(&w, VERDICT_MS);
+	sw_stop(&w);
+}
+
+Test(silent, guard_region_kept_lazily)
+{
+	struct sw w;
+	char extra[700];
+
+	start_guard(&w);
+	sw_dump(&w, NULL);
+	snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.dir);
+	sw_restore(&w, extra);
+	sw_verify(&w, LAZY_VERDICT_MS);
+	sw_stop(&w);
+}
+
+Test(silent, guard_region_kept_through_a_pre_dump)
+{
+	struct sw w;
+	char *err = NULL, pre[600];
+
+	start_guard(&w);
+	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+		     "pre-dump: %s", err ? err : "");
+	free(err);
+	sw_dump(&w, "--prev-images-dir ../pre");
+	sw_restore(&w, NULL);
+	sw_verify(&w, VERDICT_MS);
 	sw_stop(&w);
 }
 

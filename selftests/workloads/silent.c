@@ -36,7 +36,8 @@
  *  lock-onfault   a range locked with mlock2(MLOCK_ONFAULT) (smaps "lf")
  *  thp-advised    PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED
  *  deadline       the main thread under SCHED_DEADLINE (1 ms every 10 ms)
- * The last eight are refused by ferry's dump; they verify all the same.
+ * droppable and the ones after it are refused by ferry's dump; they verify
+ * all the same.
  */
 #include <errno.h>
 #include <fcntl.h>
