@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "img.h"
+#include "mm.pb-c.h"
 
 #define VERDICT_MS 10000
 #define LAZY_VERDICT_MS 30000
@@ -512,6 +514,80 @@ Test(silent, guard_region_kept_through_a_pre_dump)
 		     "pre-dump: %s", err ? err : "");
 	free(err);
 	sw_dump(&w, "--prev-images-dir ../pre");
+	sw_restore(&w, NULL);
+	sw_verify(&w, VERDICT_MS);
+	sw_stop(&w);
+}
+
+/*
+ * Rewrite the guard entry (the last VMA) of IMG/mm-PID.img: @how 0 moves it
+ * out of every VMA, 1 makes it unaligned, 2 puts it first (among the VMAs).
+ */
+static void corrupt_guard(const struct sw *w, int how)
+{
+	char name[64];
+	struct img *img = NULL;
+	ProtobufCMessage *m = NULL;
+	MmEntry *mm;
+	VmaEntry *g;
+	int dfd = open(w->img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(dfd, 0);
+	snprintf(name, sizeof(name), "mm-%d.img", w->pid);
+	cr_assert_eq(img_open(&img, dfd, name, IMG_MM), 0);
+	cr_assert_eq(img_read_entry(img, &m), 1);
+	img_close(img);
+	mm = (MmEntry *)m;
+	cr_assert_gt(mm->n_vmas, 1);
+	g = mm->vmas[mm->n_vmas - 1];
+	cr_assert_eq(g->status, 1u << 16, "the last VMA is no guard region");
+	if (how == 0) {
+		g->start = 0x1000;
+		g->end = 0x2000;
+	} else if (how == 1) {
+		g->start += 5;
+	} else {
+		memmove(mm->vmas + 1, mm->vmas, (mm->n_vmas - 1) * sizeof(*mm->vmas));
+		mm->vmas[0] = g;
+	}
+	cr_assert_eq(img_write_one(dfd, name, IMG_MM, &mm->base), 0);
+	protobuf_c_message_free_unpacked(m, NULL);
+	close(dfd);
+}
+
+/* A corrupt guard entry is refused with the file and the range named; nothing is restored. */
+Test(silent, corrupt_guard_region_refused)
+{
+	static const char *const want[] = {
+		"guard region 0x1000-0x2000 is empty, not page "
+		"aligned, out of order or outside the VMAs",
+		"not page aligned", "is a guard region (status 0x10000) before a real VMA"
+	};
+	struct sw w;
+	char *err = NULL, *orig, file[64], path[700];
+	size_t len;
+
+	start_guard(&w);
+	sw_dump(&w, NULL);
+	snprintf(file, sizeof(file), "mm-%d.img: pid %d:", w.pid, w.pid);
+	snprintf(path, sizeof(path), "%s/mm-%d.img", w.img, w.pid);
+	orig = t_read_file(path, &len);
+	cr_assert_not_null(orig);
+	for (int how = 0; how < 3; how++) {
+		cr_assert_eq(t_write_file(path, orig, len), 0);
+		corrupt_guard(&w, how);
+		cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0,
+			      "a corrupt guard entry (%d) was restored", how);
+		cr_assert(err && strstr(err, file) && strstr(err, want[how]),
+			  "no '%s' ... '%s' in: %s", file, want[how], err ? err : "");
+		free(err);
+		err = NULL;
+		cr_assert(kill(w.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore",
+			  w.pid);
+	}
+	/* The images as dumped restore. */
+	cr_assert_eq(t_write_file(path, orig, len), 0);
+	free(orig);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
 	sw_stop(&w);
