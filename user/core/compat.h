@@ -198,6 +198,10 @@ struct uffdio_move {
  */
 #define FERRY_MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
 
+#ifndef MAP_DROPPABLE /* 6.11: pages the kernel may free under pressure (read back as zeros) */
+#define MAP_DROPPABLE 0x08
+#endif
+
 #ifndef MADV_GUARD_INSTALL /* 6.13: guard regions live in page tables, not in VMAs */
 #define MADV_GUARD_INSTALL 102
 #define MADV_GUARD_REMOVE 103

@@ -53,10 +53,9 @@ int dump_attrs_mm(pid_t pid, MmEntry *mm)
 }
 
 /*
- * What smaps' VmFlags say that cannot be kept: a droppable mapping
- * (MAP_DROPPABLE, 6.11+: "dp", its contents may go at any time) and a range
- * locked on fault (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no
- * image field says so, and an mlock() would fault it all in).
+ * What smaps' VmFlags say that cannot be kept: a range locked on fault
+ * (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no image field says
+ * so, and an mlock() would fault it all in).
  */
 static int check_smaps_flags(pid_t pid, int *refused)
 {
@@ -81,23 +80,64 @@ static int check_smaps_flags(pid_t pid, int *refused)
 			end = e;
 			continue;
 		}
-		if (strncmp(line, "VmFlags:", 8))
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " lf"))
 			continue;
-		if (strstr(line, " dp")) {
-			pr_err("pid %d: VMA %#lx-%#lx is a droppable mapping (MAP_DROPPABLE); "
-			       "not supported: its contents may be dropped by the kernel at any "
-			       "time",
-			       pid, start, end);
-			*refused = 1;
-		}
-		if (strstr(line, " lf")) {
-			pr_err("pid %d: VMA %#lx-%#lx is locked on fault (mlock2 MLOCK_ONFAULT or "
-			       "mlockall MCL_ONFAULT); not supported",
-			       pid, start, end);
-			*refused = 1;
-		}
+		pr_err("pid %d: VMA %#lx-%#lx is locked on fault (mlock2 MLOCK_ONFAULT or "
+		       "mlockall MCL_ONFAULT); not supported",
+		       pid, start, end);
+		*refused = 1;
 	}
 	fclose(f);
+	return 0;
+}
+
+int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
+{
+	char path[64], line[1024];
+	unsigned long start = 0;
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+	FILE *f;
+
+	*starts = NULL;
+	*nr = 0;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		pr_perror("pid %d: cannot open %s", pid, path);
+		return err;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4) {
+			start = s;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " dp"))
+			continue;
+		if (n == cap) {
+			uint64_t *m = realloc(v, (cap ? 2 * cap : 8) * sizeof(*m));
+
+			if (!m) {
+				err = -ENOMEM;
+				break;
+			}
+			v = m;
+			cap = cap ? 2 * cap : 8;
+		}
+		v[n++] = start;
+	}
+	fclose(f);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*starts = v;
+	*nr = n;
 	return 0;
 }
 

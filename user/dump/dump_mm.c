@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "mm: "
+#include "compat.h"
 #include "dump_attrs.h"
 #include "dump_files.h"
 #include "dump_mm.h"
@@ -144,6 +145,29 @@ static uint32_t vma_prot(uint64_t vm_flags)
 	return (vm_flags & VMA_VM_READ ? PROT_READ : 0) |
 	       (vm_flags & VMA_VM_WRITE ? PROT_WRITE : 0) |
 	       (vm_flags & VMA_VM_EXEC ? PROT_EXEC : 0);
+}
+
+/*
+ * MAP_DROPPABLE VMAs (the kernel's bit for it moves between configs: smaps
+ * says "dp") are recorded as CRIU does: MAP_DROPPABLE instead of MAP_PRIVATE,
+ * and no pages.
+ */
+static int mark_droppable(pid_t pid, const struct vma_rec *vmas, struct vma_class *cls, size_t n)
+{
+	uint64_t *dp;
+	size_t ndp, k = 0;
+	int err = dump_attrs_droppable(pid, &dp, &ndp);
+
+	for (size_t i = 0; !err && i < n && k < ndp; i++) {
+		while (k < ndp && dp[k] < vmas[i].start)
+			k++;
+		if (k == ndp || dp[k] != vmas[i].start || !(cls[i].status & VMA_ANON_PRIVATE))
+			continue;
+		cls[i].flags = (cls[i].flags & ~(uint32_t)MAP_PRIVATE) | MAP_DROPPABLE;
+		cls[i].dump_pages = 0;
+	}
+	free(dp);
+	return err;
 }
 
 static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *c,
@@ -364,6 +388,8 @@ int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_
 	for (size_t i = 0; i < n && !err; i++)
 		err = classify(pid, &vmas[i], &cls[i]);
 	if (!err)
+		err = mark_droppable(pid, vmas, cls, n);
+	if (!err)
 		err = plan_pages(pid, vmas, cls, n, inc, plan);
 out:
 	free(cls);
@@ -477,14 +503,16 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !err; i++)
 		err = classify(pid, &vmas[i], &cls[i]);
-		if (!err)
-			err = fill_vma(pid, &vmas[i], &cls[i], files, &ents[i]);
-		if (err)
-			goto out;
+	if (!err)
+		err = mark_droppable(pid, vmas, cls, n);
+	for (size_t i = 0; i < n && !err; i++) {
+		err = fill_vma(pid, &vmas[i], &cls[i], files, &ents[i]);
 		ptrs[i] = &ents[i];
 	}
+	if (err)
+		goto out;
 	err = dump_attrs_guards(pid, &guards, &nguards);
 	if (!err && nguards) {
 		/* After the real VMAs, as CRIU 4.2 writes them. */
