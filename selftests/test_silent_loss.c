@@ -12,7 +12,8 @@
  * a shared file mapping that may be made writable, the audit loginuid,
  * membarrier registrations, cgroup v2 membership, guard regions (also lazily
  * and through a pre-dump chain).
- * Refused: MAP_DROPPABLE, a time namespace pending for the
+ * Kept as CRIU does: MAP_DROPPABLE mappings (no pages).
+ * Refused: a time namespace pending for the
  * children, leases, mlockall(MCL_FUTURE), ranges locked on fault, THP
  * disabled except where advised, SCHED_DEADLINE; `ferry check -t` names
  * them too, and the tree runs on.
@@ -593,19 +594,39 @@ Test(silent, corrupt_guard_region_refused)
 	sw_stop(&w);
 }
 
-Test(silent, droppable_mapping_refused)
+/* Kept as CRIU keeps it: MAP_DROPPABLE in the vma flags, no pages (they may be gone anyway). */
+Test(silent, droppable_mapping_kept)
 {
 	struct sw w;
-	char *why = NULL, range[64];
-	unsigned long at;
+	char *why = NULL, name[64];
 
 	sw_init(&w);
 	if (sw_try_start(&w, "droppable", NULL, &why))
 		cr_skip_test("no MAP_DROPPABLE in this kernel: %s", why ? why : "");
-	cr_assert_eq(sscanf(w.ready, "silent: droppable pid %*d droppable %lx", &at), 1, "%s",
-		     w.ready);
-	snprintf(range, sizeof(range), "VMA %#lx-%#lx", at, at + 4 * 4096);
-	sw_refused(&w, NULL, (const char *const[]){ range, "MAP_DROPPABLE", NULL });
+	sw_dump(&w, NULL);
+	/* MAP_DROPPABLE | MAP_ANONYMOUS, no MAP_PRIVATE */
+	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	decoded_has(&w, name, "\"flags\": 40,", 1);
+	sw_restore(&w, NULL);
+	sw_verify(&w, VERDICT_MS);
+	sw_stop(&w);
+}
+
+Test(silent, droppable_mapping_kept_through_a_pre_dump)
+{
+	struct sw w;
+	char *why = NULL, *err = NULL, pre[600];
+
+	sw_init(&w);
+	if (sw_try_start(&w, "droppable", NULL, &why))
+		cr_skip_test("no MAP_DROPPABLE in this kernel: %s", why ? why : "");
+	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+		     "pre-dump: %s", err ? err : "");
+	free(err);
+	sw_dump(&w, "--prev-images-dir ../pre");
+	sw_restore(&w, "--lazy-pages");
+	sw_verify(&w, LAZY_VERDICT_MS);
 	sw_stop(&w);
 }
 
@@ -694,15 +715,16 @@ Test(silent, sched_deadline_refused)
 Test(silent, check_names_what_dump_refuses)
 {
 	struct sw w;
-	char *out = NULL, *err = NULL, range[64];
+	char *out = NULL, *err = NULL, range[96];
 	unsigned long at;
 	int rc;
 
 	sw_init(&w);
-	sw_start(&w, "droppable", NULL);
-	cr_assert_eq(sscanf(w.ready, "silent: droppable pid %*d droppable %lx", &at), 1, "%s",
+	sw_start(&w, "lock-onfault", NULL);
+	cr_assert_eq(sscanf(w.ready, "silent: lock-onfault pid %*d onfault %lx", &at), 1, "%s",
 		     w.ready);
-	snprintf(range, sizeof(range), "pid %d: VMA %#lx-%#lx", w.pid, at, at + 4 * 4096);
+	snprintf(range, sizeof(range), "pid %d: VMA %#lx-%#lx is locked on fault", w.pid, at,
+		 at + 4 * 4096);
 	rc = t_run(&out, &err, "%s check -t %d", t_ferry_bin(), w.pid);
 	cr_assert_neq(rc, 0, "ferry check -t found nothing to refuse");
 	cr_assert((out && strstr(out, range)) || (err && strstr(err, range)), "no '%s' in:\n%s\n%s",

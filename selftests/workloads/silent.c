@@ -29,14 +29,15 @@
  *  membarrier     registers MEMBARRIER_CMD_PRIVATE_EXPEDITED
  *  guard          a guard region (MADV_GUARD_INSTALL) of one page inside
  *                 4 pages: a write to it must fault, the others not
- *  droppable      a MAP_DROPPABLE mapping
+ *  droppable      a MAP_DROPPABLE mapping: it must still be one (smaps "dp"),
+ *                 its page 3 or 0 (dropped)
  *  timens         unshare(CLONE_NEWTIME): children would get a new time ns
  *  lease          a read lease (F_SETLEASE) on file ARG
  *  mlockall       mlockall(MCL_FUTURE): a new mapping is locked
  *  lock-onfault   a range locked with mlock2(MLOCK_ONFAULT) (smaps "lf")
  *  thp-advised    PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED
  *  deadline       the main thread under SCHED_DEADLINE (1 ms every 10 ms)
- * droppable and the ones after it are refused by ferry's dump; they verify
+ * timens and the ones after it are refused by ferry's dump; they verify
  * all the same.
  */
 #include <errno.h>
@@ -642,8 +643,16 @@ static void verify_refused(void)
 		fail("policy %d, was SCHED_DEADLINE", sched_getscheduler(0));
 	if (!strcmp(kind, "thp-advised") && prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 3)
 		fail("PR_GET_THP_DISABLE is %d, was 3", prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
-	if (!strcmp(kind, "droppable") && dr[0] != 3 && dr[0] != 0)
-		fail("droppable page holds %d", dr[0]);
+	if (!strcmp(kind, "droppable")) {
+		/* Its data may be gone (zeros): the kernel may drop it at any time. */
+		if (dr[0] != 3 && dr[0] != 0)
+			fail("droppable page holds %d", dr[0]);
+		if (!smaps_flags(dr, 1, flags, sizeof(flags)) || !has_flag(flags, "dp"))
+			fail("%p is no droppable mapping any more", (void *)dr);
+		dr[PG] = 4;
+		if (dr[PG] != 4 && dr[PG] != 0)
+			fail("droppable page 1 holds %d", dr[PG]);
+	}
 	if (lease_fd >= 0 && fcntl(lease_fd, F_GETLEASE) != F_RDLCK)
 		fail("lease lost");
 }
