@@ -75,7 +75,8 @@ static int pipe_end(const FileEntry *fe, const int ends[2], pid_t pid, int fd, i
 			 fe->pipe->pipe_id);
 		return err;
 	}
-	if (fcntl(lfd, F_SETFL, fe->pipe->flags & O_NONBLOCK) < 0) {
+	/* O_DIRECT: packet mode (pipe2(O_DIRECT)), kept per end as O_NONBLOCK is. */
+	if (fcntl(lfd, F_SETFL, fe->pipe->flags & (O_NONBLOCK | O_DIRECT)) < 0) {
 		err = -errno;
 		pr_errno(err, "pid %d fd %d: cannot set the flags of pipe:[%u]", pid, fd,
 			 fe->pipe->pipe_id);

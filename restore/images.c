@@ -296,6 +296,8 @@ static void free_proc(struct rimg_proc *p)
 	for (size_t k = 0; k < p->nr_threads; k++)
 		rimg_msg_free(p->threads[k].core);
 	free(p->threads);
+	if (p->mm)
+		p->mm->n_vmas += p->nr_guards; /* freed with the rest of the message */
 	rimg_msg_free(p->mm);
 	rimg_msg_free(p->fs);
 	rimg_msg_free(p->ids_img);

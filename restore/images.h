@@ -113,6 +113,14 @@ struct rimg_proc {
 	const TaskKobjIdsEntry *ids;
 	ProtobufCMessage *ids_img; /* ids-PID.img, when read */
 	MmEntry *mm;
+	/*
+	 * Guard regions (MADV_GUARD_INSTALL), CRIU 4.2's VMA_AREA_GUARD
+	 * entries at the end of mm->vmas: rimg_load() takes them out of
+	 * mm->n_vmas (which counts the real VMAs only) and checks them (page
+	 * aligned, sorted, each inside a VMA). guards[i] points into mm->vmas.
+	 */
+	VmaEntry **guards;
+	size_t nr_guards;
 	FsEntry *fs;
 	FdinfoEntry **fds; /* fdinfo-ID.img, ID = the leader's ids->files_id */
 	size_t nr_fds;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
+#include "vma_status.h"
 
 #define RIMG_PAGE 4096ull
 #define RIMG_PE_KNOWN (PE_PARENT | PE_LAZY | PE_PRESENT)
@@ -96,6 +97,32 @@ int rimg_walk_pieces(const struct rimg_proc *p, rimg_piece_fn *fn, void *arg)
 
 /* ---- memory ----------------------------------------------------------------------------- */
 
+/*
+ * CRIU 4.2 writes guard regions as VmaEntries of status VMA_AREA_GUARD after
+ * every real VMA: take them out of mm->n_vmas (images.h). A guard entry among
+ * the real ones is refused.
+ */
+static int split_guards(const struct rimg *r, struct rimg_proc *p, const char *name)
+{
+	MmEntry *mm = p->mm;
+	size_t g = mm->n_vmas;
+
+	while (g && mm->vmas[g - 1]->status == VMA_AREA_GUARD)
+		g--;
+	for (size_t i = 0; i < g; i++)
+		if (mm->vmas[i]->status & VMA_AREA_GUARD) {
+			pr_err("%s/%s: pid %d: VMA %zu 0x%llx-0x%llx is a guard region (status "
+			       "%#x) before a real VMA",
+			       r->dir, name, p->pid, i, (unsigned long long)mm->vmas[i]->start,
+			       (unsigned long long)mm->vmas[i]->end, mm->vmas[i]->status);
+			return -EINVAL;
+		}
+	p->guards = mm->vmas + g;
+	p->nr_guards = mm->n_vmas - g;
+	mm->n_vmas = g;
+	return 0;
+}
+
 static int check_vmas(const struct rimg *r, const struct rimg_proc *p, const char *name)
 {
 	const MmEntry *mm = p->mm;
@@ -142,6 +169,24 @@ static int in_vmas(const MmEntry *mm, uint64_t start, uint64_t end)
 		lo++;
 	}
 	return 1;
+}
+
+/* Guard regions: page aligned, sorted, apart, each inside the VMAs. */
+static int check_guards(const struct rimg *r, const struct rimg_proc *p, const char *name)
+{
+	for (size_t i = 0; i < p->nr_guards; i++) {
+		const VmaEntry *g = p->guards[i];
+
+		if ((g->start | g->end) & (RIMG_PAGE - 1) || g->start >= g->end ||
+		    (i && g->start < p->guards[i - 1]->end) || !in_vmas(p->mm, g->start, g->end)) {
+			pr_err("%s/%s: pid %d: guard region 0x%llx-0x%llx is empty, not page "
+			       "aligned, out of order or outside the VMAs",
+			       r->dir, name, p->pid, (unsigned long long)g->start,
+			       (unsigned long long)g->end);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -398,7 +443,11 @@ int rimg_load_mm(struct rimg *r, struct rimg_proc *p)
 	if (err)
 		return err;
 	p->mm = (MmEntry *)m;
-	err = check_vmas(r, p, name);
+	err = split_guards(r, p, name);
+	if (!err)
+		err = check_vmas(r, p, name);
+	if (!err)
+		err = check_guards(r, p, name);
 	if (!err && p->mm->exe_file_id)
 		err = rimg_check_file_ref(r, p, name, "exe", p->mm->exe_file_id);
 	if (!err)

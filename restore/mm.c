@@ -23,6 +23,7 @@
 #include "core_abi.h"
 #include "vma_status.h"
 #include "files.h"
+#include "compat.h"
 #include "log.h"
 #include "util.h"
 #include "mm.h"
@@ -31,7 +32,8 @@
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
 #define MIN_ADDR 0x100000ul /* scratch and temporary holes start above 1 MiB */
 #define MAX_IOV 1024
-#define MAP_KEEP (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)
+#define MAP_KEEP \
+	(MAP_SHARED | MAP_PRIVATE | MAP_DROPPABLE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)
 
 struct rmm_stats rmm_stats;
 

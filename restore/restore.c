@@ -2,10 +2,12 @@
 /*
  * ferry restore: the order of the steps (see restore.h and docs/restore.md).
  *
- *   load + check images -> pids free? -> open files -> fork the shells
- *   -> seize -> per process: address space, threads, state
+ *   load + check images (cgroups too) -> pids free? -> open files -> fork the shells
+ *   -> seize -> per process: cgroups, address space, attributes (attrs.h), threads,
+ *      state
  *   -> per process: file locks (--file-locks)
  *   -> per process: pending signals, scratch unmapped, registers
+ *   -> SIGSTOP queued for the processes dumped stopped
  *   -> detach every thread (the tree resumes)
  */
 #include <errno.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "attrs.h"
+#include "cgroup.h"
 #include "files.h"
 #include "images.h"
 #include "lazy.h"
@@ -97,6 +101,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
+	struct rcgroups cg = { 0 };
 	char ws_path[4096], lazy_log[4096] = "";
 	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
 	int err, made = 0, was_subreaper = 0;
@@ -108,6 +113,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (err)
 		goto out;
 	err = check_supported(r);
+	if (!err)
+		err = rcgroup_load(&cg, r);
 	if (!err)
 		err = rlocks_check(r, o->file_locks);
 	if (!err)
@@ -166,9 +173,14 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	}
 	err = seize_all(tasks, r->nr_procs);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
-		err = rmm_restore(&tasks[i], r);
+		/* Its cgroups first: the memory it gets is charged there. */
+		err = rcgroup_join(&cg, &tasks[i]);
+		if (!err)
+			err = rmm_restore(&tasks[i], r);
 		if (!err && o->lazy)
 			err = lazy_register(&lazy, &tasks[i]);
+		if (!err)
+			err = rattrs_restore(&tasks[i]);
 		if (!err)
 			err = rstate_threads(&tasks[i]);
 		if (!err)
@@ -186,9 +198,12 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rtty_hand_over(r);
 	if (!err && o->pidfile)
 		err = write_pidfile(o->pidfile, r->procs[0].pid);
-	/* Last: a timer's time left counts from when the tree resumes. */
+	/* Then: a timer's time left counts from when the tree resumes. */
 	if (!err)
 		err = rfiles_event_arm_timers(&f.timers, &f.nr_timers);
+	/* Last: a process dumped stopped stops again as soon as it is let go. */
+	for (size_t i = 0; !err && i < r->nr_procs; i++)
+		err = rattrs_stop(&tasks[i]);
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);
@@ -216,6 +231,7 @@ out:
 		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	rfiles_close(&f);
 	rfiles_event_drop_timers(&f.timers, &f.nr_timers);
+	rcgroup_free(&cg);
 	free(tasks);
 	rimg_free(r);
 	return err;

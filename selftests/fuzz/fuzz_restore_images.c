@@ -22,7 +22,8 @@
  * odd (the top directory's parent is then the set in "p"; "p/parent" -> "p"
  * leads nowhere), to "." otherwise (a chain that loops).
  *
- * On a successful load every lookup (rimg_find_page, rimg_file, rimg_tty_info,
+ * On a successful load rcgroup_load() reads cgroup.img (restore/cgroup.h), and
+ * every lookup (rimg_find_page, rimg_file, rimg_tty_info,
  * rimg_pipe_data) is exercised and the guarantees images.h documents (file
  * locks included) are
  * checked; a broken one aborts, as does a descriptor rimg_load()/rimg_free()
@@ -41,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "file_lock.h"
 #include "images.h"
 #include "log.h"
@@ -66,6 +68,7 @@ enum {
 	K_TTY_INFO,
 	K_PARENT,
 	K_FILE_LOCKS, /* after K_PARENT: the seeds' kind numbers stay what they were */
+	K_CGROUP,     /* read by rcgroup_load() after a successful rimg_load() */
 	NR_KINDS,
 };
 
@@ -83,6 +86,7 @@ static const char *const names[NR_KINDS] = {
 	[K_TTY_INFO] = "tty-info.img",
 	[K_PARENT] = "parent",
 	[K_FILE_LOCKS] = "filelocks.img",
+	[K_CGROUP] = "cgroup.img",
 };
 
 static char dir[64];
@@ -415,8 +419,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_restore_images: rimg_load(%s) = %d (%s)\n", dir, err,
 			strerror(-err));
 	if (!err) {
+		struct rcgroups cg;
+		int cerr;
+
 		CHECK(r);
 		check_model(r);
+		/* The cgroups of a loaded dump: refused whole or every set found. */
+		cerr = rcgroup_load(&cg, r);
+		CHECK(cerr <= 0 && (!cerr || !cg.cg));
+		rcgroup_free(&cg);
 	} else {
 		CHECK(!r && err < 0);
 	}

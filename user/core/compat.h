@@ -192,6 +192,16 @@ struct uffdio_move {
 #define PR_GET_MEMORY_MERGE 68
 #endif
 
+/*
+ * 6.3: membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) returns the REGISTER_*
+ * commands a process issued. An enum in <linux/membarrier.h>: its own name here.
+ */
+#define FERRY_MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+
+#ifndef MAP_DROPPABLE /* 6.11: pages the kernel may free under pressure (read back as zeros) */
+#define MAP_DROPPABLE 0x08
+#endif
+
 #ifndef MADV_GUARD_INSTALL /* 6.13: guard regions live in page tables, not in VMAs */
 #define MADV_GUARD_INSTALL 102
 #define MADV_GUARD_REMOVE 103

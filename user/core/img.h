@@ -126,6 +126,7 @@ extern const struct img_type *const IMG_VMAS;
 extern const struct img_type *const IMG_SECCOMP;
 extern const struct img_type *const IMG_TIMENS;
 extern const struct img_type *const IMG_FILE_LOCKS;
+extern const struct img_type *const IMG_CGROUP;
 
 struct img;
 

@@ -421,9 +421,8 @@ const struct img_type img_types[T_NR + 1] = {
 	       "open namespace files", OLD_FILE),
 	COMMON(TUNFILE, "tunfile.img", IMG_ARRAY, tunfile_entry__descriptor, REFUSED,
 	       "open tun/tap devices", OLD_FILE),
-	COMMON(CGROUP, "cgroup.img", IMG_SINGLE, cgroup_entry__descriptor, IGNORED,
-	       "the tasks' cgroups, controllers and cgroup properties",
-	       "the restored tasks stay in the cgroups ferry runs in"),
+	COMMON(CGROUP, "cgroup.img", IMG_SINGLE, cgroup_entry__descriptor, USED,
+	       "the tasks' cgroups, controllers and cgroup properties", NULL),
 	COMMON(TIMERFD, "timerfd.img", IMG_ARRAY, timerfd_entry__descriptor, REFUSED,
 	       "timerfds", OLD_FILE),
 	COMMON(CPUINFO, "cpuinfo.img", IMG_SINGLE, cpuinfo_entry__descriptor, IGNORED,
@@ -551,6 +550,7 @@ const struct img_type *const IMG_CREDS = &img_types[T_CREDS];
 const struct img_type *const IMG_SIGACT = &img_types[T_SIGACT];
 const struct img_type *const IMG_RLIMIT = &img_types[T_RLIMIT];
 const struct img_type *const IMG_FILE_LOCKS = &img_types[T_FILE_LOCKS];
+const struct img_type *const IMG_CGROUP = &img_types[T_CGROUP];
 const struct img_type *const IMG_SECCOMP = &img_types[T_SECCOMP];
 const struct img_type *const IMG_TIMENS = &img_types[T_TIMENS];
 

@@ -140,6 +140,21 @@ static int check_proc(pid_t pid)
 	return err;
 }
 
+/*
+ * The stop signal of a thread that was in a group stop (SIGSTOP, SIGTSTP, ...)
+ * when it was seized, else 0: seizing a stopped thread reports its group stop
+ * (PTRACE_EVENT_STOP with the stop signal), an interrupt reports SIGTRAP.
+ */
+static int group_stop_signo(pid_t tid)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) || si.si_signo == SIGTRAP)
+		return 0;
+	pr_debug("pid %d: stopped by signal %d", tid, si.si_signo);
+	return si.si_signo;
+}
+
 /* Seize every thread of @p until its thread list is stable. */
 static int freeze_threads(struct pstree *t, struct pproc *p)
 {
@@ -174,6 +189,8 @@ static int freeze_threads(struct pstree *t, struct pproc *p)
 				rsys_detach(tids[i]);
 				goto out;
 			}
+			if (tids[i] == p->pid)
+				p->stop_signo = group_stop_signo(tids[i]);
 			fresh = 1;
 		}
 		if (!fresh)

@@ -21,7 +21,8 @@ struct pproc {
 	pid_t pid, ppid, pgid, sid;
 	pid_t *tids; /* tids[0] is the leader (== pid) */
 	size_t nr_threads;
-	int parent; /* index of the parent in pstree.procs, -1 for the root */
+	int parent;	/* index of the parent in pstree.procs, -1 for the root */
+	int stop_signo; /* the signal that stopped it (group stop, e.g. SIGSTOP), or 0 */
 };
 
 struct pstree {

@@ -20,5 +20,10 @@
 #define VMA_AREA_VVAR (1u << 12)
 #define VMA_AREA_AIORING (1u << 13)
 #define VMA_AREA_MEMFD (1u << 14)
+/*
+ * CRIU 4.2: not a VMA but a guard region (MADV_GUARD_INSTALL) inside one, as
+ * a vma_entry with only this status bit, after every real VMA of mm-PID.img.
+ */
+#define VMA_AREA_GUARD (1u << 16)
 
 #endif

@@ -23,6 +23,7 @@
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
+#include "dump_cgroup.h"
 #include "dump_mm.h"
 #include "dump_priv.h"
 #include "img.h"
@@ -314,6 +315,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
+	uint32_t *cg_sets = NULL;
 	int err;
 
 	if (bufs)
@@ -333,6 +335,10 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (err)
 		goto out;
 	fault_point("frozen");
+	cg_sets = calloc(t->nr ? t->nr : 1, sizeof(*cg_sets));
+	err = cg_sets ? dump_cgroup_tree(t, sfd, cg_sets) : -ENOMEM;
+	if (err)
+		goto out;
 
 	for (size_t i = 0; i < t->nr; i++) {
 		const struct pproc *p = &t->procs[i];
@@ -341,7 +347,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		struct core_ids ids = { .vm_id = (uint32_t)(4 * i + 1),
 					.files_id = (uint32_t)(4 * i + 2),
 					.fs_id = (uint32_t)(4 * i + 3),
-					.sighand_id = (uint32_t)(4 * i + 4) };
+					.sighand_id = (uint32_t)(4 * i + 4),
+					.cg_set = cg_sets[i] };
 		struct dump_mm_stats ms;
 		uint64_t t0;
 
@@ -401,6 +408,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		err = dump_write_pstree(t, sfd);
 	fault_point("images");
 out:
+	free(cg_sets);
 	files_dump_free(files);
 	return err;
 }

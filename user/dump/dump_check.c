@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define LOG_PREFIX "dump: "
+#include "dump_attrs.h"
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_mm.h"
@@ -24,12 +25,13 @@ int dump_check_tree(const struct pstree *t, const struct files_dump_opts *fo, si
 		return err;
 	for (size_t i = 0; i < t->nr; i++) {
 		const struct pproc *p = &t->procs[i];
-		int e[3], refused = 0;
+		int e[4], refused = 0;
 
 		e[0] = files_dump_check(files, p->pid);
 		e[1] = dump_mm_check(p->pid);
 		e[2] = dump_core_check(p);
-		for (size_t k = 0; k < 3; k++) {
+		e[3] = dump_attrs_check(p);
+		for (size_t k = 0; k < 4; k++) {
 			if (e[k] == -ENOTSUP)
 				refused = 1;
 			else if (e[k] && !err)

@@ -18,9 +18,12 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 
 #define LOG_PREFIX "core: "
 #include "core.pb-c.h"
+#include "compat.h"
 #include "core_abi.h"
 #include "dump_core.h"
 #include "dump_timers.h"
@@ -31,6 +34,7 @@
 #include "x86_fpu.h"
 
 #define TASK_ALIVE 1
+#define TASK_STOPPED 3
 
 /* Where the remote calls leave their answers, in the scratch page. */
 #define SCR_SIGACTION 0
@@ -317,6 +321,7 @@ static int dump_thread_remote(pid_t pid, pid_t tid, const struct scratch *s,
 
 static int dump_thread(pid_t pid, pid_t tid, const struct scratch *s, struct thread_state *ts)
 {
+	int pol;
 	struct user_regs_struct regs;
 	struct rseq_config rc;
 	struct proc_stat st;
@@ -394,6 +399,9 @@ static int dump_thread(pid_t pid, pid_t tid, const struct scratch *s, struct thr
 	ts->tcore.sched_nice = (int32_t)st.nice;
 	ts->tcore.has_sched_policy = 1;
 	ts->tcore.sched_policy = st.policy;
+	/* /proc hides SCHED_RESET_ON_FORK; sched_getscheduler() has it in the policy. */
+	if ((pol = sched_getscheduler(tid)) >= 0)
+		ts->tcore.sched_policy = (uint32_t)pol;
 	ts->tcore.has_sched_prio = 1;
 	ts->tcore.sched_prio = st.rt_priority;
 
@@ -454,6 +462,48 @@ static int read_small_file(pid_t pid, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+/*
+ * The membarrier() registrations of the process, as CRIU keeps them
+ * (membarrier_registration_mask: the REGISTER_* commands it issued).
+ * MEMBARRIER_CMD_GET_REGISTRATIONS (6.3+) gives the mask; before it, each
+ * private expedited command is tried in the target: it fails with EPERM
+ * unless registered (the global one cannot be asked, and is said so).
+ */
+static int dump_membarrier(struct rsys *r, struct proc_state *ps)
+{
+	static const long priv[] = { MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+				     MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+				     MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ };
+	long mask, v;
+	int err = rsys_call(r, &mask, __NR_membarrier, FERRY_MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0,
+			    0, 0, 0);
+
+	if (!err && mask == -EINVAL) {
+		pr_info("pid %d: no MEMBARRIER_CMD_GET_REGISTRATIONS here: private expedited "
+			"registrations probed, a global expedited one cannot be seen",
+			r->tid);
+		mask = 0;
+		for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]) && !err; i++) {
+			err = rsys_call(r, &v, __NR_membarrier, (uint64_t)priv[i], 0, 0, 0, 0, 0);
+			if (!err && !v)
+				mask |= priv[i] << 1; /* REGISTER_X is X << 1 */
+		}
+	}
+	if (err)
+		return err;
+	if (mask < 0) {
+		pr_err("pid %d: cannot read its membarrier registrations: %s", r->tid,
+		       strerror((int)-mask));
+		return (int)mask;
+	}
+	if (mask) {
+		pr_debug("pid %d: membarrier registrations %#lx", r->tid, mask);
+		ps->tc.has_membarrier_registration_mask = 1;
+		ps->tc.membarrier_registration_mask = (uint32_t)mask;
+	}
+	return 0;
+}
+
 static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_state *ps)
 {
 	struct itimerval itv[3];
@@ -498,6 +548,8 @@ static int dump_proc_remote(pid_t pid, const struct scratch *s, struct proc_stat
 			    PR_GET_CHILD_SUBREAPER, s->addr + SCR_INT, 0, 0);
 	if (!err)
 		err = scratch_read(s, SCR_INT, &sub, sizeof(sub));
+	if (!err)
+		err = dump_membarrier(&r, ps);
 	rsys_finish(&r);
 	if (err) {
 		pr_err("pid %d: cannot read its signal handlers, timers or prctl state", pid);
@@ -535,7 +587,12 @@ static int dump_proc_state(const struct pproc *p, const struct core_ids *ids,
 	int err;
 
 	task_core_entry__init(&ps->tc);
-	ps->tc.task_state = TASK_ALIVE;
+	ps->tc.task_state = p->stop_signo ? TASK_STOPPED : TASK_ALIVE;
+	if (p->stop_signo) {
+		/* CRIU's fields: a stopped task comes back stopped, by the same signal. */
+		ps->tc.has_stop_signo = 1;
+		ps->tc.stop_signo = (uint32_t)p->stop_signo;
+	}
 	err = proc_parse_stat(p->pid, 0, &st);
 	if (err)
 		return err;
@@ -658,6 +715,15 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 		goto out;
 	ts[0].core.tc = &ps->tc;
 	ts[0].core.ids = &ps->ids;
+	if (ids->cg_set) {
+		/* CRIU 3.x reads the task's set, 4.x each thread's. */
+		ps->tc.has_cg_set = 1;
+		ps->tc.cg_set = ids->cg_set;
+		for (size_t i = 0; i < p->nr_threads; i++) {
+			ts[i].tcore.has_cg_set = 1;
+			ts[i].tcore.cg_set = ids->cg_set;
+		}
+	}
 	for (size_t i = 0; i < p->nr_threads && !err; i++) {
 		char name[64];
 
@@ -690,6 +756,12 @@ int dump_core_check(const struct pproc *p)
 		if (st.seccomp > 0) {
 			pr_err("pid %d: thread %d is in seccomp mode %d; seccomp is not supported",
 			       p->pid, p->tids[i], st.seccomp);
+			refused = 1;
+		}
+		/* CRIU's core keeps no runtime, deadline or period. */
+		if ((sched_getscheduler(p->tids[i]) & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE) {
+			pr_err("pid %d: thread %d runs under SCHED_DEADLINE; not supported", p->pid,
+			       p->tids[i]);
 			refused = 1;
 		}
 	}

@@ -21,6 +21,7 @@
 
 struct core_ids {
 	uint32_t vm_id, files_id, fs_id, sighand_id;
+	uint32_t cg_set; /* its set in cgroup.img (dump_cgroup.h), 0: none */
 };
 
 /*
@@ -34,7 +35,7 @@ int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd)
 
 /*
  * dump_core_check - preflight: the per-process and per-thread state of @p
- * that dump_core_proc cannot take (seccomp), each logged with
+ * that dump_core_proc cannot take (seccomp, SCHED_DEADLINE), each logged with
  * pid and tid. Returns 0, -ENOTSUP when something was refused, or the -errno
  * of reading /proc.
  */

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "mm: "
+#include "compat.h"
+#include "dump_attrs.h"
 #include "dump_files.h"
 #include "dump_mm.h"
 #include "img.h"
@@ -131,6 +133,10 @@ static uint64_t vma_madv(uint64_t vm_flags)
 		m |= 1ull << MADV_DONTDUMP;
 	if (vm_flags & VMA_VM_WIPEONFORK)
 		m |= 1ull << MADV_WIPEONFORK;
+	if (vm_flags & PROC_VM_SEQ_READ)
+		m |= 1ull << MADV_SEQUENTIAL;
+	if (vm_flags & PROC_VM_RAND_READ)
+		m |= 1ull << MADV_RANDOM;
 	return m;
 }
 
@@ -139,6 +145,29 @@ static uint32_t vma_prot(uint64_t vm_flags)
 	return (vm_flags & VMA_VM_READ ? PROT_READ : 0) |
 	       (vm_flags & VMA_VM_WRITE ? PROT_WRITE : 0) |
 	       (vm_flags & VMA_VM_EXEC ? PROT_EXEC : 0);
+}
+
+/*
+ * MAP_DROPPABLE VMAs (the kernel's bit for it moves between configs: smaps
+ * says "dp") are recorded as CRIU does: MAP_DROPPABLE instead of MAP_PRIVATE,
+ * and no pages.
+ */
+static int mark_droppable(pid_t pid, const struct vma_rec *vmas, struct vma_class *cls, size_t n)
+{
+	uint64_t *dp;
+	size_t ndp, k = 0;
+	int err = dump_attrs_droppable(pid, &dp, &ndp);
+
+	for (size_t i = 0; !err && i < n && k < ndp; i++) {
+		while (k < ndp && dp[k] < vmas[i].start)
+			k++;
+		if (k == ndp || dp[k] != vmas[i].start || !(cls[i].status & VMA_ANON_PRIVATE))
+			continue;
+		cls[i].flags = (cls[i].flags & ~(uint32_t)MAP_PRIVATE) | MAP_DROPPABLE;
+		cls[i].dump_pages = 0;
+	}
+	free(dp);
+	return err;
 }
 
 static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *c,
@@ -158,10 +187,17 @@ static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *
 	e->fd = -1;
 	e->madv = vma_madv(v->vm_flags);
 	e->has_madv = e->madv != 0;
+	if (v->vm_flags & VMA_VM_LOCKED)
+		e->flags |= MAP_LOCKED; /* mlock()ed: locked again after the restore filled it */
 	if (!(c->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)))
 		return 0;
-	/* A shared writable mapping needs a writable file on restore. */
-	oflags = (c->status & VMA_FILE_SHARED) && (v->vm_flags & VMA_VM_WRITE) ? O_RDWR : O_RDONLY;
+	/*
+	 * A shared mapping of a file opened for writing may be made writable
+	 * later (mprotect): VM_MAYWRITE says the file allowed it, then the
+	 * restore must reopen it writable too.
+	 */
+	oflags = (c->status & VMA_FILE_SHARED) && (v->vm_flags & PROC_VM_MAYWRITE) ? O_RDWR
+										   : O_RDONLY;
 	snprintf(what, sizeof(what), "map_files/%llx-%llx", v->start, v->end);
 	err = files_dump_path(files, pid, what, oflags, &id);
 	if (err) {
@@ -352,6 +388,8 @@ int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_
 	for (size_t i = 0; i < n && !err; i++)
 		err = classify(pid, &vmas[i], &cls[i]);
 	if (!err)
+		err = mark_droppable(pid, vmas, cls, n);
+	if (!err)
 		err = plan_pages(pid, vmas, cls, n, inc, plan);
 out:
 	free(cls);
@@ -444,10 +482,10 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	MmEntry mm = MM_ENTRY__INIT;
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
-	VmaEntry *ents = NULL, **ptrs = NULL;
+	VmaEntry *ents = NULL, **ptrs = NULL, *guards = NULL;
 	uint64_t *auxv = NULL;
 	struct proc_stat ps;
-	size_t n = 0, nauxv = 0;
+	size_t n = 0, nauxv = 0, nguards = 0;
 	int err, used_bpf = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -465,15 +503,31 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !err; i++)
 		err = classify(pid, &vmas[i], &cls[i]);
-		if (!err)
-			err = fill_vma(pid, &vmas[i], &cls[i], files, &ents[i]);
-		if (err)
-			goto out;
+	if (!err)
+		err = mark_droppable(pid, vmas, cls, n);
+	for (size_t i = 0; i < n && !err; i++) {
+		err = fill_vma(pid, &vmas[i], &cls[i], files, &ents[i]);
 		ptrs[i] = &ents[i];
 	}
-	err = proc_parse_stat(pid, 0, &ps);
+	if (err)
+		goto out;
+	err = dump_attrs_guards(pid, &guards, &nguards);
+	if (!err && nguards) {
+		/* After the real VMAs, as CRIU 4.2 writes them. */
+		VmaEntry **all = realloc(ptrs, (n + nguards) * sizeof(*all));
+
+		if (!all) {
+			err = -ENOMEM;
+			goto out;
+		}
+		ptrs = all;
+		for (size_t i = 0; i < nguards; i++)
+			ptrs[n + i] = &guards[i];
+	}
+	if (!err)
+		err = proc_parse_stat(pid, 0, &ps);
 	if (!err)
 		err = proc_read_auxv(pid, &auxv, &nauxv);
 	if (!err)
@@ -493,11 +547,13 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	mm.mm_env_start = ps.env_start;
 	mm.mm_env_end = ps.env_end;
 	err = remote_brk(pid, &mm.mm_brk);
+	if (!err)
+		err = dump_attrs_mm(pid, &mm);
 	if (err)
 		goto out;
 	mm.n_mm_saved_auxv = nauxv;
 	mm.mm_saved_auxv = auxv;
-	mm.n_vmas = n;
+	mm.n_vmas = n + nguards;
 	mm.vmas = ptrs;
 
 	err = plan_pages(pid, vmas, cls, n, inc, &plan);
@@ -515,6 +571,7 @@ out:
 	dump_mm_plan_free(&plan);
 	free(auxv);
 	free(ptrs);
+	free(guards);
 	free(ents);
 	free(cls);
 	free(vmas);

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attributes kept or refused by name (see dump_attrs.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "dump: "
+#include "compat.h"
+#include "dump_attrs.h"
+#include "log.h"
+#include "rsys.h"
+#include "vma_status.h"
+
+#define GUARD_VEC 64
+
+/* prctl(PR_GET_THP_DISABLE) in the target: 1 disabled, 3 disabled except where advised. */
+static int remote_thp_disable(pid_t pid, long *val)
+{
+	struct rsys r;
+	int err = rsys_prepare(&r, pid);
+
+	if (err)
+		return err;
+	err = rsys_call(&r, val, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	rsys_finish(&r);
+	if (!err && *val < 0)
+		err = (int)*val;
+	if (err)
+		pr_errno(err, "pid %d: cannot read its PR_GET_THP_DISABLE", pid);
+	return err;
+}
+
+int dump_attrs_mm(pid_t pid, MmEntry *mm)
+{
+	long val = 0;
+	int err = remote_thp_disable(pid, &val);
+
+	if (err)
+		return err;
+	mm->has_thp_disabled = 1;
+	mm->thp_disabled = val & 1; /* more than that was refused by dump_attrs_check() */
+	return 0;
+}
+
+/*
+ * What smaps' VmFlags say that cannot be kept: a range locked on fault
+ * (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no image field says
+ * so, and an mlock() would fault it all in).
+ */
+static int check_smaps_flags(pid_t pid, int *refused)
+{
+	char path[64], line[1024];
+	unsigned long start = 0, end = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		int err = -errno;
+
+		pr_perror("pid %d: cannot open %s", pid, path);
+		return err;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4) {
+			start = s;
+			end = e;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " lf"))
+			continue;
+		pr_err("pid %d: VMA %#lx-%#lx is locked on fault (mlock2 MLOCK_ONFAULT or "
+		       "mlockall MCL_ONFAULT); not supported",
+		       pid, start, end);
+		*refused = 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
+{
+	char path[64], line[1024];
+	unsigned long start = 0;
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+	FILE *f;
+
+	*starts = NULL;
+	*nr = 0;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		pr_perror("pid %d: cannot open %s", pid, path);
+		return err;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4) {
+			start = s;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " dp"))
+			continue;
+		if (n == cap) {
+			uint64_t *m = realloc(v, (cap ? 2 * cap : 8) * sizeof(*m));
+
+			if (!m) {
+				err = -ENOMEM;
+				break;
+			}
+			v = m;
+			cap = cap ? 2 * cap : 8;
+		}
+		v[n++] = start;
+	}
+	fclose(f);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*starts = v;
+	*nr = n;
+	return 0;
+}
+
+/* "lo" in the VmFlags of the VMA at @addr of @pid: 1, 0, or -errno. */
+static int vma_locked(pid_t pid, uint64_t addr)
+{
+	char path[64], line[1024];
+	int in = 0, ret = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (ret < 0 && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4)
+			in = s <= addr && addr < e;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			ret = !!strstr(line, " lo");
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * mlockall(MCL_FUTURE) locks every mapping made after it (mm->def_flags), a
+ * state /proc does not show: a page mapped in the target for a moment says.
+ * Also PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED (6.18), which
+ * mm-PID.img's thp_disabled cannot tell from a plain one.
+ */
+static int check_remote(pid_t pid, int *refused)
+{
+	struct rsys r;
+	long addr = 0, thp = 0;
+	int err, locked = 0;
+
+	err = remote_thp_disable(pid, &thp);
+	if (err)
+		return err;
+	if (thp & ~1L) {
+		pr_err("pid %d: has THP disabled except where advised (PR_SET_THP_DISABLE with "
+		       "PR_THP_DISABLE_EXCEPT_ADVISED, PR_GET_THP_DISABLE %ld); not supported",
+		       pid, thp);
+		*refused = 1;
+	}
+	err = rsys_prepare(&r, pid);
+	if (err)
+		return err;
+	err = rsys_call(&r, &addr, __NR_mmap, 0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			(uint64_t)-1, 0);
+	if (!err && addr < 0 && addr > -4096)
+		err = (int)addr;
+	if (!err) {
+		long ret = 0;
+
+		locked = vma_locked(pid, (uint64_t)addr);
+		err = rsys_call(&r, &ret, __NR_munmap, (uint64_t)addr, 4096, 0, 0, 0, 0);
+		if (!err && ret)
+			err = (int)ret;
+	}
+	rsys_finish(&r);
+	if (err) {
+		pr_errno(err,
+			 "pid %d: cannot map a probe page to see if mlockall(MCL_FUTURE) is on",
+			 pid);
+		return err;
+	}
+	if (locked < 0)
+		return locked;
+	if (locked) {
+		pr_err("pid %d: has mlockall(MCL_FUTURE) in effect (new mappings are locked); "
+		       "not supported",
+		       pid);
+		*refused = 1;
+	}
+	return 0;
+}
+
+/*
+ * Guard regions (MADV_GUARD_INSTALL, 6.13+) live in page tables, not in
+ * VMAs: PAGEMAP_SCAN reports them as PAGE_IS_GUARD (6.14+). A kernel whose
+ * PAGEMAP_SCAN knows no such category has no guard regions to lose.
+ */
+int dump_attrs_guards(pid_t pid, VmaEntry **out, size_t *nr)
+{
+	struct page_region vec[GUARD_VEC];
+	struct pm_scan_arg arg;
+	VmaEntry *g = NULL;
+	char path[64];
+	uint64_t start = 0, end = 0x7ffffffff000ull; /* x86_64 TASK_SIZE (4-level) */
+	size_t n = 0, cap = 0;
+	int fd, err = 0;
+
+	*out = NULL;
+	*nr = 0;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("pid %d: cannot open %s", pid, path);
+		return err;
+	}
+	while (!err && start < end) {
+		long got;
+
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = start;
+		arg.end = end;
+		arg.vec = (uint64_t)(uintptr_t)vec;
+		arg.vec_len = GUARD_VEC;
+		arg.category_mask = PAGE_IS_GUARD;
+		arg.return_mask = PAGE_IS_GUARD;
+		got = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (got < 0) {
+			err = errno == EINVAL || errno == ENOTTY ? 0 : -errno;
+			if (err)
+				pr_perror("pid %d: PAGEMAP_SCAN for guard regions at %#llx", pid,
+					  (unsigned long long)start);
+			break;
+		}
+		for (long i = 0; i < got && !err; i++) {
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				VmaEntry *m = realloc(g, ncap * sizeof(*m));
+
+				if (!m) {
+					err = -ENOMEM;
+					break;
+				}
+				g = m;
+				cap = ncap;
+			}
+			/* CRIU 4.2's form: a vma_entry with only VMA_AREA_GUARD set. */
+			vma_entry__init(&g[n]);
+			g[n].start = vec[i].start;
+			g[n].end = vec[i].end;
+			g[n].status = VMA_AREA_GUARD;
+			g[n].fd = -1;
+			pr_debug("pid %d: guard region %#llx-%#llx", pid,
+				 (unsigned long long)vec[i].start, (unsigned long long)vec[i].end);
+			n++;
+		}
+		if (arg.walk_end <= start)
+			break;
+		start = arg.walk_end;
+	}
+	close(fd);
+	if (err) {
+		free(g);
+		return err;
+	}
+	*out = g;
+	*nr = n;
+	return 0;
+}
+
+/* unshare(CLONE_NEWTIME) makes a time namespace for the children to come, not for itself. */
+static int check_timens(pid_t pid, int *refused)
+{
+	char path[64];
+	struct stat now, kids;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/time", pid);
+	if (stat(path, &now)) {
+		if (errno == ENOENT)
+			return 0; /* no time namespaces in this kernel */
+		pr_perror("pid %d: cannot stat %s", pid, path);
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/time_for_children", pid);
+	if (stat(path, &kids)) {
+		pr_perror("pid %d: cannot stat %s", pid, path);
+		return -errno;
+	}
+	if (now.st_ino != kids.st_ino || now.st_dev != kids.st_dev) {
+		pr_err("pid %d: has a new time namespace pending for its children "
+		       "(unshare(CLONE_NEWTIME), time_for_children:[%lu]); time namespaces are "
+		       "not supported",
+		       pid, (unsigned long)kids.st_ino);
+		*refused = 1;
+	}
+	return 0;
+}
+
+int dump_attrs_check(const struct pproc *p)
+{
+	int refused = 0, err;
+
+	err = check_smaps_flags(p->pid, &refused);
+	if (!err)
+		err = check_remote(p->pid, &refused);
+	if (!err)
+		err = check_timens(p->pid, &refused);
+	if (err)
+		return err;
+	return refused ? -ENOTSUP : 0;
+}
