@@ -21,6 +21,7 @@
 #define LOG_PREFIX "rimg: "
 #include "images.h"
 #include "images_priv.h"
+#include "shmem.h"
 #include "img.h"
 #include "log.h"
 #include "seccomp.pb-c.h"
@@ -277,6 +278,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 		err = rimg_load_locks(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = rimg_resolve_parents(r, &r->procs[i]);
+	if (!err)
+		err = rimg_load_shmem(r);
 	if (err)
 		goto err;
 	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s), %zu file lock(s), %zu "
@@ -320,6 +323,7 @@ void rimg_free(struct rimg *r)
 	for (size_t i = 0; i < r->nr_procs; i++)
 		free_proc(&r->procs[i]);
 	free(r->procs);
+	rimg_free_shmem(r);
 	for (size_t i = 0; i < r->nr_files; i++)
 		rimg_msg_free(r->files[i]);
 	free(r->files);

@@ -33,6 +33,7 @@
 #include "rsys.h"
 #include "rtask.h"
 #include "shell.h"
+#include "shmem.h"
 #include "state.h"
 
 #define READY_TIMEOUT_MS 10000
@@ -163,6 +164,12 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			goto out;
 	}
 	err = seize_all(tasks, r->nr_procs);
+	/* Shared memory first, whole: every process maps the same objects. */
+	if (!err)
+		err = rshmem_create(r);
+	if (!err && o->lazy && r->nr_shmem)
+		pr_info("lazy restore: %zu shared memory object(s) restored eagerly: the lazy-pages daemon serves private memory only",
+			r->nr_shmem);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
 		err = rmm_restore(&tasks[i], r);
 		if (!err && o->lazy)
@@ -175,6 +182,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
+	rshmem_close(r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)

@@ -45,6 +45,7 @@
 #include "images.h"
 #include "log.h"
 #include "pagemap_flags.h"
+#include "shmem.h"
 
 #define DIR_PREFIX "ferry-fuzz-rimg-"
 #define MAX_RECORDS 64
@@ -66,6 +67,7 @@ enum {
 	K_TTY_INFO,
 	K_PARENT,
 	K_FILE_LOCKS, /* after K_PARENT: the seeds' kind numbers stay what they were */
+	K_SHMEM_PAGEMAP,
 	NR_KINDS,
 };
 
@@ -83,6 +85,7 @@ static const char *const names[NR_KINDS] = {
 	[K_TTY_INFO] = "tty-info.img",
 	[K_PARENT] = "parent",
 	[K_FILE_LOCKS] = "filelocks.img",
+	[K_SHMEM_PAGEMAP] = "pagemap-shmem-%u.img",
 };
 
 static char dir[64];
@@ -397,6 +400,23 @@ static void check_model(const struct rimg *r)
 			for (size_t k = 0; r->procs[p].pid == l->pid && k < r->procs[p].nr_fds; k++)
 				has_fd |= (int64_t)r->procs[p].fds[k]->fd == l->fd;
 		CHECK(has_fd);
+	}
+	/* Shared memory (shmem.h): runs in order, inside the object, in the pages file. */
+	for (size_t i = 0; i < r->nr_shmem; i++) {
+		const struct rimg_shmem *s = &r->shmem[i];
+		uint64_t end = 0, used = 0;
+
+		CHECK(s->shmid && !(s->size & (PAGE - 1)) && s->fd == -1);
+		for (size_t k = 0; k < s->nr_runs; k++) {
+			const struct rimg_page_run *run = &s->runs[k];
+
+			CHECK(run->nr_pages && run->vaddr >= end && !(run->vaddr & (PAGE - 1)));
+			CHECK(run->vaddr + run->nr_pages * PAGE <= s->size);
+			CHECK(run->flags == PE_PRESENT && run->file_off == used);
+			end = run->vaddr + run->nr_pages * PAGE;
+			used += run->nr_pages * PAGE;
+		}
+		CHECK(!used || s->pages_fd >= 0);
 	}
 	(void)sink;
 }

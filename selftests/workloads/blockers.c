@@ -3,7 +3,8 @@
  * A tree holding several objects of kinds ferry refuses, in both processes,
  * so that a dump must name all of them at once.
  *   blockers
- * The parent holds an eventfd, a shared anonymous mapping and a POSIX timer;
+ * The parent holds an eventfd, an attached SysV shared memory segment (removed
+ * at once: it goes with the process) and a POSIX timer;
  * its child holds a unix socket and an epoll instance. Prints
  *   blockers: parent P child C eventfd E shm 0xADDR socket S epoll X ready
  * and idles until SIGTERM (the child dies with its parent).
@@ -15,13 +16,14 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 int main(void)
 {
-	int efd, fds[2], p[2];
+	int efd, fds[2], p[2], shmid;
 	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
 	timer_t timer;
 	pid_t parent = getpid(), child;
@@ -29,8 +31,11 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	efd = eventfd(0, 0);
-	shm = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (efd < 0 || shm == MAP_FAILED || timer_create(CLOCK_MONOTONIC, &sev, &timer) ||
+	shmid = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+	shm = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
+	if (shmid >= 0)
+		shmctl(shmid, IPC_RMID, NULL);
+	if (efd < 0 || shm == (void *)-1 || timer_create(CLOCK_MONOTONIC, &sev, &timer) ||
 	    pipe(p)) {
 		perror("blockers");
 		return 1;

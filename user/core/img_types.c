@@ -306,9 +306,9 @@ const struct img_type img_types[T_NR + 1] = {
 	       "which pages of a task's memory the pages file holds", NULL,
 	       .head_desc = &pagemap_head__descriptor),
 	ALIAS(SHMEM_PAGEMAP, "pagemap-shmem-%u.img", PAGEMAP, IMG_ARRAY,
-	      pagemap_entry__descriptor, REFUSED,
+	      pagemap_entry__descriptor, USED,
 	      "which pages of shared memory (anonymous shared, memfd, SysV) a pages file holds",
-	      "ferry restore rebuilds no shared memory", .head_desc = &pagemap_head__descriptor),
+	      NULL, .head_desc = &pagemap_head__descriptor),
 	/* Raw page contents, in pagemap order: no magic, no entries. */
 	RAW(PAGES, "pages-%u.img", USED, "raw 4 KiB pages, in the order of their pagemap", NULL),
 	COMMON(CORE, "core-%u.img", IMG_SINGLE, core_entry__descriptor, USED,

@@ -23,6 +23,7 @@
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
+#include "dump_shmem.h"
 #include "dump_mm.h"
 #include "dump_priv.h"
 #include "img.h"
@@ -314,6 +315,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
+	struct shmem_dump *shm = NULL;
+	struct shmem_dump_stats ss;
 	int err;
 
 	if (bufs)
@@ -328,6 +331,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
+	err = shmem_dump_init(&shm);
+	if (err)
+		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
 	err = dump_check_tree(t, &fo, NULL);
 	if (err)
@@ -372,7 +378,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			err = dump_incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun,
 					       &inc, &use, res);
 			if (!err)
-				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw,
+				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pw,
 						   use ? &inc : NULL, &ms);
 			tracker_round_free(&round);
 			free(prun);
@@ -394,13 +400,18 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
-	err = dump_link_parent(o, sfd);
+	/* Shared memory once for the tree, its pages ids after the processes' ones. */
+	err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+	res->pages_written += ss.pages_written;
+	if (!err)
+		err = dump_link_parent(o, sfd);
 	if (!err)
 		err = files_dump_commit(files, sfd);
 	if (!err)
 		err = dump_write_pstree(t, sfd);
 	fault_point("images");
 out:
+	shmem_dump_free(shm);
 	files_dump_free(files);
 	return err;
 }

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared memory end to end (issue 18): a parent and its forked child share a
+ * MAP_SHARED|MAP_ANONYMOUS region and a shared /dev/zero mapping (and, in
+ * "all" mode, a sealed memfd, mapped and held as an fd). After a dump and a
+ * restore, from a pre-dump chain and lazily, each process sees the other's
+ * writes (the workload checks it itself, selftests/workloads/shmem.c), the
+ * objects are shared again (same inode in both processes' maps), the images
+ * are CRIU's (crit decodes them), and corrupt shmem images are refused with
+ * file and offset.
+ *
+ * The test process is a child subreaper: a tree restored with -d is
+ * reparented to it when ferry exits, so it can be reaped here.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "img.h"
+#include "pagemap.pb-c.h"
+
+#define VERDICT_MS 10000
+
+struct sw {
+	char *dir;
+	char out[512], img[600];
+	pid_t pid, child;
+	int memfd;
+};
+
+TestSuite(shmem, .timeout = 120);
+
+static void sw_start(struct sw *w, const char *mode)
+{
+	const char *argv[] = { "shmem", mode, NULL };
+	char *line;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	memset(w, 0, sizeof(*w));
+	w->dir = t_tmpdir();
+	cr_assert_not_null(w->dir);
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, "ready", 10000);
+	cr_assert_not_null(line, "the shmem workload never said ready");
+	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d memfd %d", &w->child, &w->memfd), 2,
+		     "ready line: %s", line);
+	free(line);
+	/* Both directions work before any dump: the check itself is sound. */
+	t_expect_verdict(w->out, w->pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+}
+
+static void sw_stop(struct sw *w)
+{
+	if (w->pid > 0)
+		kill(w->pid, SIGKILL);
+	if (w->child > 0)
+		kill(w->child, SIGKILL);
+	while (waitpid(-1, NULL, WNOHANG) >= 0 || errno == EINTR)
+		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+			break;
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/* `ferry dump` of the tree (which kills it); reap what it leaves to us. */
+static void sw_dump(struct sw *w, const char *dir, const char *extra)
+{
+	char *err = NULL;
+	int rc, status;
+
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, dir,
+		   extra ? extra : "");
+	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
+	free(err);
+	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
+	/* The child, killed too, comes to us (subreaper): its pid must be free again. */
+	cr_assert_eq(waitpid(w->child, &status, 0), w->child);
+}
+
+static void sw_restore(struct sw *w, const char *dir, const char *extra)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d %s", t_ferry_bin(), dir, extra ? extra : "");
+	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
+	free(err);
+	cr_assert_eq(kill(w->pid, 0), 0, "pid %d is not back", w->pid);
+	cr_assert_eq(kill(w->child, 0), 0, "child %d is not back", w->child);
+}
+
+/* The inodes of the "/dev/zero (deleted)" mappings of @pid, in address order. */
+static int shmem_inodes(pid_t pid, unsigned long *ino, int max)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f) && n < max)
+		if (strstr(line, "/dev/zero (deleted)") &&
+		    sscanf(line, "%*s %*s %*s %*s %lu", &ino[n]) == 1)
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Parent and child map the same objects (one inode each), as many as before. */
+static void assert_shared(const struct sw *w, int want)
+{
+	unsigned long a[8], b[8];
+	int na = shmem_inodes(w->pid, a, 8), nb = shmem_inodes(w->child, b, 8);
+
+	cr_assert_eq(na, want, "pid %d has %d shared anonymous mappings, want %d", w->pid, na,
+		     want);
+	cr_assert_eq(nb, want, "child %d has %d shared anonymous mappings", w->child, nb);
+	for (int i = 0; i < na; i++)
+		cr_assert_eq(a[i], b[i], "mapping %d: inode %lu in the parent, %lu in the child", i,
+			     a[i], b[i]);
+	if (na == 2)
+		cr_assert_neq(a[0], a[1], "two objects became one");
+}
+
+/* The shmem images of @dir, as crit and ferry decode them. */
+static void decode_shmem(const char *dir, int want)
+{
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	rc = t_run(&out, &err, "ls %s | grep -c '^pagemap-shmem-'", dir);
+	cr_assert_eq(rc, 0, "%s", err ? err : "");
+	cr_assert_eq(atoi(out), want, "%s has %s shmem pagemaps, want %d", dir, out, want);
+	free(out);
+	free(err);
+	rc = t_run(&out, &err, "for f in %s/pagemap-shmem-*.img; do %s decode -i $f; done", dir,
+		   t_ferry_bin());
+	cr_assert_eq(rc, 0, "ferry decode: %s", err ? err : "");
+	cr_assert(strstr(out, "\"pages_id\""), "%s", out);
+	free(out);
+	free(err);
+	if (!t_crit())
+		return;
+	rc = t_run(
+		&out, &err,
+		"for f in %s/pagemap-shmem-*.img %s/mm-*.img; do %s decode --pretty -i $f || exit 1; done",
+		dir, dir, t_crit());
+	cr_assert_eq(rc, 0, "crit decode: %s", err ? err : "");
+	cr_assert(strstr(out, "VMA_ANON_SHARED"), "crit sees no shared anonymous VMA");
+	cr_assert(strstr(out, "\"pages_id\""), "%s", out);
+	free(out);
+	free(err);
+}
+
+Test(shmem, anon_and_dev_zero_shared_after_restore)
+{
+	struct sw w;
+
+	sw_start(&w, "anon");
+	sw_dump(&w, w.img, NULL);
+	decode_shmem(w.img, 2);
+	sw_restore(&w, w.img, NULL);
+	assert_shared(&w, 2);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	/* And again: the sharing is not a one-off copy. */
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sw_stop(&w);
+}
+
+/*
+ * Pre-dump rounds run over the shared mappings (their pages are written
+ * whole by the final dump); restored from the end of the chain, the state of
+ * the last round is there, not the first one's.
+ */
+Test(shmem, predump_chain)
+{
+	char d1[700], d2[700], d3[700], args[1600], *err = NULL;
+	struct sw w;
+	int rc;
+
+	sw_start(&w, "anon");
+	snprintf(d1, sizeof(d1), "%s/1", w.dir);
+	snprintf(d2, sizeof(d2), "%s/2", w.dir);
+	snprintf(d3, sizeof(d3), "%s/3", w.dir);
+	snprintf(args, sizeof(args), "-t %d -D %s", w.pid, d1);
+	rc = t_run(NULL, &err, "%s pre-dump %s", t_ferry_bin(), args);
+	cr_assert_eq(rc, 0, "pre-dump 1: %s", err ? err : "");
+	free(err);
+	/* New pings in every region between the rounds. */
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	snprintf(args, sizeof(args), "-t %d -D %s --prev-images-dir ../1", w.pid, d2);
+	rc = t_run(NULL, &err, "%s pre-dump %s", t_ferry_bin(), args);
+	cr_assert_eq(rc, 0, "pre-dump 2: %s", err ? err : "");
+	free(err);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sw_dump(&w, d3, "--prev-images-dir ../2");
+	decode_shmem(d3, 2);
+	sw_restore(&w, d3, NULL);
+	assert_shared(&w, 2);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sw_stop(&w);
+}
+
+/* --lazy-pages: shared memory is written before the tree runs, and the log says so. */
+Test(shmem, lazy_restore_is_eager_for_shared_memory)
+{
+	char log[700], *text;
+	struct sw w;
+
+	sw_start(&w, "anon");
+	sw_dump(&w, w.img, NULL);
+	snprintf(log, sizeof(log), "%s/restore.log", w.dir);
+	{
+		char extra[800];
+
+		snprintf(extra, sizeof(extra), "--lazy-pages -v3 --log-file %s", log);
+		sw_restore(&w, w.img, extra);
+	}
+	text = t_read_file(log, NULL);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "shared memory object(s) restored eagerly"), "%s", text);
+	free(text);
+	assert_shared(&w, 2);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sw_stop(&w);
+}
+
+/* Rewrite @dir/@name as a pagemap-shmem image: a head with @pages_id and one entry. */
+static void put_shmem_pagemap(const char *dir, const char *name, uint32_t pages_id, uint64_t vaddr,
+			      uint64_t nr_pages, uint32_t flags)
+{
+	PagemapHead h = PAGEMAP_HEAD__INIT;
+	PagemapEntry e = PAGEMAP_ENTRY__INIT;
+	struct img *img;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(dfd, 0);
+	h.pages_id = pages_id;
+	e.vaddr = vaddr;
+	e.compat_nr_pages = (uint32_t)nr_pages;
+	e.has_nr_pages = 1;
+	e.nr_pages = nr_pages;
+	e.has_flags = 1;
+	e.flags = flags;
+	cr_assert_eq(img_create(&img, dfd, name, img_type_by_name("SHMEM_PAGEMAP")), 0);
+	cr_assert_eq(img_write_entry(img, &h.base), 0);
+	cr_assert_eq(img_write_entry(img, &e.base), 0);
+	cr_assert_eq(img_commit(img), 0);
+	close(dfd);
+}
+
+static void expect_refused(const char *dir, const char *want1, const char *want2)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), dir);
+	cr_assert_neq(rc, 0, "a corrupt dump was restored");
+	cr_assert(strstr(err, want1), "no '%s' in: %s", want1, err);
+	if (want2)
+		cr_assert(strstr(err, want2), "no '%s' in: %s", want2, err);
+	free(err);
+}
+
+/* Find the first pagemap-shmem image of @dir: its name and shmid. */
+static unsigned first_shmid(const char *dir, char *name, size_t size)
+{
+	char *out = NULL;
+	unsigned id = 0;
+
+	cr_assert_eq(t_run(&out, NULL, "ls %s | grep '^pagemap-shmem-' | head -1", dir), 0);
+	cr_assert_eq(sscanf(out, "pagemap-shmem-%u.img", &id), 1, "%s", out);
+	snprintf(name, size, "pagemap-shmem-%u.img", id);
+	free(out);
+	return id;
+}
+
+Test(shmem, corrupt_images_refused_with_file_and_offset)
+{
+	char name[64], path[800], save[800], want[200];
+	PagemapHead *h;
+	struct sw w;
+	unsigned id;
+
+	sw_start(&w, "anon");
+	sw_dump(&w, w.img, NULL);
+	w.pid = w.child = 0; /* nothing runs from here on */
+	id = first_shmid(w.img, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", w.img, name);
+	snprintf(save, sizeof(save), "%s/saved", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s", path, save), 0);
+	{
+		/* The pages id of the real image, kept in the corrupt ones. */
+		struct img *img;
+		ProtobufCMessage *m;
+		int dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+
+		cr_assert_eq(img_open(&img, dfd, name, img_type_by_name("SHMEM_PAGEMAP")), 0);
+		cr_assert_eq(img_read_entry(img, &m), 1);
+		h = (PagemapHead *)m;
+		/* A run past the end of the 16-page object. */
+		put_shmem_pagemap(w.img, name, h->pages_id, 15 * 4096, 2, 4 /* PE_PRESENT */);
+		snprintf(want, sizeof(want), "%s: offset ", name);
+		expect_refused(w.img, want, "past the object's 65536 bytes");
+		/* A run in a parent image set: shmem pages are never there. */
+		put_shmem_pagemap(w.img, name, h->pages_id, 0, 1, 2 /* PE_PARENT */);
+		expect_refused(w.img, want, "not present");
+		/* A pages file that does not hold what the pagemap says. */
+		put_shmem_pagemap(w.img, name, h->pages_id, 0, 1, 4);
+		expect_refused(w.img, "bytes, its pagemap-shmem-", NULL);
+		protobuf_c_message_free_unpacked(m, NULL);
+		img_close(img);
+		close(dfd);
+	}
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s", save, path), 0);
+	/* A stray shmem pagemap no VMA maps. */
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/pagemap-shmem-%u.img", save, w.img, id + 100000),
+		     0);
+	snprintf(want, sizeof(want), "no VMA of the dump maps shared memory %u", id + 100000);
+	expect_refused(w.img, want, NULL);
+	cr_assert_eq(t_run(NULL, NULL, "rm %s/pagemap-shmem-%u.img", w.img, id + 100000), 0);
+	/* A truncated pagemap: the reader names the file. */
+	cr_assert_eq(t_run(NULL, NULL, "truncate -s 13 %s", path), 0);
+	expect_refused(w.img, name, NULL);
+	/* A missing one. */
+	cr_assert_eq(t_run(NULL, NULL, "rm %s", path), 0);
+	expect_refused(w.img, name, NULL);
+	sw_stop(&w);
+}
