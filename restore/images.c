@@ -21,6 +21,7 @@
 #define LOG_PREFIX "rimg: "
 #include "images.h"
 #include "images_priv.h"
+#include "ghost.h"
 #include "shmem.h"
 #include "img.h"
 #include "log.h"
@@ -271,6 +272,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 	if (!err)
 		err = rimg_load_files(r);
 	if (!err)
+		err = rimg_load_ghosts(r);
+	if (!err)
 		err = rimg_load_pipes(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = load_proc(r, &r->procs[i]);
@@ -324,6 +327,7 @@ void rimg_free(struct rimg *r)
 		free_proc(&r->procs[i]);
 	free(r->procs);
 	rimg_free_shmem(r);
+	rimg_free_ghosts(r);
 	for (size_t i = 0; i < r->nr_files; i++)
 		rimg_msg_free(r->files[i]);
 	free(r->files);

@@ -171,6 +171,8 @@ struct rimg {
 	unsigned int flags;	  /* RIMG_* given to rimg_load_flags() */
 	struct rimg_shmem *shmem; /* shared memory objects (shmem.h), by first use */
 	size_t nr_shmem;
+	struct rimg_ghost *ghosts; /* deleted files to recreate (ghost.h) */
+	size_t nr_ghosts;
 };
 
 /*

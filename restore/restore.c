@@ -20,6 +20,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "files.h"
+#include "ghost.h"
 #include "images.h"
 #include "lazy.h"
 #include "lazy_ws.h"
@@ -115,6 +116,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rshell_check_pids(r);
 	if (!err)
 		err = rmm_scratch_addr(r, &scratch);
+	/* Deleted files exist again while fds are opened and VMAs mapped by their path. */
+	if (!err)
+		err = rghost_create(r);
 	if (!err)
 		err = rfiles_open(&f, r, o);
 	if (err)
@@ -183,6 +187,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	}
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	rshmem_close(r);
+	rghost_remove(r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
@@ -209,6 +214,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	else
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
+	if (r)
+		rghost_remove(r);
 	if (err)
 		rtty_take_back();
 	if (err)

@@ -171,7 +171,7 @@ Test(shmem, anon_and_dev_zero_shared_after_restore)
 {
 	struct sw w;
 
-	sw_start(&w, "anon");
+	sw_start(&w, "AZ");
 	sw_dump(&w, w.img, NULL);
 	decode_shmem(w.img, 2);
 	sw_restore(&w, w.img, NULL);
@@ -193,7 +193,7 @@ Test(shmem, predump_chain)
 	struct sw w;
 	int rc;
 
-	sw_start(&w, "anon");
+	sw_start(&w, "AZ");
 	snprintf(d1, sizeof(d1), "%s/1", w.dir);
 	snprintf(d2, sizeof(d2), "%s/2", w.dir);
 	snprintf(d3, sizeof(d3), "%s/3", w.dir);
@@ -222,7 +222,7 @@ Test(shmem, lazy_restore_is_eager_for_shared_memory)
 	char log[700], *text;
 	struct sw w;
 
-	sw_start(&w, "anon");
+	sw_start(&w, "AZ");
 	sw_dump(&w, w.img, NULL);
 	snprintf(log, sizeof(log), "%s/restore.log", w.dir);
 	{
@@ -297,7 +297,7 @@ Test(shmem, corrupt_images_refused_with_file_and_offset)
 	struct sw w;
 	unsigned id;
 
-	sw_start(&w, "anon");
+	sw_start(&w, "AZ");
 	sw_dump(&w, w.img, NULL);
 	w.pid = w.child = 0; /* nothing runs from here on */
 	id = first_shmid(w.img, name, sizeof(name));

@@ -45,6 +45,7 @@
 #include "images.h"
 #include "log.h"
 #include "pagemap_flags.h"
+#include "ghost.h"
 #include "shmem.h"
 
 #define DIR_PREFIX "ferry-fuzz-rimg-"
@@ -68,6 +69,8 @@ enum {
 	K_PARENT,
 	K_FILE_LOCKS, /* after K_PARENT: the seeds' kind numbers stay what they were */
 	K_SHMEM_PAGEMAP,
+	K_REMAP_FPATH,
+	K_GHOST_FILE,
 	NR_KINDS,
 };
 
@@ -86,6 +89,8 @@ static const char *const names[NR_KINDS] = {
 	[K_PARENT] = "parent",
 	[K_FILE_LOCKS] = "filelocks.img",
 	[K_SHMEM_PAGEMAP] = "pagemap-shmem-%u.img",
+	[K_REMAP_FPATH] = "remap-fpath.img",
+	[K_GHOST_FILE] = "ghost-file-%x.img",
 };
 
 static char dir[64];
@@ -417,6 +422,21 @@ static void check_model(const struct rimg *r)
 			used += run->nr_pages * PAGE;
 		}
 		CHECK(!used || s->pages_fd >= 0);
+	}
+	/* Deleted files (ghost.h): chunks in order inside the file, on a regular file's path. */
+	for (size_t i = 0; i < r->nr_ghosts; i++) {
+		const struct rimg_ghost *g = &r->ghosts[i];
+		uint64_t end = 0;
+
+		CHECK(g->ge && S_ISREG(g->ge->mode) && g->ge->size <= RGHOST_MAX);
+		CHECK(g->path && g->path[0] == '/' && !g->created);
+		for (size_t k = 0; k < g->nr_chunks; k++) {
+			CHECK(g->chunks[k].off >= end && g->chunks[k].len);
+			CHECK(g->chunks[k].off + g->chunks[k].len <= g->ge->size);
+			for (uint64_t b = 0; b < g->chunks[k].len; b += 4096)
+				sink ^= ((const uint8_t *)g->chunks[k].data)[b];
+			end = g->chunks[k].off + g->chunks[k].len;
+		}
 	}
 	(void)sink;
 }

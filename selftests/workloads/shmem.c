@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
  * A parent and a forked child sharing memory of every kind ferry keeps.
- *   shmem [anon|all]
- * Maps, before the fork (so both processes map the same objects):
- *  - A: 16 pages MAP_SHARED|MAP_ANONYMOUS, pattern in pages 0, 3 and 9, the
- *    rest never touched (holes);
+ *   shmem [KINDS]
+ * KINDS is a string of letters (default "AZ"); each maps, before the fork
+ * (so both processes map the same object), one region:
+ *  - A: 16 pages MAP_SHARED|MAP_ANONYMOUS, pattern in pages 0, 3 and 9;
  *  - Z: 8 pages of /dev/zero mapped MAP_SHARED (the fd closed), pattern in
  *    pages 1 and 2;
- *  - with "all", M: a memfd "ferry-shm" of 3 pages + 100 bytes with
- *    MFD_ALLOW_SEALING, pattern written through write(2), mapped shared
- *    (first 4 pages) and held as an fd too, sealed F_SEAL_SHRINK |
- *    F_SEAL_GROW | F_SEAL_SEAL.
- * Prints "shmem: pid P child C memfd FD ready" and idles; the child dies
- * when its parent is gone. On SIGUSR1 the parent checks its regions (the
- * pattern, the holes, the memfd's name, size and seals through its fd),
- * writes a new ping value into a word of each region and signals the child;
- * the child checks the same, answers each ping with ping + 1000 in the same
- * region and sets its verdict word; the parent waits (5 s) for every
+ *  - M: a memfd "ferry-shm" of 3 pages + 100 bytes with MFD_ALLOW_SEALING,
+ *    pattern written through write(2) in pages 0 and 2, mapped shared (4
+ *    pages) and held as an fd, sealed F_SEAL_SHRINK | F_SEAL_GROW |
+ *    F_SEAL_SEAL;
+ *  - K: /dev/shm/ferry-shm-PID-keep, 4 pages, pattern in pages 0 and 2,
+ *    mapped shared and held as an fd;
+ *  - G: the same as /dev/shm/ferry-shm-PID-gone, unlinked once mapped (as
+ *    python's multiprocessing heap is).
+ * The other pages are never written (holes). Prints "shmem: pid P child C
+ * memfd FD ready" (FD -1 without M) and idles; the child dies when its
+ * parent is gone. On SIGUSR1 the parent checks its regions (pattern, zero
+ * pages, and for M, K and G the fd: same file, size, name, seals, link
+ * count), writes a new ping value into a word of each region and signals the
+ * child; the child checks the same, answers each ping with ping + 1000 in
+ * the same region and sets its verdict word; the parent waits (5 s) for every
  * answer. So each process sees the other's write after a restore. Prints
  * "shmem: verify ok" or "shmem: verify BAD <what>" per failure.
  */
@@ -54,10 +59,12 @@ struct region {
 	size_t len;
 	const int *pages; /* pages with the pattern, -1 ends */
 	struct ctl *ctl;
+	int fd;		/* M, K, G: the fd held, else -1 */
+	int want_nlink; /* K: 1, G: 0 */
 };
 
 static const int a_pages[] = { 0, 3, 9, -1 }, z_pages[] = { 1, 2, -1 }, m_pages[] = { 0, 2, -1 };
-static struct region regs[3];
+static struct region regs[5];
 static int nregs, memfd = -1;
 static volatile sig_atomic_t usr1;
 static pid_t parent;
@@ -154,29 +161,88 @@ static void check_memfd(void)
 		fail("memfd grew: F_SEAL_GROW not enforced");
 }
 
-static void map_all(int all)
+/* The fd of a file region is the mapped file: its pages read the same through it. */
+static void check_file_fd(const struct region *r)
 {
-	int fd;
+	uint8_t page[PG];
+	struct stat st, mst;
+	char link[64];
 
-	regs[0] = (struct region){ "A", NULL, A_PAGES * PG, a_pages, NULL };
-	regs[0].base =
-		mmap(NULL, regs[0].len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
-	regs[1] = (struct region){ "Z", NULL, Z_PAGES * PG, z_pages, NULL };
-	regs[1].base = mmap(NULL, regs[1].len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (regs[0].base == MAP_FAILED || regs[1].base == MAP_FAILED) {
-		printf("shmem: cannot map: %s\n", strerror(errno));
+	if (r->fd < 0)
+		return;
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)r->base,
+		 (unsigned long)r->base + r->len);
+	if (fstat(r->fd, &st) || stat(link, &mst) || st.st_ino != mst.st_ino ||
+	    st.st_dev != mst.st_dev)
+		fail("%s: fd %d is not the mapped file", r->name, r->fd);
+	if (r->want_nlink >= 0 && st.st_nlink != (nlink_t)r->want_nlink)
+		fail("%s: %lu links, want %d", r->name, (unsigned long)st.st_nlink, r->want_nlink);
+	if (pread(r->fd, page, PG, (off_t)r->pages[0] * PG) != (ssize_t)PG ||
+	    !has_pattern(page, r->name, r->pages[0]))
+		fail("%s: page %d through fd %d lost its pattern", r->name, r->pages[0], r->fd);
+}
+
+static void check_all(void)
+{
+	for (int i = 0; i < nregs; i++) {
+		check_region(&regs[i]);
+		check_file_fd(&regs[i]);
+	}
+	check_memfd();
+}
+
+/* K or G: a /dev/shm file of 4 pages, pattern in pages 0 and 2, mapped shared. */
+static void map_shm_file(struct region *r, const char *name, int gone)
+{
+	static const int f_pages[] = { 0, 2, -1 };
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm/ferry-shm-%d-%s", getpid(), gone ? "gone" : "keep");
+	*r = (struct region){ name, NULL, 4 * PG, f_pages, NULL, -1, gone ? 0 : 1 };
+	r->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (r->fd < 0 || ftruncate(r->fd, (off_t)r->len)) {
+		printf("shmem: %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
-	nregs = 2;
-	for (int i = 0; i < 2; i++) {
-		regs[i].ctl = (struct ctl *)(regs[i].base + regs[i].len - PG);
-		for (const int *p = regs[i].pages; *p >= 0; p++)
-			fill(regs[i].base + (size_t)*p * PG, regs[i].name, *p);
+	for (const int *p = r->pages; *p >= 0; p++) {
+		uint8_t page[PG];
+
+		fill(page, name, *p);
+		if (pwrite(r->fd, page, PG, (off_t)*p * PG) != (ssize_t)PG) {
+			printf("shmem: %s: write: %s\n", path, strerror(errno));
+			exit(1);
+		}
 	}
-	if (!all)
-		return;
+	r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->base == MAP_FAILED || (gone && unlink(path))) {
+		printf("shmem: %s: map or unlink: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	r->ctl = (struct ctl *)(r->base + r->len - PG);
+}
+
+static void map_anon(struct region *r, const char *name, size_t pages, const int *pat, int zero)
+{
+	int fd = -1;
+
+	*r = (struct region){ name, NULL, pages * PG, pat, NULL, -1, -1 };
+	if (zero)
+		fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+	r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | (zero ? 0 : MAP_ANONYMOUS), fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (r->base == MAP_FAILED) {
+		printf("shmem: cannot map %s: %s\n", name, strerror(errno));
+		exit(1);
+	}
+	r->ctl = (struct ctl *)(r->base + r->len - PG);
+	for (const int *p = r->pages; *p >= 0; p++)
+		fill(r->base + (size_t)*p * PG, name, *p);
+}
+
+static void map_memfd(struct region *r)
+{
 	memfd = memfd_create("ferry-shm", MFD_ALLOW_SEALING);
 	if (memfd < 0 || ftruncate(memfd, M_SIZE)) {
 		printf("shmem: memfd: %s\n", strerror(errno));
@@ -191,14 +257,41 @@ static void map_all(int all)
 			exit(1);
 		}
 	}
-	regs[2] = (struct region){ "M", NULL, M_MAP, m_pages, NULL };
-	regs[2].base = mmap(NULL, M_MAP, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (regs[2].base == MAP_FAILED || fcntl(memfd, F_ADD_SEALS, SEALS)) {
+	*r = (struct region){ "M", NULL, M_MAP, m_pages, NULL, -1, -1 };
+	r->base = mmap(NULL, M_MAP, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (r->base == MAP_FAILED || fcntl(memfd, F_ADD_SEALS, SEALS)) {
 		printf("shmem: memfd map or seal: %s\n", strerror(errno));
 		exit(1);
 	}
-	regs[2].ctl = (struct ctl *)(regs[2].base + 3 * PG);
-	nregs = 3;
+	r->ctl = (struct ctl *)(r->base + 3 * PG);
+}
+
+static void map_all(const char *kinds)
+{
+	for (const char *k = kinds; *k; k++) {
+		struct region *r = &regs[nregs++];
+
+		switch (*k) {
+		case 'A':
+			map_anon(r, "A", A_PAGES, a_pages, 0);
+			break;
+		case 'Z':
+			map_anon(r, "Z", Z_PAGES, z_pages, 1);
+			break;
+		case 'M':
+			map_memfd(r);
+			break;
+		case 'K':
+			map_shm_file(r, "K", 0);
+			break;
+		case 'G':
+			map_shm_file(r, "G", 1);
+			break;
+		default:
+			printf("shmem: unknown kind %c (AZMKG)\n", *k);
+			exit(1);
+		}
+	}
 }
 
 static void sleep_ms(long ms)
@@ -220,9 +313,7 @@ static void child_loop(void)
 			continue;
 		usr1 = 0;
 		bad = 0;
-		for (int i = 0; i < nregs; i++)
-			check_region(&regs[i]);
-		check_memfd();
+		check_all();
 		for (int i = 0; i < nregs; i++) {
 			uint64_t ping = regs[i].ctl->ping;
 
@@ -240,9 +331,7 @@ static void child_loop(void)
 static void parent_verify(uint64_t round)
 {
 	bad = 0;
-	for (int i = 0; i < nregs; i++)
-		check_region(&regs[i]);
-	check_memfd();
+	check_all();
 	for (int i = 0; i < nregs; i++) {
 		regs[i].ctl->child_ok = 0;
 		regs[i].ctl->ping = round;
@@ -251,13 +340,13 @@ static void parent_verify(uint64_t round)
 
 int main(int argc, char **argv)
 {
-	int all = argc > 1 && !strcmp(argv[1], "all");
+	const char *kinds = argc > 1 ? argv[1] : "AZ";
 	uint64_t round = 0;
 	pid_t child;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGUSR1, on_usr1);
-	map_all(all);
+	map_all(kinds);
 	parent = getpid();
 	child = fork();
 	if (child < 0) {

@@ -78,8 +78,10 @@ void files_dump_free(struct files_dump *d)
 
 	if (!d)
 		return;
-	for (i = 0; i < d->nd; i++)
+	for (i = 0; i < d->nd; i++) {
 		free(d->d[i].name);
+		free(d->d[i].ghost_src);
+	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
 	free(d->d);
@@ -238,6 +240,15 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 		return -ENOMEM;
 	}
 	e->name = name;
+	if (files_strip_deleted(name) || p->st.st_nlink == 0) {
+		/* files_check_path() let it through: a ghost file (dump_ghost.c). */
+		char src[64];
+
+		snprintf(src, sizeof(src), "/proc/%d/fd/%d", pid, p->fd);
+		e->ghost_src = strdup(src);
+		if (!e->ghost_src)
+			return -ENOMEM;
+	}
 	e->pos = p->fi.pos;
 	e->size = (uint64_t)p->st.st_size;
 	e->mode = p->st.st_mode;
@@ -541,8 +552,11 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		if (d->fdx[i] < s->nd)
 			d->fdx[n++] = d->fdx[i];
 	d->nfdx = n;
-	while (d->nd > s->nd)
-		free(d->d[--d->nd].name);
+	while (d->nd > s->nd) {
+		d->nd--;
+		free(d->d[d->nd].name);
+		free(d->d[d->nd].ghost_src);
+	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);
 	d->nt = s->nt;
@@ -685,6 +699,13 @@ int files_dump_path(struct files_dump *d, pid_t pid, const char *what, int open_
 	p->fi.flags = flags;
 	p->fi.mnt_id = fi.mnt_id;
 	ret = add_reg(d, SRC_PATH, pid, p, NULL, id);
+	if (!ret && d->d[d->nd - 1].ghost_src) {
+		/* Read a deleted file through the same /proc entry at commit. */
+		free(d->d[d->nd - 1].ghost_src);
+		d->d[d->nd - 1].ghost_src = strdup(path);
+		if (!d->d[d->nd - 1].ghost_src)
+			ret = -ENOMEM;
+	}
 	if (!ret)
 		pr_debug("pid %d %s: %s, file id %u", pid, what, p->link, *id);
 out:

@@ -65,7 +65,8 @@ struct desc {
 	uint32_t flags; /* open flags, without O_CLOEXEC */
 	struct fown_v fown;
 	/* REG */
-	char *name;
+	char *name;	 /* a deleted file's without " (deleted)" */
+	char *ghost_src; /* deleted, on tmpfs: where its bytes are read (dump_ghost.c) */
 	uint64_t pos, size;
 	uint32_t mode;
 	int32_t mnt_id;
@@ -158,5 +159,22 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,
 		     const struct file_lock *l);
 int files_grow(void **arr, size_t *cap, size_t n, size_t sz);
+
+/* dump_ghost.c: deleted files on tmpfs, saved as CRIU ghost files. */
+#define FILES_GHOST_MAX (64ull << 20)
+/*
+ * files_ghost_check - can the deleted file @name, @what of @pid ("fd N" or a
+ * /proc/PID entry such as "map_files/A-B"), be saved? 0 if it is a regular
+ * file on tmpfs of at most FILES_GHOST_MAX bytes, else -ENOTSUP (logged).
+ */
+int files_ghost_check(pid_t pid, const char *what, const char *name, const struct stat *st);
+/*
+ * files_ghost_write - ghost-file-<id>.img for every deleted inode of @d and
+ * remap-fpath.img for every entry on one (none when there are none). The
+ * tree must still be frozen. Returns 0 or -errno (logged).
+ */
+int files_ghost_write(struct files_dump *d, int dirfd);
+/* files_strip_deleted - cut " (deleted)" off @name; 1 if it was there, else 0. */
+int files_strip_deleted(char *name);
 
 #endif

@@ -194,10 +194,8 @@ int files_check_path(pid_t pid, const char *what, const char *name, const struct
 		pr_err("pid %d %s: memfd %s is not supported", pid, what, name);
 		return -ENOTSUP;
 	}
-	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX)) {
-		pr_err("pid %d %s: deleted file %s is not supported", pid, what, name);
-		return -ENOTSUP;
-	}
+	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX))
+		return files_ghost_check(pid, what, name, st);
 	/* Seen from another mount namespace the path means something else. */
 	if (same_ns && (stat(name, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
 		pr_err("pid %d %s: %s, whose path now names another file or none, is not supported",

@@ -235,6 +235,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 		if (ret)
 			goto err;
 	}
+	ret = files_ghost_write(d, dirfd);
+	if (ret)
+		goto err;
 	/* files.img last: it refers to the others. */
 	if (locks) {
 		ret = img_commit(locks);
