@@ -173,6 +173,8 @@ struct rimg {
 	size_t nr_shmem;
 	struct rimg_ghost *ghosts; /* deleted files to recreate (ghost.h) */
 	size_t nr_ghosts;
+	struct MemfdInodeEntry **memfds; /* memfd.img (shmem.h) */
+	size_t nr_memfds;
 };
 
 /*

@@ -131,6 +131,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->fifo;
 	case FD_TYPES__TTY:
 		return !!f->tty;
+	case FD_TYPES__MEMFD:
+		return !!f->memfd; /* its inode: rimg_load_shmem() */
 	default:
 		return -1;
 	}

@@ -16,6 +16,7 @@
 #define LOG_PREFIX "images: "
 #include "images_priv.h"
 #include "log.h"
+#include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
 #include "shmem.h"
@@ -31,6 +32,107 @@ static struct rimg_shmem *find(const struct rimg *r, uint64_t shmid)
 	return NULL;
 }
 
+static struct rimg_shmem *add_obj(struct rimg *r, uint64_t shmid)
+{
+	struct rimg_shmem *n = realloc(r->shmem, (r->nr_shmem + 1) * sizeof(*n)), *s;
+
+	if (!n)
+		return NULL;
+	r->shmem = n;
+	s = &r->shmem[r->nr_shmem++];
+	memset(s, 0, sizeof(*s));
+	s->shmid = (uint32_t)shmid;
+	s->pages_fd = -1;
+	s->fd = -1;
+	return s;
+}
+
+static const MemfdInodeEntry *memfd_inode(const struct rimg *r, uint64_t inode_id)
+{
+	for (size_t i = 0; i < r->nr_memfds; i++)
+		if (r->memfds[i]->inode_id == inode_id)
+			return r->memfds[i];
+	return NULL;
+}
+
+/* memfd.img, if any: one shmem object per inode, of the memfd's size. */
+static int load_memfds(struct rimg *r)
+{
+	const struct img_type *t = img_type_by_name("MEMFD_INODE");
+	ProtobufCMessage *m = NULL;
+	struct img *img;
+	int err;
+
+	err = rimg_open_img(r, t->file, t, 0, &img);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(img);
+		MemfdInodeEntry *me, **n;
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		me = (MemfdInodeEntry *)m;
+		if (!me->shmid || memfd_inode(r, me->inode_id) || find(r, me->shmid) ||
+		    me->size > RSHMEM_MAX || (me->has_hugetlb_flag && me->hugetlb_flag) ||
+		    strlen(me->name) > 249) {
+			pr_err("%s: offset %zu: memfd %s (inode %llu, shmid %u, %llu bytes): a "
+			       "repeated inode or shmid, a hugetlb memfd, a name longer than 249 "
+			       "bytes or more than %llu bytes",
+			       img_name(img), at, me->name, (unsigned long long)me->inode_id,
+			       me->shmid, (unsigned long long)me->size,
+			       (unsigned long long)RSHMEM_MAX);
+			rimg_msg_free(m);
+			err = -EINVAL;
+			break;
+		}
+		n = realloc(r->memfds, (r->nr_memfds + 1) * sizeof(*n));
+		if (!n || !add_obj(r, me->shmid)) {
+			if (n)
+				r->memfds = n;
+			rimg_msg_free(m);
+			err = -ENOMEM;
+			break;
+		}
+		r->memfds = n;
+		r->memfds[r->nr_memfds++] = me;
+		r->shmem[r->nr_shmem - 1].memfd = me;
+		r->shmem[r->nr_shmem - 1].size = me->size;
+	}
+	img_close(img);
+	if (err < 0)
+		return err;
+	/* Every memfd file entry names an inode of memfd.img. */
+	for (size_t i = 0; i < r->nr_files; i++) {
+		const FileEntry *f = r->files[i];
+
+		if (f->type == FD_TYPES__MEMFD && !memfd_inode(r, f->memfd->inode_id)) {
+			pr_err("%s/files.img: memfd file %u has inode %u, which %s/%s does not have",
+			       r->dir, f->id, f->memfd->inode_id, r->dir, t->file);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* A VMA_AREA_MEMFD VMA maps a memfd entry of files.img, whose inode is known. */
+static int check_memfd_vma(const struct rimg *r, const struct rimg_proc *p, const VmaEntry *v)
+{
+	const FileEntry *f = v->shmid <= UINT32_MAX ? rimg_file(r, (uint32_t)v->shmid) : NULL;
+
+	if (f && f->type == FD_TYPES__MEMFD && memfd_inode(r, f->memfd->inode_id) &&
+	    (v->status & (VMA_FILE_SHARED | VMA_FILE_PRIVATE)))
+		return 0;
+	pr_err("%s/mm-%d.img: pid %d: memfd VMA 0x%llx-0x%llx (status %#x) maps file %llu, "
+	       "which is no memfd of files.img",
+	       r->dir, p->pid, p->pid, (unsigned long long)v->start, (unsigned long long)v->end,
+	       v->status, (unsigned long long)v->shmid);
+	return -EINVAL;
+}
+
 /* Note every object a VMA maps, with the size the VMAs need of it. */
 static int collect(struct rimg *r)
 {
@@ -42,6 +144,13 @@ static int collect(struct rimg *r)
 			struct rimg_shmem *s;
 			uint64_t end;
 
+			if (v->status & VMA_AREA_MEMFD) {
+				int err = check_memfd_vma(r, &r->procs[p], v);
+
+				if (err)
+					return err;
+				continue;
+			}
 			if (!(v->status & VMA_ANON_SHARED))
 				continue;
 			end = v->pgoff + (v->end - v->start);
@@ -58,19 +167,18 @@ static int collect(struct rimg *r)
 				return -EINVAL;
 			}
 			s = find(r, v->shmid);
-			if (!s) {
-				struct rimg_shmem *n =
-					realloc(r->shmem, (r->nr_shmem + 1) * sizeof(*n));
-
-				if (!n)
-					return -ENOMEM;
-				r->shmem = n;
-				s = &r->shmem[r->nr_shmem++];
-				memset(s, 0, sizeof(*s));
-				s->shmid = (uint32_t)v->shmid;
-				s->pages_fd = -1;
-				s->fd = -1;
+			if (s && s->memfd) {
+				pr_err("%s/mm-%d.img: pid %d: VMA 0x%llx-0x%llx maps shmid %llu as "
+				       "anonymous memory, which memfd.img says is a memfd",
+				       r->dir, r->procs[p].pid, r->procs[p].pid,
+				       (unsigned long long)v->start, (unsigned long long)v->end,
+				       (unsigned long long)v->shmid);
+				return -EINVAL;
 			}
+			if (!s)
+				s = add_obj(r, v->shmid);
+			if (!s)
+				return -ENOMEM;
 			if (end > s->size)
 				s->size = end;
 		}
@@ -215,8 +323,10 @@ static int check_strays(struct rimg *r)
 
 int rimg_load_shmem(struct rimg *r)
 {
-	int err = collect(r);
+	int err = load_memfds(r);
 
+	if (!err)
+		err = collect(r);
 	for (size_t i = 0; i < r->nr_shmem && !err; i++) {
 		uint64_t need = 0;
 
@@ -242,4 +352,9 @@ void rimg_free_shmem(struct rimg *r)
 	free(r->shmem);
 	r->shmem = NULL;
 	r->nr_shmem = 0;
+	for (size_t i = 0; i < r->nr_memfds; i++)
+		rimg_msg_free(r->memfds[i]);
+	free(r->memfds);
+	r->memfds = NULL;
+	r->nr_memfds = 0;
 }

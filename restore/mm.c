@@ -351,7 +351,14 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 		if (v->status & (SPECIAL | VMA_AREA_VSYSCALL))
 			continue;
-		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+		if (v->status & VMA_AREA_MEMFD) {
+			int mode = v->has_fdflags ? (int)(v->fdflags & O_ACCMODE) : O_RDWR;
+
+			/* The memfd ferry rebuilt (shmem.h), opened here and closed after. */
+			err = rshmem_open_memfd_in(t, r, v->shmid, mode, &fd);
+			if (err)
+				break;
+		} else if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			err = vma_file_fd(t, r, v, fds, &nfd, &fd);
 			if (err)
 				break;
@@ -369,7 +376,7 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 		}
 		err = rt_call(t, t->pid, "mmap", &addr, __NR_mmap, v->start, v->end - v->start,
 			      v->prot, flags, (uint64_t)(long)fd, fd >= 0 ? v->pgoff : 0);
-		if (fd >= 0 && (v->status & VMA_ANON_SHARED) &&
+		if (fd >= 0 && (v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD)) &&
 		    rt_call(t, t->pid, "close(shared memory)", NULL, __NR_close, (uint64_t)fd, 0, 0,
 			    0, 0, 0) &&
 		    !err)

@@ -119,6 +119,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	/* Deleted files exist again while fds are opened and VMAs mapped by their path. */
 	if (!err)
 		err = rghost_create(r);
+	/* Shared memory first, whole: memfd fds and every process's VMAs open it. */
+	if (!err)
+		err = rshmem_create(r);
 	if (!err)
 		err = rfiles_open(&f, r, o);
 	if (err)
@@ -168,9 +171,6 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			goto out;
 	}
 	err = seize_all(tasks, r->nr_procs);
-	/* Shared memory first, whole: every process maps the same objects. */
-	if (!err)
-		err = rshmem_create(r);
 	if (!err && o->lazy && r->nr_shmem)
 		pr_info("lazy restore: %zu shared memory object(s) restored eagerly: the lazy-pages daemon serves private memory only",
 			r->nr_shmem);
@@ -186,6 +186,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
+	/* Seals last: F_SEAL_WRITE and the like forbid the writable mappings made above. */
+	if (!err)
+		err = rshmem_seal(r);
 	rshmem_close(r);
 	rghost_remove(r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
@@ -214,8 +217,10 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	else
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
-	if (r)
+	if (r) {
+		rshmem_close(r);
 		rghost_remove(r);
+	}
 	if (err)
 		rtty_take_back();
 	if (err)

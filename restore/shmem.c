@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,14 +18,43 @@
 #include "shmem.h"
 #include "util.h"
 
-/* Make object @s in ferry: a shared anonymous mapping, filled, kept as an fd. */
+/* A memfd of the dumped name, size, owner and mode; no seal yet (rshmem_seal). */
+static int make_memfd(struct rimg_shmem *s)
+{
+	const MemfdInodeEntry *me = s->memfd;
+	int err = 0;
+
+	s->fd = memfd_create(me->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->fd < 0) {
+		err = -errno;
+		pr_errno(err, "cannot create memfd %s again", me->name);
+		return err;
+	}
+	if (ftruncate(s->fd, (off_t)me->size) || fchown(s->fd, me->uid, me->gid) ||
+	    (me->has_mode && fchmod(s->fd, me->mode & 07777))) {
+		err = -errno;
+		pr_errno(err, "memfd %s: cannot set its size (%llu), owner or mode", me->name,
+			 (unsigned long long)me->size);
+	}
+	return err;
+}
+
+/* Make object @s in ferry: a shared anonymous mapping or a memfd, filled, kept as an fd. */
 static int create_one(const struct rimg *r, struct rimg_shmem *s)
 {
 	uint8_t *base;
 	char path[96];
 	int err = 0;
 
-	base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s->memfd) {
+		err = make_memfd(s);
+		if (err || !s->size)
+			return err;
+		base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+	} else {
+		base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+			    0);
+	}
 	if (base == MAP_FAILED) {
 		err = -errno;
 		pr_errno(err, "shmid %u: cannot map %llu bytes of shared memory", s->shmid,
@@ -44,7 +74,7 @@ static int create_one(const struct rimg *r, struct rimg_shmem *s)
 		else
 			rmm_stats.pages_written += run->nr_pages;
 	}
-	if (!err) {
+	if (!err && !s->memfd) {
 		snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx",
 			 (unsigned long)(uintptr_t)base, (unsigned long)(uintptr_t)base + s->size);
 		s->fd = open(path, O_RDWR | O_CLOEXEC);
@@ -62,6 +92,9 @@ int rshmem_create(struct rimg *r)
 	int err = 0;
 
 	for (size_t i = 0; i < r->nr_shmem && !err; i++) {
+		/* memfd sizes are bytes; the pages go up to the next page. */
+		if (r->shmem[i].memfd)
+			r->shmem[i].size = (r->shmem[i].memfd->size + RT_PAGE - 1) & ~(RT_PAGE - 1);
 		err = create_one(r, &r->shmem[i]);
 		if (!err)
 			pr_debug("shmid %u: %llu bytes, %zu run(s) from pages-%u.img, fd %d",
@@ -103,6 +136,90 @@ int rshmem_open_in(struct rtask *t, const struct rimg *r, uint64_t shmid, int *f
 	if (err) {
 		pr_err("pid %d: cannot open shared memory %llu through %s", t->pid,
 		       (unsigned long long)shmid, path);
+		return err;
+	}
+	*fd = (int)ret;
+	return 0;
+}
+
+int rshmem_seal(struct rimg *r)
+{
+	for (size_t i = 0; i < r->nr_shmem; i++) {
+		const struct rimg_shmem *s = &r->shmem[i];
+		int err;
+
+		if (!s->memfd || !s->memfd->seals || s->fd < 0)
+			continue;
+		if (fcntl(s->fd, F_ADD_SEALS, (int)s->memfd->seals)) {
+			err = -errno;
+			pr_errno(err, "memfd %s: cannot add its seals %#x", s->memfd->name,
+				 (unsigned)s->memfd->seals);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static const struct rimg_shmem *memfd_of(const struct rimg *r, uint64_t file_id)
+{
+	const FileEntry *fe = file_id <= UINT32_MAX ? rimg_file(r, (uint32_t)file_id) : NULL;
+
+	for (size_t i = 0; fe && fe->memfd && i < r->nr_shmem; i++)
+		if (r->shmem[i].memfd && r->shmem[i].memfd->inode_id == fe->memfd->inode_id)
+			return &r->shmem[i];
+	return NULL;
+}
+
+int rshmem_open_memfd(const struct rimg *r, const FileEntry *fe, pid_t pid, int fd, int base)
+{
+	const struct rimg_shmem *s = memfd_of(r, fe->id);
+	int lfd, nfd, err;
+	char path[64];
+
+	if (!s || s->fd < 0) {
+		pr_err("pid %d fd %d: memfd file %u was not rebuilt", pid, fd, fe->id);
+		return -ENOENT;
+	}
+	/* A new description of the same inode, as the dumped one was opened. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
+	lfd = open(path,
+		   (int)(fe->memfd->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+	if (lfd < 0 || lseek(lfd, (off_t)fe->memfd->pos, SEEK_SET) < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: cannot open memfd %s (flags %#x, pos %llu)", pid, fd,
+			 s->memfd->name, fe->memfd->flags, (unsigned long long)fe->memfd->pos);
+		if (lfd >= 0)
+			close(lfd);
+		return err;
+	}
+	nfd = fcntl(lfd, F_DUPFD_CLOEXEC, base);
+	err = nfd < 0 ? -errno : 0;
+	close(lfd);
+	if (err)
+		pr_errno(err, "pid %d fd %d: cannot move memfd %s above fd %d", pid, fd,
+			 s->memfd->name, base);
+	return err ? err : nfd;
+}
+
+int rshmem_open_memfd_in(struct rtask *t, const struct rimg *r, uint64_t file_id, int mode, int *fd)
+{
+	const struct rimg_shmem *s = memfd_of(r, file_id);
+	char path[64];
+	long ret = -1;
+	int err;
+
+	if (!s || s->fd < 0) {
+		pr_err("pid %d: memfd file %llu was not rebuilt", t->pid,
+		       (unsigned long long)file_id);
+		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), s->fd);
+	err = rt_put(t, 0, path, strlen(path) + 1);
+	if (!err)
+		err = rt_call(t, t->pid, "open(memfd)", &ret, __NR_openat, (uint64_t)(long)AT_FDCWD,
+			      rt_data(t, 0), (uint64_t)(mode | O_CLOEXEC), 0, 0, 0);
+	if (err) {
+		pr_err("pid %d: cannot open memfd %s through %s", t->pid, s->memfd->name, path);
 		return err;
 	}
 	*fd = (int)ret;

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared memory objects of a dump (CRIU's shmem: anonymous shared memory,
- * shared /dev/zero): loaded by rimg_load() from pagemap-shmem-<shmid>.img and
- * its pages file, rebuilt once by ferry before the address spaces, mapped by
- * every VMA of the tree that says VMA_ANON_SHARED with that shmid, so the
- * processes share it again.
+ * shared /dev/zero, memfds): loaded by rimg_load() from
+ * pagemap-shmem-<shmid>.img and its pages file, rebuilt once by ferry before
+ * the fds and address spaces, mapped by every VMA of the tree that says
+ * VMA_ANON_SHARED with that shmid, so the processes share it again. A memfd
+ * (memfd.img: name, size, seals, its shmid) is made with memfd_create(2);
+ * its fds (memfd_file_entry) and VMAs (VMA_AREA_MEMFD, shmid = a memfd file
+ * id) open it through /proc/<ferry>/fd/N, and its seals are added once every
+ * process is rebuilt (a seal may forbid the writable mappings made before).
  *
  * The object is made in ferry itself: an anonymous shared mapping of its size
  * (the largest pgoff + length of a VMA mapping it), filled from the pages
@@ -20,13 +24,19 @@
 
 #include <stdint.h>
 
+#include "fdinfo.pb-c.h"
 #include "images.h"
+#include "memfd.pb-c.h"
 #include "rtask.h"
+
+/* The largest memfd restore recreates. */
+#define RSHMEM_MAX (1ull << 40)
 
 /* One shmem object: where its pages are and, during a restore, ferry's fd of it. */
 struct rimg_shmem {
 	uint32_t shmid;
-	uint64_t size; /* bytes, page aligned */
+	const struct MemfdInodeEntry *memfd; /* a memfd's inode (memfd.img), else NULL */
+	uint64_t size;			     /* bytes, page aligned */
 	uint32_t pages_id;
 	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
 	size_t nr_runs;
@@ -58,10 +68,30 @@ int rshmem_create(struct rimg *r);
 void rshmem_close(struct rimg *r);
 
 /*
+ * rshmem_seal - add the dumped seals of every memfd. Returns 0 or -errno
+ * (logged with the memfd's name).
+ */
+int rshmem_seal(struct rimg *r);
+
+/*
+ * rshmem_open_memfd - a new description of the memfd of files.img entry @fe
+ * (type MEMFD) in ferry, with its flags and position, moved to @base or
+ * above (for rfiles_open()). Returns the fd or -errno (logged with @pid, @fd).
+ */
+int rshmem_open_memfd(const struct rimg *r, const FileEntry *fe, pid_t pid, int fd, int base);
+
+/*
  * rshmem_open_in - open object @shmid in process @t (a remote openat of
  * /proc/<ferry>/fd/N, O_RDWR) and put the fd in *@fd. Returns 0, -ENOENT if
  * @r has no such object, or the -errno of the remote call.
  */
 int rshmem_open_in(struct rtask *t, const struct rimg *r, uint64_t shmid, int *fd);
+
+/*
+ * rshmem_open_memfd_in - the same for a VMA_AREA_MEMFD VMA: @file_id is the
+ * memfd's files.img entry, @mode O_RDONLY or O_RDWR.
+ */
+int rshmem_open_memfd_in(struct rtask *t, const struct rimg *r, uint64_t file_id, int mode,
+			 int *fd);
 
 #endif

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * Shared memory end to end (issue 18): a parent and its forked child share a
- * MAP_SHARED|MAP_ANONYMOUS region and a shared /dev/zero mapping (and, in
- * "all" mode, a sealed memfd, mapped and held as an fd). After a dump and a
- * restore, from a pre-dump chain and lazily, each process sees the other's
- * writes (the workload checks it itself, selftests/workloads/shmem.c), the
+ * MAP_SHARED|MAP_ANONYMOUS region, a shared /dev/zero mapping and a sealed
+ * memfd, mapped and held as an fd (with /dev/shm files too: test_ghost.c).
+ * After a dump and a restore, from a pre-dump chain and lazily, each process
+ * sees the other's writes (the workload checks it itself,
+ * selftests/workloads/shmem.c: contents, memfd name, size and seals), the
  * objects are shared again (same inode in both processes' maps), the images
- * are CRIU's (crit decodes them), and corrupt shmem images are refused with
- * file and offset.
+ * are CRIU's (crit decodes them), and corrupt shmem and memfd images are
+ * refused with file and offset.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -26,6 +27,7 @@
 
 #include "helpers.h"
 #include "img.h"
+#include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
 
 #define VERDICT_MS 10000
@@ -35,6 +37,7 @@ struct sw {
 	char out[512], img[600];
 	pid_t pid, child;
 	int memfd;
+	char kinds[8];
 };
 
 TestSuite(shmem, .timeout = 120);
@@ -58,6 +61,8 @@ static void sw_start(struct sw *w, const char *mode)
 	cr_assert_not_null(line, "the shmem workload never said ready");
 	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d memfd %d", &w->child, &w->memfd), 2,
 		     "ready line: %s", line);
+	memset(w->kinds, 0, sizeof(w->kinds));
+	snprintf(w->kinds, sizeof(w->kinds), "%s", mode);
 	free(line);
 	/* Both directions work before any dump: the check itself is sound. */
 	t_expect_verdict(w->out, w->pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
@@ -121,6 +126,23 @@ static int shmem_inodes(pid_t pid, unsigned long *ino, int max)
 	return n;
 }
 
+/* The inode of the mapping of @pid whose name contains @needle, or 0. */
+static unsigned long inode_of(pid_t pid, const char *needle)
+{
+	char path[64], line[512];
+	unsigned long ino = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	cr_assert_not_null(f, "%s", path);
+	while (!ino && fgets(line, sizeof(line), f))
+		if (strstr(line, needle) && sscanf(line, "%*s %*s %*s %*s %lu", &ino) != 1)
+			ino = 0;
+	fclose(f);
+	return ino;
+}
+
 /* Parent and child map the same objects (one inode each), as many as before. */
 static void assert_shared(const struct sw *w, int want)
 {
@@ -135,6 +157,12 @@ static void assert_shared(const struct sw *w, int want)
 			     a[i], b[i]);
 	if (na == 2)
 		cr_assert_neq(a[0], a[1], "two objects became one");
+	if (strchr(w->kinds, 'M')) {
+		unsigned long m = inode_of(w->pid, "/memfd:ferry-shm (deleted)");
+
+		cr_assert(m && m == inode_of(w->child, "/memfd:ferry-shm (deleted)"),
+			  "the memfd is not one object in parent and child");
+	}
 }
 
 /* The shmem images of @dir, as crit and ferry decode them. */
@@ -182,6 +210,40 @@ Test(shmem, anon_and_dev_zero_shared_after_restore)
 	sw_stop(&w);
 }
 
+/* A sealed memfd, mapped and held as an fd by both: name, size, seals and sharing kept. */
+Test(shmem, memfd_name_contents_seals_after_restore)
+{
+	char *out = NULL, *err = NULL;
+	struct sw w;
+	int rc;
+
+	sw_start(&w, "AZM");
+	sw_dump(&w, w.img, NULL);
+	decode_shmem(w.img, 3);
+	rc = t_run(&out, &err, "%s decode -i %s/memfd.img", t_ferry_bin(), w.img);
+	cr_assert_eq(rc, 0, "%s", err ? err : "");
+	cr_assert(strstr(out, "\"name\": \"ferry-shm\""), "%s", out);
+	cr_assert(strstr(out, "\"size\": 12388"), "%s", out);
+	free(out);
+	free(err);
+	if (t_crit()) {
+		rc = t_run(
+			&out, &err,
+			"%s decode --pretty -i %s/memfd.img && %s decode --pretty -i %s/files.img",
+			t_crit(), w.img, t_crit(), w.img);
+		cr_assert_eq(rc, 0, "crit: %s", err ? err : "");
+		cr_assert(strstr(out, "F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW"), "%s", out);
+		cr_assert(strstr(out, "\"MEMFD\""), "%s", out);
+		free(out);
+		free(err);
+	}
+	sw_restore(&w, w.img, NULL);
+	assert_shared(&w, 2);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sw_stop(&w);
+}
+
 /*
  * Pre-dump rounds run over the shared mappings (their pages are written
  * whole by the final dump); restored from the end of the chain, the state of
@@ -193,7 +255,7 @@ Test(shmem, predump_chain)
 	struct sw w;
 	int rc;
 
-	sw_start(&w, "AZ");
+	sw_start(&w, "AZM");
 	snprintf(d1, sizeof(d1), "%s/1", w.dir);
 	snprintf(d2, sizeof(d2), "%s/2", w.dir);
 	snprintf(d3, sizeof(d3), "%s/3", w.dir);
@@ -209,7 +271,7 @@ Test(shmem, predump_chain)
 	free(err);
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sw_dump(&w, d3, "--prev-images-dir ../2");
-	decode_shmem(d3, 2);
+	decode_shmem(d3, 3);
 	sw_restore(&w, d3, NULL);
 	assert_shared(&w, 2);
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
@@ -222,7 +284,7 @@ Test(shmem, lazy_restore_is_eager_for_shared_memory)
 	char log[700], *text;
 	struct sw w;
 
-	sw_start(&w, "AZ");
+	sw_start(&w, "AZM");
 	sw_dump(&w, w.img, NULL);
 	snprintf(log, sizeof(log), "%s/restore.log", w.dir);
 	{
@@ -340,5 +402,46 @@ Test(shmem, corrupt_images_refused_with_file_and_offset)
 	/* A missing one. */
 	cr_assert_eq(t_run(NULL, NULL, "rm %s", path), 0);
 	expect_refused(w.img, name, NULL);
+	sw_stop(&w);
+}
+
+Test(shmem, corrupt_memfd_images_refused)
+{
+	MemfdInodeEntry me = MEMFD_INODE_ENTRY__INIT;
+	char *err = NULL;
+	struct sw w;
+	int dfd, rc;
+	struct img *img;
+
+	sw_start(&w, "M");
+	sw_dump(&w, w.img, NULL);
+	w.pid = w.child = 0;
+	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	/* The inode the memfd file entries name is not there. */
+	me.name = "ferry-shm";
+	me.size = 4096;
+	me.shmid = 1;
+	me.inode_id = 7;
+	cr_assert_eq(img_create(&img, dfd, "memfd.img", img_type_by_name("MEMFD_INODE")), 0);
+	cr_assert_eq(img_write_entry(img, &me.base), 0);
+	cr_assert_eq(img_commit(img), 0);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	cr_assert_neq(rc, 0);
+	cr_assert(strstr(err, "has inode 1, which"), "%s", err);
+	free(err);
+	/* Twice the same inode. */
+	me.inode_id = 1;
+	cr_assert_eq(img_create(&img, dfd, "memfd.img", img_type_by_name("MEMFD_INODE")), 0);
+	cr_assert_eq(img_write_entry(img, &me.base), 0);
+	me.shmid = 2;
+	cr_assert_eq(img_write_entry(img, &me.base), 0);
+	cr_assert_eq(img_commit(img), 0);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	cr_assert_neq(rc, 0);
+	cr_assert(strstr(err, "memfd.img: offset "), "%s", err);
+	cr_assert(strstr(err, "a repeated inode or shmid"), "%s", err);
+	free(err);
+	close(dfd);
 	sw_stop(&w);
 }

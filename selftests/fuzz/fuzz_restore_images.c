@@ -71,6 +71,7 @@ enum {
 	K_SHMEM_PAGEMAP,
 	K_REMAP_FPATH,
 	K_GHOST_FILE,
+	K_MEMFD_INODE,
 	NR_KINDS,
 };
 
@@ -91,6 +92,7 @@ static const char *const names[NR_KINDS] = {
 	[K_SHMEM_PAGEMAP] = "pagemap-shmem-%u.img",
 	[K_REMAP_FPATH] = "remap-fpath.img",
 	[K_GHOST_FILE] = "ghost-file-%x.img",
+	[K_MEMFD_INODE] = "memfd.img",
 };
 
 static char dir[64];
@@ -412,6 +414,7 @@ static void check_model(const struct rimg *r)
 		uint64_t end = 0, used = 0;
 
 		CHECK(s->shmid && !(s->size & (PAGE - 1)) && s->fd == -1);
+		CHECK(!s->memfd || (s->memfd->shmid == s->shmid && s->memfd->size <= s->size));
 		for (size_t k = 0; k < s->nr_runs; k++) {
 			const struct rimg_page_run *run = &s->runs[k];
 

@@ -443,9 +443,8 @@ const struct img_type img_types[T_NR + 1] = {
 	       "an autofs mount", NO_MNT),
 	COMMON(FILES, "files.img", IMG_ARRAY, file_entry__descriptor, USED,
 	       "every open file description, of any kind", NULL),
-	COMMON(MEMFD_INODE, "memfd.img", IMG_ARRAY, memfd_inode_entry__descriptor, REFUSED,
-	       "memfd inodes (their data is in shmem pagemaps)",
-	       "ferry restore recreates no memfd"),
+	COMMON(MEMFD_INODE, "memfd.img", IMG_ARRAY, memfd_inode_entry__descriptor, USED,
+	       "memfd inodes (their data is in shmem pagemaps)", NULL),
 	COMMON(TIMENS, "timens-%u.img", IMG_SINGLE, timens_entry__descriptor, CHECKED,
 	       "CLOCK_MONOTONIC and CLOCK_BOOTTIME at dump time",
 	       "timens-0.img, in every CRIU dump, only lets a restore into a new time "

@@ -316,7 +316,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	struct shmem_dump *shm = NULL;
-	struct shmem_dump_stats ss;
+	struct shmem_dump_stats ss = { 0 };
 	int err;
 
 	if (bufs)
@@ -401,7 +401,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	}
 	res->nr_procs = t->nr;
 	/* Shared memory once for the tree, its pages ids after the processes' ones. */
-	err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+	err = files_dump_memfd_shmem(files, shm);
+	if (!err)
+		err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
 	res->pages_written += ss.pages_written;
 	if (!err)
 		err = dump_link_parent(o, sfd);

@@ -116,6 +116,14 @@ int files_dump_fs(struct files_dump *fd, pid_t pid, int dirfd);
  */
 int files_dump_commit(struct files_dump *fd, int dirfd);
 
+struct shmem_dump;
+/*
+ * files_dump_memfd_shmem - note the contents of every memfd inode met so far
+ * (as fd or mapping) in @shm, shmid = its inode number, for
+ * shmem_dump_write(). Returns 0, -EOVERFLOW or -ENOMEM.
+ */
+int files_dump_memfd_shmem(const struct files_dump *fd, struct shmem_dump *shm);
+
 /* files_dump_free - free the table (NULL is fine). */
 void files_dump_free(struct files_dump *fd);
 

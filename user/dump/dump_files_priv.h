@@ -65,8 +65,11 @@ struct desc {
 	uint32_t flags; /* open flags, without O_CLOEXEC */
 	struct fown_v fown;
 	/* REG */
-	char *name;	 /* a deleted file's without " (deleted)" */
-	char *ghost_src; /* deleted, on tmpfs: where its bytes are read (dump_ghost.c) */
+	char *name;	/* a deleted file's without " (deleted)" */
+	char *src_path; /* ghost or MEMFD: where its bytes are read (/proc/PID/...) */
+	int ghost;	/* deleted, on tmpfs: saved as a ghost file (dump_ghost.c) */
+	/* MEMFD: its memfd.img inode (dump_memfd.c) */
+	uint32_t memfd_inode;
 	uint64_t pos, size;
 	uint32_t mode;
 	int32_t mnt_id;
@@ -174,6 +177,16 @@ int files_ghost_check(pid_t pid, const char *what, const char *name, const struc
  * tree must still be frozen. Returns 0 or -errno (logged).
  */
 int files_ghost_write(struct files_dump *d, int dirfd);
+/* dump_memfd.c: memfds, as CRIU's memfd_file_entry and memfd.img. */
+/* files_is_memfd - is @link ("/memfd:NAME (deleted)") a memfd's? */
+int files_is_memfd(const char *link);
+/*
+ * files_memfd_write - memfd.img: one memfd_inode_entry per memfd inode of @d
+ * (name, owner, mode, size, seals, shmid = the inode number); sets the
+ * memfd_inode of each MEMFD description. None when there is no memfd.
+ * Returns 0 or -errno (logged).
+ */
+int files_memfd_write(struct files_dump *d, int dirfd);
 /* files_strip_deleted - cut " (deleted)" off @name; 1 if it was there, else 0. */
 int files_strip_deleted(char *name);
 

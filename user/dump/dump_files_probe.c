@@ -190,10 +190,8 @@ int files_check_path(pid_t pid, const char *what, const char *name, const struct
 		pr_err("pid %d %s: %s is not supported", pid, what, name);
 		return -ENOTSUP;
 	}
-	if (!strncmp(name, "/memfd:", 7)) {
-		pr_err("pid %d %s: memfd %s is not supported", pid, what, name);
-		return -ENOTSUP;
-	}
+	if (files_is_memfd(name))
+		return 0; /* its inode is dumped whole (dump_memfd.c) */
 	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX))
 		return files_ghost_check(pid, what, name, st);
 	/* Seen from another mount namespace the path means something else. */
@@ -239,7 +237,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	switch (p->st.st_mode & S_IFMT) {
 	case S_IFREG:
 	case S_IFDIR:
-		p->type = FD_TYPES__REG;
+		p->type = files_is_memfd(p->link) ? FD_TYPES__MEMFD : FD_TYPES__REG;
 		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFCHR:
 		maj = major(p->st.st_rdev);

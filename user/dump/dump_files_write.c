@@ -29,6 +29,7 @@
 
 #include "fdinfo.pb-c.h"
 #include "regfile.pb-c.h"
+#include "memfd.pb-c.h"
 #include "pipe.pb-c.h"
 #include "pipe-data.pb-c.h"
 #include "tty.pb-c.h"
@@ -52,6 +53,7 @@ static int write_file_entry(struct img *img, const struct desc *e)
 	PipeEntry pipe = PIPE_ENTRY__INIT;
 	TtyFileEntry tty = TTY_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
+	MemfdFileEntry memfd = MEMFD_FILE_ENTRY__INIT;
 
 	fown_fill(&fown, &e->fown);
 	fe.type = e->type;
@@ -86,6 +88,14 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		tty.has_regf_id = 1;
 		tty.regf_id = e->regf_id;
 		fe.tty = &tty;
+		break;
+	case FD_TYPES__MEMFD:
+		memfd.id = e->id;
+		memfd.flags = e->flags;
+		memfd.pos = e->pos;
+		memfd.fown = &fown;
+		memfd.inode_id = e->memfd_inode;
+		fe.memfd = &memfd;
 		break;
 	default:
 		return -EINVAL;
@@ -194,6 +204,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 	int ret;
 
 	warn_outward_pipes(d);
+	ret = files_memfd_write(d, dirfd);
+	if (ret)
+		goto err;
 	ret = img_create(&files, dirfd, IMG_FILES->file, IMG_FILES);
 	if (ret)
 		goto err;

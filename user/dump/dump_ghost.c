@@ -128,10 +128,10 @@ static int write_ghost(int dirfd, const struct desc *e, uint32_t remap_id, uint8
 	struct stat st;
 	int fd, err;
 
-	fd = open(e->ghost_src, O_RDONLY | O_CLOEXEC);
+	fd = open(e->src_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;
-		pr_errno(err, "deleted file %s: cannot read it through %s", e->name, e->ghost_src);
+		pr_errno(err, "deleted file %s: cannot read it through %s", e->name, e->src_path);
 		if (fd >= 0)
 			close(fd);
 		return err;
@@ -148,7 +148,7 @@ static int write_ghost(int dirfd, const struct desc *e, uint32_t remap_id, uint8
 	if (!err)
 		err = img_write_entry(img, &ge.base);
 	if (!err)
-		err = write_chunks(img, fd, ge.size, e->ghost_src, buf);
+		err = write_chunks(img, fd, ge.size, e->src_path, buf);
 	if (!err) {
 		err = img_commit(img);
 		img = NULL;
@@ -174,7 +174,7 @@ int files_ghost_write(struct files_dump *d, int dirfd)
 	size_t nr = 0;
 
 	for (size_t i = 0; i < d->nd; i++)
-		nr += !!d->d[i].ghost_src;
+		nr += d->d[i].ghost;
 	if (!nr)
 		return 0;
 	ghost_of = calloc(d->nd, sizeof(*ghost_of));
@@ -188,7 +188,7 @@ int files_ghost_write(struct files_dump *d, int dirfd)
 		const struct desc *e = &d->d[i];
 		RemapFilePathEntry re = REMAP_FILE_PATH_ENTRY__INIT;
 
-		if (!e->ghost_src)
+		if (!e->ghost)
 			continue;
 		/* One ghost per inode: the first description on it writes it. */
 		for (size_t k = 0; k < i && !ghost_of[i]; k++)

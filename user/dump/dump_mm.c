@@ -104,6 +104,9 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			c->shmem = 1;
 			return 0;
 		}
+		/* A memfd's contents are dumped whole, once (dump_memfd.c). */
+		if (!strncmp(v->path, "/memfd:", 7))
+			c->status |= VMA_AREA_MEMFD;
 		if (shared) {
 			c->status |= VMA_FILE_SHARED;
 			c->flags |= MAP_SHARED;

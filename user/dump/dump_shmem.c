@@ -22,8 +22,8 @@ struct shmem_obj {
 	uint64_t dev, ino;
 	uint32_t shmid;
 	pid_t pid;
-	int fd;		     /* the fd of @pid it is read through, or -1: a VMA */
-	uint64_t start, end; /* ... the VMA of @pid */
+	char path[64];	     /* read through this /proc path, or "": the VMA below */
+	uint64_t start, end; /* ... a VMA of @pid */
 };
 
 struct shmem_dump {
@@ -70,7 +70,6 @@ static struct shmem_obj *add(struct shmem_dump *s, uint64_t dev, uint64_t ino)
 	memset(o, 0, sizeof(*o));
 	o->dev = dev;
 	o->ino = ino;
-	o->fd = -1;
 	return o;
 }
 
@@ -98,8 +97,8 @@ int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t
 	return 0;
 }
 
-int shmem_dump_add_fd(struct shmem_dump *s, pid_t pid, int fd, uint64_t dev, uint64_t ino,
-		      uint32_t shmid)
+int shmem_dump_add_path(struct shmem_dump *s, const char *path, uint64_t dev, uint64_t ino,
+			uint32_t shmid)
 {
 	struct shmem_obj *o = find(s, dev, ino);
 
@@ -111,15 +110,14 @@ int shmem_dump_add_fd(struct shmem_dump *s, pid_t pid, int fd, uint64_t dev, uin
 	if (!o)
 		return -ENOMEM;
 	o->shmid = shmid;
-	o->pid = pid;
-	o->fd = fd;
+	snprintf(o->path, sizeof(o->path), "%s", path);
 	return 0;
 }
 
 static void obj_name(const struct shmem_obj *o, char *buf, size_t size)
 {
-	if (o->fd >= 0)
-		snprintf(buf, size, "/proc/%d/fd/%d", o->pid, o->fd);
+	if (o->path[0])
+		snprintf(buf, size, "%s", o->path);
 	else
 		snprintf(buf, size, "/proc/%d/map_files/%llx-%llx", o->pid,
 			 (unsigned long long)o->start, (unsigned long long)o->end);

@@ -42,12 +42,13 @@ int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t
 		       uint64_t ino, uint32_t *shmid);
 
 /*
- * shmem_dump_add_fd - note that fd @fd of @pid is a shmem file (a memfd) of
- * (@dev, @ino); its contents go to pagemap-shmem-<@shmid>.img. Same errors
- * as shmem_dump_add_vma(). An object added both ways is written once.
+ * shmem_dump_add_path - note that the shmem file (a memfd) of (@dev, @ino)
+ * can be read through @path (/proc/PID/fd/N or map_files); its contents go
+ * to pagemap-shmem-<@shmid>.img. Same errors as shmem_dump_add_vma(). An
+ * object added both ways is written once.
  */
-int shmem_dump_add_fd(struct shmem_dump *s, pid_t pid, int fd, uint64_t dev, uint64_t ino,
-		      uint32_t shmid);
+int shmem_dump_add_path(struct shmem_dump *s, const char *path, uint64_t dev, uint64_t ino,
+			uint32_t shmid);
 
 /*
  * shmem_dump_write - write the pages of every object noted, the tree still
