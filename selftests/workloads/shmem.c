@@ -359,7 +359,8 @@ int main(int argc, char **argv)
 	for (;;) {
 		int done = 0;
 
-		pause();
+		/* Polled, not pause(): a signal that comes just before pause() would be lost. */
+		sleep_ms(20);
 		if (!usr1)
 			continue;
 		usr1 = 0;
