@@ -34,11 +34,15 @@
  *   locks an fd shows). A POSIX lock is the process's own; a flock or OFD
  *   lock is the description's, recorded once, with the first fd seen on
  *   it, even if several processes share it.
+ * - memfds as MEMFD entries and memfd.img (dump_memfd.c), their contents
+ *   through files_dump_memfd_shmem() and the shmem writer (dump_shmem.h).
+ * - deleted regular files on tmpfs of at most 64 MiB as REG entries with
+ *   their former path, remap-fpath.img and ghost-file-N.img (dump_ghost.c).
  * Everything else is refused before anything is written: sockets, eventfd,
- * epoll, signalfd, timerfd, inotify, fanotify, pidfd, memfd, io_uring, bpf,
+ * epoll, signalfd, timerfd, inotify, fanotify, pidfd, io_uring, bpf,
  * FIFOs, block devices and character devices other than those above,
- * deleted files, and files whose path now names another file; any file
- * lock without file_locks, and leases and delegations in any case.
+ * other deleted files, and files whose path now names another file; any
+ * file lock without file_locks, and leases and delegations in any case.
  *
  * The caller has every process of the tree stopped (ptrace-seized) while
  * these run; descriptors are copied into ferry with pidfd_getfd(2).
