@@ -402,9 +402,17 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	res->nr_procs = t->nr;
 	/* Shared memory once for the tree, its pages ids after the processes' ones. */
 	err = files_dump_memfd_shmem(files, shm);
-	if (!err)
-		err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+	{
+		uint64_t t0 = mono_us();
+
+		if (!err)
+			err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+		res->memdump_us += mono_us() - t0;
+	}
 	res->pages_written += ss.pages_written;
+	if (ss.objects)
+		pr_info("shared memory: %llu object(s), %llu pages written",
+			(unsigned long long)ss.objects, (unsigned long long)ss.pages_written);
 	if (!err)
 		err = dump_link_parent(o, sfd);
 	if (!err)
