@@ -185,12 +185,12 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (err)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
-	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	/* Seals last: F_SEAL_WRITE and the like forbid the writable mappings made above. */
 	if (!err)
 		err = rshmem_seal(r);
 	rshmem_close(r);
 	rghost_remove(r);
+	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
