@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -451,4 +452,52 @@ Test(shmem, corrupt_memfd_images_refused)
 	free(err);
 	close(dfd);
 	sw_stop(&w);
+}
+
+/* A hugetlb memfd is refused by name at dump: restore could only make a plain one. */
+Test(shmem, hugetlb_memfd_refused)
+{
+	char *err = NULL, want[200];
+	int ctl[2], rc;
+	pid_t kid;
+	char c;
+
+	if (geteuid())
+		cr_skip_test("ferry check -t needs root");
+	rc = memfd_create("ferry-huge", MFD_HUGETLB);
+	if (rc < 0)
+		cr_skip_test("no hugetlb memfd here: %s", strerror(errno));
+	close(rc);
+	cr_assert_eq(pipe(ctl), 0);
+	kid = fork();
+	cr_assert_geq(kid, 0);
+	if (!kid) {
+		int fd = memfd_create("ferry-huge", MFD_HUGETLB);
+
+		if (fd < 0 || dup2(fd, 40) < 0)
+			_exit(1);
+		close(ctl[1]);
+		while (read(ctl[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ctl[0]);
+	for (int i = 0; i < 200; i++) {
+		char link[64], tgt[256] = "";
+
+		snprintf(link, sizeof(link), "/proc/%d/fd/40", kid);
+		if (readlink(link, tgt, sizeof(tgt) - 1) > 0 && strstr(tgt, "ferry-huge"))
+			break;
+		usleep(10000);
+	}
+	rc = t_run(NULL, &err, "%s check -t %d", t_ferry_bin(), kid);
+	cr_assert_eq(rc, 1, "a hugetlb memfd passed the check: %s", err ? err : "");
+	snprintf(
+		want, sizeof(want),
+		"pid %d fd 40: memfd /memfd:ferry-huge (deleted) is not supported: a hugetlb memfd",
+		kid);
+	cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
+	free(err);
+	close(ctl[1]);
+	cr_assert_eq(waitpid(kid, NULL, 0), kid);
 }

@@ -180,6 +180,8 @@ int files_ghost_write(struct files_dump *d, int dirfd);
 /* dump_memfd.c: memfds, as CRIU's memfd_file_entry and memfd.img. */
 /* files_is_memfd - is @link ("/memfd:NAME (deleted)") a memfd's? */
 int files_is_memfd(const char *link);
+/* files_memfd_check - 0, or -ENOTSUP (logged) for a hugetlb memfd, which restore cannot make. */
+int files_memfd_check(pid_t pid, const char *what, const char *name);
 /*
  * files_memfd_write - memfd.img: one memfd_inode_entry per memfd inode of @d
  * (name, owner, mode, size, seals, shmid = the inode number); sets the

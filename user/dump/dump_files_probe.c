@@ -191,7 +191,7 @@ int files_check_path(pid_t pid, const char *what, const char *name, const struct
 		return -ENOTSUP;
 	}
 	if (files_is_memfd(name))
-		return 0; /* its inode is dumped whole (dump_memfd.c) */
+		return files_memfd_check(pid, what, name); /* dumped whole (dump_memfd.c) */
 	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX))
 		return files_ghost_check(pid, what, name, st);
 	/* Seen from another mount namespace the path means something else. */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "files: "
@@ -28,6 +30,28 @@
 int files_is_memfd(const char *link)
 {
 	return !strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+}
+
+int files_memfd_check(pid_t pid, const char *what, const char *name)
+{
+	struct statfs sf;
+	char path[96];
+
+	if (!strncmp(what, "fd ", 3))
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, what + 3);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	if (statfs(path, &sf)) {
+		int err = -errno;
+
+		pr_errno(err, "pid %d %s: cannot statfs %s (memfd %s)", pid, what, path, name);
+		return err;
+	}
+	if (sf.f_type == HUGETLBFS_MAGIC) {
+		pr_err("pid %d %s: memfd %s is not supported: a hugetlb memfd", pid, what, name);
+		return -ENOTSUP;
+	}
+	return 0;
 }
 
 /* The first MEMFD description of each inode, in order: its index, or -1 for the others. */
