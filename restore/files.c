@@ -13,6 +13,7 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "files_inotify.h"
+#include "shmem.h"
 #include "log.h"
 #include "util.h"
 
@@ -368,6 +369,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 							lfd = kept;
 						}
 					}
+					break;
+				case FD_TYPES__MEMFD:
+					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,
+								f->base);
 					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "

@@ -21,6 +21,8 @@
 #define LOG_PREFIX "rimg: "
 #include "images.h"
 #include "images_priv.h"
+#include "ghost.h"
+#include "shmem.h"
 #include "img.h"
 #include "log.h"
 #include "seccomp.pb-c.h"
@@ -270,6 +272,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 	if (!err)
 		err = rimg_load_files(r);
 	if (!err)
+		err = rimg_load_ghosts(r);
+	if (!err)
 		err = rimg_load_pipes(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = load_proc(r, &r->procs[i]);
@@ -277,6 +281,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 		err = rimg_load_locks(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = rimg_resolve_parents(r, &r->procs[i]);
+	if (!err)
+		err = rimg_load_shmem(r);
 	if (err)
 		goto err;
 	pr_info("%s: %zu process(es), %zu file(s), %zu pipe buffer(s), %zu file lock(s), %zu "
@@ -322,6 +328,8 @@ void rimg_free(struct rimg *r)
 	for (size_t i = 0; i < r->nr_procs; i++)
 		free_proc(&r->procs[i]);
 	free(r->procs);
+	rimg_free_shmem(r);
+	rimg_free_ghosts(r);
 	for (size_t i = 0; i < r->nr_files; i++)
 		rimg_msg_free(r->files[i]);
 	free(r->files);

@@ -175,8 +175,14 @@ struct rimg {
 	 */
 	struct rimg_level *chain;
 	size_t nr_chain;
-	uint64_t dev, ino;  /* of the images directory (loop detection) */
-	unsigned int flags; /* RIMG_* given to rimg_load_flags() */
+	uint64_t dev, ino;	  /* of the images directory (loop detection) */
+	unsigned int flags;	  /* RIMG_* given to rimg_load_flags() */
+	struct rimg_shmem *shmem; /* shared memory objects (shmem.h), by first use */
+	size_t nr_shmem;
+	struct rimg_ghost *ghosts; /* deleted files to recreate (ghost.h) */
+	size_t nr_ghosts;
+	struct MemfdInodeEntry **memfds; /* memfd.img (shmem.h) */
+	size_t nr_memfds;
 };
 
 /*

@@ -142,6 +142,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->sgfd;
 	case FD_TYPES__TIMERFD:
 		return !!f->tfd;
+	case FD_TYPES__MEMFD:
+		return !!f->memfd; /* its inode: rimg_load_shmem() */
 	default:
 		return -1;
 	}

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "util.h"
 #include "mm.h"
+#include "shmem.h"
 #include "pagemap_flags.h"
 
 #define SPECIAL (VMA_AREA_VDSO | VMA_AREA_VVAR)
@@ -352,10 +353,23 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 		if (v->status & (SPECIAL | VMA_AREA_VSYSCALL))
 			continue;
-		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+		if (v->status & VMA_AREA_MEMFD) {
+			int mode = v->has_fdflags ? (int)(v->fdflags & O_ACCMODE) : O_RDWR;
+
+			/* The memfd ferry rebuilt (shmem.h), opened here and closed after. */
+			err = rshmem_open_memfd_in(t, r, v->shmid, mode, &fd);
+			if (err)
+				break;
+		} else if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			err = vma_file_fd(t, r, v, fds, &nfd, &fd);
 			if (err)
 				break;
+		} else if (v->status & VMA_ANON_SHARED) {
+			/* The object ferry rebuilt (shmem.h), opened here and closed after. */
+			err = rshmem_open_in(t, r, v->shmid, &fd);
+			if (err)
+				break;
+			flags &= ~(uint64_t)MAP_ANONYMOUS;
 		} else if (!(v->status & VMA_ANON_PRIVATE)) {
 			pr_err("pid %d: VMA %#lx-%#lx has status %#x, which ferry cannot restore",
 			       t->pid, (unsigned long)v->start, (unsigned long)v->end, v->status);
@@ -364,6 +378,11 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 		}
 		err = rt_call(t, t->pid, "mmap", &addr, __NR_mmap, v->start, v->end - v->start,
 			      v->prot, flags, (uint64_t)(long)fd, fd >= 0 ? v->pgoff : 0);
+		if (fd >= 0 && (v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD)) &&
+		    rt_call(t, t->pid, "close(shared memory)", NULL, __NR_close, (uint64_t)fd, 0, 0,
+			    0, 0, 0) &&
+		    !err)
+			err = -EIO;
 		if (!err && (uint64_t)addr != v->start)
 			err = -EFAULT;
 		if (err) {

@@ -24,6 +24,7 @@
 #include "attrs.h"
 #include "cgroup.h"
 #include "files.h"
+#include "ghost.h"
 #include "images.h"
 #include "lazy.h"
 #include "lazy_ws.h"
@@ -37,6 +38,7 @@
 #include "rsys.h"
 #include "rtask.h"
 #include "shell.h"
+#include "shmem.h"
 #include "state.h"
 
 #define READY_TIMEOUT_MS 10000
@@ -121,6 +123,12 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rshell_check_pids(r);
 	if (!err)
 		err = rmm_scratch_addr(r, &scratch);
+	/* Deleted files exist again while fds are opened and VMAs mapped by their path. */
+	if (!err)
+		err = rghost_create(r);
+	/* Shared memory first, whole: memfd fds and every process's VMAs open it. */
+	if (!err)
+		err = rshmem_create(r);
 	if (!err)
 		err = rfiles_open(&f, r, o);
 	if (err)
@@ -172,6 +180,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			goto out;
 	}
 	err = seize_all(tasks, r->nr_procs);
+	if (!err && o->lazy && r->nr_shmem)
+		pr_info("lazy restore: %zu shared memory object(s) restored eagerly: the lazy-pages daemon serves private memory only",
+			r->nr_shmem);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
 		/* Its cgroups first: the memory it gets is charged there. */
 		err = rcgroup_join(&cg, &tasks[i]);
@@ -188,6 +199,11 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (err)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
+	/* Seals last: F_SEAL_WRITE and the like forbid the writable mappings made above. */
+	if (!err)
+		err = rshmem_seal(r);
+	rshmem_close(r);
+	rghost_remove(r);
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = rlocks_take(&tasks[i], r);
@@ -221,6 +237,10 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	else
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
+	if (r) {
+		rshmem_close(r);
+		rghost_remove(r);
+	}
 	if (err)
 		rtty_take_back();
 	if (err)

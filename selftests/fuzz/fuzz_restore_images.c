@@ -47,6 +47,8 @@
 #include "images.h"
 #include "log.h"
 #include "pagemap_flags.h"
+#include "ghost.h"
+#include "shmem.h"
 
 #define DIR_PREFIX "ferry-fuzz-rimg-"
 #define MAX_RECORDS 64
@@ -69,6 +71,10 @@ enum {
 	K_PARENT,
 	K_FILE_LOCKS, /* after K_PARENT: the seeds' kind numbers stay what they were */
 	K_CGROUP,     /* read by rcgroup_load() after a successful rimg_load() */
+	K_SHMEM_PAGEMAP,
+	K_REMAP_FPATH,
+	K_GHOST_FILE,
+	K_MEMFD_INODE,
 	NR_KINDS,
 };
 
@@ -87,6 +93,10 @@ static const char *const names[NR_KINDS] = {
 	[K_PARENT] = "parent",
 	[K_FILE_LOCKS] = "filelocks.img",
 	[K_CGROUP] = "cgroup.img",
+	[K_SHMEM_PAGEMAP] = "pagemap-shmem-%u.img",
+	[K_REMAP_FPATH] = "remap-fpath.img",
+	[K_GHOST_FILE] = "ghost-file-%x.img",
+	[K_MEMFD_INODE] = "memfd.img",
 };
 
 static char dir[64];
@@ -401,6 +411,39 @@ static void check_model(const struct rimg *r)
 			for (size_t k = 0; r->procs[p].pid == l->pid && k < r->procs[p].nr_fds; k++)
 				has_fd |= (int64_t)r->procs[p].fds[k]->fd == l->fd;
 		CHECK(has_fd);
+	}
+	/* Shared memory (shmem.h): runs in order, inside the object, in the pages file. */
+	for (size_t i = 0; i < r->nr_shmem; i++) {
+		const struct rimg_shmem *s = &r->shmem[i];
+		uint64_t end = 0, used = 0;
+
+		CHECK(s->shmid && !(s->size & (PAGE - 1)) && s->fd == -1);
+		CHECK(!s->memfd || (s->memfd->shmid == s->shmid && s->memfd->size <= s->size));
+		for (size_t k = 0; k < s->nr_runs; k++) {
+			const struct rimg_page_run *run = &s->runs[k];
+
+			CHECK(run->nr_pages && run->vaddr >= end && !(run->vaddr & (PAGE - 1)));
+			CHECK(run->vaddr + run->nr_pages * PAGE <= s->size);
+			CHECK(run->flags == PE_PRESENT && run->file_off == used);
+			end = run->vaddr + run->nr_pages * PAGE;
+			used += run->nr_pages * PAGE;
+		}
+		CHECK(!used || s->pages_fd >= 0);
+	}
+	/* Deleted files (ghost.h): chunks in order inside the file, on a regular file's path. */
+	for (size_t i = 0; i < r->nr_ghosts; i++) {
+		const struct rimg_ghost *g = &r->ghosts[i];
+		uint64_t end = 0;
+
+		CHECK(g->ge && S_ISREG(g->ge->mode) && g->ge->size <= RGHOST_MAX);
+		CHECK(g->path && g->path[0] == '/' && !g->created);
+		for (size_t k = 0; k < g->nr_chunks; k++) {
+			CHECK(g->chunks[k].off >= end && g->chunks[k].len);
+			CHECK(g->chunks[k].off + g->chunks[k].len <= g->ge->size);
+			for (uint64_t b = 0; b < g->chunks[k].len; b += 4096)
+				sink ^= ((const uint8_t *)g->chunks[k].data)[b];
+			end = g->chunks[k].off + g->chunks[k].len;
+		}
 	}
 	(void)sink;
 }

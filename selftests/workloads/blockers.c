@@ -3,10 +3,10 @@
  * A tree holding several objects of kinds ferry refuses, in both processes,
  * so that a dump must name all of them at once.
  *   blockers
- * The parent holds an io_uring instance, a shared anonymous mapping and a
- * fanotify group; its child holds a unix socket and a fanotify group. Prints
- *   blockers: parent P child C io_uring E shm 0xADDR fanotify F socket S fanotify X ready
- * and idles until SIGTERM (the child dies with its parent).
+ * The parent holds an io_uring instance, an attached SysV shared memory
+ * segment (removed at once: it goes with the process) and a fanotify group; its child holds a unix
+ * socket and a fanotify group. Prints blockers: parent P child C io_uring E shm 0xADDR fanotify F
+ * socket S fanotify X ready and idles until SIGTERM (the child dies with its parent).
  */
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
-#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -24,16 +24,19 @@
 int main(void)
 {
 	struct io_uring_params up;
-	int efd, fan, fds[2], p[2];
+	int efd, fan, fds[2], p[2], shmid;
 	pid_t parent = getpid(), child;
 	char *shm;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&up, 0, sizeof(up));
 	efd = (int)syscall(SYS_io_uring_setup, 4, &up);
-	shm = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shmid = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+	shm = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
+	if (shmid >= 0)
+		shmctl(shmid, IPC_RMID, NULL);
 	fan = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
-	if (efd < 0 || shm == MAP_FAILED || fan < 0 || pipe(p)) {
+	if (efd < 0 || shm == (void *)-1 || fan < 0 || pipe(p)) {
 		perror("blockers");
 		return 1;
 	}

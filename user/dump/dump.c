@@ -24,6 +24,7 @@
 #include "dump_core.h"
 #include "dump_files.h"
 #include "dump_cgroup.h"
+#include "dump_shmem.h"
 #include "dump_mm.h"
 #include "dump_priv.h"
 #include "img.h"
@@ -316,6 +317,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	uint32_t *cg_sets = NULL;
+	struct shmem_dump *shm = NULL;
+	struct shmem_dump_stats ss = { 0 };
 	int err;
 
 	if (bufs)
@@ -330,6 +333,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
+	err = shmem_dump_init(&shm);
+	if (err)
+		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
 	err = dump_check_tree(t, &fo, NULL);
 	if (err)
@@ -379,7 +385,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			err = dump_incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun,
 					       &inc, &use, res);
 			if (!err)
-				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, sfd, &pw,
+				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pw,
 						   use ? &inc : NULL, &ms);
 			tracker_round_free(&round);
 			free(prun);
@@ -401,7 +407,21 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
-	err = dump_link_parent(o, sfd);
+	/* Shared memory once for the tree, its pages ids after the processes' ones. */
+	err = files_dump_memfd_shmem(files, shm);
+	{
+		uint64_t t0 = mono_us();
+
+		if (!err)
+			err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+		res->memdump_us += mono_us() - t0;
+	}
+	res->pages_written += ss.pages_written;
+	if (ss.objects)
+		pr_info("shared memory: %llu object(s), %llu pages written",
+			(unsigned long long)ss.objects, (unsigned long long)ss.pages_written);
+	if (!err)
+		err = dump_link_parent(o, sfd);
 	if (!err)
 		err = files_dump_commit(files, sfd);
 	if (!err)
@@ -409,6 +429,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	fault_point("images");
 out:
 	free(cg_sets);
+	shmem_dump_free(shm);
 	files_dump_free(files);
 	return err;
 }

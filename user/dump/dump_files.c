@@ -83,6 +83,7 @@ void files_dump_free(struct files_dump *d)
 		free(d->d[i].name);
 		dump_inotify_free(d->d[i].ify);
 		free(d->d[i].ev);
+		free(d->d[i].src_path);
 	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
@@ -227,21 +228,32 @@ struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src sr
 	return e;
 }
 
-/* A REG entry of the fd described by p. */
+/* A REG (or MEMFD: a memfd is a file too) entry of the fd described by p. */
 static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const struct probe *p,
 		   const struct fown_v *fo, uint32_t *id)
 {
+	int memfd = files_is_memfd(p->link);
 	struct desc *e;
 	char *name = strdup(p->link);
 
 	if (!name)
 		return -ENOMEM;
-	e = files_desc_new(d, FD_TYPES__REG, src, pid, p, fo);
+	e = files_desc_new(d, memfd ? FD_TYPES__MEMFD : FD_TYPES__REG, src, pid, p, fo);
 	if (!e) {
 		free(name);
 		return -ENOMEM;
 	}
 	e->name = name;
+	if (files_strip_deleted(name) || p->st.st_nlink == 0 || memfd) {
+		/* A ghost file (dump_ghost.c) or a memfd: its bytes are read at commit. */
+		char from[64];
+
+		e->ghost = !memfd;
+		snprintf(from, sizeof(from), "/proc/%d/fd/%d", pid, p->fd);
+		e->src_path = strdup(from);
+		if (!e->src_path)
+			return -ENOMEM;
+	}
 	e->pos = p->fi.pos;
 	e->size = (uint64_t)p->st.st_size;
 	e->mode = p->st.st_mode;
@@ -489,6 +501,7 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 		return ret;
 	switch (p->type) {
 	case FD_TYPES__REG:
+	case FD_TYPES__MEMFD:
 		ret = add_reg(d, SRC_FD, pid, p, &fo, id);
 		break;
 	case FD_TYPES__PIPE:
@@ -574,6 +587,7 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		free(d->d[d->nd].name);
 		dump_inotify_free(d->d[d->nd].ify);
 		free(d->d[d->nd].ev);
+		free(d->d[d->nd].src_path);
 	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);
@@ -717,6 +731,13 @@ int files_dump_path(struct files_dump *d, pid_t pid, const char *what, int open_
 	p->fi.flags = flags;
 	p->fi.mnt_id = fi.mnt_id;
 	ret = add_reg(d, SRC_PATH, pid, p, NULL, id);
+	if (!ret && d->d[d->nd - 1].src_path) {
+		/* Read a deleted file or a memfd through the same /proc entry at commit. */
+		free(d->d[d->nd - 1].src_path);
+		d->d[d->nd - 1].src_path = strdup(path);
+		if (!d->d[d->nd - 1].src_path)
+			ret = -ENOMEM;
+	}
 	if (!ret)
 		pr_debug("pid %d %s: %s, file id %u", pid, what, p->link, *id);
 out:

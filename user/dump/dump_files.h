@@ -35,11 +35,16 @@
  *   lock is the description's, recorded once, with the first fd seen on
  *   it, even if several processes share it.
  * - eventfd, epoll (with its targets), signalfd and timerfd: dump_events.h.
- * Everything else is refused before anything is written: sockets, inotify,
- * fanotify, pidfd, memfd, io_uring, perf events, bpf,
+ * - inotify instances with their watches: dump_inotify.h.
+ * - memfds as MEMFD entries and memfd.img (dump_memfd.c), their contents
+ *   through files_dump_memfd_shmem() and the shmem writer (dump_shmem.h).
+ * - deleted regular files on tmpfs of at most 64 MiB as REG entries with
+ *   their former path, remap-fpath.img and ghost-file-N.img (dump_ghost.c).
+ * Everything else is refused before anything is written: sockets,
+ * fanotify, pidfd, io_uring, perf events, bpf,
  * FIFOs, block devices and character devices other than those above,
- * deleted files, and files whose path now names another file; any file
- * lock without file_locks, and leases and delegations in any case.
+ * other deleted files, and files whose path now names another file; any
+ * file lock without file_locks, and leases and delegations in any case.
  *
  * The caller has every process of the tree stopped (ptrace-seized) while
  * these run; descriptors are copied into ferry with pidfd_getfd(2).
@@ -116,6 +121,14 @@ int files_dump_fs(struct files_dump *fd, pid_t pid, int dirfd);
  * not at all. Returns 0 or -errno (logged with the image name).
  */
 int files_dump_commit(struct files_dump *fd, int dirfd);
+
+struct shmem_dump;
+/*
+ * files_dump_memfd_shmem - note the contents of every memfd inode met so far
+ * (as fd or mapping) in @shm, shmid = its inode number, for
+ * shmem_dump_write(). Returns 0, -EOVERFLOW or -ENOMEM.
+ */
+int files_dump_memfd_shmem(const struct files_dump *fd, struct shmem_dump *shm);
 
 /* files_dump_free - free the table (NULL is fine). */
 void files_dump_free(struct files_dump *fd);

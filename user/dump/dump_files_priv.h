@@ -66,7 +66,11 @@ struct desc {
 	uint32_t flags; /* open flags, without O_CLOEXEC */
 	struct fown_v fown;
 	/* REG */
-	char *name;
+	char *name;	/* a deleted file's without " (deleted)" */
+	char *src_path; /* ghost or MEMFD: where its bytes are read (/proc/PID/...) */
+	int ghost;	/* deleted, on tmpfs: saved as a ghost file (dump_ghost.c) */
+	/* MEMFD: its memfd.img inode (dump_memfd.c) */
+	uint32_t memfd_inode;
 	uint64_t pos, size;
 	uint32_t mode;
 	int32_t mnt_id;
@@ -165,5 +169,34 @@ int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *
 int files_grow(void **arr, size_t *cap, size_t n, size_t sz);
 struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
 			    const struct probe *p, const struct fown_v *fo);
+
+/* dump_ghost.c: deleted files on tmpfs, saved as CRIU ghost files. */
+#define FILES_GHOST_MAX (64ull << 20)
+/*
+ * files_ghost_check - can the deleted file @name, @what of @pid ("fd N" or a
+ * /proc/PID entry such as "map_files/A-B"), be saved? 0 if it is a regular
+ * file on tmpfs of at most FILES_GHOST_MAX bytes, else -ENOTSUP (logged).
+ */
+int files_ghost_check(pid_t pid, const char *what, const char *name, const struct stat *st);
+/*
+ * files_ghost_write - ghost-file-<id>.img for every deleted inode of @d and
+ * remap-fpath.img for every entry on one (none when there are none). The
+ * tree must still be frozen. Returns 0 or -errno (logged).
+ */
+int files_ghost_write(struct files_dump *d, int dirfd);
+/* dump_memfd.c: memfds, as CRIU's memfd_file_entry and memfd.img. */
+/* files_is_memfd - is @link ("/memfd:NAME (deleted)") a memfd's? */
+int files_is_memfd(const char *link);
+/* files_memfd_check - 0, or -ENOTSUP (logged) for a hugetlb memfd, which restore cannot make. */
+int files_memfd_check(pid_t pid, const char *what, const char *name);
+/*
+ * files_memfd_write - memfd.img: one memfd_inode_entry per memfd inode of @d
+ * (name, owner, mode, size, seals, shmid = the inode number); sets the
+ * memfd_inode of each MEMFD description. None when there is no memfd.
+ * Returns 0 or -errno (logged).
+ */
+int files_memfd_write(struct files_dump *d, int dirfd);
+/* files_strip_deleted - cut " (deleted)" off @name; 1 if it was there, else 0. */
+int files_strip_deleted(char *name);
 
 #endif

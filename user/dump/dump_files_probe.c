@@ -191,14 +191,10 @@ int files_check_path(pid_t pid, const char *what, const char *name, const struct
 		pr_err("pid %d %s: %s is not supported", pid, what, name);
 		return -ENOTSUP;
 	}
-	if (!strncmp(name, "/memfd:", 7)) {
-		pr_err("pid %d %s: memfd %s is not supported", pid, what, name);
-		return -ENOTSUP;
-	}
-	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX)) {
-		pr_err("pid %d %s: deleted file %s is not supported", pid, what, name);
-		return -ENOTSUP;
-	}
+	if (files_is_memfd(name))
+		return files_memfd_check(pid, what, name); /* dumped whole (dump_memfd.c) */
+	if (st->st_nlink == 0 || ends_with(name, DELETED_SUFFIX))
+		return files_ghost_check(pid, what, name, st);
 	/* Seen from another mount namespace the path means something else. */
 	if (same_ns && (stat(name, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
 		pr_err("pid %d %s: %s, whose path now names another file or none, is not supported",
@@ -243,7 +239,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	switch (p->st.st_mode & S_IFMT) {
 	case S_IFREG:
 	case S_IFDIR:
-		p->type = FD_TYPES__REG;
+		p->type = files_is_memfd(p->link) ? FD_TYPES__MEMFD : FD_TYPES__REG;
 		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFCHR:
 		maj = major(p->st.st_rdev);

@@ -30,6 +30,7 @@
 
 #include "fdinfo.pb-c.h"
 #include "regfile.pb-c.h"
+#include "memfd.pb-c.h"
 #include "pipe.pb-c.h"
 #include "pipe-data.pb-c.h"
 #include "tty.pb-c.h"
@@ -55,6 +56,7 @@ static int write_file_entry(struct img *img, const struct desc *e)
 	TtyFileEntry tty = TTY_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	InotifyFileEntry ify = INOTIFY_FILE_ENTRY__INIT;
+	MemfdFileEntry memfd = MEMFD_FILE_ENTRY__INIT;
 
 	fown_fill(&fown, &e->fown);
 	fe.type = e->type;
@@ -97,6 +99,14 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		ify.n_wd = e->ify ? e->ify->n : 0;
 		ify.wd = e->ify ? e->ify->ptrs : NULL;
 		fe.ify = &ify;
+		break;
+	case FD_TYPES__MEMFD:
+		memfd.id = e->id;
+		memfd.flags = e->flags;
+		memfd.pos = e->pos;
+		memfd.fown = &fown;
+		memfd.inode_id = e->memfd_inode;
+		fe.memfd = &memfd;
 		break;
 	default:
 		return files_event_write(img, e, &fown);
@@ -205,6 +215,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 	int ret;
 
 	warn_outward_pipes(d);
+	ret = files_memfd_write(d, dirfd);
+	if (ret)
+		goto err;
 	ret = img_create(&files, dirfd, IMG_FILES->file, IMG_FILES);
 	if (ret)
 		goto err;
@@ -246,6 +259,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 		if (ret)
 			goto err;
 	}
+	ret = files_ghost_write(d, dirfd);
+	if (ret)
+		goto err;
 	/* files.img last: it refers to the others. */
 	if (locks) {
 		ret = img_commit(locks);

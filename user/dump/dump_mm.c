@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "dump_attrs.h"
 #include "dump_files.h"
 #include "dump_mm.h"
+#include "dump_shmem.h"
 #include "img.h"
 #include "log.h"
 #include "util.h"
@@ -33,12 +35,14 @@
 struct vma_class {
 	uint32_t status, flags;
 	int dump_pages;
+	int shmem; /* its memory is a shmem object's, dumped once by dump_shmem.c */
 	enum mem_scan_mode mode;
 };
 
+/* The tmpfs inode of MAP_SHARED|MAP_ANONYMOUS and of a shared /dev/zero mapping. */
 static int is_shmem_anon(const struct vma_rec *v)
 {
-	return !strcmp(v->path, "/dev/zero (deleted)") || !strncmp(v->path, "/SYSV", 5);
+	return !strcmp(v->path, "/dev/zero (deleted)");
 }
 
 static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
@@ -83,12 +87,28 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			       v->start, v->end);
 			return -ENOTSUP;
 		}
-		if (is_shmem_anon(v)) {
-			pr_err("pid %d: VMA %#llx-%#llx is shared anonymous or SysV memory (%s); not "
-			       "supported yet",
+		if (!strncmp(v->path, "/SYSV", 5)) {
+			pr_err("pid %d: VMA %#llx-%#llx is an attached SysV shared memory segment "
+			       "(%s); not supported",
 			       pid, v->start, v->end, v->path);
 			return -ENOTSUP;
 		}
+		if (is_shmem_anon(v)) {
+			if (!shared) {
+				pr_err("pid %d: VMA %#llx-%#llx is a private mapping of shared "
+				       "anonymous memory (%s); not supported",
+				       pid, v->start, v->end, v->path);
+				return -ENOTSUP;
+			}
+			/* CRIU's layout: VMA_ANON_SHARED, shmid = the inode, pages in shmem. */
+			c->status |= VMA_ANON_SHARED;
+			c->flags |= MAP_SHARED | MAP_ANONYMOUS;
+			c->shmem = 1;
+			return 0;
+		}
+		/* A memfd's contents are dumped whole, once (dump_memfd.c). */
+		if (!strncmp(v->path, "/memfd:", 7))
+			c->status |= VMA_AREA_MEMFD;
 		if (shared) {
 			c->status |= VMA_FILE_SHARED;
 			c->flags |= MAP_SHARED;
@@ -171,7 +191,7 @@ static int mark_droppable(pid_t pid, const struct vma_rec *vmas, struct vma_clas
 }
 
 static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *c,
-		    struct files_dump *files, VmaEntry *e)
+		    struct files_dump *files, struct shmem_dump *shm, VmaEntry *e)
 {
 	char what[64];
 	uint32_t id;
@@ -189,6 +209,14 @@ static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *
 	e->has_madv = e->madv != 0;
 	if (v->vm_flags & VMA_VM_LOCKED)
 		e->flags |= MAP_LOCKED; /* mlock()ed: locked again after the restore filled it */
+	if (c->shmem) {
+		uint32_t shmid;
+
+		err = shmem_dump_add_vma(shm, pid, v->start, v->end,
+					 makedev(v->dev_major, v->dev_minor), v->ino, &shmid);
+		e->shmid = shmid;
+		return err;
+	}
 	if (!(c->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)))
 		return 0;
 	/*
@@ -474,8 +502,8 @@ static int remote_brk(pid_t pid, uint64_t *brk)
 	return 0;
 }
 
-int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dirfd,
-		 const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
+int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct shmem_dump *shm,
+		 int dirfd, const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
 		 struct dump_mm_stats *st)
 {
 	struct dump_mm_plan plan = { 0 };
@@ -508,7 +536,7 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dir
 	if (!err)
 		err = mark_droppable(pid, vmas, cls, n);
 	for (size_t i = 0; i < n && !err; i++) {
-		err = fill_vma(pid, &vmas[i], &cls[i], files, &ents[i]);
+		err = fill_vma(pid, &vmas[i], &cls[i], files, shm, &ents[i]);
 		ptrs[i] = &ents[i];
 	}
 	if (err)

@@ -14,6 +14,7 @@
 #include "vma_status.h"
 
 struct files_dump;
+struct shmem_dump;
 
 struct dump_mm_stats {
 	uint64_t pages_scanned;	 /* pages of the VMAs whose memory is dumped */
@@ -50,7 +51,7 @@ struct dump_mm_plan {
 /*
  * dump_mm_check - preflight: classify every VMA of @pid as dump_mm_proc
  * would. Each one it cannot take (a special mapping, device or hugetlb
- * memory, shared anonymous memory, a file whose path is unknown, a range a
+ * memory, SysV shared memory, a file whose path is unknown, a range a
  * userfaultfd still fills) is logged with pid and range. Returns 0, -ENOTSUP
  * when some were refused (all of them logged), or the -errno of reading the
  * VMAs.
@@ -60,14 +61,16 @@ int dump_mm_check(pid_t pid);
 /*
  * dump_mm_proc - write mm-<pid>.img, pagemap-<pid>.img and pages-<pages_id>.img
  * for the frozen process @pid. File-backed VMAs and the exe file get
- * reg_file_entry ids through @files. Refuses VMAs the restore cannot rebuild
- * (shared anonymous or SysV memory, device and hugetlb mappings, unknown
- * special mappings) with a message naming the pid and the address range.
+ * reg_file_entry ids through @files; shared anonymous memory (and shared
+ * /dev/zero) is noted in @shm, whose objects the caller writes once for the
+ * tree (dump_shmem.h). Refuses VMAs the restore cannot rebuild (SysV memory,
+ * device and hugetlb mappings, unknown special mappings) with a message
+ * naming the pid and the address range.
  * @inc (may be NULL: copy every page) makes the pagemap incremental.
  * Returns 0 or -errno; *st is filled either way.
  */
-int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, int dirfd,
-		 const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
+int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct shmem_dump *shm,
+		 int dirfd, const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
 		 struct dump_mm_stats *st);
 
 /*

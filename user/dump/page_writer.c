@@ -59,7 +59,7 @@ static int pw_flush_entry(struct page_writer *pw)
 	while (pw->ent_nr) {
 		n = pw->ent_nr > UINT32_MAX ? UINT32_MAX : pw->ent_nr;
 		pagemap_entry__init(&e);
-		e.vaddr = pw->ent_vaddr;
+		e.vaddr = pw->ent_vaddr - pw->vaddr_base;
 		e.compat_nr_pages = (uint32_t)n;
 		e.has_nr_pages = 1;
 		e.nr_pages = n;
@@ -234,12 +234,11 @@ static void pw_free(struct page_writer *pw)
 	free(pw);
 }
 
-int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pages_id,
-		     const struct page_writer_opts *opts)
+static int pw_open(struct page_writer **out, int dirfd, pid_t pid, const char *pm_name,
+		   uint32_t pages_id, uint64_t vaddr_base, const struct page_writer_opts *opts)
 {
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 	struct page_writer *pw;
-	char pm_name[32];
 	unsigned i, nr_bufs;
 	size_t buf_size;
 	int err, fl;
@@ -248,6 +247,7 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 	if (!pw)
 		return -ENOMEM;
 	pw->pid = pid;
+	pw->vaddr_base = vaddr_base;
 	pw->dirfd = dirfd;
 	pw->pages_id = pages_id;
 	pw->pages_fd = -1;
@@ -305,7 +305,6 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 	if (err)
 		goto fail;
 
-	snprintf(pm_name, sizeof(pm_name), "pagemap-%d.img", pid);
 	err = img_create(&pw->pm, dirfd, pm_name, IMG_PAGEMAP);
 	if (err)
 		goto fail;
@@ -320,6 +319,24 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 fail:
 	pw_free(pw);
 	return err;
+}
+
+int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pages_id,
+		     const struct page_writer_opts *opts)
+{
+	char pm_name[32];
+
+	snprintf(pm_name, sizeof(pm_name), "pagemap-%d.img", pid);
+	return pw_open(out, dirfd, pid, pm_name, pages_id, 0, opts);
+}
+
+int page_writer_open_shmem(struct page_writer **out, int dirfd, uint32_t shmid, uint32_t pages_id,
+			   const void *base, const struct page_writer_opts *opts)
+{
+	char pm_name[40];
+
+	snprintf(pm_name, sizeof(pm_name), "pagemap-shmem-%u.img", shmid);
+	return pw_open(out, dirfd, getpid(), pm_name, pages_id, (uint64_t)(uintptr_t)base, opts);
 }
 
 int page_writer_commit(struct page_writer *pw, struct page_writer_stats *st)

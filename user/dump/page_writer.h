@@ -164,6 +164,17 @@ int page_writer_open(struct page_writer **out, int dirfd, pid_t pid, uint32_t pa
 		     const struct page_writer_opts *opts);
 
 /*
+ * page_writer_open_shmem - the same for a shared memory object (CRIU's shmem
+ * pages) that ferry has mapped at @base in its own address space:
+ * pagemap-shmem-<shmid>.img (IMG_PAGEMAP's magic, a pagemap_head with
+ * @pages_id) and pages-<pages_id>.img. page_writer_add() then takes
+ * addresses of ferry's mapping and records them as offsets from @base, as
+ * CRIU does. Same errors as page_writer_open().
+ */
+int page_writer_open_shmem(struct page_writer **out, int dirfd, uint32_t shmid, uint32_t pages_id,
+			   const void *base, const struct page_writer_opts *opts);
+
+/*
  * page_writer_reserve - allocate disk space for @nr_pages more pages of the
  * pages file before they are written (fallocate(2) from the current end of
  * the data): writes into preallocated blocks take the page cache's fast path

@@ -80,11 +80,12 @@ struct page_writer {
 	int dirfd;
 	uint32_t pages_id;
 
-	struct img *pm; /* pagemap-<pid>.img */
-	int pages_fd;	/* pages-<id>.img.tmp */
-	int pages_tmp;	/* the .tmp file exists and is ours to remove */
-	int direct;	/* pages_fd has O_DIRECT */
-	int mem_fd;	/* /proc/PID/mem, opened on first need */
+	struct img *pm;	     /* pagemap-<pid>.img or pagemap-shmem-<shmid>.img */
+	uint64_t vaddr_base; /* subtracted from addresses in pagemap entries (shmem: 0) */
+	int pages_fd;	     /* pages-<id>.img.tmp */
+	int pages_tmp;	     /* the .tmp file exists and is ours to remove */
+	int direct;	     /* pages_fd has O_DIRECT */
+	int mem_fd;	     /* /proc/PID/mem, opened on first need */
 	char pages_name[32];
 	char pages_tmpname[40];
 	char pages_path[PATH_MAX]; /* for messages */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared memory objects of a dump (CRIU's shmem: anonymous shared memory,
+ * shared /dev/zero, memfds): loaded by rimg_load() from
+ * pagemap-shmem-<shmid>.img and its pages file, rebuilt once by ferry before
+ * the fds and address spaces, mapped by every VMA of the tree that says
+ * VMA_ANON_SHARED with that shmid, so the processes share it again. A memfd
+ * (memfd.img: name, size, seals, its shmid) is made with memfd_create(2);
+ * its fds (memfd_file_entry) and VMAs (VMA_AREA_MEMFD, shmid = a memfd file
+ * id) open it through /proc/<ferry>/fd/N, and its seals are added once every
+ * process is rebuilt (a seal may forbid the writable mappings made before).
+ *
+ * The object is made in ferry itself: an anonymous shared mapping of its size
+ * (the largest pgoff + length of a VMA mapping it), filled from the pages
+ * file, kept as an fd from /proc/self/map_files (the same tmpfs inode the
+ * kernel gives MAP_SHARED|MAP_ANONYMOUS, so /proc/PID/maps says "/dev/zero
+ * (deleted)" again after restore), then unmapped. A restored process opens
+ * it through /proc/<ferry>/fd/<fd> and maps it at the VMA's address and
+ * offset. Memory is always written eagerly, also under --lazy-pages: the
+ * lazy-pages daemon serves private anonymous memory only.
+ */
+#ifndef FERRY_RESTORE_SHMEM_H
+#define FERRY_RESTORE_SHMEM_H
+
+#include <stdint.h>
+
+#include "fdinfo.pb-c.h"
+#include "images.h"
+#include "memfd.pb-c.h"
+#include "rtask.h"
+
+/* The largest memfd restore recreates. */
+#define RSHMEM_MAX (1ull << 40)
+
+/* One shmem object: where its pages are and, during a restore, ferry's fd of it. */
+struct rimg_shmem {
+	uint32_t shmid;
+	const struct MemfdInodeEntry *memfd; /* a memfd's inode (memfd.img), else NULL */
+	uint64_t size;			     /* bytes, page aligned */
+	uint32_t pages_id;
+	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
+	size_t nr_runs;
+	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
+	int fd;	      /* the rebuilt object in ferry (rshmem_create), else -1 */
+};
+
+/*
+ * rimg_load_shmem - after every mm-PID.img: the objects the VMAs of the tree
+ * map (VMA_ANON_SHARED), each with its pagemap-shmem-<shmid>.img and pages
+ * file checked (page-aligned runs inside the object, in order, PE_PRESENT
+ * only, a pages file of exactly the size they use). A shmem pagemap no VMA
+ * refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
+ * (logged with file and offset), -ENOMEM.
+ */
+int rimg_load_shmem(struct rimg *r);
+
+/* rimg_free_shmem - free what rimg_load_shmem() made (rimg_free() calls it). */
+void rimg_free_shmem(struct rimg *r);
+
+/*
+ * rshmem_create - rebuild every object of @r in ferry (see above). Returns 0
+ * or -errno, logged with the shmid and the pages file; the objects made so
+ * far stay for rshmem_close().
+ */
+int rshmem_create(struct rimg *r);
+
+/* rshmem_close - close ferry's fds of the objects. */
+void rshmem_close(struct rimg *r);
+
+/*
+ * rshmem_seal - add the dumped seals of every memfd. Returns 0 or -errno
+ * (logged with the memfd's name).
+ */
+int rshmem_seal(struct rimg *r);
+
+/*
+ * rshmem_open_memfd - a new description of the memfd of files.img entry @fe
+ * (type MEMFD) in ferry, with its flags and position, moved to @base or
+ * above (for rfiles_open()). Returns the fd or -errno (logged with @pid, @fd).
+ */
+int rshmem_open_memfd(const struct rimg *r, const FileEntry *fe, pid_t pid, int fd, int base);
+
+/*
+ * rshmem_open_in - open object @shmid in process @t (a remote openat of
+ * /proc/<ferry>/fd/N, O_RDWR) and put the fd in *@fd. Returns 0, -ENOENT if
+ * @r has no such object, or the -errno of the remote call.
+ */
+int rshmem_open_in(struct rtask *t, const struct rimg *r, uint64_t shmid, int *fd);
+
+/*
+ * rshmem_open_memfd_in - the same for a VMA_AREA_MEMFD VMA: @file_id is the
+ * memfd's files.img entry, @mode O_RDONLY or O_RDWR.
+ */
+int rshmem_open_memfd_in(struct rtask *t, const struct rimg *r, uint64_t file_id, int mode,
+			 int *fd);
+
+#endif

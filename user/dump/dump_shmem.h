@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared memory objects of a dump, as CRIU writes them: a shmem object (the
+ * tmpfs inode behind a MAP_SHARED|MAP_ANONYMOUS or /dev/zero MAP_SHARED
+ * mapping, or a memfd) is dumped once for the whole tree, whatever the number
+ * of processes and VMAs that map it, into pagemap-shmem-<shmid>.img (a
+ * pagemap_head then entries whose vaddr is the offset in the object) and
+ * pages-<id>.img, through the page writer. The VMAs that map it say
+ * VMA_ANON_SHARED with shmid = the object's inode number.
+ *
+ * The object is read from a mapping of ferry's own: /proc/PID/map_files of
+ * one of its VMAs (or /proc/PID/fd of a memfd) is mapped read-only and shared,
+ * and only its data segments (SEEK_DATA/SEEK_HOLE) are copied: holes stay
+ * holes, and a page no process ever touched is not allocated by the dump.
+ */
+#ifndef FERRY_DUMP_SHMEM_H
+#define FERRY_DUMP_SHMEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "page_writer.h"
+
+struct shmem_dump;
+
+struct shmem_dump_stats {
+	uint64_t objects;	/* shmem objects written */
+	uint64_t pages_written; /* their pages, all objects */
+};
+
+/* shmem_dump_init - an empty table in *@out. Returns 0 or -ENOMEM. */
+int shmem_dump_init(struct shmem_dump **out);
+
+/*
+ * shmem_dump_add_vma - note that VMA [@start, @end) of @pid maps the shmem
+ * inode (@dev, @ino). The object is recorded once; its shmid (the inode
+ * number, as CRIU's) goes to *@shmid. Returns 0, -EOVERFLOW for an inode
+ * number wider than 32 bits (the pagemap-shmem file name holds 32), or
+ * -ENOMEM.
+ */
+int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t end, uint64_t dev,
+		       uint64_t ino, uint32_t *shmid);
+
+/*
+ * shmem_dump_add_path - note that the shmem file (a memfd) of (@dev, @ino)
+ * can be read through @path (/proc/PID/fd/N or map_files); its contents go
+ * to pagemap-shmem-<@shmid>.img. Same errors as shmem_dump_add_vma(). An
+ * object added both ways is written once.
+ */
+int shmem_dump_add_path(struct shmem_dump *s, const char *path, uint64_t dev, uint64_t ino,
+			uint32_t shmid);
+
+/*
+ * shmem_dump_write - write the pages of every object noted, the tree still
+ * frozen, into @dirfd: pages files get ids @first_pages_id, +1, ... Returns 0
+ * or -errno (logged with the object, the pid and range it was read through,
+ * and the file); the images written so far are left for the caller's
+ * cleanup of a failed dump.
+ */
+int shmem_dump_write(struct shmem_dump *s, int dirfd, uint32_t first_pages_id,
+		     const struct page_writer_opts *o, struct shmem_dump_stats *st);
+
+/* shmem_dump_free - free the table; NULL is accepted. */
+void shmem_dump_free(struct shmem_dump *s);
+
+#endif
