@@ -50,8 +50,12 @@ struct cli_opts {
 	long prefetch_delay_ms;	 /* --prefetch-delay MS (lazy restore) */
 	const char *inherit_fd[CLI_MAX_INHERIT]; /* --inherit-fd fd[N]:KEY, repeatable */
 	int nr_inherit_fd;
-	int exit_code; /* what ferry exits with when run() succeeds */
-	int argc;      /* positional arguments after the subcommand */
+	const char *to;	     /* --to HOST:PORT (migrate) */
+	int incoming;	     /* --incoming (migrate: the destination) */
+	unsigned max_rounds; /* --max-rounds N (migrate; 0: default) */
+	long downtime_ms;    /* --downtime-limit MS (migrate); -1 unset */
+	int exit_code;	     /* what ferry exits with when run() succeeds */
+	int argc;	     /* positional arguments after the subcommand */
 	char **argv;
 };
 
@@ -79,7 +83,7 @@ void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
 	"  --bpf-ringbuf SIZE    VMA-event ring buffer, a power of two >= 4K (default 256K)\n"
 
 /* Each subcommand file defines one of these. */
-extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_page_server,
-	cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
+extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_migrate,
+	cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
 
 #endif

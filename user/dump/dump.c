@@ -489,6 +489,8 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 		err = dump_write_inventory(sfd, &root_ids);
 	if (!err)
 		err = dump_publish(dirfd, staging, o->dir);
+	if (!err && !o->leave_running && o->hold)
+		err = o->hold(o->hold_arg, o->dir);
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {

@@ -45,6 +45,14 @@ struct dump_opts {
 	const char *prev_dir;
 	struct tracker_opts track;
 	struct page_writer_opts pw;
+	/*
+	 * Without leave_running: called once the images are published in @dir,
+	 * the tree still frozen; the tree is killed if it returns 0, else
+	 * released and dump_tree returns that error (`ferry migrate`: the
+	 * destination's verdict decides).
+	 */
+	int (*hold)(void *arg, const char *dir);
+	void *hold_arg;
 };
 
 struct dump_result {
