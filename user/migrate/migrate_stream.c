@@ -24,39 +24,43 @@
 #include "util.h"
 #include "vma_iter.h"
 
-static int send_pdu(struct msend *s)
+/* Encoded PDUs are written in batches of this many octets at least (and at each end mark). */
+#define MSEND_BATCH (1u << 20)
+
+/* Write what is encoded so far. */
+static int flush(struct msend *s)
 {
 	uint64_t t0 = mono_us();
 	size_t len = s->c.enc.len;
-	int err = mig_send(&s->c, &s->c.enc);
+	int err = len ? mig_send(&s->c, &s->c.enc) : 0;
 
-	if (!err) {
+	if (!err)
 		s->st.bytes += len;
-		s->items++;
-	}
 	s->st.send_us += mono_us() - t0;
 	return err;
+}
+
+/* One more PDU of the section is encoded: count it, write the batch when it is full. */
+static int send_pdu(struct msend *s)
+{
+	if (s->c.enc.err)
+		return s->c.enc.err;
+	s->items++;
+	return s->c.enc.len >= MSEND_BATCH ? flush(s) : 0;
 }
 
 int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round)
 {
 	memset(&s->st, 0, sizeof(s->st));
-	mig_enc_section(&s->c.enc, kind, round);
 	s->items = 0;
-	{
-		int err = send_pdu(s);
-
-		s->items = 0;
-		return err;
-	}
+	return mig_enc_section(&s->c.enc, kind, round);
 }
 
 int msend_end(struct msend *s, uint64_t round)
 {
-	uint64_t items = s->items;
+	int err = mig_enc_end(&s->c.enc, round, s->items);
 
-	mig_enc_end(&s->c.enc, round, items);
-	return send_pdu(s);
+	return err ? err : flush(s);
 }
 
 static int add_area(struct msend *s, pid_t pid, uint64_t start, uint64_t end,
