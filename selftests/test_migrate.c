@@ -242,7 +242,7 @@ Test(migrate, dest_killed_source_kept)
 	struct t_netns ns = { 0 };
 	struct dest d = { 0 };
 	struct w w;
-	char mout[600], cmd[2048], *line;
+	char mout[600], cmd[2048], secret[600], *line;
 	pid_t mig;
 	int status = 0, r;
 
@@ -251,12 +251,15 @@ Test(migrate, dest_killed_source_kept)
 		cr_skip_test("cannot make a network namespace (ip netns add)");
 	cr_assert_eq(r, 0, "network namespace setup failed");
 	spawn_scribbler(&w);
-	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, NULL, NULL), 0,
+	snprintf(secret, sizeof(secret), "%s/secret", w.dir);
+	write_secret(secret, "a secret of twenty-four bytes");
+	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, NULL, secret), 0,
 		     "the destination did not start");
 	snprintf(mout, sizeof(mout), "%s/migrate.out", w.dir);
 	snprintf(cmd, sizeof(cmd),
-		 "exec %s migrate -t %d --to %s --downtime-limit 0 --max-rounds 1000 -v3 >%s 2>&1",
-		 t_ferry_bin(), w.pid, d.host_port, mout);
+		 "exec %s migrate -t %d --to %s --secret-file %s --downtime-limit 0 "
+		 "--max-rounds 1000 -v3 >%s 2>&1",
+		 t_ferry_bin(), w.pid, d.host_port, secret, mout);
 	mig = fork();
 	if (mig == 0) {
 		syscall(SYS_close_range, 3, ~0u, 0);
@@ -384,6 +387,20 @@ Test(migrate, wrong_secret)
 	t_kill_wait(w.pid);
 	t_rmrf(w.dir);
 	free(w.dir);
+}
+
+/* A destination off loopback without a secret is refused: anyone could run processes there. */
+Test(migrate, dest_needs_secret_off_loopback)
+{
+	char *out = NULL, *err = NULL;
+	int rc = t_run(&out, &err, "%s migrate --incoming --address 0.0.0.0 --port 0",
+		       t_ferry_bin());
+
+	cr_expect_neq(rc, 0, "it listened on 0.0.0.0 without a secret:\n%s", out);
+	cr_expect(err && strstr(err, "without --secret-file"), "%s", err);
+	cr_expect(!out || !strstr(out, "listening"), "%s", out);
+	free(out);
+	free(err);
 }
 
 /* Connect to the destination and take its ServerHello. */

@@ -51,6 +51,20 @@ struct mrecv {
 	uint64_t images, image_bytes;
 };
 
+/* 127/8, ::1, ::ffff:127.x: no one else can connect. */
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
 static int listen_on(const struct migrate_recv_opts *o, int *out)
 {
 	struct sockaddr_storage ss;
@@ -63,10 +77,17 @@ static int listen_on(const struct migrate_recv_opts *o, int *out)
 	int fd, one = 1, r, err;
 
 	snprintf(port, sizeof(port), "%d", o->port);
-	r = getaddrinfo(o->address, port, &hints, &res);
+	r = getaddrinfo(o->address ? o->address : "127.0.0.1", port, &hints, &res);
 	if (r) {
-		pr_err("--address %s: %s", o->address ? o->address : "(any)", gai_strerror(r));
+		pr_err("--address %s: %s", o->address ? o->address : "127.0.0.1", gai_strerror(r));
 		return -EADDRNOTAVAIL;
+	}
+	if (!is_loopback(res->ai_addr) && !o->secret_file) {
+		pr_err("refusing to listen on %s, which is not a loopback address, without "
+		       "--secret-file: anyone who can connect could run processes here as root",
+		       o->address);
+		freeaddrinfo(res);
+		return -EPERM;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 struct migrate_recv_opts {
-	const char *address;	 /* listen address; NULL: any */
+	const char *address;	 /* listen address; NULL: 127.0.0.1 (else a secret is required) */
 	int port;		 /* 0: any free port */
 	const char *dir;	 /* images directory; NULL: a temporary one, removed after */
 	const char *secret_file; /* require the proof of this shared secret */
