@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "img.h"
+#include "pagemap.pb-c.h"
+#include "pagemap_flags.h"
 #include "migrate_wire.h"
 #include "tracker.h"
 
@@ -480,11 +483,8 @@ Test(migrate, dest_cut_stream)
 	cr_assert_eq(mig_recv(&c, MIG_FROM_DEST, &p), 0);
 	mig_enc_section(&c.enc, MIG_SEC_SETUP, 0);
 	mig_enc_area(&c.enc, 0, 100, 0x10000, 4);
-	mig_enc_end(&c.enc, 0, 1);
-	mig_enc_section(&c.enc, MIG_SEC_ITERATION, 1);
-	mig_enc_zeros(&c.enc, 0, 0, 4);
 	cr_assert_eq(mig_send(&c, &c.enc), 0);
-	mig_enc_end(&c.enc, 1, 1);
+	mig_enc_end(&c.enc, 0, 1);
 	cr_assert_eq(write(c.fd, c.enc.buf, 3), 3); /* half an EndMark */
 	ber_enc_reset(&c.enc);
 	mig_conn_free(&c);
@@ -495,6 +495,74 @@ Test(migrate, dest_cut_stream)
 	cr_expect(log && strstr(log, "inside a PDU") && strstr(log, "nothing was restored"),
 		  "the log does not say where the stream ended:\n%s", log);
 	free(log);
+	d.pid = 0;
+	t_rmrf(dir);
+	free(dir);
+}
+
+/* A pagemap-100.img with one present run of 2 pages at 0x10000, as bytes. */
+static char *make_pagemap(const char *dir, size_t *len)
+{
+	PagemapHead h = PAGEMAP_HEAD__INIT;
+	PagemapEntry e = PAGEMAP_ENTRY__INIT;
+	char path[600];
+	struct img *img;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	h.pages_id = 1;
+	e.vaddr = 0x10000;
+	e.compat_nr_pages = 2;
+	e.has_nr_pages = 1;
+	e.nr_pages = 2;
+	e.has_flags = 1;
+	e.flags = PE_PRESENT;
+	cr_assert_eq(img_create(&img, dfd, "pagemap-100.img", IMG_PAGEMAP), 0);
+	cr_assert_eq(img_write_entry(img, &h.base), 0);
+	cr_assert_eq(img_write_entry(img, &e.base), 0);
+	cr_assert_eq(img_commit(img), 0);
+	close(dfd);
+	snprintf(path, sizeof(path), "%s/pagemap-100.img", dir);
+	return t_read_file(path, len);
+}
+
+/* Pages that are not the ones the round's pagemap lists are refused, naming both addresses. */
+Test(migrate, dest_refuses_pages_off_the_pagemap)
+{
+	char *dir = t_tmpdir(), *log, *pm;
+	uint8_t page[MIG_PAGE_SIZE];
+	struct dest d = { 0 };
+	struct mig_conn c;
+	struct mig_pdu p;
+	size_t pm_len = 0;
+	int status = 0;
+
+	memset(page, 0x5a, sizeof(page));
+	pm = make_pagemap(dir, &pm_len);
+	cr_assert(pm);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL), 0);
+	dest_connect(d.host_port, &c);
+	mig_enc_hello(&c.enc, 1, NULL);
+	cr_assert_eq(mig_send(&c, &c.enc), 0);
+	cr_assert_eq(mig_recv(&c, MIG_FROM_DEST, &p), 0);
+	mig_enc_section(&c.enc, MIG_SEC_SETUP, 0);
+	mig_enc_area(&c.enc, 0, 100, 0x10000, 4);
+	mig_enc_end(&c.enc, 0, 1);
+	mig_enc_section(&c.enc, MIG_SEC_ITERATION, 1);
+	mig_enc_image(&c.enc, "pagemap-100.img", pm, pm_len);
+	/* Page 1 of the area (0x11000) where the pagemap starts at 0x10000. */
+	mig_enc_pages(&c.enc, 0, 1, page, 1);
+	cr_assert_eq(mig_send(&c, &c.enc), 0);
+	cr_assert_eq(mig_recv(&c, MIG_FROM_DEST, &p), 0, "no Error back");
+	cr_expect_eq(p.type, MIG_ERROR);
+	mig_conn_free(&c);
+	cr_assert_eq(waitpid(d.pid, &status, 0), d.pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0, "the destination exited 0x%x",
+		  status);
+	log = t_read_file(d.log, NULL);
+	cr_expect(log && strstr(log, "page 0x11000 came where its pagemap expects 0x10000"),
+		  "the log does not name the pages:\n%s", log);
+	free(log);
+	free(pm);
 	d.pid = 0;
 	t_rmrf(dir);
 	free(dir);

@@ -28,7 +28,7 @@
 #include "img.h"
 #include "log.h"
 #include "migrate_recv.h"
-#include "migrate_store.h"
+#include "migrate_levels.h"
 #include "migrate_wire.h"
 #include "restore.h"
 #include "util.h"
@@ -44,11 +44,12 @@ struct mrecv {
 	char peer[INET6_ADDRSTRLEN + 16];
 	int dirfd;
 	const char *dir;
-	struct mstore st;
+	struct mlevel lv;    /* the level the open section writes (not for setup) */
+	char last_round[64]; /* the previous iteration's level, "" before the first */
 	struct rarea *areas;
 	size_t nr_areas;
 	uint64_t round; /* of the last section */
-	uint64_t images, image_bytes;
+	uint64_t images, image_bytes, pages, zero_pages;
 };
 
 /* 127/8, ::1, ::ffff:127.x: no one else can connect. */
@@ -259,37 +260,54 @@ static int on_pages(struct mrecv *m, const struct mig_pdu *p)
 		       p->pages.area, a->nr_pages);
 		return -EBADMSG;
 	}
+	if (m->lv.dirfd < 0) {
+		pr_err("%s: Pages at stream offset %zu in the setup section", m->peer, m->c.in_off);
+		return -EBADMSG;
+	}
 	addr = a->start + p->pages.first * MIG_PAGE_SIZE;
 	while (!err && mig_pages_next(p, &pos, &it)) {
 		for (uint32_t k = 0; k < it.count && !err; k++, addr += MIG_PAGE_SIZE)
-			err = mstore_put(&m->st, a->pid, addr, it.data);
+			err = mlevel_page(&m->lv, a->pid, addr, it.data);
 	}
+	if (err == -EPROTO)
+		pr_err("%s: the Pages at stream offset %zu do not match the pagemap", m->peer,
+		       m->c.in_off);
 	return err;
 }
 
 static int on_image(struct mrecv *m, const struct mig_pdu *p, enum mig_section_kind kind)
 {
 	char name[MIG_MAX_NAME + 1];
-	int fd, err;
 
 	m->images++;
 	m->image_bytes += p->image.len;
-	if (kind != MIG_SEC_FINAL)
+	if (kind == MIG_SEC_SETUP)
 		return 0; /* the setup's description: the final section's images replace it */
 	memcpy(name, p->image.name, p->image.name_len);
 	name[p->image.name_len] = 0;
-	fd = openat(m->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("%s/%s: cannot create (sent twice?) at stream offset %zu: %s", m->dir, name,
-		       m->c.in_off, strerror(-err));
-		return err;
+	if (img_type_by_file(name) == IMG_PAGES) {
+		pr_err("%s: Image %s at stream offset %zu: pages travel as Pages, not as images",
+		       m->peer, name, m->c.in_off);
+		return -EBADMSG;
 	}
-	err = write_full(fd, p->image.data, p->image.len);
-	if (close(fd) && !err)
-		err = -errno;
-	if (err)
-		pr_err("%s/%s: cannot write: %s", m->dir, name, strerror(-err));
+	return mlevel_image(&m->lv, name, p->image.data, p->image.len);
+}
+
+/* The level a section writes: round-K for an iteration, the images directory for the final. */
+static int open_level(struct mrecv *m, enum mig_section_kind kind)
+{
+	char name[64];
+	int err;
+
+	if (kind == MIG_SEC_SETUP)
+		return 0;
+	if (kind == MIG_SEC_ITERATION)
+		snprintf(name, sizeof(name), "round-%llu", (unsigned long long)m->round);
+	else
+		snprintf(name, sizeof(name), ".");
+	err = mlevel_open(&m->lv, m->dirfd, m->dir, name, m->last_round[0] ? m->last_round : NULL);
+	if (!err && kind == MIG_SEC_ITERATION)
+		snprintf(m->last_round, sizeof(m->last_round), "%s", name);
 	return err;
 }
 
@@ -318,6 +336,9 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 		return -EBADMSG;
 	}
 	m->round = p.section.round;
+	err = open_level(m, *kind);
+	if (err)
+		return err;
 	for (;;) {
 		err = mig_recv(&m->c,
 			       1u << MIG_AREA | 1u << MIG_IMAGE | 1u << MIG_PAGES | 1u << MIG_END |
@@ -347,10 +368,13 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 				       items);
 				return -EBADMSG;
 			}
+			m->pages += m->lv.pages;
+			m->zero_pages += m->lv.zero_pages;
 			pr_info("%s: %s section of round %" PRIu64 ": %" PRIu64
-				" items; %zu pages in the store",
-				m->peer, mig_section_name(*kind), m->round, items, m->st.nr);
-			return 0;
+				" items, %llu pages",
+				m->peer, mig_section_name(*kind), m->round, items,
+				(unsigned long long)m->lv.pages);
+			return *kind == MIG_SEC_SETUP ? 0 : mlevel_close(&m->lv);
 		}
 		if (err)
 			return err;
@@ -395,15 +419,14 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 {
-	struct mrecv m = { .o = o, .dirfd = -1, .round = UINT64_MAX };
+	struct mrecv m = { .o = o, .dirfd = -1, .round = UINT64_MAX, .lv = { .dirfd = -1 } };
 	struct restore_opts ro = { .detached = 1 };
 	enum mig_section_kind kind = MIG_SEC_SETUP;
 	char tmp[] = "/tmp/ferry-incoming-XXXXXX", msg[256];
-	int lfd = -1, err, made_tmp = 0, prev_sync;
-	uint64_t t0, t1;
+	int lfd = -1, err, made_tmp = 0;
+	uint64_t t0;
 
 	*root = 0;
-	m.st.fd = -1;
 	mig_conn_init(&m.c, -1, "source");
 	if (o->dir) {
 		err = mkdir_p(o->dir);
@@ -421,9 +444,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		pr_err("%s: cannot make or open the images directory: %s", m.dir, strerror(-err));
 		goto out;
 	}
-	err = mstore_open(&m.st, m.dir);
-	if (!err)
-		err = listen_on(o, &lfd);
+	err = listen_on(o, &lfd);
 	if (!err)
 		err = accept_one(&m, lfd);
 	if (lfd >= 0)
@@ -444,21 +465,11 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		       m.peer[0] ? m.peer : "the source", strerror(-err));
 		goto out;
 	}
-	/*
-	 * The images are a hand-off to the restore on this machine, read at once:
-	 * no fdatasync of each (it cost more than the restore itself).
-	 */
-	prev_sync = img_sync_on_commit(0);
+	/* The chain is complete: the restore reads through it, nothing is copied again. */
 	t0 = mono_us();
-	err = migrate_write_pages(m.dirfd, m.dir, &m.st);
-	t1 = mono_us();
-	img_sync_on_commit(prev_sync);
-	if (!err) {
-		ro.dir = m.dir;
-		err = restore_run(&ro, root);
-	}
-	pr_info("final images written in %llu us, restore took %llu us",
-		(unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
+	ro.dir = m.dir;
+	err = restore_run(&ro, root);
+	pr_info("the restore took %llu us", (unsigned long long)(mono_us() - t0));
 	if (err) {
 		snprintf(msg, sizeof(msg), "restore failed: %s (see the destination's log)",
 			 strerror(-err));
@@ -467,7 +478,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		pr_err("%s; the source keeps its tree", msg);
 		goto out;
 	}
-	snprintf(msg, sizeof(msg), "the tree runs: root pid %d, %zu pages", *root, m.st.nr);
+	snprintf(msg, sizeof(msg), "the tree runs: root pid %d", *root);
 	err = mig_enc_verdict(&m.c.enc, true, *root, msg);
 	if (!err)
 		err = mig_send(&m.c, &m.c.enc);
@@ -479,11 +490,11 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		*root = 0;
 		goto out;
 	}
-	pr_info("%s: migrated; root pid %d; %llu page copies (%llu zero, %llu replaced)", m.peer,
-		*root, (unsigned long long)(m.st.full_writes + m.st.zero_writes),
-		(unsigned long long)m.st.zero_writes, (unsigned long long)m.st.replaced);
+	pr_info("%s: migrated; root pid %d; %llu pages received (%llu zero) in %llu rounds", m.peer,
+		*root, (unsigned long long)m.pages, (unsigned long long)m.zero_pages,
+		(unsigned long long)m.round);
 out:
-	mstore_close(&m.st);
+	mlevel_free(&m.lv);
 	mig_conn_free(&m.c);
 	free(m.areas);
 	if (m.dirfd >= 0)

@@ -2,10 +2,10 @@
 /*
  * `ferry migrate --incoming`: the destination of a live migration
  * (docs/migrate.md). Accepts one connection, checks the hello (and the
- * shared secret's proof), keeps every page the sections send in a page
- * store, writes the final section's images into the images directory with
- * pagemap/pages images made from the store (a page sent again in a later
- * round replaces the earlier copy), restores the tree detached, and tells
+ * shared secret's proof), writes each section as a level of a pre-dump
+ * chain (migrate_levels.h: round-K directories, the final section in the
+ * images directory itself; a page sent again in a later round shadows the
+ * earlier copy), restores the tree detached through the chain, and tells
  * the source the verdict. On any failure no process it made is left.
  */
 #ifndef FERRY_MIGRATE_RECV_H
@@ -28,16 +28,5 @@ struct migrate_recv_opts {
  * or -errno (logged).
  */
 int migrate_recv(const struct migrate_recv_opts *o, pid_t *root);
-
-/* The final step, in migrate_images.c. */
-struct mstore;
-/*
- * migrate_write_pages - rewrite every pagemap-PID.img of @dirfd (@dir) so
- * that each run the dump had (its pages copied now or in an earlier round)
- * is PE_PRESENT with its data in a fresh pages-ID.img from @st. Returns 0,
- * -ENOENT if a page the pagemap needs was never sent (logged with pid and
- * address), or -errno.
- */
-int migrate_write_pages(int dirfd, const char *dir, const struct mstore *st);
 
 #endif

@@ -45,9 +45,12 @@ int msend_tree_areas(struct msend *s);
 /*
  * msend_dir_pages - send the pages with data of images directory @dir (a
  * pre-dump round or the final dump): the PE_PRESENT runs of each process's
- * pagemap, read from its pages file. Fills s->pids from pstree.img.
+ * pagemap, read from its pages file, in the pagemap's order, each process's
+ * pagemap image first and the round's inventory.img last if @with_pagemaps
+ * (the destination rebuilds the round as a pre-dump level). Fills s->pids
+ * from pstree.img.
  */
-int msend_dir_pages(struct msend *s, const char *dir);
+int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps);
 /* msend_dir_pids - s->pids from pstree.img of @dir. */
 int msend_dir_pids(struct msend *s, const char *dir);
 /* msend_dir_images - send every image of @dir but the pages files (and "parent"). */

@@ -180,7 +180,7 @@ static int send_final(void *arg, const char *dir)
 	if (!err)
 		err = msend_dir_images(s, dir, 1);
 	if (!err)
-		err = msend_dir_pages(s, dir);
+		err = msend_dir_pages(s, dir, 0);
 	if (!err)
 		err = msend_end(s, r->round);
 	r->final_full = s->st.full;
@@ -270,7 +270,7 @@ static int precopy(struct mrounds *r, const char *work)
 		}
 		err = msend_section(s, MIG_SEC_ITERATION, r->round);
 		if (!err)
-			err = msend_dir_pages(s, r->dir);
+			err = msend_dir_pages(s, r->dir, 1);
 		if (!err)
 			err = msend_end(s, r->round);
 		if (err)

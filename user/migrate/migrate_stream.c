@@ -222,8 +222,41 @@ static int read_pids(struct msend *s, int dirfd, const char *dir)
 	return err < 0 ? err : 0;
 }
 
-/* The PE_PRESENT runs of pagemap-@pid.img with their data from its pages file. */
-static int send_proc_pages(struct msend *s, int dirfd, const char *dir, pid_t pid)
+/* Send image @name of @dirfd whole. */
+static int send_image(struct msend *s, int dirfd, const char *dir, const char *name)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int fd, err;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("%s/%s: cannot open: %s", dir, name, strerror(-err));
+		return err;
+	}
+	err = read_fd_all(fd, &data, &len, MIG_MAX_IMAGE);
+	close(fd);
+	if (err) {
+		pr_err("%s/%s: cannot read (at most %u bytes are sent whole): %s", dir, name,
+		       MIG_MAX_IMAGE, strerror(-err));
+		return err;
+	}
+	err = mig_enc_image(&s->c.enc, name, data, len);
+	free(data);
+	if (err) {
+		pr_err("%s/%s: cannot encode: %s", dir, name, strerror(-err));
+		return err;
+	}
+	s->st.images += len;
+	return send_pdu(s);
+}
+
+/*
+ * The PE_PRESENT runs of pagemap-@pid.img with their data from its pages
+ * file, after the pagemap itself if @with_pagemap.
+ */
+static int send_proc_pages(struct msend *s, int dirfd, const char *dir, pid_t pid, int with_pagemap)
 {
 	char name[64];
 	struct img *img = NULL;
@@ -234,6 +267,11 @@ static int send_proc_pages(struct msend *s, int dirfd, const char *dir, pid_t pi
 	int fd = -1, err;
 
 	snprintf(name, sizeof(name), "pagemap-%d.img", pid);
+	if (with_pagemap) {
+		err = send_image(s, dirfd, dir, name);
+		if (err)
+			return err;
+	}
 	err = img_open(&img, dirfd, name, IMG_PAGEMAP);
 	if (err) {
 		pr_err("%s/%s: cannot open: %s", dir, name, strerror(-err));
@@ -314,7 +352,7 @@ int msend_dir_pids(struct msend *s, const char *dir)
 	return err;
 }
 
-int msend_dir_pages(struct msend *s, const char *dir)
+int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps)
 {
 	int dirfd = open_dir(dir), err;
 
@@ -322,7 +360,10 @@ int msend_dir_pages(struct msend *s, const char *dir)
 		return dirfd;
 	err = read_pids(s, dirfd, dir);
 	for (size_t i = 0; i < s->nr_pids && !err; i++)
-		err = send_proc_pages(s, dirfd, dir, s->pids[i]);
+		err = send_proc_pages(s, dirfd, dir, s->pids[i], with_pagemaps);
+	/* A round's level is a complete pre-dump for the restore once its inventory is there. */
+	if (!err && with_pagemaps)
+		err = send_image(s, dirfd, dir, "inventory.img");
 	close(dirfd);
 	return err;
 }
@@ -340,36 +381,13 @@ int msend_dir_images(struct msend *s, const char *dir, int with_pagemaps)
 	}
 	while (!err && (de = readdir(d))) {
 		const struct img_type *t;
-		char *data = NULL;
-		size_t len = 0;
-		int fd;
 
 		if (de->d_type != DT_REG)
 			continue;
 		t = img_type_by_file(de->d_name);
 		if (t == IMG_PAGES || (!with_pagemaps && t == IMG_PAGEMAP))
 			continue;
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			pr_err("%s/%s: cannot open: %s", dir, de->d_name, strerror(-err));
-			break;
-		}
-		err = read_fd_all(fd, &data, &len, MIG_MAX_IMAGE);
-		close(fd);
-		if (err) {
-			pr_err("%s/%s: cannot read (at most %u bytes are sent whole): %s", dir,
-			       de->d_name, MIG_MAX_IMAGE, strerror(-err));
-			break;
-		}
-		err = mig_enc_image(&s->c.enc, de->d_name, data, len);
-		free(data);
-		if (err) {
-			pr_err("%s/%s: cannot encode: %s", dir, de->d_name, strerror(-err));
-			break;
-		}
-		s->st.images += len;
-		err = send_pdu(s);
+		err = send_image(s, dirfd(d), dir, de->d_name);
 	}
 	closedir(d);
 	return err;
