@@ -63,7 +63,7 @@ struct dest {
 };
 
 static int start_dest(struct dest *d, const char *ns, const char *addr, const char *dir,
-		      const char *img, const char *secret)
+		      const char *img, const char *secret, int lazy)
 {
 	char cmd[4096], *line;
 	int port = 0;
@@ -72,10 +72,10 @@ static int start_dest(struct dest *d, const char *ns, const char *addr, const ch
 	snprintf(d->log, sizeof(d->log), "%s/dest.log", dir);
 	snprintf(cmd, sizeof(cmd),
 		 "exec %s%s unshare -p -f --mount-proc %s migrate --incoming --address %s "
-		 "--port 0 %s%s %s%s --timeout 60 -v3 --log-file %s >%s 2>&1",
+		 "--port 0 %s%s %s%s %s --timeout 60 -v3 --log-file %s >%s 2>&1",
 		 ns ? "ip netns exec " : "", ns ? ns : "", t_ferry_bin(), addr, img ? "-D " : "",
-		 img ? img : "", secret ? "--secret-file " : "", secret ? secret : "", d->log,
-		 d->out);
+		 img ? img : "", secret ? "--secret-file " : "", secret ? secret : "",
+		 lazy ? "--lazy-pages" : "", d->log, d->out);
 	d->pid = fork();
 	if (d->pid == 0) {
 		setpgid(0, 0);
@@ -167,7 +167,7 @@ static void write_secret(const char *path, const char *s)
  * verifies that every page holds its latest write. The captured stream is
  * BER that openssl reads to its end mark.
  */
-Test(migrate, precopy_netns)
+static void precopy_netns(int lazy)
 {
 	struct t_netns ns = { 0 };
 	struct dest d = { 0 };
@@ -185,7 +185,7 @@ Test(migrate, precopy_netns)
 	snprintf(wire, sizeof(wire), "%s/wire.ber", w.dir);
 	snprintf(secret, sizeof(secret), "%s/secret", w.dir);
 	write_secret(secret, "a secret of twenty-four bytes");
-	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, img, secret), 0,
+	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, img, secret, lazy), 0,
 		     "the destination did not start");
 	rc = t_run(&out, &err,
 		   "%s migrate -t %d --to %s --secret-file %s --json --wire-log %s "
@@ -236,6 +236,17 @@ Test(migrate, precopy_netns)
 	free(w.dir);
 }
 
+Test(migrate, precopy_netns)
+{
+	precopy_netns(0);
+}
+
+/* The same, the destination resuming the tree at once and filling its memory lazily. */
+Test(migrate, precopy_netns_lazy)
+{
+	precopy_netns(1);
+}
+
 /*
  * The destination is killed while the rounds go on (a downtime limit of 0
  * never converges): ferry migrate fails, and the source runs on, released.
@@ -256,7 +267,7 @@ Test(migrate, dest_killed_source_kept)
 	spawn_scribbler(&w);
 	snprintf(secret, sizeof(secret), "%s/secret", w.dir);
 	write_secret(secret, "a secret of twenty-four bytes");
-	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, NULL, secret), 0,
+	cr_assert_eq(start_dest(&d, ns.name, ns.there, w.dir, NULL, secret, 0), 0,
 		     "the destination did not start");
 	snprintf(mout, sizeof(mout), "%s/migrate.out", w.dir);
 	snprintf(cmd, sizeof(cmd),
@@ -378,7 +389,7 @@ Test(migrate, wrong_secret)
 	snprintf(bad, sizeof(bad), "%s/bad", w.dir);
 	write_secret(good, "the right secret, 24 bytes");
 	write_secret(bad, "the wrong secret, 24 bytes");
-	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", w.dir, NULL, good), 0);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", w.dir, NULL, good, 0), 0);
 	rc = t_run(NULL, &err, "%s migrate -t %d --to %s --secret-file %s", t_ferry_bin(), w.pid,
 		   d.host_port, bad);
 	cr_expect_neq(rc, 0, "a wrong secret was accepted");
@@ -433,7 +444,7 @@ Test(migrate, dest_refuses_garbage)
 	size_t off;
 	int status = 0;
 
-	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL), 0);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL, 0), 0);
 	dest_connect(d.host_port, &c);
 	mig_enc_hello(&c.enc, 1, NULL);
 	cr_assert_eq(mig_send(&c, &c.enc), 0);
@@ -476,7 +487,7 @@ Test(migrate, dest_cut_stream)
 	struct mig_pdu p;
 	int status = 0;
 
-	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL), 0);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL, 0), 0);
 	dest_connect(d.host_port, &c);
 	mig_enc_hello(&c.enc, 1, NULL);
 	cr_assert_eq(mig_send(&c, &c.enc), 0);
@@ -539,7 +550,7 @@ Test(migrate, dest_refuses_pages_off_the_pagemap)
 	memset(page, 0x5a, sizeof(page));
 	pm = make_pagemap(dir, &pm_len);
 	cr_assert(pm);
-	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL), 0);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", dir, NULL, NULL, 0), 0);
 	dest_connect(d.host_port, &c);
 	mig_enc_hello(&c.enc, 1, NULL);
 	cr_assert_eq(mig_send(&c, &c.enc), 0);

@@ -424,6 +424,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 	enum mig_section_kind kind = MIG_SEC_SETUP;
 	char tmp[] = "/tmp/ferry-incoming-XXXXXX", msg[256];
 	int lfd = -1, err, made_tmp = 0;
+	pid_t daemon = 0;
 	uint64_t t0;
 
 	*root = 0;
@@ -468,6 +469,12 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 	/* The chain is complete: the restore reads through it, nothing is copied again. */
 	t0 = mono_us();
 	ro.dir = m.dir;
+	if (o->lazy) {
+		/* The tree runs at once; the lazy-pages daemon fills it from the chain. */
+		ro.lazy = 1;
+		ro.timeout_ms = 10000;
+		ro.lazy_daemon = &daemon;
+	}
 	err = restore_run(&ro, root);
 	pr_info("the restore took %llu us", (unsigned long long)(mono_us() - t0));
 	if (err) {
@@ -499,6 +506,11 @@ out:
 	free(m.areas);
 	if (m.dirfd >= 0)
 		close(m.dirfd);
+	if (daemon > 0 && made_tmp) {
+		/* The daemon reads the images until the memory is all in: then they can go. */
+		pr_info("waiting for the lazy-pages daemon (pid %d) to fill the memory", daemon);
+		waitpid(daemon, NULL, 0);
+	}
 	if (made_tmp)
 		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return err;
