@@ -248,10 +248,11 @@ Test(migrate, precopy_netns_lazy)
 }
 
 /*
- * The destination is killed while the rounds go on (a downtime limit of 0
- * never converges): ferry migrate fails, and the source runs on, released.
+ * Rounds that never converge (a downtime limit of 0), then after round 2 the
+ * destination is killed (@sigint 0) or ferry migrate gets SIGINT (1): ferry
+ * migrate fails, and the source runs on, released.
  */
-Test(migrate, dest_killed_source_kept)
+static void rounds_then_fail(int sigint)
 {
 	struct t_netns ns = { 0 };
 	struct dest d = { 0 };
@@ -283,18 +284,34 @@ Test(migrate, dest_killed_source_kept)
 	line = t_wait_line(d.log, "iteration section of round 2", 30000);
 	cr_assert(line, "the destination never got round 2:\n%s", t_read_file(mout, NULL));
 	free(line);
-	kill_dest(&d);
+	if (sigint)
+		kill(mig, SIGINT);
+	else
+		kill_dest(&d);
 	cr_assert_eq(waitpid(mig, &status, 0), mig);
-	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+	/* Interrupted, it dies of the signal once the source is released (or exits 1). */
+	cr_expect((WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
+			  (sigint && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT),
 		  "ferry migrate did not fail (0x%x):\n%s", status, t_read_file(mout, NULL));
 	line = t_wait_line(mout, "released and keeps running", 0);
 	cr_expect(line, "no word of the source's release:\n%s", t_read_file(mout, NULL));
 	free(line);
-	expect_released(&w, "destination killed");
+	expect_released(&w, sigint ? "ferry migrate interrupted" : "destination killed");
+	kill_dest(&d);
 	t_kill_wait(w.pid);
 	t_netns_down(&ns);
 	t_rmrf(w.dir);
 	free(w.dir);
+}
+
+Test(migrate, dest_killed_source_kept)
+{
+	rounds_then_fail(0);
+}
+
+Test(migrate, sigint_source_kept)
+{
+	rounds_then_fail(1);
 }
 
 /* A stand-in destination on loopback that takes the whole stream, then fails its verdict. */

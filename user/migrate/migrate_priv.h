@@ -36,6 +36,8 @@ struct msend {
 	struct msend_stats st;
 };
 
+/* msend_interrupted - -EINTR (said) if SIGINT, SIGTERM or SIGHUP is pending, else 0. */
+int msend_interrupted(void);
 /* msend_section - open a section (header sent, counters reset). */
 int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round);
 /* msend_end - close the open section with its end mark. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -243,6 +244,9 @@ static int precopy(struct mrounds *r, const char *work)
 		uint64_t t0 = mono_us(), elapsed;
 		double bw, rate = 0, predicted;
 
+		err = msend_interrupted();
+		if (err)
+			break;
 		snprintf(r->dir, sizeof(r->dir), "%s/round-%u", work, r->round);
 		d.dir = r->dir;
 		d.prev_dir = prev[0] ? prev : NULL;
@@ -303,7 +307,19 @@ int migrate_send(const struct migrate_opts *o)
 	char work[PATH_MAX - 64], final_dir[PATH_MAX];
 	uint64_t t_start = mono_us();
 	int fd = -1, err, made_work = 0;
+	sigset_t block, old;
 
+	/*
+	 * SIGINT, SIGTERM and SIGHUP wait until a point where the tree can be
+	 * released: between PDUs and rounds (and inside the dumps, see
+	 * dump_interrupted). Once the final section is sent the verdict is waited
+	 * for: the destination may already run the tree.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	mig_conn_init(&s.c, -1, o->to);
 	err = connect_to(o->to, &fd);
 	if (err)
@@ -386,5 +402,6 @@ out:
 		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(s.areas);
 	free(s.pids);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return err;
 }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,28 @@
 /* Encoded PDUs are written in batches of this many octets at least (and at each end mark). */
 #define MSEND_BATCH (1u << 20)
 
+int msend_interrupted(void)
+{
+	sigset_t pend;
+
+	sigpending(&pend);
+	if (sigismember(&pend, SIGINT) == 1 || sigismember(&pend, SIGTERM) == 1 ||
+	    sigismember(&pend, SIGHUP) == 1) {
+		pr_err("interrupted by a signal: giving up the migration");
+		return -EINTR;
+	}
+	return 0;
+}
+
 /* Write what is encoded so far. */
 static int flush(struct msend *s)
 {
 	uint64_t t0 = mono_us();
 	size_t len = s->c.enc.len;
-	int err = len ? mig_send(&s->c, &s->c.enc) : 0;
+	int err = msend_interrupted();
+
+	if (!err && len)
+		err = mig_send(&s->c, &s->c.enc);
 
 	if (!err)
 		s->st.bytes += len;
