@@ -250,7 +250,10 @@ Test(migrate, precopy_netns_lazy)
 /*
  * Rounds that never converge (a downtime limit of 0), then after round 2 the
  * destination is killed (@sigint 0) or ferry migrate gets SIGINT (1): ferry
- * migrate fails, and the source runs on, released.
+ * migrate fails, and the source runs on, released. With @sigint 2 ferry
+ * migrate is SIGKILLed instead: the destination gives up, restores nothing and
+ * exits non-zero; the source runs on, its tracking left armed as a killed
+ * pre-dump leaves it, until `ferry track --stop`.
  */
 static void rounds_then_fail(int sigint)
 {
@@ -284,6 +287,24 @@ static void rounds_then_fail(int sigint)
 	line = t_wait_line(d.log, "iteration section of round 2", 30000);
 	cr_assert(line, "the destination never got round 2:\n%s", t_read_file(mout, NULL));
 	free(line);
+	if (sigint == 2) {
+		int dstatus = 0;
+		char *log;
+
+		kill(mig, SIGKILL);
+		cr_assert_eq(waitpid(mig, &status, 0), mig);
+		cr_assert_eq(waitpid(d.pid, &dstatus, 0), d.pid, "the destination did not exit");
+		d.pid = 0;
+		cr_expect(WIFEXITED(dstatus) && WEXITSTATUS(dstatus) != 0,
+			  "the destination exited 0x%x", dstatus);
+		log = t_read_file(d.log, NULL);
+		cr_expect(log && strstr(log, "nothing was restored"), "%s", log);
+		free(log);
+		cr_expect(host_pid_of(w.pid) == 0, "a copy of pid %d was left running", w.pid);
+		cr_assert_eq(t_run(NULL, NULL, "%s track -t %d --stop", t_ferry_bin(), w.pid), 0);
+		expect_released(&w, "ferry migrate killed, then track --stop");
+		goto out;
+	}
 	if (sigint)
 		kill(mig, SIGINT);
 	else
@@ -297,6 +318,7 @@ static void rounds_then_fail(int sigint)
 	cr_expect(line, "no word of the source's release:\n%s", t_read_file(mout, NULL));
 	free(line);
 	expect_released(&w, sigint ? "ferry migrate interrupted" : "destination killed");
+out:
 	kill_dest(&d);
 	t_kill_wait(w.pid);
 	t_netns_down(&ns);
@@ -312,6 +334,11 @@ Test(migrate, dest_killed_source_kept)
 Test(migrate, sigint_source_kept)
 {
 	rounds_then_fail(1);
+}
+
+Test(migrate, source_killed_dest_cleans_up)
+{
+	rounds_then_fail(2);
 }
 
 /* A stand-in destination on loopback that takes the whole stream, then fails its verdict. */
@@ -416,6 +443,79 @@ Test(migrate, wrong_secret)
 	cr_expect(not_tracked(w.pid));
 	kill_dest(&d);
 	t_kill_wait(w.pid);
+	t_rmrf(w.dir);
+	free(w.dir);
+}
+
+/*
+ * Migrate the tree of workload @argv (started, "ready" seen) over loopback to
+ * a destination in its own pid and mount namespace; returns that
+ * destination, the tree running there. Fails the test if the migration does.
+ */
+static void migrate_loopback(struct w *w, struct dest *d, const char *const argv[])
+{
+	char *out = NULL, *err = NULL, *line;
+	int rc, status = 0;
+
+	w->dir = t_tmpdir();
+	snprintf(w->out, sizeof(w->out), "%s/w.out", w->dir);
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	line = t_wait_line(w->out, "ready", 5000);
+	cr_assert(line, "%s did not start", argv[0]);
+	free(line);
+	cr_assert_eq(start_dest(d, NULL, "127.0.0.1", w->dir, NULL, NULL, 0), 0);
+	rc = t_run(&out, &err, "%s migrate -t %d --to %s -v3", t_ferry_bin(), w->pid, d->host_port);
+	cr_assert_eq(rc, 0, "ferry migrate of %s failed (%d):\n%s\ndestination:\n%s", argv[0], rc,
+		     err ? err : "", t_read_file(d->log, NULL));
+	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
+	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the source ended 0x%x",
+		  status);
+	free(out);
+	free(err);
+}
+
+/* A process with 4 threads, each checking its TLS buffer on the destination. */
+Test(migrate, threads)
+{
+	const char *argv[] = { "threads", "4", NULL };
+	struct dest d = { 0 };
+	struct w w;
+	pid_t copy;
+
+	migrate_loopback(&w, &d, argv);
+	copy = host_pid_of(w.pid);
+	cr_assert_gt(copy, 0, "no copy of pid %d", w.pid);
+	t_expect_verdict(w.out, copy, SIGUSR1, "threads: verify ok", "verify BAD", VERDICT_MS);
+	kill_dest(&d);
+	t_rmrf(w.dir);
+	free(w.dir);
+}
+
+/* A tree of three with a pipe holding data in flight: the reader checks the bytes there. */
+Test(migrate, family_pipe_in_flight)
+{
+	const char *argv[] = { "family", "20000", NULL };
+	struct dest d = { 0 };
+	int parent = 0, reader = 0, busy = 0;
+	struct w w;
+	char *line;
+	pid_t copy;
+
+	migrate_loopback(&w, &d, argv);
+	line = t_wait_line(w.out, "family: parent", 0);
+	cr_assert(line && sscanf(line, "family: parent %d reader %d busy %d", &parent, &reader,
+				 &busy) == 3);
+	free(line);
+	for (int i = 0; i < 3; i++) {
+		pid_t p = i == 0 ? parent : i == 1 ? reader : busy;
+
+		cr_expect_gt(host_pid_of(p), 0, "pid %d has no copy on the destination", p);
+	}
+	copy = host_pid_of(reader);
+	cr_assert_gt(copy, 0);
+	t_expect_verdict(w.out, copy, SIGUSR1, "family: reader pipe ok", "pipe BAD", VERDICT_MS);
+	kill_dest(&d);
 	t_rmrf(w.dir);
 	free(w.dir);
 }
