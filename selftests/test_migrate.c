@@ -520,6 +520,49 @@ Test(migrate, family_pipe_in_flight)
 	free(w.dir);
 }
 
+/*
+ * --max-bandwidth 4M: 16 MiB of memory take at least 4 s to send, and the
+ * bandwidth ferry reports for round 1 is at most the limit.
+ */
+Test(migrate, max_bandwidth)
+{
+	const char *argv[] = { "memhog", "16", "7", NULL };
+	char *out = NULL, *err = NULL, *line, *p;
+	struct dest d = { 0 };
+	double bw = 0, send_ms = 0;
+	int rc, status = 0;
+	struct w w;
+	pid_t copy;
+
+	w.dir = t_tmpdir();
+	snprintf(w.out, sizeof(w.out), "%s/w.out", w.dir);
+	w.pid = t_spawn(w.out, argv);
+	line = t_wait_line(w.out, "ready", 10000);
+	cr_assert(line, "memhog did not start");
+	free(line);
+	cr_assert_eq(start_dest(&d, NULL, "127.0.0.1", w.dir, NULL, NULL, 0), 0);
+	rc = t_run(&out, &err, "%s migrate -t %d --to %s --max-bandwidth 4M --json", t_ferry_bin(),
+		   w.pid, d.host_port);
+	cr_assert_eq(rc, 0, "ferry migrate failed (%d):\n%s", rc, err ? err : "");
+	p = out ? strstr(out, "\"round\":1,") : NULL;
+	cr_assert(p, "no round 1: %s", out);
+	cr_assert(sscanf(strstr(p, "\"send_ms\":"), "\"send_ms\":%lf", &send_ms) == 1);
+	cr_assert(sscanf(strstr(p, "\"bandwidth_bytes_per_s\":"), "\"bandwidth_bytes_per_s\":%lf",
+			 &bw) == 1);
+	cr_log_info("max_bandwidth: round 1 sent in %.0f ms at %.0f bytes/s", send_ms, bw);
+	cr_expect_geq(send_ms, 3500, "16 MiB at 4 MiB/s went in %.0f ms", send_ms);
+	cr_expect_leq(bw, 4.0 * 1048576 * 1.05, "round 1 ran at %.0f bytes/s", bw);
+	cr_assert_eq(waitpid(w.pid, &status, 0), w.pid);
+	copy = host_pid_of(w.pid);
+	cr_assert_gt(copy, 0);
+	t_expect_verdict(w.out, copy, SIGUSR1, "memhog: verify ok", "verify BAD", VERDICT_MS);
+	free(out);
+	free(err);
+	kill_dest(&d);
+	t_rmrf(w.dir);
+	free(w.dir);
+}
+
 /* A destination off loopback without a secret is refused: anyone could run processes there. */
 Test(migrate, dest_needs_secret_off_loopback)
 {

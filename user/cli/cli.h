@@ -54,6 +54,7 @@ struct cli_opts {
 	int incoming;	     /* --incoming (migrate: the destination) */
 	unsigned max_rounds; /* --max-rounds N (migrate; 0: default) */
 	long downtime_ms;    /* --downtime-limit MS (migrate); -1 unset */
+	long max_bandwidth;  /* --max-bandwidth BYTES/s (migrate); 0: none */
 	int exit_code;	     /* what ferry exits with when run() succeeds */
 	int argc;	     /* positional arguments after the subcommand */
 	char **argv;

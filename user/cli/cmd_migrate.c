@@ -65,6 +65,7 @@ static int run(struct cli_opts *o)
 	mo.max_rounds = o->max_rounds ? o->max_rounds : MIGRATE_DEFAULT_ROUNDS;
 	mo.downtime_ms = o->downtime_ms >= 0 ? o->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
 	mo.json = o->json;
+	mo.max_bandwidth = (uint64_t)o->max_bandwidth;
 	mo.wire_log = o->wire_log;
 	mo.work_dir = o->images_dir;
 	cli_track_opts(o, &mo.track);
@@ -77,7 +78,8 @@ const struct cli_cmd cmd_migrate = {
 	.summary = "live-migrate a process tree to another ferry (pre-copy over TCP)",
 	.usage =
 		"Usage: ferry migrate -t PID --to HOST:PORT [--secret-file F] [--max-rounds N]\n"
-		"                     [--downtime-limit MS] [--json] [--wire-log FILE] [-D DIR]\n"
+		"                     [--downtime-limit MS] [--max-bandwidth RATE] [--json]\n"
+		"                     [--wire-log FILE] [-D DIR]\n"
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
 		"                     [--secret-file F] [--timeout S] [-v[N]] [--log-file F]\n\n"
@@ -104,12 +106,14 @@ const struct cli_cmd cmd_migrate = {
 		"  migrate: listening on ADDR:PORT\n"
 		"and once the tree runs:\n"
 		"  migrate: the tree runs, root pid N\n\n"
-		"Not done yet: XBZRLE, post-copy, auto-converge, a bandwidth limit.\n\n"
+		"Not done yet: XBZRLE, post-copy, auto-converge.\n\n"
 		"Options (source):\n"
 		"  -t PID                the root of the tree to migrate\n"
 		"  --to HOST:PORT        the destination ([IPv6]:PORT for IPv6)\n"
 		"  --max-rounds N        pre-copy rounds at most (1..1000, default 8)\n"
 		"  --downtime-limit MS   converge when the predicted downtime is under MS\n"
+		"  --max-bandwidth RATE  send at most RATE bytes/s on average (K, M, G\n"
+		"                        suffixes); the measured bandwidth then includes it\n"
 		"  --json                one JSON object per round and one at the end\n"
 		"  --wire-log FILE       a copy of every octet sent (for openssl asn1parse)\n"
 		"  -D DIR                keep the rounds' images in DIR (default: a temporary\n"

@@ -52,6 +52,7 @@ enum {
 	OPT_INCOMING,
 	OPT_MAX_ROUNDS,
 	OPT_DOWNTIME_LIMIT,
+	OPT_MAX_BANDWIDTH,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +99,7 @@ static const struct option long_opts[] = {
 	{ "incoming", no_argument, NULL, OPT_INCOMING },
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
+	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -395,6 +397,16 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 				return -EINVAL;
 			}
 			o->downtime_ms = v;
+			break;
+		case OPT_MAX_BANDWIDTH:
+			if (parse_size(optarg, &v) || v < 4096) {
+				fprintf(stderr,
+					"ferry: bad --max-bandwidth '%s' (bytes per second, >= 4096; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->max_bandwidth = v;
 			break;
 		default:
 			return -EINVAL;

@@ -25,6 +25,7 @@ struct migrate_opts {
 	unsigned max_rounds;	 /* pre-copy rounds at most (>= 1) */
 	long downtime_ms;	 /* converge when the predicted downtime is under this */
 	int json;		 /* one JSON object per line instead of text */
+	uint64_t max_bandwidth;	 /* bytes/s on average at most; 0: no limit */
 	const char *wire_log;	 /* a copy of every octet sent, or NULL */
 	const char *work_dir;	 /* where the rounds' images go; NULL: a temporary directory */
 	struct tracker_opts track;

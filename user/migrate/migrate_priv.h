@@ -34,6 +34,8 @@ struct msend {
 	pid_t *pids;	/* the tree, as the last round listed it */
 	size_t nr_pids;
 	struct msend_stats st;
+	/* --max-bandwidth: the section's pace is counted from here */
+	uint64_t t_pace, pace_sent;
 };
 
 /* msend_interrupted - -EINTR (said) if SIGINT, SIGTERM or SIGHUP is pending, else 0. */

@@ -50,6 +50,17 @@ static int flush(struct msend *s)
 
 	if (!err && len)
 		err = mig_send(&s->c, &s->c.enc);
+	if (!err && len && s->o->max_bandwidth) {
+		/* --max-bandwidth: no faster on average than the limit since the section began. */
+		uint64_t due = s->t_pace +
+			       (s->c.sent - s->pace_sent) * 1000000 / s->o->max_bandwidth,
+			 now;
+
+		while (!err && (now = mono_us()) < due) {
+			usleep((useconds_t)(due - now < 100000 ? due - now : 100000));
+			err = msend_interrupted();
+		}
+	}
 
 	if (!err)
 		s->st.bytes += len;
@@ -70,6 +81,8 @@ int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round)
 {
 	memset(&s->st, 0, sizeof(s->st));
 	s->items = 0;
+	s->t_pace = mono_us();
+	s->pace_sent = s->c.sent;
 	return mig_enc_section(&s->c.enc, kind, round);
 }
 
