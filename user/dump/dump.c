@@ -426,6 +426,7 @@ int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint
 		return err;
 	*t_frozen = mono_us();
 	res->freezing_us = *t_frozen - t_start;
+	res->freeze_start_us = t_start;
 	return 0;
 }
 

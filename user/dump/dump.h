@@ -57,6 +57,7 @@ struct dump_opts {
 
 struct dump_result {
 	uint64_t freezing_us, frozen_us, memdump_us, memwrite_us;
+	uint64_t freeze_start_us; /* mono_us() when the freezing began */
 	uint64_t pages_scanned, pages_written, pages_parent, pages_vanished;
 	uint64_t nr_procs, nr_threads, nr_vmas;
 	/* Tracking, summed over the processes (pre-dump, or a dump ending a chain). */

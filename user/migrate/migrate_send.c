@@ -159,7 +159,8 @@ struct mrounds {
 	struct msend *s;
 	char dir[PATH_MAX];
 	unsigned round;
-	uint64_t t_final; /* when the final dump started */
+	uint64_t t_hold; /* when its images were published (the tree frozen) */
+	uint64_t t_sent; /* when the final end mark was sent */
 	uint64_t final_full, final_zero, final_bytes, verdict_us;
 	pid_t dest_root;
 };
@@ -177,6 +178,7 @@ static int send_final(void *arg, const char *dir)
 	char msg[PS_MAX_TEXT + 1];
 	int err;
 
+	r->t_hold = mono_us();
 	err = msend_section(s, MIG_SEC_FINAL, r->round);
 	if (!err)
 		err = msend_dir_images(s, dir, 1);
@@ -187,6 +189,7 @@ static int send_final(void *arg, const char *dir)
 	r->final_full = s->st.full;
 	r->final_zero = s->st.zero;
 	r->final_bytes = s->st.bytes;
+	r->t_sent = mono_us();
 	if (err)
 		return err;
 	s->c.timeout_ms = MIGRATE_VERDICT_TIMEOUT_MS;
@@ -361,7 +364,6 @@ int migrate_send(const struct migrate_opts *o)
 		d.prev_dir = r.dir;
 		d.hold = send_final;
 		d.hold_arg = &r;
-		r.t_final = mono_us();
 		r.round++;
 		/* Stops the tracking; kills the tree if send_final says so, else releases it. */
 		err = dump_tree(&d, &res);
@@ -373,19 +375,26 @@ int migrate_send(const struct migrate_opts *o)
 		}
 		if (o->json)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
-			       "\"downtime_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
+			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
+			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
 			       "\"final_pages_zero\":%llu,\"bytes\":%llu}\n",
-			       r.round - 1, r.dest_root, (r.verdict_us - r.t_final) / 1e3,
-			       (mono_us() - t_start) / 1e3, (unsigned long long)r.final_full,
-			       (unsigned long long)r.final_zero, (unsigned long long)s.c.sent);
+			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
+			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
+			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
+			       (unsigned long long)s.c.sent);
 		else
 			printf("migrated: pid %d runs on the destination as pid %d; %u pre-copy "
 			       "round(s), final %llu pages (%llu zero), downtime %.1f ms (frozen to "
-			       "verdict), total %.1f ms, %.1f MiB sent\n",
+			       "verdict: dump %.1f, send %.1f, destination %.1f), total %.1f ms, "
+			       "%.1f MiB sent\n",
 			       o->pid, r.dest_root, r.round - 1,
 			       (unsigned long long)(r.final_full + r.final_zero),
-			       (unsigned long long)r.final_zero, (r.verdict_us - r.t_final) / 1e3,
-			       (mono_us() - t_start) / 1e3, s.c.sent / 1048576.0);
+			       (unsigned long long)r.final_zero,
+			       (r.verdict_us - res.freeze_start_us) / 1e3,
+			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
+			       s.c.sent / 1048576.0);
 		fflush(stdout);
 	}
 	goto out;
