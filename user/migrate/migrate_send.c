@@ -373,6 +373,10 @@ int migrate_send(const struct migrate_opts *o)
 			       o->pid, strerror(-err));
 			goto out;
 		}
+		pr_info("final dump: freezing %llu us, memory %llu us (writing %llu us), frozen "
+			"%llu us before its images were sent",
+			(unsigned long long)res.freezing_us, (unsigned long long)res.memdump_us,
+			(unsigned long long)res.memwrite_us, (unsigned long long)res.frozen_us);
 		if (o->json)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
