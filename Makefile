@@ -26,8 +26,8 @@ endif
 # (restore, its lazy part and page sources) above it, the probes, the
 # command line on top.
 CORE_DIRS  := user/core
-DUMP_DIRS  := user/dump user/track
-REST_DIRS  := restore restore/lazy restore/pagesrc
+DUMP_DIRS  := user/dump user/track user/migrate
+REST_DIRS  := restore restore/lazy restore/pagesrc restore/migrate
 PROBE_DIRS := user/probe
 LIB_DIRS   := $(CORE_DIRS) $(DUMP_DIRS) $(REST_DIRS) $(PROBE_DIRS)
 CPPFLAGS   := -D_GNU_SOURCE -I. $(addprefix -I,$(LIB_DIRS)) -Iuser/cli -Iselftests -I$(BUILD) \

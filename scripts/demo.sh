@@ -4,7 +4,9 @@
 # `ferry dump --leave-running`, read every image back with CRIU's crit and
 # with ferry, let the workload check its memory, show that a refused dump
 # leaves the target running, then dump it for real (it is killed), restore it
-# from the images and let the restored process check its memory again.
+# from the images and let the restored process check its memory again; a
+# pre-dump chain, lazy restore from a page server, and last a live migration
+# into other namespaces.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -144,5 +146,59 @@ kill -9 "$pid"
 wait "$fpid" || echo "(ferry restore exited with $?: its restored root was killed by SIGKILL)"
 wait "$spid" && echo "page server: session over, exit 0"
 
+step "live migration: scribbler (never stops writing) moves to another network, pid and mount namespace"
+ns=ferry-demo-$$
+veth=fdm$(($$ % 100000))
+if ip netns add "$ns" 2>/dev/null; then
+	cleanup_ns() {
+		ip netns del "$ns" 2>/dev/null || true
+		ip link del "$veth" 2>/dev/null || true
+	}
+	trap 'cleanup; cleanup_ns' EXIT
+	ip link add "$veth" type veth peer name "${veth}p"
+	ip link set "${veth}p" netns "$ns"
+	ip addr add 10.79.$(($$ % 250 + 1)).1/24 dev "$veth"
+	ip link set "$veth" up
+	there=10.79.$(($$ % 250 + 1)).2
+	ip netns exec "$ns" ip addr add "$there/24" dev "${veth}p"
+	ip netns exec "$ns" ip link set "${veth}p" up
+	ip netns exec "$ns" ip link set lo up
+	head -c 32 /dev/urandom | base64 >"$work/secret"
+	chmod 600 "$work/secret"
+	"$build/workloads/scribbler" 4096 20 </dev/null >"$work/scribbler.out" 2>&1 &
+	wpid=$!
+	disown
+	pids+=("$wpid")
+	for _ in $(seq 100); do grep -q ready "$work/scribbler.out" && break; sleep 0.05; done
+	# The destination is pid 1 of its own pid namespace: the scribbler keeps its pid there.
+	setsid ip netns exec "$ns" unshare -p -f --mount-proc "$ferry" migrate --incoming \
+		--address "$there" --port 0 --secret-file "$work/secret" --lazy-pages \
+		>"$work/dest.out" 2>"$work/dest.err" &
+	dest=$!
+	for _ in $(seq 100); do grep -q listening "$work/dest.out" && break; sleep 0.05; done
+	cat "$work/dest.out"
+	port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/dest.out")
+	"$ferry" migrate -t "$wpid" --to "$there:$port" --secret-file "$work/secret"
+	for _ in $(seq 100); do grep -q "tree runs" "$work/dest.out" && break; sleep 0.05; done
+	grep "tree runs" "$work/dest.out"
+	copy=
+	for st in /proc/[0-9]*/status; do
+		if grep -qE "^NSpid:\s+[0-9]+\s+$wpid\$" "$st" 2>/dev/null; then
+			copy=$(basename "$(dirname "$st")")
+		fi
+	done
+	[ -n "$copy" ] || { echo "no copy of pid $wpid on the destination" >&2; cat "$work/dest.err" >&2; exit 1; }
+	echo "the source pid $wpid is $(kill -0 "$wpid" 2>/dev/null && echo "still there" || echo gone); its copy runs as pid $copy here, $wpid in its namespace"
+	kill -USR1 "$copy"
+	for _ in $(seq 100); do grep -aq "verify" "$work/scribbler.out" && break; sleep 0.1; done
+	grep -aq "verify ok" "$work/scribbler.out" || { echo "the migrated scribbler did not verify" >&2; exit 1; }
+	echo "migrated scribbler: $(grep -a verify "$work/scribbler.out" | tail -n 1)"
+	kill -9 -- -"$dest" 2>/dev/null || true
+	wait "$dest" 2>/dev/null || true
+	cleanup_ns
+else
+	echo "(cannot make a network namespace here: skipped)"
+fi
+
 echo
-echo "demo: done (live migration joins this demo when it lands)"
+echo "demo: done"

@@ -7,8 +7,8 @@
 #
 #   rank 0  bpf/, proto/ (and what the build generates from them)
 #   rank 1  user/core                      the shared core
-#   rank 2  user/dump user/track           the dump side
-#           restore restore/lazy restore/pagesrc   the restore side
+#   rank 2  user/dump user/track user/migrate   the dump side
+#           restore restore/lazy restore/pagesrc restore/migrate   the restore side
 #   rank 3  user/probe                     the feature probes
 #   rank 4  user/cli                       the command line
 #
@@ -22,11 +22,11 @@ cd "${LAYERS_ROOT:-$(dirname "$0")/..}" || exit 2
 declare -A rank side
 for d in bpf proto; do rank[$d]=0; side[$d]=base; done
 rank[user/core]=1; side[user/core]=base
-for d in user/dump user/track; do rank[$d]=2; side[$d]=dump; done
-for d in restore restore/lazy restore/pagesrc; do rank[$d]=2; side[$d]=restore; done
+for d in user/dump user/track user/migrate; do rank[$d]=2; side[$d]=dump; done
+for d in restore restore/lazy restore/pagesrc restore/migrate; do rank[$d]=2; side[$d]=restore; done
 rank[user/probe]=3; side[user/probe]=top
 rank[user/cli]=4; side[user/cli]=top
-dirs=(user/core user/dump user/track restore restore/lazy restore/pagesrc user/probe user/cli)
+dirs=(user/core user/dump user/track user/migrate restore restore/lazy restore/pagesrc restore/migrate user/probe user/cli)
 
 # Which folder holds header NAME (as written in an #include "NAME")?
 declare -A home

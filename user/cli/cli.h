@@ -52,8 +52,13 @@ struct cli_opts {
 	long prefetch_delay_ms;	 /* --prefetch-delay MS (lazy restore) */
 	const char *inherit_fd[CLI_MAX_INHERIT]; /* --inherit-fd fd[N]:KEY, repeatable */
 	int nr_inherit_fd;
-	int exit_code; /* what ferry exits with when run() succeeds */
-	int argc;      /* positional arguments after the subcommand */
+	const char *to;	     /* --to HOST:PORT (migrate) */
+	int incoming;	     /* --incoming (migrate: the destination) */
+	unsigned max_rounds; /* --max-rounds N (migrate; 0: default) */
+	long downtime_ms;    /* --downtime-limit MS (migrate); -1 unset */
+	long max_bandwidth;  /* --max-bandwidth BYTES/s (migrate); 0: none */
+	int exit_code;	     /* what ferry exits with when run() succeeds */
+	int argc;	     /* positional arguments after the subcommand */
 	char **argv;
 };
 
@@ -82,6 +87,6 @@ void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
 
 /* Each subcommand file defines one of these. */
 extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_lazy_pages,
-	cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
+	cmd_migrate, cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
 
 #endif

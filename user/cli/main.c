@@ -11,8 +11,9 @@
 #include "tracker.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_check,	  &cmd_decode,	 &cmd_dirtyrate, &cmd_dump,	&cmd_lazy_pages,
-	&cmd_page_server, &cmd_pre_dump, &cmd_restore,	 &cmd_show_log, &cmd_track,
+	&cmd_check,	 &cmd_decode,	&cmd_dirtyrate,	  &cmd_dump,
+	&cmd_lazy_pages, &cmd_migrate,	&cmd_page_server, &cmd_pre_dump,
+	&cmd_restore,	 &cmd_show_log, &cmd_track,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -50,6 +51,11 @@ enum {
 	OPT_TYPES,
 	OPT_ORPHAN_TIMEOUT,
 	OPT_ATTACH,
+	OPT_TO,
+	OPT_INCOMING,
+	OPT_MAX_ROUNDS,
+	OPT_DOWNTIME_LIMIT,
+	OPT_MAX_BANDWIDTH,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +100,11 @@ static const struct option long_opts[] = {
 	{ "bpf-ringbuf", required_argument, NULL, OPT_BPF_RINGBUF },
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ "types", no_argument, NULL, OPT_TYPES },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "incoming", no_argument, NULL, OPT_INCOMING },
+	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
+	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
+	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -385,6 +396,38 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			o->timeout_ms = (long)(s * 1000 + 0.5);
 			break;
 		}
+		case OPT_TO:
+			o->to = optarg;
+			break;
+		case OPT_INCOMING:
+			o->incoming = 1;
+			break;
+		case OPT_MAX_ROUNDS:
+			if (parse_int(optarg, 1, 1000, &v)) {
+				fprintf(stderr, "ferry: bad --max-rounds '%s' (1..1000)\n", optarg);
+				return -EINVAL;
+			}
+			o->max_rounds = (unsigned)v;
+			break;
+		case OPT_DOWNTIME_LIMIT:
+			if (parse_int(optarg, 0, 3600000, &v)) {
+				fprintf(stderr,
+					"ferry: bad --downtime-limit '%s' (0..3600000 ms)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->downtime_ms = v;
+			break;
+		case OPT_MAX_BANDWIDTH:
+			if (parse_size(optarg, &v) || v < 4096) {
+				fprintf(stderr,
+					"ferry: bad --max-bandwidth '%s' (bytes per second, >= 4096; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->max_bandwidth = v;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -398,7 +441,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct cli_opts o = { .verbosity = LOG_DEFAULT_LEVEL, .port = -1, .timeout_ms = -1 };
+	struct cli_opts o = {
+		.verbosity = LOG_DEFAULT_LEVEL, .port = -1, .timeout_ms = -1, .downtime_ms = -1
+	};
 	const struct cli_cmd *cmd = NULL;
 	size_t i;
 	int err;

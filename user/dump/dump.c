@@ -455,6 +455,7 @@ int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint
 		return err;
 	*t_frozen = mono_us();
 	res->freezing_us = *t_frozen - t_start;
+	res->freeze_start_us = t_start;
 	return 0;
 }
 
@@ -518,6 +519,8 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 		err = dump_write_inventory(sfd, &root_ids);
 	if (!err)
 		err = dump_publish(dirfd, staging, o->dir);
+	if (!err && !o->leave_running && o->hold)
+		err = o->hold(o->hold_arg, o->dir);
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {

@@ -45,10 +45,19 @@ struct dump_opts {
 	const char *prev_dir;
 	struct tracker_opts track;
 	struct page_writer_opts pw;
+	/*
+	 * Without leave_running: called once the images are published in @dir,
+	 * the tree still frozen; the tree is killed if it returns 0, else
+	 * released and dump_tree returns that error (`ferry migrate`: the
+	 * destination's verdict decides).
+	 */
+	int (*hold)(void *arg, const char *dir);
+	void *hold_arg;
 };
 
 struct dump_result {
 	uint64_t freezing_us, frozen_us, memdump_us, memwrite_us;
+	uint64_t freeze_start_us; /* mono_us() when the freezing began */
 	uint64_t pages_scanned, pages_written, pages_parent, pages_vanished;
 	uint64_t nr_procs, nr_threads, nr_vmas;
 	/* Tracking, summed over the processes (pre-dump, or a dump ending a chain). */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `ferry migrate --incoming`: the destination of a live migration
+ * (docs/migrate.md). Accepts one connection, checks the hello (and the
+ * shared secret's proof), writes each section as a level of a pre-dump
+ * chain (migrate_levels.h: round-K directories, the final section in the
+ * images directory itself; a page sent again in a later round shadows the
+ * earlier copy), restores the tree detached through the chain, and tells
+ * the source the verdict. On any failure no process it made is left.
+ */
+#ifndef FERRY_MIGRATE_RECV_H
+#define FERRY_MIGRATE_RECV_H
+
+#include <sys/types.h>
+
+struct migrate_recv_opts {
+	const char *address;	 /* listen address; NULL: 127.0.0.1 (else a secret is required) */
+	int port;		 /* 0: any free port */
+	const char *dir;	 /* images directory; NULL: a temporary one, removed after */
+	const char *secret_file; /* require the proof of this shared secret */
+	long timeout_ms;	 /* for the connection and each PDU; <= 0: none */
+	int lazy;		 /* restore lazily from the chain (the memory fills after resume) */
+};
+
+/*
+ * migrate_recv - serve one migration. Prints "migrate: listening on
+ * ADDR:PORT" to stdout once listening. Returns 0 with *@root the restored
+ * root's pid (a child of ours) once the tree runs and the source was told,
+ * or -errno (logged).
+ */
+int migrate_recv(const struct migrate_recv_opts *o, pid_t *root);
+
+#endif

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+/* `ferry migrate`: live migration, the source (-t PID --to) or the destination (--incoming). */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LOG_PREFIX ""
+#include "cli.h"
+#include "log.h"
+#include "migrate.h"
+#include "migrate_recv.h"
+#include "migrate_wire.h"
+
+static int incoming(struct cli_opts *o)
+{
+	struct migrate_recv_opts ro = { 0 };
+	pid_t root = 0;
+	int err;
+
+	ro.address = o->address;
+	ro.port = o->port >= 0 ? (int)o->port : MIG_DEFAULT_PORT;
+	ro.dir = o->images_dir;
+	ro.secret_file = o->secret_file;
+	ro.timeout_ms = o->timeout_ms;
+	ro.lazy = o->lazy_pages;
+	err = migrate_recv(&ro, &root);
+	if (err)
+		return err;
+	printf("migrate: the tree runs, root pid %d\n", root);
+	fflush(stdout);
+	if (getpid() == 1) {
+		/* The init of a pid namespace: when it exits, the kernel kills the tree. */
+		pr_info("pid 1 of its pid namespace: staying as the tree's reaper until it ends");
+		while (wait(NULL) > 0 || errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+static int run(struct cli_opts *o)
+{
+	struct migrate_opts mo = { 0 };
+
+	if (o->argc) {
+		fprintf(stderr, "ferry migrate: unexpected argument '%s' (see --help)\n",
+			o->argv[0]);
+		return -1;
+	}
+	if (o->incoming) {
+		if (o->pid || o->to) {
+			fprintf(stderr, "ferry migrate: --incoming takes no -t or --to\n");
+			return -1;
+		}
+		return incoming(o);
+	}
+	if (!o->pid || !o->to) {
+		fprintf(stderr, "ferry migrate: -t PID and --to HOST:PORT are required, or "
+				"--incoming (see --help)\n");
+		return -1;
+	}
+	mo.pid = o->pid;
+	mo.to = o->to;
+	mo.secret_file = o->secret_file;
+	mo.max_rounds = o->max_rounds ? o->max_rounds : MIGRATE_DEFAULT_ROUNDS;
+	mo.downtime_ms = o->downtime_ms >= 0 ? o->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
+	mo.json = o->json;
+	mo.max_bandwidth = (uint64_t)o->max_bandwidth;
+	mo.wire_log = o->wire_log;
+	mo.work_dir = o->images_dir;
+	cli_track_opts(o, &mo.track);
+	return migrate_send(&mo);
+}
+
+const struct cli_cmd cmd_migrate = {
+	.name = "migrate",
+	.run = run,
+	.summary = "live-migrate a process tree to another ferry (pre-copy over TCP)",
+	.usage =
+		"Usage: ferry migrate -t PID --to HOST:PORT [--secret-file F] [--max-rounds N]\n"
+		"                     [--downtime-limit MS] [--max-bandwidth RATE] [--json]\n"
+		"                     [--wire-log FILE] [-D DIR]\n"
+		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
+		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
+		"                     [--secret-file F] [--timeout S] [-v[N]] [--log-file F]\n\n"
+		"Live migration of the process tree of PID to the machine (or namespace)\n"
+		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
+		"the BER stream of docs/migrate.md.\n\n"
+		"The source copies the memory while the tree runs (pre-copy): round 1 sends\n"
+		"every page with data, each next round the pages written since (dirty-page\n"
+		"tracking as `ferry pre-dump`: uffd-wp async + PAGEMAP_SCAN). After each\n"
+		"round it prints the pages, bytes, time, dirty rate, bandwidth and the\n"
+		"predicted downtime (what the round sent at the measured bandwidth, plus the\n"
+		"freeze); once that is under --downtime-limit (default 300 ms), or after\n"
+		"--max-rounds (default 8), it freezes the tree, dumps it and sends its state\n"
+		"and last dirty pages. The tree stays frozen until the destination answers:\n"
+		"it is killed only once the destination says the tree runs there; if the\n"
+		"connection drops or the destination fails before, the tree is released,\n"
+		"keeps running, untracked, and ferry exits non-zero.\n\n"
+		"The destination accepts one migration, keeps the pages of every round (a\n"
+		"page sent again replaces the earlier copy), writes the final images into\n"
+		"DIR (default: a temporary directory, removed afterwards), restores the\n"
+		"tree detached, sends the verdict, and exits 0 if the tree runs. If it is\n"
+		"pid 1 of a pid namespace it then stays, reaping, until the tree ends.\n"
+		"Once listening it prints one line to stdout:\n"
+		"  migrate: listening on ADDR:PORT\n"
+		"and once the tree runs:\n"
+		"  migrate: the tree runs, root pid N\n\n"
+		"Not done yet: XBZRLE, post-copy, auto-converge.\n\n"
+		"Options (source):\n"
+		"  -t PID                the root of the tree to migrate\n"
+		"  --to HOST:PORT        the destination ([IPv6]:PORT for IPv6)\n"
+		"  --max-rounds N        pre-copy rounds at most (1..1000, default 8)\n"
+		"  --downtime-limit MS   converge when the predicted downtime is under MS\n"
+		"  --max-bandwidth RATE  send at most RATE bytes/s on average (K, M, G\n"
+		"                        suffixes); the measured bandwidth then includes it\n"
+		"  --json                one JSON object per round and one at the end\n"
+		"  --wire-log FILE       a copy of every octet sent (for openssl asn1parse)\n"
+		"  -D DIR                keep the rounds' images in DIR (default: a temporary\n"
+		"                        directory, removed afterwards)\n" CLI_TRACK_OPTS_HELP
+		"Options (destination):\n"
+		"  --incoming            be the destination\n"
+		"  --address A           listen address (default: any)\n"
+		"  --port P              listen port (default 27028; 0: any free port)\n"
+		"  -D DIR                where the images are written (kept)\n"
+		"  --lazy-pages          resume the tree before its memory is in: a lazy-pages\n"
+		"                        daemon fills it from the images (docs/lazy.md), so\n"
+		"                        the downtime does not grow with the memory size\n"
+		"  --timeout S           wait at most S seconds for the source and each PDU\n"
+		"Both:\n"
+		"  --secret-file F       a shared secret: the source proves it knows it\n"
+		"                        (HMAC-SHA256 over the destination's nonce)\n",
+};

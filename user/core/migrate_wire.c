@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The live-migration stream's PDUs (migrate_wire.h): encoders, the decoder,
+ * and the proof of the MigrationHello.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "hmac.h"
+#include "migrate_wire.h"
+
+const char *mig_pdu_name(unsigned int type)
+{
+	switch (type) {
+	case MIG_AREA:
+		return "MemoryArea";
+	case MIG_PAGES:
+		return "Pages";
+	case MIG_ERROR:
+		return "Error";
+	case MIG_SRV_HELLO:
+		return "ServerHello";
+	case MIG_IMAGE:
+		return "Image";
+	case MIG_HELLO:
+		return "MigrationHello";
+	case MIG_READY:
+		return "Ready";
+	case MIG_SECTION:
+		return "Section";
+	case MIG_VERDICT:
+		return "Verdict";
+	case MIG_END:
+		return "EndMark";
+	}
+	return "?";
+}
+
+const char *mig_section_name(enum mig_section_kind k)
+{
+	switch (k) {
+	case MIG_SEC_SETUP:
+		return "setup";
+	case MIG_SEC_ITERATION:
+		return "iteration";
+	case MIG_SEC_FINAL:
+		return "final";
+	}
+	return "?";
+}
+
+/* ---- encoders ------------------------------------------------------------ */
+
+int mig_enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof)
+{
+	if (version < 1 || version > 255)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_HELLO));
+	ber_put_uint(e, BER_INTEGER, version);
+	ber_put_uint(e, BER_INTEGER, MIG_PAGE_SIZE);
+	if (proof)
+		ber_put_octets(e, BER_OCTET_STRING, proof, PS_PROOF_SIZE);
+	return ber_end(e);
+}
+
+int mig_enc_section(struct ber_enc *e, enum mig_section_kind kind, uint64_t round)
+{
+	if (kind > MIG_SEC_FINAL)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_SECTION));
+	ber_put_uint(e, BER_ENUMERATED, (uint64_t)kind);
+	ber_put_uint(e, BER_INTEGER, round);
+	return ber_end(e);
+}
+
+int mig_enc_area(struct ber_enc *e, uint64_t id, pid_t pid, uint64_t start, uint64_t nr_pages)
+{
+	if (pid < 1 || start % MIG_PAGE_SIZE || !nr_pages ||
+	    nr_pages > (UINT64_MAX - start) / MIG_PAGE_SIZE + 1)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_AREA));
+	ber_put_uint(e, BER_INTEGER, id);
+	ber_put_int(e, BER_INTEGER, pid);
+	ber_put_uint(e, BER_INTEGER, start);
+	ber_put_uint(e, BER_INTEGER, nr_pages);
+	return ber_end(e);
+}
+
+/* A file name the receiver may create in its directory: no path, no dot files. */
+static bool plain_name(const char *s, size_t len)
+{
+	if (!len || len > MIG_MAX_NAME || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+int mig_enc_image(struct ber_enc *e, const char *name, const void *data, size_t len)
+{
+	if (!plain_name(name, strlen(name)) || len > MIG_MAX_IMAGE)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_IMAGE));
+	ber_put_utf8(e, BER_UTF8STRING, name, strlen(name));
+	ber_put_octets(e, BER_OCTET_STRING, data, len);
+	return ber_end(e);
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[MIG_PAGE_SIZE];
+
+	return !memcmp(p, zero, MIG_PAGE_SIZE);
+}
+
+int mig_enc_pages(struct ber_enc *e, uint64_t area, uint64_t first, const void *pages, uint32_t nr)
+{
+	const uint8_t *p = pages;
+
+	if (!nr || nr > MIG_MAX_PAGE_ITEMS)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_PAGES));
+	ber_put_uint(e, BER_INTEGER, area);
+	ber_put_uint(e, BER_INTEGER, first);
+	ber_begin(e, BER_SEQUENCE);
+	for (uint32_t i = 0; i < nr;) {
+		uint32_t run = 0;
+
+		while (i + run < nr && page_is_zero(p + (size_t)(i + run) * MIG_PAGE_SIZE))
+			run++;
+		if (run) {
+			ber_put_uint(e, BER_CTX(MIG_PAGE_ZEROS), run);
+			i += run;
+			continue;
+		}
+		ber_put_octets(e, BER_CTX(MIG_PAGE_FULL), p + (size_t)i * MIG_PAGE_SIZE,
+			       MIG_PAGE_SIZE);
+		i++;
+	}
+	ber_end(e);
+	return ber_end(e);
+}
+
+int mig_enc_zeros(struct ber_enc *e, uint64_t area, uint64_t first, uint32_t count)
+{
+	if (!count)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_PAGES));
+	ber_put_uint(e, BER_INTEGER, area);
+	ber_put_uint(e, BER_INTEGER, first);
+	ber_begin(e, BER_SEQUENCE);
+	ber_put_uint(e, BER_CTX(MIG_PAGE_ZEROS), count);
+	ber_end(e);
+	return ber_end(e);
+}
+
+int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items)
+{
+	ber_begin(e, BER_APP(MIG_END));
+	ber_put_uint(e, BER_INTEGER, round);
+	ber_put_uint(e, BER_INTEGER, items);
+	return ber_end(e);
+}
+
+int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg)
+{
+	size_t len = msg ? strlen(msg) : 0;
+
+	if (root < 0 || len > PS_MAX_TEXT)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_VERDICT));
+	ber_put_bool(e, BER_BOOLEAN, ok);
+	ber_put_int(e, BER_INTEGER, root);
+	ber_put_utf8(e, BER_UTF8STRING, msg ? msg : "", len);
+	return ber_end(e);
+}
+
+/* ---- decoder ------------------------------------------------------------- */
+
+/* The offset of the next element, for messages about its value. */
+static size_t next_off(struct ber_dec *d)
+{
+	struct ber_tlv t;
+
+	return ber_more(d) && !ber_peek(d, &t) ? t.off : d->base + d->pos;
+}
+
+static int dec_hello(struct ber_dec *d, struct mig_pdu *p)
+{
+	const uint8_t *v;
+	uint64_t x = 0;
+	size_t n;
+
+	ber_enter(d, BER_APP(MIG_HELLO), "MigrationHello");
+	ber_get_uint(d, BER_INTEGER, "MigrationHello.version", 1, 255, &x);
+	p->hello.version = (uint32_t)x;
+	ber_get_uint(d, BER_INTEGER, "MigrationHello.pageSize", 4096, 1048576, &x);
+	p->hello.page_size = (uint32_t)x;
+	p->hello.proof = NULL;
+	if (ber_next_is(d, BER_OCTET_STRING) > 0) {
+		ber_get_octets(d, BER_OCTET_STRING, "MigrationHello.proof", PS_PROOF_SIZE,
+			       PS_PROOF_SIZE, &v, &n);
+		p->hello.proof = v;
+	}
+	return ber_leave(d, true);
+}
+
+static int dec_section(struct ber_dec *d, struct mig_pdu *p)
+{
+	uint64_t k = 0;
+
+	ber_enter(d, BER_APP(MIG_SECTION), "Section");
+	ber_get_uint(d, BER_ENUMERATED, "Section.kind", 0, MIG_SEC_FINAL, &k);
+	p->section.kind = (enum mig_section_kind)k;
+	ber_get_uint(d, BER_INTEGER, "Section.round", 0, UINT32_MAX, &p->section.round);
+	return ber_leave(d, true);
+}
+
+static int dec_area(struct ber_dec *d, struct mig_pdu *p)
+{
+	int64_t pid = 0;
+	size_t off;
+
+	ber_enter(d, BER_APP(MIG_AREA), "MemoryArea");
+	ber_get_uint(d, BER_INTEGER, "MemoryArea.id", 0, UINT32_MAX, &p->area.id);
+	ber_get_int(d, BER_INTEGER, "MemoryArea.pid", 1, INT32_MAX, &pid);
+	p->area.pid = (pid_t)pid;
+	off = next_off(d);
+	ber_get_uint(d, BER_INTEGER, "MemoryArea.start", 0, UINT64_MAX, &p->area.start);
+	ber_get_uint(d, BER_INTEGER, "MemoryArea.nrPages", 1, UINT64_MAX / MIG_PAGE_SIZE,
+		     &p->area.nr_pages);
+	if (d->err.err)
+		return d->err.err;
+	if (p->area.start % MIG_PAGE_SIZE)
+		return ber_fail(d, off, "MemoryArea.start 0x%" PRIx64 " is not page aligned",
+				p->area.start);
+	if (p->area.nr_pages > (UINT64_MAX - p->area.start) / MIG_PAGE_SIZE + 1)
+		return ber_fail(d, off,
+				"MemoryArea: %" PRIu64 " pages from 0x%" PRIx64
+				" wrap around the address space",
+				p->area.nr_pages, p->area.start);
+	return ber_leave(d, true);
+}
+
+static int dec_image(struct ber_dec *d, struct mig_pdu *p)
+{
+	const char *s = NULL;
+	size_t off, n = 0;
+
+	ber_enter(d, BER_APP(MIG_IMAGE), "Image");
+	off = next_off(d);
+	ber_get_utf8(d, BER_UTF8STRING, "Image.name", MIG_MAX_NAME, &s, &n);
+	if (!d->err.err && !plain_name(s, n))
+		return ber_fail(d, off,
+				"Image.name is not a plain file name ([A-Za-z0-9._-], not "
+				"starting with a dot, 1..%u octets)",
+				MIG_MAX_NAME);
+	p->image.name = s;
+	p->image.name_len = n;
+	ber_get_octets(d, BER_OCTET_STRING, "Image.data", 0, MIG_MAX_IMAGE, &p->image.data,
+		       &p->image.len);
+	return ber_leave(d, true);
+}
+
+static int dec_pages(struct ber_dec *d, struct mig_pdu *p)
+{
+	struct ber_tlv t;
+	uint64_t total = 0;
+	size_t seq_off;
+
+	ber_enter(d, BER_APP(MIG_PAGES), "Pages");
+	ber_get_uint(d, BER_INTEGER, "Pages.area", 0, UINT32_MAX, &p->pages.area);
+	ber_get_uint(d, BER_INTEGER, "Pages.first", 0, UINT64_MAX / MIG_PAGE_SIZE, &p->pages.first);
+	seq_off = next_off(d);
+	if (ber_enter(d, BER_SEQUENCE, "Pages.pages"))
+		return d->err.err;
+	p->pages.items = d->buf + d->pos;
+	p->pages.items_off = d->base + d->pos;
+	p->pages.items_len = d->end - d->pos;
+	while (ber_more(d)) {
+		const uint8_t *v;
+		uint64_t n = 0;
+		size_t len;
+
+		if (p->pages.nr_items == MIG_MAX_PAGE_ITEMS)
+			return ber_fail(d, next_off(d), "Pages.pages: more than %u elements",
+					MIG_MAX_PAGE_ITEMS);
+		if (ber_peek(d, &t))
+			return d->err.err;
+		if (t.tag == BER_CTX(MIG_PAGE_FULL)) {
+			if (ber_get_octets(d, t.tag, "Pages.pages.full", MIG_PAGE_SIZE,
+					   MIG_PAGE_SIZE, &v, &len))
+				return d->err.err;
+			n = 1;
+		} else if (t.tag == BER_CTX(MIG_PAGE_ZEROS)) {
+			if (ber_get_uint(d, t.tag, "Pages.pages.zeros", 1, MIG_MAX_ZERO_RUN, &n))
+				return d->err.err;
+		} else if (t.tag == BER_CTX(MIG_PAGE_XBZRLE)) {
+			return ber_fail(d, t.off,
+					"Pages.pages.xbzrle: XBZRLE deltas are not in version %d",
+					MIG_WIRE_VERSION);
+		} else {
+			char name[48];
+
+			return ber_fail(d, t.off, "expected a page ([0] full or [1] zeros), got %s",
+					ber_tag_name(t.tag, name, sizeof(name)));
+		}
+		total += n;
+		p->pages.nr_items++;
+	}
+	ber_leave(d, false);
+	if (d->err.err)
+		return d->err.err;
+	if (!p->pages.nr_items)
+		return ber_fail(d, seq_off, "Pages.pages is empty");
+	if (p->pages.first > UINT64_MAX / MIG_PAGE_SIZE - total)
+		return ber_fail(d, seq_off,
+				"Pages: %" PRIu64 " pages from page %" PRIu64 " overflow", total,
+				p->pages.first);
+	p->pages.nr_pages = total;
+	return ber_leave(d, true);
+}
+
+static int dec_end(struct ber_dec *d, struct mig_pdu *p)
+{
+	ber_enter(d, BER_APP(MIG_END), "EndMark");
+	ber_get_uint(d, BER_INTEGER, "EndMark.round", 0, UINT32_MAX, &p->end.round);
+	ber_get_uint(d, BER_INTEGER, "EndMark.items", 0, UINT64_MAX, &p->end.items);
+	return ber_leave(d, true);
+}
+
+static int dec_verdict(struct ber_dec *d, struct mig_pdu *p)
+{
+	int64_t root = 0;
+
+	ber_enter(d, BER_APP(MIG_VERDICT), "Verdict");
+	ber_get_bool(d, BER_BOOLEAN, "Verdict.ok", &p->verdict.ok);
+	ber_get_int(d, BER_INTEGER, "Verdict.root", 0, INT32_MAX, &root);
+	p->verdict.root = (pid_t)root;
+	ber_get_utf8(d, BER_UTF8STRING, "Verdict.message", PS_MAX_TEXT, &p->verdict.msg,
+		     &p->verdict.msg_len);
+	return ber_leave(d, true);
+}
+
+static void allowed_list(unsigned int allowed, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned int i = 0; i < 32 && n < len; i++) {
+		if (!(allowed & (1u << i)) || !strcmp(mig_pdu_name(i), "?"))
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", mig_pdu_name(i));
+	}
+}
+
+int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct mig_pdu *p,
+	       struct ber_err *e)
+{
+	struct ber_dec d;
+	struct ber_tlv t;
+	uint32_t num;
+	bool known;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	ber_dec_init(&d, buf, len, base);
+	ret = ber_peek(&d, &t);
+	if (ret)
+		goto out;
+	num = BER_TAG_NUMBER(t.tag);
+	known = BER_TAG_CLASS(t.tag) == BER_APPLICATION && BER_TAG_CONSTRUCTED(t.tag) && num < 32 &&
+		strcmp(mig_pdu_name(num), "?");
+	if (!known || !(allowed & (1u << num))) {
+		char got[48], list[200];
+
+		allowed_list(allowed, list, sizeof(list));
+		ret = ber_fail(&d, t.off, "expected one of %s; got %s%s", list,
+			       known ? mig_pdu_name(num) : ber_tag_name(t.tag, got, sizeof(got)),
+			       known ? "" : " (not a PDU of the migration stream)");
+		goto out;
+	}
+	p->type = (enum mig_pdu_type)num;
+	switch (p->type) {
+	case MIG_SRV_HELLO:
+	case MIG_READY:
+	case MIG_ERROR:
+		/* The page server's PDUs, decoded by its codec. */
+		return ps_decode(buf, len, base, 1u << num, &p->ps, e);
+	case MIG_HELLO:
+		ret = dec_hello(&d, p);
+		break;
+	case MIG_SECTION:
+		ret = dec_section(&d, p);
+		break;
+	case MIG_AREA:
+		ret = dec_area(&d, p);
+		break;
+	case MIG_IMAGE:
+		ret = dec_image(&d, p);
+		break;
+	case MIG_PAGES:
+		ret = dec_pages(&d, p);
+		break;
+	case MIG_END:
+		ret = dec_end(&d, p);
+		break;
+	case MIG_VERDICT:
+		ret = dec_verdict(&d, p);
+		break;
+	}
+	if (!ret)
+		ret = ber_done(&d);
+out:
+	if (ret)
+		*e = d.err;
+	return ret;
+}
+
+int mig_pages_next(const struct mig_pdu *p, size_t *pos, struct mig_page_item *it)
+{
+	struct ber_dec d;
+	struct ber_tlv t;
+
+	if (p->type != MIG_PAGES || *pos >= p->pages.items_len)
+		return 0;
+	ber_dec_init(&d, p->pages.items + *pos, p->pages.items_len - *pos, 0);
+	if (ber_next(&d, &t))
+		return 0;
+	*pos += d.pos;
+	if (t.tag == BER_CTX(MIG_PAGE_FULL)) {
+		it->kind = MIG_PAGE_FULL;
+		it->count = 1;
+		it->data = t.val;
+	} else {
+		uint64_t n = 0;
+
+		for (size_t i = 0; i < t.len; i++)
+			n = n << 8 | t.val[i];
+		it->kind = MIG_PAGE_ZEROS;
+		it->count = (uint32_t)n;
+		it->data = NULL;
+	}
+	return 1;
+}
+
+int mig_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce, uint8_t *out)
+{
+	static const char label[] = "migrate";
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)nonce, .iov_len = PS_NONCE_SIZE },
+		{ .iov_base = (void *)label, .iov_len = sizeof(label) - 1 },
+	};
+
+	return hmac_sha256(secret, secret_len, iov, 2, out);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The live-migration stream on the wire (docs/migrate.md, module FerryWire
+ * in docs/pageserver.asn1): encoders and a decoder for its PDUs on top of
+ * ber.[ch], and a connection that sends and receives whole PDUs.
+ *
+ * A migration is one TCP connection. The destination speaks first with the
+ * page server's ServerHello (nonce, authRequired); the source answers with
+ * a MigrationHello ('m'); the destination accepts with Ready ('o') or ends
+ * with Error ('e'). Then the source sends sections: a Section header ('s'),
+ * its items (Image 'i', MemoryArea 'a', Pages 'd'), and an EndMark ('z')
+ * that repeats the round and counts the items. After the final section the
+ * destination answers with a Verdict ('v').
+ *
+ * Decoded PDUs point into the buffer they were decoded from. Every decoding
+ * error is -EBADMSG with a struct ber_err (stream offset and message).
+ */
+#ifndef FERRY_MIGRATE_WIRE_H
+#define FERRY_MIGRATE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ber.h"
+#include "ps_wire.h"
+
+/* The revision of FerryWire whose migration stream this code speaks. */
+#define MIG_WIRE_VERSION 1
+#define MIG_PAGE_SIZE 4096u
+/* The most page elements (full pages or zero runs) in one Pages PDU. */
+#define MIG_MAX_PAGE_ITEMS 256u
+/* The longest image sent whole in an Image PDU (its OCTET STRING bound). */
+#define MIG_MAX_IMAGE (16u << 20)
+/* The longest image file name. */
+#define MIG_MAX_NAME 255u
+/* The longest PDU either side accepts: an Image of MIG_MAX_IMAGE and its headers. */
+#define MIG_MAX_PDU (MIG_MAX_IMAGE + 4096u)
+/* The longest zero run one element carries. */
+#define MIG_MAX_ZERO_RUN 0xffffffffu
+/* The port `ferry migrate --incoming` listens on unless told otherwise. */
+#define MIG_DEFAULT_PORT 27028
+
+/* The PDUs of the stream, each its [APPLICATION n] number. */
+enum mig_pdu_type {
+	MIG_AREA = 1,	   /* 'a' MemoryArea */
+	MIG_PAGES = 4,	   /* 'd' Pages */
+	MIG_ERROR = 5,	   /* 'e' Error (the page server's) */
+	MIG_SRV_HELLO = 8, /* 'h' ServerHello (the page server's) */
+	MIG_IMAGE = 9,	   /* 'i' Image */
+	MIG_HELLO = 13,	   /* 'm' MigrationHello */
+	MIG_READY = 15,	   /* 'o' Ready (the page server's) */
+	MIG_SECTION = 19,  /* 's' Section */
+	MIG_VERDICT = 22,  /* 'v' Verdict */
+	MIG_END = 26,	   /* 'z' EndMark */
+};
+
+/* What each side may receive, as masks for mig_decode(). */
+#define MIG_FROM_SOURCE                                                           \
+	(1u << MIG_HELLO | 1u << MIG_SECTION | 1u << MIG_AREA | 1u << MIG_IMAGE | \
+	 1u << MIG_PAGES | 1u << MIG_END | 1u << MIG_ERROR)
+#define MIG_FROM_DEST (1u << MIG_SRV_HELLO | 1u << MIG_READY | 1u << MIG_ERROR | 1u << MIG_VERDICT)
+
+enum mig_section_kind {
+	MIG_SEC_SETUP = 0,
+	MIG_SEC_ITERATION = 1,
+	MIG_SEC_FINAL = 2,
+};
+
+/* One element of a Pages PDU. */
+enum mig_page_kind {
+	MIG_PAGE_FULL = 0,   /* [0] one page of data */
+	MIG_PAGE_ZEROS = 1,  /* [1] a run of zero pages */
+	MIG_PAGE_XBZRLE = 2, /* [2] a delta (reserved: version 1 refuses it) */
+};
+
+struct mig_page_item {
+	enum mig_page_kind kind;
+	uint32_t count;	     /* pages it covers: 1 for FULL */
+	const uint8_t *data; /* FULL: MIG_PAGE_SIZE octets */
+};
+
+struct mig_pdu {
+	enum mig_pdu_type type;
+	union {
+		struct {
+			uint32_t version;
+			uint32_t page_size;
+			const uint8_t *proof; /* PS_PROOF_SIZE octets or NULL */
+		} hello;
+		struct {
+			enum mig_section_kind kind;
+			uint64_t round;
+		} section;
+		struct {
+			uint64_t id;
+			pid_t pid;
+			uint64_t start; /* page aligned */
+			uint64_t nr_pages;
+		} area;
+		struct {
+			const char *name; /* not NUL-terminated; a plain file name (checked) */
+			size_t name_len;
+			const uint8_t *data;
+			size_t len;
+		} image;
+		struct {
+			uint64_t area;
+			uint64_t first;	   /* index of the first page in the area */
+			uint64_t nr_pages; /* pages the items cover */
+			uint32_t nr_items;
+			const uint8_t *items; /* contents of the SEQUENCE OF (checked) */
+			size_t items_len;
+			size_t items_off; /* stream offset of items[0] */
+		} pages;
+		struct {
+			uint64_t round;
+			uint64_t items;
+		} end;
+		struct {
+			bool ok;
+			pid_t root; /* the restored root's pid, 0 if none */
+			const char *msg;
+			size_t msg_len;
+		} verdict;
+		struct ps_pdu ps; /* MIG_SRV_HELLO, MIG_READY, MIG_ERROR */
+	};
+};
+
+/* mig_pdu_name - "MigrationHello" etc., "?" for a number that is not a PDU of the stream. */
+const char *mig_pdu_name(unsigned int type);
+/* mig_section_name - "setup", "iteration", "final". */
+const char *mig_section_name(enum mig_section_kind k);
+
+/* Encoders: append one PDU to @e. Return 0 or -ENOMEM / -EINVAL (outside the schema). */
+int mig_enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof);
+int mig_enc_section(struct ber_enc *e, enum mig_section_kind kind, uint64_t round);
+int mig_enc_area(struct ber_enc *e, uint64_t id, pid_t pid, uint64_t start, uint64_t nr_pages);
+int mig_enc_image(struct ber_enc *e, const char *name, const void *data, size_t len);
+/*
+ * mig_enc_pages - @nr pages (nr * MIG_PAGE_SIZE octets at @pages, 1..
+ * MIG_MAX_PAGE_ITEMS) of area @area from page index @first: a page with data
+ * is a full element, consecutive all-zero pages one zero run.
+ */
+int mig_enc_pages(struct ber_enc *e, uint64_t area, uint64_t first, const void *pages, uint32_t nr);
+/* mig_enc_zeros - a Pages PDU of one zero run of @count pages. */
+int mig_enc_zeros(struct ber_enc *e, uint64_t area, uint64_t first, uint32_t count);
+int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items);
+int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg);
+
+/*
+ * mig_decode - decode the one PDU of exactly @len octets at @buf (stream
+ * offset @base). A type not in the mask @allowed is refused. Returns 0 or
+ * -EBADMSG with @e filled.
+ */
+int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct mig_pdu *p,
+	       struct ber_err *e);
+
+/*
+ * mig_pages_next - the next element of a decoded Pages PDU: call with
+ * *@pos = 0 first. Returns 1 with @it filled, 0 after the last one.
+ * (The elements were checked by mig_decode.)
+ */
+int mig_pages_next(const struct mig_pdu *p, size_t *pos, struct mig_page_item *it);
+
+/* mig_proof - HMAC-SHA256(secret, nonce || "migrate") into @out (PS_PROOF_SIZE octets). */
+int mig_proof(const uint8_t *secret, size_t secret_len, const uint8_t *nonce, uint8_t *out);
+
+/* ---- a connection ------------------------------------------------------- */
+
+struct mig_conn {
+	int fd;
+	const char *peer;   /* for messages */
+	int log_fd;	    /* -1, or a file that gets a copy of every octet sent */
+	uint8_t *buf;	    /* receive buffer */
+	size_t len, cap;    /* octets in it, its size */
+	size_t consumed;    /* octets of the PDU returned last, dropped at the next receive */
+	size_t in_off;	    /* stream offset of buf[0] */
+	uint64_t sent;	    /* octets sent */
+	long timeout_ms;    /* for each receive; <= 0: none */
+	struct ber_enc enc; /* scratch encoder for senders */
+};
+
+void mig_conn_init(struct mig_conn *c, int fd, const char *peer);
+/* mig_conn_free - the buffers, and the fd (closed if >= 0). */
+void mig_conn_free(struct mig_conn *c);
+/*
+ * mig_send - write the PDUs encoded in @e (then reset it). Returns 0 or -errno
+ * (-EPIPE, -ECONNRESET...), logged with the peer.
+ */
+int mig_send(struct mig_conn *c, struct ber_enc *e);
+/*
+ * mig_recv - receive and decode the next PDU (of a type in @allowed) into
+ * @p, which points into the connection's buffer until the next call.
+ * Returns 0; -ECONNRESET when the peer closed (in the middle of a PDU or
+ * not), -ETIMEDOUT, -EBADMSG (logged with the peer and the stream offset),
+ * or another -errno.
+ */
+int mig_recv(struct mig_conn *c, unsigned int allowed, struct mig_pdu *p);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `ferry migrate -t PID --to HOST:PORT`: the source of a live migration
+ * (docs/migrate.md). Pre-copy rounds run the pre-dump (tracking armed in
+ * round 1, then only the pages written since); each round's pages go to the
+ * destination as an iteration section of the BER stream (migrate_wire.h).
+ * When the predicted downtime is under the limit, or after the last round,
+ * the tree is dumped frozen (the dump's images and its last dirty pages are
+ * the final section) and held frozen until the destination's verdict: killed
+ * only if the destination says the tree runs there, released (running, not
+ * tracked, nothing write-protected) on any failure before that.
+ */
+#ifndef FERRY_MIGRATE_H
+#define FERRY_MIGRATE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tracker.h"
+
+struct migrate_opts {
+	pid_t pid;		 /* root of the tree */
+	const char *to;		 /* HOST:PORT ("[v6]:PORT") of `ferry migrate --incoming` */
+	const char *secret_file; /* the destination's shared secret, or NULL */
+	unsigned max_rounds;	 /* pre-copy rounds at most (>= 1) */
+	long downtime_ms;	 /* converge when the predicted downtime is under this */
+	int json;		 /* one JSON object per line instead of text */
+	uint64_t max_bandwidth;	 /* bytes/s on average at most; 0: no limit */
+	const char *wire_log;	 /* a copy of every octet sent, or NULL */
+	const char *work_dir;	 /* where the rounds' images go; NULL: a temporary directory */
+	struct tracker_opts track;
+};
+
+/* The default knobs. */
+#define MIGRATE_DEFAULT_ROUNDS 8
+#define MIGRATE_DEFAULT_DOWNTIME_MS 300
+
+/*
+ * migrate_send - migrate the tree of @o->pid. Returns 0 once the destination
+ * said the tree runs there (the source tree is then killed), or -errno
+ * (logged, with what became of the source: it runs on, released).
+ */
+int migrate_send(const struct migrate_opts *o);
+
+#endif

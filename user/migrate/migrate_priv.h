@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* What the sender's files share (migrate_send.c, migrate_stream.c). */
+#ifndef FERRY_MIGRATE_PRIV_H
+#define FERRY_MIGRATE_PRIV_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "migrate.h"
+#include "migrate_wire.h"
+
+/* A memory area declared to the destination: [start, end) of process pid. */
+struct msend_area {
+	uint64_t id;
+	pid_t pid;
+	uint64_t start, end;
+};
+
+/* What one section sent. */
+struct msend_stats {
+	uint64_t bytes;	 /* octets of the section, header to end mark */
+	uint64_t full;	 /* pages sent with their data */
+	uint64_t zero;	 /* pages sent as zero runs */
+	uint64_t images; /* image octets */
+	uint64_t send_us;
+};
+
+struct msend {
+	const struct migrate_opts *o;
+	struct mig_conn c;
+	struct msend_area *areas;
+	size_t nr_areas, cap_areas;
+	uint64_t items; /* PDUs in the open section */
+	pid_t *pids;	/* the tree, as the last round listed it */
+	size_t nr_pids;
+	struct msend_stats st;
+	/* --max-bandwidth: the section's pace is counted from here */
+	uint64_t t_pace, pace_sent;
+};
+
+/* msend_interrupted - -EINTR (said) if SIGINT, SIGTERM or SIGHUP is pending, else 0. */
+int msend_interrupted(void);
+/* msend_section - open a section (header sent, counters reset). */
+int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round);
+/* msend_end - close the open section with its end mark. */
+int msend_end(struct msend *s, uint64_t round);
+/* msend_tree_areas - declare every VMA of the tree's processes as an area. */
+int msend_tree_areas(struct msend *s);
+/*
+ * msend_dir_pages - send the pages with data of images directory @dir (a
+ * pre-dump round or the final dump): the PE_PRESENT runs of each process's
+ * pagemap, read from its pages file, in the pagemap's order, each process's
+ * pagemap image first and the round's inventory.img last if @with_pagemaps
+ * (the destination rebuilds the round as a pre-dump level). Fills s->pids
+ * from pstree.img.
+ */
+int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps);
+/* msend_dir_pids - s->pids from pstree.img of @dir. */
+int msend_dir_pids(struct msend *s, const char *dir);
+/* msend_dir_images - send every image of @dir but the pages files (and "parent"). */
+int msend_dir_images(struct msend *s, const char *dir, int with_pagemaps);
+
+#endif

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `ferry migrate -t PID --to HOST:PORT` (migrate.h): connect and say hello,
+ * pre-copy rounds until the predicted downtime is under the limit, then the
+ * final section from a frozen dump, held until the destination's verdict.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "migrate: "
+#include "dump.h"
+#include "log.h"
+#include "migrate_priv.h"
+#include "tracker.h"
+#include "util.h"
+
+/* How long the source waits for the destination's answers (hello, verdict). */
+#define MIGRATE_HELLO_TIMEOUT_MS 10000
+#define MIGRATE_VERDICT_TIMEOUT_MS 120000
+
+static int connect_to(const char *to, int *out)
+{
+	char host[256];
+	const char *colon = strrchr(to, ':');
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	size_t hl;
+	int fd = -1, r, err = -ECONNREFUSED;
+
+	if (!colon || colon == to || !colon[1]) {
+		pr_err("--to %s: expected HOST:PORT", to);
+		return -EINVAL;
+	}
+	hl = (size_t)(colon - to);
+	if (to[0] == '[' && hl >= 2 && to[hl - 1] == ']') {
+		to++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		pr_err("--to: host name too long");
+		return -EINVAL;
+	}
+	memcpy(host, to, hl);
+	host[hl] = 0;
+	r = getaddrinfo(host, colon + 1, &hints, &res);
+	if (r) {
+		pr_err("--to %s: %s", host, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+			break;
+		err = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		pr_err("cannot connect to %s: %s", to, strerror(-err));
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ServerHello in, MigrationHello out (with the proof), Ready in. */
+static int hello(struct msend *s)
+{
+	struct mig_pdu p;
+	uint8_t *secret = NULL, proof[PS_PROOF_SIZE];
+	size_t slen = 0;
+	int err;
+
+	s->c.timeout_ms = MIGRATE_HELLO_TIMEOUT_MS;
+	err = mig_recv(&s->c, 1u << MIG_SRV_HELLO | 1u << MIG_ERROR, &p);
+	if (err)
+		return err;
+	if (p.type == MIG_ERROR)
+		goto refused;
+	if (p.ps.server_hello.page_size != MIG_PAGE_SIZE) {
+		pr_err("%s: the destination's pages are %u bytes, ours %u", s->c.peer,
+		       p.ps.server_hello.page_size, MIG_PAGE_SIZE);
+		return -EPROTO;
+	}
+	if (p.ps.server_hello.auth_required && !s->o->secret_file) {
+		pr_err("%s: the destination requires a shared secret: give --secret-file",
+		       s->c.peer);
+		return -EACCES;
+	}
+	if (s->o->secret_file) {
+		err = ps_secret_load(s->o->secret_file, &secret, &slen);
+		if (!err)
+			err = mig_proof(secret, slen, p.ps.server_hello.nonce, proof);
+		ps_secret_free(secret, slen);
+		if (err)
+			return err;
+	}
+	err = mig_enc_hello(&s->c.enc, MIG_WIRE_VERSION, s->o->secret_file ? proof : NULL);
+	if (!err)
+		err = mig_send(&s->c, &s->c.enc);
+	if (!err)
+		err = mig_recv(&s->c, 1u << MIG_READY | 1u << MIG_ERROR, &p);
+	if (err)
+		return err;
+	if (p.type == MIG_READY)
+		return 0;
+refused : {
+	char msg[256];
+
+	pr_err("%s: the destination refused the migration (code %u): %s", s->c.peer,
+	       p.ps.error.code, ps_printable(p.ps.error.msg, p.ps.error.msg_len, msg, sizeof(msg)));
+	return -ECONNREFUSED;
+}
+}
+
+static void report_round(const struct msend *s, unsigned round, uint64_t round_us,
+			 uint64_t frozen_us, double dirty_rate, double bw, double predicted_ms)
+{
+	const struct msend_stats *st = &s->st;
+
+	if (s->o->json) {
+		printf("{\"event\":\"round\",\"round\":%u,\"pages_full\":%llu,\"pages_zero\":%llu,"
+		       "\"bytes\":%llu,\"round_ms\":%.3f,\"send_ms\":%.3f,\"frozen_ms\":%.3f,"
+		       "\"dirty_pages_per_s\":%.0f,\"bandwidth_bytes_per_s\":%.0f,"
+		       "\"predicted_downtime_ms\":%.3f}\n",
+		       round, (unsigned long long)st->full, (unsigned long long)st->zero,
+		       (unsigned long long)st->bytes, round_us / 1e3, st->send_us / 1e3,
+		       frozen_us / 1e3, dirty_rate, bw, predicted_ms);
+	} else {
+		printf("round %u: %llu pages (%llu full, %llu zero), %.1f MiB in %.1f ms "
+		       "(sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty rate %.0f pages/s, "
+		       "predicted downtime %.1f ms\n",
+		       round, (unsigned long long)(st->full + st->zero),
+		       (unsigned long long)st->full, (unsigned long long)st->zero,
+		       st->bytes / 1048576.0, round_us / 1e3, st->send_us / 1e3, bw / 1048576.0,
+		       frozen_us / 1e3, dirty_rate, predicted_ms);
+	}
+	fflush(stdout);
+}
+
+/* The state of the rounds, for the final section. */
+struct mrounds {
+	struct msend *s;
+	char dir[PATH_MAX];
+	unsigned round;
+	uint64_t t_hold; /* when its images were published (the tree frozen) */
+	uint64_t t_sent; /* when the final end mark was sent */
+	uint64_t final_full, final_zero, final_bytes, verdict_us;
+	pid_t dest_root;
+};
+
+/*
+ * The final section, sent while the tree is frozen (dump_opts.hold): the
+ * dump's images with its pagemaps, the pages it copied, the end mark; then
+ * the verdict. Returns 0 only if the destination says the tree runs.
+ */
+static int send_final(void *arg, const char *dir)
+{
+	struct mrounds *r = arg;
+	struct msend *s = r->s;
+	struct mig_pdu p;
+	char msg[PS_MAX_TEXT + 1];
+	int err;
+
+	r->t_hold = mono_us();
+	err = msend_section(s, MIG_SEC_FINAL, r->round);
+	if (!err)
+		err = msend_dir_images(s, dir, 1);
+	if (!err)
+		err = msend_dir_pages(s, dir, 0);
+	if (!err)
+		err = msend_end(s, r->round);
+	r->final_full = s->st.full;
+	r->final_zero = s->st.zero;
+	r->final_bytes = s->st.bytes;
+	r->t_sent = mono_us();
+	if (err)
+		return err;
+	s->c.timeout_ms = MIGRATE_VERDICT_TIMEOUT_MS;
+	err = mig_recv(&s->c, 1u << MIG_VERDICT | 1u << MIG_ERROR, &p);
+	r->verdict_us = mono_us();
+	if (err) {
+		pr_err("%s: no verdict from the destination: the source is kept", s->c.peer);
+		return err;
+	}
+	if (p.type == MIG_ERROR) {
+		pr_err("%s: the destination failed (code %u): %s", s->c.peer, p.ps.error.code,
+		       ps_printable(p.ps.error.msg, p.ps.error.msg_len, msg, sizeof(msg)));
+		return -EREMOTEIO;
+	}
+	ps_printable(p.verdict.msg, p.verdict.msg_len, msg, sizeof(msg));
+	if (!p.verdict.ok) {
+		pr_err("%s: the destination could not restore the tree: %s", s->c.peer, msg);
+		return -EREMOTEIO;
+	}
+	r->dest_root = p.verdict.root;
+	pr_info("%s: the tree runs on the destination (root pid %d there): %s", s->c.peer,
+		p.verdict.root, msg);
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+/* Stop the tracking the rounds armed on every process of the tree. */
+static void release_source(struct msend *s)
+{
+	for (size_t i = 0; i < s->nr_pids; i++) {
+		int err = tracker_stop_pid(s->pids[i], 0);
+
+		if (err && err != -ENOENT)
+			pr_err("pid %d: cannot stop its tracking: %s", s->pids[i], strerror(-err));
+	}
+}
+
+/* Pre-copy rounds; returns 0 when it is time for the final section. */
+static int precopy(struct mrounds *r, const char *work)
+{
+	struct msend *s = r->s;
+	const struct migrate_opts *o = s->o;
+	char prev[PATH_MAX] = "";
+	uint64_t t_prev_scan = 0;
+	int err = 0;
+
+	for (r->round = 1; r->round <= o->max_rounds; r->round++) {
+		struct dump_opts d = { .pid = o->pid, .track = o->track };
+		struct dump_result res;
+		uint64_t t0 = mono_us(), elapsed;
+		double bw, rate = 0, predicted;
+
+		err = msend_interrupted();
+		if (err)
+			break;
+		snprintf(r->dir, sizeof(r->dir), "%s/round-%u", work, r->round);
+		d.dir = r->dir;
+		d.prev_dir = prev[0] ? prev : NULL;
+		err = predump_tree(&d, &res);
+		if (err) {
+			pr_err("pid %d: pre-copy round %u failed: %s", o->pid, r->round,
+			       strerror(-err));
+			break;
+		}
+		/* The tree as this round saw it: whose tracking a failure must stop. */
+		err = msend_dir_pids(s, r->dir);
+		if (err)
+			break;
+		if (r->round == 1) {
+			/* The setup section: the tree's description and its memory areas. */
+			err = msend_section(s, MIG_SEC_SETUP, 0);
+			if (!err)
+				err = msend_dir_images(s, r->dir, 0);
+			if (!err)
+				err = msend_tree_areas(s);
+			if (!err)
+				err = msend_end(s, 0);
+			if (err)
+				break;
+		}
+		err = msend_section(s, MIG_SEC_ITERATION, r->round);
+		if (!err)
+			err = msend_dir_pages(s, r->dir, 1);
+		if (!err)
+			err = msend_end(s, r->round);
+		if (err)
+			break;
+		elapsed = mono_us() - t0;
+		bw = s->st.send_us ? s->st.bytes * 1e6 / (double)s->st.send_us : 0;
+		/* The pages written since the previous round's scan, per second. */
+		if (r->round > 1 && t0 > t_prev_scan)
+			rate = (double)res.written_pages * 1e6 / (double)(t0 - t_prev_scan);
+		t_prev_scan = t0;
+		/* What this round sent is what the previous one let be written: the final set. */
+		predicted = bw > 0 ? s->st.bytes * 1e3 / bw : 0;
+		predicted += res.frozen_us / 1e3;
+		report_round(s, r->round, elapsed, res.frozen_us, rate, bw, predicted);
+		snprintf(prev, sizeof(prev), "%s", r->dir);
+		if (r->round > 1 && predicted <= (double)o->downtime_ms)
+			break;
+		if (r->round == o->max_rounds)
+			break;
+	}
+	if (r->round > o->max_rounds)
+		r->round = o->max_rounds;
+	return err;
+}
+
+int migrate_send(const struct migrate_opts *o)
+{
+	struct msend s = { .o = o };
+	struct mrounds r = { .s = &s };
+	char work[PATH_MAX - 64], final_dir[PATH_MAX];
+	uint64_t t_start = mono_us();
+	int fd = -1, err, made_work = 0;
+	sigset_t block, old;
+
+	/*
+	 * SIGINT, SIGTERM and SIGHUP wait until a point where the tree can be
+	 * released: between PDUs and rounds (and inside the dumps, see
+	 * dump_interrupted). Once the final section is sent the verdict is waited
+	 * for: the destination may already run the tree.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	mig_conn_init(&s.c, -1, o->to);
+	err = connect_to(o->to, &fd);
+	if (err)
+		goto out;
+	s.c.fd = fd;
+	if (o->wire_log) {
+		s.c.log_fd = open(o->wire_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (s.c.log_fd < 0) {
+			err = -errno;
+			pr_err("--wire-log %s: %s", o->wire_log, strerror(-err));
+			goto out;
+		}
+	}
+	err = hello(&s);
+	if (err)
+		goto out;
+	if (o->work_dir) {
+		snprintf(work, sizeof(work), "%s", o->work_dir);
+		err = mkdir_p(work);
+	} else {
+		snprintf(work, sizeof(work), "/tmp/ferry-migrate-XXXXXX");
+		err = mkdtemp(work) ? 0 : -errno;
+	}
+	if (err) {
+		pr_err("%s: cannot make the work directory: %s", work, strerror(-err));
+		goto out;
+	}
+	made_work = 1;
+
+	err = precopy(&r, work);
+	if (err)
+		goto out_release;
+	{
+		struct dump_opts d = { .pid = o->pid, .track = o->track };
+		struct dump_result res;
+
+		snprintf(final_dir, sizeof(final_dir), "%s/final", work);
+		d.dir = final_dir;
+		d.prev_dir = r.dir;
+		d.hold = send_final;
+		d.hold_arg = &r;
+		r.round++;
+		/* Stops the tracking; kills the tree if send_final says so, else releases it. */
+		err = dump_tree(&d, &res);
+		if (err) {
+			pr_err("pid %d: the final section failed: %s; the source was released and "
+			       "keeps running",
+			       o->pid, strerror(-err));
+			goto out;
+		}
+		pr_info("final dump: freezing %llu us, memory %llu us (writing %llu us), frozen "
+			"%llu us before its images were sent",
+			(unsigned long long)res.freezing_us, (unsigned long long)res.memdump_us,
+			(unsigned long long)res.memwrite_us, (unsigned long long)res.frozen_us);
+		if (o->json)
+			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
+			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
+			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
+			       "\"final_pages_zero\":%llu,\"bytes\":%llu}\n",
+			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
+			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
+			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
+			       (unsigned long long)s.c.sent);
+		else
+			printf("migrated: pid %d runs on the destination as pid %d; %u pre-copy "
+			       "round(s), final %llu pages (%llu zero), downtime %.1f ms (frozen to "
+			       "verdict: dump %.1f, send %.1f, destination %.1f), total %.1f ms, "
+			       "%.1f MiB sent\n",
+			       o->pid, r.dest_root, r.round - 1,
+			       (unsigned long long)(r.final_full + r.final_zero),
+			       (unsigned long long)r.final_zero,
+			       (r.verdict_us - res.freeze_start_us) / 1e3,
+			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
+			       s.c.sent / 1048576.0);
+		fflush(stdout);
+	}
+	goto out;
+
+out_release:
+	release_source(&s);
+	pr_err("pid %d: migration failed: %s; the source was released and keeps running", o->pid,
+	       strerror(-err));
+out:
+	if (s.c.log_fd >= 0)
+		close(s.c.log_fd);
+	mig_conn_free(&s.c);
+	if (made_work && !o->work_dir)
+		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(s.areas);
+	free(s.pids);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
