@@ -4,13 +4,16 @@
 # kill-campaign.sh - SIGKILL ferry at random moments of `dump --leave-running`,
 # `pre-dump` and `track` and check that the target never notices: a killed
 # ferry must leave it alive, running (not stopped), untraced, with its memory
-# and registers intact (issue 16, item 1).
+# and registers intact (issue 16, item 1). And of `restore -d` and `restore -d
+# --lazy-pages` of a dump of it: a killed restore is all or nothing, either no
+# process of the tree is left or the tree runs on exactly its memory.
 #
-#   scripts/kill-campaign.sh [-n TRIALS] [-k dump|predump|track|all]
+#   scripts/kill-campaign.sh [-n TRIALS] [-k dump|predump|track|restore|lazy|all]
 #                            [-w WORKLOADS] [-s SEED] [-v] BUILD
 #
 #   -n TRIALS     trials (default 100)
-#   -k KIND       which command to kill (default all: they take turns)
+#   -k KIND       which command to kill (default all: dump, predump, track,
+#                 restore and lazy take turns)
 #   -w WORKLOADS  comma-separated self-verifying workloads of BUILD/workloads
 #                 (default memhog,scribbler,fpu,threads): each trial starts a
 #                 fresh one
@@ -23,7 +26,10 @@
 # in three in the first 3 ms, one in T0..T1, one anywhere in [0, 1.2 D].
 # Then the target must, within 2 s,
 # be in state S, R or D with TracerPid 0, and answer SIGUSR1 with its
-# "verify ok" line. Tracking a killed pre-dump or track left armed is stopped
+# "verify ok" line. For restore and lazy the workload is dumped first (which
+# ends it) and the restore is killed; its pid must then be gone (nothing of a
+# half-made tree left: a zombie nobody reaps counts as gone) or be the whole
+# restored workload, which must pass the same checks. Tracking a killed pre-dump or track left armed is stopped
 # with `ferry track -t PID --stop` before the check (leftover tracking is a
 # separate matter; a killed ferry must never kill or corrupt the target).
 #
@@ -58,8 +64,8 @@ build=$(cd "$1" && pwd) || exit 2
 ferry=$build/ferry
 [ -x "$ferry" ] || { echo "kill-campaign: no $ferry" >&2; exit 2; }
 case $kinds in
-all) kinds=(dump predump track) ;;
-dump | predump | track) kinds=("$kinds") ;;
+all) kinds=(dump predump track restore lazy) ;;
+dump | predump | track | restore | lazy) kinds=("$kinds") ;;
 *) usage ;;
 esac
 IFS=, read -ra wls <<<"$workloads"
@@ -101,7 +107,7 @@ traced() {
 	local k v
 	while read -r k v; do
 		[ "$k" = TracerPid: ] && { [ "$v" != 0 ]; return; }
-	done <"/proc/$1/status"
+	done 2>/dev/null <"/proc/$1/status"
 	return 1
 }
 
@@ -114,7 +120,7 @@ start_workload() { # $1 name, $2 output file; sets wl_pid
 	*) args=() ;;
 	esac
 	: >"$2"
-	setsid "$build/workloads/$1" "${args[@]}" >"$2" 2>&1 </dev/null &
+	setsid "$build/workloads/$1" "${args[@]}" >"$2" 2>&1 </dev/null {idle}<&- &
 	wl_pid=$!
 	for _ in $(seq 500); do
 		grep -q ready "$2" && return 0
@@ -136,7 +142,23 @@ run_ferry() {
 	dump) exec "$ferry" dump -t "$2" -D "$3" --leave-running ;;
 	predump) exec "$ferry" pre-dump -t "$2" -D "$3" ;;
 	track) exec "$ferry" track -t "$2" ;;
+	restore) exec "$ferry" restore -d -D "$3" ;;
+	lazy) exec "$ferry" restore -d --lazy-pages -D "$3" ;;
 	esac
+}
+
+is_restore() { [ "$1" = restore ] || [ "$1" = lazy ]; }
+
+# For restore and lazy: dump the workload $wl_pid into $1 (which ends it).
+dump_for_restore() {
+	rm -rf "$1"
+	if ! "$ferry" dump -t "$wl_pid" -D "$1" >"$tmp/dump.log" 2>&1; then
+		echo "kill-campaign: dump of the workload failed:" >&2
+		tail -5 "$tmp/dump.log" >&2
+		return 1
+	fi
+	{ wait "$wl_pid"; } 2>/dev/null
+	return 0
 }
 
 # State letter and TracerPid of $1 ("X 0" if gone).
@@ -154,6 +176,9 @@ for k in "${kinds[@]}"; do
 	for w in "${wls[@]}"; do
 		start_workload "$w" "$tmp/cal.out" || exit 1
 		rm -rf "$tmp/img"
+		if is_restore "$k"; then
+			dump_for_restore "$tmp/img" || exit 1
+		fi
 		now_us
 		t0=$NOW
 		run_ferry "$k" "$wl_pid" "$tmp/img" >"$tmp/cal.log" 2>&1 &
@@ -171,7 +196,7 @@ for k in "${kinds[@]}"; do
 		now_us
 		dur[$k.$w]=$((NOW - t0))
 		tr0[$k.$w]=$a tr1[$k.$w]=$((b > a ? b : a + 1000))
-		[ "$k" != dump ] && "$ferry" track -t "$wl_pid" --stop >/dev/null 2>&1
+		case $k in predump | track) "$ferry" track -t "$wl_pid" --stop >/dev/null 2>&1 ;; esac
 		stop_workload
 		if [ $rc -ne 0 ]; then
 			echo "kill-campaign: calibration: ferry $k of $w failed ($rc):" >&2
@@ -183,7 +208,7 @@ for k in "${kinds[@]}"; do
 	done
 done
 
-passed=0 corrupted=0 lost=0 stuck=0 killed=0 finished=0
+passed=0 corrupted=0 lost=0 stuck=0 killed=0 finished=0 none=0
 for ((i = 0; i < trials; i++)); do
 	k=${kinds[i % ${#kinds[@]}]}
 	w=${wls[(i / ${#kinds[@]}) % ${#wls[@]}]}
@@ -197,6 +222,10 @@ for ((i = 0; i < trials; i++)); do
 	2) delay=$((r % (dur[$k.$w] * 12 / 10 + 1))) ;;
 	esac
 	rm -rf "$tmp/img"
+	if is_restore "$k"; then
+		dump_for_restore "$tmp/img" || exit 1
+		wl_pid=0
+	fi
 	now_us
 	t0=$NOW
 	run_ferry "$k" "$pid" "$tmp/img" >"$tmp/ferry.log" 2>&1 &
@@ -222,12 +251,14 @@ for ((i = 0; i < trials; i++)); do
 		X | Z) verdict=lost ;;
 		S | R | D) [ "$tr" = 0 ] && verdict=ok ;;
 		esac
+		# A killed restore may leave nothing: all or nothing holds.
+		[ "$verdict" = lost ] && is_restore "$k" && verdict=none
 		[ -n "$verdict" ] && break
 		nap 0.01
 	done
 	[ -z "$verdict" ] && verdict="stuck (state $st, TracerPid $tr)"
 	if [ "$verdict" = ok ]; then
-		[ "$k" != dump ] && "$ferry" track -t "$pid" --stop >>"$tmp/ferry.log" 2>&1
+		case $k in predump | track) "$ferry" track -t "$pid" --stop >>"$tmp/ferry.log" 2>&1 ;; esac
 		before=$(grep -c "verify" "$out")
 		kill -USR1 "$pid"
 		verdict="no verdict"
@@ -245,7 +276,9 @@ for ((i = 0; i < trials; i++)); do
 			nap 0.01
 		done
 	fi
-	if [ "$verdict" = lost ]; then
+	if [ "$verdict" = lost ] && is_restore "$k"; then
+		verdict="lost (the restored tree died)"
+	elif [ "$verdict" = lost ]; then
 		{ wait "$pid"; } 2>/dev/null
 		ws=$?
 		verdict="lost (exit status $ws$( ((ws > 128)) && echo ", $(kill -l $((ws - 128)))"))"
@@ -253,12 +286,13 @@ for ((i = 0; i < trials; i++)); do
 	fi
 	case $verdict in
 	ok) passed=$((passed + 1)) ;;
+	none) passed=$((passed + 1)) none=$((none + 1)) ;;
 	corrupted* | "no verdict") corrupted=$((corrupted + 1)) ;;
 	lost*) lost=$((lost + 1)) ;;
 	*) stuck=$((stuck + 1)) ;;
 	esac
 	line="trial $i: $k of $w ($pid), kill at $((at / 1000)).$(printf '%03d' $((at % 1000))) ms (aimed at $((delay / 1000)).$(printf '%03d' $((delay % 1000)))): ferry $how; target $verdict"
-	if [ "$verdict" != ok ]; then
+	if [ "$verdict" != ok ] && [ "$verdict" != none ]; then
 		echo "$line"
 		echo "  ferry's last words:" && tail -3 "$tmp/ferry.log" | sed 's/^/    /'
 		echo "  workload's:" && tail -3 "$out" | sed 's/^/    /'
@@ -266,9 +300,12 @@ for ((i = 0; i < trials; i++)); do
 		echo "$line"
 	fi
 	[ "$wl_pid" -gt 0 ] && stop_workload
+	# A restored tree is not our child: end it by its pid.
+	is_restore "$k" && kill -9 "$pid" 2>/dev/null
 done
 failed=$((trials - passed))
 echo "kill-campaign: $passed passed, $failed failed (survivors $((passed + corrupted + stuck))," \
 	"corrupted $corrupted, lost $lost, stuck $stuck; ferry killed mid-run $killed times," \
-	"done before the kill $finished times; seed $seed)"
+	"done before the kill $finished times; a killed restore left nothing $none times;" \
+	"seed $seed)"
 [ $failed -eq 0 ]
