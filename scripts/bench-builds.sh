@@ -87,10 +87,14 @@ for r in $(seq "$rounds"); do
 	fi
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-printf '%-28s %10s %10s %8s\n' "" old new new/old
+range() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
+printf '%-26s %8s %13s %8s %13s %8s\n' "median (range)" old "" new "" new/old
 for col in 2:"dump --leave-running, ms" 3:"frozen (stats-dump), ms" 4:"restore -d, ms"; do
 	c=${col%%:*} name=${col#*:}
 	o=$(awk -v c="$c" '$1 == "old" { print $c }' "$work/results" | median)
 	n=$(awk -v c="$c" '$1 == "new" { print $c }' "$work/results" | median)
-	printf '%-28s %10.1f %10.1f %8.2f\n' "$name" "$o" "$n" "$(awk -v a="$o" -v b="$n" 'BEGIN { print (a > 0) ? b / a : 0 }')"
+	or=$(awk -v c="$c" '$1 == "old" { print $c }' "$work/results" | range)
+	nr=$(awk -v c="$c" '$1 == "new" { print $c }' "$work/results" | range)
+	printf '%-26s %8.1f %13s %8.1f %13s %8.2f\n' "$name" "$o" "($or)" "$n" "($nr)" \
+		"$(awk -v a="$o" -v b="$n" 'BEGIN { print (a > 0) ? b / a : 0 }')"
 done
