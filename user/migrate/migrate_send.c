@@ -85,6 +85,7 @@ static int hello(struct msend *s)
 	struct mig_pdu p;
 	uint8_t *secret = NULL, proof[PS_PROOF_SIZE];
 	size_t slen = 0;
+	uint32_t version;
 	int err;
 
 	s->c.timeout_ms = MIGRATE_HELLO_TIMEOUT_MS;
@@ -111,15 +112,37 @@ static int hello(struct msend *s)
 		if (err)
 			return err;
 	}
-	err = mig_enc_hello(&s->c.enc, MIG_WIRE_VERSION, s->o->secret_file ? proof : NULL);
+	/* Speak the destination's version if it is older (then without XBZRLE). */
+	version = p.ps.server_hello.version < MIG_WIRE_VERSION ? p.ps.server_hello.version
+							       : MIG_WIRE_VERSION;
+	if (s->o->xbzrle_cache && version >= 2)
+		err = mig_enc_hello_xbzrle(&s->c.enc, version, s->o->secret_file ? proof : NULL);
+	else
+		err = mig_enc_hello(&s->c.enc, version, s->o->secret_file ? proof : NULL);
 	if (!err)
 		err = mig_send(&s->c, &s->c.enc);
 	if (!err)
 		err = mig_recv(&s->c, 1u << MIG_READY | 1u << MIG_ERROR, &p);
 	if (err)
 		return err;
-	if (p.type == MIG_READY)
+	if (p.type == MIG_READY) {
+		if (s->o->xbzrle_cache && !p.xbzrle) {
+			pr_info("%s: the destination (stream version %u) does not take XBZRLE "
+				"deltas: pages go whole",
+				s->c.peer, version);
+			return 0;
+		}
+		if (s->o->xbzrle_cache) {
+			err = mcache_init(&s->cache, s->o->xbzrle_cache);
+			if (err) {
+				pr_err("--xbzrle: cannot allocate a cache of %llu bytes",
+				       (unsigned long long)s->o->xbzrle_cache);
+				return err;
+			}
+			s->xbzrle = 1;
+		}
 		return 0;
+	}
 refused : {
 	char msg[256];
 
@@ -136,12 +159,23 @@ static void report_round(const struct msend *s, unsigned round, uint64_t round_u
 
 	if (s->o->json) {
 		printf("{\"event\":\"round\",\"round\":%u,\"pages_full\":%llu,\"pages_zero\":%llu,"
+		       "\"pages_xbzrle\":%llu,\"xbzrle_bytes\":%llu,"
 		       "\"bytes\":%llu,\"round_ms\":%.3f,\"send_ms\":%.3f,\"frozen_ms\":%.3f,"
 		       "\"dirty_pages_per_s\":%.0f,\"bandwidth_bytes_per_s\":%.0f,"
 		       "\"predicted_downtime_ms\":%.3f}\n",
 		       round, (unsigned long long)st->full, (unsigned long long)st->zero,
+		       (unsigned long long)st->xbzrle, (unsigned long long)st->xbzrle_bytes,
 		       (unsigned long long)st->bytes, round_us / 1e3, st->send_us / 1e3,
 		       frozen_us / 1e3, dirty_rate, bw, predicted_ms);
+	} else if (s->xbzrle) {
+		printf("round %u: %llu pages (%llu full, %llu zero, %llu xbzrle in %.1f KiB), "
+		       "%.1f MiB in %.1f ms (sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty "
+		       "rate %.0f pages/s, predicted downtime %.1f ms\n",
+		       round, (unsigned long long)(st->full + st->zero + st->xbzrle),
+		       (unsigned long long)st->full, (unsigned long long)st->zero,
+		       (unsigned long long)st->xbzrle, st->xbzrle_bytes / 1024.0,
+		       st->bytes / 1048576.0, round_us / 1e3, st->send_us / 1e3, bw / 1048576.0,
+		       frozen_us / 1e3, dirty_rate, predicted_ms);
 	} else {
 		printf("round %u: %llu pages (%llu full, %llu zero), %.1f MiB in %.1f ms "
 		       "(sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty rate %.0f pages/s, "
@@ -161,7 +195,7 @@ struct mrounds {
 	unsigned round;
 	uint64_t t_hold; /* when its images were published (the tree frozen) */
 	uint64_t t_sent; /* when the final end mark was sent */
-	uint64_t final_full, final_zero, final_bytes, verdict_us;
+	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
 	pid_t dest_root;
 };
 
@@ -187,6 +221,7 @@ static int send_final(void *arg, const char *dir)
 	if (!err)
 		err = msend_end(s, r->round);
 	r->final_full = s->st.full;
+	r->final_xbzrle = s->st.xbzrle;
 	r->final_zero = s->st.zero;
 	r->final_bytes = s->st.bytes;
 	r->t_sent = mono_us();
@@ -381,19 +416,19 @@ int migrate_send(const struct migrate_opts *o)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
 			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
-			       "\"final_pages_zero\":%llu,\"bytes\":%llu}\n",
+			       "\"final_pages_zero\":%llu,\"final_pages_xbzrle\":%llu,\"bytes\":%llu}\n",
 			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
 			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
 			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
-			       (unsigned long long)s.c.sent);
+			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
 		else
 			printf("migrated: pid %d runs on the destination as pid %d; %u pre-copy "
 			       "round(s), final %llu pages (%llu zero), downtime %.1f ms (frozen to "
 			       "verdict: dump %.1f, send %.1f, destination %.1f), total %.1f ms, "
 			       "%.1f MiB sent\n",
 			       o->pid, r.dest_root, r.round - 1,
-			       (unsigned long long)(r.final_full + r.final_zero),
+			       (unsigned long long)(r.final_full + r.final_zero + r.final_xbzrle),
 			       (unsigned long long)r.final_zero,
 			       (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
@@ -413,6 +448,11 @@ out:
 	mig_conn_free(&s.c);
 	if (made_work && !o->work_dir)
 		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (s.xbzrle)
+		pr_info("xbzrle cache: %llu hits, %llu misses, %llu evictions",
+			(unsigned long long)s.cache.hits, (unsigned long long)s.cache.misses,
+			(unsigned long long)s.cache.evictions);
+	mcache_free(&s.cache);
 	free(s.areas);
 	free(s.pids);
 	sigprocmask(SIG_SETMASK, &old, NULL);
