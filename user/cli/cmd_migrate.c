@@ -72,6 +72,7 @@ static int run(struct cli_opts *o)
 	mo.wire_log = o->wire_log;
 	mo.work_dir = o->images_dir;
 	mo.xbzrle_cache = (uint64_t)o->xbzrle_cache;
+	mo.auto_converge = o->auto_converge;
 	cli_track_opts(o, &mo.track);
 	return migrate_send(&mo);
 }
@@ -84,6 +85,7 @@ const struct cli_cmd cmd_migrate = {
 		"Usage: ferry migrate -t PID --to HOST:PORT [--secret-file F] [--max-rounds N]\n"
 		"                     [--downtime-limit MS] [--max-bandwidth RATE] [--json]\n"
 		"                     [--wire-log FILE] [-D DIR] [--xbzrle[=CACHE_SIZE]]\n"
+		"                     [--auto-converge]\n"
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
 		"                     [--secret-file F] [--timeout S] [--no-xbzrle] [-v[N]]\n"
@@ -111,7 +113,7 @@ const struct cli_cmd cmd_migrate = {
 		"  migrate: listening on ADDR:PORT\n"
 		"and once the tree runs:\n"
 		"  migrate: the tree runs, root pid N\n\n"
-		"Not done yet: post-copy, auto-converge.\n\n"
+		"Not done yet: post-copy; auto-converge through the tree's cgroup cpu.max.\n\n"
 		"Options (source):\n"
 		"  -t PID                the root of the tree to migrate\n"
 		"  --to HOST:PORT        the destination ([IPv6]:PORT for IPv6)\n"
@@ -126,7 +128,13 @@ const struct cli_cmd cmd_migrate = {
 		"  --xbzrle[=CACHE_SIZE] keep a cache of the pages sent (default 64M; K, M, G\n"
 		"                        suffixes) and send a page sent again as an XBZRLE\n"
 		"                        delta (QEMU's encoding) when that is shorter; the\n"
-		"                        destination must take them (stream version 2)\n" CLI_TRACK_OPTS_HELP
+		"                        destination must take them (stream version 2)\n"
+		"  --auto-converge       from round 3, when the predicted downtime is over the\n"
+		"                        limit and the dirty rate does not fall, throttle the\n"
+		"                        tree with SIGSTOP/SIGCONT slices (20%, then +10 points\n"
+		"                        a round, at most 99%); paused during every dump, and\n"
+		"                        lifted on every way out (a watcher process continues\n"
+		"                        the tree even if ferry is killed)\n" CLI_TRACK_OPTS_HELP
 		"Options (destination):\n"
 		"  --incoming            be the destination\n"
 		"  --address A           listen address (default: any)\n"

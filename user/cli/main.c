@@ -58,6 +58,7 @@ enum {
 	OPT_MAX_BANDWIDTH,
 	OPT_XBZRLE,
 	OPT_NO_XBZRLE,
+	OPT_AUTO_CONVERGE,
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +110,7 @@ static const struct option long_opts[] = {
 	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
 	{ "xbzrle", optional_argument, NULL, OPT_XBZRLE },
 	{ "no-xbzrle", no_argument, NULL, OPT_NO_XBZRLE },
+	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -445,6 +447,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_NO_XBZRLE:
 			o->no_xbzrle = 1;
+			break;
+		case OPT_AUTO_CONVERGE:
+			o->auto_converge = 1;
 			break;
 		default:
 			return -EINVAL;

@@ -29,6 +29,7 @@ struct migrate_opts {
 	const char *wire_log;	 /* a copy of every octet sent, or NULL */
 	const char *work_dir;	 /* where the rounds' images go; NULL: a temporary directory */
 	uint64_t xbzrle_cache;	 /* --xbzrle: bytes of the cache of sent pages; 0: off */
+	int auto_converge; /* --auto-converge: throttle a tree whose dirty rate does not fall */
 	struct tracker_opts track;
 };
 

@@ -23,6 +23,7 @@
 #include "dump.h"
 #include "log.h"
 #include "migrate_priv.h"
+#include "migrate_throttle.h"
 #include "tracker.h"
 #include "util.h"
 
@@ -153,7 +154,8 @@ refused : {
 }
 
 static void report_round(const struct msend *s, unsigned round, uint64_t round_us,
-			 uint64_t frozen_us, double dirty_rate, double bw, double predicted_ms)
+			 uint64_t frozen_us, double dirty_rate, double bw, double predicted_ms,
+			 int throttle)
 {
 	const struct msend_stats *st = &s->st;
 
@@ -162,11 +164,16 @@ static void report_round(const struct msend *s, unsigned round, uint64_t round_u
 		       "\"pages_xbzrle\":%llu,\"xbzrle_bytes\":%llu,"
 		       "\"bytes\":%llu,\"round_ms\":%.3f,\"send_ms\":%.3f,\"frozen_ms\":%.3f,"
 		       "\"dirty_pages_per_s\":%.0f,\"bandwidth_bytes_per_s\":%.0f,"
-		       "\"predicted_downtime_ms\":%.3f}\n",
+		       "\"predicted_downtime_ms\":%.3f,\"throttle_pct\":%d}\n",
 		       round, (unsigned long long)st->full, (unsigned long long)st->zero,
 		       (unsigned long long)st->xbzrle, (unsigned long long)st->xbzrle_bytes,
 		       (unsigned long long)st->bytes, round_us / 1e3, st->send_us / 1e3,
-		       frozen_us / 1e3, dirty_rate, bw, predicted_ms);
+		       frozen_us / 1e3, dirty_rate, bw, predicted_ms, throttle);
+	} else if (throttle) {
+		printf("round %u: %llu pages, %.1f MiB in %.1f ms, dirty rate %.0f pages/s, "
+		       "predicted downtime %.1f ms, throttled %d%%\n",
+		       round, (unsigned long long)(st->full + st->zero + st->xbzrle),
+		       st->bytes / 1048576.0, round_us / 1e3, dirty_rate, predicted_ms, throttle);
 	} else if (s->xbzrle) {
 		printf("round %u: %llu pages (%llu full, %llu zero, %llu xbzrle in %.1f KiB), "
 		       "%.1f MiB in %.1f ms (sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty "
@@ -197,7 +204,32 @@ struct mrounds {
 	uint64_t t_sent; /* when the final end mark was sent */
 	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
 	pid_t dest_root;
+	struct mthrottle *thr; /* --auto-converge, once it acted */
 };
+
+/*
+ * --auto-converge: from round 3 on, when the predicted downtime is over the
+ * limit and the dirty rate did not fall by a tenth (or from round 4 on,
+ * whatever the rate), throttle the tree: 20%, then 10 points more a round.
+ */
+static void auto_converge(struct mrounds *r, double rate, double prev_rate, double predicted)
+{
+	const struct migrate_opts *o = r->s->o;
+	int pct;
+
+	if (!o->auto_converge || r->round < 3 || predicted <= (double)o->downtime_ms)
+		return;
+	if (rate < 0.9 * prev_rate && r->round < 4)
+		return;
+	if (!r->thr && mthrottle_start(r->s->pids, r->s->nr_pids, &r->thr))
+		return;
+	pct = mthrottle_pct(r->thr);
+	pct = pct ? pct + MTHROTTLE_STEP : MTHROTTLE_FIRST;
+	mthrottle_set(r->thr, pct);
+	pr_info("auto-converge: round %u, dirty rate %.0f pages/s (before %.0f), predicted "
+		"downtime %.1f ms: the tree is throttled to %d%% of its CPU time",
+		r->round, rate, prev_rate, predicted, mthrottle_pct(r->thr));
+}
 
 /*
  * The final section, sent while the tree is frozen (dump_opts.hold): the
@@ -274,6 +306,7 @@ static int precopy(struct mrounds *r, const char *work)
 	const struct migrate_opts *o = s->o;
 	char prev[PATH_MAX] = "";
 	uint64_t t_prev_scan = 0;
+	double prev_rate = 0;
 	int err = 0;
 
 	for (r->round = 1; r->round <= o->max_rounds; r->round++) {
@@ -288,7 +321,12 @@ static int precopy(struct mrounds *r, const char *work)
 		snprintf(r->dir, sizeof(r->dir), "%s/round-%u", work, r->round);
 		d.dir = r->dir;
 		d.prev_dir = prev[0] ? prev : NULL;
+		/* No SIGSTOP of the throttle may reach a process the dump seizes. */
+		if (r->thr)
+			mthrottle_pause(r->thr);
 		err = predump_tree(&d, &res);
+		if (r->thr)
+			mthrottle_resume(r->thr);
 		if (err) {
 			pr_err("pid %d: pre-copy round %u failed: %s", o->pid, r->round,
 			       strerror(-err));
@@ -326,8 +364,12 @@ static int precopy(struct mrounds *r, const char *work)
 		/* What this round sent is what the previous one let be written: the final set. */
 		predicted = bw > 0 ? s->st.bytes * 1e3 / bw : 0;
 		predicted += res.frozen_us / 1e3;
-		report_round(s, r->round, elapsed, res.frozen_us, rate, bw, predicted);
+		report_round(s, r->round, elapsed, res.frozen_us, rate, bw, predicted,
+			     r->thr ? mthrottle_pct(r->thr) : 0);
 		snprintf(prev, sizeof(prev), "%s", r->dir);
+		if (r->round < o->max_rounds)
+			auto_converge(r, rate, prev_rate, predicted);
+		prev_rate = rate;
 		if (r->round > 1 && predicted <= (double)o->downtime_ms)
 			break;
 		if (r->round == o->max_rounds)
@@ -400,8 +442,12 @@ int migrate_send(const struct migrate_opts *o)
 		d.hold = send_final;
 		d.hold_arg = &r;
 		r.round++;
+		if (r.thr)
+			mthrottle_pause(r.thr);
 		/* Stops the tracking; kills the tree if send_final says so, else releases it. */
 		err = dump_tree(&d, &res);
+		mthrottle_stop(r.thr);
+		r.thr = NULL;
 		if (err) {
 			pr_err("pid %d: the final section failed: %s; the source was released and "
 			       "keeps running",
@@ -439,6 +485,8 @@ int migrate_send(const struct migrate_opts *o)
 	goto out;
 
 out_release:
+	mthrottle_stop(r.thr);
+	r.thr = NULL;
 	release_source(&s);
 	pr_err("pid %d: migration failed: %s; the source was released and keeps running", o->pid,
 	       strerror(-err));
@@ -448,6 +496,7 @@ out:
 	mig_conn_free(&s.c);
 	if (made_work && !o->work_dir)
 		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	mthrottle_stop(r.thr);
 	if (s.xbzrle)
 		pr_info("xbzrle cache: %llu hits, %llu misses, %llu evictions",
 			(unsigned long long)s.cache.hits, (unsigned long long)s.cache.misses,
