@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -319,4 +320,50 @@ Test(xbzrle, destination_copies)
 	cr_assert_eq(c.used, 10001);
 	mcopies_free(&c);
 	close(fd);
+}
+
+/* The version 2 PDUs decode against the module (docs/pageserver.asn1) with asn1Decoding. */
+Test(xbzrle, schema_asn1decoding)
+{
+	uint8_t delta[] = { 0x40, 0x08, 1, 2, 3, 4, 5, 6, 7, 8 }, proof[PS_PROOF_SIZE] = { 7 };
+	static const char *const type[] = { "FerryWire.SourcePdu", "FerryWire.DestinationPdu",
+					    "FerryWire.SourcePdu" };
+	static const char *const want[] = { "name:xbzrle", "name:xbzrle", "name:xbzrle" };
+	char *dir, path[4096], schema[4096], *out = NULL, *err = NULL;
+	const char *b = getenv("FERRY_BUILD");
+	struct ber_enc e;
+	int rc;
+
+	if (t_run(NULL, NULL, "command -v asn1Decoding"))
+		cr_skip_test("asn1Decoding is not installed (Debian package libtasn1-bin)");
+	snprintf(path, sizeof(path), "%s/../docs/pageserver.asn1", b ? b : ".");
+	cr_assert(realpath(path, schema) || realpath("docs/pageserver.asn1", schema),
+		  "docs/pageserver.asn1 not found (set FERRY_BUILD)");
+	dir = t_tmpdir();
+	ber_enc_init(&e);
+	for (int i = 0; i < 3; i++) {
+		ber_enc_reset(&e);
+		if (i == 0) {
+			cr_assert_eq(mig_enc_hello_xbzrle(&e, MIG_WIRE_VERSION, proof), 0);
+		} else if (i == 1) {
+			cr_assert_eq(mig_enc_ready(&e, true), 0);
+		} else {
+			cr_assert_eq(mig_enc_pages_open(&e, 0, 1), 0);
+			cr_assert_eq(mig_enc_page_xbzrle(&e, delta, sizeof(delta)), 0);
+			cr_assert_eq(mig_enc_page_xbzrle(&e, NULL, 0), 0);
+			cr_assert_eq(mig_enc_pages_close(&e), 0);
+		}
+		snprintf(path, sizeof(path), "%s/pdu%d.der", dir, i);
+		cr_assert_eq(t_write_file(path, e.buf, e.len), 0);
+		rc = t_run(&out, &err, "asn1Decoding %s %s %s", schema, path, type[i]);
+		cr_assert_eq(rc, 0, "asn1Decoding of %s failed: %s%s", type[i], out ? out : "",
+			     err ? err : "");
+		cr_assert(out && err && strstr(err, "Decoding: SUCCESS") && strstr(out, want[i]),
+			  "%s: %s%s", type[i], out ? out : "", err ? err : "");
+		free(out);
+		free(err);
+	}
+	ber_enc_free(&e);
+	t_rmrf(dir);
+	free(dir);
 }
