@@ -15,14 +15,17 @@
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
 #include "util.h"
+#include "xbzrle.h"
 
 #define PAGE 4096u
 
-int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, const char *parent)
+int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, const char *parent,
+		struct mcopies *copies)
 {
 	int err;
 
 	memset(l, 0, sizeof(*l));
+	l->copies = copies;
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	if (strcmp(name, ".") && mkdirat(dirfd, name, 0700)) {
 		err = -errno;
@@ -113,10 +116,12 @@ static int add_pagemap(struct mlevel *l, const char *name, pid_t pid, const void
 	}
 	if (err < 0)
 		goto out;
-	p->pages_fd = openat(l->dirfd, pages, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	p->pages_fd = openat(l->dirfd, pages, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	err = p->pages_fd < 0 ? -errno : 0;
 	if (err)
 		pr_err("%s/%s: cannot create: %s", l->name, pages, strerror(-err));
+	if (!err && l->copies)
+		err = mcopies_add_file(l->copies, p->pages_fd, &p->copy_file);
 out:
 	img_close(img);
 	return err;
@@ -173,6 +178,8 @@ int mlevel_page(struct mlevel *l, pid_t pid, uint64_t addr, const void *data)
 		       strerror(-err));
 		return err;
 	}
+	if (l->copies && mcopies_put(l->copies, pid, addr, p->copy_file, p->off))
+		return -ENOMEM;
 	p->off += PAGE;
 	l->pages++;
 	l->zero_pages += !data;
@@ -181,6 +188,41 @@ int mlevel_page(struct mlevel *l, pid_t pid, uint64_t addr, const void *data)
 		p->in_run = 0;
 	}
 	return 0;
+}
+
+int mlevel_page_xbzrle(struct mlevel *l, pid_t pid, uint64_t addr, const uint8_t *delta, size_t len)
+{
+	uint8_t page[PAGE];
+	const char *why = "";
+	size_t bad = 0;
+	int err;
+
+	if (!l->copies) {
+		pr_err("%s: pid %d: an XBZRLE delta for page 0x%llx, but none were agreed on",
+		       l->name, pid, (unsigned long long)addr);
+		return -EPROTO;
+	}
+	err = mcopies_read(l->copies, pid, addr, page);
+	if (err == -ENOENT) {
+		pr_err("%s: pid %d: an XBZRLE delta for page 0x%llx, which was never received "
+		       "before",
+		       l->name, pid, (unsigned long long)addr);
+		return -EPROTO;
+	}
+	if (err) {
+		pr_err("%s: pid %d: cannot read the earlier copy of page 0x%llx: %s", l->name, pid,
+		       (unsigned long long)addr, strerror(-err));
+		return err;
+	}
+	if (xbzrle_apply(delta, len, page, PAGE, &bad, &why)) {
+		pr_err("%s: pid %d: the XBZRLE delta for page 0x%llx is refused at its octet %zu: "
+		       "%s",
+		       l->name, pid, (unsigned long long)addr, bad, why);
+		return -EPROTO;
+	}
+	err = mlevel_page(l, pid, addr, page);
+	l->xbzrle_pages += !err;
+	return err;
 }
 
 int mlevel_close(struct mlevel *l)

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "migrate_copies.h"
+
 struct mlevel_run {
 	uint64_t vaddr, nr;
 };
@@ -33,6 +35,7 @@ struct mlevel_proc {
 	size_t nr_runs, cur;	 /* the run the next page belongs to */
 	uint64_t in_run;	 /* pages of runs[cur] received */
 	uint64_t off;		 /* bytes of the pages file written (holes for zero pages) */
+	uint32_t copy_file;	 /* its pages file in l->copies */
 };
 
 struct mlevel {
@@ -40,15 +43,18 @@ struct mlevel {
 	char name[64]; /* its name inside the images directory ("." for the final) */
 	struct mlevel_proc *procs;
 	size_t nr_procs;
-	uint64_t pages, zero_pages;
+	uint64_t pages, zero_pages, xbzrle_pages;
+	struct mcopies *copies; /* with XBZRLE: where the latest copy of each page is; or NULL */
 };
 
 /*
  * mlevel_open - level @name (a new directory "round-K", or "." for the
  * images directory itself) in @dirfd, linked to @parent ("round-K", NULL
- * for none). Returns 0 or -errno (logged with @dir).
+ * for none). With @copies (XBZRLE) every page it receives is indexed there.
+ * Returns 0 or -errno (logged with @dir).
  */
-int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, const char *parent);
+int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, const char *parent,
+		struct mcopies *copies);
 /*
  * mlevel_image - write image @name (@len bytes at @data) into the level; a
  * pagemap-PID.img is also read for the runs its pages will fill, and its
@@ -58,6 +64,13 @@ int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, 
 int mlevel_image(struct mlevel *l, const char *name, const void *data, size_t len);
 /* mlevel_page - page @addr of @pid: 4096 bytes at @data, or zeros (@data NULL). */
 int mlevel_page(struct mlevel *l, pid_t pid, uint64_t addr, const void *data);
+/*
+ * mlevel_page_xbzrle - page @addr of @pid as the XBZRLE @delta (@len octets,
+ * checked by the decoder) applied to the latest copy received of it (an
+ * earlier round). -EPROTO if there is none or the delta does not apply.
+ */
+int mlevel_page_xbzrle(struct mlevel *l, pid_t pid, uint64_t addr, const uint8_t *delta,
+		       size_t len);
 /* mlevel_close - check that every page of every pagemap came, close the files. */
 int mlevel_close(struct mlevel *l);
 /* mlevel_free - close what is open (after an error too). */

@@ -49,7 +49,9 @@ struct mrecv {
 	struct rarea *areas;
 	size_t nr_areas;
 	uint64_t round; /* of the last section */
-	uint64_t images, image_bytes, pages, zero_pages;
+	uint64_t images, image_bytes, pages, zero_pages, xbzrle_pages;
+	int xbzrle;	       /* XBZRLE agreed on in the hello */
+	struct mcopies copies; /* then: the latest copy of every page */
 };
 
 /* 127/8, ::1, ::ffff:127.x: no one else can connect. */
@@ -124,13 +126,13 @@ static int accept_one(struct mrecv *m, int lfd)
 	char host[INET6_ADDRSTRLEN] = "?";
 	int fd, err;
 
-	if (m->o->timeout_ms > 0) {
+	if (m->o->accept_timeout_ms > 0) {
 		struct pollfd p = { .fd = lfd, .events = POLLIN };
-		int r = poll(&p, 1, (int)m->o->timeout_ms);
+		int r = poll(&p, 1, (int)m->o->accept_timeout_ms);
 
 		if (r <= 0) {
 			err = r ? -errno : -ETIMEDOUT;
-			pr_err("no source connected within %ld ms: %s", m->o->timeout_ms,
+			pr_err("no source connected within %ld ms: %s", m->o->accept_timeout_ms,
 			       strerror(-err));
 			return err;
 		}
@@ -184,9 +186,9 @@ static int hello(struct mrecv *m)
 			send_error(m, PS_ERR_BAD_MESSAGE, "expected a MigrationHello");
 		return err;
 	}
-	if (p.hello.version != MIG_WIRE_VERSION) {
-		pr_err("%s speaks version %u of the stream, this ferry %d", m->peer,
-		       p.hello.version, MIG_WIRE_VERSION);
+	if (p.hello.version < MIG_WIRE_MIN_VERSION || p.hello.version > MIG_WIRE_VERSION) {
+		pr_err("%s speaks version %u of the stream, this ferry %d..%d", m->peer,
+		       p.hello.version, MIG_WIRE_MIN_VERSION, MIG_WIRE_VERSION);
 		send_error(m, PS_ERR_UNSUPPORTED_VERSION, "unsupported version");
 		return -EPROTO;
 	}
@@ -215,7 +217,15 @@ static int hello(struct mrecv *m)
 			return -EACCES;
 		}
 	}
-	err = ps_enc_ready(&m->c.enc, 0);
+	/* XBZRLE: asked for by a version 2 source, taken unless --no-xbzrle. */
+	m->xbzrle = p.xbzrle && p.hello.version >= 2 && !m->o->no_xbzrle;
+	if (p.xbzrle)
+		pr_info("%s asks for XBZRLE deltas: %s", m->peer,
+			m->xbzrle ? "accepted" : "refused (--no-xbzrle)");
+	if (p.hello.version >= 2)
+		err = mig_enc_ready(&m->c.enc, m->xbzrle);
+	else
+		err = ps_enc_ready(&m->c.enc, 0);
 	return err ? err : mig_send(&m->c, &m->c.enc);
 }
 
@@ -266,6 +276,11 @@ static int on_pages(struct mrecv *m, const struct mig_pdu *p)
 	}
 	addr = a->start + p->pages.first * MIG_PAGE_SIZE;
 	while (!err && mig_pages_next(p, &pos, &it)) {
+		if (it.kind == MIG_PAGE_XBZRLE) {
+			err = mlevel_page_xbzrle(&m->lv, a->pid, addr, it.data, it.len);
+			addr += MIG_PAGE_SIZE;
+			continue;
+		}
 		for (uint32_t k = 0; k < it.count && !err; k++, addr += MIG_PAGE_SIZE)
 			err = mlevel_page(&m->lv, a->pid, addr, it.data);
 	}
@@ -305,7 +320,8 @@ static int open_level(struct mrecv *m, enum mig_section_kind kind)
 		snprintf(name, sizeof(name), "round-%llu", (unsigned long long)m->round);
 	else
 		snprintf(name, sizeof(name), ".");
-	err = mlevel_open(&m->lv, m->dirfd, m->dir, name, m->last_round[0] ? m->last_round : NULL);
+	err = mlevel_open(&m->lv, m->dirfd, m->dir, name, m->last_round[0] ? m->last_round : NULL,
+			  m->xbzrle ? &m->copies : NULL);
 	if (!err && kind == MIG_SEC_ITERATION)
 		snprintf(m->last_round, sizeof(m->last_round), "%s", name);
 	return err;
@@ -342,7 +358,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 	for (;;) {
 		err = mig_recv(&m->c,
 			       1u << MIG_AREA | 1u << MIG_IMAGE | 1u << MIG_PAGES | 1u << MIG_END |
-				       1u << MIG_ERROR,
+				       1u << MIG_ERROR | (m->xbzrle ? MIG_ALLOW_XBZRLE : 0),
 			       &p);
 		if (err)
 			return err;
@@ -370,6 +386,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 			}
 			m->pages += m->lv.pages;
 			m->zero_pages += m->lv.zero_pages;
+			m->xbzrle_pages += m->lv.xbzrle_pages;
 			pr_info("%s: %s section of round %" PRIu64 ": %" PRIu64
 				" items, %llu pages",
 				m->peer, mig_section_name(*kind), m->round, items,
@@ -497,11 +514,13 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		*root = 0;
 		goto out;
 	}
-	pr_info("%s: migrated; root pid %d; %llu pages received (%llu zero) in %llu rounds", m.peer,
-		*root, (unsigned long long)m.pages, (unsigned long long)m.zero_pages,
-		(unsigned long long)m.round);
+	pr_info("%s: migrated; root pid %d; %llu pages received (%llu zero, %llu xbzrle) in %llu "
+		"rounds",
+		m.peer, *root, (unsigned long long)m.pages, (unsigned long long)m.zero_pages,
+		(unsigned long long)m.xbzrle_pages, (unsigned long long)m.round);
 out:
 	mlevel_free(&m.lv);
+	mcopies_free(&m.copies);
 	mig_conn_free(&m.c);
 	free(m.areas);
 	if (m.dirfd >= 0)

@@ -18,9 +18,14 @@ struct migrate_recv_opts {
 	int port;		 /* 0: any free port */
 	const char *dir;	 /* images directory; NULL: a temporary one, removed after */
 	const char *secret_file; /* require the proof of this shared secret */
-	long timeout_ms;	 /* for the connection and each PDU; <= 0: none */
+	long timeout_ms;	 /* the longest silence of a connected source; <= 0: none */
+	long accept_timeout_ms;	 /* how long to wait for the source to connect; <= 0: no limit */
 	int lazy;		 /* restore lazily from the chain (the memory fills after resume) */
+	int no_xbzrle;		 /* refuse XBZRLE deltas when the source asks */
 };
+
+/* The longest silence of a connected source unless --timeout says otherwise. */
+#define MIGRATE_RECV_DEFAULT_TIMEOUT_MS 60000
 
 /*
  * migrate_recv - serve one migration. Prints "migrate: listening on

@@ -13,7 +13,10 @@
  *    page is MIG_PAGE_SIZE octets inside the PDU; re-encoding its pages
  *    decodes to the same pages;
  *  - a decoded MemoryArea, Section or EndMark re-encodes to a PDU that
- *    decodes to the same fields.
+ *    decodes to the same fields;
+ *  - the source's PDUs are decoded with and without XBZRLE agreed on: an
+ *    XBZRLE element that decodes applies to a page without error (never
+ *    past its end: ASan watches), and is refused when not agreed on.
  * The seeds (corpus/fuzz_migrate_wire/) are pieces of a captured migration.
  */
 #include <errno.h>
@@ -24,6 +27,7 @@
 
 #include "ber.h"
 #include "migrate_wire.h"
+#include "xbzrle.h"
 
 #define CHECK(cond)                                                                         \
 	do {                                                                                \
@@ -50,6 +54,14 @@ static void check_pages(const struct mig_pdu *p, const uint8_t *buf, size_t len)
 			CHECK(it.data >= buf && it.data + MIG_PAGE_SIZE <= buf + len);
 			memcpy(pages + (size_t)full * MIG_PAGE_SIZE, it.data, MIG_PAGE_SIZE);
 			full++;
+		} else if (it.kind == MIG_PAGE_XBZRLE) {
+			uint8_t page[MIG_PAGE_SIZE] = { 0 };
+			const char *why = "";
+			size_t bad = 0;
+
+			CHECK(it.count == 1 && it.len <= MIG_MAX_XBZRLE);
+			CHECK(it.data >= buf && it.data + it.len <= buf + len);
+			CHECK(!xbzrle_apply(it.data, it.len, page, MIG_PAGE_SIZE, &bad, &why));
 		} else {
 			CHECK(it.kind == MIG_PAGE_ZEROS && !it.data);
 		}
@@ -138,8 +150,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ret == 0)
 			return 0;
 		CHECK(pdu_len <= size - off && pdu_len <= MIG_MAX_PDU);
-		for (int side = 0; side < 2; side++) {
-			unsigned int allowed = side ? MIG_FROM_DEST : MIG_FROM_SOURCE;
+		for (int side = 0; side < 3; side++) {
+			unsigned int allowed = side == 1   ? MIG_FROM_DEST
+					       : side == 2 ? MIG_FROM_SOURCE | MIG_ALLOW_XBZRLE
+							   : MIG_FROM_SOURCE;
 
 			memset(&err, 0, sizeof(err));
 			ret = mig_decode(data + off, pdu_len, off, allowed, &p, &err);

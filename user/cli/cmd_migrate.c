@@ -22,8 +22,11 @@ static int incoming(struct cli_opts *o)
 	ro.port = o->port >= 0 ? (int)o->port : MIG_DEFAULT_PORT;
 	ro.dir = o->images_dir;
 	ro.secret_file = o->secret_file;
-	ro.timeout_ms = o->timeout_ms;
+	/* --timeout bounds the wait for the source too; by default only its silences. */
+	ro.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : MIGRATE_RECV_DEFAULT_TIMEOUT_MS;
+	ro.accept_timeout_ms = o->timeout_ms;
 	ro.lazy = o->lazy_pages;
+	ro.no_xbzrle = o->no_xbzrle;
 	err = migrate_recv(&ro, &root);
 	if (err)
 		return err;
@@ -68,6 +71,8 @@ static int run(struct cli_opts *o)
 	mo.max_bandwidth = (uint64_t)o->max_bandwidth;
 	mo.wire_log = o->wire_log;
 	mo.work_dir = o->images_dir;
+	mo.xbzrle_cache = (uint64_t)o->xbzrle_cache;
+	mo.auto_converge = o->auto_converge;
 	cli_track_opts(o, &mo.track);
 	return migrate_send(&mo);
 }
@@ -79,10 +84,12 @@ const struct cli_cmd cmd_migrate = {
 	.usage =
 		"Usage: ferry migrate -t PID --to HOST:PORT [--secret-file F] [--max-rounds N]\n"
 		"                     [--downtime-limit MS] [--max-bandwidth RATE] [--json]\n"
-		"                     [--wire-log FILE] [-D DIR]\n"
+		"                     [--wire-log FILE] [-D DIR] [--xbzrle[=CACHE_SIZE]]\n"
+		"                     [--auto-converge]\n"
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
-		"                     [--secret-file F] [--timeout S] [-v[N]] [--log-file F]\n\n"
+		"                     [--secret-file F] [--timeout S] [--no-xbzrle] [-v[N]]\n"
+		"                     [--log-file F]\n\n"
 		"Live migration of the process tree of PID to the machine (or namespace)\n"
 		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
 		"the BER stream of docs/migrate.md.\n\n"
@@ -106,7 +113,7 @@ const struct cli_cmd cmd_migrate = {
 		"  migrate: listening on ADDR:PORT\n"
 		"and once the tree runs:\n"
 		"  migrate: the tree runs, root pid N\n\n"
-		"Not done yet: XBZRLE, post-copy, auto-converge.\n\n"
+		"Not done yet: post-copy; auto-converge through the tree's cgroup cpu.max.\n\n"
 		"Options (source):\n"
 		"  -t PID                the root of the tree to migrate\n"
 		"  --to HOST:PORT        the destination ([IPv6]:PORT for IPv6)\n"
@@ -117,7 +124,17 @@ const struct cli_cmd cmd_migrate = {
 		"  --json                one JSON object per round and one at the end\n"
 		"  --wire-log FILE       a copy of every octet sent (for openssl asn1parse)\n"
 		"  -D DIR                keep the rounds' images in DIR (default: a temporary\n"
-		"                        directory, removed afterwards)\n" CLI_TRACK_OPTS_HELP
+		"                        directory, removed afterwards)\n"
+		"  --xbzrle[=CACHE_SIZE] keep a cache of the pages sent (default 64M; K, M, G\n"
+		"                        suffixes) and send a page sent again as an XBZRLE\n"
+		"                        delta (QEMU's encoding) when that is shorter; the\n"
+		"                        destination must take them (stream version 2)\n"
+		"  --auto-converge       from round 3, when the predicted downtime is over the\n"
+		"                        limit and the dirty rate does not fall, throttle the\n"
+		"                        tree with SIGSTOP/SIGCONT slices (20%, then +10 points\n"
+		"                        a round, at most 99%); paused during every dump, and\n"
+		"                        lifted on every way out (a watcher process continues\n"
+		"                        the tree even if ferry is killed)\n" CLI_TRACK_OPTS_HELP
 		"Options (destination):\n"
 		"  --incoming            be the destination\n"
 		"  --address A           listen address (default: any)\n"
@@ -126,7 +143,10 @@ const struct cli_cmd cmd_migrate = {
 		"  --lazy-pages          resume the tree before its memory is in: a lazy-pages\n"
 		"                        daemon fills it from the images (docs/lazy.md), so\n"
 		"                        the downtime does not grow with the memory size\n"
-		"  --timeout S           wait at most S seconds for the source and each PDU\n"
+		"  --timeout S           wait at most S seconds for the source to connect and\n"
+		"                        for each PDU (default: no limit for the connection,\n"
+		"                        60 s of silence once connected)\n"
+		"  --no-xbzrle           refuse XBZRLE deltas (the source then sends pages whole)\n"
 		"Both:\n"
 		"  --secret-file F       a shared secret: the source proves it knows it\n"
 		"                        (HMAC-SHA256 over the destination's nonce)\n",

@@ -56,6 +56,9 @@ enum {
 	OPT_MAX_ROUNDS,
 	OPT_DOWNTIME_LIMIT,
 	OPT_MAX_BANDWIDTH,
+	OPT_XBZRLE,
+	OPT_NO_XBZRLE,
+	OPT_AUTO_CONVERGE,
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +108,9 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
 	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
+	{ "xbzrle", optional_argument, NULL, OPT_XBZRLE },
+	{ "no-xbzrle", no_argument, NULL, OPT_NO_XBZRLE },
+	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -427,6 +433,23 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 				return -EINVAL;
 			}
 			o->max_bandwidth = v;
+			break;
+		case OPT_XBZRLE:
+			v = 64L << 20; /* MCACHE_DEFAULT_BYTES */
+			if (optarg && (parse_size(optarg, &v) || v < 4096)) {
+				fprintf(stderr,
+					"ferry: bad --xbzrle '%s' (the cache size in bytes, >= 4096; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->xbzrle_cache = v;
+			break;
+		case OPT_NO_XBZRLE:
+			o->no_xbzrle = 1;
+			break;
+		case OPT_AUTO_CONVERGE:
+			o->auto_converge = 1;
 			break;
 		default:
 			return -EINVAL;

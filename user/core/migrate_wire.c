@@ -11,6 +11,7 @@
 
 #include "hmac.h"
 #include "migrate_wire.h"
+#include "xbzrle.h"
 
 const char *mig_pdu_name(unsigned int type)
 {
@@ -54,15 +55,35 @@ const char *mig_section_name(enum mig_section_kind k)
 
 /* ---- encoders ------------------------------------------------------------ */
 
-int mig_enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof)
+static int enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof, bool xbzrle)
 {
-	if (version < 1 || version > 255)
+	if (version < 1 || version > 255 || (xbzrle && version < 2))
 		return -EINVAL;
 	ber_begin(e, BER_APP(MIG_HELLO));
 	ber_put_uint(e, BER_INTEGER, version);
 	ber_put_uint(e, BER_INTEGER, MIG_PAGE_SIZE);
 	if (proof)
 		ber_put_octets(e, BER_OCTET_STRING, proof, PS_PROOF_SIZE);
+	if (xbzrle)
+		ber_put_bool(e, BER_BOOLEAN, true);
+	return ber_end(e);
+}
+
+int mig_enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof)
+{
+	return enc_hello(e, version, proof, false);
+}
+
+int mig_enc_hello_xbzrle(struct ber_enc *e, uint32_t version, const uint8_t *proof)
+{
+	return enc_hello(e, version, proof, true);
+}
+
+int mig_enc_ready(struct ber_enc *e, bool xbzrle)
+{
+	ber_begin(e, BER_APP(MIG_READY));
+	ber_put_uint(e, BER_INTEGER, 0);
+	ber_put_bool(e, BER_BOOLEAN, xbzrle);
 	return ber_end(e);
 }
 
@@ -162,6 +183,39 @@ int mig_enc_zeros(struct ber_enc *e, uint64_t area, uint64_t first, uint32_t cou
 	return ber_end(e);
 }
 
+int mig_enc_pages_open(struct ber_enc *e, uint64_t area, uint64_t first)
+{
+	ber_begin(e, BER_APP(MIG_PAGES));
+	ber_put_uint(e, BER_INTEGER, area);
+	ber_put_uint(e, BER_INTEGER, first);
+	return ber_begin(e, BER_SEQUENCE);
+}
+
+int mig_enc_page_full(struct ber_enc *e, const void *page)
+{
+	return ber_put_octets(e, BER_CTX(MIG_PAGE_FULL), page, MIG_PAGE_SIZE);
+}
+
+int mig_enc_page_zeros(struct ber_enc *e, uint32_t count)
+{
+	if (!count)
+		return -EINVAL;
+	return ber_put_uint(e, BER_CTX(MIG_PAGE_ZEROS), count);
+}
+
+int mig_enc_page_xbzrle(struct ber_enc *e, const void *delta, size_t len)
+{
+	if (len > MIG_MAX_XBZRLE)
+		return -EINVAL;
+	return ber_put_octets(e, BER_CTX(MIG_PAGE_XBZRLE), delta, len);
+}
+
+int mig_enc_pages_close(struct ber_enc *e)
+{
+	ber_end(e);
+	return ber_end(e);
+}
+
 int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items)
 {
 	ber_begin(e, BER_APP(MIG_END));
@@ -210,6 +264,19 @@ static int dec_hello(struct ber_dec *d, struct mig_pdu *p)
 			       PS_PROOF_SIZE, &v, &n);
 		p->hello.proof = v;
 	}
+	if (ber_next_is(d, BER_BOOLEAN) > 0)
+		ber_get_bool(d, BER_BOOLEAN, "MigrationHello.xbzrle", &p->xbzrle);
+	return ber_leave(d, true);
+}
+
+/* The page server's Ready, with the stream's optional xbzrle answer. */
+static int dec_ready(struct ber_dec *d, struct mig_pdu *p)
+{
+	ber_enter(d, BER_APP(MIG_READY), "Ready");
+	ber_get_uint(d, BER_INTEGER, "Ready.connection", 0, UINT64_MAX, &p->ps.ready.connection);
+	p->ps.type = PS_READY;
+	if (ber_next_is(d, BER_BOOLEAN) > 0)
+		ber_get_bool(d, BER_BOOLEAN, "Ready.xbzrle", &p->xbzrle);
 	return ber_leave(d, true);
 }
 
@@ -270,7 +337,21 @@ static int dec_image(struct ber_dec *d, struct mig_pdu *p)
 	return ber_leave(d, true);
 }
 
-static int dec_pages(struct ber_dec *d, struct mig_pdu *p)
+/* An XBZRLE element's delta: well formed, inside its page. */
+static int dec_xbzrle(struct ber_dec *d, const struct ber_tlv *t)
+{
+	const char *why = "";
+	const uint8_t *v;
+	size_t len, bad = 0;
+
+	if (ber_get_octets(d, t->tag, "Pages.pages.xbzrle", 0, MIG_MAX_XBZRLE, &v, &len))
+		return d->err.err;
+	if (xbzrle_check(v, len, MIG_PAGE_SIZE, &bad, &why))
+		return ber_fail(d, t->off + t->hdr_len + bad, "Pages.pages.xbzrle: %s", why);
+	return 0;
+}
+
+static int dec_pages(struct ber_dec *d, struct mig_pdu *p, bool xbzrle)
 {
 	struct ber_tlv t;
 	uint64_t total = 0;
@@ -303,10 +384,14 @@ static int dec_pages(struct ber_dec *d, struct mig_pdu *p)
 		} else if (t.tag == BER_CTX(MIG_PAGE_ZEROS)) {
 			if (ber_get_uint(d, t.tag, "Pages.pages.zeros", 1, MIG_MAX_ZERO_RUN, &n))
 				return d->err.err;
+		} else if (t.tag == BER_CTX(MIG_PAGE_XBZRLE) && xbzrle) {
+			if (dec_xbzrle(d, &t))
+				return d->err.err;
+			n = 1;
 		} else if (t.tag == BER_CTX(MIG_PAGE_XBZRLE)) {
 			return ber_fail(d, t.off,
-					"Pages.pages.xbzrle: XBZRLE deltas are not in version %d",
-					MIG_WIRE_VERSION);
+					"Pages.pages.xbzrle: XBZRLE deltas were not agreed on in "
+					"the hello (version 1, or not asked for)");
 		} else {
 			char name[48];
 
@@ -390,8 +475,10 @@ int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, s
 	}
 	p->type = (enum mig_pdu_type)num;
 	switch (p->type) {
-	case MIG_SRV_HELLO:
 	case MIG_READY:
+		ret = dec_ready(&d, p);
+		break;
+	case MIG_SRV_HELLO:
 	case MIG_ERROR:
 		/* The page server's PDUs, decoded by its codec. */
 		return ps_decode(buf, len, base, 1u << num, &p->ps, e);
@@ -408,7 +495,7 @@ int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, s
 		ret = dec_image(&d, p);
 		break;
 	case MIG_PAGES:
-		ret = dec_pages(&d, p);
+		ret = dec_pages(&d, p, allowed & MIG_ALLOW_XBZRLE);
 		break;
 	case MIG_END:
 		ret = dec_end(&d, p);
@@ -436,8 +523,13 @@ int mig_pages_next(const struct mig_pdu *p, size_t *pos, struct mig_page_item *i
 	if (ber_next(&d, &t))
 		return 0;
 	*pos += d.pos;
+	it->len = t.len;
 	if (t.tag == BER_CTX(MIG_PAGE_FULL)) {
 		it->kind = MIG_PAGE_FULL;
+		it->count = 1;
+		it->data = t.val;
+	} else if (t.tag == BER_CTX(MIG_PAGE_XBZRLE)) {
+		it->kind = MIG_PAGE_XBZRLE;
 		it->count = 1;
 		it->data = t.val;
 	} else {

@@ -26,8 +26,13 @@
 #include "ber.h"
 #include "ps_wire.h"
 
-/* The revision of FerryWire whose migration stream this code speaks. */
-#define MIG_WIRE_VERSION 1
+/*
+ * The revision of FerryWire whose migration stream this code speaks: 2 adds
+ * XBZRLE deltas (asked for in the MigrationHello, accepted in the Ready).
+ * A destination still accepts a version 1 source (no deltas).
+ */
+#define MIG_WIRE_VERSION 2
+#define MIG_WIRE_MIN_VERSION 1
 #define MIG_PAGE_SIZE 4096u
 /* The most page elements (full pages or zero runs) in one Pages PDU. */
 #define MIG_MAX_PAGE_ITEMS 256u
@@ -61,6 +66,10 @@ enum mig_pdu_type {
 	(1u << MIG_HELLO | 1u << MIG_SECTION | 1u << MIG_AREA | 1u << MIG_IMAGE | \
 	 1u << MIG_PAGES | 1u << MIG_END | 1u << MIG_ERROR)
 #define MIG_FROM_DEST (1u << MIG_SRV_HELLO | 1u << MIG_READY | 1u << MIG_ERROR | 1u << MIG_VERDICT)
+/* Or-ed into a mask: Pages may carry XBZRLE elements (negotiated in the hello). */
+#define MIG_ALLOW_XBZRLE (1u << 31)
+/* The longest XBZRLE delta: shorter than a page, else the page goes whole. */
+#define MIG_MAX_XBZRLE (MIG_PAGE_SIZE - 1)
 
 enum mig_section_kind {
 	MIG_SEC_SETUP = 0,
@@ -72,17 +81,20 @@ enum mig_section_kind {
 enum mig_page_kind {
 	MIG_PAGE_FULL = 0,   /* [0] one page of data */
 	MIG_PAGE_ZEROS = 1,  /* [1] a run of zero pages */
-	MIG_PAGE_XBZRLE = 2, /* [2] a delta (reserved: version 1 refuses it) */
+	MIG_PAGE_XBZRLE = 2, /* [2] a delta against the copy the destination holds (version 2) */
 };
 
 struct mig_page_item {
 	enum mig_page_kind kind;
-	uint32_t count;	     /* pages it covers: 1 for FULL */
-	const uint8_t *data; /* FULL: MIG_PAGE_SIZE octets */
+	uint32_t count;	     /* pages it covers: 1 for FULL and XBZRLE */
+	const uint8_t *data; /* FULL: MIG_PAGE_SIZE octets; XBZRLE: the delta (checked) */
+	size_t len;	     /* octets at data */
 };
 
 struct mig_pdu {
 	enum mig_pdu_type type;
+	/* MigrationHello: the source asks for XBZRLE; Ready: the destination accepts it. */
+	bool xbzrle;
 	union {
 		struct {
 			uint32_t version;
@@ -135,6 +147,10 @@ const char *mig_section_name(enum mig_section_kind k);
 
 /* Encoders: append one PDU to @e. Return 0 or -ENOMEM / -EINVAL (outside the schema). */
 int mig_enc_hello(struct ber_enc *e, uint32_t version, const uint8_t *proof);
+/* mig_enc_hello_xbzrle - a MigrationHello that asks for XBZRLE deltas (version >= 2). */
+int mig_enc_hello_xbzrle(struct ber_enc *e, uint32_t version, const uint8_t *proof);
+/* mig_enc_ready - the destination's Ready (connection 0), saying whether it takes XBZRLE. */
+int mig_enc_ready(struct ber_enc *e, bool xbzrle);
 int mig_enc_section(struct ber_enc *e, enum mig_section_kind kind, uint64_t round);
 int mig_enc_area(struct ber_enc *e, uint64_t id, pid_t pid, uint64_t start, uint64_t nr_pages);
 int mig_enc_image(struct ber_enc *e, const char *name, const void *data, size_t len);
@@ -146,13 +162,25 @@ int mig_enc_image(struct ber_enc *e, const char *name, const void *data, size_t 
 int mig_enc_pages(struct ber_enc *e, uint64_t area, uint64_t first, const void *pages, uint32_t nr);
 /* mig_enc_zeros - a Pages PDU of one zero run of @count pages. */
 int mig_enc_zeros(struct ber_enc *e, uint64_t area, uint64_t first, uint32_t count);
+/*
+ * A Pages PDU element by element: open, 1..MIG_MAX_PAGE_ITEMS elements,
+ * close (which returns the encoder's error, if any).
+ */
+int mig_enc_pages_open(struct ber_enc *e, uint64_t area, uint64_t first);
+int mig_enc_page_full(struct ber_enc *e, const void *page);
+int mig_enc_page_zeros(struct ber_enc *e, uint32_t count);
+/* mig_enc_page_xbzrle - a delta of 0..MIG_MAX_XBZRLE octets (xbzrle.h). */
+int mig_enc_page_xbzrle(struct ber_enc *e, const void *delta, size_t len);
+int mig_enc_pages_close(struct ber_enc *e);
 int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items);
 int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg);
 
 /*
  * mig_decode - decode the one PDU of exactly @len octets at @buf (stream
- * offset @base). A type not in the mask @allowed is refused. Returns 0 or
- * -EBADMSG with @e filled.
+ * offset @base). A type not in the mask @allowed is refused, and an XBZRLE
+ * element unless MIG_ALLOW_XBZRLE is in it (a delta that is malformed or
+ * runs past its page is refused with the offset of the length at fault).
+ * Returns 0 or -EBADMSG with @e filled.
  */
 int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct mig_pdu *p,
 	       struct ber_err *e);

@@ -28,6 +28,8 @@ struct migrate_opts {
 	uint64_t max_bandwidth;	 /* bytes/s on average at most; 0: no limit */
 	const char *wire_log;	 /* a copy of every octet sent, or NULL */
 	const char *work_dir;	 /* where the rounds' images go; NULL: a temporary directory */
+	uint64_t xbzrle_cache;	 /* --xbzrle: bytes of the cache of sent pages; 0: off */
+	int auto_converge; /* --auto-converge: throttle a tree whose dirty rate does not fall */
 	struct tracker_opts track;
 };
 

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "migrate.h"
+#include "migrate_cache.h"
 #include "migrate_wire.h"
 
 /* A memory area declared to the destination: [start, end) of process pid. */
@@ -18,10 +19,12 @@ struct msend_area {
 
 /* What one section sent. */
 struct msend_stats {
-	uint64_t bytes;	 /* octets of the section, header to end mark */
-	uint64_t full;	 /* pages sent with their data */
-	uint64_t zero;	 /* pages sent as zero runs */
-	uint64_t images; /* image octets */
+	uint64_t bytes;	       /* octets of the section, header to end mark */
+	uint64_t full;	       /* pages sent with their data */
+	uint64_t zero;	       /* pages sent as zero runs */
+	uint64_t xbzrle;       /* pages sent as XBZRLE deltas */
+	uint64_t xbzrle_bytes; /* octets of those deltas */
+	uint64_t images;       /* image octets */
 	uint64_t send_us;
 };
 
@@ -34,6 +37,8 @@ struct msend {
 	pid_t *pids;	/* the tree, as the last round listed it */
 	size_t nr_pids;
 	struct msend_stats st;
+	int xbzrle;	     /* the destination takes XBZRLE deltas: the cache is in use */
+	struct mcache cache; /* pages sent, for the deltas */
 	/* --max-bandwidth: the section's pace is counted from here */
 	uint64_t t_pace, pace_sent;
 };

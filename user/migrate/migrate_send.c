@@ -23,6 +23,7 @@
 #include "dump.h"
 #include "log.h"
 #include "migrate_priv.h"
+#include "migrate_throttle.h"
 #include "tracker.h"
 #include "util.h"
 
@@ -85,6 +86,7 @@ static int hello(struct msend *s)
 	struct mig_pdu p;
 	uint8_t *secret = NULL, proof[PS_PROOF_SIZE];
 	size_t slen = 0;
+	uint32_t version;
 	int err;
 
 	s->c.timeout_ms = MIGRATE_HELLO_TIMEOUT_MS;
@@ -111,15 +113,37 @@ static int hello(struct msend *s)
 		if (err)
 			return err;
 	}
-	err = mig_enc_hello(&s->c.enc, MIG_WIRE_VERSION, s->o->secret_file ? proof : NULL);
+	/* Speak the destination's version if it is older (then without XBZRLE). */
+	version = p.ps.server_hello.version < MIG_WIRE_VERSION ? p.ps.server_hello.version
+							       : MIG_WIRE_VERSION;
+	if (s->o->xbzrle_cache && version >= 2)
+		err = mig_enc_hello_xbzrle(&s->c.enc, version, s->o->secret_file ? proof : NULL);
+	else
+		err = mig_enc_hello(&s->c.enc, version, s->o->secret_file ? proof : NULL);
 	if (!err)
 		err = mig_send(&s->c, &s->c.enc);
 	if (!err)
 		err = mig_recv(&s->c, 1u << MIG_READY | 1u << MIG_ERROR, &p);
 	if (err)
 		return err;
-	if (p.type == MIG_READY)
+	if (p.type == MIG_READY) {
+		if (s->o->xbzrle_cache && !p.xbzrle) {
+			pr_info("%s: the destination (stream version %u) does not take XBZRLE "
+				"deltas: pages go whole",
+				s->c.peer, version);
+			return 0;
+		}
+		if (s->o->xbzrle_cache) {
+			err = mcache_init(&s->cache, s->o->xbzrle_cache);
+			if (err) {
+				pr_err("--xbzrle: cannot allocate a cache of %llu bytes",
+				       (unsigned long long)s->o->xbzrle_cache);
+				return err;
+			}
+			s->xbzrle = 1;
+		}
 		return 0;
+	}
 refused : {
 	char msg[256];
 
@@ -130,18 +154,35 @@ refused : {
 }
 
 static void report_round(const struct msend *s, unsigned round, uint64_t round_us,
-			 uint64_t frozen_us, double dirty_rate, double bw, double predicted_ms)
+			 uint64_t frozen_us, double dirty_rate, double bw, double predicted_ms,
+			 int throttle)
 {
 	const struct msend_stats *st = &s->st;
 
 	if (s->o->json) {
 		printf("{\"event\":\"round\",\"round\":%u,\"pages_full\":%llu,\"pages_zero\":%llu,"
+		       "\"pages_xbzrle\":%llu,\"xbzrle_bytes\":%llu,"
 		       "\"bytes\":%llu,\"round_ms\":%.3f,\"send_ms\":%.3f,\"frozen_ms\":%.3f,"
 		       "\"dirty_pages_per_s\":%.0f,\"bandwidth_bytes_per_s\":%.0f,"
-		       "\"predicted_downtime_ms\":%.3f}\n",
+		       "\"predicted_downtime_ms\":%.3f,\"throttle_pct\":%d}\n",
 		       round, (unsigned long long)st->full, (unsigned long long)st->zero,
+		       (unsigned long long)st->xbzrle, (unsigned long long)st->xbzrle_bytes,
 		       (unsigned long long)st->bytes, round_us / 1e3, st->send_us / 1e3,
-		       frozen_us / 1e3, dirty_rate, bw, predicted_ms);
+		       frozen_us / 1e3, dirty_rate, bw, predicted_ms, throttle);
+	} else if (throttle) {
+		printf("round %u: %llu pages, %.1f MiB in %.1f ms, dirty rate %.0f pages/s, "
+		       "predicted downtime %.1f ms, throttled %d%%\n",
+		       round, (unsigned long long)(st->full + st->zero + st->xbzrle),
+		       st->bytes / 1048576.0, round_us / 1e3, dirty_rate, predicted_ms, throttle);
+	} else if (s->xbzrle) {
+		printf("round %u: %llu pages (%llu full, %llu zero, %llu xbzrle in %.1f KiB), "
+		       "%.1f MiB in %.1f ms (sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty "
+		       "rate %.0f pages/s, predicted downtime %.1f ms\n",
+		       round, (unsigned long long)(st->full + st->zero + st->xbzrle),
+		       (unsigned long long)st->full, (unsigned long long)st->zero,
+		       (unsigned long long)st->xbzrle, st->xbzrle_bytes / 1024.0,
+		       st->bytes / 1048576.0, round_us / 1e3, st->send_us / 1e3, bw / 1048576.0,
+		       frozen_us / 1e3, dirty_rate, predicted_ms);
 	} else {
 		printf("round %u: %llu pages (%llu full, %llu zero), %.1f MiB in %.1f ms "
 		       "(sent in %.1f ms, %.1f MiB/s), frozen %.1f ms, dirty rate %.0f pages/s, "
@@ -161,9 +202,34 @@ struct mrounds {
 	unsigned round;
 	uint64_t t_hold; /* when its images were published (the tree frozen) */
 	uint64_t t_sent; /* when the final end mark was sent */
-	uint64_t final_full, final_zero, final_bytes, verdict_us;
+	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
 	pid_t dest_root;
+	struct mthrottle *thr; /* --auto-converge, once it acted */
 };
+
+/*
+ * --auto-converge: from round 3 on, when the predicted downtime is over the
+ * limit and the dirty rate did not fall by a tenth (or from round 4 on,
+ * whatever the rate), throttle the tree: 20%, then 10 points more a round.
+ */
+static void auto_converge(struct mrounds *r, double rate, double prev_rate, double predicted)
+{
+	const struct migrate_opts *o = r->s->o;
+	int pct;
+
+	if (!o->auto_converge || r->round < 3 || predicted <= (double)o->downtime_ms)
+		return;
+	if (rate < 0.9 * prev_rate && r->round < 4)
+		return;
+	if (!r->thr && mthrottle_start(r->s->pids, r->s->nr_pids, &r->thr))
+		return;
+	pct = mthrottle_pct(r->thr);
+	pct = pct ? pct + MTHROTTLE_STEP : MTHROTTLE_FIRST;
+	mthrottle_set(r->thr, pct);
+	pr_info("auto-converge: round %u, dirty rate %.0f pages/s (before %.0f), predicted "
+		"downtime %.1f ms: the tree is throttled to %d%% of its CPU time",
+		r->round, rate, prev_rate, predicted, mthrottle_pct(r->thr));
+}
 
 /*
  * The final section, sent while the tree is frozen (dump_opts.hold): the
@@ -187,6 +253,7 @@ static int send_final(void *arg, const char *dir)
 	if (!err)
 		err = msend_end(s, r->round);
 	r->final_full = s->st.full;
+	r->final_xbzrle = s->st.xbzrle;
 	r->final_zero = s->st.zero;
 	r->final_bytes = s->st.bytes;
 	r->t_sent = mono_us();
@@ -239,6 +306,7 @@ static int precopy(struct mrounds *r, const char *work)
 	const struct migrate_opts *o = s->o;
 	char prev[PATH_MAX] = "";
 	uint64_t t_prev_scan = 0;
+	double prev_rate = 0;
 	int err = 0;
 
 	for (r->round = 1; r->round <= o->max_rounds; r->round++) {
@@ -253,7 +321,12 @@ static int precopy(struct mrounds *r, const char *work)
 		snprintf(r->dir, sizeof(r->dir), "%s/round-%u", work, r->round);
 		d.dir = r->dir;
 		d.prev_dir = prev[0] ? prev : NULL;
+		/* No SIGSTOP of the throttle may reach a process the dump seizes. */
+		if (r->thr)
+			mthrottle_pause(r->thr);
 		err = predump_tree(&d, &res);
+		if (r->thr)
+			mthrottle_resume(r->thr);
 		if (err) {
 			pr_err("pid %d: pre-copy round %u failed: %s", o->pid, r->round,
 			       strerror(-err));
@@ -291,8 +364,12 @@ static int precopy(struct mrounds *r, const char *work)
 		/* What this round sent is what the previous one let be written: the final set. */
 		predicted = bw > 0 ? s->st.bytes * 1e3 / bw : 0;
 		predicted += res.frozen_us / 1e3;
-		report_round(s, r->round, elapsed, res.frozen_us, rate, bw, predicted);
+		report_round(s, r->round, elapsed, res.frozen_us, rate, bw, predicted,
+			     r->thr ? mthrottle_pct(r->thr) : 0);
 		snprintf(prev, sizeof(prev), "%s", r->dir);
+		if (r->round < o->max_rounds)
+			auto_converge(r, rate, prev_rate, predicted);
+		prev_rate = rate;
 		if (r->round > 1 && predicted <= (double)o->downtime_ms)
 			break;
 		if (r->round == o->max_rounds)
@@ -365,8 +442,12 @@ int migrate_send(const struct migrate_opts *o)
 		d.hold = send_final;
 		d.hold_arg = &r;
 		r.round++;
+		if (r.thr)
+			mthrottle_pause(r.thr);
 		/* Stops the tracking; kills the tree if send_final says so, else releases it. */
 		err = dump_tree(&d, &res);
+		mthrottle_stop(r.thr);
+		r.thr = NULL;
 		if (err) {
 			pr_err("pid %d: the final section failed: %s; the source was released and "
 			       "keeps running",
@@ -381,19 +462,19 @@ int migrate_send(const struct migrate_opts *o)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
 			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
-			       "\"final_pages_zero\":%llu,\"bytes\":%llu}\n",
+			       "\"final_pages_zero\":%llu,\"final_pages_xbzrle\":%llu,\"bytes\":%llu}\n",
 			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
 			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
 			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
-			       (unsigned long long)s.c.sent);
+			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
 		else
 			printf("migrated: pid %d runs on the destination as pid %d; %u pre-copy "
 			       "round(s), final %llu pages (%llu zero), downtime %.1f ms (frozen to "
 			       "verdict: dump %.1f, send %.1f, destination %.1f), total %.1f ms, "
 			       "%.1f MiB sent\n",
 			       o->pid, r.dest_root, r.round - 1,
-			       (unsigned long long)(r.final_full + r.final_zero),
+			       (unsigned long long)(r.final_full + r.final_zero + r.final_xbzrle),
 			       (unsigned long long)r.final_zero,
 			       (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
@@ -404,6 +485,8 @@ int migrate_send(const struct migrate_opts *o)
 	goto out;
 
 out_release:
+	mthrottle_stop(r.thr);
+	r.thr = NULL;
 	release_source(&s);
 	pr_err("pid %d: migration failed: %s; the source was released and keeps running", o->pid,
 	       strerror(-err));
@@ -413,6 +496,12 @@ out:
 	mig_conn_free(&s.c);
 	if (made_work && !o->work_dir)
 		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	mthrottle_stop(r.thr);
+	if (s.xbzrle)
+		pr_info("xbzrle cache: %llu hits, %llu misses, %llu evictions",
+			(unsigned long long)s.cache.hits, (unsigned long long)s.cache.misses,
+			(unsigned long long)s.cache.evictions);
+	mcache_free(&s.cache);
 	free(s.areas);
 	free(s.pids);
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -23,6 +23,7 @@
 #include "proc_parse.h"
 #include "pstree.pb-c.h"
 #include "util.h"
+#include "xbzrle.h"
 #include "vma_iter.h"
 
 /* Encoded PDUs are written in batches of this many octets at least (and at each end mark). */
@@ -185,6 +186,57 @@ static int area_for(struct msend *s, pid_t pid, uint64_t addr, uint64_t run_end,
 	return add_area(s, pid, addr, run_end, out);
 }
 
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[MIG_PAGE_SIZE];
+
+	return !memcmp(p, zero, MIG_PAGE_SIZE);
+}
+
+/*
+ * With XBZRLE: the @k pages at @data (page @addr of @pid on) as elements of
+ * an open Pages PDU: zero runs, a delta against the cached copy when the
+ * cache has one and the delta is shorter than a page, else the page whole.
+ * The cache follows what was sent (migrate_cache.h).
+ */
+static int encode_xbzrle(struct msend *s, pid_t pid, uint64_t addr, const uint8_t *data, uint32_t k)
+{
+	uint8_t delta[MIG_MAX_XBZRLE];
+	int err = 0;
+
+	for (uint32_t i = 0; i < k && !err;) {
+		const uint8_t *page = data + (size_t)i * MIG_PAGE_SIZE, *old;
+		uint64_t a = addr + (uint64_t)i * MIG_PAGE_SIZE;
+		uint32_t run = 0;
+		long n;
+
+		while (i + run < k && page_is_zero(data + (size_t)(i + run) * MIG_PAGE_SIZE)) {
+			mcache_update(&s->cache, pid, a + (uint64_t)run * MIG_PAGE_SIZE,
+				      data + (size_t)(i + run) * MIG_PAGE_SIZE);
+			run++;
+		}
+		if (run) {
+			err = mig_enc_page_zeros(&s->c.enc, run);
+			s->st.zero += run;
+			i += run;
+			continue;
+		}
+		old = mcache_get(&s->cache, pid, a);
+		n = old ? xbzrle_encode(old, page, MIG_PAGE_SIZE, delta, sizeof(delta)) : -ENOSPC;
+		if (n >= 0) {
+			err = mig_enc_page_xbzrle(&s->c.enc, delta, (size_t)n);
+			s->st.xbzrle++;
+			s->st.xbzrle_bytes += (uint64_t)n;
+		} else {
+			err = mig_enc_page_full(&s->c.enc, page);
+			s->st.full++;
+		}
+		mcache_put(&s->cache, pid, a, page);
+		i++;
+	}
+	return err;
+}
+
 /* Send @nr pages of @pid at @addr from @data, split at area ends and PDU limits. */
 static int send_run(struct msend *s, pid_t pid, uint64_t addr, uint64_t nr, const uint8_t *data)
 {
@@ -204,20 +256,29 @@ static int send_run(struct msend *s, pid_t pid, uint64_t addr, uint64_t nr, cons
 		if (n > MIG_MAX_PAGE_ITEMS)
 			n = MIG_MAX_PAGE_ITEMS;
 		k = (uint32_t)n;
-		err = mig_enc_pages(&s->c.enc, a->id, (addr - a->start) / MIG_PAGE_SIZE, data, k);
+		if (s->xbzrle) {
+			err = mig_enc_pages_open(&s->c.enc, a->id,
+						 (addr - a->start) / MIG_PAGE_SIZE);
+			if (!err)
+				err = encode_xbzrle(s, pid, addr, data, k);
+			if (!err)
+				err = mig_enc_pages_close(&s->c.enc);
+		} else {
+			err = mig_enc_pages(&s->c.enc, a->id, (addr - a->start) / MIG_PAGE_SIZE,
+					    data, k);
+		}
 		if (err) {
 			pr_err("pid %d: cannot encode %u pages at 0x%llx: %s", pid, k,
 			       (unsigned long long)addr, strerror(-err));
 			break;
 		}
-		for (uint32_t i = 0; i < k; i++) {
-			static const uint8_t zero[MIG_PAGE_SIZE];
-
-			zeros += !memcmp(data + (size_t)i * MIG_PAGE_SIZE, zero, MIG_PAGE_SIZE);
-		}
+		for (uint32_t i = 0; i < k && !s->xbzrle; i++)
+			zeros += page_is_zero(data + (size_t)i * MIG_PAGE_SIZE);
 		err = send_pdu(s);
-		s->st.full += k - zeros;
-		s->st.zero += zeros;
+		if (!s->xbzrle) {
+			s->st.full += k - zeros;
+			s->st.zero += zeros;
+		}
 		addr += n * MIG_PAGE_SIZE;
 		data += n * MIG_PAGE_SIZE;
 		nr -= n;
