@@ -104,8 +104,28 @@ static double json_last(const char *out, const char *key)
 	return v;
 }
 
-/* Live ferry-throttle watchers (a zombie one, not reaped by pid 1, does nothing). */
-static int throttle_watchers(void)
+/* Does /proc/@pid/cmdline hold the arguments "-t" "@target" (a watcher is a fork of its ferry)? */
+static int throttles(pid_t pid, pid_t target)
+{
+	char path[64], want[16], *cmd;
+	size_t len = 0;
+	int hit = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	snprintf(want, sizeof(want), "%d", target);
+	cmd = t_read_file(path, &len);
+	for (size_t i = 0; cmd && i + 3 < len; i += strlen(cmd + i) + 1)
+		if (!strcmp(cmd + i, "-t") && i + 3 < len && !strcmp(cmd + i + 3, want))
+			hit = 1;
+	free(cmd);
+	return hit;
+}
+
+/*
+ * Live ferry-throttle watchers of @target (a zombie one, not reaped by pid 1,
+ * does nothing; those of other tests running at the same time do not count).
+ */
+static int throttle_watchers(pid_t target)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -119,7 +139,8 @@ static int throttle_watchers(void)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 		comm = t_read_file(path, NULL);
-		if (comm && !strcmp(comm, "ferry-throttle\n") && t_proc_state(pid) != 'Z') {
+		if (comm && !strcmp(comm, "ferry-throttle\n") && t_proc_state(pid) != 'Z' &&
+		    throttles(pid, target)) {
 			cr_log_info("a live ferry-throttle: pid %d, state %c", pid,
 				    t_proc_state(pid));
 			n++;
@@ -170,7 +191,7 @@ static void expect_running(struct run *r, const char *when)
 	usleep(300000);
 	st = t_proc_state(r->pid);
 	cr_expect(st == 'S' || st == 'R', "%s: source pid %d is in state '%c'", when, r->pid, st);
-	cr_expect_eq(throttle_watchers(), 0, "%s: a ferry-throttle watcher is left", when);
+	cr_expect_eq(throttle_watchers(r->pid), 0, "%s: a ferry-throttle watcher is left", when);
 	t_expect_verdict(r->outp, r->pid, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 }
 
@@ -216,7 +237,7 @@ Test(migrate_converge, throttle_converges, .timeout = 240)
 		cr_assert_gt(copy, 0);
 		t_expect_verdict(b.outp, copy, SIGUSR1, "verify ok", "verify BAD", VERDICT_MS);
 	}
-	cr_expect_eq(throttle_watchers(), 0, "a ferry-throttle watcher is left");
+	cr_expect_eq(throttle_watchers(b.pid), 0, "a ferry-throttle watcher is left");
 	free(out);
 	free(err);
 	waitpid(b.pid, NULL, 0);
