@@ -251,3 +251,91 @@ Test(unixsk, peer_outside_the_tree_refused_by_name)
 	close(l);
 	uw_stop(&w);
 }
+
+static void expect_restore_refused(const char *dir, const char *want1, const char *want2)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), dir);
+	cr_assert_neq(rc, 0, "a corrupt dump was restored");
+	cr_assert(strstr(err, want1), "no '%s' in: %s", want1, err);
+	if (want2)
+		cr_assert(strstr(err, want2), "no '%s' in: %s", want2, err);
+	free(err);
+}
+
+/* sk-queues.img made of one entry for file @id_for announcing @len bytes, holding @have. */
+static void put_queue(const char *dir, uint32_t id_for, uint32_t len, uint32_t have)
+{
+	SkPacketEntry pe = SK_PACKET_ENTRY__INIT;
+	static const char bytes[16] = "0123456789abcdef";
+	struct img *img;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(dfd, 0);
+	pe.id_for = id_for;
+	pe.length = len;
+	cr_assert_eq(img_create(&img, dfd, "sk-queues.img", img_type_by_name("SK_QUEUES")), 0);
+	cr_assert_eq(img_write_entry(img, &pe.base), 0);
+	cr_assert_eq(img_write_raw(img, bytes, have), 0);
+	cr_assert_eq(img_commit(img), 0);
+	close(dfd);
+}
+
+/* files.img again, with the type of its first unix socket set to @type. */
+static void put_files_usk_type(const char *dir, uint32_t type)
+{
+	ProtobufCMessage *m[256];
+	struct img *in, *out;
+	size_t n = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), done = 0;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_open(&in, dfd, "files.img", img_type_by_name("FILES")), 0);
+	while (n < 256 && img_read_entry(in, &m[n]) == 1)
+		n++;
+	cr_assert_eq(img_create(&out, dfd, "files.img", img_type_by_name("FILES")), 0);
+	for (size_t i = 0; i < n; i++) {
+		FileEntry *f = (FileEntry *)m[i];
+
+		if (!done && f->usk) {
+			f->usk->type = type;
+			done = 1;
+		}
+		cr_assert_eq(img_write_entry(out, m[i]), 0);
+		protobuf_c_message_free_unpacked(m[i], NULL);
+	}
+	cr_assert(done, "no unix socket in files.img");
+	cr_assert_eq(img_commit(out), 0);
+	img_close(in);
+	close(dfd);
+}
+
+Test(unixsk, corrupt_images_refused_with_file_and_offset)
+{
+	char save[700];
+	struct uw w;
+
+	uw_start(&w, "");
+	uw_dump(&w, w.img, NULL);
+	w.pid = w.child = 0; /* nothing runs from here on */
+	snprintf(save, sizeof(save), "%s/saved", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "cp %s/files.img %s", w.img, save), 0);
+	/* Queued data for a file id no socket has. */
+	put_queue(w.img, 99999, 4, 4);
+	expect_restore_refused(w.img, "sk-queues.img: offset ", "file id 99999");
+	/* A payload that runs past the end of the file. */
+	put_queue(w.img, 3, 100, 4);
+	expect_restore_refused(w.img, "sk-queues.img", NULL);
+	/* A socket of a type that does not exist. */
+	cr_assert_eq(t_run(NULL, NULL, "rm %s/sk-queues.img", w.img), 0);
+	put_files_usk_type(w.img, 99);
+	expect_restore_refused(w.img, "files.img: offset ", "unknown socket type");
+	/* Truncated. */
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/files.img && truncate -s 100 %s/files.img", save,
+			   w.img, w.img),
+		     0);
+	expect_restore_refused(w.img, "files.img", NULL);
+	uw_stop(&w);
+}
