@@ -42,6 +42,7 @@ struct uw {
 	char *dir;
 	char out[512], img[600];
 	pid_t pid, child;
+	int listener, dup, orig; /* fds: the listener (parent and child), a dup of a pair's end */
 };
 
 TestSuite(unixsk, .timeout = 120);
@@ -64,8 +65,9 @@ static void uw_start(struct uw *w, const char *mode)
 	cr_assert_gt(w->pid, 0);
 	line = t_wait_line(w->out, "ready", 10000);
 	cr_assert_not_null(line, "the unixsk workload never said ready");
-	cr_assert_eq(sscanf(line, "unixsk: pid %*d child %d", &w->child), 1, "ready line: %s",
-		     line);
+	cr_assert_eq(sscanf(line, "unixsk: pid %*d child %d ready listener %d dup %d of %d",
+			    &w->child, &w->listener, &w->dup, &w->orig),
+		     4, "ready line: %s", line);
 	free(line);
 	/* The check is sound before any dump (it queues every message again). */
 	t_expect_verdict(w->out, w->pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
@@ -147,6 +149,20 @@ static void decode_unix(const char *dir)
 	free(err);
 }
 
+/* fd @a of @pa and fd @b of @pb are one socket (same inode). */
+static void assert_same_socket(pid_t pa, int a, pid_t pb, int b)
+{
+	char pa_path[64], pb_path[64];
+	struct stat sa, sb;
+
+	snprintf(pa_path, sizeof(pa_path), "/proc/%d/fd/%d", pa, a);
+	snprintf(pb_path, sizeof(pb_path), "/proc/%d/fd/%d", pb, b);
+	cr_assert_eq(stat(pa_path, &sa), 0, "%s", pa_path);
+	cr_assert_eq(stat(pb_path, &sb), 0, "%s", pb_path);
+	cr_assert(S_ISSOCK(sa.st_mode));
+	cr_assert_eq(sa.st_ino, sb.st_ino, "%s and %s are two sockets", pa_path, pb_path);
+}
+
 Test(unixsk, queues_pairs_listeners_and_exchange_after_restore)
 {
 	char path[700];
@@ -160,6 +176,9 @@ Test(unixsk, queues_pairs_listeners_and_exchange_after_restore)
 	snprintf(path, sizeof(path), "%s/listen.sock", w.dir);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert(S_ISSOCK(st.st_mode), "%s is no socket after restore", path);
+	/* Shared as it was: the listener by parent and child, a dup'd end by two fds. */
+	assert_same_socket(w.pid, w.listener, w.child, w.listener);
+	assert_same_socket(w.pid, w.dup, w.pid, w.orig);
 	uw_verify_twice(&w);
 	uw_stop(&w);
 }
@@ -223,6 +242,15 @@ Test(unixsk, pending_connection_refused_by_name)
 
 	uw_start(&w, "pending");
 	expect_dump_refused(&w, "connection(s) not accepted yet");
+	uw_stop(&w);
+}
+
+Test(unixsk, fds_in_flight_refused_by_name)
+{
+	struct uw w;
+
+	uw_start(&w, "rights");
+	expect_dump_refused(&w, "file descriptors in flight (SCM_RIGHTS)");
 	uw_stop(&w);
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unix sockets across a dump and a restore (issue 19).
- *   unixsk DIR [pending | outside:NAME]
+ *   unixsk DIR [pending | outside:NAME | rights]
  * The parent holds, each with messages queued that nobody reads:
  * - a stream socketpair with bytes queued both ways (64 KiB one way), one
  *   end with SO_RCVBUF set;
@@ -15,10 +15,13 @@
  *   abstract name with one message queued from a socket since closed;
  * - with "pending", a connection to DIR/listen.sock not accepted yet;
  * - with "outside:NAME", a connection to the abstract NAME another process
- *   listens on.
+ *   listens on;
+ * - with "rights", an fd in flight (SCM_RIGHTS) queued on the stream pair.
  * Parent and child exchange a counter over a stream socketpair (the child
  * sends n, the parent checks it and echoes it, the child checks the echo),
- * without pause. Prints "unixsk: pid P child C ready". On SIGUSR1 the parent
+ * without pause; the child also holds the listener on DIR/listen.sock (one
+ * socket in both). Prints "unixsk: pid P child C ready listener L dup D of S" (D:
+ * a dup of S, the stream pair's first end). On SIGUSR1 the parent
  * reads every queue and checks it (then queues the same messages again, so
  * the state is the same after), checks the options, accepts a new connection
  * on each listener, and exchanges 100 more counters with the child; prints
@@ -282,6 +285,27 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (argc > 2 && !strcmp(argv[2], "rights")) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} c;
+		struct iovec iov = { "r", 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		int in = 0;
+
+		mh.msg_control = c.b;
+		mh.msg_controllen = sizeof(c.b);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&c.h), &in, sizeof(in));
+		/* On sq: the stream pair's queue is checked byte for byte. */
+		if (sendmsg(sq[1], &mh, 0) != 1) {
+			perror("unixsk: rights");
+			return 1;
+		}
+	}
 	kid = fork();
 	if (kid < 0)
 		return 1;
@@ -289,7 +313,10 @@ int main(int argc, char **argv)
 		child();
 	close(ex[1]);
 	signal(SIGUSR1, on_usr1);
-	printf("unixsk: pid %d child %d ready\n", getpid(), kid);
+	/* The child keeps the listener (fork: one socket in both); the parent has a dup of st[0].
+	 */
+	printf("unixsk: pid %d child %d ready listener %d dup %d of %d\n", getpid(), kid, lst,
+	       fcntl(st[0], F_DUPFD, 100), st[0]);
 	for (;;) {
 		struct pollfd p = { .fd = ex[0], .events = POLLIN };
 
