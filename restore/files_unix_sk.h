@@ -16,8 +16,9 @@
  * queue from its peer (or, for a bound datagram socket, from a temporary
  * socket), one send per message: datagram boundaries are kept. Then the
  * options (buffer sizes, SO_PASSCRED, timeouts), the shutdown state and
- * O_NONBLOCK are set. The senders' credentials of queued messages are
- * ferry's, not the dumped ones (CRIU does the same).
+ * O_NONBLOCK are set. The senders' credentials of queued messages
+ * (SCM_CREDENTIALS) are not kept: ferry sends them again, so they are
+ * ferry's.
  */
 #ifndef FERRY_RESTORE_FILES_UNIX_SK_H
 #define FERRY_RESTORE_FILES_UNIX_SK_H
