@@ -367,3 +367,22 @@ Test(unixsk, corrupt_images_refused_with_file_and_offset)
 	expect_restore_refused(w.img, "files.img", NULL);
 	uw_stop(&w);
 }
+
+/* A regular file where the listener's socket file was: never unlinked, the restore fails. */
+Test(unixsk, listener_path_taken_by_a_file_refused)
+{
+	char path[700], *text;
+	struct uw w;
+
+	uw_start(&w, "");
+	uw_dump(&w, w.img, NULL);
+	w.pid = w.child = 0;
+	snprintf(path, sizeof(path), "%s/listen.sock", w.dir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(t_write_file(path, "keep", 4), 0);
+	expect_restore_refused(w.img, "listen.sock is there and is no socket", NULL);
+	text = t_read_file(path, NULL);
+	cr_assert_str_eq(text, "keep", "the file was replaced");
+	free(text);
+	uw_stop(&w);
+}
