@@ -13,6 +13,7 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "files_inotify.h"
+#include "files_unix_sk.h"
 #include "shmem.h"
 #include "log.h"
 #include "util.h"
@@ -369,6 +370,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 							lfd = kept;
 						}
 					}
+					break;
+				case FD_TYPES__UNIXSK:
+					lfd = rfiles_unix_open(r, idx, f->tmp, ip->pid, (int)fi->fd,
+							       f->base);
 					break;
 				case FD_TYPES__MEMFD:
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,

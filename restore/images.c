@@ -275,6 +275,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 		err = rimg_load_ghosts(r);
 	if (!err)
 		err = rimg_load_pipes(r);
+	if (!err)
+		err = rimg_load_sk_queues(r);
 	for (size_t i = 0; i < r->nr_procs && !err; i++)
 		err = load_proc(r, &r->procs[i]);
 	if (!err)
@@ -342,6 +344,9 @@ void rimg_free(struct rimg *r)
 	free(r->pipes);
 	if (r->pipes_img)
 		img_close(r->pipes_img);
+	free(r->skq);
+	if (r->skq_img)
+		img_close(r->skq_img);
 	rimg_msg_free(r->inv);
 	for (size_t k = 0; k < r->nr_chain; k++) {
 		close(r->chain[k].dirfd);

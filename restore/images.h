@@ -136,6 +136,13 @@ struct rimg_pipe_data {
 	uint32_t size; /* the pipe's capacity (F_GETPIPE_SZ) at dump time; 0 if unknown */
 };
 
+/* One message queued on a unix socket (sk-queues.img), in image order. */
+struct rimg_skq {
+	uint32_t id_for;  /* the socket's file id */
+	const void *data; /* points into the mapped sk-queues.img */
+	size_t len;
+};
+
 /* One parent directory of a pre-dump chain. */
 struct rimg_level {
 	int dirfd; /* O_RDONLY | O_DIRECTORY */
@@ -160,6 +167,9 @@ struct rimg {
 	struct rimg_pipe_data *pipes; /* sorted by pipe_id */
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */
+	struct rimg_skq *skq;  /* sk-queues.img (images_unix_sk.c) */
+	size_t nr_skq;
+	struct img *skq_img; /* keeps the payloads of the queues mapped */
 	/*
 	 * filelocks.img (none if the file is absent), in image order. Each is
 	 * a POSIX, OFD or flock lock (FILE_LOCK_*) of a process of the tree,

@@ -144,6 +144,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->tfd;
 	case FD_TYPES__MEMFD:
 		return !!f->memfd; /* its inode: rimg_load_shmem() */
+	case FD_TYPES__UNIXSK:
+		return !!f->usk;
 	default:
 		return -1;
 	}
@@ -168,7 +170,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds and timerfds only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds and unix sockets only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -186,6 +188,8 @@ int rimg_load_files(struct rimg *r)
 				break;
 		}
 		err = rimg_check_event_file(img, at, f);
+		if (!err && f->type == FD_TYPES__UNIXSK)
+			err = rimg_check_unix_file(img, at, f);
 		if (err)
 			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {

@@ -95,4 +95,17 @@ int rimg_load_mm(struct rimg *r, struct rimg_proc *p);
 /* rimg_resolve_parents - resolve every PE_PARENT page of @p through the pre-dump chain. */
 int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p);
 
+/*
+ * rimg_check_unix_file - check the unix_sk_entry of file entry @f at offset
+ * @at of @img: a known type, a name that fits sockaddr_un, a known state and
+ * shutdown. Returns 0 or -EINVAL (logged with file and offset).
+ */
+int rimg_check_unix_file(const struct img *img, size_t at, const FileEntry *f);
+
+/*
+ * rimg_load_sk_queues - sk-queues.img, if there is one: every entry for a
+ * unix socket of files.img (else -EINVAL, logged with file and offset).
+ */
+int rimg_load_sk_queues(struct rimg *r);
+
 #endif

@@ -75,6 +75,7 @@ enum {
 	K_REMAP_FPATH,
 	K_GHOST_FILE,
 	K_MEMFD_INODE,
+	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	NR_KINDS,
 };
 
@@ -97,6 +98,7 @@ static const char *const names[NR_KINDS] = {
 	[K_REMAP_FPATH] = "remap-fpath.img",
 	[K_GHOST_FILE] = "ghost-file-%x.img",
 	[K_MEMFD_INODE] = "memfd.img",
+	[K_SK_QUEUES] = "sk-queues.img",
 };
 
 static char dir[64];
@@ -398,6 +400,13 @@ static void check_model(const struct rimg *r)
 
 		CHECK(!rimg_pipe_data(r, r->pipes[i].pipe_id, &data, &len));
 		CHECK(len == r->pipes[i].len && (len == 0 || data));
+	}
+	for (size_t i = 0; i < r->nr_skq; i++) { /* each for a unix socket, its bytes mapped */
+		const FileEntry *f = rimg_file(r, r->skq[i].id_for);
+
+		CHECK(f && f->type == FD_TYPES__UNIXSK && f->usk);
+		for (size_t k = 0; k < r->skq[i].len; k++)
+			sink ^= ((const uint8_t *)r->skq[i].data)[k];
 	}
 	for (size_t i = 0; i < r->nr_locks; i++) {
 		const FileLockEntry *l = r->locks[i];

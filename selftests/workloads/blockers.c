@@ -47,7 +47,7 @@ int main(void)
 	if (child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
-		fds[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
 		fds[1] = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 		if (getppid() != parent || fds[0] < 0 || fds[1] < 0 ||
 		    write(p[1], fds, sizeof(fds)) != sizeof(fds))

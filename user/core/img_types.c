@@ -241,7 +241,7 @@ enum {
 #define NO_NS "a namespace: ferry restore creates no namespaces"
 #define NO_NET "a network namespace's state: ferry restore creates no namespaces"
 #define NO_MNT "a mount namespace's state: ferry restore creates no namespaces"
-#define NO_SOCK "ferry restore restores no sockets"
+#define NO_SOCK "ferry restore restores unix sockets only (file_entry.usk of files.img)"
 
 /* An IMG_COMMON_MAGIC image; trailing arguments set more fields. */
 #define COMMON(_n, _file, _kind, _desc, _restore, _about, _note, ...) \
@@ -340,8 +340,8 @@ const struct img_type img_types[T_NR + 1] = {
 	       "a task's interval timers", OLD_TASK),
 	COMMON(POSIX_TIMERS, "posix-timers-%u.img", IMG_ARRAY, posix_timer_entry__descriptor,
 	       REFUSED, "a task's POSIX timers", OLD_TASK),
-	COMMON(SK_QUEUES, "sk-queues.img", IMG_ARRAY, sk_packet_entry__descriptor, REFUSED,
-	       "the packets queued on sockets", NO_SOCK, .extra = IMG_EXTRA_FIELD,
+	COMMON(SK_QUEUES, "sk-queues.img", IMG_ARRAY, sk_packet_entry__descriptor, USED,
+	       "the messages queued on sockets", NULL, .extra = IMG_EXTRA_FIELD,
 	       .payload_field = "length"),
 	COMMON(UTSNS, "utsns-%u.img", IMG_SINGLE, utsns_entry__descriptor, REFUSED,
 	       "a UTS namespace's host and domain name", NO_NS),
@@ -540,6 +540,7 @@ const struct img_type *const IMG_FILES = &img_types[T_FILES];
 const struct img_type *const IMG_REG_FILES = &img_types[T_REG_FILES];
 const struct img_type *const IMG_PIPES = &img_types[T_PIPES];
 const struct img_type *const IMG_PIPES_DATA = &img_types[T_PIPES_DATA];
+const struct img_type *const IMG_SK_QUEUES = &img_types[T_SK_QUEUES];
 const struct img_type *const IMG_TTY_FILES = &img_types[T_TTY_FILES];
 const struct img_type *const IMG_TTY_INFO = &img_types[T_TTY_INFO];
 const struct img_type *const IMG_FS = &img_types[T_FS];

@@ -82,6 +82,7 @@ void files_dump_free(struct files_dump *d)
 	for (i = 0; i < d->nd; i++) {
 		free(d->d[i].name);
 		dump_inotify_free(d->d[i].ify);
+		files_unix_free(d->d[i].usk);
 		free(d->d[i].ev);
 		free(d->d[i].src_path);
 	}
@@ -513,6 +514,9 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__INOTIFY:
 		ret = add_inotify(d, pid, ti, p, &fo, id);
 		break;
+	case FD_TYPES__UNIXSK:
+		ret = files_unix_add(d, pid, p, lfd, &fo, id);
+		break;
 	default: /* the event fds */
 		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
@@ -586,6 +590,7 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		d->nd--;
 		free(d->d[d->nd].name);
 		dump_inotify_free(d->d[d->nd].ify);
+		files_unix_free(d->d[d->nd].usk);
 		free(d->d[d->nd].ev);
 		free(d->d[d->nd].src_path);
 	}

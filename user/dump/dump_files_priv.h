@@ -14,6 +14,7 @@
 
 #include "dump_files.h"
 #include "dump_inotify.h"
+#include "dump_unix_sk.h"
 #include "file_lock.h"
 #include "proc_fdinfo.h"
 
@@ -82,6 +83,8 @@ struct desc {
 	struct inotify_dump *ify;
 	/* EVENTFD, EVENTPOLL, SIGNALFD, TIMERFD (dump_events.c); free()d with the entry */
 	struct ev_data *ev;
+	/* UNIXSK (dump_unix_sk.c); files_unix_free()d with the entry */
+	struct usk_dump *usk;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img. */

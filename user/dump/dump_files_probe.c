@@ -282,6 +282,8 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
+	case S_IFSOCK:
+		return files_unix_classify(pid, p); /* AF_UNIX, or the family refused */
 	default:
 		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
 		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);

@@ -108,6 +108,8 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		memfd.inode_id = e->memfd_inode;
 		fe.memfd = &memfd;
 		break;
+	case FD_TYPES__UNIXSK:
+		return files_unix_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}
@@ -216,6 +218,8 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 
 	warn_outward_pipes(d);
 	ret = files_memfd_write(d, dirfd);
+	if (!ret)
+		ret = files_unix_commit(d, dirfd);
 	if (ret)
 		goto err;
 	ret = img_create(&files, dirfd, IMG_FILES->file, IMG_FILES);
