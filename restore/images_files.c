@@ -170,7 +170,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds and unix sockets only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds and unix sockets only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;

@@ -180,11 +180,11 @@ static void set_seccomp(ProtobufCMessage *m, size_t idx, void *arg)
 	c->thread_core->seccomp_mode = SECCOMP_MODE__filter;
 }
 
-static void make_unix_socket(ProtobufCMessage *m, size_t idx, void *arg)
+static void make_inet_socket(ProtobufCMessage *m, size_t idx, void *arg)
 {
 	(void)arg;
 	if (!idx)
-		((FileEntry *)m)->type = FD_TYPES__UNIXSK;
+		((FileEntry *)m)->type = FD_TYPES__INETSK;
 }
 
 /* A thread under seccomp, or a file restore cannot open, is named with its kind. */
@@ -204,8 +204,8 @@ Test(restore_images, seccomp_thread_and_socket_refused)
 	t_rmrf(bad);
 
 	bad = ri_copy_dump(&d);
-	ri_rewrite(bad, "files.img", IMG_FILES, make_unix_socket, NULL, 0);
-	ri_expect_fail(bad, -EOPNOTSUPP, "is a UNIXSK (type 5)",
+	ri_rewrite(bad, "files.img", IMG_FILES, make_inet_socket, NULL, 0);
+	ri_expect_fail(bad, -EOPNOTSUPP, "is a INETSK (type 4)",
 		       "restores regular files, pipes, terminals");
 	ri_drop_dump(&d);
 }
