@@ -26,6 +26,7 @@
 
 #include "fdinfo.pb-c.h"
 #include "images.h"
+#include "ipc-shm.pb-c.h"
 #include "memfd.pb-c.h"
 #include "rtask.h"
 
@@ -40,8 +41,10 @@ struct rimg_shmem {
 	uint32_t pages_id;
 	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
 	size_t nr_runs;
-	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
-	int fd;	      /* the rebuilt object in ferry (rshmem_create), else -1 */
+	int pages_fd;			/* pages-<pages_id>.img, -1 if the object has no page */
+	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
+	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
+	int sysv_id; /* ... made again by rshmem_create() with this id, else -1 */
 };
 
 /*
@@ -66,6 +69,20 @@ int rshmem_create(struct rimg *r);
 
 /* rshmem_close - close ferry's fds of the objects. */
 void rshmem_close(struct rimg *r);
+
+/*
+ * rshmem_attach_in - attach the SysV segment rshmem_create() made for VMA @v
+ * (VMA_AREA_SYSVIPC) in process @t, at its address and protection (a remote
+ * shmat(2)). Returns 0, -ENOENT, or the -errno of the remote call (logged).
+ */
+int rshmem_attach_in(struct rtask *t, const struct rimg *r, const VmaEntry *v);
+
+/*
+ * rshmem_sysv_finish - the restore is over: with @ok, mark IPC_RMID again the
+ * segments that were (SHM_DEST), now that every process attached them;
+ * without, remove every segment rshmem_create() made.
+ */
+void rshmem_sysv_finish(struct rimg *r, int ok);
 
 /*
  * rshmem_seal - add the dumped seals of every memfd. Returns 0 or -errno
