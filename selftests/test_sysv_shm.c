@@ -7,17 +7,22 @@
  * shows the segments with the same id, key, size, mode (SHM_DEST again for
  * P) and both processes attached (the workload checks it itself with
  * IPC_STAT on the ids it had). A dump whose key exists on the host again is
- * refused at restore, the existing segment untouched.
+ * refused at restore, the existing segment untouched; corrupt ipcns-shm
+ * images are refused with file and offset, and a VMA holding a part of a
+ * segment is refused at dump, named.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -25,6 +30,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "img.h"
+#include "ipc-shm.pb-c.h"
 
 #define VERDICT_MS 10000
 
@@ -155,4 +162,152 @@ Test(sysv_shm, restore_refused_when_the_key_exists)
 	cr_assert_eq(shmctl(id, IPC_STAT, &ds), 0);
 	cr_assert_eq(ds.shm_nattch, 0);
 	sv_stop(&w);
+}
+
+/* The name of the ipcns-shm image in @dir (one must be there). */
+static void ipcns_name(const char *dir, char *name, size_t size)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	cr_assert_not_null(d);
+	name[0] = 0;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "ipcns-shm-", 10))
+			snprintf(name, size, "%.100s", de->d_name);
+	closedir(d);
+	cr_assert(name[0], "no ipcns-shm image in %s", dir);
+}
+
+static void expect_refused(const char *dir, const char *want1, const char *want2)
+{
+	char *err = NULL;
+	int rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), dir);
+
+	cr_assert_neq(rc, 0, "a corrupt dump was restored");
+	cr_assert_not_null(err);
+	cr_assert(strstr(err, want1), "no '%s' in: %s", want1, err);
+	if (want2)
+		cr_assert(strstr(err, want2), "no '%s' in: %s", want2, err);
+	free(err);
+}
+
+/* Write @n copies of @e (the i-th with id @e->desc->id + i * @step) as @name in @dir. */
+static void put_ipcns(const char *dir, const char *name, IpcShmEntry *e, int n, int step)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	uint32_t id = e->desc->id;
+	struct img *img;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_create(&img, dfd, name, img_type_by_name("IPCNS_SHM")), 0);
+	for (int i = 0; i < n; i++) {
+		e->desc->id = id + (uint32_t)(i * step);
+		cr_assert_eq(img_write_entry(img, &e->base), 0);
+	}
+	e->desc->id = id;
+	cr_assert_eq(img_commit(img), 0);
+	close(dfd);
+}
+
+Test(sysv_shm, corrupt_images_refused_with_file_and_offset)
+{
+	IpcDescEntry d = IPC_DESC_ENTRY__INIT;
+	IpcShmEntry e = IPC_SHM_ENTRY__INIT;
+	ProtobufCMessage *m;
+	char name[128], want[300], path[800];
+	struct img *img;
+	struct sv w;
+	int dfd;
+
+	sv_start(&w, "P");
+	cr_assert_eq(mkdir(w.img, 0700), 0);
+	sv_dump(&w);
+	w.pid = w.child = 0;
+	ipcns_name(w.img, name, sizeof(name));
+	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_open(&img, dfd, name, img_type_by_name("IPCNS_SHM")), 0);
+	cr_assert_eq(img_read_entry(img, &m), 1);
+	d = *((IpcShmEntry *)m)->desc;
+	e = *(IpcShmEntry *)m;
+	e.desc = &d;
+	snprintf(want, sizeof(want), "%s: offset ", name);
+	/* The same id twice. */
+	put_ipcns(w.img, name, &e, 2, 0);
+	expect_refused(w.img, want, "a repeated");
+	/* Contents inline (an older CRIU's layout) said, but not there. */
+	e.in_pagemaps = 0;
+	put_ipcns(w.img, name, &e, 1, 0);
+	expect_refused(w.img, want, "runs past the end of the file");
+	e.in_pagemaps = 1;
+	/* An empty segment, and one larger than the VMA that attaches it. */
+	e.size = 0;
+	put_ipcns(w.img, name, &e, 1, 0);
+	expect_refused(w.img, want, "an empty");
+	e.size = 8 * 4096;
+	put_ipcns(w.img, name, &e, 1, 0);
+	expect_refused(w.img, "not a whole segment", NULL);
+	e.size = 4 * 4096;
+	/* A segment no VMA attaches. */
+	put_ipcns(w.img, name, &e, 2, 1);
+	snprintf(want, sizeof(want), "no VMA of the dump attaches SysV segment %u", d.id + 1);
+	expect_refused(w.img, want, NULL);
+	/* Two namespaces' images. */
+	put_ipcns(w.img, name, &e, 1, 0);
+	put_ipcns(w.img, "ipcns-shm-1.img", &e, 1, 0);
+	expect_refused(w.img, "SysV segments of two IPC namespaces", NULL);
+	snprintf(path, sizeof(path), "%s/ipcns-shm-1.img", w.img);
+	cr_assert_eq(unlink(path), 0);
+	/* A truncated image, and a missing one: the VMA's segment is nowhere. */
+	snprintf(path, sizeof(path), "%s/%s", w.img, name);
+	cr_assert_eq(t_run(NULL, NULL, "truncate -s 13 %s", path), 0);
+	expect_refused(w.img, name, NULL);
+	cr_assert_eq(unlink(path), 0);
+	expect_refused(w.img, "not a whole segment of the dump's ipcns-shm image", NULL);
+	protobuf_c_message_free_unpacked(m, NULL);
+	img_close(img);
+	close(dfd);
+	sv_stop(&w);
+}
+
+/* A VMA holding a part of a segment (the rest mprotect()ed apart) is refused, named. */
+Test(sysv_shm, part_of_a_segment_refused_at_dump)
+{
+	char *err = NULL, want[200];
+	int ctl[2], id, rc;
+	pid_t kid;
+	char c, *p;
+
+	if (geteuid())
+		cr_skip_test("ferry check -t needs root");
+	id = shmget(IPC_PRIVATE, 2 * 4096, IPC_CREAT | 0600);
+	cr_assert_geq(id, 0);
+	p = shmat(id, NULL, 0);
+	cr_assert_neq(p, (void *)-1);
+	cr_assert_eq(shmctl(id, IPC_RMID, NULL), 0);
+	cr_assert_eq(pipe(ctl), 0);
+	kid = fork();
+	cr_assert_geq(kid, 0);
+	if (!kid) {
+		close(ctl[1]);
+		if (mprotect(p + 4096, 4096, PROT_READ))
+			_exit(1);
+		while (read(ctl[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ctl[0]);
+	shmdt(p);
+	usleep(100000);
+	rc = t_run(NULL, &err, "%s check -t %d", t_ferry_bin(), kid);
+	cr_assert_eq(rc, 1, "a part of a SysV segment passed the check: %s", err ? err : "");
+	snprintf(want, sizeof(want),
+		 "pid %d: VMA %#lx-%#lx maps 4096 bytes at offset 0 of SysV segment %d", kid,
+		 (unsigned long)p, (unsigned long)p + 4096, id);
+	cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
+	cr_assert(strstr(err, "only whole attachments are supported"), "%s", err);
+	free(err);
+	close(ctl[1]);
+	cr_assert_eq(waitpid(kid, NULL, 0), kid);
 }
