@@ -238,9 +238,6 @@ enum {
 #define OLD_FILE                                                                    \
 	"an older CRIU's per-kind file image: ferry restore reads files.img only, " \
 	"and restores regular files, pipes and terminals"
-#define SYSV_HOST                                                                    \
-	"made again in the host's IPC namespace with the same key, id (when free), " \
-	"owner and mode; contents in pagemap-shmem (in_pagemaps only)"
 #define NO_NS "a namespace: ferry restore creates no namespaces"
 #define NO_NET "a network namespace's state: ferry restore creates no namespaces"
 #define NO_MNT "a mount namespace's state: ferry restore creates no namespaces"
@@ -353,7 +350,7 @@ const struct img_type img_types[T_NR + 1] = {
 	COMMON(IPC_VAR, "ipcns-var-%u.img", IMG_SINGLE, ipc_var_entry__descriptor, REFUSED,
 	       "an IPC namespace's sysctls", NO_NS),
 	COMMON(IPCNS_SHM, "ipcns-shm-%u.img", IMG_ARRAY, ipc_shm_entry__descriptor, USED,
-	       "the SysV shared memory segments the tree attached", SYSV_HOST,
+	       "the SysV shared memory segments the tree attached", NULL,
 	       .extra = IMG_EXTRA_IPC_SHM),
 	COMMON(IPCNS_MSG, "ipcns-msg-%u.img", IMG_ARRAY, ipc_msg_entry__descriptor, REFUSED,
 	       "an IPC namespace's SysV message queues and their messages", NO_NS,
