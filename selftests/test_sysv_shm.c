@@ -7,7 +7,8 @@
  * shows the segments with the same id, key, size, mode (SHM_DEST again for
  * P) and both processes attached (the workload checks it itself with
  * IPC_STAT on the ids it had). A dump whose key exists on the host again is
- * refused at restore, the existing segment untouched; corrupt ipcns-shm
+ * refused at restore, the existing segment untouched. From a pre-dump chain
+ * and with --lazy-pages (the segments written eagerly) too. Corrupt ipcns-shm
  * images are refused with file and offset, and a VMA holding a part of a
  * segment is refused at dump, named.
  *
@@ -135,6 +136,69 @@ Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
 	cr_assert_eq(ds.shm_nattch, 2);
 	/* Contents, sharing both ways, and the kernel's view (workload's IPC_STAT checks). */
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sv_stop(&w);
+}
+
+/* Restore @dir (-d, @extra) with the keyed segment of @w removed first; both processes back. */
+static void sv_restore(struct sv *w, const char *dir, const char *extra)
+{
+	int id = key_id(w->key);
+	char *err = NULL;
+	int rc;
+
+	if (id >= 0)
+		cr_assert_eq(shmctl(id, IPC_RMID, NULL), 0);
+	rc = t_run(NULL, &err, "%s restore -D %s -d %s", t_ferry_bin(), dir, extra ? extra : "");
+	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
+	free(err);
+	cr_assert_eq(kill(w->pid, 0), 0, "pid %d is not back", w->pid);
+	cr_assert_eq(kill(w->child, 0), 0, "child %d is not back", w->child);
+}
+
+/*
+ * Pre-dump rounds leave the segments to the final dump (written whole), and
+ * the restore from the end of the chain has the last round's state.
+ */
+Test(sysv_shm, predump_chain)
+{
+	char d1[700], d2[700], *err = NULL;
+	struct sv w;
+	int rc;
+
+	sv_start(&w, "SP");
+	snprintf(d1, sizeof(d1), "%s/1", w.dir);
+	snprintf(d2, sizeof(d2), "%s/2", w.dir);
+	cr_assert_eq(mkdir(d1, 0700), 0);
+	cr_assert_eq(mkdir(d2, 0700), 0);
+	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, d1);
+	cr_assert_eq(rc, 0, "pre-dump: %s", err ? err : "");
+	free(err);
+	err = NULL;
+	/* New pings in both segments between the round and the dump. */
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s --prev-images-dir ../1", t_ferry_bin(), w.pid,
+		   d2);
+	cr_assert_eq(rc, 0, "dump: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(waitpid(w.pid, NULL, 0), w.pid);
+	cr_assert_eq(waitpid(w.child, NULL, 0), w.child);
+	sv_restore(&w, d2, NULL);
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	sv_stop(&w);
+}
+
+/* --lazy-pages: the segments are made and filled before the tree runs. */
+Test(sysv_shm, lazy_restore_is_eager_for_segments)
+{
+	char extra[800];
+	struct sv w;
+
+	sv_start(&w, "SP");
+	cr_assert_eq(mkdir(w.img, 0700), 0);
+	sv_dump(&w);
+	snprintf(extra, sizeof(extra), "--lazy-pages -v3 --log-file %s/restore.log", w.dir);
+	sv_restore(&w, w.img, extra);
 	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sv_stop(&w);
 }
