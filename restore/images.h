@@ -193,6 +193,8 @@ struct rimg {
 	size_t nr_ghosts;
 	struct MemfdInodeEntry **memfds; /* memfd.img (shmem.h) */
 	size_t nr_memfds;
+	struct IpcShmEntry **sysv; /* ipcns-shm-<ns>.img: SysV segments (shmem.h) */
+	size_t nr_sysv;
 };
 
 /*

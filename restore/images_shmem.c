@@ -15,6 +15,7 @@
 
 #define LOG_PREFIX "images: "
 #include "images_priv.h"
+#include "ipc-shm.pb-c.h"
 #include "log.h"
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -44,7 +45,123 @@ static struct rimg_shmem *add_obj(struct rimg *r, uint64_t shmid)
 	s->shmid = (uint32_t)shmid;
 	s->pages_fd = -1;
 	s->fd = -1;
+	s->sysv_id = -1;
 	return s;
+}
+
+static const IpcShmEntry *sysv_entry(const struct rimg *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->nr_sysv; i++)
+		if (r->sysv[i]->desc->id == id)
+			return r->sysv[i];
+	return NULL;
+}
+
+/* The one ipcns-shm-<ns>.img of the directory, or "" (none); -EINVAL for two. */
+static int sysv_image(struct rimg *r, char *name, size_t size)
+{
+	struct dirent *de;
+	int fd, err = 0;
+	DIR *d;
+
+	name[0] = 0;
+	fd = openat(r->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		err = -errno;
+		pr_perror("cannot list %s", r->dir);
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	while ((de = readdir(d)) && !err) {
+		unsigned int ns;
+		char tail[8];
+
+		if (sscanf(de->d_name, "ipcns-shm-%u.im%1s", &ns, tail) != 2 || strcmp(tail, "g"))
+			continue;
+		if (name[0]) {
+			pr_err("%s: %s and %s: SysV segments of two IPC namespaces", r->dir, name,
+			       de->d_name);
+			err = -EINVAL;
+		}
+		if (strlen(de->d_name) < size)
+			memcpy(name, de->d_name, strlen(de->d_name) + 1);
+	}
+	closedir(d);
+	return err;
+}
+
+/* ipcns-shm-<ns>.img, if any: the SysV segments the tree had attached. */
+static int load_sysv(struct rimg *r)
+{
+	const struct img_type *t = img_type_by_name("IPCNS_SHM");
+	ProtobufCMessage *m = NULL;
+	struct img *img;
+	char name[64];
+	int err = sysv_image(r, name, sizeof(name));
+
+	if (err || !name[0])
+		return err;
+	err = rimg_open_img(r, name, t, 1, &img);
+	if (err)
+		return err;
+	for (;;) {
+		size_t at = img_offset(img);
+		IpcShmEntry *e, **n;
+
+		err = img_read_entry(img, &m);
+		if (err <= 0)
+			break;
+		e = (IpcShmEntry *)m;
+		if (!e->desc || !e->size || e->size > RSHMEM_MAX || e->desc->id > INT32_MAX ||
+		    !(e->has_in_pagemaps && e->in_pagemaps) ||
+		    (e->has_hugetlb_flag && e->hugetlb_flag) || sysv_entry(r, e->desc->id)) {
+			pr_err("%s: offset %zu: SysV segment %u (%llu bytes): a repeated or "
+			       "negative id, an empty, hugetlb or larger than %llu bytes segment, "
+			       "or its contents not in pagemap-shmem",
+			       img_name(img), at, e->desc ? e->desc->id : 0,
+			       (unsigned long long)e->size, (unsigned long long)RSHMEM_MAX);
+			rimg_msg_free(m);
+			err = -EINVAL;
+			break;
+		}
+		n = realloc(r->sysv, (r->nr_sysv + 1) * sizeof(*n));
+		if (!n) {
+			rimg_msg_free(m);
+			err = -ENOMEM;
+			break;
+		}
+		r->sysv = n;
+		r->sysv[r->nr_sysv++] = e;
+	}
+	img_close(img);
+	return err < 0 ? err : 0;
+}
+
+/* A VMA_AREA_SYSVIPC VMA attaches a whole segment of ipcns-shm (made once). */
+static int collect_sysv(struct rimg *r, const struct rimg_proc *p, const VmaEntry *v)
+{
+	const IpcShmEntry *e = v->shmid <= INT32_MAX ? sysv_entry(r, v->shmid) : NULL;
+	struct rimg_shmem *s = e ? find(r, v->shmid) : NULL;
+
+	if (!e || v->pgoff || !(v->status & VMA_ANON_SHARED) || !(v->flags & MAP_SHARED) ||
+	    (s && s->sysv != e) ||
+	    v->end - v->start != ((e->size + RIMG_PAGE - 1) & ~(RIMG_PAGE - 1))) {
+		pr_err("%s/mm-%d.img: pid %d: SysV VMA 0x%llx-0x%llx (status %#x, offset %#llx) "
+		       "attaches segment %llu, which is not a whole segment of the dump's "
+		       "ipcns-shm image",
+		       r->dir, p->pid, p->pid, (unsigned long long)v->start,
+		       (unsigned long long)v->end, v->status, (unsigned long long)v->pgoff,
+		       (unsigned long long)v->shmid);
+		return -EINVAL;
+	}
+	if (!s)
+		s = add_obj(r, v->shmid);
+	if (!s)
+		return -ENOMEM;
+	s->sysv = e;
+	s->size = e->size;
+	return 0;
 }
 
 static const MemfdInodeEntry *memfd_inode(const struct rimg *r, uint64_t inode_id)
@@ -151,6 +268,13 @@ static int collect(struct rimg *r)
 					return err;
 				continue;
 			}
+			if (v->status & VMA_AREA_SYSVIPC) {
+				int err = collect_sysv(r, &r->procs[p], v);
+
+				if (err)
+					return err;
+				continue;
+			}
 			if (!(v->status & VMA_ANON_SHARED))
 				continue;
 			end = v->pgoff + (v->end - v->start);
@@ -167,9 +291,9 @@ static int collect(struct rimg *r)
 				return -EINVAL;
 			}
 			s = find(r, v->shmid);
-			if (s && s->memfd) {
+			if (s && (s->memfd || s->sysv)) {
 				pr_err("%s/mm-%d.img: pid %d: VMA 0x%llx-0x%llx maps shmid %llu as "
-				       "anonymous memory, which memfd.img says is a memfd",
+				       "anonymous memory, which memfd.img or ipcns-shm says is not",
 				       r->dir, r->procs[p].pid, r->procs[p].pid,
 				       (unsigned long long)v->start, (unsigned long long)v->end,
 				       (unsigned long long)v->shmid);
@@ -326,6 +450,8 @@ int rimg_load_shmem(struct rimg *r)
 	int err = load_memfds(r);
 
 	if (!err)
+		err = load_sysv(r);
+	if (!err)
 		err = collect(r);
 	for (size_t i = 0; i < r->nr_shmem && !err; i++) {
 		uint64_t need = 0;
@@ -337,6 +463,13 @@ int rimg_load_shmem(struct rimg *r)
 	}
 	if (!err)
 		err = check_strays(r);
+	for (size_t i = 0; i < r->nr_sysv && !err; i++) {
+		if (find(r, r->sysv[i]->desc->id))
+			continue;
+		pr_err("%s: no VMA of the dump attaches SysV segment %u", r->dir,
+		       r->sysv[i]->desc->id);
+		err = -EINVAL;
+	}
 	return err;
 }
 
@@ -357,4 +490,9 @@ void rimg_free_shmem(struct rimg *r)
 	free(r->memfds);
 	r->memfds = NULL;
 	r->nr_memfds = 0;
+	for (size_t i = 0; i < r->nr_sysv; i++)
+		rimg_msg_free(r->sysv[i]);
+	free(r->sysv);
+	r->sysv = NULL;
+	r->nr_sysv = 0;
 }

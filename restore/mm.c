@@ -348,12 +348,18 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 	for (size_t i = 0; !err && i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		uint64_t flags = (v->flags & MAP_KEEP) | MAP_FIXED_NOREPLACE;
-		long addr;
-		int fd = -1;
+		long addr = (long)v->start;
+		int fd = -1, attached = 0;
 
 		if (v->status & (SPECIAL | VMA_AREA_VSYSCALL))
 			continue;
-		if (v->status & VMA_AREA_MEMFD) {
+		if (v->status & VMA_AREA_SYSVIPC) {
+			/* A SysV segment ferry made again (shmem.h): shmat, not mmap. */
+			err = rshmem_attach_in(t, r, v);
+			if (err)
+				break;
+			attached = 1;
+		} else if (v->status & VMA_AREA_MEMFD) {
 			int mode = v->has_fdflags ? (int)(v->fdflags & O_ACCMODE) : O_RDWR;
 
 			/* The memfd ferry rebuilt (shmem.h), opened here and closed after. */
@@ -376,8 +382,10 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 			err = -ENOTSUP;
 			break;
 		}
-		err = rt_call(t, t->pid, "mmap", &addr, __NR_mmap, v->start, v->end - v->start,
-			      v->prot, flags, (uint64_t)(long)fd, fd >= 0 ? v->pgoff : 0);
+		if (!attached)
+			err = rt_call(t, t->pid, "mmap", &addr, __NR_mmap, v->start,
+				      v->end - v->start, v->prot, flags, (uint64_t)(long)fd,
+				      fd >= 0 ? v->pgoff : 0);
 		if (fd >= 0 && (v->status & (VMA_ANON_SHARED | VMA_AREA_MEMFD)) &&
 		    rt_call(t, t->pid, "close(shared memory)", NULL, __NR_close, (uint64_t)fd, 0, 0,
 			    0, 0, 0) &&

@@ -202,6 +202,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	/* Seals last: F_SEAL_WRITE and the like forbid the writable mappings made above. */
 	if (!err)
 		err = rshmem_seal(r);
+	/* Every process attached its SysV segments: those marked IPC_RMID are again. */
+	if (!err)
+		rshmem_sysv_finish(r, 1);
 	rshmem_close(r);
 	rghost_remove(r);
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
@@ -238,6 +241,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		pr_info("memory write %llu us", (unsigned long long)(rmm_stats.write_ns / 1000));
 out:
 	if (r) {
+		rshmem_sysv_finish(r, !err);
 		rshmem_close(r);
 		rghost_remove(r);
 	}

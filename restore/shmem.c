@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,6 +65,79 @@ static int make_anon(struct rimg_shmem *s)
 	return err;
 }
 
+/* Ask the kernel for SysV id @id next (CONFIG_CHECKPOINT_RESTORE); -1 clears it. */
+static void shm_next_id(int id)
+{
+	int fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d", id);
+
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		pr_debug("cannot set kernel.shm_next_id to %d: %s", id, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * A SysV segment of the dumped key, size, owner and mode, with the dumped id
+ * when it is free; kept as an fd (map_files of ferry's attachment of it, then
+ * detached). A key that exists on the host now is refused: the segment may be
+ * the one dumped (its processes still running) or another program's.
+ */
+static int make_sysv(struct rimg_shmem *s)
+{
+	const IpcDescEntry *d = s->sysv->desc;
+	struct shmid_ds ds = { 0 };
+	char path[96];
+	void *base;
+	int err = 0, id;
+
+	shm_next_id((int)d->id);
+	id = shmget((key_t)d->key, (size_t)s->sysv->size,
+		    IPC_CREAT | IPC_EXCL | (int)(d->mode & 0777));
+	if (id < 0) {
+		err = -errno;
+		shm_next_id(-1);
+		if (err == -EEXIST)
+			pr_err("SysV segment %u: key %#x exists on this host now (id %d): "
+			       "refused, remove it (ipcrm -M %#x) or restore elsewhere",
+			       d->id, d->key, shmget((key_t)d->key, 0, 0), d->key);
+		else
+			pr_errno(err, "SysV segment %u: cannot create key %#x, %llu bytes", d->id,
+				 d->key, (unsigned long long)s->sysv->size);
+		return err;
+	}
+	s->sysv_id = id;
+	if ((uint32_t)id != d->id)
+		pr_warn("SysV segment %u (key %#x) is id %d now: id %u is taken on this host, "
+			"a process that kept the id number will not find it",
+			d->id, d->key, id, d->id);
+	ds.shm_perm.uid = d->uid;
+	ds.shm_perm.gid = d->gid;
+	ds.shm_perm.mode = (unsigned short)(d->mode & 0777);
+	if (shmctl(id, IPC_SET, &ds) || ((d->mode & SHM_LOCKED) && shmctl(id, SHM_LOCK, NULL))) {
+		err = -errno;
+		pr_errno(err, "SysV segment %d: cannot set owner %u:%u, mode %#o or lock it", id,
+			 d->uid, d->gid, d->mode);
+		return err;
+	}
+	base = shmat(id, NULL, 0);
+	if (base == (void *)-1) {
+		err = -errno;
+		pr_errno(err, "SysV segment %d: cannot attach it in ferry", id);
+		return err;
+	}
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)(uintptr_t)base,
+		 (unsigned long)(uintptr_t)base + s->size);
+	s->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0) {
+		err = -errno;
+		pr_errno(err, "SysV segment %d: cannot open %s", id, path);
+	}
+	shmdt(base);
+	return err;
+}
+
 #define FILL_BUF (1ul << 20)
 
 /*
@@ -75,7 +149,7 @@ static int make_anon(struct rimg_shmem *s)
  */
 static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 {
-	int err = s->memfd ? make_memfd(s) : make_anon(s);
+	int err = s->memfd ? make_memfd(s) : s->sysv ? make_sysv(s) : make_anon(s);
 
 	for (size_t i = 0; i < s->nr_runs && !err; i++) {
 		const struct rimg_page_run *run = &s->runs[i];
@@ -136,6 +210,58 @@ void rshmem_close(struct rimg *r)
 			close(r->shmem[i].fd);
 		r->shmem[i].fd = -1;
 	}
+}
+
+void rshmem_sysv_finish(struct rimg *r, int ok)
+{
+	for (size_t i = 0; i < r->nr_shmem; i++) {
+		struct rimg_shmem *s = &r->shmem[i];
+
+		if (!s->sysv || s->sysv_id < 0)
+			continue;
+		if ((!ok || (s->sysv->desc->mode & SHM_DEST)) && shmctl(s->sysv_id, IPC_RMID, NULL))
+			pr_errno(-errno, "SysV segment %d: IPC_RMID", s->sysv_id);
+		else if (!ok)
+			pr_info("SysV segment %d (key %#x) made by the failed restore removed",
+				s->sysv_id, s->sysv->desc->key);
+		s->sysv_id = -1;
+	}
+}
+
+int rshmem_attach_in(struct rtask *t, const struct rimg *r, const VmaEntry *v)
+{
+	const struct rimg_shmem *s = NULL;
+	int flg = 0, prot = PROT_READ;
+	long addr = 0;
+	int err;
+
+	for (size_t i = 0; i < r->nr_shmem && !s; i++)
+		if (r->shmem[i].sysv && r->shmem[i].shmid == v->shmid)
+			s = &r->shmem[i];
+	if (!s || s->sysv_id < 0) {
+		pr_err("pid %d: SysV segment %llu was not made again", t->pid,
+		       (unsigned long long)v->shmid);
+		return -ENOENT;
+	}
+	if (v->prot & PROT_WRITE)
+		prot |= PROT_WRITE;
+	else
+		flg |= SHM_RDONLY;
+	if (v->prot & PROT_EXEC) {
+		flg |= SHM_EXEC;
+		prot |= PROT_EXEC;
+	}
+	err = rt_call(t, t->pid, "shmat", &addr, __NR_shmat, (uint64_t)s->sysv_id, v->start,
+		      (uint64_t)flg, 0, 0, 0);
+	if (!err && (uint64_t)addr != v->start)
+		err = -EFAULT;
+	if (!err && prot != (int)v->prot)
+		err = rt_call(t, t->pid, "mprotect(SysV)", NULL, __NR_mprotect, v->start,
+			      v->end - v->start, v->prot, 0, 0, 0);
+	if (err)
+		pr_err("pid %d: cannot attach SysV segment %d (dumped as %llu) at %#llx", t->pid,
+		       s->sysv_id, (unsigned long long)v->shmid, (unsigned long long)v->start);
+	return err;
 }
 
 int rshmem_open_in(struct rtask *t, const struct rimg *r, uint64_t shmid, int *fd)

@@ -18,6 +18,13 @@
  * it through /proc/<ferry>/fd/<fd> and maps it at the VMA's address and
  * offset. Memory is always written eagerly, also under --lazy-pages: the
  * lazy-pages daemon serves private anonymous memory only.
+ *
+ * A SysV segment (ipcns-shm-<ns>.img, VMA_AREA_SYSVIPC VMAs, shmid = its
+ * IPC id) is made with shmget(2) in the host's IPC namespace: the dumped
+ * key (IPC_EXCL: a key that exists is refused), size, owner and mode, the
+ * dumped id asked for through kernel.shm_next_id; filled through an fd of
+ * ferry's attachment like the others, attached by each VMA with a remote
+ * shmat(2), and marked IPC_RMID again once every process has it if it was.
  */
 #ifndef FERRY_RESTORE_SHMEM_H
 #define FERRY_RESTORE_SHMEM_H
@@ -26,6 +33,7 @@
 
 #include "fdinfo.pb-c.h"
 #include "images.h"
+#include "ipc-shm.pb-c.h"
 #include "memfd.pb-c.h"
 #include "rtask.h"
 
@@ -40,8 +48,10 @@ struct rimg_shmem {
 	uint32_t pages_id;
 	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
 	size_t nr_runs;
-	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
-	int fd;	      /* the rebuilt object in ferry (rshmem_create), else -1 */
+	int pages_fd;			/* pages-<pages_id>.img, -1 if the object has no page */
+	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
+	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
+	int sysv_id; /* ... made again by rshmem_create() with this id, else -1 */
 };
 
 /*
@@ -66,6 +76,20 @@ int rshmem_create(struct rimg *r);
 
 /* rshmem_close - close ferry's fds of the objects. */
 void rshmem_close(struct rimg *r);
+
+/*
+ * rshmem_attach_in - attach the SysV segment rshmem_create() made for VMA @v
+ * (VMA_AREA_SYSVIPC) in process @t, at its address and protection (a remote
+ * shmat(2)). Returns 0, -ENOENT, or the -errno of the remote call (logged).
+ */
+int rshmem_attach_in(struct rtask *t, const struct rimg *r, const VmaEntry *v);
+
+/*
+ * rshmem_sysv_finish - the restore is over: with @ok, mark IPC_RMID again the
+ * segments that were (SHM_DEST), now that every process attached them;
+ * without, remove every segment rshmem_create() made.
+ */
+void rshmem_sysv_finish(struct rimg *r, int ok);
 
 /*
  * rshmem_seal - add the dumped seals of every memfd. Returns 0 or -errno

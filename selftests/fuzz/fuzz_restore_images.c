@@ -29,7 +29,8 @@
  * checked; a broken one aborts, as does a descriptor rimg_load()/rimg_free()
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
  * prints rimg_load()'s result, to see why a seed is refused.
- * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads.
+ * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads
+ * ("sysv-shm": the shmem workload's SysV segments, kinds SP).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -76,6 +77,7 @@ enum {
 	K_GHOST_FILE,
 	K_MEMFD_INODE,
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
+	K_IPCNS_SHM,
 	NR_KINDS,
 };
 
@@ -99,6 +101,7 @@ static const char *const names[NR_KINDS] = {
 	[K_GHOST_FILE] = "ghost-file-%x.img",
 	[K_MEMFD_INODE] = "memfd.img",
 	[K_SK_QUEUES] = "sk-queues.img",
+	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
 };
 
 static char dir[64];
@@ -426,8 +429,12 @@ static void check_model(const struct rimg *r)
 		const struct rimg_shmem *s = &r->shmem[i];
 		uint64_t end = 0, used = 0;
 
-		CHECK(s->shmid && !(s->size & (PAGE - 1)) && s->fd == -1);
+		CHECK((s->shmid || s->sysv) && !(s->size & (PAGE - 1)) && s->fd == -1);
 		CHECK(!s->memfd || (s->memfd->shmid == s->shmid && s->memfd->size <= s->size));
+		/* A SysV segment: its ipcns-shm entry, the VMAs' size, not made yet. */
+		CHECK(!s->sysv ||
+		      (!s->memfd && s->sysv->desc->id == s->shmid && s->sysv->in_pagemaps &&
+		       s->sysv_id == -1 && s->size == ((s->sysv->size + PAGE - 1) & ~(PAGE - 1))));
 		for (size_t k = 0; k < s->nr_runs; k++) {
 			const struct rimg_page_run *run = &s->runs[k];
 

@@ -4,9 +4,10 @@
  * so that a dump must name all of them at once.
  *   blockers
  * The parent holds an io_uring instance, an attached SysV shared memory
- * segment (removed at once: it goes with the process) and a fanotify group; its child holds a unix
- * socket and a fanotify group. Prints blockers: parent P child C io_uring E shm 0xADDR fanotify F
- * socket S fanotify X ready and idles until SIGTERM (the child dies with its parent).
+ * segment (removed at once: it goes with the process) whose second page was
+ * made read-only (a part of a segment in a VMA: refused) and a fanotify group; its child holds a
+ * unix socket and a fanotify group. Prints blockers: parent P child C io_uring E shm 0xADDR
+ * fanotify F socket S fanotify X ready and idles until SIGTERM (the child dies with its parent).
  */
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -41,6 +43,10 @@ int main(void)
 		return 1;
 	}
 	shm[0] = 1;
+	if (mprotect(shm + 4096, 4096, PROT_READ)) {
+		perror("blockers: mprotect");
+		return 1;
+	}
 	child = fork();
 	if (child < 0)
 		return 1;

@@ -14,7 +14,13 @@
  *  - K: /dev/shm/ferry-shm-PID-keep, 4 pages, pattern in pages 0 and 2,
  *    mapped shared and held as an fd;
  *  - G: the same as /dev/shm/ferry-shm-PID-gone, unlinked once mapped (as
- *    python's multiprocessing heap is).
+ *    python's multiprocessing heap is);
+ *  - S: a SysV shm segment of key 0x66720000 + (PID & 0xffff), 5 pages + 100
+ *    bytes, mode 0640, attached (6 pages), pattern in pages 0 and 4;
+ *  - P: an IPC_PRIVATE SysV segment of 4 pages, attached then marked
+ *    IPC_RMID, pattern in page 1.
+ * For S and P the check also asks the kernel (IPC_STAT on the id the segment
+ * had at first): the same key, size, mode (and SHM_DEST for P), 2 attached.
  * The other pages are never written (holes). Prints "shmem: pid P child C
  * memfd FD ready" (FD -1 without M) and idles; the child dies when its
  * parent is gone. On SIGUSR1 the parent checks its regions (pattern, zero
@@ -34,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,10 +68,14 @@ struct region {
 	struct ctl *ctl;
 	int fd;		/* M, K, G: the fd held, else -1 */
 	int want_nlink; /* K: 1, G: 0 */
+	int shmid;	/* S, P: the SysV id */
+	key_t key;
+	size_t size; /* S, P: the segment's size, else 0 */
 };
 
 static const int a_pages[] = { 0, 3, 9, -1 }, z_pages[] = { 1, 2, -1 }, m_pages[] = { 0, 2, -1 };
-static struct region regs[5];
+static const int s_pages[] = { 0, 4, -1 }, p_pages[] = { 1, -1 };
+static struct region regs[8];
 static int nregs, memfd = -1;
 static volatile sig_atomic_t usr1;
 static pid_t parent;
@@ -182,11 +193,15 @@ static void check_file_fd(const struct region *r)
 		fail("%s: page %d through fd %d lost its pattern", r->name, r->pages[0], r->fd);
 }
 
+static void check_sysv(const struct region *r);
+
 static void check_all(void)
 {
 	for (int i = 0; i < nregs; i++) {
 		check_region(&regs[i]);
 		check_file_fd(&regs[i]);
+		if (regs[i].size)
+			check_sysv(&regs[i]);
 	}
 	check_memfd();
 }
@@ -241,6 +256,52 @@ static void map_anon(struct region *r, const char *name, size_t pages, const int
 		fill(r->base + (size_t)*p * PG, name, *p);
 }
 
+#define S_SIZE (5 * PG + 100)
+
+static void map_sysv(struct region *r, const char *name, int private)
+{
+	key_t key = private ? IPC_PRIVATE : (key_t)(0x66720000 | (getpid() & 0xffff));
+	size_t size = private ? 4 * PG : S_SIZE;
+
+	*r = (struct region){ name,
+			      NULL,
+			      (size + PG - 1) & ~(PG - 1),
+			      private ? p_pages : s_pages,
+			      NULL,
+			      -1,
+			      -1,
+			      -1,
+			      key,
+			      size };
+	r->shmid = shmget(key, size, IPC_CREAT | IPC_EXCL | (private ? 0600 : 0640));
+	r->base = r->shmid < 0 ? (void *)-1 : shmat(r->shmid, NULL, 0);
+	if (r->base == (void *)-1 || (private && shmctl(r->shmid, IPC_RMID, NULL))) {
+		printf("shmem: SysV %s (key %#x): %s\n", name, (unsigned)key, strerror(errno));
+		exit(1);
+	}
+	r->ctl = (struct ctl *)(r->base + r->len - PG);
+	for (const int *p = r->pages; *p >= 0; p++)
+		fill(r->base + (size_t)*p * PG, name, *p);
+}
+
+/* The kernel's view of a SysV region: the same id, key, size, mode, both attached. */
+static void check_sysv(const struct region *r)
+{
+	struct shmid_ds ds;
+	unsigned want_mode = r->key == IPC_PRIVATE ? (0600 | SHM_DEST) : 0640;
+
+	if (shmctl(r->shmid, IPC_STAT, &ds)) {
+		fail("%s: IPC_STAT of id %d: %s", r->name, r->shmid, strerror(errno));
+		return;
+	}
+	if (ds.shm_perm.__key != r->key || ds.shm_segsz != r->size ||
+	    (ds.shm_perm.mode & (0777 | SHM_DEST)) != want_mode || ds.shm_nattch != 2)
+		fail("%s: id %d: key %#x size %zu mode %#o nattch %lu, want %#x %zu %#o 2", r->name,
+		     r->shmid, (unsigned)ds.shm_perm.__key, (size_t)ds.shm_segsz,
+		     (unsigned)ds.shm_perm.mode, (unsigned long)ds.shm_nattch, (unsigned)r->key,
+		     r->size, want_mode);
+}
+
 static void map_memfd(struct region *r)
 {
 	memfd = memfd_create("ferry-shm", MFD_ALLOW_SEALING);
@@ -287,8 +348,14 @@ static void map_all(const char *kinds)
 		case 'G':
 			map_shm_file(r, "G", 1);
 			break;
+		case 'S':
+			map_sysv(r, "S", 0);
+			break;
+		case 'P':
+			map_sysv(r, "P", 1);
+			break;
 		default:
-			printf("shmem: unknown kind %c (AZMKG)\n", *k);
+			printf("shmem: unknown kind %c (AZMKGSP)\n", *k);
 			exit(1);
 		}
 	}
@@ -303,7 +370,7 @@ static void sleep_ms(long ms)
 
 static void child_loop(void)
 {
-	uint64_t seen[3] = { 0 };
+	uint64_t seen[8] = { 0 };
 
 	for (;;) {
 		if (getppid() != parent)

@@ -36,6 +36,7 @@ struct vma_class {
 	uint32_t status, flags;
 	int dump_pages;
 	int shmem; /* its memory is a shmem object's, dumped once by dump_shmem.c */
+	int sysv;  /* ... of an attached SysV segment (shmid = its IPC id) */
 	enum mem_scan_mode mode;
 };
 
@@ -88,10 +89,25 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			return -ENOTSUP;
 		}
 		if (!strncmp(v->path, "/SYSV", 5)) {
-			pr_err("pid %d: VMA %#llx-%#llx is an attached SysV shared memory segment "
-			       "(%s); not supported",
-			       pid, v->start, v->end, v->path);
-			return -ENOTSUP;
+			struct shmid_ds ds;
+			uint64_t ns;
+			int err;
+
+			if (!shared) {
+				pr_err("pid %d: VMA %#llx-%#llx is a private mapping of a SysV "
+				       "segment (%s); not supported",
+				       pid, v->start, v->end, v->path);
+				return -ENOTSUP;
+			}
+			err = shmem_sysv_check(pid, v->start, v->end, v->offset, v->ino, &ds, &ns);
+			if (err)
+				return err;
+			/* CRIU's layout: VMA_ANON_SHARED | VMA_AREA_SYSVIPC, shmid = the IPC id. */
+			c->status |= VMA_ANON_SHARED | VMA_AREA_SYSVIPC;
+			c->flags |= MAP_SHARED | MAP_ANONYMOUS;
+			c->shmem = 1;
+			c->sysv = 1;
+			return 0;
 		}
 		if (is_shmem_anon(v)) {
 			if (!shared) {
@@ -212,8 +228,14 @@ static int fill_vma(pid_t pid, const struct vma_rec *v, const struct vma_class *
 	if (c->shmem) {
 		uint32_t shmid;
 
-		err = shmem_dump_add_vma(shm, pid, v->start, v->end,
-					 makedev(v->dev_major, v->dev_minor), v->ino, &shmid);
+		if (c->sysv)
+			err = shmem_dump_add_sysv(shm, pid, v->start, v->end, v->offset,
+						  makedev(v->dev_major, v->dev_minor), v->ino,
+						  &shmid);
+		else
+			err = shmem_dump_add_vma(shm, pid, v->start, v->end,
+						 makedev(v->dev_major, v->dev_minor), v->ino,
+						 &shmid);
 		e->shmid = shmid;
 		return err;
 	}

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "shmem: "
 #include "dump_shmem.h"
+#include "img.h"
+#include "ipc-shm.pb-c.h"
 #include "log.h"
 
 #define PAGE_SZ 4096ull
@@ -24,11 +27,14 @@ struct shmem_obj {
 	pid_t pid;
 	char path[64];	     /* read through this /proc path, or "": the VMA below */
 	uint64_t start, end; /* ... a VMA of @pid */
+	int sysv;	     /* a SysV segment: shmid is its IPC id, @ds its IPC_STAT */
+	struct shmid_ds ds;
 };
 
 struct shmem_dump {
 	struct shmem_obj *v;
 	size_t n, cap;
+	uint64_t ipc_ns; /* the inode of the IPC namespace of the SysV segments */
 };
 
 int shmem_dump_init(struct shmem_dump **out)
@@ -92,6 +98,81 @@ int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t
 		o->pid = pid;
 		o->start = start;
 		o->end = end;
+	}
+	*shmid = o->shmid;
+	return 0;
+}
+
+/* The inode of /proc/@pid/ns/ipc, or 0 (logged). */
+static uint64_t ipc_ns_of(const char *pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/ipc", pid);
+	if (stat(path, &st)) {
+		pr_errno(-errno, "cannot stat %s", path);
+		return 0;
+	}
+	return (uint64_t)st.st_ino;
+}
+
+int shmem_sysv_check(pid_t pid, uint64_t start, uint64_t end, uint64_t pgoff, uint64_t ino,
+		     struct shmid_ds *ds, uint64_t *ipc_ns)
+{
+	uint64_t ns, size;
+	char spid[16];
+
+	snprintf(spid, sizeof(spid), "%d", pid);
+	ns = ipc_ns_of(spid);
+	if (!ns || ns != ipc_ns_of("self")) {
+		pr_err("pid %d: VMA %#llx-%#llx attaches SysV segment %llu of an IPC namespace "
+		       "other than ferry's; not supported",
+		       pid, (unsigned long long)start, (unsigned long long)end,
+		       (unsigned long long)ino);
+		return -ENOTSUP;
+	}
+	if (ino > INT32_MAX || shmctl((int)ino, IPC_STAT, ds)) {
+		pr_errno(-errno, "pid %d: VMA %#llx-%#llx: SysV segment %llu: IPC_STAT", pid,
+			 (unsigned long long)start, (unsigned long long)end,
+			 (unsigned long long)ino);
+		return -ESTALE;
+	}
+	size = ((uint64_t)ds->shm_segsz + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	if (pgoff || end - start != size) {
+		pr_err("pid %d: VMA %#llx-%#llx maps %llu bytes at offset %llu of SysV segment "
+		       "%llu (key %#x, %llu bytes): only whole attachments are supported",
+		       pid, (unsigned long long)start, (unsigned long long)end,
+		       (unsigned long long)(end - start), (unsigned long long)pgoff,
+		       (unsigned long long)ino, (unsigned)ds->shm_perm.__key,
+		       (unsigned long long)ds->shm_segsz);
+		return -ENOTSUP;
+	}
+	*ipc_ns = ns;
+	return 0;
+}
+
+int shmem_dump_add_sysv(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t end,
+			uint64_t pgoff, uint64_t dev, uint64_t ino, uint32_t *shmid)
+{
+	struct shmem_obj *o = find(s, dev, ino);
+	struct shmid_ds ds;
+	uint64_t ns;
+	int err = shmem_sysv_check(pid, start, end, pgoff, ino, &ds, &ns);
+
+	if (err)
+		return err;
+	if (!o) {
+		o = add(s, dev, ino);
+		if (!o)
+			return -ENOMEM;
+		o->shmid = (uint32_t)ino;
+		o->pid = pid;
+		o->start = start;
+		o->end = end;
+		o->sysv = 1;
+		o->ds = ds;
+		s->ipc_ns = ns;
 	}
 	*shmid = o->shmid;
 	return 0;
@@ -219,10 +300,57 @@ out:
 	return err;
 }
 
+/* ipcns-shm-<ns>.img: an entry per SysV segment, its pages in pagemap-shmem-<id>.img. */
+static int write_sysv(const struct shmem_dump *s, int dirfd)
+{
+	const struct img_type *t = img_type_by_name("IPCNS_SHM");
+	struct img *img = NULL;
+	char name[64];
+	int err = 0;
+
+	for (size_t i = 0; i < s->n && !err; i++) {
+		const struct shmem_obj *o = &s->v[i];
+		IpcShmEntry e = IPC_SHM_ENTRY__INIT;
+		IpcDescEntry d = IPC_DESC_ENTRY__INIT;
+
+		if (!o->sysv)
+			continue;
+		if (!img) {
+			snprintf(name, sizeof(name), t->file, (unsigned)s->ipc_ns);
+			err = img_create(&img, dirfd, name, t);
+			if (err)
+				break;
+		}
+		d.key = (uint32_t)o->ds.shm_perm.__key;
+		d.uid = o->ds.shm_perm.uid;
+		d.gid = o->ds.shm_perm.gid;
+		d.cuid = o->ds.shm_perm.cuid;
+		d.cgid = o->ds.shm_perm.cgid;
+		d.mode = o->ds.shm_perm.mode;
+		d.id = o->shmid;
+		e.desc = &d;
+		e.size = o->ds.shm_segsz;
+		e.has_in_pagemaps = 1;
+		e.in_pagemaps = 1;
+		err = img_write_entry(img, &e.base);
+		if (!err)
+			pr_info("SysV segment %u: key %#x, %llu bytes, mode %#o, owner %u:%u, %lu "
+				"attached",
+				o->shmid, d.key, (unsigned long long)e.size, d.mode, d.uid, d.gid,
+				(unsigned long)o->ds.shm_nattch);
+	}
+	if (!err && img) {
+		err = img_commit(img);
+		img = NULL;
+	}
+	img_abort(img);
+	return err;
+}
+
 int shmem_dump_write(struct shmem_dump *s, int dirfd, uint32_t first_pages_id,
 		     const struct page_writer_opts *o, struct shmem_dump_stats *st)
 {
-	int err = 0;
+	int err = write_sysv(s, dirfd);
 
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; i < s->n && !err; i++) {

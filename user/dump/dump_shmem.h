@@ -17,6 +17,7 @@
 #define FERRY_DUMP_SHMEM_H
 
 #include <stdint.h>
+#include <sys/shm.h>
 #include <sys/types.h>
 
 #include "page_writer.h"
@@ -40,6 +41,27 @@ int shmem_dump_init(struct shmem_dump **out);
  */
 int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t end, uint64_t dev,
 		       uint64_t ino, uint32_t *shmid);
+
+/*
+ * shmem_dump_add_sysv - the same for a VMA of @pid attaching a SysV shm
+ * segment (path /SYSV<key>, @ino = its IPC id, @pgoff its offset): the
+ * segment is read with IPC_STAT and written once, its pages in
+ * pagemap-shmem-<id>.img and its key, owner, mode and size in
+ * ipcns-shm-<IPC namespace inode>.img (CRIU's ipc_shm_entry, in_pagemaps).
+ * Returns 0, -ENOTSUP (another IPC namespace than ferry's, or a VMA that is
+ * not the whole segment: logged), -ESTALE (the segment is gone), -ENOMEM.
+ */
+int shmem_dump_add_sysv(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t end,
+			uint64_t pgoff, uint64_t dev, uint64_t ino, uint32_t *shmid);
+
+/*
+ * shmem_sysv_check - can VMA [@start, @end) at @pgoff of @pid, attaching
+ * SysV segment @ino, be dumped: ferry's IPC namespace, the whole segment.
+ * Fills *@ds (IPC_STAT) and *@ipc_ns (the namespace's inode). Returns 0 or
+ * the errors of shmem_dump_add_sysv(), logged with the pid and VMA.
+ */
+int shmem_sysv_check(pid_t pid, uint64_t start, uint64_t end, uint64_t pgoff, uint64_t ino,
+		     struct shmid_ds *ds, uint64_t *ipc_ns);
 
 /*
  * shmem_dump_add_path - note that the shmem file (a memfd) of (@dev, @ino)
