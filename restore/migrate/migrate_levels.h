@@ -41,6 +41,8 @@ struct mlevel {
 	struct mlevel_proc *procs;
 	size_t nr_procs;
 	uint64_t pages, zero_pages;
+	int remote;	       /* post-copy: its pages stay at the source, none is expected */
+	uint64_t remote_pages; /* set by mlevel_close when remote: pages its pagemaps hold */
 };
 
 /*
@@ -58,7 +60,10 @@ int mlevel_open(struct mlevel *l, int dirfd, const char *dir, const char *name, 
 int mlevel_image(struct mlevel *l, const char *name, const void *data, size_t len);
 /* mlevel_page - page @addr of @pid: 4096 bytes at @data, or zeros (@data NULL). */
 int mlevel_page(struct mlevel *l, pid_t pid, uint64_t addr, const void *data);
-/* mlevel_close - check that every page of every pagemap came, close the files. */
+/*
+ * mlevel_close - check that every page of every pagemap came (unless the
+ * level is remote: then count them), close the files.
+ */
 int mlevel_close(struct mlevel *l);
 /* mlevel_free - close what is open (after an error too). */
 void mlevel_free(struct mlevel *l);

@@ -20,6 +20,7 @@ struct migrate_recv_opts {
 	const char *secret_file; /* require the proof of this shared secret */
 	long timeout_ms;	 /* for the connection and each PDU; <= 0: none */
 	int lazy;		 /* restore lazily from the chain (the memory fills after resume) */
+	long prefetch_delay_ms;	 /* lazily: the background filling starts this late */
 };
 
 /*

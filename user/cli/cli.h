@@ -57,6 +57,7 @@ struct cli_opts {
 	unsigned max_rounds; /* --max-rounds N (migrate; 0: default) */
 	long downtime_ms;    /* --downtime-limit MS (migrate); -1 unset */
 	long max_bandwidth;  /* --max-bandwidth BYTES/s (migrate); 0: none */
+	int postcopy;	     /* --postcopy: 0 unset, 1 never, 2 auto, 3 always (migrate) */
 	int exit_code;	     /* what ferry exits with when run() succeeds */
 	int argc;	     /* positional arguments after the subcommand */
 	char **argv;

@@ -56,6 +56,7 @@ enum {
 	OPT_MAX_ROUNDS,
 	OPT_DOWNTIME_LIMIT,
 	OPT_MAX_BANDWIDTH,
+	OPT_POSTCOPY,
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +106,7 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
 	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
+	{ "postcopy", required_argument, NULL, OPT_POSTCOPY },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -401,6 +403,20 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_INCOMING:
 			o->incoming = 1;
+			break;
+		case OPT_POSTCOPY:
+			if (!strcmp(optarg, "never"))
+				o->postcopy = 1;
+			else if (!strcmp(optarg, "auto"))
+				o->postcopy = 2;
+			else if (!strcmp(optarg, "always"))
+				o->postcopy = 3;
+			else {
+				fprintf(stderr,
+					"ferry: bad --postcopy '%s' (auto, always, never)\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_MAX_ROUNDS:
 			if (parse_int(optarg, 1, 1000, &v)) {
