@@ -114,8 +114,8 @@ static int add_pagemap(struct mlevel *l, const char *name, pid_t pid, const void
 		}
 		p->runs[p->nr_runs++] = r;
 	}
-	if (err < 0)
-		goto out;
+	if (err < 0 || l->remote)
+		goto out; /* remote: no pages file, the restore asks the page server */
 	p->pages_fd = openat(l->dirfd, pages, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	err = p->pages_fd < 0 ? -errno : 0;
 	if (err)
@@ -232,6 +232,11 @@ int mlevel_close(struct mlevel *l)
 	for (size_t i = 0; i < l->nr_procs && !err; i++) {
 		struct mlevel_proc *p = &l->procs[i];
 
+		if (l->remote) {
+			for (size_t k = p->cur; k < p->nr_runs; k++)
+				l->remote_pages += p->runs[k].nr - (k == p->cur ? p->in_run : 0);
+			p->cur = p->nr_runs;
+		}
 		if (p->cur < p->nr_runs) {
 			pr_err("%s: pid %d: the section ended without page 0x%llx of its pagemap",
 			       l->name, p->pid,
@@ -240,7 +245,7 @@ int mlevel_close(struct mlevel *l)
 			break;
 		}
 		/* Zero pages at the end are a hole too. */
-		if (ftruncate(p->pages_fd, (off_t)p->off)) {
+		if (p->pages_fd >= 0 && ftruncate(p->pages_fd, (off_t)p->off)) {
 			err = -errno;
 			pr_err("%s: pid %d: cannot size its pages file to %llu: %s", l->name,
 			       p->pid, (unsigned long long)p->off, strerror(-err));

@@ -45,6 +45,8 @@ struct mlevel {
 	size_t nr_procs;
 	uint64_t pages, zero_pages, xbzrle_pages;
 	struct mcopies *copies; /* with XBZRLE: where the latest copy of each page is; or NULL */
+	int remote;		/* post-copy: its pages stay at the source, none is expected */
+	uint64_t remote_pages;	/* set by mlevel_close when remote: pages its pagemaps hold */
 };
 
 /*
@@ -71,7 +73,10 @@ int mlevel_page(struct mlevel *l, pid_t pid, uint64_t addr, const void *data);
  */
 int mlevel_page_xbzrle(struct mlevel *l, pid_t pid, uint64_t addr, const uint8_t *delta,
 		       size_t len);
-/* mlevel_close - check that every page of every pagemap came, close the files. */
+/*
+ * mlevel_close - check that every page of every pagemap came (unless the
+ * level is remote: then count them), close the files.
+ */
 int mlevel_close(struct mlevel *l);
 /* mlevel_free - close what is open (after an error too). */
 void mlevel_free(struct mlevel *l);

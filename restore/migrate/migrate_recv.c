@@ -42,6 +42,9 @@ struct mrecv {
 	const struct migrate_recv_opts *o;
 	struct mig_conn c;
 	char peer[INET6_ADDRSTRLEN + 16];
+	char host[INET6_ADDRSTRLEN + 2]; /* the source's address ("[v6]" for IPv6) */
+	int pager_port;			 /* post-copy: the source's page server, 0 if none */
+	uint64_t remote_pages;		 /* post-copy: pages only the source holds */
 	int dirfd;
 	const char *dir;
 	struct mlevel lv;    /* the level the open section writes (not for setup) */
@@ -148,6 +151,7 @@ static int accept_one(struct mrecv *m, int lfd)
 	else if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
 	snprintf(m->peer, sizeof(m->peer), "source %s", host);
+	snprintf(m->host, sizeof(m->host), ss.ss_family == AF_INET6 ? "[%s]" : "%s", host);
 	mig_conn_init(&m->c, fd, m->peer);
 	m->c.timeout_ms = m->o->timeout_ms;
 	pr_info("%s connected", m->peer);
@@ -270,8 +274,9 @@ static int on_pages(struct mrecv *m, const struct mig_pdu *p)
 		       p->pages.area, a->nr_pages);
 		return -EBADMSG;
 	}
-	if (m->lv.dirfd < 0) {
-		pr_err("%s: Pages at stream offset %zu in the setup section", m->peer, m->c.in_off);
+	if (m->lv.dirfd < 0 || m->lv.remote) {
+		pr_err("%s: Pages at stream offset %zu in the %s section", m->peer, m->c.in_off,
+		       m->lv.remote ? "postcopy" : "setup");
 		return -EBADMSG;
 	}
 	addr = a->start + p->pages.first * MIG_PAGE_SIZE;
@@ -322,6 +327,7 @@ static int open_level(struct mrecv *m, enum mig_section_kind kind)
 		snprintf(name, sizeof(name), ".");
 	err = mlevel_open(&m->lv, m->dirfd, m->dir, name, m->last_round[0] ? m->last_round : NULL,
 			  m->xbzrle ? &m->copies : NULL);
+	m->lv.remote = kind == MIG_SEC_POSTCOPY; /* before its pagemaps come */
 	if (!err && kind == MIG_SEC_ITERATION)
 		snprintf(m->last_round, sizeof(m->last_round), "%s", name);
 	return err;
@@ -358,7 +364,8 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 	for (;;) {
 		err = mig_recv(&m->c,
 			       1u << MIG_AREA | 1u << MIG_IMAGE | 1u << MIG_PAGES | 1u << MIG_END |
-				       1u << MIG_ERROR | (m->xbzrle ? MIG_ALLOW_XBZRLE : 0),
+				       1u << MIG_ERROR | (m->xbzrle ? MIG_ALLOW_XBZRLE : 0) |
+				       (*kind == MIG_SEC_POSTCOPY ? 1u << MIG_POSTCOPY : 0),
 			       &p);
 		if (err)
 			return err;
@@ -372,10 +379,19 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 		case MIG_IMAGE:
 			err = on_image(m, &p, *kind);
 			break;
+		case MIG_POSTCOPY:
+			m->pager_port = (int)p.postcopy.port;
+			break;
 		case MIG_ERROR:
 			pr_err("%s gave up in the middle of round %" PRIu64, m->peer, m->round);
 			return -ECANCELED;
 		default: /* MIG_END */
+			if (*kind == MIG_SEC_POSTCOPY && !m->pager_port) {
+				pr_err("%s: the postcopy section ending at stream offset %zu named "
+				       "no page server",
+				       m->peer, m->c.in_off);
+				return -EBADMSG;
+			}
 			if (p.end.round != m->round || p.end.items != items) {
 				pr_err("%s: EndMark at stream offset %zu says round %" PRIu64
 				       ", %" PRIu64 " items; the section had round %" PRIu64
@@ -391,7 +407,11 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 				" items, %llu pages",
 				m->peer, mig_section_name(*kind), m->round, items,
 				(unsigned long long)m->lv.pages);
-			return *kind == MIG_SEC_SETUP ? 0 : mlevel_close(&m->lv);
+			if (*kind == MIG_SEC_SETUP)
+				return 0;
+			err = mlevel_close(&m->lv);
+			m->remote_pages = m->lv.remote_pages;
+			return err;
 		}
 		if (err)
 			return err;
@@ -428,6 +448,39 @@ static void kill_tree(pid_t root)
 	waitpid(root, NULL, 0);
 }
 
+/*
+ * Post-copy: the lazy-pages daemon pulls the last pages from the source's
+ * page server; once it is done every page is in, and the source may go.
+ * If the source is lost first, the daemon kills the processes still missing
+ * pages (lazy restore's rule: never a process running on zeros).
+ */
+static int postcopy_pages_in(struct mrecv *m, pid_t daemon)
+{
+	char msg[256];
+	int status = 0, ok, err;
+
+	pr_info("post-copy: waiting for the lazy-pages daemon (pid %d) to pull every page", daemon);
+	if (waitpid(daemon, &status, 0) != daemon)
+		status = -1;
+	ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (ok)
+		snprintf(msg, sizeof(msg), "every page is in");
+	else
+		snprintf(msg, sizeof(msg),
+			 "the lazy-pages daemon failed (status 0x%x): the processes still missing "
+			 "pages from %s were killed",
+			 status, m->peer);
+	if (!ok)
+		pr_err("post-copy: %s", msg);
+	err = mig_enc_pages_in(&m->c.enc, ok, m->remote_pages, msg);
+	if (!err)
+		err = mig_send(&m->c, &m->c.enc);
+	if (err && ok)
+		pr_info("post-copy: every page is in, but %s did not hear it: %s", m->peer,
+			strerror(-err));
+	return ok ? 0 : -EIO;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	remove(path);
@@ -439,7 +492,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 	struct mrecv m = { .o = o, .dirfd = -1, .round = UINT64_MAX, .lv = { .dirfd = -1 } };
 	struct restore_opts ro = { .detached = 1 };
 	enum mig_section_kind kind = MIG_SEC_SETUP;
-	char tmp[] = "/tmp/ferry-incoming-XXXXXX", msg[256];
+	char tmp[] = "/tmp/ferry-incoming-XXXXXX", msg[256], pager[sizeof(m.host) + 8];
 	int lfd = -1, err, made_tmp = 0;
 	pid_t daemon = 0;
 	uint64_t t0;
@@ -470,7 +523,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 	if (err)
 		goto out;
 	err = hello(&m);
-	while (!err && kind != MIG_SEC_FINAL) {
+	while (!err && kind != MIG_SEC_FINAL && kind != MIG_SEC_POSTCOPY) {
 		err = section(&m, &kind);
 		if (err == -EBADMSG)
 			send_error(&m, PS_ERR_BAD_MESSAGE,
@@ -486,11 +539,20 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 	/* The chain is complete: the restore reads through it, nothing is copied again. */
 	t0 = mono_us();
 	ro.dir = m.dir;
-	if (o->lazy) {
+	if (o->lazy || m.pager_port) {
 		/* The tree runs at once; the lazy-pages daemon fills it from the chain. */
 		ro.lazy = 1;
 		ro.timeout_ms = 10000;
+		ro.prefetch_delay_ms = o->prefetch_delay_ms;
 		ro.lazy_daemon = &daemon;
+	}
+	if (m.pager_port) {
+		/* Post-copy: from the source's page server, which holds the last pages. */
+		snprintf(pager, sizeof(pager), "%s:%d", m.host, m.pager_port);
+		ro.page_server = pager;
+		ro.secret_file = o->secret_file;
+		pr_info("post-copy: the pages come from %s's page server %s (%llu held only there)",
+			m.peer, pager, (unsigned long long)m.remote_pages);
 	}
 	err = restore_run(&ro, root);
 	pr_info("the restore took %llu us", (unsigned long long)(mono_us() - t0));
@@ -518,6 +580,10 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		"rounds",
 		m.peer, *root, (unsigned long long)m.pages, (unsigned long long)m.zero_pages,
 		(unsigned long long)m.xbzrle_pages, (unsigned long long)m.round);
+	if (m.pager_port) {
+		err = postcopy_pages_in(&m, daemon);
+		daemon = 0;
+	}
 out:
 	mlevel_free(&m.lv);
 	mcopies_free(&m.copies);

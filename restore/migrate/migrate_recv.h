@@ -22,6 +22,7 @@ struct migrate_recv_opts {
 	long accept_timeout_ms;	 /* how long to wait for the source to connect; <= 0: no limit */
 	int lazy;		 /* restore lazily from the chain (the memory fills after resume) */
 	int no_xbzrle;		 /* refuse XBZRLE deltas when the source asks */
+	long prefetch_delay_ms;	 /* lazily: the background filling starts this late */
 };
 
 /* The longest silence of a connected source unless --timeout says otherwise. */

@@ -60,6 +60,7 @@ struct cli_opts {
 	long xbzrle_cache;   /* --xbzrle[=BYTES] (migrate: the cache of sent pages); 0: off */
 	int no_xbzrle;	     /* --no-xbzrle (migrate --incoming: refuse deltas) */
 	int auto_converge;   /* --auto-converge (migrate: throttle a tree that does not converge) */
+	int postcopy;	     /* --postcopy: 0 unset, 1 never, 2 auto, 3 always (migrate) */
 	int exit_code;	     /* what ferry exits with when run() succeeds */
 	int argc;	     /* positional arguments after the subcommand */
 	char **argv;

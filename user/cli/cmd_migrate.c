@@ -2,6 +2,8 @@
 /* `ferry migrate`: live migration, the source (-t PID --to) or the destination (--incoming). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,44 @@
 #include "migrate.h"
 #include "migrate_recv.h"
 #include "migrate_wire.h"
+#include "page_server.h"
+
+/* The page server of a post-copy (migrate.h): ferry page-server's code. */
+static struct page_server *pager_ps;
+
+static int pager_open(void *arg, const char *dir, const char *address, const char *secret_file,
+		      int *port)
+{
+	struct page_server_opts po = {
+		.dir = dir, .address = address, .secret_file = secret_file, .timeout_ms = 120000
+	};
+	const char *where, *colon;
+	int err = page_server_open(&pager_ps, &po);
+
+	if (err)
+		return err;
+	where = page_server_where(pager_ps);
+	colon = strrchr(where, ':');
+	*port = colon ? atoi(colon + 1) : 0;
+	return *port > 0 ? 0 : -EINVAL;
+}
+
+static int pager_run(void *arg)
+{
+	return page_server_run(pager_ps);
+}
+
+static void pager_free(void *arg)
+{
+	page_server_free(pager_ps);
+	pager_ps = NULL;
+}
+
+static const struct migrate_pager pager = {
+	.open = pager_open,
+	.run = pager_run,
+	.free = pager_free,
+};
 
 static int incoming(struct cli_opts *o)
 {
@@ -27,6 +67,7 @@ static int incoming(struct cli_opts *o)
 	ro.accept_timeout_ms = o->timeout_ms;
 	ro.lazy = o->lazy_pages;
 	ro.no_xbzrle = o->no_xbzrle;
+	ro.prefetch_delay_ms = o->prefetch_delay_ms;
 	err = migrate_recv(&ro, &root);
 	if (err)
 		return err;
@@ -73,6 +114,10 @@ static int run(struct cli_opts *o)
 	mo.work_dir = o->images_dir;
 	mo.xbzrle_cache = (uint64_t)o->xbzrle_cache;
 	mo.auto_converge = o->auto_converge;
+	mo.postcopy = o->postcopy == 3	 ? MIGRATE_POSTCOPY_ALWAYS
+		      : o->postcopy == 2 ? MIGRATE_POSTCOPY_AUTO
+					 : MIGRATE_POSTCOPY_NEVER;
+	mo.pager = &pager;
 	cli_track_opts(o, &mo.track);
 	return migrate_send(&mo);
 }
@@ -85,11 +130,11 @@ const struct cli_cmd cmd_migrate = {
 		"Usage: ferry migrate -t PID --to HOST:PORT [--secret-file F] [--max-rounds N]\n"
 		"                     [--downtime-limit MS] [--max-bandwidth RATE] [--json]\n"
 		"                     [--wire-log FILE] [-D DIR] [--xbzrle[=CACHE_SIZE]]\n"
-		"                     [--auto-converge]\n"
+		"                     [--auto-converge] [--postcopy auto|always|never]\n"
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
-		"                     [--secret-file F] [--timeout S] [--no-xbzrle] [-v[N]]\n"
-		"                     [--log-file F]\n\n"
+		"                     [--prefetch-delay MS] [--secret-file F] [--timeout S]\n"
+		"                     [--no-xbzrle] [-v[N]] [--log-file F]\n\n"
 		"Live migration of the process tree of PID to the machine (or namespace)\n"
 		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
 		"the BER stream of docs/migrate.md.\n\n"
@@ -113,7 +158,14 @@ const struct cli_cmd cmd_migrate = {
 		"  migrate: listening on ADDR:PORT\n"
 		"and once the tree runs:\n"
 		"  migrate: the tree runs, root pid N\n\n"
-		"Not done yet: post-copy; auto-converge through the tree's cgroup cpu.max.\n\n"
+		"With --postcopy the source switches to post-copy (after round 1 with\n"
+		"`always`; with `auto` when the rounds do not converge or the dirty rate\n"
+		"stops falling): the frozen tree's state goes without its last pages, the\n"
+		"destination resumes it at once with a lazy restore that pulls those pages\n"
+		"from a page server the source runs over its dump (same secret), and the\n"
+		"source exits once the destination says every page is in. From the switch\n"
+		"on, losing the source kills the destination's tree (its memory is gone).\n\n"
+		"Not done yet: auto-converge through the tree's cgroup cpu.max.\n\n"
 		"Options (source):\n"
 		"  -t PID                the root of the tree to migrate\n"
 		"  --to HOST:PORT        the destination ([IPv6]:PORT for IPv6)\n"
@@ -121,6 +173,7 @@ const struct cli_cmd cmd_migrate = {
 		"  --downtime-limit MS   converge when the predicted downtime is under MS\n"
 		"  --max-bandwidth RATE  send at most RATE bytes/s on average (K, M, G\n"
 		"                        suffixes); the measured bandwidth then includes it\n"
+		"  --postcopy WHEN       never (default), auto or always: see above\n"
 		"  --json                one JSON object per round and one at the end\n"
 		"  --wire-log FILE       a copy of every octet sent (for openssl asn1parse)\n"
 		"  -D DIR                keep the rounds' images in DIR (default: a temporary\n"
@@ -143,6 +196,8 @@ const struct cli_cmd cmd_migrate = {
 		"  --lazy-pages          resume the tree before its memory is in: a lazy-pages\n"
 		"                        daemon fills it from the images (docs/lazy.md), so\n"
 		"                        the downtime does not grow with the memory size\n"
+		"  --prefetch-delay MS   lazily (--lazy-pages, post-copy): start filling the\n"
+		"                        memory in the background MS after the resume\n"
 		"  --timeout S           wait at most S seconds for the source to connect and\n"
 		"                        for each PDU (default: no limit for the connection,\n"
 		"                        60 s of silence once connected)\n"

@@ -59,6 +59,7 @@ enum {
 	OPT_XBZRLE,
 	OPT_NO_XBZRLE,
 	OPT_AUTO_CONVERGE,
+	OPT_POSTCOPY,
 };
 
 static const struct option long_opts[] = {
@@ -111,6 +112,7 @@ static const struct option long_opts[] = {
 	{ "xbzrle", optional_argument, NULL, OPT_XBZRLE },
 	{ "no-xbzrle", no_argument, NULL, OPT_NO_XBZRLE },
 	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
+	{ "postcopy", required_argument, NULL, OPT_POSTCOPY },
 	{ 0 },
 };
 static const char short_opts[] = "+hv::o:t:D:i:jd";
@@ -407,6 +409,20 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_INCOMING:
 			o->incoming = 1;
+			break;
+		case OPT_POSTCOPY:
+			if (!strcmp(optarg, "never"))
+				o->postcopy = 1;
+			else if (!strcmp(optarg, "auto"))
+				o->postcopy = 2;
+			else if (!strcmp(optarg, "always"))
+				o->postcopy = 3;
+			else {
+				fprintf(stderr,
+					"ferry: bad --postcopy '%s' (auto, always, never)\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_MAX_ROUNDS:
 			if (parse_int(optarg, 1, 1000, &v)) {

@@ -36,6 +36,10 @@ const char *mig_pdu_name(unsigned int type)
 		return "Verdict";
 	case MIG_END:
 		return "EndMark";
+	case MIG_POSTCOPY:
+		return "PostcopyServer";
+	case MIG_PAGES_IN:
+		return "PagesIn";
 	}
 	return "?";
 }
@@ -49,6 +53,8 @@ const char *mig_section_name(enum mig_section_kind k)
 		return "iteration";
 	case MIG_SEC_FINAL:
 		return "final";
+	case MIG_SEC_POSTCOPY:
+		return "postcopy";
 	}
 	return "?";
 }
@@ -89,7 +95,7 @@ int mig_enc_ready(struct ber_enc *e, bool xbzrle)
 
 int mig_enc_section(struct ber_enc *e, enum mig_section_kind kind, uint64_t round)
 {
-	if (kind > MIG_SEC_FINAL)
+	if (kind > MIG_SEC_POSTCOPY)
 		return -EINVAL;
 	ber_begin(e, BER_APP(MIG_SECTION));
 	ber_put_uint(e, BER_ENUMERATED, (uint64_t)kind);
@@ -237,6 +243,28 @@ int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg)
 	return ber_end(e);
 }
 
+int mig_enc_postcopy(struct ber_enc *e, uint32_t port)
+{
+	if (port < 1 || port > 65535)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_POSTCOPY));
+	ber_put_uint(e, BER_INTEGER, port);
+	return ber_end(e);
+}
+
+int mig_enc_pages_in(struct ber_enc *e, bool ok, uint64_t pages, const char *msg)
+{
+	size_t len = msg ? strlen(msg) : 0;
+
+	if (len > PS_MAX_TEXT)
+		return -EINVAL;
+	ber_begin(e, BER_APP(MIG_PAGES_IN));
+	ber_put_bool(e, BER_BOOLEAN, ok);
+	ber_put_uint(e, BER_INTEGER, pages);
+	ber_put_utf8(e, BER_UTF8STRING, msg ? msg : "", len);
+	return ber_end(e);
+}
+
 /* ---- decoder ------------------------------------------------------------- */
 
 /* The offset of the next element, for messages about its value. */
@@ -285,7 +313,7 @@ static int dec_section(struct ber_dec *d, struct mig_pdu *p)
 	uint64_t k = 0;
 
 	ber_enter(d, BER_APP(MIG_SECTION), "Section");
-	ber_get_uint(d, BER_ENUMERATED, "Section.kind", 0, MIG_SEC_FINAL, &k);
+	ber_get_uint(d, BER_ENUMERATED, "Section.kind", 0, MIG_SEC_POSTCOPY, &k);
 	p->section.kind = (enum mig_section_kind)k;
 	ber_get_uint(d, BER_INTEGER, "Section.round", 0, UINT32_MAX, &p->section.round);
 	return ber_leave(d, true);
@@ -435,6 +463,26 @@ static int dec_verdict(struct ber_dec *d, struct mig_pdu *p)
 	return ber_leave(d, true);
 }
 
+static int dec_postcopy(struct ber_dec *d, struct mig_pdu *p)
+{
+	uint64_t port = 0;
+
+	ber_enter(d, BER_APP(MIG_POSTCOPY), "PostcopyServer");
+	ber_get_uint(d, BER_INTEGER, "PostcopyServer.port", 1, 65535, &port);
+	p->postcopy.port = (uint32_t)port;
+	return ber_leave(d, true);
+}
+
+static int dec_pages_in(struct ber_dec *d, struct mig_pdu *p)
+{
+	ber_enter(d, BER_APP(MIG_PAGES_IN), "PagesIn");
+	ber_get_bool(d, BER_BOOLEAN, "PagesIn.ok", &p->pages_in.ok);
+	ber_get_uint(d, BER_INTEGER, "PagesIn.pages", 0, UINT64_MAX, &p->pages_in.pages);
+	ber_get_utf8(d, BER_UTF8STRING, "PagesIn.message", PS_MAX_TEXT, &p->pages_in.msg,
+		     &p->pages_in.msg_len);
+	return ber_leave(d, true);
+}
+
 static void allowed_list(unsigned int allowed, char *buf, size_t len)
 {
 	size_t n = 0;
@@ -502,6 +550,12 @@ int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, s
 		break;
 	case MIG_VERDICT:
 		ret = dec_verdict(&d, p);
+		break;
+	case MIG_POSTCOPY:
+		ret = dec_postcopy(&d, p);
+		break;
+	case MIG_PAGES_IN:
+		ret = dec_pages_in(&d, p);
 		break;
 	}
 	if (!ret)

@@ -54,9 +54,11 @@ enum mig_pdu_type {
 	MIG_ERROR = 5,	   /* 'e' Error (the page server's) */
 	MIG_SRV_HELLO = 8, /* 'h' ServerHello (the page server's) */
 	MIG_IMAGE = 9,	   /* 'i' Image */
+	MIG_PAGES_IN = 12, /* 'l' PagesIn (post-copy: every page pulled, "lazy done") */
 	MIG_HELLO = 13,	   /* 'm' MigrationHello */
 	MIG_READY = 15,	   /* 'o' Ready (the page server's) */
 	MIG_SECTION = 19,  /* 's' Section */
+	MIG_POSTCOPY = 20, /* 't' PostcopyServer (post-copy: the source's page server) */
 	MIG_VERDICT = 22,  /* 'v' Verdict */
 	MIG_END = 26,	   /* 'z' EndMark */
 };
@@ -64,8 +66,10 @@ enum mig_pdu_type {
 /* What each side may receive, as masks for mig_decode(). */
 #define MIG_FROM_SOURCE                                                           \
 	(1u << MIG_HELLO | 1u << MIG_SECTION | 1u << MIG_AREA | 1u << MIG_IMAGE | \
-	 1u << MIG_PAGES | 1u << MIG_END | 1u << MIG_ERROR)
-#define MIG_FROM_DEST (1u << MIG_SRV_HELLO | 1u << MIG_READY | 1u << MIG_ERROR | 1u << MIG_VERDICT)
+	 1u << MIG_PAGES | 1u << MIG_END | 1u << MIG_ERROR | 1u << MIG_POSTCOPY)
+#define MIG_FROM_DEST                                                                  \
+	(1u << MIG_SRV_HELLO | 1u << MIG_READY | 1u << MIG_ERROR | 1u << MIG_VERDICT | \
+	 1u << MIG_PAGES_IN)
 /* Or-ed into a mask: Pages may carry XBZRLE elements (negotiated in the hello). */
 #define MIG_ALLOW_XBZRLE (1u << 31)
 /* The longest XBZRLE delta: shorter than a page, else the page goes whole. */
@@ -75,6 +79,8 @@ enum mig_section_kind {
 	MIG_SEC_SETUP = 0,
 	MIG_SEC_ITERATION = 1,
 	MIG_SEC_FINAL = 2,
+	/* the frozen tree's images (pagemaps too) and a PostcopyServer; no pages */
+	MIG_SEC_POSTCOPY = 3,
 };
 
 /* One element of a Pages PDU. */
@@ -136,6 +142,15 @@ struct mig_pdu {
 			const char *msg;
 			size_t msg_len;
 		} verdict;
+		struct {
+			uint32_t port; /* the source's page server, on the stream's address */
+		} postcopy;
+		struct {
+			bool ok;	/* every page is in the destination's memory */
+			uint64_t pages; /* pages pulled from the source's page server */
+			const char *msg;
+			size_t msg_len;
+		} pages_in;
 		struct ps_pdu ps; /* MIG_SRV_HELLO, MIG_READY, MIG_ERROR */
 	};
 };
@@ -174,6 +189,10 @@ int mig_enc_page_xbzrle(struct ber_enc *e, const void *delta, size_t len);
 int mig_enc_pages_close(struct ber_enc *e);
 int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items);
 int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg);
+/* mig_enc_postcopy - PostcopyServer: the page server of a post-copy listens on @port (1..65535). */
+int mig_enc_postcopy(struct ber_enc *e, uint32_t port);
+/* mig_enc_pages_in - PagesIn: the destination's last word in a post-copy. */
+int mig_enc_pages_in(struct ber_enc *e, bool ok, uint64_t pages, const char *msg);
 
 /*
  * mig_decode - decode the one PDU of exactly @len octets at @buf (stream

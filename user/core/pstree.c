@@ -352,6 +352,21 @@ int pstree_kill(struct pstree *t)
 	/* A killed tracee leaves its ptrace stop by itself; detaching may race with that. */
 	for (size_t i = t->nr_seized; i-- > 0;)
 		ptrace(PTRACE_DETACH, t->seized[i], NULL, NULL);
+	/*
+	 * A tracee that died before the detach is reported to us, its tracer,
+	 * first: its parent cannot reap it until we did (or exited). Collect
+	 * those exits (briefly: a killed thread exits at once).
+	 */
+	for (size_t i = t->nr_seized; i-- > 0;) {
+		for (int k = 0; k < 400; k++) {
+			int st = 0;
+			pid_t r = waitpid(t->seized[i], &st, __WALL | WNOHANG);
+
+			if (r < 0 ? errno != EINTR : r > 0 && (WIFEXITED(st) || WIFSIGNALED(st)))
+				break;
+			usleep(5000);
+		}
+	}
 	t->nr_seized = 0;
 	return err;
 }

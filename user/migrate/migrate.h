@@ -18,6 +18,35 @@
 
 #include "tracker.h"
 
+/*
+ * --postcopy: never (stop-and-copy of the last dirty set), always (after
+ * round 1), auto (when the rounds do not converge within --max-rounds, or
+ * the dirty rate stops falling). After the switch the tree is frozen and
+ * dumped, its state sent without its last pages, and the destination
+ * resumes it at once, pulling those pages from a page server this ferry runs
+ * over the dump (docs/migrate.md).
+ */
+enum migrate_postcopy {
+	MIGRATE_POSTCOPY_NEVER = 0,
+	MIGRATE_POSTCOPY_AUTO,
+	MIGRATE_POSTCOPY_ALWAYS,
+};
+
+/*
+ * The page server of a post-copy. It lives on the restore side, so the
+ * command line lends it: open() loads the images directory @dir and listens
+ * on @address (any port, *@port gets it) with @secret_file (may be NULL: a
+ * local secret on loopback); run() serves one session until it ends (0 when
+ * it ended with Bye); free() closes. run() is called in a child process.
+ */
+struct migrate_pager {
+	int (*open)(void *arg, const char *dir, const char *address, const char *secret_file,
+		    int *port);
+	int (*run)(void *arg);
+	void (*free)(void *arg);
+	void *arg;
+};
+
 struct migrate_opts {
 	pid_t pid;		 /* root of the tree */
 	const char *to;		 /* HOST:PORT ("[v6]:PORT") of `ferry migrate --incoming` */
@@ -31,6 +60,8 @@ struct migrate_opts {
 	uint64_t xbzrle_cache;	 /* --xbzrle: bytes of the cache of sent pages; 0: off */
 	int auto_converge; /* --auto-converge: throttle a tree whose dirty rate does not fall */
 	struct tracker_opts track;
+	enum migrate_postcopy postcopy;	   /* when to switch to post-copy */
+	const struct migrate_pager *pager; /* required unless postcopy is never */
 };
 
 /* The default knobs. */

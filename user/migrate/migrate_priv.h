@@ -47,6 +47,8 @@ struct msend {
 int msend_interrupted(void);
 /* msend_section - open a section (header sent, counters reset). */
 int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round);
+/* msend_postcopy_server - a PostcopyServer item: the page server listens on @port. */
+int msend_postcopy_server(struct msend *s, uint32_t port);
 /* msend_end - close the open section with its end mark. */
 int msend_end(struct msend *s, uint64_t round);
 /* msend_tree_areas - declare every VMA of the tree's processes as an area. */
@@ -64,5 +66,39 @@ int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps);
 int msend_dir_pids(struct msend *s, const char *dir);
 /* msend_dir_images - send every image of @dir but the pages files (and "parent"). */
 int msend_dir_images(struct msend *s, const char *dir, int with_pagemaps);
+
+/* The state of the rounds, for the final section (migrate_send.c, migrate_postcopy.c). */
+struct mthrottle;
+
+struct mrounds {
+	struct msend *s;
+	char dir[4096];
+	unsigned round;
+	int postcopy;	  /* the rounds decided to switch to post-copy */
+	double prev_rate; /* the dirty rate of the round before (pages/s) */
+	uint64_t t_hold;  /* when its images were published (the tree frozen) */
+	uint64_t t_sent;  /* when the final end mark was sent */
+	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
+	pid_t dest_root;
+	pid_t pager; /* post-copy: the page server's process, 0 if none */
+	int pager_port;
+	struct mthrottle *thr; /* --auto-converge, once it acted */
+};
+
+/* mrounds_wait_verdict - the destination's Verdict: 0 only if the tree runs there. */
+int mrounds_wait_verdict(struct mrounds *r);
+/*
+ * send_postcopy - dump_opts.hold of a post-copy: start the page server over
+ * @dir (a child process), send the postcopy section (the images with their
+ * pagemaps, the PostcopyServer, no pages), wait for the verdict.
+ */
+int send_postcopy(void *arg, const char *dir);
+/*
+ * postcopy_finish - after the tree was killed: wait until the destination
+ * says every page is in (PagesIn) and the page server's session ended.
+ * Returns 0 or -errno (logged). postcopy_stop - end the page server (failure paths).
+ */
+int postcopy_finish(struct mrounds *r);
+void postcopy_stop(struct mrounds *r);
 
 #endif

@@ -195,18 +195,6 @@ static void report_round(const struct msend *s, unsigned round, uint64_t round_u
 	fflush(stdout);
 }
 
-/* The state of the rounds, for the final section. */
-struct mrounds {
-	struct msend *s;
-	char dir[PATH_MAX];
-	unsigned round;
-	uint64_t t_hold; /* when its images were published (the tree frozen) */
-	uint64_t t_sent; /* when the final end mark was sent */
-	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
-	pid_t dest_root;
-	struct mthrottle *thr; /* --auto-converge, once it acted */
-};
-
 /*
  * --auto-converge: from round 3 on, when the predicted downtime is over the
  * limit and the dirty rate did not fall by a tenth (or from round 4 on,
@@ -240,8 +228,6 @@ static int send_final(void *arg, const char *dir)
 {
 	struct mrounds *r = arg;
 	struct msend *s = r->s;
-	struct mig_pdu p;
-	char msg[PS_MAX_TEXT + 1];
 	int err;
 
 	r->t_hold = mono_us();
@@ -257,8 +243,16 @@ static int send_final(void *arg, const char *dir)
 	r->final_zero = s->st.zero;
 	r->final_bytes = s->st.bytes;
 	r->t_sent = mono_us();
-	if (err)
-		return err;
+	return err ? err : mrounds_wait_verdict(r);
+}
+
+int mrounds_wait_verdict(struct mrounds *r)
+{
+	struct msend *s = r->s;
+	struct mig_pdu p;
+	char msg[PS_MAX_TEXT + 1];
+	int err;
+
 	s->c.timeout_ms = MIGRATE_VERDICT_TIMEOUT_MS;
 	err = mig_recv(&s->c, 1u << MIG_VERDICT | 1u << MIG_ERROR, &p);
 	r->verdict_us = mono_us();
@@ -372,8 +366,26 @@ static int precopy(struct mrounds *r, const char *work)
 		prev_rate = rate;
 		if (r->round > 1 && predicted <= (double)o->downtime_ms)
 			break;
-		if (r->round == o->max_rounds)
+		if (o->postcopy == MIGRATE_POSTCOPY_ALWAYS) {
+			r->postcopy = 1;
 			break;
+		}
+		/* auto: the rate no longer falls (from round 3: round 2's is the first) */
+		if (o->postcopy == MIGRATE_POSTCOPY_AUTO && r->round > 2 && rate >= r->prev_rate) {
+			pr_info("round %u: the dirty rate did not fall (%.0f, then %.0f pages/s): "
+				"switching to post-copy",
+				r->round, r->prev_rate, rate);
+			r->postcopy = 1;
+			break;
+		}
+		r->prev_rate = rate;
+		if (r->round == o->max_rounds) {
+			r->postcopy = o->postcopy == MIGRATE_POSTCOPY_AUTO;
+			if (r->postcopy)
+				pr_info("no convergence within %u rounds: switching to post-copy",
+					r->round);
+			break;
+		}
 	}
 	if (r->round > o->max_rounds)
 		r->round = o->max_rounds;
@@ -439,7 +451,7 @@ int migrate_send(const struct migrate_opts *o)
 		snprintf(final_dir, sizeof(final_dir), "%s/final", work);
 		d.dir = final_dir;
 		d.prev_dir = r.dir;
-		d.hold = send_final;
+		d.hold = r.postcopy ? send_postcopy : send_final;
 		d.hold_arg = &r;
 		r.round++;
 		if (r.thr)
@@ -448,6 +460,8 @@ int migrate_send(const struct migrate_opts *o)
 		err = dump_tree(&d, &res);
 		mthrottle_stop(r.thr);
 		r.thr = NULL;
+		if (err && r.postcopy)
+			postcopy_stop(&r);
 		if (err) {
 			pr_err("pid %d: the final section failed: %s; the source was released and "
 			       "keeps running",
@@ -468,6 +482,15 @@ int migrate_send(const struct migrate_opts *o)
 			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
 			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
 			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
+		else if (r.postcopy)
+			printf("switched to post-copy: pid %d runs on the destination as pid %d "
+			       "after %u pre-copy round(s); downtime %.1f ms (frozen to verdict: "
+			       "dump %.1f, send %.1f, destination %.1f); serving its last pages "
+			       "from %s\n",
+			       o->pid, r.dest_root, r.round - 1,
+			       (r.verdict_us - res.freeze_start_us) / 1e3,
+			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, final_dir);
 		else
 			printf("migrated: pid %d runs on the destination as pid %d; %u pre-copy "
 			       "round(s), final %llu pages (%llu zero), downtime %.1f ms (frozen to "
@@ -481,6 +504,15 @@ int migrate_send(const struct migrate_opts *o)
 			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
 			       s.c.sent / 1048576.0);
 		fflush(stdout);
+		if (r.postcopy) {
+			/* The tree is gone: its last pages live in final_dir until all are in. */
+			err = postcopy_finish(&r);
+			if (!err)
+				printf("migrated: every page is in on the destination; total %.1f ms, "
+				       "%.1f MiB sent on the stream\n",
+				       (mono_us() - t_start) / 1e3, s.c.sent / 1048576.0);
+			fflush(stdout);
+		}
 	}
 	goto out;
 

@@ -87,6 +87,13 @@ int msend_section(struct msend *s, enum mig_section_kind kind, uint64_t round)
 	return mig_enc_section(&s->c.enc, kind, round);
 }
 
+int msend_postcopy_server(struct msend *s, uint32_t port)
+{
+	int err = mig_enc_postcopy(&s->c.enc, port);
+
+	return err ? err : send_pdu(s);
+}
+
 int msend_end(struct msend *s, uint64_t round)
 {
 	int err = mig_enc_end(&s->c.enc, round, s->items);
