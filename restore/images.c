@@ -222,6 +222,8 @@ static int load_proc(struct rimg *r, struct rimg_proc *p)
 
 	for (size_t k = 0; k < p->nr_threads && !err; k++)
 		err = rimg_load_core(r, p, &p->threads[k], !k);
+	if (!err && p->zombie)
+		return 0; /* its core is all that is left of it */
 	if (!err)
 		err = rimg_load_ids(r, p);
 	if (!err)

@@ -126,6 +126,13 @@ struct rimg_proc {
 	size_t nr_fds;
 	struct rimg_pagemap *pm;
 	int parent; /* index in rimg.procs, -1 for the root */
+	/*
+	 * A zombie (its core's task_state TASK_DEAD): only threads[0].core is
+	 * loaded (no ids, fds, fs or memory); exit_code is the wait status its
+	 * parent is to find.
+	 */
+	int zombie;
+	int exit_code;
 };
 
 /* The buffered bytes of one pipe (pipes-data.img). */

@@ -81,7 +81,7 @@ const struct cli_cmd cmd_dump = {
 		"Refused with a message naming pid and fd or address: sockets, fanotify,\n"
 		"io_uring, other deleted files, named FIFOs, devices other than\n"
 		"/dev/null-like ones, SysV shared memory, seccomp,\n"
-		"zombies, file leases; a terminal without --shell-job; file locks\n"
+		"file leases; a terminal without --shell-job; file locks\n"
 		"without --file-locks. Every object of every process is checked before the\n"
 		"dump gives up, so one run lists them all (`ferry check -t PID` does the same\n"
 		"without dumping). The whole list: docs/coverage.md.\n\n"
