@@ -54,7 +54,8 @@ static int open_reg(const FileEntry *fe, pid_t pid, int fd, int base)
 			 err == -ENOENT ? " (the file vanished since the dump)" : "");
 		return err;
 	}
-	if (lseek(lfd, (off_t)fe->reg->pos, SEEK_SET) < 0) {
+	/* An O_PATH fd has no position (lseek fails with EBADF). */
+	if (!(fe->reg->flags & O_PATH) && lseek(lfd, (off_t)fe->reg->pos, SEEK_SET) < 0) {
 		err = -errno;
 		pr_errno(err, "pid %d fd %d: cannot seek %s to %llu", pid, fd, path,
 			 (unsigned long long)fe->reg->pos);

@@ -17,13 +17,21 @@
  *          still zombies, of this parent, with their status); final reaps
  *          them with waitpid and checks the statuses, and that the live
  *          child is still running.
+ *  o-path DIR  O_PATH fds on DIR/file, on DIR/dir (O_DIRECTORY), on the
+ *          symlink DIR/link itself (O_NOFOLLOW), on the FIFO DIR/fifo
+ *          (never opened for I/O); verify: each fd is still O_PATH with the
+ *          same flags, on the same inode (st_dev, st_ino, type), names the
+ *          same path, and read() on it fails with EBADF. Final: as verify.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +168,82 @@ static void final_zombie(void)
 		fail("the live child %d is gone", live);
 }
 
+/* ---- o-path ---- */
+#define NR_OPATH 4
+static struct opath {
+	const char *name;
+	int flags, fd, getfl;
+	char path[PATH_MAX];
+	struct stat st;
+} opath[NR_OPATH] = {
+	{ "file", O_PATH, -1, 0, "", { 0 } },
+	{ "dir", O_PATH | O_DIRECTORY, -1, 0, "", { 0 } },
+	{ "link", O_PATH | O_NOFOLLOW, -1, 0, "", { 0 } },
+	{ "fifo", O_PATH, -1, 0, "", { 0 } },
+};
+
+static void setup_opath(const char *dir, char *info, size_t len)
+{
+	char p[PATH_MAX];
+	size_t off = 0;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/file", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, "o-path\n", 7) != 7)
+		die("create file");
+	close(fd);
+	snprintf(p, sizeof(p), "%s/dir", dir);
+	if (mkdir(p, 0755))
+		die("mkdir");
+	snprintf(p, sizeof(p), "%s/link", dir);
+	if (symlink("file", p))
+		die("symlink");
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	if (mkfifo(p, 0600))
+		die("mkfifo");
+	for (int i = 0; i < NR_OPATH; i++) {
+		struct opath *o = &opath[i];
+
+		snprintf(o->path, sizeof(o->path), "%s/%s", dir, o->name);
+		o->fd = open(o->path, o->flags);
+		if (o->fd < 0 || fstat(o->fd, &o->st))
+			die(o->name);
+		o->getfl = fcntl(o->fd, F_GETFL);
+		off += (size_t)snprintf(info + off, len - off, "%s%s fd %d", i ? ", " : "", o->name,
+					o->fd);
+	}
+}
+
+static void verify_opath(void)
+{
+	for (int i = 0; i < NR_OPATH; i++) {
+		const struct opath *o = &opath[i];
+		char link[64], path[PATH_MAX], c;
+		struct stat st;
+		ssize_t n;
+		int fl = fcntl(o->fd, F_GETFL);
+
+		if (fl != o->getfl)
+			fail("%s fd %d: F_GETFL %#o, not %#o", o->name, o->fd, fl, o->getfl);
+		if (fstat(o->fd, &st))
+			fail("%s fd %d: fstat: %s", o->name, o->fd, strerror(errno));
+		else if (st.st_dev != o->st.st_dev || st.st_ino != o->st.st_ino ||
+			 (st.st_mode & S_IFMT) != (o->st.st_mode & S_IFMT))
+			fail("%s fd %d: inode %lu mode %o, not %lu mode %o", o->name, o->fd,
+			     (unsigned long)st.st_ino, st.st_mode, (unsigned long)o->st.st_ino,
+			     o->st.st_mode);
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", o->fd);
+		n = readlink(link, path, sizeof(path) - 1);
+		path[n > 0 ? n : 0] = '\0';
+		if (strcmp(path, o->path))
+			fail("%s fd %d: names %s, not %s", o->name, o->fd, path, o->path);
+		if (read(o->fd, &c, 1) != -1 || errno != EBADF)
+			fail("%s fd %d: read() did not fail with EBADF: not an O_PATH fd", o->name,
+			     o->fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -183,6 +267,9 @@ int main(int argc, char **argv)
 		setup_zombie(info, sizeof(info));
 		verify = verify_zombie;
 		final = final_zombie;
+	} else if (!strcmp(kind, "o-path") && argc > 2) {
+		setup_opath(argv[2], info, sizeof(info));
+		verify = final = verify_opath;
 	} else {
 		printf("refused: unknown kind %s\n", kind);
 		return 2;
