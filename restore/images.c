@@ -344,6 +344,9 @@ void rimg_free(struct rimg *r)
 	free(r->pipes);
 	if (r->pipes_img)
 		img_close(r->pipes_img);
+	free(r->fifos);
+	if (r->fifos_img)
+		img_close(r->fifos_img);
 	rimg_msg_free(r->inv);
 	for (size_t k = 0; k < r->nr_chain; k++) {
 		close(r->chain[k].dirfd);

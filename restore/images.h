@@ -167,6 +167,10 @@ struct rimg {
 	struct rimg_pipe_data *pipes; /* sorted by pipe_id */
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */
+	/* fifo-data.img: the bytes buffered in named FIFOs, the same way */
+	struct rimg_pipe_data *fifos; /* sorted by pipe_id (the FIFO's inode) */
+	size_t nr_fifos;
+	struct img *fifos_img;
 	/*
 	 * filelocks.img (none if the file is absent), in image order. Each is
 	 * a POSIX, OFD or flock lock (FILE_LOCK_*) of a process of the tree,
@@ -269,5 +273,8 @@ int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, si
 
 /* rimg_pipe - the pipes-data.img entry of pipe @pipe_id, or NULL if it was empty. */
 const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id);
+
+/* rimg_fifo - the fifo-data.img entry of FIFO @pipe_id, or NULL if it was empty. */
+const struct rimg_pipe_data *rimg_fifo(const struct rimg *r, uint32_t pipe_id);
 
 #endif

@@ -7,7 +7,8 @@
  * kind is refused by the loader with the file named.
  *
  * Kept: zombies in the tree, with their exit status (exited, killed);
- * O_PATH fds (on a file, a directory, a symlink itself, a FIFO).
+ * O_PATH fds (on a file, a directory, a symlink itself, a FIFO); named
+ * FIFOs open for reading, writing or both, with the bytes they hold.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include "core.pb-c.h"
+#include "fdinfo.pb-c.h"
+#include "pipe-data.pb-c.h"
 #include "helpers.h"
 #include "img.h"
 #include "restore_images_helpers.h"
@@ -237,4 +240,69 @@ Test(refused, o_path_fds_kept_on_files_dirs_symlinks_and_fifos)
 	rk_restore(&w);
 	rk_verdict(&w, SIGUSR1);
 	rk_stop(&w);
+}
+
+/* ---- named FIFOs ---------------------------------------------------------------------- */
+
+Test(refused, named_fifos_kept_with_their_bytes)
+{
+	char sub[700];
+	struct rk w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	rk_init(&w);
+	snprintf(sub, sizeof(sub), "%s/f", w.dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	rk_start(&w, "fifo", sub);
+	rk_dump(&w);
+	/* CRIU's: fifo entries naming a reg entry, the bytes in fifo-data.img. */
+	decoded_has(&w, "files.img", "\"regf_id\"");
+	decoded_has(&w, "fifo-data.img", "\"bytes\": 10");
+	rk_restore(&w);
+	rk_verdict(&w, SIGUSR1);
+	rk_verdict(&w, SIGUSR2);
+	rk_stop(&w);
+}
+
+static void bump_pipe_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	(void)idx;
+	(void)arg;
+	((PipeDataEntry *)m)->pipe_id += 1;
+}
+
+static void break_regf_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__FIFO)
+		f->fifo->regf_id = 9999;
+}
+
+Test(refused, damaged_fifo_images_refused_with_file_and_offset)
+{
+	char *fdir = t_tmpdir();
+	const char *const argv[] = { "refused", "fifo", fdir, NULL };
+	struct ri_dump d;
+	const char *bad;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	cr_assert_not_null(fdir);
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "fifo-data.img", IMG_FIFO_DATA, bump_pipe_id, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "fifo-data.img: offset 8: data for FIFO",
+		       "no FIFO of files.img");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, break_regf_id, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "files.img: FIFO file id", "regf_id 9999");
+	ri_drop_dump(&d);
+	t_rmrf(fdir);
+	free(fdir);
 }

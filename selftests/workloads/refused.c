@@ -22,6 +22,13 @@
  *          (never opened for I/O); verify: each fd is still O_PATH with the
  *          same flags, on the same inode (st_dev, st_ino, type), names the
  *          same path, and read() on it fails with EBADF. Final: as verify.
+ *  fifo DIR  named FIFOs: DIR/a open for reading (O_NONBLOCK) and for
+ *          writing, holding "hello fifo"; DIR/b open O_RDWR, holding
+ *          "both ends"; DIR/c open for writing only (its reader closed),
+ *          holding "no reader". Verify: same flags, inode and path per fd,
+ *          FIONREAD gives each FIFO's byte count (nothing is read). Final:
+ *          reads each FIFO's bytes (c through a new reader), then sends a
+ *          byte from a's writer to its reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -244,6 +252,102 @@ static void verify_opath(void)
 	}
 }
 
+/* ---- fifo ---- */
+#define NR_FIFO_FDS 4
+static struct fifo_fd {
+	const char *name, *bytes; /* bytes: what the FIFO holds */
+	int flags, fd, getfl;
+	char path[PATH_MAX];
+	struct stat st;
+} fifo_fds[NR_FIFO_FDS] = {
+	{ "a", "hello fifo", O_RDONLY | O_NONBLOCK, -1, 0, "", { 0 } },
+	{ "a", "hello fifo", O_WRONLY, -1, 0, "", { 0 } },
+	{ "b", "both ends", O_RDWR, -1, 0, "", { 0 } },
+	{ "c", "no reader", O_WRONLY, -1, 0, "", { 0 } },
+};
+
+static void setup_fifo(const char *dir, char *info, size_t len)
+{
+	size_t off = 0;
+	int rc = -1;
+
+	for (int i = 0; i < NR_FIFO_FDS; i++) {
+		struct fifo_fd *f = &fifo_fds[i];
+
+		snprintf(f->path, sizeof(f->path), "%s/%s", dir, f->name);
+		if (i != 1 && mkfifo(f->path, 0600))
+			die("mkfifo");
+		if (i == 3) { /* a reader for the writer's open, closed at once */
+			rc = open(f->path, O_RDONLY | O_NONBLOCK);
+			if (rc < 0)
+				die("open c for reading");
+		}
+		f->fd = open(f->path, f->flags);
+		if (f->fd < 0 || fstat(f->fd, &f->st))
+			die(f->name);
+		f->getfl = fcntl(f->fd, F_GETFL);
+		if ((f->flags & O_ACCMODE) != O_RDONLY &&
+		    write(f->fd, f->bytes, strlen(f->bytes)) != (ssize_t)strlen(f->bytes))
+			die("write");
+		off += (size_t)snprintf(info + off, len - off, "%s%s fd %d", i ? ", " : "", f->name,
+					f->fd);
+	}
+	close(rc);
+}
+
+static void verify_fifo(void)
+{
+	for (int i = 0; i < NR_FIFO_FDS; i++) {
+		const struct fifo_fd *f = &fifo_fds[i];
+		char link[64], path[PATH_MAX];
+		struct stat st;
+		int fl = fcntl(f->fd, F_GETFL), n = -1;
+		ssize_t l;
+
+		if (fl != f->getfl)
+			fail("%s fd %d: F_GETFL %#o, not %#o", f->name, f->fd, fl, f->getfl);
+		if (fstat(f->fd, &st) || st.st_ino != f->st.st_ino || !S_ISFIFO(st.st_mode))
+			fail("%s fd %d: not FIFO inode %lu any more", f->name, f->fd,
+			     (unsigned long)f->st.st_ino);
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", f->fd);
+		l = readlink(link, path, sizeof(path) - 1);
+		path[l > 0 ? l : 0] = '\0';
+		if (strcmp(path, f->path))
+			fail("%s fd %d: names %s, not %s", f->name, f->fd, path, f->path);
+		if (ioctl(f->fd, FIONREAD, &n) || n != (int)strlen(f->bytes))
+			fail("%s fd %d: holds %d bytes, not %zu", f->name, f->fd, n,
+			     strlen(f->bytes));
+	}
+}
+
+/* Read @want from @fd (non-blocking reads, retried for a while). */
+static void read_all(int fd, const char *name, const char *want)
+{
+	char buf[64] = "";
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+	if (n != (ssize_t)strlen(want) || memcmp(buf, want, strlen(want)))
+		fail("%s: read %zd bytes '%.*s', not '%s'", name, n, n > 0 ? (int)n : 0, buf, want);
+}
+
+static void final_fifo(void)
+{
+	int rc;
+
+	verify_fifo();
+	read_all(fifo_fds[0].fd, "a", "hello fifo");
+	read_all(fifo_fds[2].fd, "b", "both ends");
+	rc = open(fifo_fds[3].path, O_RDONLY | O_NONBLOCK);
+	if (rc < 0)
+		fail("c: cannot open a reader: %s", strerror(errno));
+	else
+		read_all(rc, "c", "no reader");
+	close(rc);
+	if (write(fifo_fds[1].fd, "!", 1) != 1)
+		fail("a: write: %s", strerror(errno));
+	read_all(fifo_fds[0].fd, "a again", "!");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -270,6 +374,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "o-path") && argc > 2) {
 		setup_opath(argv[2], info, sizeof(info));
 		verify = final = verify_opath;
+	} else if (!strcmp(kind, "fifo") && argc > 2) {
+		setup_fifo(argv[2], info, sizeof(info));
+		verify = verify_fifo;
+		final = final_fifo;
 	} else {
 		printf("refused: unknown kind %s\n", kind);
 		return 2;

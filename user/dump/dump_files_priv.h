@@ -84,9 +84,10 @@ struct desc {
 	struct ev_data *ev;
 };
 
-/* The buffered bytes of one pipe: one entry of pipes-data.img. */
+/* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
 struct pipe_data {
 	uint32_t pipe_id;
+	int fifo;      /* a named FIFO (pipe_id: its inode) */
 	uint32_t size; /* F_GETPIPE_SZ */
 	uint32_t len;
 	uint8_t *buf;
