@@ -495,9 +495,10 @@ Test(img_types, no_duplicate_magics, .timeout = 30)
 Test(img_types, file_names_and_restore, .timeout = 30)
 {
 	static const char *const used[] = {
-		"INVENTORY",  "PSTREE", "CORE",		 "IDS",		"MM",	      "PAGEMAP",
-		"PAGES",      "FDINFO", "FILES",	 "PIPES_DATA",	"FS",	      "TTY_INFO",
-		"FILE_LOCKS", "CGROUP", "SHMEM_PAGEMAP", "REMAP_FPATH", "GHOST_FILE", "MEMFD_INODE"
+		"INVENTORY",   "PSTREE",     "CORE",	    "IDS",	"MM",
+		"PAGEMAP",     "PAGES",	     "FDINFO",	    "FILES",	"PIPES_DATA",
+		"FS",	       "TTY_INFO",   "FILE_LOCKS",  "CGROUP",	"SHMEM_PAGEMAP",
+		"REMAP_FPATH", "GHOST_FILE", "MEMFD_INODE", "FIFO_DATA"
 	};
 	const struct img_type *t;
 	char name[128];
