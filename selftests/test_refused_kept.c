@@ -8,7 +8,8 @@
  *
  * Kept: zombies in the tree, with their exit status (exited, killed);
  * O_PATH fds (on a file, a directory, a symlink itself, a FIFO); named
- * FIFOs open for reading, writing or both, with the bytes they hold.
+ * FIFOs open for reading, writing or both, with the bytes they hold;
+ * deleted regular files on a disk filesystem (ghost files), open and mapped.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -19,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -305,4 +308,30 @@ Test(refused, damaged_fifo_images_refused_with_file_and_offset)
 	ri_drop_dump(&d);
 	t_rmrf(fdir);
 	free(fdir);
+}
+
+/* ---- deleted files on a disk filesystem -------------------------------------------------- */
+
+Test(refused, deleted_files_on_disk_kept_as_ghost_files)
+{
+	char sub[700];
+	struct statfs sf;
+	struct rk w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	rk_init(&w);
+	snprintf(sub, sizeof(sub), "%s/d", w.dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	cr_assert_eq(statfs(sub, &sf), 0);
+	if (sf.f_type == TMPFS_MAGIC)
+		cr_skip_test("%s is on tmpfs: test_ghost.c covers that", sub);
+	rk_start(&w, "deleted", sub);
+	rk_dump(&w);
+	/* CRIU's ghost files: one per deleted inode, holes left out. */
+	decoded_has(&w, "remap-fpath.img", "\"remap_id\"");
+	rk_restore(&w);
+	rk_verdict(&w, SIGUSR1);
+	rk_verdict(&w, SIGUSR2);
+	rk_stop(&w);
 }

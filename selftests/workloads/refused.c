@@ -29,6 +29,14 @@
  *          FIONREAD gives each FIFO's byte count (nothing is read). Final:
  *          reads each FIFO's bytes (c through a new reader), then sends a
  *          byte from a's writer to its reader.
+ *  deleted DIR  regular files of DIR (a disk filesystem, not tmpfs) deleted
+ *          while in use: DIR/open, open O_RDWR at offset 5, "head" at 0 and
+ *          "tail" at 1 MiB (a hole between); DIR/mapped, two pages mapped
+ *          MAP_SHARED, its fd closed. Verify: the fd is on a file with no
+ *          link left, named "DIR/open (deleted)", at offset 5, with its
+ *          bytes and its hole (SEEK_DATA); the mapping holds its bytes and
+ *          is of "DIR/mapped (deleted)"; neither path exists. Final: a write
+ *          through the fd reads back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -348,6 +357,85 @@ static void final_fifo(void)
 	read_all(fifo_fds[0].fd, "a again", "!");
 }
 
+/* ---- deleted ---- */
+#define DEL_TAIL (1 << 20)
+static int del_fd = -1;
+static char *del_map;
+static char del_open[PATH_MAX], del_mapped[PATH_MAX];
+
+static void setup_deleted(const char *dir, char *info, size_t len)
+{
+	int fd;
+
+	snprintf(del_open, sizeof(del_open), "%s/open", dir);
+	snprintf(del_mapped, sizeof(del_mapped), "%s/mapped", dir);
+	del_fd = open(del_open, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (del_fd < 0 || pwrite(del_fd, "head", 4, 0) != 4 ||
+	    pwrite(del_fd, "tail", 4, DEL_TAIL) != 4 || lseek(del_fd, 5, SEEK_SET) != 5)
+		die("open file");
+	fd = open(del_mapped, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, 8192))
+		die("mapped file");
+	del_map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (del_map == MAP_FAILED)
+		die("mmap");
+	close(fd);
+	memcpy(del_map, "page one", 8);
+	memcpy(del_map + 4096, "page two", 8);
+	if (unlink(del_open) || unlink(del_mapped))
+		die("unlink");
+	snprintf(info, len, "fd %d map %p", del_fd, (void *)del_map);
+}
+
+static void verify_deleted(void)
+{
+	char link[64], path[PATH_MAX + 16], want[PATH_MAX + 16], buf[8] = "";
+	struct stat st;
+	ssize_t n;
+	off_t data;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", del_fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "%s (deleted)", del_open);
+	if (strcmp(path, want))
+		fail("fd %d names '%s', not '%s'", del_fd, path, want);
+	if (fstat(del_fd, &st) || st.st_nlink != 0 || st.st_size != DEL_TAIL + 4)
+		fail("fd %d: %lu links, %lld bytes, not 0 and %d", del_fd,
+		     (unsigned long)st.st_nlink, (long long)st.st_size, DEL_TAIL + 4);
+	if (lseek(del_fd, 0, SEEK_CUR) != 5)
+		fail("fd %d: at offset %lld, not 5", del_fd, (long long)lseek(del_fd, 0, SEEK_CUR));
+	if (pread(del_fd, buf, 4, 0) != 4 || memcmp(buf, "head", 4))
+		fail("fd %d: '%.4s' at 0, not 'head'", del_fd, buf);
+	if (pread(del_fd, buf, 4, DEL_TAIL) != 4 || memcmp(buf, "tail", 4))
+		fail("fd %d: '%.4s' at 1 MiB, not 'tail'", del_fd, buf);
+	{
+		/* A description of its own: SEEK_DATA moves the offset it is asked on. */
+		int probe = open(link, O_RDONLY);
+
+		data = probe < 0 ? -1 : lseek(probe, 4096, SEEK_DATA);
+		if (data < DEL_TAIL - 4096)
+			fail("fd %d: data at %lld: the hole before 1 MiB was filled", del_fd,
+			     (long long)data);
+		if (probe >= 0)
+			close(probe);
+	}
+	if (memcmp(del_map, "page one", 8) || memcmp(del_map + 4096, "page two", 8))
+		fail("the mapping holds '%.8s' '%.8s'", del_map, del_map + 4096);
+	if (!access(del_open, F_OK) || !access(del_mapped, F_OK))
+		fail("a deleted file's path exists again");
+}
+
+static void final_deleted(void)
+{
+	char buf[6] = "";
+
+	verify_deleted();
+	if (pwrite(del_fd, "again", 5, 100) != 5 || pread(del_fd, buf, 5, 100) != 5 ||
+	    memcmp(buf, "again", 5))
+		fail("fd %d: a write did not read back", del_fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -378,6 +466,10 @@ int main(int argc, char **argv)
 		setup_fifo(argv[2], info, sizeof(info));
 		verify = verify_fifo;
 		final = final_fifo;
+	} else if (!strcmp(kind, "deleted") && argc > 2) {
+		setup_deleted(argv[2], info, sizeof(info));
+		verify = verify_deleted;
+		final = final_deleted;
 	} else {
 		printf("refused: unknown kind %s\n", kind);
 		return 2;
