@@ -95,12 +95,13 @@ static void rk_stop(struct rk *w)
 }
 
 /* Dump (the tree is killed) and reap what is left of it: root and process group. */
-static void rk_dump(struct rk *w)
+static void rk_dump_with(struct rk *w, const char *extra)
 {
 	char *err = NULL;
 	int rc, status;
 
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, w->img,
+		   extra ? extra : "");
 	cr_assert_eq(rc, 0, "dump of refused %s (pid %d) failed: %s", w->kind, w->pid,
 		     err ? err : "");
 	free(err);
@@ -111,19 +112,30 @@ static void rk_dump(struct rk *w)
 		;
 }
 
-static void rk_restore(struct rk *w)
+static void rk_dump(struct rk *w)
+{
+	rk_dump_with(w, NULL);
+}
+
+static void rk_restore_with(struct rk *w, const char *extra)
 {
 	char *err = NULL, *pid, pidfile[700];
 	int rc;
 
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->dir);
-	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s", t_ferry_bin(), w->img, pidfile);
+	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s %s", t_ferry_bin(), w->img,
+		   pidfile, extra ? extra : "");
 	cr_assert_eq(rc, 0, "restore of refused %s failed: %s", w->kind, err ? err : "");
 	free(err);
 	pid = t_read_file(pidfile, NULL);
 	cr_assert(pid && atoi(pid) == w->pid, "the root came back as %s", pid ? pid : "?");
 	free(pid);
 	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0);
+}
+
+static void rk_restore(struct rk *w)
+{
+	rk_restore_with(w, NULL);
 }
 
 /* `ferry decode` and crit (if installed) both decode IMG/@file, and show @needle. */
@@ -334,4 +346,45 @@ Test(refused, deleted_files_on_disk_kept_as_ghost_files)
 	rk_verdict(&w, SIGUSR1);
 	rk_verdict(&w, SIGUSR2);
 	rk_stop(&w);
+}
+
+/* The same through a lazy restore, and through a pre-dump chain (the mapping is memory). */
+static void deleted_kept_via(int lazy)
+{
+	char sub[700], extra[800], *err = NULL;
+	struct rk w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	rk_init(&w);
+	snprintf(sub, sizeof(sub), "%s/d", w.dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	rk_start(&w, "deleted", sub);
+	if (lazy) {
+		rk_dump(&w);
+		snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.dir);
+		rk_restore_with(&w, extra);
+	} else {
+		snprintf(extra, sizeof(extra), "%s/pre", w.dir);
+		cr_assert_eq(
+			t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, extra),
+			0, "pre-dump: %s", err ? err : "");
+		free(err);
+		rk_verdict(&w, SIGUSR1);
+		rk_dump_with(&w, "--prev-images-dir ../pre");
+		rk_restore(&w);
+	}
+	rk_verdict(&w, SIGUSR1);
+	rk_verdict(&w, SIGUSR2);
+	rk_stop(&w);
+}
+
+Test(refused, deleted_files_on_disk_kept_lazily)
+{
+	deleted_kept_via(1);
+}
+
+Test(refused, deleted_files_on_disk_kept_through_a_pre_dump)
+{
+	deleted_kept_via(0);
 }
