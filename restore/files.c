@@ -55,7 +55,8 @@ static int open_reg(const FileEntry *fe, pid_t pid, int fd, int base)
 			 err == -ENOENT ? " (the file vanished since the dump)" : "");
 		return err;
 	}
-	if (lseek(lfd, (off_t)fe->reg->pos, SEEK_SET) < 0) {
+	/* An O_PATH fd has no position (lseek fails with EBADF). */
+	if (!(fe->reg->flags & O_PATH) && lseek(lfd, (off_t)fe->reg->pos, SEEK_SET) < 0) {
 		err = -errno;
 		pr_errno(err, "pid %d fd %d: cannot seek %s to %llu", pid, fd, path,
 			 (unsigned long long)fe->reg->pos);
@@ -266,8 +267,8 @@ static int open_inherited_or_refuse(const struct rimg *r, const FileEntry *fe,
 int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o)
 {
 	int(*ends)[2] = NULL;
-	uint32_t *ends_id = NULL;
-	size_t nr_ends = 0;
+	uint32_t *ends_id = NULL, *fifos = NULL;
+	size_t nr_ends = 0, nr_fifos = 0;
 	int err = 0, maxfd = 2;
 
 	memset(f, 0, sizeof(*f));
@@ -280,8 +281,9 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 	f->nr_ep_plan = calloc(r->nr_procs, sizeof(*f->nr_ep_plan));
 	ends = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends));
 	ends_id = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends_id));
+	fifos = calloc(r->nr_files ? r->nr_files : 1, sizeof(*fifos));
 	if (!f->tmp || !f->plan || !f->nr_plan || !f->ep_plan || !f->nr_ep_plan || !ends ||
-	    !ends_id) {
+	    !ends_id || !fifos) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -347,6 +349,12 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					lfd = pipe_end(fe, ends[e], ip->pid, (int)fi->fd, f->base);
 					break;
 				}
+				case FD_TYPES__FIFO:
+					lfd = rfiles_fifo_open(r, fe, fifos, &nr_fifos, ip->pid,
+							       (int)fi->fd);
+					if (lfd >= 0)
+						lfd = lift(lfd, f->base);
+					break;
 				case FD_TYPES__TTY:
 					lfd = open_tty(ip->pid, (int)fi->fd, f->base, o->shell_job);
 					break;
@@ -416,6 +424,7 @@ out:
 	}
 	free(ends);
 	free(ends_id);
+	free(fifos);
 	if (err) {
 		rfiles_close(f);
 		rfiles_event_drop_timers(&f->timers, &f->nr_timers);

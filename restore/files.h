@@ -58,6 +58,16 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
  */
 void rfiles_close(struct rfiles *f);
 
+/*
+ * rfiles_fifo_open - a new description of named FIFO @fe (files_fifo.c),
+ * opened by its path with its entry's flags; the first description of a
+ * FIFO (its pipe_id not among the *@nr_filled of @filled, where it is then
+ * added; room for one per file entry) refills it from fifo-data.img.
+ * Returns the fd (O_CLOEXEC), or -errno (logged with pid, fd and path).
+ */
+int rfiles_fifo_open(const struct rimg *r, const FileEntry *fe, uint32_t *filled, size_t *nr_filled,
+		     pid_t pid, int fd);
+
 /* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */
 const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size);
 

@@ -222,6 +222,8 @@ static int load_proc(struct rimg *r, struct rimg_proc *p)
 
 	for (size_t k = 0; k < p->nr_threads && !err; k++)
 		err = rimg_load_core(r, p, &p->threads[k], !k);
+	if (!err && p->zombie)
+		return 0; /* its core is all that is left of it */
 	if (!err)
 		err = rimg_load_ids(r, p);
 	if (!err)
@@ -347,6 +349,9 @@ void rimg_free(struct rimg *r)
 	free(r->skq);
 	if (r->skq_img)
 		img_close(r->skq_img);
+	free(r->fifos);
+	if (r->fifos_img)
+		img_close(r->fifos_img);
 	rimg_msg_free(r->inv);
 	for (size_t k = 0; k < r->nr_chain; k++) {
 		close(r->chain[k].dirfd);

@@ -126,6 +126,13 @@ struct rimg_proc {
 	size_t nr_fds;
 	struct rimg_pagemap *pm;
 	int parent; /* index in rimg.procs, -1 for the root */
+	/*
+	 * A zombie (its core's task_state TASK_DEAD): only threads[0].core is
+	 * loaded (no ids, fds, fs or memory); exit_code is the wait status its
+	 * parent is to find.
+	 */
+	int zombie;
+	int exit_code;
 };
 
 /* The buffered bytes of one pipe (pipes-data.img). */
@@ -170,6 +177,10 @@ struct rimg {
 	struct rimg_skq *skq;  /* sk-queues.img (images_unix_sk.c) */
 	size_t nr_skq;
 	struct img *skq_img; /* keeps the payloads of the queues mapped */
+	/* fifo-data.img: the bytes buffered in named FIFOs, the same way */
+	struct rimg_pipe_data *fifos; /* sorted by pipe_id (the FIFO's inode) */
+	size_t nr_fifos;
+	struct img *fifos_img;
 	/*
 	 * filelocks.img (none if the file is absent), in image order. Each is
 	 * a POSIX, OFD or flock lock (FILE_LOCK_*) of a process of the tree,
@@ -274,5 +285,8 @@ int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, si
 
 /* rimg_pipe - the pipes-data.img entry of pipe @pipe_id, or NULL if it was empty. */
 const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id);
+
+/* rimg_fifo - the fifo-data.img entry of FIFO @pipe_id, or NULL if it was empty. */
+const struct rimg_pipe_data *rimg_fifo(const struct rimg *r, uint32_t pipe_id);
 
 #endif

@@ -75,6 +75,13 @@ const struct rimg_pipe_data *rimg_pipe(const struct rimg *r, uint32_t pipe_id)
 	return r->nr_pipes ? bsearch(&key, r->pipes, r->nr_pipes, sizeof(key), cmp_pipe) : NULL;
 }
 
+const struct rimg_pipe_data *rimg_fifo(const struct rimg *r, uint32_t pipe_id)
+{
+	struct rimg_pipe_data key = { .pipe_id = pipe_id };
+
+	return r->nr_fifos ? bsearch(&key, r->fifos, r->nr_fifos, sizeof(key), cmp_pipe) : NULL;
+}
+
 int rimg_pipe_data(const struct rimg *r, uint32_t pipe_id, const void **data, size_t *len)
 {
 	const struct rimg_pipe_data *p = rimg_pipe(r, pipe_id);
@@ -230,74 +237,117 @@ out:
 	return err;
 }
 
-static int pipe_in_files(const struct rimg *r, uint32_t pipe_id)
+static int pipe_in_files(const struct rimg *r, FdTypes type, uint32_t pipe_id)
 {
-	for (size_t i = 0; i < r->nr_files; i++)
-		if (r->files[i]->type == FD_TYPES__PIPE && r->files[i]->pipe->pipe_id == pipe_id)
+	for (size_t i = 0; i < r->nr_files; i++) {
+		const FileEntry *f = r->files[i];
+
+		if (f->type == type && type == FD_TYPES__PIPE && f->pipe->pipe_id == pipe_id)
 			return 1;
+		if (f->type == type && type == FD_TYPES__FIFO && f->fifo->pipe_id == pipe_id)
+			return 1;
+	}
 	return 0;
 }
 
-int rimg_load_pipes(struct rimg *r)
+/*
+ * pipes-data.img or fifo-data.img (@t, for the pipes or FIFOs of @type):
+ * into *@out (sorted), the image kept open in *@img for the payloads.
+ */
+static int load_pipe_data(struct rimg *r, const struct img_type *t, FdTypes type,
+			  struct rimg_pipe_data **out, size_t *nr, struct img **img)
 {
+	const char *what = type == FD_TYPES__PIPE ? "pipe" : "FIFO";
 	ProtobufCMessage *m = NULL;
 	size_t cap = 0;
 	int err;
 
-	err = rimg_open_img(r, IMG_PIPES_DATA->file, IMG_PIPES_DATA, 0, &r->pipes_img);
+	err = rimg_open_img(r, t->file, t, 0, img);
 	if (err == -ENOENT)
 		return 0;
 	if (err)
 		return err;
 	for (;;) {
-		size_t at = img_offset(r->pipes_img);
+		size_t at = img_offset(*img);
 		struct rimg_pipe_data *pd;
 		PipeDataEntry *e;
 
-		err = img_read_entry(r->pipes_img, &m);
+		err = img_read_entry(*img, &m);
 		if (err <= 0)
 			break;
 		e = (PipeDataEntry *)m;
-		if (!pipe_in_files(r, e->pipe_id)) {
-			pr_err("%s: offset %zu: data for pipe %u, which no pipe of %s uses",
-			       img_name(r->pipes_img), at, e->pipe_id, IMG_FILES->file);
+		if (!pipe_in_files(r, type, e->pipe_id)) {
+			pr_err("%s: offset %zu: data for %s %u, which no %s of %s uses",
+			       img_name(*img), at, what, e->pipe_id, what, IMG_FILES->file);
 			err = -EINVAL;
 			break;
 		}
-		if (r->nr_pipes == cap) {
+		if (*nr == cap) {
 			size_t nc = cap ? cap * 2 : 4;
 
-			pd = realloc(r->pipes, nc * sizeof(*pd));
+			pd = realloc(*out, nc * sizeof(*pd));
 			if (!pd) {
 				err = -ENOMEM;
 				break;
 			}
-			r->pipes = pd;
+			*out = pd;
 			cap = nc;
 		}
-		pd = &r->pipes[r->nr_pipes];
+		pd = &(*out)[*nr];
 		pd->pipe_id = e->pipe_id;
 		pd->size = e->has_size ? e->size : 0;
-		err = img_read_payload(r->pipes_img, m, &pd->data, &pd->len);
+		err = img_read_payload(*img, m, &pd->data, &pd->len);
 		if (err)
 			break;
-		r->nr_pipes++;
+		(*nr)++;
 		rimg_msg_free(m);
 		m = NULL;
 	}
 	rimg_msg_free(m);
 	if (err < 0)
 		return err;
-	if (r->nr_pipes)
-		qsort(r->pipes, r->nr_pipes, sizeof(*r->pipes), cmp_pipe);
-	for (size_t i = 1; i < r->nr_pipes; i++) {
-		if (r->pipes[i].pipe_id == r->pipes[i - 1].pipe_id) {
-			pr_err("%s: pipe %u has more than one data entry", img_name(r->pipes_img),
-			       r->pipes[i].pipe_id);
+	if (*nr)
+		qsort(*out, *nr, sizeof(**out), cmp_pipe);
+	for (size_t i = 1; i < *nr; i++) {
+		if ((*out)[i].pipe_id == (*out)[i - 1].pipe_id) {
+			pr_err("%s: %s %u has more than one data entry", img_name(*img), what,
+			       (*out)[i].pipe_id);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+/* Every FIFO names its path through a regular file entry (fifo_entry.regf_id). */
+static int check_fifos(const struct rimg *r)
+{
+	for (size_t i = 0; i < r->nr_files; i++) {
+		const FileEntry *f = r->files[i];
+		long k;
+
+		if (f->type != FD_TYPES__FIFO)
+			continue;
+		k = f->fifo->has_regf_id ? rimg_file_index(r, f->fifo->regf_id) : -1;
+		if (k < 0 || r->files[k]->type != FD_TYPES__REG) {
+			pr_err("%s/%s: FIFO file id %u: its path entry (regf_id %u) is no regular file entry",
+			       r->dir, IMG_FILES->file, f->id, f->fifo->regf_id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int rimg_load_pipes(struct rimg *r)
+{
+	int err = load_pipe_data(r, IMG_PIPES_DATA, FD_TYPES__PIPE, &r->pipes, &r->nr_pipes,
+				 &r->pipes_img);
+
+	if (!err)
+		err = check_fifos(r);
+	if (!err)
+		err = load_pipe_data(r, IMG_FIFO_DATA, FD_TYPES__FIFO, &r->fifos, &r->nr_fifos,
+				     &r->fifos_img);
+	return err;
 }
 
 /* An fd of fdinfo-N.img and the offset of its entry. */

@@ -698,6 +698,8 @@ int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p)
 		uint64_t first = 0, pending = 0;
 		int err;
 
+		if (!pm)
+			return 0; /* a zombie */
 		for (size_t i = 0; i < pm->nr_runs; i++) {
 			if (pm->runs[i].file_off != UNRESOLVED)
 				continue;

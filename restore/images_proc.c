@@ -5,10 +5,12 @@
  * kernel object ids and fs-PID.img.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define LOG_PREFIX "rimg: "
 #include "images.h"
@@ -18,6 +20,8 @@
 #include "pstree.pb-c.h"
 #include "seccomp.pb-c.h"
 #include "timers.h"
+
+#define TASK_DEAD 2 /* CRIU's task_core_entry.task_state */
 
 /* ---- pstree ----------------------------------------------------------------------------- */
 
@@ -207,6 +211,52 @@ static int check_seccomp_mode(const struct rimg *r, const char *name, const stru
 	return -EOPNOTSUPP;
 }
 
+/* Does signal @sig end a process by default (so that a zombie can have died of it)? */
+static int kills(int sig)
+{
+	static const int spared[] = { SIGCHLD, SIGCONT, SIGURG,	 SIGWINCH,
+				      SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU };
+
+	if (sig <= 0 || sig >= SIGRTMIN)
+		return sig >= SIGRTMIN && sig <= SIGRTMAX;
+	for (size_t i = 0; i < sizeof(spared) / sizeof(spared[0]); i++)
+		if (sig == spared[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * A zombie's core (CRIU's: TASK_DEAD, the wait status in exit_code, no
+ * thread state). A wait status the kernel cannot give (not an exit code,
+ * not a signal) is refused.
+ */
+static int load_zombie(struct rimg *r, const char *name, struct rimg_proc *p)
+{
+	uint32_t st = p->threads[0].core->tc->exit_code;
+
+	if (p->nr_threads != 1 || p->parent < 0) {
+		pr_err("%s/%s: pid %d is dead (TASK_DEAD) but %s", r->dir, name, p->pid,
+		       p->parent < 0 ? "it is the root of the tree"
+				     : "pstree.img gives it threads");
+		return -EINVAL;
+	}
+	if (st > 0xffff || (!WIFEXITED(st) && !WIFSIGNALED(st)) ||
+	    (WIFSIGNALED(st) && !kills(WTERMSIG(st)))) {
+		pr_err("%s/%s: pid %d: wait status %#x of the zombie is no exit status", r->dir,
+		       name, p->pid, st);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->nr_procs; i++)
+		if (r->procs[i].parent == (int)(p - r->procs)) {
+			pr_err("%s/%s: pid %d is dead (TASK_DEAD) but pid %d is its child", r->dir,
+			       name, p->pid, r->procs[i].pid);
+			return -EINVAL;
+		}
+	p->zombie = 1;
+	p->exit_code = (int)st;
+	return 0;
+}
+
 int rimg_load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t, int leader)
 {
 	ProtobufCMessage *m = NULL;
@@ -222,6 +272,8 @@ int rimg_load_core(struct rimg *r, struct rimg_proc *p, struct rimg_thread *t, i
 		return err;
 	}
 	c = t->core = (CoreEntry *)m;
+	if (leader && c->tc && c->tc->task_state == TASK_DEAD)
+		return load_zombie(r, name, p);
 	if (c->mtype != CORE_ENTRY__MARCH__X86_64) {
 		pr_err("%s/%s: pid %d tid %d: architecture %s (%d), only x86_64 is supported",
 		       r->dir, name, p->pid, t->tid,

@@ -122,7 +122,7 @@ int rmm_scratch_addr(const struct rimg *r, uint64_t *addr)
 	for (size_t p = 0; !err && p < r->nr_procs; p++) {
 		const MmEntry *mm = r->procs[p].mm;
 
-		for (size_t i = 0; !err && i < mm->n_vmas; i++)
+		for (size_t i = 0; !err && mm && i < mm->n_vmas; i++)
 			err = push(&v, &n, &cap, mm->vmas[i]->start, mm->vmas[i]->end, NULL);
 	}
 	if (!err) {

@@ -3,6 +3,7 @@
  * ferry restore: the order of the steps (see restore.h and docs/restore.md).
  *
  *   load + check images (cgroups too) -> pids free? -> open files -> fork the shells
+ *      (a zombie's shell exits with its wait status, unreaped: nothing else is done to it)
  *   -> seize -> per process: cgroups, address space, attributes (attrs.h), threads,
  *      state
  *   -> per process: file locks (--file-locks)
@@ -77,8 +78,11 @@ static int write_pidfile(const char *path, pid_t pid)
 static int seize_all(struct rtask *tasks, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int err = rsys_seize_opts(tasks[i].pid, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE);
+		int err;
 
+		if (tasks[i].ip->zombie)
+			continue; /* it exits by itself (shell.c): nothing to rebuild */
+		err = rsys_seize_opts(tasks[i].pid, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE);
 		if (err) {
 			pr_err("cannot seize restored pid %d", tasks[i].pid);
 			return err;
@@ -184,6 +188,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		pr_info("lazy restore: %zu shared memory object(s) restored eagerly: the lazy-pages daemon serves private memory only",
 			r->nr_shmem);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
+		if (tasks[i].ip->zombie)
+			continue;
 		/* Its cgroups first: the memory it gets is charged there. */
 		err = rcgroup_join(&cg, &tasks[i]);
 		if (!err)
@@ -209,9 +215,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	rghost_remove(r);
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
-		err = rlocks_take(&tasks[i], r);
+		err = tasks[i].ip->zombie ? 0 : rlocks_take(&tasks[i], r);
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
-		err = rstate_finish(&tasks[i]);
+		err = tasks[i].ip->zombie ? 0 : rstate_finish(&tasks[i]);
 	/* The job's terminal settings and foreground, before it runs (--shell-job). */
 	if (!err && o->shell_job)
 		err = rtty_hand_over(r);
@@ -222,7 +228,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rfiles_event_arm_timers(&f.timers, &f.nr_timers);
 	/* Last: a process dumped stopped stops again as soon as it is let go. */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
-		err = rattrs_stop(&tasks[i]);
+		err = tasks[i].ip->zombie ? 0 : rattrs_stop(&tasks[i]);
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);

@@ -150,6 +150,31 @@ static int close_others(const struct shell_ctx *c, size_t idx)
 	return 0;
 }
 
+/*
+ * A zombie's shell: says ready, then ends with the dumped wait status. Its
+ * parent's shell blocks every signal and never waits, so it stays a zombie
+ * until the restored parent reaps it, as the dumped one would have.
+ */
+static __attribute__((noreturn)) void zombie_exit(const struct shell_ctx *c, size_t idx)
+{
+	const struct rimg_proc *ip = &c->r->procs[idx];
+	struct rlimit no_core = { 0, 0 };
+	sigset_t one;
+
+	report(c, idx, 0, "ready");
+	close(c->report_fd);
+	if (!WIFSIGNALED(ip->exit_code))
+		_exit(WEXITSTATUS(ip->exit_code));
+	/* No core file is written for it (the dumped one wrote its own, if any). */
+	setrlimit(RLIMIT_CORE, &no_core);
+	signal(WTERMSIG(ip->exit_code), SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, WTERMSIG(ip->exit_code));
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	raise(WTERMSIG(ip->exit_code));
+	_exit(128 + WTERMSIG(ip->exit_code)); /* not reached: the loader checked the signal */
+}
+
 static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size_t idx,
 						 pid_t parent)
 {
@@ -185,6 +210,8 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 		}
 	}
 
+	if (ip->zombie)
+		zombie_exit(c, idx); /* the loader made sure it has no children */
 	for (size_t j = 0; j < r->nr_procs; j++) {
 		pid_t child;
 

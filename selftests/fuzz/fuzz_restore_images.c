@@ -24,7 +24,7 @@
  *
  * On a successful load rcgroup_load() reads cgroup.img (restore/cgroup.h), and
  * every lookup (rimg_find_page, rimg_file, rimg_tty_info,
- * rimg_pipe_data) is exercised and the guarantees images.h documents (file
+ * rimg_pipe_data, rimg_fifo) is exercised and the guarantees images.h documents (file
  * locks included) are
  * checked; a broken one aborts, as does a descriptor rimg_load()/rimg_free()
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
@@ -78,6 +78,7 @@ enum {
 	K_MEMFD_INODE,
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	K_IPCNS_SHM,
+	K_FIFO_DATA, /* named FIFOs' bytes */
 	NR_KINDS,
 };
 
@@ -102,6 +103,7 @@ static const char *const names[NR_KINDS] = {
 	[K_MEMFD_INODE] = "memfd.img",
 	[K_SK_QUEUES] = "sk-queues.img",
 	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
+	[K_FIFO_DATA] = "fifo-data.img",
 };
 
 static char dir[64];
@@ -396,6 +398,19 @@ static void check_model(const struct rimg *r)
 				sink ^= ((const uint8_t *)data)[k];
 		if (f->type == FD_TYPES__TTY)
 			CHECK(rimg_tty_info(r, f->tty->tty_info_id));
+		if (f->type == FD_TYPES__FIFO) { /* its path entry is a regular file's */
+			const FileEntry *rf =
+				f->fifo->has_regf_id ? rimg_file(r, f->fifo->regf_id) : NULL;
+
+			CHECK(rf && rf->type == FD_TYPES__REG);
+		}
+	}
+	for (size_t i = 0; i < r->nr_fifos; i++) {
+		const struct rimg_pipe_data *pd = rimg_fifo(r, r->fifos[i].pipe_id);
+
+		CHECK(pd == &r->fifos[i] && (pd->len == 0 || pd->data));
+		for (size_t k = 0; k < pd->len; k++) /* every byte must be mapped */
+			sink ^= ((const uint8_t *)pd->data)[k];
 	}
 	for (size_t i = 0; i < r->nr_pipes; i++) {
 		const void *data;

@@ -87,7 +87,7 @@ static int check_tree(struct cli_opts *o)
 	size_t bad = 0, nr;
 	int err;
 
-	err = pstree_freeze(&t, o->pid);
+	err = pstree_freeze_flags(&t, o->pid, PSTREE_ZOMBIES);
 	if (err)
 		return -1;
 	err = dump_check_tree(&t, &fo, &bad);

@@ -116,6 +116,7 @@ extern const struct img_type *const IMG_REG_FILES;
 extern const struct img_type *const IMG_PIPES;
 extern const struct img_type *const IMG_PIPES_DATA;
 extern const struct img_type *const IMG_SK_QUEUES;
+extern const struct img_type *const IMG_FIFO_DATA;
 extern const struct img_type *const IMG_TTY_FILES;
 extern const struct img_type *const IMG_TTY_INFO;
 extern const struct img_type *const IMG_FS;

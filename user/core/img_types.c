@@ -325,8 +325,8 @@ const struct img_type img_types[T_NR + 1] = {
 	       .payload_field = "bytes"),
 	COMMON(FIFO, "fifo.img", IMG_ARRAY, fifo_entry__descriptor, REFUSED, "FIFO ends",
 	       OLD_FILE),
-	COMMON(FIFO_DATA, "fifo-data.img", IMG_ARRAY, pipe_data_entry__descriptor, REFUSED,
-	       "the bytes buffered in FIFOs", "ferry restore refills no FIFO",
+	COMMON(FIFO_DATA, "fifo-data.img", IMG_ARRAY, pipe_data_entry__descriptor, USED,
+	       "the bytes buffered in FIFOs", NULL,
 	       .extra = IMG_EXTRA_FIELD, .payload_field = "bytes"),
 	COMMON(SIGACT, "sigacts-%u.img", IMG_ARRAY, sa_entry__descriptor, REFUSED,
 	       "a task's signal handlers", OLD_TASK),
@@ -541,6 +541,7 @@ const struct img_type *const IMG_REG_FILES = &img_types[T_REG_FILES];
 const struct img_type *const IMG_PIPES = &img_types[T_PIPES];
 const struct img_type *const IMG_PIPES_DATA = &img_types[T_PIPES_DATA];
 const struct img_type *const IMG_SK_QUEUES = &img_types[T_SK_QUEUES];
+const struct img_type *const IMG_FIFO_DATA = &img_types[T_FIFO_DATA];
 const struct img_type *const IMG_TTY_FILES = &img_types[T_TTY_FILES];
 const struct img_type *const IMG_TTY_INFO = &img_types[T_TTY_INFO];
 const struct img_type *const IMG_FS = &img_types[T_FS];

@@ -84,8 +84,11 @@ static int same_ns(pid_t pid, const char *ns)
 	return a == b && !memcmp(mine, theirs, (size_t)a);
 }
 
-/* Checks on a process before any of its threads is seized. */
-static int check_proc(pid_t pid)
+/*
+ * Checks on a process before any of its threads is seized. Returns 0, 1 for
+ * a zombie that @zombie_ok lets in (its stat in *@zst), or -errno.
+ */
+static int check_proc(pid_t pid, int zombie_ok, struct proc_stat *zst)
 {
 	struct proc_status status;
 	struct proc_stat st;
@@ -100,6 +103,14 @@ static int check_proc(pid_t pid)
 	if (err == 1) {
 		pr_err("pid %d: is a kernel thread, it cannot be dumped", pid);
 		return -EPERM;
+	}
+	err = proc_parse_stat(pid, 0, &st);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	/* A zombie has no namespaces left to compare: a child of the tree was in ours. */
+	if (st.state == 'Z' && zombie_ok) {
+		*zst = st;
+		return 1;
 	}
 	for (int i = 0; i < 2; i++) {
 		static const char *const ns[] = { "pid", "mnt" };
@@ -121,9 +132,6 @@ static int check_proc(pid_t pid)
 		pr_err("pid %d: is ferry itself or one of its ancestors", pid);
 		return -EPERM;
 	}
-	err = proc_parse_stat(pid, 0, &st);
-	if (err)
-		return err == -ENOENT ? -ESRCH : err;
 	if (st.state == 'Z' || st.state == 'X') {
 		pr_err("pid %d: is a zombie (dead, not yet reaped); zombies are not supported",
 		       pid);
@@ -249,8 +257,9 @@ static int check_sharing(const struct pstree *t)
 	};
 
 	for (size_t i = 0; i < t->nr; i++)
-		for (size_t j = i + 1; j < t->nr; j++)
-			for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (size_t j = i + 1; j < t->nr && !t->procs[i].zombie; j++)
+			for (size_t k = 0;
+			     !t->procs[j].zombie && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 				long r = syscall(SYS_kcmp, t->procs[i].pid, t->procs[j].pid,
 						 kinds[k].type, 0, 0);
 
@@ -270,12 +279,35 @@ static int check_sharing(const struct pstree *t)
 	return 0;
 }
 
+/* Take zombie @p (its stat @st) into the tree as it is: nothing to seize, no children. */
+static int add_zombie(struct pproc *p, const struct proc_stat *st)
+{
+	p->tids = malloc(sizeof(*p->tids));
+	if (!p->tids)
+		return -ENOMEM;
+	p->tids[0] = p->pid;
+	p->nr_threads = 1;
+	p->zombie = 1;
+	p->exit_code = st->exit_code;
+	p->ppid = st->ppid;
+	p->pgid = st->pgid;
+	p->sid = st->sid;
+	pr_info("pid %d: a zombie (wait status %#x), kept as one", p->pid, st->exit_code);
+	return 0;
+}
+
 int pstree_freeze(struct pstree *t, pid_t root)
 {
+	return pstree_freeze_flags(t, root, 0);
+}
+
+int pstree_freeze_flags(struct pstree *t, pid_t root, unsigned int flags)
+{
+	struct proc_stat zst;
 	int err;
 
 	memset(t, 0, sizeof(*t));
-	err = check_proc(root);
+	err = check_proc(root, 0, &zst);
 	if (err)
 		return err;
 	err = add_proc(t, root, -1);
@@ -287,7 +319,13 @@ int pstree_freeze(struct pstree *t, pid_t root)
 		size_t nk = 0;
 
 		if (i) {
-			err = check_proc(t->procs[i].pid);
+			err = check_proc(t->procs[i].pid, !!(flags & PSTREE_ZOMBIES), &zst);
+			if (err == 1) {
+				err = add_zombie(&t->procs[i], &zst);
+				if (err)
+					goto fail;
+				continue;
+			}
 			if (err)
 				goto fail;
 		}

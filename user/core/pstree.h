@@ -23,6 +23,13 @@ struct pproc {
 	size_t nr_threads;
 	int parent;	/* index of the parent in pstree.procs, -1 for the root */
 	int stop_signo; /* the signal that stopped it (group stop, e.g. SIGSTOP), or 0 */
+	/*
+	 * A zombie (dead, not reaped by its parent yet; PSTREE_ZOMBIES only):
+	 * not seized, tids[0] == pid only, no children; exit_code is its wait
+	 * status (what waitpid() will give its parent).
+	 */
+	int zombie;
+	int exit_code;
 };
 
 struct pstree {
@@ -35,11 +42,19 @@ struct pstree {
 /*
  * pstree_freeze - seize and stop every thread of the tree rooted at @root.
  * Refuses (and leaves nothing seized) a pid that does not exist (-ESRCH), a
- * kernel thread, ferry itself or one of its ancestors, a zombie or a process
+ * kernel thread, ferry itself or one of its ancestors, a zombie (unless
+ * PSTREE_ZOMBIES lets one below the root in) or a process
  * traced by someone else (-EPERM/-EBUSY), each with a message naming the pid.
  * On error every thread already seized is released.
  */
 int pstree_freeze(struct pstree *t, pid_t root);
+/*
+ * PSTREE_ZOMBIES: a zombie below the root is taken into the tree (marked
+ * pproc.zombie, not seized) instead of refused; the root is still refused.
+ */
+#define PSTREE_ZOMBIES 1u
+/* pstree_freeze_flags - pstree_freeze() with PSTREE_* @flags. */
+int pstree_freeze_flags(struct pstree *t, pid_t root, unsigned int flags);
 /* pstree_find - the index of process @pid in the tree, or -1. */
 int pstree_find(const struct pstree *t, pid_t pid);
 /* pstree_release - detach every seized thread: the tree continues. */

@@ -153,6 +153,8 @@ static int attach_trackers(const struct pstree *t, struct tracker **trk)
 	int err = 0;
 
 	for (size_t i = 0; i < t->nr && !err; i++) {
+		if (t->procs[i].zombie)
+			continue; /* no memory: nothing tracked */
 		if (!tracker_is_armed(t->procs[i].pid)) {
 			/* A uffd a killed ferry left parked is no fd of the program's. */
 			err = tracker_drop_orphans(t->procs[i].pid);
@@ -361,6 +363,13 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		err = dump_interrupted();
 		if (err)
 			goto out;
+		if (p->zombie) {
+			/* Nothing but its core: no memory, fds or threads left. */
+			err = dump_core_zombie(p, sfd);
+			if (err)
+				goto out;
+			continue;
+		}
 		if (!i)
 			*root_ids = ids;
 		err = dump_core_proc(p, &ids, sfd);
@@ -445,11 +454,13 @@ void dump_hold_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &block, old);
 }
 
-/* Freeze the tree of @pid; res->freezing_us is how long it took, *@t_frozen when it ended. */
-int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen)
+/* Freeze the tree of @pid (PSTREE_* @flags); res->freezing_us is how long it took, *@t_frozen when
+ * it ended. */
+int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct dump_result *res,
+		      uint64_t *t_frozen)
 {
 	uint64_t t_start = mono_us();
-	int err = pstree_freeze(t, pid);
+	int err = pstree_freeze_flags(t, pid, flags);
 
 	if (err)
 		return err;
@@ -488,7 +499,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	err = dump_bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
-	err = dump_freeze_timed(&t, o->pid, res, &t_frozen);
+	err = dump_freeze_timed(&t, o->pid, PSTREE_ZOMBIES, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;

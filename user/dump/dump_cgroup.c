@@ -141,6 +141,10 @@ int dump_cgroup_tree(const struct pstree *t, int dirfd, uint32_t *set_of)
 	for (size_t i = 0; i < t->nr && !err; i++) {
 		size_t k;
 
+		if (t->procs[i].zombie) {
+			set_of[i] = 0; /* a zombie has left its cgroups */
+			continue;
+		}
 		err = read_set(t->procs[i].pid, &sets[nr]);
 		if (err)
 			break;

@@ -27,6 +27,8 @@ int dump_check_tree(const struct pstree *t, const struct files_dump_opts *fo, si
 		const struct pproc *p = &t->procs[i];
 		int e[4], refused = 0;
 
+		if (p->zombie)
+			continue; /* nothing left of it that a dump could refuse */
 		e[0] = files_dump_check(files, p->pid);
 		e[1] = dump_mm_check(p->pid);
 		e[2] = dump_core_check(p);

@@ -34,6 +34,13 @@ struct core_ids {
 int dump_core_proc(const struct pproc *p, const struct core_ids *ids, int dirfd);
 
 /*
+ * dump_core_zombie - write core-PID.img of zombie @p (pproc.zombie) as CRIU
+ * does: task_state TASK_DEAD, exit_code its wait status, no thread state.
+ * Returns 0 or -errno (-ESTALE if it is no longer a zombie).
+ */
+int dump_core_zombie(const struct pproc *p, int dirfd);
+
+/*
  * dump_core_check - preflight: the per-process and per-thread state of @p
  * that dump_core_proc cannot take (seccomp, SCHED_DEADLINE), each logged with
  * pid and tid. Returns 0, -ENOTSUP when something was refused, or the -errno

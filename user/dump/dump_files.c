@@ -266,11 +266,14 @@ static int add_reg(struct files_dump *d, enum desc_src src, pid_t pid, const str
 /*
  * Copy the bytes buffered in the pipe of p, once per pipe, without taking
  * them out: tee(2) from its read side into a private pipe of the same size.
+ * A named FIFO's the same way (its write-only fd reopened for reading opens
+ * the FIFO as one more reader).
  */
 static int capture_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int lfd)
 {
 	uint32_t pipe_id = (uint32_t)p->st.st_ino;
 	int rfd = lfd, own = -1, priv[2] = { -1, -1 }, size, avail = 0, ret = 0;
+	int fifo = p->type == FD_TYPES__FIFO;
 	struct pipe_data *pd;
 	uint8_t *buf = NULL;
 	char path[64];
@@ -278,7 +281,7 @@ static int capture_pipe(struct files_dump *d, pid_t pid, const struct probe *p, 
 	size_t i;
 
 	for (i = 0; i < d->np; i++)
-		if (d->p[i].pipe_id == pipe_id)
+		if (d->p[i].pipe_id == pipe_id && d->p[i].fifo == fifo)
 			return 0;
 	if ((p->fi.flags & O_ACCMODE) == O_WRONLY) {
 		/* Opening the write end's /proc link for reading gives the pipe's read side. */
@@ -336,6 +339,7 @@ static int capture_pipe(struct files_dump *d, pid_t pid, const struct probe *p, 
 		goto out;
 	pd = &d->p[d->np++];
 	pd->pipe_id = pipe_id;
+	pd->fifo = fifo;
 	pd->size = (uint32_t)size;
 	pd->len = (uint32_t)avail;
 	pd->buf = buf;
@@ -358,15 +362,25 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 	struct desc *e;
 	int ret;
 
+	uint32_t regf;
+	size_t at;
+
 	ret = capture_pipe(d, pid, p, lfd);
 	if (ret)
 		return ret;
-	e = files_desc_new(d, FD_TYPES__PIPE, SRC_FD, pid, p, fo);
+	e = files_desc_new(d, p->type, SRC_FD, pid, p, fo);
 	if (!e)
 		return -ENOMEM;
 	e->pipe_id = (uint32_t)p->st.st_ino;
 	*id = e->id;
-	return 0;
+	if (p->type != FD_TYPES__FIFO)
+		return 0;
+	/* A FIFO's path and open flags, as its own REG entry (fifo_entry.regf_id). */
+	at = d->nd - 1;
+	ret = add_reg(d, SRC_AUX, pid, p, NULL, &regf);
+	if (!ret)
+		d->d[at].regf_id = regf; /* add_reg may have moved the array */
+	return ret;
 }
 
 /* A get-ioctl on a tty: 0, 1 if the tty is hung up (EIO), or -errno (logged). */
@@ -506,6 +520,7 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 		ret = add_reg(d, SRC_FD, pid, p, &fo, id);
 		break;
 	case FD_TYPES__PIPE:
+	case FD_TYPES__FIFO:
 		ret = add_pipe(d, pid, p, lfd, &fo, id);
 		break;
 	case FD_TYPES__TTY:

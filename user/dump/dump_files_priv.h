@@ -87,9 +87,10 @@ struct desc {
 	struct usk_dump *usk;
 };
 
-/* The buffered bytes of one pipe: one entry of pipes-data.img. */
+/* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
 struct pipe_data {
 	uint32_t pipe_id;
+	int fifo;      /* a named FIFO (pipe_id: its inode) */
 	uint32_t size; /* F_GETPIPE_SZ */
 	uint32_t len;
 	uint8_t *buf;
@@ -173,12 +174,13 @@ int files_grow(void **arr, size_t *cap, size_t n, size_t sz);
 struct desc *files_desc_new(struct files_dump *d, FdTypes type, enum desc_src src, pid_t pid,
 			    const struct probe *p, const struct fown_v *fo);
 
-/* dump_ghost.c: deleted files on tmpfs, saved as CRIU ghost files. */
+/* dump_ghost.c: deleted regular files (any filesystem), saved as CRIU ghost files. */
 #define FILES_GHOST_MAX (64ull << 20)
 /*
  * files_ghost_check - can the deleted file @name, @what of @pid ("fd N" or a
  * /proc/PID entry such as "map_files/A-B"), be saved? 0 if it is a regular
- * file on tmpfs of at most FILES_GHOST_MAX bytes, else -ENOTSUP (logged).
+ * file (on any filesystem) of at most FILES_GHOST_MAX bytes, else -ENOTSUP
+ * (logged).
  */
 int files_ghost_check(pid_t pid, const char *what, const char *name, const struct stat *st);
 /*

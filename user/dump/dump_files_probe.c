@@ -225,6 +225,40 @@ static int is_tty_major(unsigned int maj)
 }
 
 /*
+ * An O_PATH fd opens nothing but a place in the tree: reopened by its path
+ * with the same flags (O_PATH, O_NOFOLLOW on a symlink itself), whatever
+ * the inode is. A regular file or directory takes the usual path checks
+ * (deleted ones are ghost files); any other kind must still be at its
+ * path (lstat: a symlink is not followed).
+ */
+static int classify_o_path(pid_t pid, const char *what, const struct task_info *ti, struct probe *p)
+{
+	struct stat now;
+
+	p->type = FD_TYPES__REG;
+	if (S_ISREG(p->st.st_mode) || S_ISDIR(p->st.st_mode)) {
+		if (files_is_memfd(p->link)) {
+			pr_err("pid %d %s: an O_PATH fd on memfd %s is not supported", pid, what,
+			       p->link);
+			return -ENOTSUP;
+		}
+		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
+	}
+	if (p->link[0] != '/' || p->st.st_nlink == 0 || ends_with(p->link, DELETED_SUFFIX)) {
+		pr_err("pid %d %s: an O_PATH fd on %s (mode %o), deleted or without a path, is not supported",
+		       pid, what, p->link, p->st.st_mode);
+		return -ENOTSUP;
+	}
+	if (ti->files_same_mntns &&
+	    (lstat(p->link, &now) || now.st_dev != p->st.st_dev || now.st_ino != p->st.st_ino)) {
+		pr_err("pid %d %s: O_PATH fd on %s, whose path now names another file or none, is not supported",
+		       pid, what, p->link);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/*
  * Decide what p is: sets p->type, or logs why it cannot be dumped and
  * returns -ENOTSUP. seen tracks the one terminal shell_job re-attaches.
  */
@@ -236,6 +270,8 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	int ret;
 
 	snprintf(what, sizeof(what), "fd %d", p->fd);
+	if (p->fi.flags & O_PATH)
+		return classify_o_path(pid, what, ti, p);
 	switch (p->st.st_mode & S_IFMT) {
 	case S_IFREG:
 	case S_IFDIR:
@@ -277,8 +313,14 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			p->type = FD_TYPES__PIPE;
 			return 0;
 		}
-		pr_err("pid %d fd %d: fifo %s is not supported", pid, p->fd, p->link);
-		return -ENOTSUP;
+		if (p->link[0] != '/' || p->st.st_nlink == 0 ||
+		    ends_with(p->link, DELETED_SUFFIX)) {
+			pr_err("pid %d fd %d: fifo %s, deleted or without a path, is not supported",
+			       pid, p->fd, p->link);
+			return -ENOTSUP;
+		}
+		p->type = FD_TYPES__FIFO; /* a named FIFO: reopened by its path */
+		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;

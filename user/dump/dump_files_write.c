@@ -32,6 +32,7 @@
 #include "regfile.pb-c.h"
 #include "memfd.pb-c.h"
 #include "pipe.pb-c.h"
+#include "fifo.pb-c.h"
 #include "pipe-data.pb-c.h"
 #include "tty.pb-c.h"
 #include "fs.pb-c.h"
@@ -53,6 +54,7 @@ static int write_file_entry(struct img *img, const struct desc *e)
 	FileEntry fe = FILE_ENTRY__INIT;
 	RegFileEntry reg = REG_FILE_ENTRY__INIT;
 	PipeEntry pipe = PIPE_ENTRY__INIT;
+	FifoEntry fifo = FIFO_ENTRY__INIT;
 	TtyFileEntry tty = TTY_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	InotifyFileEntry ify = INOTIFY_FILE_ENTRY__INIT;
@@ -82,6 +84,14 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		pipe.flags = e->flags;
 		pipe.fown = &fown;
 		fe.pipe = &pipe;
+		break;
+	case FD_TYPES__FIFO:
+		/* CRIU's: no flags or owner here, they are the REG entry's (regf_id). */
+		fifo.id = e->id;
+		fifo.pipe_id = e->pipe_id;
+		fifo.has_regf_id = 1;
+		fifo.regf_id = e->regf_id;
+		fe.fifo = &fifo;
 		break;
 	case FD_TYPES__TTY:
 		tty.id = e->id;
@@ -210,9 +220,40 @@ static int write_lock(struct img *img, const struct lock_rec *r)
 	return img_write_entry(img, &fe.base);
 }
 
+/*
+ * pipes-data.img (@fifo 0, always written) or fifo-data.img (@fifo 1, only
+ * if a FIFO was dumped) into *@out, not committed yet: CRIU's pipe_data_entry
+ * with the bytes as payload.
+ */
+static int write_pipe_data(const struct files_dump *d, int dirfd, int fifo, struct img **out)
+{
+	const struct img_type *t = fifo ? IMG_FIFO_DATA : IMG_PIPES_DATA;
+	int ret = 0, any = !fifo;
+
+	for (size_t i = 0; i < d->nd && !any; i++)
+		any = d->d[i].type == FD_TYPES__FIFO;
+	if (!any)
+		return 0;
+	ret = img_create(out, dirfd, t->file, t);
+	for (size_t i = 0; i < d->np && !ret; i++) {
+		PipeDataEntry pe = PIPE_DATA_ENTRY__INIT;
+
+		if (d->p[i].fifo != fifo)
+			continue;
+		pe.pipe_id = d->p[i].pipe_id;
+		pe.bytes = d->p[i].len;
+		pe.has_size = 1;
+		pe.size = d->p[i].size;
+		ret = img_write_entry(*out, &pe.base);
+		if (!ret && d->p[i].len)
+			ret = img_write_raw(*out, d->p[i].buf, d->p[i].len);
+	}
+	return ret;
+}
+
 int files_dump_commit(struct files_dump *d, int dirfd)
 {
-	struct img *files = NULL, *pdata = NULL, *ttys = NULL, *locks = NULL;
+	struct img *files = NULL, *pdata = NULL, *fdata = NULL, *ttys = NULL, *locks = NULL;
 	size_t i;
 	int ret;
 
@@ -229,20 +270,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 		ret = write_file_entry(files, &d->d[i]);
 	if (ret)
 		goto err;
-	ret = img_create(&pdata, dirfd, IMG_PIPES_DATA->file, IMG_PIPES_DATA);
-	if (ret)
-		goto err;
-	for (i = 0; i < d->np && !ret; i++) {
-		PipeDataEntry pe = PIPE_DATA_ENTRY__INIT;
-
-		pe.pipe_id = d->p[i].pipe_id;
-		pe.bytes = d->p[i].len;
-		pe.has_size = 1;
-		pe.size = d->p[i].size;
-		ret = img_write_entry(pdata, &pe.base);
-		if (!ret && d->p[i].len)
-			ret = img_write_raw(pdata, d->p[i].buf, d->p[i].len);
-	}
+	ret = write_pipe_data(d, dirfd, 0, &pdata);
+	if (!ret)
+		ret = write_pipe_data(d, dirfd, 1, &fdata);
 	if (ret)
 		goto err;
 	if (d->nt) {
@@ -281,6 +311,9 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 	}
 	ret = img_commit(pdata);
 	pdata = NULL;
+	if (!ret && fdata)
+		ret = img_commit(fdata);
+	fdata = NULL;
 	if (ret)
 		goto err;
 	ret = img_commit(files);
@@ -294,6 +327,7 @@ err:
 	img_abort(locks);
 	img_abort(ttys);
 	img_abort(pdata);
+	img_abort(fdata);
 	img_abort(files);
 	return ret;
 }

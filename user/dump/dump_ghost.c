@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Files unlinked while open or mapped, on tmpfs (/dev/shm: python's
+ * Files unlinked while open or mapped, e.g. on tmpfs (/dev/shm: python's
  * multiprocessing heap and semaphores, POSIX shm objects removed with
  * shm_unlink): their contents are saved as CRIU's ghost files. Each such
  * inode gets one ghost-file-<id>.img (a ghost_file_entry with chunks, then a
@@ -10,8 +10,9 @@
  * had, without " (deleted)": restore creates the file there, opens and maps
  * it, and unlinks it before the tree runs.
  *
- * A deleted file elsewhere (a disk filesystem) stays refused, and so does one
- * larger than FILES_GHOST_MAX: its bytes are copied into the images.
+ * The same for a deleted regular file on any other filesystem (ext4, ...).
+ * One larger than FILES_GHOST_MAX stays refused: its bytes are copied into
+ * the images.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,6 @@
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
 #define LOG_PREFIX "files: "
 #include "dump_files_priv.h"
@@ -59,10 +59,11 @@ int files_ghost_check(pid_t pid, const char *what, const char *name, const struc
 			 name);
 		return err;
 	}
-	if (sf.f_type != TMPFS_MAGIC || !S_ISREG(st->st_mode)) {
+	/* Any filesystem (CRIU's ghost files are not tied to one): its bytes are copied. */
+	if (!S_ISREG(st->st_mode)) {
 		pr_err("pid %d %s: deleted file %s is not supported: only deleted regular files "
-		       "on tmpfs are saved",
-		       pid, what, name);
+		       "are saved (filesystem magic %#lx)",
+		       pid, what, name, (unsigned long)sf.f_type);
 		return -ENOTSUP;
 	}
 	if ((uint64_t)st->st_size > FILES_GHOST_MAX) {

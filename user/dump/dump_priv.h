@@ -51,7 +51,8 @@ int dump_incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_
 		     struct dump_mm_incr *inc, int *use, struct dump_result *res);
 int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb);
 void dump_hold_signals(sigset_t *old);
-int dump_freeze_timed(struct pstree *t, pid_t pid, struct dump_result *res, uint64_t *t_frozen);
+int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct dump_result *res,
+		      uint64_t *t_frozen);
 
 /* dump_dir.c */
 int dump_open_dirs(const struct dump_opts *o, char *staging, size_t len, int *dirfd, int *parent_fd,

@@ -130,7 +130,7 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
 	if (!tracker_is_armed(o->pid))
 		tracker_load_bpf(o->pid, &root_track);
-	err = dump_freeze_timed(&t, o->pid, res, &t_frozen);
+	err = dump_freeze_timed(&t, o->pid, 0, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
