@@ -166,6 +166,9 @@ int files_probe_fd(pid_t pid, int fd, struct probe *p);
 int files_check_path(pid_t pid, const char *what, const char *name, const struct stat *st,
 		     int same_ns);
 uint32_t files_pty_index(dev_t rdev);
+/* files_collect_tty - record the settings of p's terminal as @info_id, once (dump_files_tty.c). */
+int files_collect_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
+		      const struct probe *p, int lfd, uint32_t info_id);
 int files_classify(const struct files_dump *d, pid_t pid, const struct task_info *ti,
 		   struct probe *p, struct tty_seen *seen);
 int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,
