@@ -21,72 +21,18 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "migrate_helpers.h"
 
 #define VERDICT_MS 10000
 
-struct xdest {
-	pid_t pid; /* unshare: its process group is the destination */
-	char out[600], log[600], host_port[64];
-};
-
-static void start_dest(struct xdest *d, const char *dir, const char *extra)
+/* The destination on loopback, in its own pid and mount namespaces, images in @dir/dest-img. */
+static void start_local_dest(struct dest *d, const char *dir, const char *extra)
 {
-	char cmd[4096], *line;
-	int port = 0;
+	char img[700];
 
-	snprintf(d->out, sizeof(d->out), "%s/dest.out", dir);
-	snprintf(d->log, sizeof(d->log), "%s/dest.log", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "exec unshare -p -f --mount-proc %s migrate --incoming --address 127.0.0.1 "
-		 "--port 0 -D %s/dest-img %s -v3 --log-file %s >%s 2>&1",
-		 t_ferry_bin(), dir, extra, d->log, d->out);
-	d->pid = fork();
-	if (d->pid == 0) {
-		setpgid(0, 0);
-		syscall(SYS_close_range, 3, ~0u, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_gt(d->pid, 0);
-	line = t_wait_line(d->out, "listening on", 10000);
-	cr_assert(line && sscanf(strrchr(line, ':') + 1, "%d", &port) == 1,
-		  "the destination did not start");
-	snprintf(d->host_port, sizeof(d->host_port), "127.0.0.1:%d", port);
-	free(line);
-}
-
-static void kill_dest(struct xdest *d)
-{
-	if (d->pid > 0) {
-		kill(-d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-	}
-	d->pid = 0;
-}
-
-/* The host pid of the process that is pid @nspid in a child pid namespace, or 0. */
-static pid_t host_pid_of(pid_t nspid)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	pid_t found = 0;
-
-	while (d && !found && (de = readdir(d))) {
-		char path[300], *buf, *l;
-		long a = 0, b = 0;
-
-		if (atoi(de->d_name) <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-		buf = t_read_file(path, NULL);
-		l = buf ? strstr(buf, "NSpid:") : NULL;
-		if (l && sscanf(l, "NSpid: %ld %ld", &a, &b) == 2 && b == nspid && a != nspid)
-			found = (pid_t)a;
-		free(buf);
-	}
-	if (d)
-		closedir(d);
-	return found;
+	snprintf(img, sizeof(img), "%s/dest-img", dir);
+	cr_assert_eq(start_dest_args(d, NULL, "127.0.0.1", dir, img, NULL, extra), 0,
+		     "the destination did not start");
 }
 
 /* The last value of "key": in the JSON lines of @out (-1 if none). */
@@ -155,7 +101,7 @@ static int throttle_watchers(pid_t target)
 struct run {
 	char *dir, outp[600];
 	pid_t pid;
-	struct xdest d;
+	struct dest d;
 };
 
 static void setup(struct run *r)
@@ -167,7 +113,7 @@ static void setup(struct run *r)
 	snprintf(r->outp, sizeof(r->outp), "%s/w.out", r->dir);
 	r->pid = t_spawn_ready(r->outp, argv, "ready", 5000, NULL);
 	cr_assert_gt(r->pid, 0);
-	start_dest(&r->d, r->dir, "--timeout 60");
+	start_local_dest(&r->d, r->dir, "--timeout 60");
 }
 
 static void teardown(struct run *r)
