@@ -58,10 +58,14 @@ for f in "$work"/img/*; do
 		continue
 		;;
 	esac
-	# crit 3.17's creds_entry predates CRIU 4.x's no_new_privs (18) and cap_amb (19):
+	# crit 3.17's creds_entry predates CRIU 4.x's no_new_privs (18) and cap_amb (19),
+	# and its thread_core_entry CRIU 4.x's per-thread cg_set (16, the last field it has):
 	# it skips them as unknown fields, so they are left out of the comparison.
-	if [ "$("$ferry" decode -i "$f" | sed -E 's/, "no_new_privs": [0-9]+//g; s/, "cap_amb": \[[0-9, ]*\]//g')" != "$(crit decode -i "$f")" ]; then
-		echo "ferry decode and crit decode differ on $f" >&2
+	"$ferry" decode -i "$f" | sed -E 's/, "no_new_privs": [0-9]+//g; s/, "cap_amb": \[[0-9, ]*\]//g; s/, "cg_set": [0-9]+\}/}/g' | tr ',' '\n' >"$work/ferry.json"
+	crit decode -i "$f" | tr ',' '\n' >"$work/crit.json"
+	if ! cmp -s "$work/ferry.json" "$work/crit.json"; then
+		echo "ferry decode and crit decode differ on $f (ferry <, crit >):" >&2
+		diff "$work/ferry.json" "$work/crit.json" | head -8 >&2
 		exit 1
 	fi
 	printf '  %-22s ok\n' "$(basename "$f")"
