@@ -646,7 +646,7 @@ Test(silent, pending_time_namespace_refused)
 Test(silent, lease_refused)
 {
 	struct sw w;
-	char fd[64];
+	char fd[64], *err;
 	int lfd;
 
 	sw_init(&w);
@@ -658,6 +658,13 @@ Test(silent, lease_refused)
 	sw_refused(&w, NULL, (const char *const[]){ fd, w.arg, "LEASE read lock", NULL });
 	/* Not with --file-locks either: filelocks.img has no lease ferry could take again. */
 	sw_refused(&w, "--file-locks", (const char *const[]){ fd, w.arg, "LEASE read lock", NULL });
+	/* ...so the refusal does not send the user to --file-locks. */
+	err = NULL;
+	t_run(NULL, &err, "%s check -t %d", t_ferry_bin(), w.pid);
+	cr_assert(err && strstr(err, "LEASE read lock") && !strstr(err, "with --file-locks"),
+		  "the lease's refusal suggests --file-locks:\n%s", err ? err : "");
+	free(err);
+	sw_verify(&w, VERDICT_MS);
 	sw_stop(&w);
 }
 

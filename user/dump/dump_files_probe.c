@@ -377,12 +377,22 @@ int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *
 	return 0;
 }
 
+/* Would --file-locks dump lock @l of fd p of @pid (a kind and type it takes again)? */
+static int lock_kept_with_option(pid_t pid, const struct file_lock *l)
+{
+	if (l->kind != FILE_LOCK_POSIX && l->kind != FILE_LOCK_OFD && l->kind != FILE_LOCK_FLOCK)
+		return 0;
+	if (l->type != F_RDLCK && l->type != F_WRLCK)
+		return 0;
+	return l->kind != FILE_LOCK_POSIX || l->pid == pid;
+}
+
 int files_dump_check(struct files_dump *d, pid_t pid)
 {
 	struct tty_seen seen = d->tty;
 	struct task_info ti;
 	struct probe *p = NULL;
-	size_t i, k, nr = 0, refused = 0, locks = 0;
+	size_t i, k, nr = 0, refused = 0, locks = 0, fixable = 0;
 	int *fds = NULL, ret;
 
 	ret = files_task_info_read(pid, &ti);
@@ -409,9 +419,13 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 			refused++;
 		else if (ret)
 			goto out;
-		for (k = 0; k < p->fi.nr_locks; k++)
-			if (files_check_lock(d, pid, p, &p->fi.locks[k]))
-				locks++;
+		for (k = 0; k < p->fi.nr_locks; k++) {
+			if (!files_check_lock(d, pid, p, &p->fi.locks[k]))
+				continue;
+			locks++;
+			if (!d->o.file_locks && lock_kept_with_option(pid, &p->fi.locks[k]))
+				fixable++;
+		}
 	}
 	ret = 0;
 	if (refused) {
@@ -420,8 +434,16 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 	}
 	if (locks) {
 		/* A flock or OFD lock shows under each fd of its description: counted per fd. */
-		pr_err("pid %d: %zu file lock(s) on its fds cannot be dumped%s", pid, locks,
-		       d->o.file_locks ? "" : ": dump with --file-locks to dump them");
+		if (fixable == locks)
+			pr_err("pid %d: %zu file lock(s) on its fds cannot be dumped: dump with "
+			       "--file-locks to dump them",
+			       pid, locks);
+		else if (fixable)
+			pr_err("pid %d: %zu file lock(s) on its fds cannot be dumped (%zu of them "
+			       "with --file-locks)",
+			       pid, locks, fixable);
+		else
+			pr_err("pid %d: %zu file lock(s) on its fds cannot be dumped", pid, locks);
 		ret = -ENOTSUP;
 	}
 out:
