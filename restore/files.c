@@ -13,6 +13,7 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "files_inotify.h"
+#include "files_inet_sk.h"
 #include "files_unix_sk.h"
 #include "shmem.h"
 #include "log.h"
@@ -382,6 +383,9 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				case FD_TYPES__UNIXSK:
 					lfd = rfiles_unix_open(r, idx, f->tmp, ip->pid, (int)fi->fd,
 							       f->base);
+					break;
+				case FD_TYPES__INETSK:
+					lfd = rfiles_inet_open(fe, ip->pid, (int)fi->fd, f->base);
 					break;
 				case FD_TYPES__MEMFD:
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "dump_files.h"
+#include "dump_inet_sk.h"
 #include "dump_inotify.h"
 #include "dump_unix_sk.h"
 #include "file_lock.h"
@@ -85,6 +86,8 @@ struct desc {
 	struct ev_data *ev;
 	/* UNIXSK (dump_unix_sk.c); files_unix_free()d with the entry */
 	struct usk_dump *usk;
+	/* INETSK (dump_inet_sk.c); files_inet_free()d with the entry */
+	struct isk_dump *isk;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
