@@ -14,6 +14,7 @@
 #include "files.h"
 #include "files_inotify.h"
 #include "files_inet_sk.h"
+#include "files_netlink_sk.h"
 #include "files_unix_sk.h"
 #include "shmem.h"
 #include "log.h"
@@ -386,6 +387,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					break;
 				case FD_TYPES__INETSK:
 					lfd = rfiles_inet_open(fe, ip->pid, (int)fi->fd, f->base);
+					break;
+				case FD_TYPES__NETLINKSK:
+					lfd = rfiles_netlink_open(fe, ip->pid, (int)fi->fd,
+								  f->base);
 					break;
 				case FD_TYPES__MEMFD:
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The restore side's image loader, inet sockets (see images.h): the
- * inet_sk_entry of files.img checked before anything is made.
+ * The restore side's image loader, inet and netlink sockets (see images.h):
+ * the inet_sk_entry and netlink_sk_entry of files.img checked before
+ * anything is made.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -48,5 +49,29 @@ int rimg_check_inet_file(const struct img *img, size_t at, const FileEntry *f)
 		return 0;
 	pr_err("%s: offset %zu: inet socket file id %u (socket:[%u]) has %s", img_name(img), at,
 	       f->id, s->ino, why);
+	return -EINVAL;
+}
+
+int rimg_check_netlink_file(const struct img *img, size_t at, const FileEntry *f)
+{
+	const NetlinkSkEntry *n = f->nlsk;
+	const char *why = NULL;
+
+	if (n->protocol >= 32) /* MAX_LINKS */
+		why = "an unknown protocol";
+	else if (n->state > 1)
+		why = "a state other than unconnected and connected";
+	else if (n->n_groups > 1)
+		why = "multicast groups above 32";
+	else if (n->dst_group > 32)
+		why = "a peer group above 32";
+	else if (n->opts->so_snd_tmo_usec >= 1000000 || n->opts->so_rcv_tmo_usec >= 1000000)
+		why = "a timeout with 1000000 or more microseconds";
+	else if (n->has_ns_id && n->ns_id)
+		why = "a network namespace of its own (ns_id), which ferry does not restore";
+	if (!why)
+		return 0;
+	pr_err("%s: offset %zu: netlink socket file id %u (socket:[%u]) has %s", img_name(img), at,
+	       f->id, n->ino, why);
 	return -EINVAL;
 }

@@ -4,13 +4,14 @@
  * connections): the inetsk workload (selftests/workloads/inetsk.c) holds a
  * v4 listener with options set and shared with a forked child, a v6-only
  * and a dual-stack listener, a bound and an unbound TCP socket, and a bound
- * and a connected UDP socket with a datagram queued. After a dump and a
+ * and a connected UDP socket with a datagram queued, and a NETLINK_ROUTE
+ * socket bound to a group. After a dump and a
  * restore (eager, lazy, from a pre-dump chain) it checks its sockets' names
  * and options, the child answers on the shared listener, datagrams go both
- * ways; the test connects to the v6 and dual-stack listeners from outside
- * and gets the parent's answer. The images are CRIU's (crit decodes them);
+ * ways, the netlink socket answers an RTM_GETLINK dump; the test connects to the v6 and dual-stack
+ * listeners from outside and gets the parent's answer. The images are CRIU's (crit decodes them);
  * corrupt ones are refused with file and offset; established connections,
- * connections not accepted yet, packet, raw and netlink sockets are refused
+ * connections not accepted yet, packet and raw sockets are refused
  * by name and the tree goes on. python3 -m http.server serves a file after
  * a restore.
  *
@@ -156,7 +157,8 @@ static void decode_inet(const char *dir)
 
 	rc = t_run(&out, &err, "%s decode -i %s/files.img", t_ferry_bin(), dir);
 	cr_assert_eq(rc, 0, "ferry decode: %s", err ? err : "");
-	cr_assert(strstr(out, "\"isk\""), "no inet socket in files.img");
+	cr_assert(strstr(out, "\"isk\"") && strstr(out, "\"nlsk\""),
+		  "no inet or netlink socket in files.img");
 	free(out);
 	free(err);
 	if (!t_crit())
@@ -167,6 +169,7 @@ static void decode_inet(const char *dir)
 		  "crit sees no listening inet socket");
 	cr_assert(strstr(out, "\"INET6\"") && strstr(out, "\"UDP\"") && strstr(out, "\"::1\""),
 		  "crit sees no v6 or UDP socket");
+	cr_assert(strstr(out, "\"NETLINKSK\""), "crit sees no netlink socket");
 	free(out);
 	free(err);
 }

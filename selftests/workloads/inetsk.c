@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * TCP and UDP sockets across a dump and a restore (issue 19).
- *   inetsk DIR [established | pending | packet | netlink | raw]
+ *   inetsk DIR [established | pending | packet | raw]
  * The parent holds:
  * - a TCP listener on 127.0.0.1 (ephemeral port, backlog 9) with
  *   SO_REUSEADDR, SO_KEEPALIVE, TCP_KEEPIDLE 77, TCP_KEEPINTVL 11,
@@ -15,13 +15,15 @@
  * - a UDP socket bound to 127.0.0.1 and a UDP socket connected to it, with
  *   a datagram queued on it from the bound one (dropped by a restore, as a
  *   network may drop it);
+ * - a NETLINK_ROUTE socket bound to its port id with group RTMGRP_LINK;
  * - per mode: an established connection (to a listener of its own on [::1],
  *   accepted: both ends held), a connection to the dual-stack listener not accepted, a
- *   packet, netlink route or raw socket.
+ *   packet or raw socket.
  * Prints "inetsk: pid P child C ready v4 PORT v6 PORT dual PORT". On
  * SIGUSR1 the parent checks each socket's name and options, connects to
  * the v4 listener (the child must answer), exchanges datagrams both ways on
- * the UDP pair (after draining what was queued), and prints "inetsk: verify
+ * the UDP pair (after draining what was queued), dumps the links
+ * (RTM_GETLINK) through the netlink socket and expects "lo" among them, and prints "inetsk: verify
  * ok" or "inetsk: verify BAD what".
  */
 #include <arpa/inet.h>
@@ -64,7 +66,8 @@ static void on_usr1(int sig)
 	} while (0)
 
 struct sk {
-	int v4, v6, dual, bound, fresh, ubound, uconn;
+	int v4, v6, dual, bound, fresh, ubound, uconn, nl;
+	unsigned int nlpid;
 	int port4, port6, portd, portb, portu;
 };
 
@@ -174,6 +177,58 @@ static void child_loop(int l)
 	}
 }
 
+/* The netlink socket keeps its port id and group and answers an RTM_GETLINK dump. */
+static void verify_netlink(const struct sk *k)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} q = { .nh = { .nlmsg_len = sizeof(q),
+			.nlmsg_type = RTM_GETLINK,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+			.nlmsg_seq = 7 } };
+	struct sockaddr_nl a;
+	socklen_t l = sizeof(a);
+	static char buf[65536];
+	int links = 0, lo = 0, done = 0;
+
+	CHECK(getsockname(k->nl, (struct sockaddr *)&a, &l) == 0);
+	if (a.nl_pid != k->nlpid || a.nl_groups != RTMGRP_LINK)
+		FAIL("netlink socket: port id %u groups %#x, not %u and %#x", a.nl_pid, a.nl_groups,
+		     k->nlpid, RTMGRP_LINK);
+	CHECK(send(k->nl, &q, sizeof(q), 0) == sizeof(q));
+	while (!done && !bad) {
+		ssize_t n = recv(k->nl, buf, sizeof(buf), 0);
+
+		if (n <= 0) {
+			FAIL("netlink recv: %s", strerror(errno));
+			break;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != 7)
+				continue; /* a link event of RTMGRP_LINK */
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			if (h->nlmsg_type == RTM_NEWLINK) {
+				struct ifinfomsg *ifi = NLMSG_DATA(h);
+				struct rtattr *at = IFLA_RTA(ifi);
+				int al = (int)IFLA_PAYLOAD(h);
+
+				links++;
+				for (; RTA_OK(at, al); at = RTA_NEXT(at, al))
+					if (at->rta_type == IFLA_IFNAME &&
+					    !strcmp(RTA_DATA(at), "lo"))
+						lo = 1;
+			}
+		}
+	}
+	if (!bad && (!links || !lo))
+		FAIL("RTM_GETLINK: %d links, lo %s", links, lo ? "found" : "missing");
+}
+
 static void verify(const struct sk *k, pid_t kid)
 {
 	char buf[64], want[64];
@@ -235,6 +290,7 @@ static void verify(const struct sk *k, pid_t kid)
 	n = recv(k->uconn, buf, sizeof(buf), 0);
 	if (n != 4 || memcmp(buf, "pong", 4))
 		FAIL("the connected UDP socket got %zd bytes '%s'", n, buf);
+	verify_netlink(k);
 }
 
 static void extra(const char *mode, const struct sk *k)
@@ -249,8 +305,6 @@ static void extra(const char *mode, const struct sk *k)
 		connect_to(AF_INET6, "::1", k->portd, SOCK_STREAM); /* nobody accepts */
 	else if (!strcmp(mode, "packet"))
 		CHECK(socket(AF_PACKET, SOCK_DGRAM, 0) >= 0);
-	else if (!strcmp(mode, "netlink"))
-		CHECK(socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) >= 0);
 	else if (!strcmp(mode, "raw"))
 		CHECK(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0);
 }
@@ -281,6 +335,15 @@ int main(int argc, char **argv)
 	CHECK(bind(k.ubound, (struct sockaddr *)&a, sizeof(a)) == 0);
 	k.portu = port_of(k.ubound);
 	k.uconn = connect_to(AF_INET, "127.0.0.1", k.portu, SOCK_DGRAM);
+	k.nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	{
+		struct sockaddr_nl nl = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+		socklen_t l = sizeof(nl);
+
+		CHECK(bind(k.nl, (struct sockaddr *)&nl, sizeof(nl)) == 0);
+		CHECK(getsockname(k.nl, (struct sockaddr *)&nl, &l) == 0);
+		k.nlpid = nl.nl_pid;
+	}
 	if (bad) {
 		printf("inetsk: setup BAD %s\n", why);
 		return 1;

@@ -15,6 +15,7 @@
 #include "dump_files.h"
 #include "dump_inet_sk.h"
 #include "dump_inotify.h"
+#include "dump_netlink_sk.h"
 #include "dump_unix_sk.h"
 #include "file_lock.h"
 #include "proc_fdinfo.h"
@@ -88,6 +89,8 @@ struct desc {
 	struct usk_dump *usk;
 	/* INETSK (dump_inet_sk.c); files_inet_free()d with the entry */
 	struct isk_dump *isk;
+	/* NETLINKSK (dump_netlink_sk.c); free()d with the entry */
+	struct nlsk_dump *nlsk;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */

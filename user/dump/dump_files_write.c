@@ -122,6 +122,8 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		return files_unix_write(img, e, &fown);
 	case FD_TYPES__INETSK:
 		return files_inet_write(img, e, &fown);
+	case FD_TYPES__NETLINKSK:
+		return files_netlink_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}

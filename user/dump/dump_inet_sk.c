@@ -321,10 +321,14 @@ int files_inet_classify(pid_t pid, struct probe *p)
 		ret = -ENOENT;
 		goto out;
 	}
+	if (fam == AF_NETLINK) { /* dump_netlink_sk.c; stateless requests and answers */
+		p->type = FD_TYPES__NETLINKSK;
+		goto out;
+	}
 	if ((fam != AF_INET && fam != AF_INET6) ||
 	    !((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
 	      (type == SOCK_DGRAM && proto == IPPROTO_UDP))) {
-		pr_err("pid %d fd %d: %s (%s, %s, protocol %d) is not supported (only AF_UNIX sockets and TCP and UDP over AF_INET and AF_INET6 are)",
+		pr_err("pid %d fd %d: %s (%s, %s, protocol %d) is not supported (only AF_UNIX, AF_NETLINK, and TCP and UDP over AF_INET and AF_INET6 are)",
 		       pid, p->fd, p->link, family_name(fam, fb, sizeof(fb)),
 		       type_name(type, tb, sizeof(tb)), proto);
 		ret = -ENOTSUP;

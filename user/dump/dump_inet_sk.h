@@ -22,7 +22,7 @@
  * drop them (CRIU does the same); the socket works after restore.
  *
  * Refused, named with pid, fd, socket, family, type and protocol: packet,
- * raw, netlink and every other family or protocol (SCTP, UDP-Lite, ...), an
+ * raw and every other family or protocol (SCTP, UDP-Lite, ...), an
  * established TCP connection ("established connection: needs
  * --tcp-established", with both addresses) and the TCP states on the way
  * to or from it (SYN_SENT, FIN_WAIT, TIME_WAIT, CLOSE_WAIT, ...), a listener
@@ -75,10 +75,10 @@ struct isk_dump {
 
 /*
  * files_inet_classify - is socket p (of @pid) a TCP or UDP socket that can be
- * dumped? Sets p->type = INETSK and returns 0; -ENOENT for an AF_UNIX socket
- * (for dump_unix_sk.c); -ENOTSUP (logged: pid, fd, socket, family, type,
- * protocol and why) for every other socket and for a TCP state ferry cannot
- * keep; -errno if the socket cannot be read.
+ * dumped (p->type = INETSK), or a netlink one (NETLINKSK)? Returns 0 then; -ENOENT for an AF_UNIX
+ * socket (for dump_unix_sk.c); -ENOTSUP (logged: pid, fd, socket, family, type, protocol and why)
+ * for every other socket and for a TCP state ferry cannot keep; -errno if the socket cannot be
+ * read.
  */
 int files_inet_classify(pid_t pid, struct probe *p);
 
