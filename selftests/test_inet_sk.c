@@ -283,3 +283,93 @@ Test(inetsk, raw_socket_refused_by_name)
 	expect_dump_refused(&w, "(AF_INET, SOCK_RAW, protocol 1) is not supported", NULL);
 	iw_stop(&w);
 }
+
+static void expect_restore_refused(const char *dir, const char *want1, const char *want2)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), dir);
+	cr_assert_neq(rc, 0, "a corrupt dump was restored");
+	cr_assert(strstr(err, want1), "no '%s' in: %s", want1, err);
+	if (want2)
+		cr_assert(strstr(err, want2), "no '%s' in: %s", want2, err);
+	free(err);
+}
+
+enum damage { D_FAMILY, D_ADDR_SIZE, D_PORT, D_UDP_LISTEN, D_NL_STATE };
+
+/* files.img of @dir again, with its first inet (or netlink) socket damaged so. */
+static void damage_files(const char *dir, enum damage how)
+{
+	ProtobufCMessage *m[256];
+	struct img *in, *out;
+	size_t n = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), done = 0;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_open(&in, dfd, "files.img", img_type_by_name("FILES")), 0);
+	while (n < 256 && img_read_entry(in, &m[n]) == 1)
+		n++;
+	cr_assert_eq(img_create(&out, dfd, "files.img", img_type_by_name("FILES")), 0);
+	for (size_t i = 0; i < n; i++) {
+		FileEntry *f = (FileEntry *)m[i];
+
+		if (!done && how == D_NL_STATE && f->nlsk) {
+			f->nlsk->state = 9;
+			done = 1;
+		} else if (!done && how != D_NL_STATE && f->isk) {
+			if (how == D_FAMILY)
+				f->isk->family = 99;
+			else if (how == D_ADDR_SIZE)
+				f->isk->n_src_addr = f->isk->family == AF_INET6 ? 1 : 0;
+			else if (how == D_PORT)
+				f->isk->src_port = 70000;
+			else if (how == D_UDP_LISTEN) {
+				f->isk->type = SOCK_DGRAM;
+				f->isk->proto = IPPROTO_UDP;
+				f->isk->state = 10; /* TCP_LISTEN */
+			}
+			done = 1;
+		}
+		cr_assert_eq(img_write_entry(out, m[i]), 0);
+		protobuf_c_message_free_unpacked(m[i], NULL);
+	}
+	cr_assert(done, "no socket to damage in files.img");
+	cr_assert_eq(img_commit(out), 0);
+	img_close(in);
+	close(dfd);
+}
+
+Test(inetsk, corrupt_images_refused_with_file_and_offset)
+{
+	static const struct {
+		enum damage how;
+		const char *want;
+	} cases[] = {
+		{ D_FAMILY, "a family other than AF_INET and AF_INET6" },
+		{ D_ADDR_SIZE, "addresses of the wrong size for its family" },
+		{ D_PORT, "a port above 65535" },
+		{ D_UDP_LISTEN, "a listening UDP socket" },
+		{ D_NL_STATE, "netlink socket file id" },
+	};
+	char save[700];
+	struct iw w;
+
+	iw_start(&w, "");
+	iw_dump(&w, w.img, NULL);
+	w.pid = w.child = 0; /* nothing runs from here on */
+	snprintf(save, sizeof(save), "%s/saved", w.dir);
+	cr_assert_eq(t_run(NULL, NULL, "cp %s/files.img %s", w.img, save), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(t_run(NULL, NULL, "cp %s %s/files.img", save, w.img), 0);
+		damage_files(w.img, cases[i].how);
+		expect_restore_refused(w.img, "files.img: offset ", cases[i].want);
+	}
+	/* Truncated in the middle of a socket entry. */
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/files.img && truncate -s 300 %s/files.img", save,
+			   w.img, w.img),
+		     0);
+	expect_restore_refused(w.img, "files.img", NULL);
+	iw_stop(&w);
+}
