@@ -235,22 +235,26 @@ static int read_opts(int lfd, struct isk_dump *s)
 
 /*
  * The --tcp-established hook (see dump_inet_sk.h): socket @s (fd @fd of
- * @pid, @link) is an established TCP connection. Today: refused, named.
- * With --tcp-established this is where the socket goes into repair mode and
- * its tcp-stream image is written; return 0 then.
+ * @pid, @link) is an established TCP connection. Called twice: by the
+ * preflight (files_inet_classify, @dumping 0: only say whether it can be
+ * dumped) and by files_inet_add (@dumping 1: the tree is frozen, this is
+ * where the socket goes into repair mode and its tcp-stream image is
+ * written). Today: refused, named, both times.
  */
-static int isk_established(pid_t pid, int fd, const char *link, const struct isk_dump *s)
+static int isk_established(pid_t pid, int fd, const char *link, const struct isk_dump *s,
+			   int dumping)
 {
 	char l[64], r[64];
 
+	(void)dumping;
 	pr_err("pid %d fd %d: %s (%s, TCP) %s -> %s is an established connection: needs --tcp-established, which ferry does not have yet",
 	       pid, fd, link, s->family == AF_INET6 ? "AF_INET6" : "AF_INET",
 	       addr_str(s, 0, l, sizeof(l)), addr_str(s, 1, r, sizeof(r)));
 	return -ENOTSUP;
 }
 
-/* Can socket @s (fd @fd of @pid) be dumped? 0, or -ENOTSUP logged. */
-static int judge(pid_t pid, int fd, const char *link, const struct isk_dump *s)
+/* Can socket @s (fd @fd of @pid) be dumped (@dumping: now)? 0, or -ENOTSUP logged. */
+static int judge(pid_t pid, int fd, const char *link, const struct isk_dump *s, int dumping)
 {
 	const char *fam = s->family == AF_INET6 ? "AF_INET6" : "AF_INET";
 	char l[64], r[64];
@@ -259,7 +263,7 @@ static int judge(pid_t pid, int fd, const char *link, const struct isk_dump *s)
 	    s->state == TCP_CLOSE)
 		return 0;
 	if (s->state == TCP_ESTABLISHED)
-		return isk_established(pid, fd, link, s);
+		return isk_established(pid, fd, link, s, dumping);
 	if (s->state == TCP_LISTEN)
 		pr_err("pid %d fd %d: %s (%s, TCP) listens on %s with %u connection(s) not accepted yet: not supported (they have no fd; CRIU cannot keep them either without --tcp-established)",
 		       pid, fd, link, fam, addr_str(s, 0, l, sizeof(l)), s->unaccepted);
@@ -339,7 +343,7 @@ int files_inet_classify(pid_t pid, struct probe *p)
 	s.proto = (uint32_t)proto;
 	ret = isk_read(pid, p->fd, p->link, lfd, &s);
 	if (!ret)
-		ret = judge(pid, p->fd, p->link, &s);
+		ret = judge(pid, p->fd, p->link, &s, 0);
 	if (!ret)
 		p->type = FD_TYPES__INETSK;
 out:
@@ -371,7 +375,7 @@ int files_inet_add(struct files_dump *d, pid_t pid, const struct probe *p, int l
 		ret = isk_read(pid, p->fd, p->link, lfd, s);
 	/* Judged again: the state may have moved since files_dump_check. */
 	if (!ret)
-		ret = judge(pid, p->fd, p->link, s);
+		ret = judge(pid, p->fd, p->link, s, 1);
 	if (ret)
 		goto err;
 	if (s->proto == IPPROTO_UDP) {

@@ -30,12 +30,17 @@
  * either without --tcp-established).
  *
  * Where established connections plug in (the --tcp-established work): a
- * socket in TCP_ESTABLISHED reaches files_inet_classify() with isk_dump
- * filled (4-tuple, state, family, ino); today isk_established() refuses it.
- * That function is the one hook to replace: with --tcp-established it puts
- * the socket in repair mode (user/core/tcp_repair.c), writes tcp-stream-<ino>.img
- * (CRIU's tcp_stream_entry) and returns 0; files_inet_add() then records it
- * like any other socket (state ESTABLISHED, both addresses). The restore
+ * socket in TCP_ESTABLISHED reaches the static isk_established() in
+ * dump_inet_sk.c with its struct isk_dump filled (4-tuple, state, family,
+ * ino, options), once from the preflight files_inet_classify() (dumping 0:
+ * only judge, e.g. refuse without --tcp-established; nothing may change the
+ * socket there) and once from files_inet_add() (dumping 1: the tree is
+ * frozen). Today it refuses both times. That function is the one hook to
+ * replace: with --tcp-established, at dumping 1, it puts the socket in
+ * repair mode (user/core/tcp_repair.c), writes tcp-stream-<ino>.img (CRIU's
+ * tcp_stream_entry) and returns 0; files_inet_add() then records it like any
+ * other socket (state ESTABLISHED, both addresses, in files_inet_write()).
+ * The option has to reach it through struct files_dump_opts (dump_files.h). The restore
  * side's twin is rfiles_inet_established() in restore/files_inet_sk.h.
  */
 #ifndef FERRY_DUMP_INET_SK_H
