@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "cow.h"
 #include "log.h"
 #include "proc_parse.h"
 #include "rtask.h"
@@ -212,6 +213,16 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 
 	if (ip->zombie)
 		zombie_exit(c, idx); /* the loader made sure it has no children */
+	if (ip->cow) {
+		/* Before the children: they inherit these pages, shared (cow.h). */
+		char msg[200] = "";
+		int err = rcow_premap(r, idx, msg, sizeof(msg));
+
+		if (err) {
+			report(c, idx, err, "%s", msg);
+			_exit(1);
+		}
+	}
 	for (size_t j = 0; j < r->nr_procs; j++) {
 		pid_t child;
 

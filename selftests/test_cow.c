@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copy-on-write memory of a parent and its forked children (issue 22): the
+ * pages they still share at dump time come back shared, by a restore, a lazy
+ * restore and through a pre-dump chain (restore/cow.h). The workload
+ * `cowshare` checks each process's own view after the restore; the test
+ * counts the pages whose physical frame (/proc/PID/pagemap, root) the parent
+ * shares with each child before the dump and after the restore, which must
+ * be the same, and sums the anonymous PSS of the three. A write after the
+ * restore by one child is not seen by the others (the workload checks).
+ *
+ * The test process is a child subreaper: a tree restored with -d is
+ * reparented to it when ferry exits, so it can be reaped here.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define VERDICT_MS 20000
+
+struct cw {
+	char *dir;
+	char out[512], img[600];
+	pid_t pid[3]; /* parent, a, b */
+	unsigned long base;
+	size_t pages;
+};
+
+struct view {
+	size_t shared_a, shared_b; /* pages whose frame the parent shares with a, b */
+	long pss_anon_kb;	   /* the three processes' */
+};
+
+TestSuite(cow, .timeout = 180);
+
+static void cw_start(struct cw *w, const char *mib)
+{
+	const char *argv[] = { "cowshare", mib, NULL };
+	char *line = NULL;
+
+	memset(w, 0, sizeof(*w));
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w->dir = t_tmpdir();
+	cr_assert_not_null(w->dir);
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	t_spawn_ready(w->out, argv, "ready", 20000, &line);
+	cr_assert_eq(sscanf(line, "cowshare: parent %d a %d b %d base %lx pages %zu", &w->pid[0],
+			    &w->pid[1], &w->pid[2], &w->base, &w->pages),
+		     5, "%s", line);
+	free(line);
+}
+
+static void cw_stop(struct cw *w)
+{
+	for (int i = 2; i >= 0; i--)
+		if (w->pid[i] > 0)
+			kill(w->pid[i], SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/* The page frames of @n pages from @base in @pid (0: not present). */
+static uint64_t *frames(pid_t pid, unsigned long base, size_t n)
+{
+	uint64_t *v = calloc(n, sizeof(*v));
+	char path[64];
+	int fd;
+
+	cr_assert_not_null(v);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(pread(fd, v, n * 8, (off_t)(base / 4096 * 8)), (ssize_t)(n * 8));
+	close(fd);
+	for (size_t i = 0; i < n; i++)
+		v[i] = v[i] >> 63 ? v[i] & ((1ull << 55) - 1) : 0;
+	return v;
+}
+
+static long rollup_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = atol(line + kl + 1);
+	fclose(f);
+	return v;
+}
+
+static void look(const struct cw *w, struct view *v, const char *when)
+{
+	uint64_t *p = frames(w->pid[0], w->base, w->pages);
+	uint64_t *a = frames(w->pid[1], w->base, w->pages);
+	uint64_t *b = frames(w->pid[2], w->base, w->pages);
+
+	memset(v, 0, sizeof(*v));
+	/* Frame numbers are shown to root only: else every one reads 0. */
+	cr_assert(p[0] != 0, "no page frame numbers in /proc/PID/pagemap (not root?)");
+	for (size_t i = 0; i < w->pages; i++) {
+		v->shared_a += p[i] && p[i] == a[i];
+		v->shared_b += p[i] && p[i] == b[i];
+	}
+	for (int i = 0; i < 3; i++)
+		v->pss_anon_kb += rollup_kb(w->pid[i], "Pss_Anon");
+	cr_log_info("cow: %s: of %zu pages the parent shares %zu with a, %zu with b; Pss_Anon "
+		    "of the three %ld KiB (Rss of each: %ld %ld %ld KiB)",
+		    when, w->pages, v->shared_a, v->shared_b, v->pss_anon_kb,
+		    rollup_kb(w->pid[0], "Rss"), rollup_kb(w->pid[1], "Rss"),
+		    rollup_kb(w->pid[2], "Rss"));
+	free(p);
+	free(a);
+	free(b);
+}
+
+static void verify(const struct cw *w)
+{
+	t_expect_verdict(w->out, w->pid[0], SIGUSR1, "cowshare: verify ok", "BAD", VERDICT_MS);
+}
+
+static uint64_t pages_bytes(const char *dir)
+{
+	uint64_t sum = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		char path[1024];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!strncmp(de->d_name, "pages-", 6) && !stat(path, &st))
+			sum += (uint64_t)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+static void dump(struct cw *w, const char *extra)
+{
+	char *err = NULL;
+	int status;
+
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid[0], w->img,
+			   extra ? extra : ""),
+		     0, "dump: %s", err ? err : "");
+	free(err);
+	cr_assert_eq(waitpid(w->pid[0], &status, 0), w->pid[0]);
+	/* The children are ours too (subreaper) once their parent is gone. */
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	cr_log_info("cow: pages files of the dump: %llu KiB",
+		    (unsigned long long)(pages_bytes(w->img) >> 10));
+}
+
+static void restore(struct cw *w, const char *extra)
+{
+	char *err = NULL, *text, log[700];
+
+	snprintf(log, sizeof(log), "%s/restore.log", w->dir);
+	cr_assert_eq(t_run(NULL, &err, "%s restore -D %s -d -v3 --log-file %s %s", t_ferry_bin(),
+			   w->img, log, extra ? extra : ""),
+		     0, "restore: %s", err ? err : "");
+	free(err);
+	text = t_read_file(log, NULL);
+	cr_assert(text && strstr(text, "shared copy-on-write with a parent"),
+		  "restore did not say it kept the sharing: %s", text ? text : "");
+	free(text);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(t_proc_field(w->pid[i], "TracerPid"), 0, "pid %d", w->pid[i]);
+}
+
+/* After the restore: the same sharing, the same memory, and views that stay apart. */
+static void check_after(struct cw *w, const struct view *before)
+{
+	struct view after;
+
+	verify(w);
+	look(w, &after, "after the restore");
+	cr_assert_eq(after.shared_a, before->shared_a);
+	cr_assert_eq(after.shared_b, before->shared_b);
+	cr_assert_leq(after.pss_anon_kb, before->pss_anon_kb + 4096,
+		      "%ld KiB of anonymous memory after the restore, %ld before",
+		      after.pss_anon_kb, before->pss_anon_kb);
+	/* A write by a breaks one shared page, and neither b nor the parent sees it. */
+	kill(w->pid[1], SIGUSR2);
+	cr_assert_not_null(t_wait_line(w->out, "cowshare: a wrote", VERDICT_MS));
+	verify(w);
+	look(w, &after, "after a wrote a page");
+	cr_assert_eq(after.shared_a, before->shared_a - 1);
+	cr_assert_eq(after.shared_b, before->shared_b);
+}
+
+Test(cow, shared_pages_come_back_shared)
+{
+	struct cw w;
+	struct view before;
+
+	cw_start(&w, "64");
+	verify(&w);
+	look(&w, &before, "before the dump");
+	/* Most pages are shared: a and the parent rewrote 1/64 + 1/128 of them. */
+	cr_assert_gt(before.shared_b, w.pages * 9 / 10);
+	dump(&w, NULL);
+	restore(&w, NULL);
+	check_after(&w, &before);
+	cw_stop(&w);
+}
+
+Test(cow, shared_pages_come_back_shared_lazily)
+{
+	struct cw w;
+	struct view before;
+	cw_start(&w, "16");
+	look(&w, &before, "before the dump");
+	dump(&w, NULL);
+	restore(&w, "--lazy-pages");
+	check_after(&w, &before);
+	cw_stop(&w);
+}
+
+Test(cow, shared_pages_come_back_shared_through_a_pre_dump_chain)
+{
+	struct cw w;
+	struct view before, between;
+	char *err = NULL, pre[600];
+
+	cw_start(&w, "16");
+	look(&w, &before, "before the pre-dump");
+	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid[0], pre), 0,
+		     "pre-dump: %s", err ? err : "");
+	free(err);
+	/*
+	 * The pre-dump reads the running tree with process_vm_readv(), whose
+	 * page pins unshare every copy-on-write page they touch (the kernel's
+	 * rule for pinned anonymous pages): the tree that goes on has them
+	 * apart. The restore finds them equal and shares them again, as the
+	 * tree had them before the pre-dump.
+	 */
+	look(&w, &between, "after the pre-dump");
+	dump(&w, "--prev-images-dir ../pre");
+	restore(&w, NULL);
+	check_after(&w, &before);
+	cw_stop(&w);
+}
