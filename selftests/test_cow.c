@@ -7,7 +7,9 @@
  * counts the pages whose physical frame (/proc/PID/pagemap, root) the parent
  * shares with each child before the dump and after the restore, which must
  * be the same, and sums the anonymous PSS of the three. A write after the
- * restore by one child is not seen by the others (the workload checks).
+ * restore by one child is not seen by the others (the workload checks). A
+ * dump that leaves the tree running, and a pre-dump, leave its sharing as it
+ * was (the page writer's PAGE_WRITER_NO_PIN).
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -252,16 +254,37 @@ Test(cow, shared_pages_come_back_shared_through_a_pre_dump_chain)
 	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid[0], pre), 0,
 		     "pre-dump: %s", err ? err : "");
 	free(err);
-	/*
-	 * The pre-dump reads the running tree with process_vm_readv(), whose
-	 * page pins unshare every copy-on-write page they touch (the kernel's
-	 * rule for pinned anonymous pages): the tree that goes on has them
-	 * apart. The restore finds them equal and shares them again, as the
-	 * tree had them before the pre-dump.
-	 */
+	/* The tree goes on: the pre-dump's reads must not have unshared its pages. */
 	look(&w, &between, "after the pre-dump");
+	cr_assert_eq(between.shared_a, before.shared_a);
+	cr_assert_eq(between.shared_b, before.shared_b);
 	dump(&w, "--prev-images-dir ../pre");
 	restore(&w, NULL);
 	check_after(&w, &before);
+	cw_stop(&w);
+}
+
+/*
+ * A dump that leaves the tree running reads it without pinning its pages
+ * (/proc/PID/mem, not process_vm_readv(): a pin unshares a copy-on-write
+ * page): the tree goes on with its memory shared as it was.
+ */
+Test(cow, dump_leave_running_keeps_the_tree_shared)
+{
+	struct cw w;
+	struct view before, after;
+	char *err = NULL;
+
+	cw_start(&w, "16");
+	look(&w, &before, "before the dump");
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s --leave-running", t_ferry_bin(),
+			   w.pid[0], w.img),
+		     0, "dump: %s", err ? err : "");
+	free(err);
+	look(&w, &after, "after the dump");
+	cr_assert_eq(after.shared_a, before.shared_a);
+	cr_assert_eq(after.shared_b, before.shared_b);
+	cr_assert_leq(after.pss_anon_kb, before.pss_anon_kb + 1024);
+	verify(&w);
 	cw_stop(&w);
 }

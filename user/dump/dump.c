@@ -331,7 +331,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	 * the O_DIRECT writer, which is the faster way to the disk.
 	 */
 	if (o->leave_running)
-		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
+		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_NO_PIN;
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;

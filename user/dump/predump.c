@@ -155,7 +155,9 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	pr_info("released the tree of pid %d after %llu us; writing its pages", o->pid,
 		(unsigned long long)res->frozen_us);
 
-	pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE;
+	/* The tree goes on: its copy-on-write sharing must outlive the reads (NO_PIN). */
+	pw.flags |=
+		PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE | PAGE_WRITER_NO_PIN;
 	for (size_t i = 0; i < t.nr && !err; i++) {
 		struct page_writer_stats st = { 0 };
 		uint64_t t0 = mono_us();
