@@ -350,11 +350,14 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 
 	for (size_t i = 0; i < t->nr; i++) {
 		const struct pproc *p = &t->procs[i];
-		/* No namespace or CLONE_VM/CLONE_FILES sharing: one object of each kind per
-		 * process. */
+		/*
+		 * No namespace or CLONE_VM/CLONE_SIGHAND sharing: one object of each kind
+		 * per process; an fd table or fs info is its first sharer's (CLONE_FILES,
+		 * CLONE_FS).
+		 */
 		struct core_ids ids = { .vm_id = (uint32_t)(4 * i + 1),
-					.files_id = (uint32_t)(4 * i + 2),
-					.fs_id = (uint32_t)(4 * i + 3),
+					.files_id = (uint32_t)(4 * (size_t)p->files_of + 2),
+					.fs_id = (uint32_t)(4 * (size_t)p->fs_of + 3),
 					.sighand_id = (uint32_t)(4 * i + 4),
 					.cg_set = cg_sets[i] };
 		struct dump_mm_stats ms;
@@ -376,7 +379,11 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		if (err)
 			goto out;
 		fault_point("core");
-		err = files_dump_proc(files, p->pid, ids.files_id, sfd);
+		/* One fdinfo image per fd table: its first sharer wrote a shared one. */
+		err = p->files_of == (int)i ? files_dump_proc(files, p->pid, ids.files_id, sfd) : 0;
+		if (!err && p->files_of != (int)i)
+			pr_info("pid %d: shares the fd table of pid %d (CLONE_FILES): fdinfo-%u.img",
+				p->pid, t->procs[p->files_of].pid, ids.files_id);
 		if (!err)
 			err = files_dump_fs(files, p->pid, sfd);
 		if (err)
