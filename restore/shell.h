@@ -9,7 +9,11 @@
  * process has its dumped pid and parent, maps the scratch pages
  * (rtask.h), dup2s its fds into place from the descriptions ferry opened
  * (files.h), closes every other fd, reports to ferry and waits. ferry then
- * seizes it and replaces everything else from outside.
+ * seizes it and replaces everything else from outside. Before it forks its
+ * children it fills the memory they share copy-on-write (cow.h). A child
+ * with its parent's files_id or fs_id is cloned with CLONE_FILES or
+ * CLONE_FS; on its parent's fd table it forks its children, reports and
+ * leaves the fds to its parent, which waits for that before placing them.
  */
 #ifndef FERRY_RESTORE_SHELL_H
 #define FERRY_RESTORE_SHELL_H
