@@ -159,15 +159,26 @@ static uint64_t pages_bytes(const char *dir)
 	return sum;
 }
 
+/*
+ * Dump (the tree is killed). Its reads must not unshare the pages either
+ * (the memory of the dying tree would grow as much): the dump says it reads
+ * the children through /proc/PID/mem.
+ */
 static void dump(struct cw *w, const char *extra)
 {
-	char *err = NULL;
+	char *err = NULL, *text, log[700], want[128];
 	int status;
 
-	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid[0], w->img,
-			   extra ? extra : ""),
+	snprintf(log, sizeof(log), "%s/dump.log", w->dir);
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s -v3 --log-file %s %s", t_ferry_bin(),
+			   w->pid[0], w->img, log, extra ? extra : ""),
 		     0, "dump: %s", err ? err : "");
 	free(err);
+	text = t_read_file(log, NULL);
+	snprintf(want, sizeof(want), "pid %d: shares anonymous pages copy-on-write", w->pid[2]);
+	cr_assert(text && strstr(text, want), "no '%s' in the dump's log: %s", want,
+		  text ? text : "");
+	free(text);
 	cr_assert_eq(waitpid(w->pid[0], &status, 0), w->pid[0]);
 	/* The children are ours too (subreaper) once their parent is gone. */
 	while (waitpid(-1, NULL, 0) > 0)

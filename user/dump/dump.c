@@ -310,6 +310,32 @@ int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 	return 0;
 }
 
+/*
+ * Does @pid share anonymous pages with another process (copy-on-write after
+ * a fork)? Its smaps_rollup then has less proportional anonymous memory than
+ * anonymous memory. 0 when it cannot tell (read with pins then: only slower
+ * for the memory, never wrong).
+ */
+static int shares_anon(pid_t pid)
+{
+	char path[64], line[128];
+	long anon = -1, pss_anon = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Anonymous:", 10))
+			anon = atol(line + 10);
+		else if (!strncmp(line, "Pss_Anon:", 9))
+			pss_anon = atol(line + 9);
+	}
+	fclose(f);
+	return anon > 0 && pss_anon >= 0 && pss_anon < anon;
+}
+
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
@@ -400,8 +426,17 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 
 			err = dump_incr_inputs(o, trk[i], parent_fd, p->pid, &round, &prun, &nprun,
 					       &inc, &use, res);
+			struct page_writer_opts pwp = pw;
+
+			/* Its pages shared copy-on-write must not be unshared by the reads. */
+			if (!(pwp.flags & PAGE_WRITER_NO_PIN) && shares_anon(p->pid)) {
+				pr_info("pid %d: shares anonymous pages copy-on-write: read through "
+					"/proc/%d/mem",
+					p->pid, p->pid);
+				pwp.flags |= PAGE_WRITER_NO_PIN;
+			}
 			if (!err)
-				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pw,
+				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pwp,
 						   use ? &inc : NULL, &ms);
 			tracker_round_free(&round);
 			free(prun);
