@@ -4,6 +4,7 @@
  * (see cow.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,12 @@ static int read_piece(struct premap *c, const struct rimg_page_run *run, uint64_
 		return -ENOENT;
 	}
 	err = pread_full(pf->fd, dst, len, off, &done);
+	/*
+	 * The shell is in the process's cgroups already: the page cache it
+	 * read in would be charged there, not to ferry. Drop it (a hint).
+	 */
+	if (!err)
+		posix_fadvise(pf->fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
 	if (err)
 		snprintf(
 			c->msg, c->len,

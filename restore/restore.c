@@ -166,7 +166,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		goto out;
 	}
 	pr_debug("scratch pages at %#lx, files above fd %d", (unsigned long)scratch, f.base);
-	err = rshell_create(r, &f, scratch, READY_TIMEOUT_MS);
+	err = rshell_create(r, &f, &cg, scratch, READY_TIMEOUT_MS);
 	rfiles_close(&f);
 	if (err)
 		goto out;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "cgroup.h"
 #include "cow.h"
 #include "log.h"
 #include "proc_parse.h"
@@ -36,6 +37,7 @@ struct shell_report {
 struct shell_ctx {
 	const struct rimg *r;
 	const struct rfiles *f;
+	const struct rcgroups *cg;
 	uint64_t scratch;
 	int report_fd;
 	int sync_fd; /* on the parent's fd table: tells the parent its children are made; else -1 */
@@ -287,10 +289,20 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 	if (ip->zombie)
 		zombie_exit(c, idx); /* the loader made sure it has no children */
 	if (ip->cow) {
-		/* Before the children: they inherit these pages, shared (cow.h). */
+		/*
+		 * Before the children: they inherit these pages, shared (cow.h). In
+		 * its cgroups first, which the pages are charged to (the dumped
+		 * process's were); ferry finds it there when it seizes it.
+		 */
+		struct rtask self = { .ip = ip, .pid = ip->pid, .scratch = c->scratch };
 		char msg[200] = "";
-		int err = rcow_premap(r, idx, msg, sizeof(msg));
+		int err = rcgroup_join(c->cg, &self);
 
+		if (err)
+			snprintf(msg, sizeof(msg), "pid %d: cannot join its cgroups: %s", ip->pid,
+				 strerror(-err));
+		else
+			err = rcow_premap(r, idx, msg, sizeof(msg));
 		if (err) {
 			report(c, idx, err, "%s", msg);
 			_exit(1);
@@ -415,9 +427,10 @@ static long ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch, int timeout_ms)
+int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcgroups *cg,
+		  uint64_t scratch, int timeout_ms)
 {
-	struct shell_ctx c = { .r = r, .f = f, .scratch = scratch, .sync_fd = -1 };
+	struct shell_ctx c = { .r = r, .f = f, .cg = cg, .scratch = scratch, .sync_fd = -1 };
 	struct timespec t0;
 	size_t ready = 0;
 	int rp[2], err = 0, lfd;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "files.h"
 #include "images.h"
 
@@ -33,11 +34,13 @@ int rshell_check_pids(const struct rimg *r);
 
 /*
  * rshell_create - fork the tree and wait until every shell is ready (or
- * @timeout_ms passes). ferry must be a child subreaper (so that what a failed
+ * @timeout_ms passes). A shell with copy-on-write memory to fill joins its
+ * cgroups of @cg first. ferry must be a child subreaper (so that what a failed
  * attempt leaves can be reaped). Returns 0, or -errno with the failing pid
  * and step logged; on failure every shell made is killed and reaped.
  */
-int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch, int timeout_ms);
+int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcgroups *cg,
+		  uint64_t scratch, int timeout_ms);
 
 /*
  * rshell_kill_all - SIGKILL the root (and, with @all_made, every pid of the

@@ -16,6 +16,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,13 +66,19 @@ static void cw_start(struct cw *w, const char *mib)
 	free(line);
 }
 
-static void cw_stop(struct cw *w)
+/* Kill and reap the tree. */
+static void cw_stop_keep_dir(struct cw *w)
 {
 	for (int i = 2; i >= 0; i--)
 		if (w->pid[i] > 0)
 			kill(w->pid[i], SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0)
 		;
+}
+
+static void cw_stop(struct cw *w)
+{
+	cw_stop_keep_dir(w);
 	t_rmrf(w->dir);
 	free(w->dir);
 }
@@ -298,4 +306,115 @@ Test(cow, dump_leave_running_keeps_the_tree_shared)
 	cr_assert_leq(after.pss_anon_kb, before.pss_anon_kb + 1024);
 	verify(&w);
 	cw_stop(&w);
+}
+
+/* This process's memory cgroup (v1) directory in @buf, or 0 when there is none. */
+static int memcg_dir(char *buf, size_t len)
+{
+	char line[4096], mnt[1024] = "", path[1024] = "";
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !mnt[0] && fgets(line, sizeof(line), f)) {
+		const char *dash = strstr(line, " - cgroup ");
+
+		if (dash && strstr(dash, "memory") &&
+		    sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
+			mnt[0] = '\0';
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && !path[0] && fgets(line, sizeof(line), f)) {
+		char *m = strstr(line, ":memory:");
+
+		if (m && sscanf(m + 8, "%1023s", path) != 1)
+			path[0] = '\0';
+	}
+	if (f)
+		fclose(f);
+	if (!mnt[0] || !path[0])
+		return 0;
+	snprintf(buf, len, "%s%s", mnt, strcmp(path, "/") ? path : "");
+	return 1;
+}
+
+static long long read_ll(const char *path)
+{
+	char *t = t_read_file(path, NULL);
+	long long v = t ? atoll(t) : -1;
+
+	free(t);
+	return v;
+}
+
+/*
+ * The tree runs in a memory cgroup of its own: restored, the pages the
+ * shells fill before the fork are charged there (each shell joins its
+ * cgroups first), as the dumped ones were, not to ferry's cgroup.
+ */
+Test(cow, shared_pages_charged_to_the_tree_s_memory_cgroup)
+{
+	char own[1100], cg[1200], procs[1300], usage[1300], mib[] = "16";
+	const char *argv[] = { "cowshare", mib, NULL };
+	struct cw w;
+	struct view before;
+	char *line;
+	long long used;
+
+	if (!memcg_dir(own, sizeof(own)))
+		cr_skip_test("no memory cgroup (v1) hierarchy here");
+	snprintf(cg, sizeof(cg), "%s/ferry-cow-%d", own, getpid());
+	if (mkdir(cg, 0755))
+		cr_skip_test("cannot make a memory cgroup %s: %s", cg, strerror(errno));
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(usage, sizeof(usage), "%s/memory.usage_in_bytes", cg);
+	memset(&w, 0, sizeof(w));
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w.dir = t_tmpdir();
+	snprintf(w.out, sizeof(w.out), "%s/out", w.dir);
+	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
+	w.pid[0] = fork();
+	if (w.pid[0] == 0) {
+		/* In the cgroup before the workload touches a page. */
+		char me[32];
+		int n = snprintf(me, sizeof(me), "%d", getpid());
+		int out = open(w.out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int in = open("/dev/null", O_RDONLY);
+
+		if (out < 0 || in < 0 || t_write_file(procs, me, (size_t)n))
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		setpgid(0, 0);
+		execv(t_workload(argv[0]), (char *const *)argv);
+		_exit(127);
+	}
+	line = t_wait_line(w.out, "ready", 20000);
+	cr_assert_not_null(line, "cowshare did not start in %s", cg);
+	cr_assert_eq(sscanf(line, "cowshare: parent %d a %d b %d base %lx pages %zu", &w.pid[0],
+			    &w.pid[1], &w.pid[2], &w.base, &w.pages),
+		     5, "%s", line);
+	free(line);
+	look(&w, &before, "before the dump");
+	cr_log_info("cow: the tree's memory cgroup uses %lld KiB before the dump",
+		    read_ll(usage) >> 10);
+	dump(&w, NULL);
+	restore(&w, NULL);
+	used = read_ll(usage);
+	cr_log_info("cow: and %lld KiB after the restore", used >> 10);
+	/*
+	 * 16 MiB filled by the shells, shared: charged once, to the tree's
+	 * cgroup; not the page cache of the pages files they read (49 MiB).
+	 */
+	cr_assert_geq(used, 14ll << 20, "the tree's cgroup holds %lld KiB after the restore",
+		      used >> 10);
+	cr_assert_leq(used, 24ll << 20, "the tree's cgroup holds %lld KiB after the restore",
+		      used >> 10);
+	check_after(&w, &before);
+	cw_stop_keep_dir(&w);
+	cr_assert_eq(rmdir(cg), 0, "%s: %s", cg, strerror(errno));
+	t_rmrf(w.dir);
+	free(w.dir);
 }
