@@ -8,7 +8,8 @@
  * fd table that an fd opened after the restore by one process is the
  * other's too. What is not kept is refused with the pid named, and the tree
  * runs on: an address space with signal handlers (CLONE_VM | CLONE_SIGHAND)
- * and an fd table two siblings share but their parent does not.
+ * and an fd table two siblings share but their parent does not (also in
+ * images made so: the restore refuses them before it makes a process).
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -23,7 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core.pb-c.h"
 #include "helpers.h"
+#include "img.h"
+#include "restore_images_helpers.h"
 
 #define VERDICT_MS 10000
 
@@ -186,4 +190,52 @@ Test(clone_share, fd_table_of_siblings_not_their_parent_refused_by_name)
 	cr_assert_gt(w.sibling, 0);
 	refused(&w, w.sibling, w.child, "fd table (CLONE_FILES) but not with their parents");
 	cs_stop(&w);
+}
+
+static void read_files_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	(void)idx;
+	*(uint32_t *)arg = ((CoreEntry *)m)->ids->files_id;
+}
+
+static void set_files_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	(void)idx;
+	((CoreEntry *)m)->ids->files_id = *(uint32_t *)arg;
+}
+
+/* Images where two siblings share an fd table their parent does not: restore refuses them. */
+Test(clone_share, images_with_siblings_sharing_an_fd_table_refused_at_restore)
+{
+	const char *const argv[] = { "cowshare", "1", NULL };
+	char name[64], *err = NULL, want[96], want2[96];
+	const char *bad;
+	struct ri_dump d;
+	pid_t p, a, b;
+	uint32_t id = 0;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	cr_assert_eq(sscanf(d.line, "cowshare: parent %d a %d b %d", &p, &a, &b), 3, "%s", d.line);
+	kill(a, SIGKILL);
+	kill(b, SIGKILL);
+	bad = ri_copy_dump(&d);
+	snprintf(name, sizeof(name), "core-%d.img", a);
+	ri_rewrite(bad, name, IMG_CORE, read_files_id, &id, 0);
+	cr_assert_neq(id, 0);
+	snprintf(name, sizeof(name), "core-%d.img", b);
+	ri_rewrite(bad, name, IMG_CORE, set_files_id, &id, 0);
+	cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), bad), 0,
+		      "a restore made two processes share an fd table their parent has not");
+	/* Either of the two is named first, with the other. */
+	snprintf(want, sizeof(want), "pid %d: shares its fd table (CLONE_FILES)", a);
+	snprintf(want2, sizeof(want2), "pid %d: shares its fd table (CLONE_FILES)", b);
+	cr_assert(err && (strstr(err, want) || strstr(err, want2)) &&
+			  strstr(err, "neither shares it with its parent"),
+		  "no '%s' in: %s", want, err ? err : "");
+	free(err);
+	cr_assert_eq(kill(p, 0), -1, "pid %d of the refused restore exists", p);
+	ri_drop_dump(&d);
 }

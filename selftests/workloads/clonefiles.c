@@ -5,7 +5,8 @@
  * files (default): the child is made by clone(CLONE_FILES) (no CLONE_VM):
  *   one fd table for two processes. Before the clone the parent opens a
  *   file of known bytes at a position; after it the child opens /dev/zero
- *   (the parent sees it: the table is one).
+ *   (the parent sees it: the table is one). The fds opened by the checks are
+ *   on /dev/full (/dev/null may be a regular file on a shared test machine).
  * fs: clone(CLONE_FS): one cwd/root/umask. vm: clone(CLONE_VM | CLONE_SIGHAND):
  *   one address space and one signal handler table. sibling: the child is
  *   forked, and makes a sibling S with clone(CLONE_PARENT | CLONE_FILES):
@@ -57,23 +58,21 @@ static int is_dev(int fd, unsigned maj, unsigned min)
 	       minor(st.st_rdev) == min;
 }
 
-/* The child's side of a check: answers 'k' or 'B'. */
+/* The child's side of a check: the fd it opened (-1: none), then 'k' or 'B'. */
 static char child_check(int parent_fd)
 {
-	int fd;
+	int fd, bad;
 	char c;
 
-	if (kind == KCMP_FILES) {
-		if (!is_dev(parent_fd, 1, 3) || !is_dev(zero_fd, 1, 5))
-			return 'B';
-		fd = open("/dev/null", O_RDONLY);
-		c = (char)fd;
-		if (fd < 0 || write(ans[1], &c, 1) != 1)
-			return 'B';
-		/* The parent checks it, then closes it: for both of us. */
+	if (kind != KCMP_FILES)
 		return 'k';
-	}
-	return 'k';
+	bad = !is_dev(parent_fd, 1, 7) || !is_dev(zero_fd, 1, 5);
+	fd = open("/dev/full", O_RDONLY);
+	c = (char)fd;
+	if (write(ans[1], &c, 1) != 1)
+		return 'B';
+	/* The parent checks it, then closes it: for both of us. */
+	return bad || fd < 0 ? 'B' : 'k';
 }
 
 static int sibling_main(void *arg)
@@ -131,14 +130,14 @@ static int verify(pid_t kid)
 		why = "the file opened before the clone lost its bytes or position";
 		return 0;
 	}
-	fd = open("/dev/null", O_RDONLY);
+	fd = open("/dev/full", O_RDONLY);
 	c = (char)fd;
 	if (fd < 0 || write(req[1], &c, 1) != 1 || read(ans[0], &theirs, 1) != 1) {
 		why = "no answer from the child";
 		return 0;
 	}
-	/* theirs: the fd the child opened, then its verdict. */
-	if (!is_dev((unsigned char)theirs, 1, 3)) {
+	/* theirs: the fd the child opened (-1: none), then its verdict. */
+	if (theirs < 0 || !is_dev((unsigned char)theirs, 1, 7)) {
 		why = "the fd the child opened is not in the parent's table";
 		ok = 0;
 	}
@@ -146,7 +145,8 @@ static int verify(pid_t kid)
 		why = "the child does not see the fd the parent opened, or lost its own";
 		ok = 0;
 	}
-	close((unsigned char)theirs);
+	if (theirs >= 0)
+		close((unsigned char)theirs);
 	close(fd);
 	return ok;
 }
