@@ -247,9 +247,11 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (o->lazy_daemon)
 		*o->lazy_daemon = lazy.pid;
 	*root = r->procs[0].pid;
-	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages in %llu us",
+	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages (and %llu KiB of "
+		"copy-on-write VMAs the shells filled) in %llu us",
 		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
-		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(mono_us() - t0));
+		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(cow_bytes >> 10),
+		(unsigned long long)(mono_us() - t0));
 	if (o->lazy)
 		pr_info("memory: lazy, filled by the lazy-pages daemon (pid %d, its log: %s)",
 			lazy.pid, lazy_log[0] ? lazy_log : "ferry's");
