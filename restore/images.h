@@ -101,6 +101,8 @@ struct rimg_pagemap {
 	size_t nr_files;
 };
 
+struct rcow_vma;
+
 /* One process of the tree. */
 struct rimg_proc {
 	pid_t pid, ppid, pgid, sid;
@@ -133,6 +135,11 @@ struct rimg_proc {
 	 */
 	int zombie;
 	int exit_code;
+	/*
+	 * Per VMA of mm, what rcow_plan() found shared copy-on-write with the
+	 * parent (cow.h); NULL if nothing.
+	 */
+	struct rcow_vma *cow;
 };
 
 /* The buffered bytes of one pipe (pipes-data.img). */

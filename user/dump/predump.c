@@ -159,13 +159,15 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	for (size_t i = 0; i < t.nr && !err; i++) {
 		struct page_writer_stats st = { 0 };
 		uint64_t t0 = mono_us();
+		/* The tree goes on: its copy-on-write sharing must outlive the reads. */
+		struct page_writer_opts pwp = dump_pw_for(&pw, t.procs[i].pid);
 
 		err = dump_interrupted();
 		if (!err)
 			err = fail_point("predump-write");
 		if (!err)
 			err = dump_mm_write_plan(t.procs[i].pid, &plans[i], (uint32_t)(i + 1), sfd,
-						 &pw, &st);
+						 &pwp, &st);
 		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += st.write_ns / 1000;
 		res->pages_scanned += plans[i].pages_scanned;
