@@ -44,6 +44,7 @@ static struct rimg_shmem *add_obj(struct rimg *r, uint64_t shmid)
 	memset(s, 0, sizeof(*s));
 	s->shmid = (uint32_t)shmid;
 	s->pages_fd = -1;
+	s->parent_pages_fd = -1;
 	s->fd = -1;
 	s->sysv_id = -1;
 	return s;
@@ -347,14 +348,15 @@ static int read_pagemap(struct rimg *r, struct rimg_shmem *s, uint64_t *need)
 		nr = e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
 		flags = e->has_flags ? e->flags : PE_PRESENT;
 		if ((e->vaddr & (RIMG_PAGE - 1)) || !nr || e->vaddr > s->size ||
-		    nr > (s->size - e->vaddr) / RIMG_PAGE || flags != PE_PRESENT ||
-		    (e->has_in_parent && e->in_parent) ||
+		    nr > (s->size - e->vaddr) / RIMG_PAGE ||
+		    (flags != PE_PRESENT && flags != PE_PARENT) ||
+		    (flags == PE_PRESENT && e->has_in_parent && e->in_parent) ||
 		    (s->nr_runs &&
 		     e->vaddr < s->runs[s->nr_runs - 1].vaddr +
 					s->runs[s->nr_runs - 1].nr_pages * RIMG_PAGE)) {
 			pr_err("%s/%s: offset %zu: shmid %u: run of %llu pages at offset 0x%llx "
 			       "(flags 0x%llx) is empty, unaligned, out of order, not present "
-			       "or past the object's %llu bytes",
+			       "(nor in the parent), or past the object's %llu bytes",
 			       r->dir, name, at, s->shmid, (unsigned long long)nr,
 			       (unsigned long long)e->vaddr, (unsigned long long)flags,
 			       (unsigned long long)s->size);
@@ -371,11 +373,16 @@ static int read_pagemap(struct rimg *r, struct rimg_shmem *s, uint64_t *need)
 			}
 		}
 		if (!err) {
+			/* A run in the parent gets its level and offset from rimg_shmem_parent().
+			 */
 			s->runs[s->nr_runs++] = (struct rimg_page_run){ .vaddr = e->vaddr,
 									.nr_pages = nr,
-									.flags = PE_PRESENT,
+									.flags = (uint32_t)flags,
 									.file_off = *need };
-			*need += nr * RIMG_PAGE;
+			if (flags == PE_PRESENT)
+				*need += nr * RIMG_PAGE;
+			else
+				s->nr_parent_runs++;
 		}
 		rimg_msg_free(m);
 		m = NULL;
@@ -460,6 +467,8 @@ int rimg_load_shmem(struct rimg *r)
 		err = read_pagemap(r, &r->shmem[i], &need);
 		if (!err)
 			err = open_pages(r, &r->shmem[i], need);
+		if (!err && r->shmem[i].nr_parent_runs)
+			err = rimg_shmem_parent(r, &r->shmem[i]);
 	}
 	if (!err)
 		err = check_strays(r);
@@ -478,6 +487,8 @@ void rimg_free_shmem(struct rimg *r)
 	for (size_t i = 0; i < r->nr_shmem; i++) {
 		if (r->shmem[i].pages_fd >= 0)
 			close(r->shmem[i].pages_fd);
+		if (r->shmem[i].parent_pages_fd >= 0)
+			close(r->shmem[i].parent_pages_fd);
 		if (r->shmem[i].fd >= 0)
 			close(r->shmem[i].fd);
 		free(r->shmem[i].runs);

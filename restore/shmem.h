@@ -48,7 +48,14 @@ struct rimg_shmem {
 	uint32_t pages_id;
 	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
 	size_t nr_runs;
-	int pages_fd;			/* pages-<pages_id>.img, -1 if the object has no page */
+	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
+	/*
+	 * Runs of level 1 (PE_PARENT) are in the pages file of the parent image
+	 * set (pre-dump chains): file_off in parent_pages_fd, else -1.
+	 */
+	size_t nr_parent_runs;
+	int parent_pages_fd;
+	uint32_t parent_pages_id;
 	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
 	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
 	int sysv_id; /* ... made again by rshmem_create() with this id, else -1 */
@@ -58,7 +65,8 @@ struct rimg_shmem {
  * rimg_load_shmem - after every mm-PID.img: the objects the VMAs of the tree
  * map (VMA_ANON_SHARED), each with its pagemap-shmem-<shmid>.img and pages
  * file checked (page-aligned runs inside the object, in order, PE_PRESENT
- * only, a pages file of exactly the size they use). A shmem pagemap no VMA
+ * or PE_PARENT, a pages file of exactly the size the present ones use; a
+ * PE_PARENT run must be a present run of the parent's pagemap-shmem). A shmem pagemap no VMA
  * refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
  * (logged with file and offset), -ENOMEM.
  */

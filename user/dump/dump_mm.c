@@ -418,7 +418,31 @@ int dump_mm_check(pid_t pid)
 	return err ? err : refused ? -ENOTSUP : 0;
 }
 
-int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
+/* The shared memory objects VMA @v of @pid maps (class @c), noted in @shm (pre-dump). */
+static int note_shmem(pid_t pid, const struct vma_rec *v, const struct vma_class *c,
+		      struct shmem_dump *shm)
+{
+	uint64_t dev = makedev(v->dev_major, v->dev_minor);
+	uint32_t shmid;
+	char path[96];
+
+	if (c->sysv)
+		return shmem_dump_add_sysv(shm, pid, v->start, v->end, v->offset, dev, v->ino,
+					   &shmid);
+	if (c->shmem)
+		return shmem_dump_add_vma(shm, pid, v->start, v->end, dev, v->ino, &shmid);
+	if ((c->status & VMA_AREA_MEMFD) && (c->status & VMA_FILE_SHARED)) {
+		if (v->ino > UINT32_MAX)
+			return 0; /* refused by the dump itself, named there */
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+			 (unsigned long long)v->start, (unsigned long long)v->end);
+		return shmem_dump_add_path(shm, path, dev, v->ino, (uint32_t)v->ino);
+	}
+	return 0;
+}
+
+int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct shmem_dump *shm,
+		      struct dump_mm_plan *plan)
 {
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
@@ -439,6 +463,8 @@ int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_
 		err = classify(pid, &vmas[i], &cls[i]);
 	if (!err)
 		err = mark_droppable(pid, vmas, cls, n);
+	for (size_t i = 0; shm && i < n && !err; i++)
+		err = note_shmem(pid, &vmas[i], &cls[i], shm);
 	if (!err)
 		err = plan_pages(pid, vmas, cls, n, inc, plan);
 out:
