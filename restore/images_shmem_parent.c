@@ -43,8 +43,9 @@ static int read_parent(const struct rimg_level *lv, const char *name, uint32_t s
 		return err;
 	while ((err = img_read_entry(img, &m)) == 1) {
 		const PagemapEntry *e = (const PagemapEntry *)m;
-		uint64_t n = e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
-		uint64_t flags = e->has_flags ? e->flags : PE_PRESENT;
+		/* Not read from the head, which is another message. */
+		uint64_t n = first ? 0 : e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
+		uint64_t flags = first ? 0 : e->has_flags ? e->flags : PE_PRESENT;
 		const struct prun *last = *nr ? &(*out)[*nr - 1] : NULL;
 		size_t at = img_offset(img);
 

@@ -76,8 +76,9 @@ static int read_runs(struct shmem_parent *p, struct img *img, const char *pm, ui
 
 	while ((err = img_read_entry(img, &m)) == 1) {
 		const PagemapEntry *e = (const PagemapEntry *)m;
-		uint64_t nr = e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
-		uint64_t flags = e->has_flags ? e->flags : PE_PRESENT;
+		/* Not read from the head, which is another message. */
+		uint64_t nr = first ? 0 : e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
+		uint64_t flags = first ? 0 : e->has_flags ? e->flags : PE_PRESENT;
 		const struct sp_run *last = p->nr ? &p->runs[p->nr - 1] : NULL;
 
 		if (first) {
