@@ -106,8 +106,11 @@ static int load_sysv(struct rimg *r)
 	err = rimg_open_img(r, name, t, 1, &img);
 	if (err)
 		return err;
+	/* Kept open: inline contents are read from its mapping by rshmem_create(). */
+	r->sysv_img = img;
 	for (;;) {
-		size_t at = img_offset(img);
+		size_t at = img_offset(img), len = 0;
+		const void *data = NULL, **nd;
 		IpcShmEntry *e, **n;
 
 		err = img_read_entry(img, &m);
@@ -115,27 +118,37 @@ static int load_sysv(struct rimg *r)
 			break;
 		e = (IpcShmEntry *)m;
 		if (!e->desc || !e->size || e->size > RSHMEM_MAX || e->desc->id > INT32_MAX ||
-		    !(e->has_in_pagemaps && e->in_pagemaps) ||
 		    (e->has_hugetlb_flag && e->hugetlb_flag) || sysv_entry(r, e->desc->id)) {
 			pr_err("%s: offset %zu: SysV segment %u (%llu bytes): a repeated or "
-			       "negative id, an empty, hugetlb or larger than %llu bytes segment, "
-			       "or its contents not in pagemap-shmem",
+			       "negative id, an empty, hugetlb or larger than %llu bytes segment",
 			       img_name(img), at, e->desc ? e->desc->id : 0,
 			       (unsigned long long)e->size, (unsigned long long)RSHMEM_MAX);
 			rimg_msg_free(m);
 			err = -EINVAL;
 			break;
 		}
+		/* Contents inline (ferry, CRIU before 3.x's in_pagemaps) or in pagemap-shmem. */
+		if (!(e->has_in_pagemaps && e->in_pagemaps)) {
+			err = img_read_payload(img, m, &data, &len);
+			if (err) {
+				rimg_msg_free(m);
+				break;
+			}
+		}
 		n = realloc(r->sysv, (r->nr_sysv + 1) * sizeof(*n));
-		if (!n) {
+		nd = n ? realloc(r->sysv_data, (r->nr_sysv + 1) * sizeof(*nd)) : NULL;
+		if (n)
+			r->sysv = n;
+		if (nd)
+			r->sysv_data = nd;
+		if (!n || !nd) {
 			rimg_msg_free(m);
 			err = -ENOMEM;
 			break;
 		}
-		r->sysv = n;
+		r->sysv_data[r->nr_sysv] = data;
 		r->sysv[r->nr_sysv++] = e;
 	}
-	img_close(img);
 	return err < 0 ? err : 0;
 }
 
@@ -161,6 +174,9 @@ static int collect_sysv(struct rimg *r, const struct rimg_proc *p, const VmaEntr
 	if (!s)
 		return -ENOMEM;
 	s->sysv = e;
+	for (size_t i = 0; i < r->nr_sysv; i++)
+		if (r->sysv[i] == e)
+			s->sysv_data = r->sysv_data[i];
 	s->size = e->size;
 	return 0;
 }
@@ -443,7 +459,7 @@ static int check_strays(struct rimg *r)
 		char tail[8];
 
 		if (sscanf(de->d_name, "pagemap-shmem-%u.im%1s", &id, tail) != 2 ||
-		    strcmp(tail, "g") || find(r, id))
+		    strcmp(tail, "g") || (find(r, id) && !find(r, id)->sysv_data))
 			continue;
 		pr_err("%s/%s: no VMA of the dump maps shared memory %u", r->dir, de->d_name, id);
 		err = -EINVAL;
@@ -464,6 +480,8 @@ int rimg_load_shmem(struct rimg *r)
 		uint64_t need = 0;
 
 		r->shmem[i].size = (r->shmem[i].size + RIMG_PAGE - 1) & ~(RIMG_PAGE - 1);
+		if (r->shmem[i].sysv_data)
+			continue; /* inline in ipcns-shm */
 		err = read_pagemap(r, &r->shmem[i], &need);
 		if (!err)
 			err = open_pages(r, &r->shmem[i], need);
@@ -506,4 +524,9 @@ void rimg_free_shmem(struct rimg *r)
 	free(r->sysv);
 	r->sysv = NULL;
 	r->nr_sysv = 0;
+	free(r->sysv_data);
+	r->sysv_data = NULL;
+	if (r->sysv_img)
+		img_close(r->sysv_img);
+	r->sysv_img = NULL;
 }

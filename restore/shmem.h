@@ -58,7 +58,8 @@ struct rimg_shmem {
 	uint32_t parent_pages_id;
 	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
 	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
-	int sysv_id; /* ... made again by rshmem_create() with this id, else -1 */
+	const uint8_t *sysv_data; /* ... its contents inline in ipcns-shm, else NULL (pagemap) */
+	int sysv_id;		  /* ... made again by rshmem_create() with this id, else -1 */
 };
 
 /*
@@ -66,8 +67,9 @@ struct rimg_shmem {
  * map (VMA_ANON_SHARED), each with its pagemap-shmem-<shmid>.img and pages
  * file checked (page-aligned runs inside the object, in order, PE_PRESENT
  * or PE_PARENT, a pages file of exactly the size the present ones use; a
- * PE_PARENT run must be a present run of the parent's pagemap-shmem). A shmem pagemap no VMA
- * refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
+ * PE_PARENT run must be a present run of the parent's pagemap-shmem); a
+ * SysV segment with its contents inline in ipcns-shm has no pagemap. A
+ * shmem pagemap no VMA refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
  * (logged with file and offset), -ENOMEM.
  */
 int rimg_load_shmem(struct rimg *r);

@@ -426,9 +426,8 @@ static int note_shmem(pid_t pid, const struct vma_rec *v, const struct vma_class
 	uint32_t shmid;
 	char path[96];
 
-	if (c->sysv)
-		return shmem_dump_add_sysv(shm, pid, v->start, v->end, v->offset, dev, v->ino,
-					   &shmid);
+	if (c->sysv) /* written whole in ipcns-shm by the final dump */
+		return 0;
 	if (c->shmem)
 		return shmem_dump_add_vma(shm, pid, v->start, v->end, dev, v->ino, &shmid);
 	if ((c->status & VMA_AREA_MEMFD) && (c->status & VMA_FILE_SHARED)) {

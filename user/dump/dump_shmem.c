@@ -352,7 +352,52 @@ out:
 	return err;
 }
 
-/* ipcns-shm-<ns>.img: an entry per SysV segment, its pages in pagemap-shmem-<id>.img. */
+#define SYSV_CHUNK (1ul << 20)
+
+/*
+ * The contents of SysV segment @o after its entry: @size bytes read with
+ * pread(2) (an open of map_files has shmem's file operations; a hole reads as
+ * zeros and allocates nothing), then zeros up to a multiple of 4 bytes.
+ */
+static int write_sysv_data(struct img *img, const struct shmem_obj *o, uint64_t size)
+{
+	uint8_t *buf = malloc(SYSV_CHUNK);
+	static const uint8_t pad[4];
+	int fd = o->fd >= 0 ? o->fd : open_obj(o), err = 0;
+
+	if (!buf)
+		err = -ENOMEM;
+	else if (fd < 0)
+		err = fd;
+	for (uint64_t at = 0; !err && at < size;) {
+		size_t n = size - at > SYSV_CHUNK ? SYSV_CHUNK : (size_t)(size - at), done = 0;
+
+		err = pread_full(fd, buf, n, at, &done);
+		if (err || done != n) {
+			err = err ? err : -EIO;
+			pr_errno(err, "SysV segment %u: read %zu of %zu bytes at offset %llu",
+				 o->shmid, done, n, (unsigned long long)at);
+			break;
+		}
+		err = img_write_raw(img, buf, n);
+		at += n;
+	}
+	if (!err && (size & 3))
+		err = img_write_raw(img, pad, 4 - (size & 3));
+	if (fd >= 0 && fd != o->fd)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+/*
+ * ipcns-shm-<ns>.img: an entry per SysV segment, each followed by its contents
+ * (in_pagemaps false). CRIU 4.x writes the contents to pagemap-shmem-<id>.img
+ * instead (in_pagemaps true), but every crit up to CRIU's current sources
+ * reads ipc_shm_entry as always followed by inline contents and so takes the
+ * next entry for data; CRIU's restore reads both layouts. Inline, both read
+ * what ferry writes (docs/images.md).
+ */
 static int write_sysv(const struct shmem_dump *s, int dirfd)
 {
 	const struct img_type *t = img_type_by_name("IPCNS_SHM");
@@ -383,8 +428,10 @@ static int write_sysv(const struct shmem_dump *s, int dirfd)
 		e.desc = &d;
 		e.size = o->ds.shm_segsz;
 		e.has_in_pagemaps = 1;
-		e.in_pagemaps = 1;
+		e.in_pagemaps = 0;
 		err = img_write_entry(img, &e.base);
+		if (!err)
+			err = write_sysv_data(img, o, e.size);
 		if (!err)
 			pr_info("SysV segment %u: key %#x, %llu bytes, mode %#o, owner %u:%u, %lu "
 				"attached",
@@ -406,6 +453,8 @@ int shmem_dump_write(struct shmem_dump *s, int dirfd, int parent_fd, uint32_t fi
 
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; i < s->n && !err; i++) {
+		if (s->v[i].sysv) /* in ipcns-shm */
+			continue;
 		err = write_one(&s->v[i], dirfd, parent_fd, first_pages_id + (uint32_t)i, o, st);
 		if (!err)
 			st->objects++;

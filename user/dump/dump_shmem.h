@@ -46,9 +46,9 @@ int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t
 /*
  * shmem_dump_add_sysv - the same for a VMA of @pid attaching a SysV shm
  * segment (path /SYSV<key>, @ino = its IPC id, @pgoff its offset): the
- * segment is read with IPC_STAT and written once, its pages in
- * pagemap-shmem-<id>.img and its key, owner, mode and size in
- * ipcns-shm-<IPC namespace inode>.img (CRIU's ipc_shm_entry, in_pagemaps).
+ * segment is read with IPC_STAT and written once, its key, owner, mode,
+ * size and contents in ipcns-shm-<IPC namespace inode>.img (CRIU's
+ * ipc_shm_entry, in_pagemaps false: the contents inline, which crit reads).
  * Returns 0, -ENOTSUP (another IPC namespace than ferry's, or a VMA that is
  * not the whole segment: logged), -ESTALE (the segment is gone), -ENOMEM.
  */
