@@ -315,7 +315,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
 		       struct dump_preload *pl, struct page_buffers *bufs)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
+	struct files_dump_opts fo = { .shell_job = o->shell_job,
+				      .file_locks = o->file_locks,
+				      .tree = t };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	uint32_t *cg_sets = NULL;
