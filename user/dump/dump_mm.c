@@ -40,10 +40,15 @@ struct vma_class {
 	enum mem_scan_mode mode;
 };
 
-/* The tmpfs inode of MAP_SHARED|MAP_ANONYMOUS and of a shared /dev/zero mapping. */
-static int is_shmem_anon(const struct vma_rec *v)
+int dump_mm_is_shmem_anon(const struct vma_rec *v)
 {
-	return !strcmp(v->path, "/dev/zero (deleted)");
+	size_t n = strlen(v->path);
+
+	if (!(v->kind & VMA_KIND_FILE))
+		return 0;
+	/* Named with PR_SET_VMA_ANON_NAME, /proc shows the name instead of the path. */
+	return !strcmp(v->path, "/dev/zero (deleted)") ||
+	       (!strncmp(v->path, "[anon_shmem:", 12) && n > 12 && v->path[n - 1] == ']');
 }
 
 static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
@@ -109,7 +114,7 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			c->sysv = 1;
 			return 0;
 		}
-		if (is_shmem_anon(v)) {
+		if (dump_mm_is_shmem_anon(v)) {
 			if (!shared) {
 				pr_err("pid %d: VMA %#llx-%#llx is a private mapping of shared "
 				       "anonymous memory (%s); not supported",
