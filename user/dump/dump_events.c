@@ -116,6 +116,10 @@ static int refuse_target(const struct files_dump *d, pid_t pid, int efd, const s
 		       "%d: an epoll target registered through another process is not supported "
 		       "(CRIU refuses it too)",
 		       pid, efd, t->tfd, (unsigned long long)t->ino, qpid, qfd);
+	else if (found == -1 && !(d && d->o.tree))
+		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
+		       "file, and no other fd of the process holds its file: not supported",
+		       pid, efd, t->tfd, (unsigned long long)t->ino);
 	else if (found == -1)
 		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
 		       "file, and no process of the tree holds its file (a process outside the "
