@@ -102,10 +102,11 @@ int rimg_open_level(struct rimg *r, unsigned int level, pid_t pid, uint64_t addr
 /* ---- images_shmem_parent.c -------------------------------------------------------------- */
 
 /*
- * rimg_shmem_parent - the PE_PARENT runs of object @s found in the parent
- * image set's pagemap-shmem (present runs there: the dump records a page
- * PE_PARENT only when its parent holds it itself), split where the parent's
- * runs split, with their offsets in the parent's pages file, which is opened.
+ * rimg_shmem_parent - the PE_PARENT runs of object @s found down the
+ * pre-dump chain: in the pagemap-shmem of the first level that holds each
+ * page (a level that has it PE_PARENT sends it one level down), split where
+ * those runs split, with their level and offset in that level's pages file,
+ * which is opened.
  * Returns 0, -ENOENT, -EINVAL (logged with files and offsets), -ENOMEM.
  */
 struct rimg_shmem;

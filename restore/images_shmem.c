@@ -44,7 +44,6 @@ static struct rimg_shmem *add_obj(struct rimg *r, uint64_t shmid)
 	memset(s, 0, sizeof(*s));
 	s->shmid = (uint32_t)shmid;
 	s->pages_fd = -1;
-	s->parent_pages_fd = -1;
 	s->fd = -1;
 	s->sysv_id = -1;
 	return s;
@@ -505,8 +504,11 @@ void rimg_free_shmem(struct rimg *r)
 	for (size_t i = 0; i < r->nr_shmem; i++) {
 		if (r->shmem[i].pages_fd >= 0)
 			close(r->shmem[i].pages_fd);
-		if (r->shmem[i].parent_pages_fd >= 0)
-			close(r->shmem[i].parent_pages_fd);
+		for (size_t k = 0; k < r->shmem[i].nr_levels; k++)
+			if (r->shmem[i].level_fds[k] >= 0)
+				close(r->shmem[i].level_fds[k]);
+		free(r->shmem[i].level_fds);
+		free(r->shmem[i].level_ids);
 		if (r->shmem[i].fd >= 0)
 			close(r->shmem[i].fd);
 		free(r->shmem[i].runs);

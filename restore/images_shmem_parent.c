@@ -25,19 +25,39 @@ struct prun {
 	uint64_t off, nr, file_off;
 };
 
-/* The present runs of the parent's pagemap-shmem-<shmid>.img, with their pages file offsets. */
-static int read_parent(const struct rimg_level *lv, const char *name, uint32_t shmid,
-		       struct prun **out, size_t *nr, uint32_t *pages_id, uint64_t *need)
+/* One level's pagemap-shmem: the runs it holds (with pages file offsets) and those in its parent.
+ */
+struct lvl_runs {
+	struct prun *held, *up;
+	size_t nheld, nup, caph, capu;
+	uint32_t pages_id;
+	uint64_t need; /* bytes of its pages file the held runs use */
+};
+
+static int push_prun(struct prun **v, size_t *n, size_t *cap, struct prun r)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct prun *x = realloc(*v, nc * sizeof(*x));
+
+		if (!x)
+			return -ENOMEM;
+		*v = x;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = r;
+	return 0;
+}
+
+static int read_level(const struct rimg_level *lv, const char *name, uint32_t shmid,
+		      struct lvl_runs *l)
 {
 	const struct img_type *t = img_type_by_name("SHMEM_PAGEMAP");
 	ProtobufCMessage *m = NULL;
+	uint64_t last_end = 0;
 	struct img *img;
-	size_t cap = 0;
 	int err, first = 1;
 
-	*out = NULL;
-	*nr = 0;
-	*need = 0;
 	err = rimg_open_img_in(lv->dirfd, lv->dir, name, t, 1, &img);
 	if (err)
 		return err;
@@ -46,37 +66,29 @@ static int read_parent(const struct rimg_level *lv, const char *name, uint32_t s
 		/* Not read from the head, which is another message. */
 		uint64_t n = first ? 0 : e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
 		uint64_t flags = first ? 0 : e->has_flags ? e->flags : PE_PRESENT;
-		const struct prun *last = *nr ? &(*out)[*nr - 1] : NULL;
 		size_t at = img_offset(img);
 
 		err = 0;
 		if (first) {
-			*pages_id = ((const PagemapHead *)m)->pages_id;
+			l->pages_id = ((const PagemapHead *)m)->pages_id;
 			first = 0;
 		} else if ((e->vaddr & (RIMG_PAGE - 1)) || !n ||
-			   n > (UINT64_MAX - e->vaddr) / RIMG_PAGE ||
-			   (last && last->off + last->nr * RIMG_PAGE > e->vaddr)) {
-			pr_err("%s/%s: offset %zu: shmid %u: run of %llu pages at offset 0x%llx is "
-			       "empty, unaligned or out of order",
+			   n > (UINT64_MAX - e->vaddr) / RIMG_PAGE || e->vaddr < last_end ||
+			   (flags != PE_PRESENT && flags != PE_PARENT)) {
+			pr_err("%s/%s: offset %zu: shmid %u: run of %llu pages at offset 0x%llx "
+			       "(flags 0x%llx) is empty, unaligned, out of order, or neither present "
+			       "nor in the parent",
 			       lv->dir, name, at, shmid, (unsigned long long)n,
-			       (unsigned long long)e->vaddr);
+			       (unsigned long long)e->vaddr, (unsigned long long)flags);
 			err = -EINVAL;
 		} else if (flags == PE_PRESENT) {
-			if (*nr == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				struct prun *v = realloc(*out, nc * sizeof(*v));
-
-				if (!v)
-					err = -ENOMEM;
-				else {
-					*out = v;
-					cap = nc;
-				}
-			}
-			if (!err) {
-				(*out)[(*nr)++] = (struct prun){ e->vaddr, n, *need };
-				*need += n * RIMG_PAGE;
-			}
+			last_end = e->vaddr + n * RIMG_PAGE;
+			err = push_prun(&l->held, &l->nheld, &l->caph,
+					(struct prun){ e->vaddr, n, l->need });
+			l->need += n * RIMG_PAGE;
+		} else {
+			last_end = e->vaddr + n * RIMG_PAGE;
+			err = push_prun(&l->up, &l->nup, &l->capu, (struct prun){ e->vaddr, n, 0 });
 		}
 		rimg_msg_free(m);
 		m = NULL;
@@ -106,95 +118,162 @@ static int push(struct rimg_page_run **v, size_t *n, size_t *cap, struct rimg_pa
 	return 0;
 }
 
-/* Split PE_PARENT run @run over the parent's runs @p (@np of them) into @v. */
-static int split(const struct rimg *r, const struct rimg_shmem *s, const struct rimg_page_run *run,
-		 const struct prun *p, size_t np, struct rimg_page_run **v, size_t *n, size_t *cap)
+/*
+ * Split the ranges of @want (sorted) over level @level's runs @l: a piece the
+ * level holds goes to @out (level, offset in its pages file), a piece it has
+ * in its own parent to @next; a piece in neither is an error.
+ */
+static int split_level(const struct rimg *r, const struct rimg_shmem *s, unsigned level,
+		       const struct lvl_runs *l, const struct prun *want, size_t nwant,
+		       struct rimg_page_run **out, size_t *nout, size_t *capout, struct prun **next,
+		       size_t *nnext, size_t *capnext)
 {
-	uint64_t off = run->vaddr, end = run->vaddr + run->nr_pages * RIMG_PAGE;
-	size_t k = 0;
+	size_t h = 0, u = 0;
 	int err = 0;
 
-	while (off < end && !err) {
-		uint64_t upto;
+	for (size_t i = 0; i < nwant && !err; i++) {
+		uint64_t off = want[i].off, end = off + want[i].nr * RIMG_PAGE;
 
-		while (k < np && p[k].off + p[k].nr * RIMG_PAGE <= off)
-			k++;
-		if (k == np || p[k].off > off) {
-			pr_err("%s/pagemap-shmem-%u.img: shmid %u: the page at offset 0x%llx is in "
-			       "the parent image set, whose pagemap-shmem-%u.img does not hold it",
-			       r->dir, s->shmid, s->shmid, (unsigned long long)off, s->shmid);
-			return -EINVAL;
-		}
-		upto = p[k].off + p[k].nr * RIMG_PAGE;
-		if (upto > end)
-			upto = end;
-		err = push(v, n, cap,
-			   (struct rimg_page_run){ .vaddr = off,
-						   .nr_pages = (upto - off) / RIMG_PAGE,
+		while (off < end && !err) {
+			while (h < l->nheld && l->held[h].off + l->held[h].nr * RIMG_PAGE <= off)
+				h++;
+			while (u < l->nup && l->up[u].off + l->up[u].nr * RIMG_PAGE <= off)
+				u++;
+			if (h < l->nheld && l->held[h].off <= off) {
+				uint64_t hi = l->held[h].off + l->held[h].nr * RIMG_PAGE;
+
+				hi = hi < end ? hi : end;
+				err = push(out, nout, capout,
+					   (struct rimg_page_run){
+						   .vaddr = off,
+						   .nr_pages = (hi - off) / RIMG_PAGE,
 						   .flags = PE_PARENT,
-						   .level = 1,
-						   .file_off = p[k].file_off + (off - p[k].off) });
-		off = upto;
+						   .level = level,
+						   .file_off = l->held[h].file_off +
+							       (off - l->held[h].off) });
+				off = hi;
+			} else if (u < l->nup && l->up[u].off <= off) {
+				uint64_t hi = l->up[u].off + l->up[u].nr * RIMG_PAGE;
+
+				hi = hi < end ? hi : end;
+				err = push_prun(next, nnext, capnext,
+						(struct prun){ off, (hi - off) / RIMG_PAGE, 0 });
+				off = hi;
+			} else {
+				pr_err("%s/pagemap-shmem-%u.img: shmid %u: the page at offset 0x%llx is "
+				       "in the parent image set, but level %u of the chain "
+				       "(%s/pagemap-shmem-%u.img) does not hold it",
+				       r->dir, s->shmid, s->shmid, (unsigned long long)off, level,
+				       r->chain[level - 1].dir, s->shmid);
+				err = -EINVAL;
+			}
+		}
 	}
 	return err;
 }
 
-static int open_parent_pages(struct rimg_shmem *s, const struct rimg_level *lv, uint64_t need)
+static int open_level_pages(struct rimg_shmem *s, const struct rimg_level *lv, unsigned level,
+			    const struct lvl_runs *l)
 {
 	char name[64];
 	struct stat st;
-	int err;
+	int fd, err;
 
-	snprintf(name, sizeof(name), IMG_PAGES->file, s->parent_pages_id);
-	s->parent_pages_fd =
-		openat(lv->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (s->parent_pages_fd < 0 || fstat(s->parent_pages_fd, &st)) {
+	snprintf(name, sizeof(name), IMG_PAGES->file, l->pages_id);
+	fd = openat(lv->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	s->level_fds[level - 1] = fd;
+	s->level_ids[level - 1] = l->pages_id;
+	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;
 		pr_errno(err, "shmid %u: cannot open %s/%s", s->shmid, lv->dir, name);
 		return err == -ELOOP ? -EINVAL : err;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != need) {
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != l->need) {
 		pr_err("%s/%s: shmid %u: %llu bytes, its pagemap-shmem-%u.img uses %llu", lv->dir,
 		       name, s->shmid, (unsigned long long)st.st_size, s->shmid,
-		       (unsigned long long)need);
+		       (unsigned long long)l->need);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+static int cmp_run(const void *a, const void *b)
+{
+	const struct rimg_page_run *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
 int rimg_shmem_parent(struct rimg *r, struct rimg_shmem *s)
 {
-	struct rimg_page_run *v = NULL, *first = NULL;
-	struct prun *p = NULL;
-	size_t np = 0, n = 0, cap = 0;
-	uint64_t need = 0;
+	struct rimg_page_run *v = NULL;
+	struct prun *want = NULL, *next = NULL;
+	size_t n = 0, cap = 0, nwant = 0, capwant = 0, nnext = 0, capnext = 0;
 	char name[64];
-	int err;
+	int err = 0;
 
-	for (size_t i = 0; i < s->nr_runs && !first; i++)
-		if (s->runs[i].flags == PE_PARENT)
-			first = &s->runs[i];
-	if (!first)
-		return 0;
-	err = rimg_open_level(r, 1, 0, first->vaddr);
-	if (err) {
-		pr_err("%s: shmid %u: offset 0x%llx is in the parent image set, which cannot be "
-		       "read",
-		       r->dir, s->shmid, (unsigned long long)first->vaddr);
-		return err;
-	}
 	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", s->shmid);
-	err = read_parent(&r->chain[0], name, s->shmid, &p, &np, &s->parent_pages_id, &need);
-	for (size_t i = 0; i < s->nr_runs && !err; i++)
-		err = s->runs[i].flags == PE_PARENT ? split(r, s, &s->runs[i], p, np, &v, &n, &cap)
-						    : push(&v, &n, &cap, s->runs[i]);
-	if (!err)
-		err = open_parent_pages(s, &r->chain[0], need);
-	free(p);
+	for (size_t i = 0; i < s->nr_runs && !err; i++) {
+		const struct rimg_page_run *run = &s->runs[i];
+
+		err = run->flags == PE_PARENT
+			      ? push_prun(&want, &nwant, &capwant,
+					  (struct prun){ run->vaddr, run->nr_pages, 0 })
+			      : push(&v, &n, &cap, *run);
+	}
+	for (unsigned level = 1; !err && nwant; level++) {
+		struct lvl_runs l = { 0 };
+		int *fds;
+		uint32_t *ids;
+
+		err = rimg_open_level(r, level, 0, want[0].off);
+		if (err) {
+			pr_err("%s: shmid %u: offset 0x%llx is in level %u of the pre-dump chain, "
+			       "which cannot be read",
+			       r->dir, s->shmid, (unsigned long long)want[0].off, level);
+			break;
+		}
+		fds = realloc(s->level_fds, level * sizeof(*fds));
+		if (fds)
+			s->level_fds = fds;
+		ids = fds ? realloc(s->level_ids, level * sizeof(*ids)) : NULL;
+		if (ids)
+			s->level_ids = ids;
+		if (!fds || !ids) {
+			err = -ENOMEM;
+			break;
+		}
+		s->level_fds[level - 1] = -1;
+		s->level_ids[level - 1] = 0;
+		s->nr_levels = level;
+		err = read_level(&r->chain[level - 1], name, s->shmid, &l);
+		nnext = 0;
+		if (!err)
+			err = split_level(r, s, level, &l, want, nwant, &v, &n, &cap, &next, &nnext,
+					  &capnext);
+		if (!err && l.nheld)
+			err = open_level_pages(s, &r->chain[level - 1], level, &l);
+		free(l.held);
+		free(l.up);
+		/* What this level has in its own parent is looked for one level down. */
+		{
+			struct prun *t = want;
+			size_t tc = capwant;
+
+			want = next;
+			nwant = nnext;
+			capwant = capnext;
+			next = t;
+			capnext = tc;
+		}
+	}
+	free(want);
+	free(next);
 	if (err) {
 		free(v);
 		return err;
 	}
+	qsort(v, n, sizeof(*v), cmp_run);
 	free(s->runs);
 	s->runs = v;
 	s->nr_runs = n;

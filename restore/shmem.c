@@ -188,15 +188,16 @@ static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 		for (uint64_t at = 0; at < len && !err;) {
 			size_t n = len - at > FILL_BUF ? FILL_BUF : (size_t)(len - at), done = 0;
 
-			err = pread_full(run->level ? s->parent_pages_fd : s->pages_fd, buf, n,
-					 run->file_off + at, &done);
+			err = pread_full(run->level ? s->level_fds[run->level - 1] : s->pages_fd,
+					 buf, n, run->file_off + at, &done);
 			if (err) {
-				pr_errno(
-					err,
-					"shmid %u: %s%s/pages-%u.img at offset %llu: read %zu of %zu bytes",
-					s->shmid, r->dir, run->level ? "/parent" : "",
-					run->level ? s->parent_pages_id : s->pages_id,
-					(unsigned long long)(run->file_off + at), done, n);
+				pr_errno(err,
+					 "shmid %u: pages-%u.img of level %u of %s at offset %llu: "
+					 "read %zu of %zu bytes",
+					 s->shmid,
+					 run->level ? s->level_ids[run->level - 1] : s->pages_id,
+					 run->level, r->dir,
+					 (unsigned long long)(run->file_off + at), done, n);
 			} else if (pwrite(s->fd, buf, n, (off_t)(run->vaddr + at)) != (ssize_t)n) {
 				err = errno ? -errno : -EIO;
 				pr_errno(err, "shmid %u: cannot write %zu bytes at offset %llu",

@@ -50,12 +50,14 @@ struct rimg_shmem {
 	size_t nr_runs;
 	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
 	/*
-	 * Runs of level 1 (PE_PARENT) are in the pages file of the parent image
-	 * set (pre-dump chains): file_off in parent_pages_fd, else -1.
+	 * Runs of level k >= 1 (PE_PARENT) are in the pages file of level k of
+	 * the pre-dump chain (1: DIR/parent, 2: its parent, ...): file_off in
+	 * level_fds[k - 1] (pages-<level_ids[k - 1]>.img), -1 where unused.
 	 */
 	size_t nr_parent_runs;
-	int parent_pages_fd;
-	uint32_t parent_pages_id;
+	int *level_fds;
+	uint32_t *level_ids;
+	size_t nr_levels;
 	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
 	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
 	const uint8_t *sysv_data; /* ... its contents inline in ipcns-shm, else NULL (pagemap) */
@@ -67,7 +69,7 @@ struct rimg_shmem {
  * map (VMA_ANON_SHARED), each with its pagemap-shmem-<shmid>.img and pages
  * file checked (page-aligned runs inside the object, in order, PE_PRESENT
  * or PE_PARENT, a pages file of exactly the size the present ones use; a
- * PE_PARENT run must be a present run of the parent's pagemap-shmem); a
+ * PE_PARENT page must be held by a level of the pre-dump chain); a
  * SysV segment with its contents inline in ipcns-shm has no pagemap. A
  * shmem pagemap no VMA refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
  * (logged with file and offset), -ENOMEM.

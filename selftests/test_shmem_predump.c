@@ -4,10 +4,11 @@
  * tracking misses (issue 18): the shmwrite workload (selftests/workloads/
  * shmwrite.c) writes a shared anonymous region through the child's own mapping
  * and a memfd through pwrite(2) and through a second mapping of it, between
- * the rounds. The final dump compares each page with the last pre-dump's copy
- * (user/dump/dump_shmem_parent.h): exactly the pages written since are
- * copied, the others are PE_PARENT; the restored tree sees the last
- * generation everywhere (the workload checks every page itself).
+ * the rounds. Each round after the first, and the final dump, compares each
+ * page with the chain's copy (user/dump/dump_shmem_parent.h): exactly the
+ * pages written since are copied, the others are PE_PARENT; the restored
+ * tree sees the last generation everywhere (the workload checks every page
+ * itself).
  *
  * The test process is a child subreaper: the restored tree is reparented to
  * it when ferry exits, so it can be reaped here.
@@ -113,36 +114,56 @@ static void count_shmem_pages(const char *dir, unsigned long *present, unsigned 
 	close(dfd);
 }
 
+/* Run "ferry pre-dump" (@prev: NULL or the parent) into @dir, then step the workload to @gen. */
+static void round_then_step(struct shw *w, const char *dir, const char *prev, int gen)
+{
+	char args[1400], want[32];
+
+	snprintf(args, sizeof(args), "pre-dump -t %d -D %s%s%s", w->pid, dir,
+		 prev ? " --prev-images-dir " : "", prev ? prev : "");
+	ferry_ok("pre-dump", args);
+	snprintf(want, sizeof(want), "step %d done", gen);
+	t_expect_verdict(w->out, w->pid, SIGUSR1, want, NULL, VERDICT_MS);
+}
+
 /*
- * pre-dump, step 1, pre-dump, step 2, dump: the final dump copies the 2 x 16
- * pages step 2 wrote (a quarter of each object), finds the 96 others equal to
- * the second pre-dump's copy, and the restored tree has generation 2 in every
- * page of both objects, through every mapping and the memfd's fd.
+ * pre-dump 1, step 1, pre-dump 2, step 2, pre-dump 3, step 3, dump: each
+ * step writes a quarter of each object (16 of 64 pages, through the child's
+ * mapping, pwrite(2) and a second mapping); every round after the first
+ * copies exactly those 2 x 16 pages and finds the 96 others equal to the
+ * chain's copy, wherever it is (pre-dump 3 finds pages of step 0 in pre-dump
+ * 1, two levels down); the restore resolves them through the chain and the
+ * tree has generation 3 in every page, through every mapping and the
+ * memfd's fd.
  */
 Test(shmem_predump, writes_through_other_mappings_and_pwrite_are_in_the_chain)
 {
-	char d1[600], d2[600], d3[600], args[1400];
+	char d[4][600], args[1400];
 	unsigned long present, parent;
 	struct shw w;
 
 	shw_start(&w);
-	snprintf(d1, sizeof(d1), "%s/1", w.dir);
-	snprintf(d2, sizeof(d2), "%s/2", w.dir);
-	snprintf(d3, sizeof(d3), "%s/3", w.dir);
-	snprintf(args, sizeof(args), "pre-dump -t %d -D %s", w.pid, d1);
-	ferry_ok("pre-dump 1", args);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "step 1 done", NULL, VERDICT_MS);
-	snprintf(args, sizeof(args), "pre-dump -t %d -D %s --prev-images-dir ../1", w.pid, d2);
-	ferry_ok("pre-dump 2", args);
-	count_shmem_pages(d2, &present, &parent);
-	cr_assert_eq(present, 2 * PAGES, "a pre-dump copies shared memory whole: %lu pages",
-		     present);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "step 2 done", NULL, VERDICT_MS);
-	snprintf(args, sizeof(args), "dump -t %d -D %s --prev-images-dir ../2", w.pid, d3);
+	for (int i = 0; i < 4; i++)
+		snprintf(d[i], sizeof(d[i]), "%s/%d", w.dir, i + 1);
+	round_then_step(&w, d[0], NULL, 1);
+	count_shmem_pages(d[0], &present, &parent);
+	cr_assert_eq(present, 2 * PAGES, "the first pre-dump copies every page: %lu", present);
+	round_then_step(&w, d[1], "../1", 2);
+	round_then_step(&w, d[2], "../2", 3);
+	for (int i = 1; i < 3; i++) {
+		count_shmem_pages(d[i], &present, &parent);
+		cr_log_info("pre-dump %d: %lu shared pages copied, %lu unchanged", i + 1, present,
+			    parent);
+		cr_assert_eq(present, 2 * PAGES / 4, "pre-dump %d copied %lu pages", i + 1,
+			     present);
+		cr_assert_eq(parent, 2 * PAGES - 2 * PAGES / 4, "pre-dump %d: %lu in the parent",
+			     i + 1, parent);
+	}
+	snprintf(args, sizeof(args), "dump -t %d -D %s --prev-images-dir ../3", w.pid, d[3]);
 	ferry_ok("dump", args);
 	cr_assert_eq(waitpid(w.pid, NULL, 0), w.pid);
 	cr_assert_eq(waitpid(w.child, NULL, 0), w.child);
-	count_shmem_pages(d3, &present, &parent);
+	count_shmem_pages(d[3], &present, &parent);
 	cr_log_info("final dump: %lu shared pages copied, %lu found unchanged", present, parent);
 	cr_assert_eq(present, 2 * PAGES / 4, "pages copied by the final dump: %lu", present);
 	cr_assert_eq(parent, 2 * PAGES - 2 * PAGES / 4, "pages in the parent: %lu", parent);
@@ -151,19 +172,19 @@ Test(shmem_predump, writes_through_other_mappings_and_pwrite_are_in_the_chain)
 		int rc =
 			t_run(&out, &err,
 			      "for f in %s/pagemap-shmem-*.img; do %s decode -i $f || exit 1; done",
-			      d3, t_crit());
+			      d[3], t_crit());
 
 		cr_assert_eq(rc, 0, "crit decode: %s", err ? err : "");
 		cr_assert(strstr(out, "\"in_parent\": true"), "%s", out);
 		free(out);
 		free(err);
 	}
-	snprintf(args, sizeof(args), "restore -D %s -d", d3);
+	snprintf(args, sizeof(args), "restore -D %s -d", d[3]);
 	ferry_ok("restore", args);
-	t_expect_verdict(w.out, w.pid, SIGUSR2, "verify ok 2", "verify BAD", VERDICT_MS);
-	/* And the tree goes on: a step after the restore reaches both processes. */
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "step 3 done", NULL, VERDICT_MS);
 	t_expect_verdict(w.out, w.pid, SIGUSR2, "verify ok 3", "verify BAD", VERDICT_MS);
+	/* And the tree goes on: a step after the restore reaches both processes. */
+	t_expect_verdict(w.out, w.pid, SIGUSR1, "step 4 done", NULL, VERDICT_MS);
+	t_expect_verdict(w.out, w.pid, SIGUSR2, "verify ok 4", "verify BAD", VERDICT_MS);
 	shw_stop(&w);
 }
 

@@ -461,10 +461,10 @@ static void check_model(const struct rimg *r)
 
 			CHECK(run->nr_pages && run->vaddr >= end && !(run->vaddr & (PAGE - 1)));
 			CHECK(run->vaddr + run->nr_pages * PAGE <= s->size);
-			/* PE_PARENT: a present run of the parent's pagemap-shmem (level 1). */
+			/* PE_PARENT: a present run of the pagemap-shmem of a level of the chain. */
 			CHECK((run->flags == PE_PRESENT && !run->level && run->file_off == used) ||
-			      (run->flags == PE_PARENT && run->level == 1 &&
-			       s->parent_pages_fd >= 0));
+			      (run->flags == PE_PARENT && run->level >= 1 &&
+			       run->level <= s->nr_levels && s->level_fds[run->level - 1] >= 0));
 			end = run->vaddr + run->nr_pages * PAGE;
 			if (run->flags == PE_PRESENT)
 				used += run->nr_pages * PAGE;

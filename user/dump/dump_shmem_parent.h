@@ -9,7 +9,9 @@
  * file is read from there and compared, all 4096 bytes, with the object as it
  * is now; an equal page is recorded PE_PARENT (nothing written), any other
  * page is copied. Whatever wrote it, a page that differs is never called
- * clean. A page the parent has only in its own parent is copied again.
+ * clean. A page the parent has in its own parent is looked for down the
+ * chain (up to 16 levels) and compared with the copy of the level that
+ * holds it.
  */
 #ifndef FERRY_DUMP_SHMEM_PARENT_H
 #define FERRY_DUMP_SHMEM_PARENT_H
@@ -27,10 +29,10 @@ struct shmem_parent_stats {
 
 /*
  * shmem_parent_open - the pages of object @shmid that the parent image set
- * (@parent_fd, -1 for none) holds: its pagemap-shmem-<shmid>.img and its
- * pages file. Returns 0 with *@out set, -ENOENT (no parent, or no such object
- * in it: not logged as an error), -EINVAL for a damaged parent pagemap
- * (logged with file and offset), or another -errno of reading it.
+ * (@parent_fd, -1 for none) or a level below it holds: the
+ * pagemap-shmem-<shmid>.img and pages file of each level used. Returns 0 with *@out set, -ENOENT
+ * (no parent, or no such object in it: not logged as an error), -EINVAL for a damaged parent
+ * pagemap (logged with file and offset), or another -errno of reading it.
  */
 int shmem_parent_open(int parent_fd, uint32_t shmid, struct shmem_parent **out);
 

@@ -185,20 +185,22 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 		fault_point("predump-write");
 	}
 	/*
-	 * Shared memory whole, every round (the final dump compares with this copy, see
-	 * dump_shmem_parent.h); read while the tree runs, like the private pages.
+	 * Shared memory, compared with the chain's copy (dump_shmem_parent.h): the pages
+	 * that differ are written; read while the tree runs, like the private pages.
 	 */
 	if (!err) {
 		uint64_t t0 = mono_us();
 
-		err = shmem_dump_write(shm, sfd, -1, (uint32_t)(t.nr + 1), &pw, SHMEM_DUMP_NO_SYSV,
-				       &ss);
+		err = shmem_dump_write(shm, sfd, parent_fd, (uint32_t)(t.nr + 1), &pw,
+				       SHMEM_DUMP_NO_SYSV, &ss);
 		res->memdump_us += mono_us() - t0;
 		res->pages_written += ss.pages_written;
+		res->pages_parent += ss.pages_parent;
 		if (!err && ss.objects)
-			pr_info("shared memory: %llu object(s), %llu pages written",
+			pr_info("shared memory: %llu object(s), %llu pages written, %llu unchanged",
 				(unsigned long long)ss.objects,
-				(unsigned long long)ss.pages_written);
+				(unsigned long long)ss.pages_written,
+				(unsigned long long)ss.pages_parent);
 	}
 	if (!err)
 		err = dump_link_parent(o, sfd);
