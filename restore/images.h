@@ -213,6 +213,9 @@ struct rimg {
 	size_t nr_memfds;
 	struct IpcShmEntry **sysv; /* ipcns-shm-<ns>.img: SysV segments (shmem.h) */
 	size_t nr_sysv;
+	/* sysv_data[i]: the contents inline after sysv[i] (in sysv_img), NULL: in pagemap-shmem */
+	const void **sysv_data;
+	struct img *sysv_img;
 };
 
 /*

@@ -353,7 +353,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
 		       struct dump_preload *pl, struct page_buffers *bufs)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
+	struct files_dump_opts fo = { .shell_job = o->shell_job,
+				      .file_locks = o->file_locks,
+				      .tree = t };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;
 	uint32_t *cg_sets = NULL;
@@ -469,13 +471,17 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		uint64_t t0 = mono_us();
 
 		if (!err)
-			err = shmem_dump_write(shm, sfd, (uint32_t)(t->nr + 1), &pw, &ss);
+			err = shmem_dump_write(shm, sfd, parent_fd, (uint32_t)(t->nr + 1), &pw, 0,
+					       &ss);
 		res->memdump_us += mono_us() - t0;
 	}
 	res->pages_written += ss.pages_written;
+	res->pages_parent += ss.pages_parent;
 	if (ss.objects)
-		pr_info("shared memory: %llu object(s), %llu pages written",
-			(unsigned long long)ss.objects, (unsigned long long)ss.pages_written);
+		pr_info("shared memory: %llu object(s), %llu pages written, %llu unchanged since "
+			"the parent image set",
+			(unsigned long long)ss.objects, (unsigned long long)ss.pages_written,
+			(unsigned long long)ss.pages_parent);
 	if (!err)
 		err = dump_link_parent(o, sfd);
 	if (!err)
