@@ -109,6 +109,30 @@ void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *
 		    mode_name[mode], pre, t_dump, t_restore, dir_bytes(d2) >> 10);
 }
 
+void svc_img_dir(const struct t_tree *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/2", t->dir);
+}
+
+void svc_files_decode(const char *dir, const char *const kinds[])
+{
+	const char *tools[2] = { t_ferry_bin(), t_crit() };
+
+	for (int i = 0; i < 2 && tools[i]; i++) {
+		char *out = NULL, *err = NULL, want[64];
+		int rc = t_run(&out, &err, "%s decode --pretty -i %s/files.img", tools[i], dir);
+
+		cr_assert_eq(rc, 0, "%s decode of %s/files.img: %s", tools[i], dir, err ? err : "");
+		for (const char *const *k = kinds; *k; k++) {
+			snprintf(want, sizeof(want), "\"%s\"", *k);
+			cr_assert(out && strstr(out, want), "%s decode of %s/files.img shows no %s",
+				  tools[i], dir, *k);
+		}
+		free(out);
+		free(err);
+	}
+}
+
 char *svc_request(int port, const char *req, size_t len, const char *until)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,

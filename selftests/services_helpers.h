@@ -37,6 +37,14 @@ char *svc_spawn(struct t_tree *t, const char *const argv[], const char *needle);
  */
 void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *), void *arg);
 /*
+ * svc_files_decode - files.img of image directory @dir read by ferry decode
+ * and, if installed, by CRIU's crit: both must succeed and name every file
+ * kind of @kinds (NULL-terminated: "INETSK", "UNIXSK", ...).
+ */
+void svc_files_decode(const char *dir, const char *const kinds[]);
+/* svc_img_dir - the image directory svc_checkpoint restored t from. */
+void svc_img_dir(const struct t_tree *t, char *buf, size_t len);
+/*
  * svc_request - connect to 127.0.0.1:@port, write @req, read until the
  * peer closes or @until (if not NULL) has arrived; returns what was read
  * (malloc'd, NUL-terminated). Fails the test on connect error or a 10 s

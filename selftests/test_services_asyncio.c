@@ -105,6 +105,13 @@ static void echo_case(enum svc_mode mode)
 		usleep(50000);
 	}
 	svc_checkpoint(&e.t, mode, echo_between, &e);
+	if (mode == SVC_EAGER) {
+		static const char *const kinds[] = { "INETSK", "UNIXSK", "EVENTPOLL", NULL };
+		char img[800];
+
+		svc_img_dir(&e.t, img, sizeof(img));
+		svc_files_decode(img, kinds);
+	}
 	usleep(300000);
 	after = echo_client(&e);
 	cr_log_info("asyncio: %d clients, ticks %d before the dump, %d after the restore",

@@ -181,6 +181,14 @@ static void nginx_case(enum svc_mode mode)
 	cr_assert_neq(uid, 0, "the workers run as root: nothing to keep");
 	serve_check(&n, n.workers, 1);
 	svc_checkpoint(&n.t, mode, NULL, NULL);
+	if (mode == SVC_EAGER) {
+		static const char *const kinds[] = { "INETSK", "UNIXSK", "EVENTPOLL", "EVENTFD",
+						     NULL };
+		char img[800];
+
+		svc_img_dir(&n.t, img, sizeof(img));
+		svc_files_decode(img, kinds);
+	}
 	cr_assert_eq(kill(n.workers[1], 0), 0, "worker %d is not back", n.workers[1]);
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(t_proc_field(n.workers[i], "Uid"), uid, "worker %d lost its uid",

@@ -81,6 +81,14 @@ static void node_case(enum svc_mode mode)
 		usleep(50000);
 	}
 	svc_checkpoint(&n.t, mode, node_between, &n);
+	if (mode == SVC_EAGER) {
+		static const char *const kinds[] = { "INETSK", "PIPE", "EVENTPOLL", "EVENTFD",
+						     NULL };
+		char img[800];
+
+		svc_img_dir(&n.t, img, sizeof(img));
+		svc_files_decode(img, kinds);
+	}
 	usleep(300000);
 	after = node_get(&n);
 	cr_log_info("node: count %d before the dump, %d after the restore", before, after);

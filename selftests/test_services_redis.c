@@ -97,10 +97,14 @@ static void redis_verify(struct redis *r, int counter)
 
 Test(services_redis, keys_kept_eager)
 {
+	static const char *const kinds[] = { "INETSK", "PIPE", "EVENTPOLL", NULL };
 	struct redis r;
+	char img[800];
 
 	redis_start(&r);
 	svc_checkpoint(&r.t, SVC_EAGER, NULL, NULL);
+	svc_img_dir(&r.t, img, sizeof(img));
+	svc_files_decode(img, kinds);
 	redis_verify(&r, 2);
 	cli_expect(&r, "DBSIZE", "(integer) 203");
 	t_tree_stop(&r.t);
