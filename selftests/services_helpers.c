@@ -16,6 +16,13 @@
 
 #include "helpers.h"
 
+/*
+ * A lazy restore's background filling waits this long (ms): the tests' first
+ * requests, and the forks they cause (redis BGSAVE, nginx reload), find the
+ * pages still missing and served on demand.
+ */
+#define LAZY_PREFETCH_DELAY "2000"
+
 static const char *const mode_name[] = { "eager", "lazy", "pre-dump chain" };
 
 void svc_program(const char *path, const char *pkg)
@@ -103,7 +110,9 @@ void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *
 	t_tree_dump(t, d2, mode == SVC_PREDUMP ? "--prev-images-dir ../1" : NULL);
 	t_dump = now_ms() - t0;
 	t0 = now_ms();
-	t_tree_restore(t, d2, mode == SVC_LAZY ? "--lazy-pages" : NULL);
+	t_tree_restore(t, d2,
+		       mode == SVC_LAZY ? "--lazy-pages --prefetch-delay " LAZY_PREFETCH_DELAY
+					: NULL);
 	t_restore = now_ms() - t0;
 	cr_log_info("services: %s %s: %sdump %.0f ms, restore %.0f ms, images %llu KiB", t->name,
 		    mode_name[mode], pre, t_dump, t_restore, dir_bytes(d2) >> 10);

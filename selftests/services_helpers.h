@@ -14,7 +14,7 @@
 
 enum svc_mode {
 	SVC_EAGER,   /* dump, restore */
-	SVC_LAZY,    /* dump, restore --lazy-pages */
+	SVC_LAZY,    /* dump, restore --lazy-pages, background filling 2 s late */
 	SVC_PREDUMP, /* pre-dump, (the service changes), dump --prev-images-dir, restore */
 };
 
