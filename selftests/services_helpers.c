@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +91,12 @@ static unsigned long long dir_bytes(const char *dir)
 
 void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *), void *arg)
 {
+	svc_checkpoint_reap(t, mode, between, arg, NULL, 0);
+}
+
+void svc_checkpoint_reap(struct t_tree *t, enum svc_mode mode, void (*between)(void *), void *arg,
+			 const pid_t *reap, int nr_reap)
+{
 	char d1[700], d2[700], *err = NULL, pre[128] = "";
 	double t0, t_dump, t_restore;
 	int rc;
@@ -109,6 +116,16 @@ void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *
 	t0 = now_ms();
 	t_tree_dump(t, d2, mode == SVC_PREDUMP ? "--prev-images-dir ../1" : NULL);
 	t_dump = now_ms() - t0;
+	/*
+	 * Killed by the dump and adopted by us (subreaper) when the root died:
+	 * free their pids. One that ended before (its parent reaped it) is not ours.
+	 */
+	for (int i = 0; i < nr_reap; i++) {
+		pid_t got = reap[i] == t->child ? reap[i] : waitpid(reap[i], NULL, 0);
+
+		cr_assert(got == reap[i] || errno == ECHILD, "%s: pid %d not reaped: %s", t->name,
+			  reap[i], strerror(errno));
+	}
 	t0 = now_ms();
 	t_tree_restore(t, d2,
 		       mode == SVC_LAZY ? "--lazy-pages --prefetch-delay " LAZY_PREFETCH_DELAY

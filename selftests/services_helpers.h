@@ -9,6 +9,7 @@
 #define FERRY_TEST_SERVICES_HELPERS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "tree_helpers.h"
 
@@ -36,6 +37,13 @@ char *svc_spawn(struct t_tree *t, const char *const argv[], const char *needle);
  * the pre-dump's time and images too).
  */
 void svc_checkpoint(struct t_tree *t, enum svc_mode mode, void (*between)(void *), void *arg);
+/*
+ * svc_checkpoint_reap - svc_checkpoint, and after the dump reap @reap
+ * (@nr_reap pids): processes of the tree outside the root's process group,
+ * which come to the test (subreaper) when the root dies.
+ */
+void svc_checkpoint_reap(struct t_tree *t, enum svc_mode mode, void (*between)(void *), void *arg,
+			 const pid_t *reap, int nr_reap);
 /*
  * svc_files_decode - files.img of image directory @dir read by ferry decode
  * and, if installed, by CRIU's crit: both must succeed and name every file
