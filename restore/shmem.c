@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mm.h"
 #include "shmem.h"
+#include "shmem_sysv_left.h"
 #include "util.h"
 
 /* A memfd of the dumped name, size, owner and mode; no seal yet (rshmem_seal). */
@@ -78,26 +79,45 @@ static void shm_next_id(int id)
 		close(fd);
 }
 
+/* shmget of the dumped key and size, IPC_EXCL, the dumped id asked for: the id or -errno. */
+static int create_key(const IpcShmEntry *e)
+{
+	int id;
+
+	shm_next_id((int)e->desc->id);
+	id = shmget((key_t)e->desc->key, (size_t)e->size,
+		    IPC_CREAT | IPC_EXCL | (int)(e->desc->mode & 0777));
+	if (id < 0)
+		id = -errno;
+	shm_next_id(-1);
+	return id;
+}
+
 /*
  * A SysV segment of the dumped key, size, owner and mode, with the dumped id
  * when it is free; kept as an fd (map_files of ferry's attachment of it, then
  * detached). A key that exists on the host now is refused: the segment may be
- * the one dumped (its processes still running) or another program's.
+ * the one dumped (its processes still running) or another program's; unless
+ * it is the segment the dumped tree left behind, untouched since
+ * (shmem_sysv_left.h), which is removed and made again.
  */
-static int make_sysv(struct rimg_shmem *s)
+static int make_sysv(const struct rimg *r, struct rimg_shmem *s)
 {
 	const IpcDescEntry *d = s->sysv->desc;
 	struct shmid_ds ds = { 0 };
 	char path[96];
 	void *base;
-	int err = 0, id;
+	int err = 0, id = create_key(s->sysv), left;
 
-	shm_next_id((int)d->id);
-	id = shmget((key_t)d->key, (size_t)s->sysv->size,
-		    IPC_CREAT | IPC_EXCL | (int)(d->mode & 0777));
+	if (id == -EEXIST) {
+		left = rshmem_sysv_remove_left(r, s->sysv, shmget((key_t)d->key, 0, 0));
+		if (left < 0)
+			return left;
+		if (left)
+			id = create_key(s->sysv);
+	}
 	if (id < 0) {
-		err = -errno;
-		shm_next_id(-1);
+		err = id;
 		if (err == -EEXIST)
 			pr_err("SysV segment %u: key %#x exists on this host now (id %d): "
 			       "refused, remove it (ipcrm -M %#x) or restore elsewhere",
@@ -176,7 +196,7 @@ static int fill_inline(const struct rimg *r, const struct rimg_shmem *s)
 
 static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 {
-	int err = s->memfd ? make_memfd(s) : s->sysv ? make_sysv(s) : make_anon(s);
+	int err = s->memfd ? make_memfd(s) : s->sysv ? make_sysv(r, s) : make_anon(s);
 
 	if (!err && s->sysv_data)
 		err = fill_inline(r, s);

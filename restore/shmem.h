@@ -21,7 +21,8 @@
  *
  * A SysV segment (ipcns-shm-<ns>.img, VMA_AREA_SYSVIPC VMAs, shmid = its
  * IPC id) is made with shmget(2) in the host's IPC namespace: the dumped
- * key (IPC_EXCL: a key that exists is refused), size, owner and mode, the
+ * key (IPC_EXCL: a key that exists is refused, unless it is the segment the
+ * dumped tree left behind: shmem_sysv_left.h), size, owner and mode, the
  * dumped id asked for through kernel.shm_next_id; filled through an fd of
  * ferry's attachment like the others, attached by each VMA with a remote
  * shmat(2), and marked IPC_RMID again once every process has it if it was.

@@ -12,7 +12,7 @@ PKGS=(
 	libclang-rt-14-dev
 	asn1c libtasn1-bin openssl
 	iproute2 sqlite3 tmux less vim nodejs
-	python3
+	python3 redis-server nginx postgresql memcached
 	qemu-system-x86 cpio
 )
 

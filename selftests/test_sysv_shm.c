@@ -199,11 +199,18 @@ Test(sysv_shm, restore_refused_when_the_key_exists)
 	cr_assert_geq(id, 0);
 	cr_assert_eq(mkdir(w.t.img, 0700), 0);
 	sv_dump(&w);
-	/* The segment is still there (not marked IPC_RMID): a restore must not take it. */
+	/*
+	 * The segment is still there (not marked IPC_RMID), and attached and
+	 * detached since by another process (this one): somebody's, not only
+	 * what the dump left (test_sysv_shm_left.c). A restore must not take it.
+	 */
+	cr_assert_eq(shmdt(shmat(id, NULL, SHM_RDONLY)), 0);
 	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img);
 	cr_assert_neq(rc, 0, "restore over an existing key succeeded");
 	cr_assert_not_null(err);
 	cr_assert_not_null(strstr(err, "exists on this host"), "%s", err);
+	cr_assert_not_null(strstr(err, "last attached by a process that is not of the dump"), "%s",
+			   err);
 	free(err);
 	cr_assert_eq(kill(w.t.pid, 0), -1, "pid %d runs after a refused restore", w.t.pid);
 	cr_assert_eq(key_id(w.key), id);
