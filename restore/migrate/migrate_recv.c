@@ -31,6 +31,7 @@
 #include "migrate_levels.h"
 #include "migrate_wire.h"
 #include "restore.h"
+#include "sock_peer.h"
 #include "util.h"
 
 struct rarea {
@@ -57,20 +58,6 @@ struct mrecv {
 	struct mcopies copies; /* then: the latest copy of every page */
 };
 
-/* 127/8, ::1, ::ffff:127.x: no one else can connect. */
-static int is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return 0;
-}
-
 static int listen_on(const struct migrate_recv_opts *o, int *out)
 {
 	struct sockaddr_storage ss;
@@ -88,7 +75,7 @@ static int listen_on(const struct migrate_recv_opts *o, int *out)
 		pr_err("--address %s: %s", o->address ? o->address : "127.0.0.1", gai_strerror(r));
 		return -EADDRNOTAVAIL;
 	}
-	if (!is_loopback(res->ai_addr) && !o->secret_file) {
+	if (!sock_addr_loopback(res->ai_addr) && !o->secret_file) {
 		pr_err("refusing to listen on %s, which is not a loopback address, without "
 		       "--secret-file: anyone who can connect could run processes here as root",
 		       o->address);

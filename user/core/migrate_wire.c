@@ -483,44 +483,18 @@ static int dec_pages_in(struct ber_dec *d, struct mig_pdu *p)
 	return ber_leave(d, true);
 }
 
-static void allowed_list(unsigned int allowed, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = 0;
-	for (unsigned int i = 0; i < 32 && n < len; i++) {
-		if (!(allowed & (1u << i)) || !strcmp(mig_pdu_name(i), "?"))
-			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", mig_pdu_name(i));
-	}
-}
-
 int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct mig_pdu *p,
 	       struct ber_err *e)
 {
 	struct ber_dec d;
-	struct ber_tlv t;
 	uint32_t num;
-	bool known;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	ber_dec_init(&d, buf, len, base);
-	ret = ber_peek(&d, &t);
+	ret = ber_pdu_begin(&d, buf, len, base, allowed, mig_pdu_name, "the migration stream",
+			    &num);
 	if (ret)
 		goto out;
-	num = BER_TAG_NUMBER(t.tag);
-	known = BER_TAG_CLASS(t.tag) == BER_APPLICATION && BER_TAG_CONSTRUCTED(t.tag) && num < 32 &&
-		strcmp(mig_pdu_name(num), "?");
-	if (!known || !(allowed & (1u << num))) {
-		char got[48], list[200];
-
-		allowed_list(allowed, list, sizeof(list));
-		ret = ber_fail(&d, t.off, "expected one of %s; got %s%s", list,
-			       known ? mig_pdu_name(num) : ber_tag_name(t.tag, got, sizeof(got)),
-			       known ? "" : " (not a PDU of the migration stream)");
-		goto out;
-	}
 	p->type = (enum mig_pdu_type)num;
 	switch (p->type) {
 	case MIG_READY:
