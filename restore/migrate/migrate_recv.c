@@ -538,6 +538,8 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		snprintf(pager, sizeof(pager), "%s:%d", m.host, m.pager_port);
 		ro.page_server = pager;
 		ro.secret_file = o->secret_file;
+		/* The pre-copy rounds' pages are here: only the last dirty set is pulled. */
+		ro.page_server_missing_only = 1;
 		pr_info("post-copy: the pages come from %s's page server %s (%llu held only there)",
 			m.peer, pager, (unsigned long long)m.remote_pages);
 	}

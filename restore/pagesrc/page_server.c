@@ -598,6 +598,12 @@ int page_server_run(struct page_server *ps)
 	return err;
 }
 
+uint64_t page_server_pages(const struct page_server *ps, uint64_t *fault_pages)
+{
+	*fault_pages = ps->fault_pages;
+	return ps->pages;
+}
+
 void page_server_free(struct page_server *ps)
 {
 	if (!ps)

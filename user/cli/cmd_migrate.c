@@ -40,6 +40,11 @@ static int pager_run(void *arg)
 	return page_server_run(pager_ps);
 }
 
+static uint64_t pager_pages(void *arg, uint64_t *fault_pages)
+{
+	return page_server_pages(pager_ps, fault_pages);
+}
+
 static void pager_free(void *arg)
 {
 	page_server_free(pager_ps);
@@ -49,6 +54,7 @@ static void pager_free(void *arg)
 static const struct migrate_pager pager = {
 	.open = pager_open,
 	.run = pager_run,
+	.pages = pager_pages,
 	.free = pager_free,
 };
 

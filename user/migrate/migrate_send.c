@@ -395,7 +395,7 @@ static int precopy(struct mrounds *r, const char *work)
 int migrate_send(const struct migrate_opts *o)
 {
 	struct msend s = { .o = o };
-	struct mrounds r = { .s = &s };
+	struct mrounds r = { .s = &s, .pager_fd = -1 };
 	char work[PATH_MAX - 64], final_dir[PATH_MAX];
 	uint64_t t_start = mono_us();
 	int fd = -1, err, made_work = 0;
@@ -507,10 +507,25 @@ int migrate_send(const struct migrate_opts *o)
 		if (r.postcopy) {
 			/* The tree is gone: its last pages live in final_dir until all are in. */
 			err = postcopy_finish(&r);
-			if (!err)
-				printf("migrated: every page is in on the destination; total %.1f ms, "
-				       "%.1f MiB sent on the stream\n",
-				       (mono_us() - t_start) / 1e3, s.c.sent / 1048576.0);
+			if (!err && o->json)
+				printf("{\"event\":\"pages_in\",\"pages_left\":%llu,"
+				       "\"pages_served\":%llu,\"pages_served_for_faults\":%llu,"
+				       "\"all_in_ms\":%.3f,\"total_ms\":%.3f}\n",
+				       (unsigned long long)r.pc_left,
+				       (unsigned long long)r.pc_served,
+				       (unsigned long long)r.pc_fault,
+				       (r.t_pages_in - r.verdict_us) / 1e3,
+				       (mono_us() - t_start) / 1e3);
+			else if (!err)
+				printf("migrated: every page is in on the destination %.1f ms after the "
+				       "verdict: %llu pages only the source held, %llu served after the "
+				       "switch (%llu for faults); total %.1f ms, %.1f MiB sent on the "
+				       "stream\n",
+				       (r.t_pages_in - r.verdict_us) / 1e3,
+				       (unsigned long long)r.pc_left,
+				       (unsigned long long)r.pc_served,
+				       (unsigned long long)r.pc_fault, (mono_us() - t_start) / 1e3,
+				       s.c.sent / 1048576.0);
 			fflush(stdout);
 		}
 	}
