@@ -145,6 +145,23 @@ static int accept_one(struct mrecv *m, int lfd)
 	return 0;
 }
 
+/* --from-file: the source's octets from a capture; nothing goes back. */
+static int open_capture(struct mrecv *m)
+{
+	int fd = open(m->o->from_file, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("%s: cannot open the captured stream: %s", m->o->from_file, strerror(-err));
+		return err;
+	}
+	snprintf(m->peer, sizeof(m->peer), "stream file %s", m->o->from_file);
+	mig_conn_init(&m->c, fd, m->peer);
+	m->c.sink = 1;
+	pr_info("reading %s", m->peer);
+	return 0;
+}
+
 /* Tell the source why the migration ends here (best effort: it may be gone). */
 static void send_error(struct mrecv *m, uint32_t code, const char *msg)
 {
@@ -502,11 +519,17 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		pr_err("%s: cannot make or open the images directory: %s", m.dir, strerror(-err));
 		goto out;
 	}
-	err = listen_on(o, &lfd);
-	if (!err)
-		err = accept_one(&m, lfd);
-	if (lfd >= 0)
-		close(lfd);
+	if (made_tmp)
+		pr_info("images in %s (removed at the end)", m.dir);
+	if (o->from_file) {
+		err = open_capture(&m);
+	} else {
+		err = listen_on(o, &lfd);
+		if (!err)
+			err = accept_one(&m, lfd);
+		if (lfd >= 0)
+			close(lfd);
+	}
 	if (err)
 		goto out;
 	err = hello(&m);
@@ -517,6 +540,12 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 				   "bad stream (see the destination's log)");
 		else if (err && err != -ECONNRESET && err != -ECANCELED)
 			send_error(&m, PS_ERR_INTERNAL, "the destination failed (see its log)");
+	}
+	if (!err && m.pager_port && o->from_file) {
+		pr_err("%s: a post-copy stream cannot be replayed: its last pages stayed at the "
+		       "source",
+		       m.peer);
+		err = -EOPNOTSUPP;
 	}
 	if (err) {
 		pr_err("migration from %s failed before the restore: %s; nothing was restored",

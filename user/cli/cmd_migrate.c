@@ -74,6 +74,7 @@ static int incoming(struct cli_opts *o)
 	ro.lazy = o->lazy_pages;
 	ro.no_xbzrle = o->no_xbzrle;
 	ro.prefetch_delay_ms = o->prefetch_delay_ms;
+	ro.from_file = o->from_file;
 	err = migrate_recv(&ro, &root);
 	if (err)
 		return err;
@@ -95,6 +96,10 @@ static int run(struct cli_opts *o)
 	if (o->argc) {
 		fprintf(stderr, "ferry migrate: unexpected argument '%s' (see --help)\n",
 			o->argv[0]);
+		return -1;
+	}
+	if (o->from_file && !o->incoming) {
+		fprintf(stderr, "ferry migrate: --from-file is for --incoming\n");
 		return -1;
 	}
 	if (o->incoming) {
@@ -140,7 +145,7 @@ const struct cli_cmd cmd_migrate = {
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
 		"                     [--prefetch-delay MS] [--secret-file F] [--timeout S]\n"
-		"                     [--no-xbzrle] [-v[N]] [--log-file F]\n\n"
+		"                     [--no-xbzrle] [--from-file F] [-v[N]] [--log-file F]\n\n"
 		"Live migration of the process tree of PID to the machine (or namespace)\n"
 		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
 		"the BER stream of docs/migrate.md.\n\n"
@@ -208,6 +213,9 @@ const struct cli_cmd cmd_migrate = {
 		"                        for each PDU (default: no limit for the connection,\n"
 		"                        60 s of silence once connected)\n"
 		"  --no-xbzrle           refuse XBZRLE deltas (the source then sends pages whole)\n"
+		"  --from-file F         replay a stream captured with the source's --wire-log F\n"
+		"                        instead of listening (not a post-copy one; answers\n"
+		"                        are dropped)\n"
 		"Both:\n"
 		"  --secret-file F       a shared secret: the source proves it knows it\n"
 		"                        (HMAC-SHA256 over the destination's nonce)\n",

@@ -40,6 +40,7 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_RECORD_WS,
 	OPT_WIRE_LOG,
+	OPT_FROM_FILE,
 	OPT_TIMEOUT,
 	OPT_PREFETCH_DELAY,
 	OPT_TRACK_MODE,
@@ -93,6 +94,7 @@ static const struct option long_opts[] = {
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "record-ws", optional_argument, NULL, OPT_RECORD_WS },
 	{ "wire-log", required_argument, NULL, OPT_WIRE_LOG },
+	{ "from-file", required_argument, NULL, OPT_FROM_FILE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
@@ -327,6 +329,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_WIRE_LOG:
 			o->wire_log = optarg;
+			break;
+		case OPT_FROM_FILE:
+			o->from_file = optarg;
 			break;
 		case OPT_ORPHAN_TIMEOUT:
 			if (parse_int(optarg, 1, 86400, &v)) {

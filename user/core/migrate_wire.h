@@ -226,6 +226,7 @@ struct mig_conn {
 	size_t in_off;	    /* stream offset of buf[0] */
 	uint64_t sent;	    /* octets sent */
 	long timeout_ms;    /* for each receive; <= 0: none */
+	int sink;	    /* a stream read from a file: what is sent is counted, not written */
 	struct ber_enc enc; /* scratch encoder for senders */
 };
 
