@@ -58,6 +58,7 @@ struct cli_opts {
 	unsigned max_rounds;   /* --max-rounds N (migrate; 0: default) */
 	long downtime_ms;      /* --downtime-limit MS (migrate); -1 unset */
 	long max_bandwidth;    /* --max-bandwidth BYTES/s (migrate); 0: none */
+	long bandwidth;	       /* --bandwidth BYTES/s (dirtyrate: predict a migration); 0: none */
 	long xbzrle_cache;     /* --xbzrle[=BYTES] (migrate: the cache of sent pages); 0: off */
 	int no_xbzrle;	       /* --no-xbzrle (migrate --incoming: refuse deltas) */
 	int auto_converge; /* --auto-converge (migrate: throttle a tree that does not converge) */

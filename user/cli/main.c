@@ -57,6 +57,7 @@ enum {
 	OPT_MAX_ROUNDS,
 	OPT_DOWNTIME_LIMIT,
 	OPT_MAX_BANDWIDTH,
+	OPT_BANDWIDTH,
 	OPT_XBZRLE,
 	OPT_NO_XBZRLE,
 	OPT_AUTO_CONVERGE,
@@ -111,6 +112,7 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
 	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
+	{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
 	{ "xbzrle", optional_argument, NULL, OPT_XBZRLE },
 	{ "no-xbzrle", no_argument, NULL, OPT_NO_XBZRLE },
 	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
@@ -454,6 +456,16 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 				return -EINVAL;
 			}
 			o->max_bandwidth = v;
+			break;
+		case OPT_BANDWIDTH:
+			if (parse_size(optarg, &v) || v < 4096) {
+				fprintf(stderr,
+					"ferry: bad --bandwidth '%s' (bytes per second, >= 4096; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->bandwidth = v;
 			break;
 		case OPT_XBZRLE:
 			v = 64L << 20; /* MCACHE_DEFAULT_BYTES */
