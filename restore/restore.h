@@ -32,6 +32,7 @@ struct restore_opts {
 	const char *page_server;      /* --page-server HOST:PORT: pages come from there */
 	const char *secret_file;      /* --secret-file: the page server's shared secret */
 	int page_server_missing_only; /* ask the page server only what the chain here lacks */
+	int recent_first;	      /* lazily: the newest levels of the chain first */
 	const char *record_ws;	      /* --record-ws: write the first-touch order there */
 	long timeout_ms;	/* --lazy-timeout: a page request unanswered this long fails */
 	long prefetch_delay_ms; /* --prefetch-delay: background filling starts this late */

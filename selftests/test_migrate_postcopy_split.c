@@ -122,10 +122,12 @@ Test(migrate_postcopy_split, idle_memhog_pulls_only_its_dirty_set)
 
 	setup(&w, argv, "ready");
 	migrate(&w, "--postcopy always", &c);
-	cr_expect_eq(c.served, c.left, "the source served %llu pages, it alone held %llu", c.served,
-		     c.left);
-	cr_expect_eq(c.asked, c.left, "the destination asked %llu pages, the source held %llu",
-		     c.asked, c.left);
+	/* A fault on a page whose background piece is on its way asks it again. */
+	cr_expect(c.served >= c.left && c.served <= c.left + c.faults,
+		  "the source served %llu pages, it alone held %llu (%llu for faults)", c.served,
+		  c.left, c.faults);
+	cr_expect_eq(c.asked, c.served, "the destination asked %llu pages, the source served %llu",
+		     c.asked, c.served);
 	cr_expect_lt(c.served, 1000, "%llu pages pulled after the switch for an idle memhog",
 		     c.served);
 	cr_expect_gt(c.here, 15000, "only %llu pages read from the rounds here", c.here);

@@ -47,6 +47,11 @@ struct lazy_opts {
 	 * post-copy migration's destination: page_source_split.h).
 	 */
 	int page_server_missing_only;
+	/*
+	 * The background fills the chain's newest levels first (the last dirty
+	 * set, then the last rounds), then the rest in address order.
+	 */
+	int recent_first;
 	const char *record_ws;	/* write the first-touch order here, or NULL */
 	const char *ws_file;	/* prefetch this working set first if it exists */
 	long timeout_ms;	/* a page request unanswered this long kills the source */

@@ -569,6 +569,8 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		ro.secret_file = o->secret_file;
 		/* The pre-copy rounds' pages are here: only the last dirty set is pulled. */
 		ro.page_server_missing_only = 1;
+		/* What the tree wrote last first: the last dirty set, then the last rounds. */
+		ro.recent_first = !o->address_order;
 		pr_info("post-copy: the pages come from %s's page server %s (%llu held only there)",
 			m.peer, pager, (unsigned long long)m.remote_pages);
 	}

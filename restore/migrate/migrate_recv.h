@@ -31,6 +31,8 @@ struct migrate_recv_opts {
 	 * --secret-file (the proof is bound to the nonce of its own session).
 	 */
 	const char *from_file;
+	/* post-copy: the background in address order, not the newest levels first */
+	int address_order;
 };
 
 /* The longest silence of a connected source unless --timeout says otherwise. */

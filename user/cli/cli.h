@@ -55,6 +55,7 @@ struct cli_opts {
 	const char *to;	       /* --to HOST:PORT (migrate) */
 	int incoming;	       /* --incoming (migrate: the destination) */
 	const char *from_file; /* --from-file F (migrate --incoming: a captured stream) */
+	int address_order;     /* --postcopy-order address (migrate --incoming) */
 	unsigned max_rounds;   /* --max-rounds N (migrate; 0: default) */
 	long downtime_ms;      /* --downtime-limit MS (migrate); -1 unset */
 	long max_bandwidth;    /* --max-bandwidth BYTES/s (migrate); 0: none */

@@ -75,6 +75,7 @@ static int incoming(struct cli_opts *o)
 	ro.no_xbzrle = o->no_xbzrle;
 	ro.prefetch_delay_ms = o->prefetch_delay_ms;
 	ro.from_file = o->from_file;
+	ro.address_order = o->address_order;
 	err = migrate_recv(&ro, &root);
 	if (err)
 		return err;
@@ -145,7 +146,8 @@ const struct cli_cmd cmd_migrate = {
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
 		"                     [--prefetch-delay MS] [--secret-file F] [--timeout S]\n"
-		"                     [--no-xbzrle] [--from-file F] [-v[N]] [--log-file F]\n\n"
+		"                     [--no-xbzrle] [--from-file F] [--postcopy-order recent|address]\n"
+		"                     [-v[N]] [--log-file F]\n\n"
 		"Live migration of the process tree of PID to the machine (or namespace)\n"
 		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
 		"the BER stream of docs/migrate.md.\n\n"
@@ -213,6 +215,9 @@ const struct cli_cmd cmd_migrate = {
 		"                        for each PDU (default: no limit for the connection,\n"
 		"                        60 s of silence once connected)\n"
 		"  --no-xbzrle           refuse XBZRLE deltas (the source then sends pages whole)\n"
+		"  --postcopy-order O    post-copy: the background fills the pages written last\n"
+		"                        first (recent: the last dirty set, then the last\n"
+		"                        rounds; the default), or in address order (address)\n"
 		"  --from-file F         replay a stream captured with the source's --wire-log F\n"
 		"                        instead of listening (not a post-copy one; answers\n"
 		"                        are dropped)\n"

@@ -41,6 +41,7 @@ enum {
 	OPT_RECORD_WS,
 	OPT_WIRE_LOG,
 	OPT_FROM_FILE,
+	OPT_POSTCOPY_ORDER,
 	OPT_TIMEOUT,
 	OPT_PREFETCH_DELAY,
 	OPT_TRACK_MODE,
@@ -96,6 +97,7 @@ static const struct option long_opts[] = {
 	{ "record-ws", optional_argument, NULL, OPT_RECORD_WS },
 	{ "wire-log", required_argument, NULL, OPT_WIRE_LOG },
 	{ "from-file", required_argument, NULL, OPT_FROM_FILE },
+	{ "postcopy-order", required_argument, NULL, OPT_POSTCOPY_ORDER },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
@@ -334,6 +336,15 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_FROM_FILE:
 			o->from_file = optarg;
+			break;
+		case OPT_POSTCOPY_ORDER:
+			if (strcmp(optarg, "recent") && strcmp(optarg, "address")) {
+				fprintf(stderr,
+					"ferry: bad --postcopy-order '%s' (recent or address)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->address_order = !strcmp(optarg, "address");
 			break;
 		case OPT_ORPHAN_TIMEOUT:
 			if (parse_int(optarg, 1, 86400, &v)) {

@@ -475,13 +475,16 @@ int migrate_send(const struct migrate_opts *o)
 		if (o->json)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
-			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
+			       "\"verdict_wait_ms\":%.3f,\"freeze_ms\":%.3f,\"final_memdump_ms\":%.3f,"
+			       "\"postcopy\":%s,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
 			       "\"final_pages_zero\":%llu,\"final_pages_xbzrle\":%llu,\"bytes\":%llu}\n",
 			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
-			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
-			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
-			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
+			       (r.verdict_us - r.t_sent) / 1e3, res.freezing_us / 1e3,
+			       res.memdump_us / 1e3, r.postcopy ? "true" : "false",
+			       (mono_us() - t_start) / 1e3, (unsigned long long)r.final_full,
+			       (unsigned long long)r.final_zero, (unsigned long long)r.final_xbzrle,
+			       (unsigned long long)s.c.sent);
 		else if (r.postcopy)
 			printf("switched to post-copy: pid %d runs on the destination as pid %d "
 			       "after %u pre-copy round(s); downtime %.1f ms (frozen to verdict: "
