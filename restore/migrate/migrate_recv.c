@@ -52,7 +52,8 @@ struct mrecv {
 	char last_round[64]; /* the previous iteration's level, "" before the first */
 	struct rarea *areas;
 	size_t nr_areas;
-	uint64_t round; /* of the last section */
+	uint64_t round;			/* of the last section */
+	uint64_t t_section, section_us; /* the open section's start; the final one's time */
 	uint64_t images, image_bytes, pages, zero_pages, xbzrle_pages;
 	int xbzrle;	       /* XBZRLE agreed on in the hello */
 	struct mcopies copies; /* then: the latest copy of every page */
@@ -362,6 +363,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 		return -EBADMSG;
 	}
 	m->round = p.section.round;
+	m->t_section = mono_us();
 	err = open_level(m, *kind);
 	if (err)
 		return err;
@@ -415,6 +417,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 				return 0;
 			err = mlevel_close(&m->lv);
 			m->remote_pages = m->lv.remote_pages;
+			m->section_us = mono_us() - m->t_section;
 			return err;
 		}
 		if (err)
@@ -575,7 +578,9 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 			m.peer, pager, (unsigned long long)m.remote_pages);
 	}
 	err = restore_run(&ro, root);
-	pr_info("the restore took %llu us", (unsigned long long)(mono_us() - t0));
+	t0 = mono_us() - t0;
+	pr_info("the final section took %llu us, the restore %llu us",
+		(unsigned long long)m.section_us, (unsigned long long)t0);
 	if (err) {
 		snprintf(msg, sizeof(msg), "restore failed: %s (see the destination's log)",
 			 strerror(-err));
@@ -585,7 +590,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		goto out;
 	}
 	snprintf(msg, sizeof(msg), "the tree runs: root pid %d", *root);
-	err = mig_enc_verdict(&m.c.enc, true, *root, msg);
+	err = mig_enc_verdict_times(&m.c.enc, true, *root, msg, m.section_us, t0);
 	if (!err)
 		err = mig_send(&m.c, &m.c.enc);
 	if (err) {

@@ -273,6 +273,14 @@ int mrounds_wait_verdict(struct mrounds *r)
 	r->dest_root = p.verdict.root;
 	pr_info("%s: the tree runs on the destination (root pid %d there): %s", s->c.peer,
 		p.verdict.root, msg);
+	if (p.verdict.has_times) {
+		r->dest_times = 1;
+		r->dest_section_us = p.verdict.section_us;
+		r->dest_restore_us = p.verdict.restore_us;
+		pr_info("%s: the destination took %llu us for the final section, %llu us to restore",
+			s->c.peer, (unsigned long long)p.verdict.section_us,
+			(unsigned long long)p.verdict.restore_us);
+	}
 	return 0;
 }
 
@@ -476,15 +484,17 @@ int migrate_send(const struct migrate_opts *o)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
 			       "\"verdict_wait_ms\":%.3f,\"freeze_ms\":%.3f,\"final_memdump_ms\":%.3f,"
+			       "\"dest_final_section_ms\":%.3f,\"dest_restore_ms\":%.3f,"
 			       "\"postcopy\":%s,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
 			       "\"final_pages_zero\":%llu,\"final_pages_xbzrle\":%llu,\"bytes\":%llu}\n",
 			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
 			       (r.verdict_us - r.t_sent) / 1e3, res.freezing_us / 1e3,
-			       res.memdump_us / 1e3, r.postcopy ? "true" : "false",
-			       (mono_us() - t_start) / 1e3, (unsigned long long)r.final_full,
-			       (unsigned long long)r.final_zero, (unsigned long long)r.final_xbzrle,
-			       (unsigned long long)s.c.sent);
+			       res.memdump_us / 1e3, r.dest_times ? r.dest_section_us / 1e3 : -1.0,
+			       r.dest_times ? r.dest_restore_us / 1e3 : -1.0,
+			       r.postcopy ? "true" : "false", (mono_us() - t_start) / 1e3,
+			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
+			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
 		else if (r.postcopy)
 			printf("switched to post-copy: pid %d runs on the destination as pid %d "
 			       "after %u pre-copy round(s); downtime %.1f ms (frozen to verdict: "
