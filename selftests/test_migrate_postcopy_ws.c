@@ -4,7 +4,7 @@
  * the tree wrote last first (the last dirty set, which only the source
  * holds, then the last pre-copy rounds), then the rest in address order
  * (--postcopy-order recent, the default; address: the address walk only).
- * A hotset workload (128 MiB, 2048 scattered pages rewritten every 2 s) is
+ * A hotset workload (64 MiB, 1024 scattered pages rewritten every 100 ms) is
  * migrated with --postcopy always under each order; right after the verdict
  * it is asked to read its hot set, timed by itself, and to verify its whole
  * memory. Checked: under "recent" the daemon started with the last dirty
@@ -31,7 +31,7 @@ struct wsrun {
 
 static void one(const char *order, struct wsrun *res)
 {
-	const char *argv[] = { "hotset", "128", "2048", "2000", NULL };
+	const char *argv[] = { "hotset", "64", "1024", "100", NULL };
 	char *dir = t_tmpdir(), wout[512], mout[600], secret[600], pid_s[16], *line, *log, *out;
 	char args[64];
 	struct t_netns ns;
@@ -94,7 +94,7 @@ static void one(const char *order, struct wsrun *res)
 	p = log ? strstr(log, "lazy-pages: done:") : NULL;
 	if (p && (p = strstr(p, "after resume: ")))
 		sscanf(p, "after resume: %llu fault", &res->faults);
-	cr_log_info("--postcopy-order %s: hot set (2048 pages) read in %llu us after the verdict, "
+	cr_log_info("--postcopy-order %s: hot set (1024 pages) read in %llu us after the verdict, "
 		    "%llu fault(s); %llu pages only the source held",
 		    order, res->hot_us, res->faults, res->left);
 	free(out);
@@ -114,7 +114,7 @@ Test(migrate_postcopy_ws, recent_first_then_address_order, .timeout = 240)
 	one("address", &address);
 	cr_expect(recent.recent_line, "the daemon did not start with the newest levels");
 	/* The source held those and the few pages of private file mappings (filled eagerly). */
-	cr_expect(recent.level0 >= 2048 && recent.level0 <= recent.left,
+	cr_expect(recent.level0 >= 1024 && recent.level0 <= recent.left,
 		  "%llu pages of the last dirty set first, the source alone held %llu",
 		  recent.level0, recent.left);
 	cr_expect(!address.recent_line, "--postcopy-order address started with the newest levels");
