@@ -176,6 +176,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		struct lazy_opts lo = {
 			.page_server = o->page_server,
 			.secret_file = o->secret_file,
+			.page_server_missing_only = o->page_server_missing_only,
+			.recent_first = o->recent_first,
 			.record_ws = o->record_ws,
 			.ws_file = ws_path,
 			.timeout_ms = o->timeout_ms,

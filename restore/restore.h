@@ -23,19 +23,21 @@ struct restore_inherit {
 int restore_inherit_parse(const char *arg, struct restore_inherit *out);
 
 struct restore_opts {
-	const char *dir;	 /* the images directory */
-	int detached;		 /* -d: return once the tree runs, do not wait for it */
-	int shell_job;		 /* --shell-job: terminals become ferry's own terminal */
-	int file_locks;		 /* --file-locks: take the dumped file locks again */
-	const char *pidfile;	 /* --pidfile: write the root's pid there */
-	int lazy;		 /* --lazy-pages: memory is filled after resume (lazy.h) */
-	const char *page_server; /* --page-server HOST:PORT: pages come from there */
-	const char *secret_file; /* --secret-file: the page server's shared secret */
-	const char *record_ws;	 /* --record-ws: write the first-touch order there */
-	long timeout_ms;	 /* --lazy-timeout: a page request unanswered this long fails */
-	long prefetch_delay_ms;	 /* --prefetch-delay: background filling starts this late */
-	long orphan_timeout_ms;	 /* --orphan-timeout: a dead daemon's processes wait this long */
-	pid_t *lazy_daemon;	 /* if not NULL, gets the lazy-pages daemon's pid (0: none) */
+	const char *dir;	      /* the images directory */
+	int detached;		      /* -d: return once the tree runs, do not wait for it */
+	int shell_job;		      /* --shell-job: terminals become ferry's own terminal */
+	int file_locks;		      /* --file-locks: take the dumped file locks again */
+	const char *pidfile;	      /* --pidfile: write the root's pid there */
+	int lazy;		      /* --lazy-pages: memory is filled after resume (lazy.h) */
+	const char *page_server;      /* --page-server HOST:PORT: pages come from there */
+	const char *secret_file;      /* --secret-file: the page server's shared secret */
+	int page_server_missing_only; /* ask the page server only what the chain here lacks */
+	int recent_first;	      /* lazily: the newest levels of the chain first */
+	const char *record_ws;	      /* --record-ws: write the first-touch order there */
+	long timeout_ms;	/* --lazy-timeout: a page request unanswered this long fails */
+	long prefetch_delay_ms; /* --prefetch-delay: background filling starts this late */
+	long orphan_timeout_ms; /* --orphan-timeout: a dead daemon's processes wait this long */
+	pid_t *lazy_daemon;	/* if not NULL, gets the lazy-pages daemon's pid (0: none) */
 	const struct restore_inherit *inherit; /* --inherit-fd, nr_inherit of them */
 	size_t nr_inherit;
 };

@@ -37,6 +37,7 @@
 #include "page_source.h"
 #include "page_source_local.h"
 #include "page_source_remote.h"
+#include "page_source_split.h"
 #include "pagemap_flags.h"
 #include "rsys.h"
 #include "rtask.h"
@@ -126,11 +127,13 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 			pr_warn("no holder for the userfaultfds (%s): if this daemon dies, missing "
 				"pages read as zeros",
 				strerror(-hold));
-		if (o->page_server)
+		if (!o->page_server)
+			st = page_source_local_open(&src, r);
+		else
 			st = page_source_remote_open(&src, o->page_server, o->secret_file,
 						     o->timeout_ms);
-		else
-			st = page_source_local_open(&src, r);
+		if (o->page_server && !st && o->page_server_missing_only)
+			st = page_source_split_open(&src, r, src);
 		if (send(sv[1], &st, sizeof(st), MSG_NOSIGNAL) != sizeof(st) || st)
 			_exit(1);
 		st = lazy_daemon_run(sv[1], hold, holder, r, src, o, &ws);

@@ -41,10 +41,21 @@ struct lazy_ws;
 struct lazy_opts {
 	const char *page_server; /* HOST:PORT, or NULL for the local images */
 	const char *secret_file; /* the page server's shared secret, or NULL */
-	const char *record_ws;	 /* write the first-touch order here, or NULL */
-	const char *ws_file;	 /* prefetch this working set first if it exists */
-	long timeout_ms;	 /* a page request unanswered this long kills the source */
-	long prefetch_delay_ms;	 /* background filling starts this long after resume */
+	/*
+	 * With page_server: pages whose level of the chain has a pages file
+	 * here are read here, only the others asked from the page server (a
+	 * post-copy migration's destination: page_source_split.h).
+	 */
+	int page_server_missing_only;
+	/*
+	 * The background fills the chain's newest levels first (the last dirty
+	 * set, then the last rounds), then the rest in address order.
+	 */
+	int recent_first;
+	const char *record_ws;	/* write the first-touch order here, or NULL */
+	const char *ws_file;	/* prefetch this working set first if it exists */
+	long timeout_ms;	/* a page request unanswered this long kills the source */
+	long prefetch_delay_ms; /* background filling starts this long after resume */
 	/*
 	 * The daemon dies before every page is in: its holder waits this long
 	 * for `ferry lazy-pages --attach`, then kills who misses pages.

@@ -70,6 +70,7 @@ void lzd_mm_release(struct lzd_mm *mm, const char *why)
 		close(mm->memfd);
 	mm->uffd = mm->pidfd = mm->memfd = -1;
 	lz_free(&mm->idx);
+	lzd_recent_free(mm);
 	mm->done = 1;
 }
 
@@ -272,6 +273,8 @@ static int on_ctl(struct lzd *d)
 	}
 	if (!st && d->mms[m]->uffd >= 0)
 		st = lzd_index_proc(d, m, p);
+	if (!st && d->mms[m]->uffd >= 0 && d->o->recent_first)
+		st = lzd_recent_index(d, m, p);
 	if (!st)
 		st = lzd_prefetch_ws(d, m);
 	if (!st && d->mms[m]->ws_pages)

@@ -34,6 +34,12 @@
 #define MAX_LAT 262144u
 #define MAX_POLL 256
 
+/* A piece of dumped pages and the level of the chain that holds it (lazy_recent.c). */
+struct lzd_piece {
+	uint64_t addr, nr;
+	uint32_t level;
+};
+
 struct lzd_mm {
 	int uffd, pidfd;
 	int hold;      /* the holder's socket, to journal its release; -1: none */
@@ -46,6 +52,10 @@ struct lzd_mm {
 	int done;
 	int memfd; /* /proc/PID/mem while the pages that are not lazy are written */
 	uint64_t faults, fault_pages, bg_pages, ws_pages, zero_pages, eager_pages;
+	/* recent_first: the background's first pieces, newest level first */
+	struct lzd_piece *prio;
+	size_t nr_prio, prio_pos;
+	uint64_t recent_pages, prio_level0;
 };
 
 /* A fault, a background piece, the working set, a page that is not lazy. */
@@ -148,6 +158,19 @@ int lzd_source_failed(struct lzd *d, int err);
 
 /* lzd_drain - read everything the uffd of address space @m has. */
 int lzd_drain(struct lzd *d, size_t m);
+
+/* ---- lazy_recent.c: the newest levels first ------------------------------------ */
+
+/* lzd_recent_index - the pieces of dumped @p, newest level of the chain first. */
+int lzd_recent_index(struct lzd *d, size_t m, const struct rimg_proc *p);
+/*
+ * lzd_recent_next - start the next of those pieces for address space @m: 1 if
+ * one was started, 2 if the last ones are still on their way, 0 if none is
+ * left (the address walk may go on), or -errno.
+ */
+int lzd_recent_next(struct lzd *d, size_t m);
+/* lzd_recent_free - forget the pieces. */
+void lzd_recent_free(struct lzd_mm *mm);
 
 /* ---- lazy_prefetch.c: ahead of the faults ----------------------------------- */
 

@@ -37,6 +37,17 @@ int lzd_background(struct lzd *d, unsigned max)
 			tried++;
 			continue;
 		}
+		if (mm->nr_prio) {
+			int k = lzd_recent_next(d, m);
+
+			if (k < 0)
+				return k;
+			if (k) {
+				started += k == 1;
+				tried = k == 1 ? 0 : tried + 1;
+				continue;
+			}
+		}
 		r = lz_next(&mm->idx, mm->cursor);
 		if (!r && !mm->inflight) {
 			/* Wrapped: what is left was dropped on the way (a layout change). */

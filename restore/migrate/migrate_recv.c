@@ -31,6 +31,7 @@
 #include "migrate_levels.h"
 #include "migrate_wire.h"
 #include "restore.h"
+#include "sock_peer.h"
 #include "util.h"
 
 struct rarea {
@@ -51,25 +52,12 @@ struct mrecv {
 	char last_round[64]; /* the previous iteration's level, "" before the first */
 	struct rarea *areas;
 	size_t nr_areas;
-	uint64_t round; /* of the last section */
+	uint64_t round;			/* of the last section */
+	uint64_t t_section, section_us; /* the open section's start; the final one's time */
 	uint64_t images, image_bytes, pages, zero_pages, xbzrle_pages;
 	int xbzrle;	       /* XBZRLE agreed on in the hello */
 	struct mcopies copies; /* then: the latest copy of every page */
 };
-
-/* 127/8, ::1, ::ffff:127.x: no one else can connect. */
-static int is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return 0;
-}
 
 static int listen_on(const struct migrate_recv_opts *o, int *out)
 {
@@ -88,7 +76,7 @@ static int listen_on(const struct migrate_recv_opts *o, int *out)
 		pr_err("--address %s: %s", o->address ? o->address : "127.0.0.1", gai_strerror(r));
 		return -EADDRNOTAVAIL;
 	}
-	if (!is_loopback(res->ai_addr) && !o->secret_file) {
+	if (!sock_addr_loopback(res->ai_addr) && !o->secret_file) {
 		pr_err("refusing to listen on %s, which is not a loopback address, without "
 		       "--secret-file: anyone who can connect could run processes here as root",
 		       o->address);
@@ -155,6 +143,23 @@ static int accept_one(struct mrecv *m, int lfd)
 	mig_conn_init(&m->c, fd, m->peer);
 	m->c.timeout_ms = m->o->timeout_ms;
 	pr_info("%s connected", m->peer);
+	return 0;
+}
+
+/* --from-file: the source's octets from a capture; nothing goes back. */
+static int open_capture(struct mrecv *m)
+{
+	int fd = open(m->o->from_file, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("%s: cannot open the captured stream: %s", m->o->from_file, strerror(-err));
+		return err;
+	}
+	snprintf(m->peer, sizeof(m->peer), "stream file %s", m->o->from_file);
+	mig_conn_init(&m->c, fd, m->peer);
+	m->c.sink = 1;
+	pr_info("reading %s", m->peer);
 	return 0;
 }
 
@@ -358,6 +363,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 		return -EBADMSG;
 	}
 	m->round = p.section.round;
+	m->t_section = mono_us();
 	err = open_level(m, *kind);
 	if (err)
 		return err;
@@ -411,6 +417,7 @@ static int section(struct mrecv *m, enum mig_section_kind *kind)
 				return 0;
 			err = mlevel_close(&m->lv);
 			m->remote_pages = m->lv.remote_pages;
+			m->section_us = mono_us() - m->t_section;
 			return err;
 		}
 		if (err)
@@ -515,11 +522,17 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		pr_err("%s: cannot make or open the images directory: %s", m.dir, strerror(-err));
 		goto out;
 	}
-	err = listen_on(o, &lfd);
-	if (!err)
-		err = accept_one(&m, lfd);
-	if (lfd >= 0)
-		close(lfd);
+	if (made_tmp)
+		pr_info("images in %s (removed at the end)", m.dir);
+	if (o->from_file) {
+		err = open_capture(&m);
+	} else {
+		err = listen_on(o, &lfd);
+		if (!err)
+			err = accept_one(&m, lfd);
+		if (lfd >= 0)
+			close(lfd);
+	}
 	if (err)
 		goto out;
 	err = hello(&m);
@@ -530,6 +543,12 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 				   "bad stream (see the destination's log)");
 		else if (err && err != -ECONNRESET && err != -ECANCELED)
 			send_error(&m, PS_ERR_INTERNAL, "the destination failed (see its log)");
+	}
+	if (!err && m.pager_port && o->from_file) {
+		pr_err("%s: a post-copy stream cannot be replayed: its last pages stayed at the "
+		       "source",
+		       m.peer);
+		err = -EOPNOTSUPP;
 	}
 	if (err) {
 		pr_err("migration from %s failed before the restore: %s; nothing was restored",
@@ -551,11 +570,17 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		snprintf(pager, sizeof(pager), "%s:%d", m.host, m.pager_port);
 		ro.page_server = pager;
 		ro.secret_file = o->secret_file;
+		/* The pre-copy rounds' pages are here: only the last dirty set is pulled. */
+		ro.page_server_missing_only = 1;
+		/* What the tree wrote last first: the last dirty set, then the last rounds. */
+		ro.recent_first = !o->address_order;
 		pr_info("post-copy: the pages come from %s's page server %s (%llu held only there)",
 			m.peer, pager, (unsigned long long)m.remote_pages);
 	}
 	err = restore_run(&ro, root);
-	pr_info("the restore took %llu us", (unsigned long long)(mono_us() - t0));
+	t0 = mono_us() - t0;
+	pr_info("the final section took %llu us, the restore %llu us",
+		(unsigned long long)m.section_us, (unsigned long long)t0);
 	if (err) {
 		snprintf(msg, sizeof(msg), "restore failed: %s (see the destination's log)",
 			 strerror(-err));
@@ -565,7 +590,7 @@ int migrate_recv(const struct migrate_recv_opts *o, pid_t *root)
 		goto out;
 	}
 	snprintf(msg, sizeof(msg), "the tree runs: root pid %d", *root);
-	err = mig_enc_verdict(&m.c.enc, true, *root, msg);
+	err = mig_enc_verdict_times(&m.c.enc, true, *root, msg, m.section_us, t0);
 	if (!err)
 		err = mig_send(&m.c, &m.c.enc);
 	if (err) {

@@ -23,6 +23,16 @@ struct migrate_recv_opts {
 	int lazy;		 /* restore lazily from the chain (the memory fills after resume) */
 	int no_xbzrle;		 /* refuse XBZRLE deltas when the source asks */
 	long prefetch_delay_ms;	 /* lazily: the background filling starts this late */
+	/*
+	 * Read the source's half of a stream from this file (a --wire-log
+	 * capture) instead of listening; what the destination answers is
+	 * dropped. A post-copy stream cannot be replayed (its last pages stay
+	 * at the source), nor one whose hello proves a secret under
+	 * --secret-file (the proof is bound to the nonce of its own session).
+	 */
+	const char *from_file;
+	/* post-copy: the background in address order, not the newest levels first */
+	int address_order;
 };
 
 /* The longest silence of a connected source unless --timeout says otherwise. */
@@ -30,7 +40,7 @@ struct migrate_recv_opts {
 
 /*
  * migrate_recv - serve one migration. Prints "migrate: listening on
- * ADDR:PORT" to stdout once listening. Returns 0 with *@root the restored
+ * ADDR:PORT" to stdout once listening (not with from_file). Returns 0 with *@root the restored
  * root's pid (a child of ours) once the tree runs and the source was told,
  * or -errno (logged).
  */

@@ -51,6 +51,7 @@
 #include "page_server_priv.h"
 #include "page_source_local.h"
 #include "ps_wire.h"
+#include "sock_peer.h"
 #include "util.h"
 
 #define LOG_PREFIX "page-server: "
@@ -194,7 +195,6 @@ void pgs_conn_close(struct page_server *ps, struct conn *c)
 	c->fd = -1;
 }
 
-static bool is_loopback(const struct sockaddr *sa);
 static void drop_closed(struct page_server *ps);
 
 static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t size)
@@ -258,7 +258,7 @@ static bool accept_one(struct page_server *ps)
 		c->log_in = open_log(ps->wire_log, c->idx, "in");
 		c->log_out = open_log(ps->wire_log, c->idx, "out");
 	}
-	pgs_peer_identify(c, is_loopback((const struct sockaddr *)&ss));
+	pgs_peer_identify(c, sock_addr_loopback((const struct sockaddr *)&ss));
 	pr_info("connection %u from %s", c->idx, c->peer);
 	pgs_peer_admit(ps, c);
 	drop_closed(ps);
@@ -341,19 +341,6 @@ void pgs_client_hello(struct page_server *ps, struct conn *c, const struct ps_pd
 
 /* ---- setup ----------------------------------------------------------------------- */
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
 static int listen_on(struct page_server *ps, const char *address, int port, bool have_secret)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC,
@@ -371,7 +358,7 @@ static int listen_on(struct page_server *ps, const char *address, int port, bool
 		pr_err("bad --address '%s': %s", address, gai_strerror(gai));
 		return -EINVAL;
 	}
-	if (!is_loopback(res->ai_addr) && !have_secret) {
+	if (!sock_addr_loopback(res->ai_addr) && !have_secret) {
 		pr_err("refusing to listen on %s, which is not a loopback address, without --secret-file: anyone who can connect could read the dumped memory",
 		       address);
 		err = -EPERM;
@@ -609,6 +596,12 @@ int page_server_run(struct page_server *ps)
 			pgs_conn_close(ps, ps->conns[i]);
 	drop_closed(ps);
 	return err;
+}
+
+uint64_t page_server_pages(const struct page_server *ps, uint64_t *fault_pages)
+{
+	*fault_pages = ps->fault_pages;
+	return ps->pages;
 }
 
 void page_server_free(struct page_server *ps)

@@ -39,6 +39,9 @@ const char *page_server_where(const struct page_server *ps);
  */
 int page_server_run(struct page_server *ps);
 
+/* page_server_pages - pages served so far; *@fault_pages of them on fault channels. */
+uint64_t page_server_pages(const struct page_server *ps, uint64_t *fault_pages);
+
 /* page_server_free - close and free. NULL is a no-op. */
 void page_server_free(struct page_server *ps);
 

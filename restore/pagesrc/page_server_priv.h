@@ -89,6 +89,7 @@ struct page_server {
 	uint8_t *scratch;	 /* PS_MAX_REQ_PAGES pages */
 	uint64_t t_start;
 	uint64_t requests, pages, page_errors, bytes_out;
+	uint64_t fault_pages; /* of pages: asked on a fault channel */
 };
 
 /* Octets in @c's output buffer not sent yet. */

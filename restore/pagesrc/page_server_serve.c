@@ -218,6 +218,8 @@ static void serve_one(struct page_server *ps, struct conn *c)
 		}
 		c->pages += rq.count;
 		ps->pages += rq.count;
+		if (c->chan == PS_CHAN_FAULT)
+			ps->fault_pages += rq.count;
 		return;
 	}
 	ps->page_errors++;

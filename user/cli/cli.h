@@ -52,17 +52,20 @@ struct cli_opts {
 	long prefetch_delay_ms;	 /* --prefetch-delay MS (lazy restore) */
 	const char *inherit_fd[CLI_MAX_INHERIT]; /* --inherit-fd fd[N]:KEY, repeatable */
 	int nr_inherit_fd;
-	const char *to;	     /* --to HOST:PORT (migrate) */
-	int incoming;	     /* --incoming (migrate: the destination) */
-	unsigned max_rounds; /* --max-rounds N (migrate; 0: default) */
-	long downtime_ms;    /* --downtime-limit MS (migrate); -1 unset */
-	long max_bandwidth;  /* --max-bandwidth BYTES/s (migrate); 0: none */
-	long xbzrle_cache;   /* --xbzrle[=BYTES] (migrate: the cache of sent pages); 0: off */
-	int no_xbzrle;	     /* --no-xbzrle (migrate --incoming: refuse deltas) */
-	int auto_converge;   /* --auto-converge (migrate: throttle a tree that does not converge) */
-	int postcopy;	     /* --postcopy: 0 unset, 1 never, 2 auto, 3 always (migrate) */
-	int exit_code;	     /* what ferry exits with when run() succeeds */
-	int argc;	     /* positional arguments after the subcommand */
+	const char *to;	       /* --to HOST:PORT (migrate) */
+	int incoming;	       /* --incoming (migrate: the destination) */
+	const char *from_file; /* --from-file F (migrate --incoming: a captured stream) */
+	int address_order;     /* --postcopy-order address (migrate --incoming) */
+	unsigned max_rounds;   /* --max-rounds N (migrate; 0: default) */
+	long downtime_ms;      /* --downtime-limit MS (migrate); -1 unset */
+	long max_bandwidth;    /* --max-bandwidth BYTES/s (migrate); 0: none */
+	long bandwidth;	       /* --bandwidth BYTES/s (dirtyrate: predict a migration); 0: none */
+	long xbzrle_cache;     /* --xbzrle[=BYTES] (migrate: the cache of sent pages); 0: off */
+	int no_xbzrle;	       /* --no-xbzrle (migrate --incoming: refuse deltas) */
+	int auto_converge; /* --auto-converge (migrate: throttle a tree that does not converge) */
+	int postcopy;	   /* --postcopy: 0 unset, 1 never, 2 auto, 3 always (migrate) */
+	int exit_code;	   /* what ferry exits with when run() succeeds */
+	int argc;	   /* positional arguments after the subcommand */
 	char **argv;
 };
 

@@ -40,6 +40,11 @@ static int pager_run(void *arg)
 	return page_server_run(pager_ps);
 }
 
+static uint64_t pager_pages(void *arg, uint64_t *fault_pages)
+{
+	return page_server_pages(pager_ps, fault_pages);
+}
+
 static void pager_free(void *arg)
 {
 	page_server_free(pager_ps);
@@ -49,6 +54,7 @@ static void pager_free(void *arg)
 static const struct migrate_pager pager = {
 	.open = pager_open,
 	.run = pager_run,
+	.pages = pager_pages,
 	.free = pager_free,
 };
 
@@ -68,6 +74,8 @@ static int incoming(struct cli_opts *o)
 	ro.lazy = o->lazy_pages;
 	ro.no_xbzrle = o->no_xbzrle;
 	ro.prefetch_delay_ms = o->prefetch_delay_ms;
+	ro.from_file = o->from_file;
+	ro.address_order = o->address_order;
 	err = migrate_recv(&ro, &root);
 	if (err)
 		return err;
@@ -89,6 +97,10 @@ static int run(struct cli_opts *o)
 	if (o->argc) {
 		fprintf(stderr, "ferry migrate: unexpected argument '%s' (see --help)\n",
 			o->argv[0]);
+		return -1;
+	}
+	if (o->from_file && !o->incoming) {
+		fprintf(stderr, "ferry migrate: --from-file is for --incoming\n");
 		return -1;
 	}
 	if (o->incoming) {
@@ -134,7 +146,8 @@ const struct cli_cmd cmd_migrate = {
 		"                     [--track-mode M] [--no-bpf] [-v[N]] [--log-file F]\n"
 		"       ferry migrate --incoming [--address A] [--port P] [-D DIR] [--lazy-pages]\n"
 		"                     [--prefetch-delay MS] [--secret-file F] [--timeout S]\n"
-		"                     [--no-xbzrle] [-v[N]] [--log-file F]\n\n"
+		"                     [--no-xbzrle] [--from-file F] [--postcopy-order recent|address]\n"
+		"                     [-v[N]] [--log-file F]\n\n"
 		"Live migration of the process tree of PID to the machine (or namespace)\n"
 		"where `ferry migrate --incoming` listens, over one TCP connection carrying\n"
 		"the BER stream of docs/migrate.md.\n\n"
@@ -202,6 +215,12 @@ const struct cli_cmd cmd_migrate = {
 		"                        for each PDU (default: no limit for the connection,\n"
 		"                        60 s of silence once connected)\n"
 		"  --no-xbzrle           refuse XBZRLE deltas (the source then sends pages whole)\n"
+		"  --postcopy-order O    post-copy: the background fills the pages written last\n"
+		"                        first (recent: the last dirty set, then the last\n"
+		"                        rounds; the default), or in address order (address)\n"
+		"  --from-file F         replay a stream captured with the source's --wire-log F\n"
+		"                        instead of listening (not a post-copy one; answers\n"
+		"                        are dropped)\n"
 		"Both:\n"
 		"  --secret-file F       a shared secret: the source proves it knows it\n"
 		"                        (HMAC-SHA256 over the destination's nonce)\n",

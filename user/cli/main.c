@@ -40,6 +40,8 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_RECORD_WS,
 	OPT_WIRE_LOG,
+	OPT_FROM_FILE,
+	OPT_POSTCOPY_ORDER,
 	OPT_TIMEOUT,
 	OPT_PREFETCH_DELAY,
 	OPT_TRACK_MODE,
@@ -56,6 +58,7 @@ enum {
 	OPT_MAX_ROUNDS,
 	OPT_DOWNTIME_LIMIT,
 	OPT_MAX_BANDWIDTH,
+	OPT_BANDWIDTH,
 	OPT_XBZRLE,
 	OPT_NO_XBZRLE,
 	OPT_AUTO_CONVERGE,
@@ -93,6 +96,8 @@ static const struct option long_opts[] = {
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "record-ws", optional_argument, NULL, OPT_RECORD_WS },
 	{ "wire-log", required_argument, NULL, OPT_WIRE_LOG },
+	{ "from-file", required_argument, NULL, OPT_FROM_FILE },
+	{ "postcopy-order", required_argument, NULL, OPT_POSTCOPY_ORDER },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "lazy-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "prefetch-delay", required_argument, NULL, OPT_PREFETCH_DELAY },
@@ -109,6 +114,7 @@ static const struct option long_opts[] = {
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT },
 	{ "max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH },
+	{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
 	{ "xbzrle", optional_argument, NULL, OPT_XBZRLE },
 	{ "no-xbzrle", no_argument, NULL, OPT_NO_XBZRLE },
 	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
@@ -328,6 +334,18 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 		case OPT_WIRE_LOG:
 			o->wire_log = optarg;
 			break;
+		case OPT_FROM_FILE:
+			o->from_file = optarg;
+			break;
+		case OPT_POSTCOPY_ORDER:
+			if (strcmp(optarg, "recent") && strcmp(optarg, "address")) {
+				fprintf(stderr,
+					"ferry: bad --postcopy-order '%s' (recent or address)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->address_order = !strcmp(optarg, "address");
+			break;
 		case OPT_ORPHAN_TIMEOUT:
 			if (parse_int(optarg, 1, 86400, &v)) {
 				fprintf(stderr, "ferry: bad --orphan-timeout '%s' (1..86400 s)\n",
@@ -449,6 +467,16 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 				return -EINVAL;
 			}
 			o->max_bandwidth = v;
+			break;
+		case OPT_BANDWIDTH:
+			if (parse_size(optarg, &v) || v < 4096) {
+				fprintf(stderr,
+					"ferry: bad --bandwidth '%s' (bytes per second, >= 4096; "
+					"K, M, G suffixes)\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->bandwidth = v;
 			break;
 		case OPT_XBZRLE:
 			v = 64L << 20; /* MCACHE_DEFAULT_BYTES */

@@ -784,3 +784,40 @@ int ber_frame(const void *buf, size_t len, size_t max, size_t base, size_t *tota
 	*total = hdr + (size_t)clen;
 	return 1;
 }
+
+/* The names of the PDUs in @allowed, ", " between them. */
+static void pdu_list(unsigned int allowed, const char *(*name)(unsigned int), char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned int i = 0; i < 32 && n < len; i++) {
+		if (!(allowed & (1u << i)) || !strcmp(name(i), "?"))
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name(i));
+	}
+}
+
+int ber_pdu_begin(struct ber_dec *d, const void *buf, size_t len, size_t base, unsigned int allowed,
+		  const char *(*name)(unsigned int), const char *protocol, uint32_t *num)
+{
+	char got[48], list[200];
+	struct ber_tlv t;
+	bool known;
+	int ret;
+
+	ber_dec_init(d, buf, len, base);
+	ret = ber_peek(d, &t);
+	if (ret)
+		return ret;
+	*num = BER_TAG_NUMBER(t.tag);
+	known = BER_TAG_CLASS(t.tag) == BER_APPLICATION && BER_TAG_CONSTRUCTED(t.tag) &&
+		*num < 32 && strcmp(name(*num), "?");
+	if (known && (allowed & (1u << *num)))
+		return 0;
+	pdu_list(allowed, name, list, sizeof(list));
+	if (known)
+		return ber_fail(d, t.off, "expected one of %s; got %s", list, name(*num));
+	return ber_fail(d, t.off, "expected one of %s; got %s (not a PDU of %s)", list,
+			ber_tag_name(t.tag, got, sizeof(got)), protocol);
+}

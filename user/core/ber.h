@@ -212,4 +212,17 @@ int ber_done(struct ber_dec *d);
 int ber_frame(const void *buf, size_t len, size_t max, size_t base, size_t *total,
 	      struct ber_err *e);
 
+/*
+ * ber_pdu_begin - the prelude of a PDU decoder for a protocol whose PDUs are
+ * constructed [APPLICATION n] elements, n < 32: start decoding @len octets
+ * at @buf (stream offset @base, as ber_dec_init) and read the PDU's tag
+ * without moving past it. @name(n) names PDU n, "?" for a number that is
+ * not one; @protocol says whose PDUs they are, for the message. A tag that
+ * is not a PDU, or a PDU not in the mask @allowed (bit n), is refused at its
+ * offset: "expected one of Ready, Error; got Verdict" or "got INTEGER (not a
+ * PDU of PROTOCOL)". Returns 0 with *@num, or -EBADMSG (d->err filled).
+ */
+int ber_pdu_begin(struct ber_dec *d, const void *buf, size_t len, size_t base, unsigned int allowed,
+		  const char *(*name)(unsigned int), const char *protocol, uint32_t *num);
+
 #endif

@@ -61,7 +61,7 @@ int mig_send(struct mig_conn *c, struct ber_enc *e)
 		pr_err("%s: cannot encode a PDU: %s", c->peer, strerror(-err));
 		goto out;
 	}
-	err = write_all(c->fd, e->buf, e->len);
+	err = c->sink ? 0 : write_all(c->fd, e->buf, e->len);
 	if (err) {
 		pr_err("%s: send of %zu octets at stream offset %llu failed: %s", c->peer, e->len,
 		       (unsigned long long)c->sent, strerror(-err));

@@ -230,7 +230,8 @@ int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items)
 	return ber_end(e);
 }
 
-int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg)
+static int enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg, bool times,
+		       uint64_t section_us, uint64_t restore_us)
 {
 	size_t len = msg ? strlen(msg) : 0;
 
@@ -240,7 +241,24 @@ int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg)
 	ber_put_bool(e, BER_BOOLEAN, ok);
 	ber_put_int(e, BER_INTEGER, root);
 	ber_put_utf8(e, BER_UTF8STRING, msg ? msg : "", len);
+	if (times) {
+		ber_begin(e, BER_SEQUENCE);
+		ber_put_uint(e, BER_INTEGER, section_us);
+		ber_put_uint(e, BER_INTEGER, restore_us);
+		ber_end(e);
+	}
 	return ber_end(e);
+}
+
+int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg)
+{
+	return enc_verdict(e, ok, root, msg, false, 0, 0);
+}
+
+int mig_enc_verdict_times(struct ber_enc *e, bool ok, pid_t root, const char *msg,
+			  uint64_t section_us, uint64_t restore_us)
+{
+	return enc_verdict(e, ok, root, msg, true, section_us, restore_us);
 }
 
 int mig_enc_postcopy(struct ber_enc *e, uint32_t port)
@@ -460,6 +478,14 @@ static int dec_verdict(struct ber_dec *d, struct mig_pdu *p)
 	p->verdict.root = (pid_t)root;
 	ber_get_utf8(d, BER_UTF8STRING, "Verdict.message", PS_MAX_TEXT, &p->verdict.msg,
 		     &p->verdict.msg_len);
+	if (ber_next_is(d, BER_SEQUENCE) > 0) {
+		ber_enter(d, BER_SEQUENCE, "Verdict.times");
+		ber_get_uint(d, BER_INTEGER, "Verdict.times.finalSectionMicros", 0, UINT64_MAX,
+			     &p->verdict.section_us);
+		ber_get_uint(d, BER_INTEGER, "Verdict.times.restoreMicros", 0, UINT64_MAX,
+			     &p->verdict.restore_us);
+		p->verdict.has_times = ber_leave(d, true) == 0;
+	}
 	return ber_leave(d, true);
 }
 
@@ -483,44 +509,18 @@ static int dec_pages_in(struct ber_dec *d, struct mig_pdu *p)
 	return ber_leave(d, true);
 }
 
-static void allowed_list(unsigned int allowed, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = 0;
-	for (unsigned int i = 0; i < 32 && n < len; i++) {
-		if (!(allowed & (1u << i)) || !strcmp(mig_pdu_name(i), "?"))
-			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", mig_pdu_name(i));
-	}
-}
-
 int mig_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct mig_pdu *p,
 	       struct ber_err *e)
 {
 	struct ber_dec d;
-	struct ber_tlv t;
 	uint32_t num;
-	bool known;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	ber_dec_init(&d, buf, len, base);
-	ret = ber_peek(&d, &t);
+	ret = ber_pdu_begin(&d, buf, len, base, allowed, mig_pdu_name, "the migration stream",
+			    &num);
 	if (ret)
 		goto out;
-	num = BER_TAG_NUMBER(t.tag);
-	known = BER_TAG_CLASS(t.tag) == BER_APPLICATION && BER_TAG_CONSTRUCTED(t.tag) && num < 32 &&
-		strcmp(mig_pdu_name(num), "?");
-	if (!known || !(allowed & (1u << num))) {
-		char got[48], list[200];
-
-		allowed_list(allowed, list, sizeof(list));
-		ret = ber_fail(&d, t.off, "expected one of %s; got %s%s", list,
-			       known ? mig_pdu_name(num) : ber_tag_name(t.tag, got, sizeof(got)),
-			       known ? "" : " (not a PDU of the migration stream)");
-		goto out;
-	}
 	p->type = (enum mig_pdu_type)num;
 	switch (p->type) {
 	case MIG_READY:

@@ -141,6 +141,9 @@ struct mig_pdu {
 			pid_t root; /* the restored root's pid, 0 if none */
 			const char *msg;
 			size_t msg_len;
+			/* DestinationTimes, when sent: the final section's and the restore's */
+			bool has_times;
+			uint64_t section_us, restore_us;
 		} verdict;
 		struct {
 			uint32_t port; /* the source's page server, on the stream's address */
@@ -189,6 +192,9 @@ int mig_enc_page_xbzrle(struct ber_enc *e, const void *delta, size_t len);
 int mig_enc_pages_close(struct ber_enc *e);
 int mig_enc_end(struct ber_enc *e, uint64_t round, uint64_t items);
 int mig_enc_verdict(struct ber_enc *e, bool ok, pid_t root, const char *msg);
+/* mig_enc_verdict_times - a Verdict with its DestinationTimes (microseconds). */
+int mig_enc_verdict_times(struct ber_enc *e, bool ok, pid_t root, const char *msg,
+			  uint64_t section_us, uint64_t restore_us);
 /* mig_enc_postcopy - PostcopyServer: the page server of a post-copy listens on @port (1..65535). */
 int mig_enc_postcopy(struct ber_enc *e, uint32_t port);
 /* mig_enc_pages_in - PagesIn: the destination's last word in a post-copy. */
@@ -226,6 +232,7 @@ struct mig_conn {
 	size_t in_off;	    /* stream offset of buf[0] */
 	uint64_t sent;	    /* octets sent */
 	long timeout_ms;    /* for each receive; <= 0: none */
+	int sink;	    /* a stream read from a file: what is sent is counted, not written */
 	struct ber_enc enc; /* scratch encoder for senders */
 };
 

@@ -410,43 +410,17 @@ static int dec_bye(struct ber_dec *d, struct ps_pdu *p)
 	return ber_leave(d, true);
 }
 
-static void allowed_list(unsigned int allowed, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (unsigned int t = 0; t < 32 && n < size; t++)
-		if (allowed & (1u << t))
-			n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
-					      ps_pdu_name(t));
-}
-
 int ps_decode(const void *buf, size_t len, size_t base, unsigned int allowed, struct ps_pdu *p,
 	      struct ber_err *e)
 {
 	struct ber_dec d;
-	struct ber_tlv t;
 	uint32_t num;
-	bool known;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	ber_dec_init(&d, buf, len, base);
-	ret = ber_peek(&d, &t);
+	ret = ber_pdu_begin(&d, buf, len, base, allowed, ps_pdu_name, "this protocol", &num);
 	if (ret)
 		goto out;
-	num = BER_TAG_NUMBER(t.tag);
-	known = BER_TAG_CLASS(t.tag) == BER_APPLICATION && BER_TAG_CONSTRUCTED(t.tag) && num < 32 &&
-		strcmp(ps_pdu_name(num), "?");
-	if (!known || !(allowed & (1u << num))) {
-		char got[48], list[160];
-
-		allowed_list(allowed, list, sizeof(list));
-		ret = ber_fail(&d, t.off, "expected one of %s; got %s%s", list,
-			       known ? ps_pdu_name(num) : ber_tag_name(t.tag, got, sizeof(got)),
-			       known ? "" : " (not a PDU of this protocol)");
-		goto out;
-	}
 	p->type = (enum ps_pdu_type)num;
 	switch (p->type) {
 	case PS_SERVER_HELLO:

@@ -25,6 +25,7 @@
 #include "dump_files.h"
 #include "dump_files_priv.h"
 #include "dump_unix_sk.h"
+#include "sock_diag.h"
 
 #include "fdinfo.pb-c.h"
 #include "sk-unix.pb-c.h"
@@ -98,56 +99,24 @@ static int diag_parse(const struct unix_diag_msg *m, size_t len, struct usk_dump
 	return 0;
 }
 
+static int diag_answer(void *arg, const void *msg, size_t len)
+{
+	if (len < sizeof(struct unix_diag_msg))
+		return -EBADMSG;
+	return diag_parse(msg, len, arg);
+}
+
 /* What sock_diag says about unix socket @ino. Returns 0, -ENOENT or -errno. */
 static int diag_read(uint32_t ino, struct usk_dump *u)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct unix_diag_req req;
-	} q = { 0 };
-	union {
-		struct nlmsghdr nh;
-		char buf[8192];
-	} a;
-	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
-	int s, ret = -ENOENT;
-	ssize_t n;
+	struct unix_diag_req req = { .sdiag_family = AF_UNIX,
+				     .udiag_states = ~0u,
+				     .udiag_ino = ino,
+				     .udiag_show =
+					     UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN };
 
-	q.nh.nlmsg_len = sizeof(q);
-	q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	q.nh.nlmsg_flags = NLM_F_REQUEST;
-	q.req.sdiag_family = AF_UNIX;
-	q.req.udiag_states = ~0u;
-	q.req.udiag_ino = ino;
-	q.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
-	q.req.udiag_cookie[0] = q.req.udiag_cookie[1] = ~0u;
-	s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return -errno;
-	if (sendto(s, &q, sizeof(q), 0, (struct sockaddr *)&nl, sizeof(nl)) != sizeof(q)) {
-		ret = -errno;
-		goto out;
-	}
-	n = recv(s, &a, sizeof(a), 0);
-	if (n < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (struct nlmsghdr *h = &a.nh; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-
-			ret = e->error ? e->error : -ENOENT;
-			break;
-		}
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-			ret = diag_parse(NLMSG_DATA(h), h->nlmsg_len - NLMSG_HDRLEN, u);
-			break;
-		}
-	}
-out:
-	close(s);
-	return ret;
+	req.udiag_cookie[0] = req.udiag_cookie[1] = ~0u;
+	return sock_diag_query(&req, sizeof(req), diag_answer, u);
 }
 
 static int get_int(int lfd, int opt, int *v)

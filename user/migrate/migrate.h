@@ -37,12 +37,15 @@ enum migrate_postcopy {
  * command line lends it: open() loads the images directory @dir and listens
  * on @address (any port, *@port gets it) with @secret_file (may be NULL: a
  * local secret on loopback); run() serves one session until it ends (0 when
- * it ended with Bye); free() closes. run() is called in a child process.
+ * it ended with Bye); free() closes. run() is called in a child process,
+ * which tells the source pages() when it ends.
  */
 struct migrate_pager {
 	int (*open)(void *arg, const char *dir, const char *address, const char *secret_file,
 		    int *port);
 	int (*run)(void *arg);
+	/* pages - after run(): pages served, *@fault_pages of them for faults. */
+	uint64_t (*pages)(void *arg, uint64_t *fault_pages);
 	void (*free)(void *arg);
 	void *arg;
 };

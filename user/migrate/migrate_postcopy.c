@@ -48,6 +48,7 @@ static int local_address(int fd, char *buf, size_t len)
 static void pager_child(struct mrounds *r, const char *dir, const char *addr, int pfd)
 {
 	const struct migrate_pager *pg = r->s->o->pager;
+	uint64_t n[2];
 	int port = 0, err;
 
 	/* The source's pages must not outlive the source: die with it. */
@@ -60,12 +61,14 @@ static void pager_child(struct mrounds *r, const char *dir, const char *addr, in
 	err = pg->open(pg->arg, dir, addr, r->s->o->secret_file, &port);
 	if (!err && port <= 0)
 		err = -EINVAL;
-	if (write(3, err ? &err : &port, sizeof(int)) != sizeof(int))
-		_exit(1);
-	close(3);
-	if (err)
+	if (write(3, err ? &err : &port, sizeof(int)) != sizeof(int) || err)
 		_exit(1);
 	err = pg->run(pg->arg);
+	/* What went after the switch: the source's --json reports it. */
+	n[0] = pg->pages(pg->arg, &n[1]);
+	if (write(3, n, sizeof(n)) != sizeof(n))
+		err = -EIO;
+	close(3);
 	pg->free(pg->arg);
 	_exit(err ? 1 : 0);
 }
@@ -98,10 +101,12 @@ static int start_pager(struct mrounds *r, const char *dir)
 	close(p[1]);
 	if (!err) {
 		r->pager = pid;
+		r->pager_fd = p[0];
 		if (read(p[0], &v, sizeof(v)) != sizeof(v))
 			v = -EIO;
+	} else {
+		close(p[0]);
 	}
-	close(p[0]);
 	if (!err && v <= 0) {
 		err = v ? v : -EIO;
 		postcopy_stop(r);
@@ -119,6 +124,9 @@ static int start_pager(struct mrounds *r, const char *dir)
 
 void postcopy_stop(struct mrounds *r)
 {
+	if (r->pager_fd >= 0)
+		close(r->pager_fd);
+	r->pager_fd = -1;
 	if (r->pager <= 0)
 		return;
 	kill(r->pager, SIGKILL);
@@ -157,6 +165,7 @@ int postcopy_finish(struct mrounds *r)
 	struct mig_pdu p;
 	char msg[PS_MAX_TEXT + 1];
 	int err, status = 0;
+	uint64_t n[2];
 
 	/* The pages come as fast as the destination pulls them: no time limit here. */
 	s->c.timeout_ms = 0;
@@ -172,6 +181,8 @@ int postcopy_finish(struct mrounds *r)
 			pr_err("%s: not every page reached the destination: %s", s->c.peer, msg);
 			err = -EREMOTEIO;
 		} else {
+			r->t_pages_in = mono_us();
+			r->pc_left = p.pages_in.pages;
 			pr_info("%s: every page is in (%llu held only here): %s", s->c.peer,
 				(unsigned long long)p.pages_in.pages, msg);
 		}
@@ -189,5 +200,13 @@ int postcopy_finish(struct mrounds *r)
 		err = -EIO;
 	}
 	r->pager = 0;
+	if (!err && read(r->pager_fd, n, sizeof(n)) == sizeof(n)) {
+		r->pc_served = n[0];
+		r->pc_fault = n[1];
+		pr_info("%s: the page server served %llu pages after the switch (%llu for faults)",
+			s->c.peer, (unsigned long long)n[0], (unsigned long long)n[1]);
+	}
+	close(r->pager_fd);
+	r->pager_fd = -1;
 	return err;
 }

@@ -80,8 +80,15 @@ struct mrounds {
 	uint64_t t_sent;  /* when the final end mark was sent */
 	uint64_t final_full, final_zero, final_xbzrle, final_bytes, verdict_us;
 	pid_t dest_root;
+	/* the destination's part of the downtime, when its Verdict says (DestinationTimes) */
+	int dest_times;
+	uint64_t dest_section_us, dest_restore_us;
 	pid_t pager; /* post-copy: the page server's process, 0 if none */
 	int pager_port;
+	int pager_fd; /* its pipe: the port, then at its end what it served; -1 if none */
+	/* post-copy: pages only the source held (the destination's count), served, for faults */
+	uint64_t pc_left, pc_served, pc_fault;
+	uint64_t t_pages_in;   /* when the destination said every page is in */
 	struct mthrottle *thr; /* --auto-converge, once it acted */
 };
 

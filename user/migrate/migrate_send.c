@@ -273,6 +273,14 @@ int mrounds_wait_verdict(struct mrounds *r)
 	r->dest_root = p.verdict.root;
 	pr_info("%s: the tree runs on the destination (root pid %d there): %s", s->c.peer,
 		p.verdict.root, msg);
+	if (p.verdict.has_times) {
+		r->dest_times = 1;
+		r->dest_section_us = p.verdict.section_us;
+		r->dest_restore_us = p.verdict.restore_us;
+		pr_info("%s: the destination took %llu us for the final section, %llu us to restore",
+			s->c.peer, (unsigned long long)p.verdict.section_us,
+			(unsigned long long)p.verdict.restore_us);
+	}
 	return 0;
 }
 
@@ -395,7 +403,7 @@ static int precopy(struct mrounds *r, const char *work)
 int migrate_send(const struct migrate_opts *o)
 {
 	struct msend s = { .o = o };
-	struct mrounds r = { .s = &s };
+	struct mrounds r = { .s = &s, .pager_fd = -1 };
 	char work[PATH_MAX - 64], final_dir[PATH_MAX];
 	uint64_t t_start = mono_us();
 	int fd = -1, err, made_work = 0;
@@ -475,11 +483,16 @@ int migrate_send(const struct migrate_opts *o)
 		if (o->json)
 			printf("{\"event\":\"done\",\"rounds\":%u,\"root_pid\":%d,"
 			       "\"downtime_ms\":%.3f,\"final_dump_ms\":%.3f,\"final_send_ms\":%.3f,"
-			       "\"verdict_wait_ms\":%.3f,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
+			       "\"verdict_wait_ms\":%.3f,\"freeze_ms\":%.3f,\"final_memdump_ms\":%.3f,"
+			       "\"dest_final_section_ms\":%.3f,\"dest_restore_ms\":%.3f,"
+			       "\"postcopy\":%s,\"total_ms\":%.3f,\"final_pages_full\":%llu,"
 			       "\"final_pages_zero\":%llu,\"final_pages_xbzrle\":%llu,\"bytes\":%llu}\n",
 			       r.round - 1, r.dest_root, (r.verdict_us - res.freeze_start_us) / 1e3,
 			       (r.t_hold - res.freeze_start_us) / 1e3, (r.t_sent - r.t_hold) / 1e3,
-			       (r.verdict_us - r.t_sent) / 1e3, (mono_us() - t_start) / 1e3,
+			       (r.verdict_us - r.t_sent) / 1e3, res.freezing_us / 1e3,
+			       res.memdump_us / 1e3, r.dest_times ? r.dest_section_us / 1e3 : -1.0,
+			       r.dest_times ? r.dest_restore_us / 1e3 : -1.0,
+			       r.postcopy ? "true" : "false", (mono_us() - t_start) / 1e3,
 			       (unsigned long long)r.final_full, (unsigned long long)r.final_zero,
 			       (unsigned long long)r.final_xbzrle, (unsigned long long)s.c.sent);
 		else if (r.postcopy)
@@ -507,10 +520,25 @@ int migrate_send(const struct migrate_opts *o)
 		if (r.postcopy) {
 			/* The tree is gone: its last pages live in final_dir until all are in. */
 			err = postcopy_finish(&r);
-			if (!err)
-				printf("migrated: every page is in on the destination; total %.1f ms, "
-				       "%.1f MiB sent on the stream\n",
-				       (mono_us() - t_start) / 1e3, s.c.sent / 1048576.0);
+			if (!err && o->json)
+				printf("{\"event\":\"pages_in\",\"pages_left\":%llu,"
+				       "\"pages_served\":%llu,\"pages_served_for_faults\":%llu,"
+				       "\"all_in_ms\":%.3f,\"total_ms\":%.3f}\n",
+				       (unsigned long long)r.pc_left,
+				       (unsigned long long)r.pc_served,
+				       (unsigned long long)r.pc_fault,
+				       (r.t_pages_in - r.verdict_us) / 1e3,
+				       (mono_us() - t_start) / 1e3);
+			else if (!err)
+				printf("migrated: every page is in on the destination %.1f ms after the "
+				       "verdict: %llu pages only the source held, %llu served after the "
+				       "switch (%llu for faults); total %.1f ms, %.1f MiB sent on the "
+				       "stream\n",
+				       (r.t_pages_in - r.verdict_us) / 1e3,
+				       (unsigned long long)r.pc_left,
+				       (unsigned long long)r.pc_served,
+				       (unsigned long long)r.pc_fault, (mono_us() - t_start) / 1e3,
+				       s.c.sent / 1048576.0);
 			fflush(stdout);
 		}
 	}
