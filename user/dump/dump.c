@@ -313,7 +313,8 @@ int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
-		       struct dump_preload *pl, struct page_buffers *bufs)
+		       struct dump_preload *pl, struct page_buffers *bufs,
+		       struct dump_mm_plan *plans)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
@@ -358,7 +359,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 					.sighand_id = (uint32_t)(4 * i + 4),
 					.cg_set = cg_sets[i] };
 		struct dump_mm_stats ms;
-		uint64_t t0;
+		uint64_t t0, t_core;
 
 		err = dump_interrupted();
 		if (err)
@@ -372,6 +373,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		}
 		if (!i)
 			*root_ids = ids;
+		t_core = mono_us();
 		err = dump_core_proc(p, &ids, sfd);
 		if (err)
 			goto out;
@@ -395,10 +397,16 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 					       &inc, &use, res);
 			if (!err)
 				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pw,
-						   use ? &inc : NULL, &ms);
+						   use ? &inc : NULL, &ms,
+						   plans ? &plans[i] : NULL);
 			tracker_round_free(&round);
 			free(prun);
 		}
+		pr_debug("pid %d: core and files %llu us, address space %llu us (%llu us scanning "
+			 "pages)",
+			 p->pid, (unsigned long long)(t0 - t_core),
+			 (unsigned long long)(mono_us() - t0),
+			 (unsigned long long)(ms.scan_ns / 1000));
 		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += ms.pw.write_ns / 1000;
 		res->pages_scanned += ms.pages_scanned;
@@ -470,8 +478,14 @@ int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct du
 	return 0;
 }
 
-int dump_tree(const struct dump_opts *o, struct dump_result *res)
+/*
+ * One attempt of dump_tree: @bg copies the memory in the background
+ * (dump_bg_copy), else while frozen. -EAGAIN: the background snapshot was
+ * spoiled, nothing was published.
+ */
+static int dump_tree_once(const struct dump_opts *o, struct dump_result *res, int bg)
 {
+	struct dump_mm_plan *plans = NULL;
 	char staging[64];
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
@@ -505,17 +519,31 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	frozen = 1;
 
 	trk = calloc(t.nr, sizeof(*trk));
-	err = trk ? attach_trackers(&t, trk) : -ENOMEM;
+	if (bg)
+		plans = calloc(t.nr ? t.nr : 1, sizeof(*plans));
+	err = trk && (plans || !bg) ? attach_trackers(&t, trk) : -ENOMEM;
 	if (!err)
-		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs);
-	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
+		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs, plans);
+	/*
+	 * Tracking ends with the dump, whatever its outcome, while the tree is still
+	 * frozen: its uffd is gone before the background snapshot registers its own.
+	 */
 	dump_stop_trackers(t.nr, trk, 1);
+	if (!err && bg) {
+		struct page_writer_opts pw = o->pw;
+
+		pw.bufs = bufs;
+		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
+		err = dump_bg_copy(&t, sfd, plans, &pw, res, t_frozen);
+	}
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
-		pstree_release(&t);
-		res->frozen_us = mono_us() - t_frozen;
+		if (!bg) {
+			pstree_release(&t);
+			res->frozen_us = mono_us() - t_frozen;
+		}
 		pr_info("released the tree of pid %d; it continues", o->pid);
 		err = dump_sync_images(sfd, o->dir);
 		img_sync_on_commit(prev_sync);
@@ -546,6 +574,9 @@ out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
 	       strerror(-err));
 out_free:
+	for (size_t i = 0; plans && i < t.nr; i++)
+		dump_mm_plan_free(&plans[i]);
+	free(plans);
 	if (frozen)
 		pstree_free(&t);
 	free(trk);
@@ -561,5 +592,22 @@ out_sig:
 		close(parent_fd);
 	dump_remove_dir(dirfd, staging);
 	close(dirfd);
+	return err;
+}
+
+int dump_tree(const struct dump_opts *o, struct dump_result *res)
+{
+	int bg = o->leave_running && !o->frozen_copy, err;
+
+	err = dump_tree_once(o, res, bg);
+	if (err == -EAGAIN && bg) {
+		pr_info("pid %d: the tree changed its memory map under the background copy: taking "
+			"the dump again, its memory copied while it is frozen",
+			o->pid);
+		err = dump_tree_once(o, res, 0);
+		res->bg_retried = 1;
+	}
+	if (!res->copy_path)
+		res->copy_path = "frozen";
 	return err;
 }
