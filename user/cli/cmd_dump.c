@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOG_PREFIX ""
 #include "cli.h"
@@ -22,6 +23,7 @@ static int run(struct cli_opts *o)
 	d.dir = o->images_dir;
 	d.leave_running = o->leave_running;
 	d.frozen_copy = o->frozen_copy;
+	d.progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
 	d.shell_job = o->shell_job;
 	d.file_locks = o->file_locks;
 	d.prev_dir = o->prev_dir;
@@ -65,7 +67,7 @@ const struct cli_cmd cmd_dump = {
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
 		"                  [--frozen-copy] [--shell-job] [--file-locks] [-v[N]]\n"
-		"                  [--log-file F]\n\n"
+		"                  [--log-file F] [--progress | --no-progress]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -85,6 +87,10 @@ const struct cli_cmd cmd_dump = {
 		"                        kernel or the tree does not allow it, while frozen\n"
 		"  --frozen-copy         with --leave-running: copy the memory while the tree\n"
 		"                        is frozen (no write-protection)\n"
+		"  --progress, --no-progress\n"
+		"                        a line with the memory copied, the rate and the time\n"
+		"                        left, on stderr (default: when stderr is a terminal;\n"
+		"                        dumps shorter than half a second print none)\n"
 		"  -j, --shell-job       the tree runs in the caller's terminal: dump the fds on\n"
 		"                        its controlling tty (refused without this option)\n"
 		"  --file-locks          dump the POSIX (fcntl/lockf), OFD and flock locks the\n"

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,15 @@ int bgsnap_create(struct bgsnap **out, size_t max_procs)
 	}
 	b->max = max_procs;
 	b->stop_fd = -1;
-	pthread_mutex_init(&b->lock, NULL);
+	{
+		pthread_mutexattr_t a;
+
+		/* The fault thread runs SCHED_FIFO: the writer holding the lock inherits that. */
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+		pthread_mutex_init(&b->lock, &a);
+		pthread_mutexattr_destroy(&a);
+	}
 	*out = b;
 	return 0;
 }
@@ -569,6 +578,17 @@ int bgsnap_start(struct bgsnap *b)
 		return err;
 	}
 	b->started = 1;
+	/*
+	 * A thread of the target waits in its write fault until this thread runs:
+	 * on a busy machine, scheduling latency would be most of that wait.
+	 */
+	{
+		struct sched_param sp = { .sched_priority = 1 };
+		int e = pthread_setschedparam(b->thread, SCHED_FIFO, &sp);
+
+		if (e)
+			pr_debug("the fault thread stays SCHED_OTHER: %s", strerror(e));
+	}
 	return 0;
 }
 

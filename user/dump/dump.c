@@ -33,6 +33,7 @@
 #include "util.h"
 #include "proc_parse.h"
 #include "pstree.h"
+#include "progress.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
 #include "tracker.h"
@@ -322,6 +323,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	uint32_t *cg_sets = NULL;
 	struct shmem_dump *shm = NULL;
 	struct shmem_dump_stats ss = { 0 };
+	uint64_t t_step[3] = { 0 };
 	int err;
 
 	if (bufs)
@@ -340,10 +342,12 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (err)
 		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
+	t_step[0] = mono_us();
 	err = dump_check_tree(t, &fo, NULL);
 	if (err)
 		goto out;
 	fault_point("frozen");
+	t_step[1] = mono_us();
 	cg_sets = calloc(t->nr ? t->nr : 1, sizeof(*cg_sets));
 	err = cg_sets ? dump_cgroup_tree(t, sfd, cg_sets) : -ENOMEM;
 	if (err)
@@ -424,6 +428,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
+	t_step[2] = mono_us();
 	/* Shared memory once for the tree, its pages ids after the processes' ones. */
 	err = files_dump_memfd_shmem(files, shm);
 	{
@@ -444,6 +449,11 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (!err)
 		err = dump_write_pstree(t, sfd);
 	fault_point("images");
+	pr_debug("frozen steps: preflight %llu us, processes %llu us, shared memory and the "
+		 "tree's images %llu us",
+		 (unsigned long long)(t_step[1] - t_step[0]),
+		 (unsigned long long)(t_step[2] - t_step[1]),
+		 (unsigned long long)(mono_us() - t_step[2]));
 out:
 	free(cg_sets);
 	shmem_dump_free(shm);
@@ -483,8 +493,10 @@ int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct du
  * (dump_bg_copy), else while frozen. -EAGAIN: the background snapshot was
  * spoiled, nothing was published.
  */
-static int dump_tree_once(const struct dump_opts *o, struct dump_result *res, int bg)
+static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res, int bg)
 {
+	struct dump_opts oo = *o_in, *o = &oo;
+	struct progress prog;
 	struct dump_mm_plan *plans = NULL;
 	char staging[64];
 	struct pstree t;
@@ -497,6 +509,9 @@ static int dump_tree_once(const struct dump_opts *o, struct dump_result *res, in
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
 
 	memset(res, 0, sizeof(*res));
+	progress_start(&prog, o->progress, "dump",
+		       o->progress ? tree_anon_pages(o->pid, 0) * 4096 : 0);
+	oo.pw.progress = &prog;
 	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
@@ -513,6 +528,12 @@ static int dump_tree_once(const struct dump_opts *o, struct dump_result *res, in
 	err = dump_bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
+	/*
+	 * The background snapshot's frozen window is short: the VMA iterator's
+	 * load (tens of ms on a busy machine) is waited for before, not inside it.
+	 */
+	if (bg)
+		dump_preload_join(&pl);
 	err = dump_freeze_timed(&t, o->pid, PSTREE_ZOMBIES, res, &t_frozen);
 	if (err)
 		goto out_sig;
@@ -581,6 +602,7 @@ out_free:
 		pstree_free(&t);
 	free(trk);
 out_sig:
+	progress_end(&prog);
 	if (prev_sync >= 0)
 		img_sync_on_commit(prev_sync);
 	dump_preload_join(&pl);

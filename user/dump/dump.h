@@ -40,6 +40,7 @@ struct dump_opts {
 	 * path before the background snapshot, bgsnap.h), not after its release.
 	 */
 	int frozen_copy;
+	int progress;	/* draw a progress line on stderr (progress.h) */
 	int shell_job;	/* the tree's terminal is the caller's: dump it as a TTY */
 	int file_locks; /* dump the file locks the tree holds (else: refused) */
 	/*

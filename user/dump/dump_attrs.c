@@ -141,28 +141,26 @@ int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
 	return 0;
 }
 
-/* "lo" in the VmFlags of the VMA at @addr of @pid: 1, 0, or -errno. */
-static int vma_locked(pid_t pid, uint64_t addr)
+/*
+ * VmLck of @pid in KiB (mm->locked_vm), or -errno. Read, not smaps: smaps
+ * walks the page tables of every VMA (its cost grows with memory, inside the
+ * frozen window).
+ */
+static long vm_lck_kib(pid_t pid)
 {
-	char path[64], line[1024];
-	int in = 0, ret = -ENOENT;
+	char path[64], line[256];
+	long kib = -ENOENT;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (ret < 0 && fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
-		char perms[8];
-
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4)
-			in = s <= addr && addr < e;
-		else if (in && !strncmp(line, "VmFlags:", 8))
-			ret = !!strstr(line, " lo");
-	}
+	while (kib < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kib) != 1)
+			kib = -ENOENT;
 	fclose(f);
-	return ret;
+	return kib;
 }
 
 /*
@@ -174,7 +172,7 @@ static int vma_locked(pid_t pid, uint64_t addr)
 static int check_remote(pid_t pid, int *refused)
 {
 	struct rsys r;
-	long addr = 0, thp = 0;
+	long addr = 0, thp = 0, lck;
 	int err, locked = 0;
 
 	err = remote_thp_disable(pid, &thp);
@@ -189,14 +187,16 @@ static int check_remote(pid_t pid, int *refused)
 	err = rsys_prepare(&r, pid);
 	if (err)
 		return err;
+	/* A mapping made under mlockall(MCL_FUTURE) is VM_LOCKED: it adds to VmLck. */
+	lck = vm_lck_kib(pid);
 	err = rsys_call(&r, &addr, __NR_mmap, 0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 			(uint64_t)-1, 0);
 	if (!err && addr < 0 && addr > -4096)
 		err = (int)addr;
 	if (!err) {
-		long ret = 0;
+		long ret = 0, now = vm_lck_kib(pid);
 
-		locked = vma_locked(pid, (uint64_t)addr);
+		locked = lck < 0 ? (int)lck : now < 0 ? (int)now : now > lck;
 		err = rsys_call(&r, &ret, __NR_munmap, (uint64_t)addr, 4096, 0, 0, 0, 0);
 		if (!err && ret)
 			err = (int)ret;

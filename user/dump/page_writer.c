@@ -29,6 +29,7 @@
 #include "page_writer_priv.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
+#include "progress.h"
 
 static void set_pages_path(struct page_writer *pw)
 {
@@ -150,6 +151,7 @@ int page_writer_add(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
 		err = pw_note(pw, addr, len >> PW_PAGE_SHIFT, PE_PRESENT);
 		if (err)
 			goto fail;
+		progress_add(pw->progress, len);
 		pw->cur_fill += len;
 		pw->file_off += len;
 		pw->st.pages_written += len >> PW_PAGE_SHIFT;
@@ -292,6 +294,7 @@ static int pw_open(struct page_writer **out, int dirfd, pid_t pid, const char *p
 
 	pw->flags = opts ? opts->flags : 0;
 	pw->hook = opts ? opts->hook : NULL;
+	pw->progress = opts ? opts->progress : NULL;
 	pw->direct = !(pw->flags & PAGE_WRITER_BUFFERED);
 	fl = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
 	pw->pages_fd = openat(dirfd, pw->pages_tmpname, fl | (pw->direct ? O_DIRECT : 0), 0600);

@@ -46,6 +46,7 @@
  * is frozen only while its memory is copied, not while the disk catches up.
  */
 struct page_buffers;
+struct progress;
 
 /*
  * A hook around each read of the target (the background snapshot, bgsnap.h):
@@ -73,6 +74,7 @@ struct page_writer_opts {
 	 */
 	struct page_buffers *bufs;
 	const struct page_writer_hook *hook; /* NULL: none */
+	struct progress *progress;	     /* bytes copied are added to it (progress.h); NULL */
 };
 
 #define PAGE_WRITER_BUFFERED (1u << 0)

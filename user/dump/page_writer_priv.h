@@ -114,6 +114,7 @@ struct page_writer {
 
 	unsigned flags; /* PAGE_WRITER_* */
 	const struct page_writer_hook *hook;
+	struct progress *progress;
 	struct page_writer_stats st;
 	int err; /* sticky: the first failure */
 };
