@@ -61,7 +61,10 @@ static void rm_rf(const char *dir)
 static pid_t start_wl(const char *name, const char *a1, const char *a2, const char *out)
 {
 	char path[4096], *s = NULL;
-	pid_t pid = fork();
+	pid_t pid;
+
+	unlink(out); /* no "ready" of an earlier run */
+	pid = fork();
 
 	if (!pid) {
 		/* O_APPEND: a restored copy writes after what the original wrote. */

@@ -20,6 +20,7 @@
 
 #define LOG_PREFIX "dump: "
 #include "dump.h"
+#include "dump_attrs.h"
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
@@ -538,6 +539,7 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	if (err)
 		goto out_sig;
 	frozen = 1;
+	dump_attrs_cache(1); /* the tree is frozen: its smaps are read once */
 
 	trk = calloc(t.nr, sizeof(*trk));
 	if (bg)
@@ -550,6 +552,7 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	 * frozen: its uffd is gone before the background snapshot registers its own.
 	 */
 	dump_stop_trackers(t.nr, trk, 1);
+	dump_attrs_cache(0);
 	if (!err && bg) {
 		struct page_writer_opts pw = o->pw;
 

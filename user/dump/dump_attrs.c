@@ -53,55 +53,36 @@ int dump_attrs_mm(pid_t pid, MmEntry *mm)
 }
 
 /*
- * What smaps' VmFlags say that cannot be kept: a range locked on fault
- * (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no image field says
- * so, and an mlock() would fault it all in).
+ * smaps' VmFlags, the part a dump needs: "lf" (locked on fault) and "dp"
+ * (MAP_DROPPABLE; the kernel's bit for it moves between configs). Reading
+ * smaps walks the page tables of every VMA, a cost that grows with memory:
+ * while the tree is frozen (dump_attrs_cache) each process's is read once.
  */
-static int check_smaps_flags(pid_t pid, int *refused)
+struct smaps_vma {
+	uint64_t start, end;
+	unsigned lf : 1, dp : 1;
+};
+
+struct smaps_entry {
+	pid_t pid;
+	struct smaps_vma *v;
+	size_t n;
+};
+
+static struct {
+	int on;
+	struct smaps_entry *e;
+	size_t n;
+} cache;
+
+static int smaps_read(pid_t pid, struct smaps_vma **out, size_t *nr)
 {
 	char path[64], line[1024];
-	unsigned long start = 0, end = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	f = fopen(path, "re");
-	if (!f) {
-		int err = -errno;
-
-		pr_perror("pid %d: cannot open %s", pid, path);
-		return err;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
-		char perms[8];
-
-		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4) {
-			start = s;
-			end = e;
-			continue;
-		}
-		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " lf"))
-			continue;
-		pr_err("pid %d: VMA %#lx-%#lx is locked on fault (mlock2 MLOCK_ONFAULT or "
-		       "mlockall MCL_ONFAULT); not supported",
-		       pid, start, end);
-		*refused = 1;
-	}
-	fclose(f);
-	return 0;
-}
-
-int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
-{
-	char path[64], line[1024];
-	unsigned long start = 0;
-	uint64_t *v = NULL;
+	struct smaps_vma *v = NULL;
 	size_t n = 0, cap = 0;
 	int err = 0;
 	FILE *f;
 
-	*starts = NULL;
-	*nr = 0;
 	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
 	f = fopen(path, "re");
 	if (!f) {
@@ -114,30 +95,131 @@ int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
 		char perms[8];
 
 		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && strlen(perms) == 4) {
-			start = s;
-			continue;
-		}
-		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " dp"))
-			continue;
-		if (n == cap) {
-			uint64_t *m = realloc(v, (cap ? 2 * cap : 8) * sizeof(*m));
+			if (n == cap) {
+				struct smaps_vma *m = realloc(v, (cap ? 2 * cap : 64) * sizeof(*m));
 
-			if (!m) {
-				err = -ENOMEM;
-				break;
+				if (!m) {
+					err = -ENOMEM;
+					break;
+				}
+				v = m;
+				cap = cap ? 2 * cap : 64;
 			}
-			v = m;
-			cap = cap ? 2 * cap : 8;
+			v[n++] = (struct smaps_vma){ .start = s, .end = e };
+			continue;
 		}
-		v[n++] = start;
+		if (n && !strncmp(line, "VmFlags:", 8)) {
+			v[n - 1].lf = !!strstr(line, " lf");
+			v[n - 1].dp = !!strstr(line, " dp");
+		}
 	}
 	fclose(f);
 	if (err) {
 		free(v);
 		return err;
 	}
-	*starts = v;
+	*out = v;
 	*nr = n;
+	return 0;
+}
+
+/* The VMAs of @pid: cached (*@owned NULL) or freshly read (free *@owned). */
+static int smaps_get(pid_t pid, const struct smaps_vma **v, size_t *n, struct smaps_vma **owned)
+{
+	struct smaps_vma *r;
+	size_t nr;
+	int err;
+
+	*owned = NULL;
+	for (size_t i = 0; cache.on && i < cache.n; i++)
+		if (cache.e[i].pid == pid) {
+			*v = cache.e[i].v;
+			*n = cache.e[i].n;
+			return 0;
+		}
+	err = smaps_read(pid, &r, &nr);
+	if (err)
+		return err;
+	if (cache.on) {
+		struct smaps_entry *e = realloc(cache.e, (cache.n + 1) * sizeof(*e));
+
+		if (e) {
+			cache.e = e;
+			cache.e[cache.n++] = (struct smaps_entry){ .pid = pid, .v = r, .n = nr };
+			*v = r;
+			*n = nr;
+			return 0;
+		}
+	}
+	*owned = r;
+	*v = r;
+	*n = nr;
+	return 0;
+}
+
+void dump_attrs_cache(int on)
+{
+	for (size_t i = 0; i < cache.n; i++)
+		free(cache.e[i].v);
+	free(cache.e);
+	cache.e = NULL;
+	cache.n = 0;
+	cache.on = on;
+}
+
+/*
+ * What smaps' VmFlags say that cannot be kept: a range locked on fault
+ * (mlock2(MLOCK_ONFAULT), mlockall(MCL_ONFAULT): "lf"; no image field says
+ * so, and an mlock() would fault it all in).
+ */
+static int check_smaps_flags(pid_t pid, int *refused)
+{
+	const struct smaps_vma *v;
+	struct smaps_vma *owned;
+	size_t n;
+	int err = smaps_get(pid, &v, &n, &owned);
+
+	for (size_t i = 0; !err && i < n; i++) {
+		if (!v[i].lf)
+			continue;
+		pr_err("pid %d: VMA %#llx-%#llx is locked on fault (mlock2 MLOCK_ONFAULT or "
+		       "mlockall MCL_ONFAULT); not supported",
+		       pid, (unsigned long long)v[i].start, (unsigned long long)v[i].end);
+		*refused = 1;
+	}
+	free(owned);
+	return err;
+}
+
+int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr)
+{
+	const struct smaps_vma *v;
+	struct smaps_vma *owned;
+	uint64_t *out = NULL;
+	size_t n, k = 0;
+	int err;
+
+	*starts = NULL;
+	*nr = 0;
+	err = smaps_get(pid, &v, &n, &owned);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		k += v[i].dp;
+	if (k) {
+		out = malloc(k * sizeof(*out));
+		if (!out) {
+			free(owned);
+			return -ENOMEM;
+		}
+		k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].dp)
+				out[k++] = v[i].start;
+	}
+	free(owned);
+	*starts = out;
+	*nr = k;
 	return 0;
 }
 
