@@ -2,7 +2,7 @@
 /*
  * A process that writes pages at a steady rate and times each write, for
  * the background snapshot (dump --leave-running while it writes).
- *   bgwriter PAGES [PAGES_PER_S]
+ *   bgwriter PAGES [PAGES_PER_S [drop]]
  * PAGES (a power of two) pages are mapped and each written once (step k
  * writes page (k * STRIDE) % PAGES: word 0 = k, word 1 = the page's index,
  * the rest pattern_word(word, k)); then it prints
@@ -16,7 +16,8 @@
  * SIGUSR2 it prints the latency of the writes since the last SIGUSR2 (or
  * the start):
  *   bgwriter: writes N p50 X us p99 Y us max Z us step K
- * and starts counting again.
+ * and starts counting again. With "drop", each step first drops the page it
+ * writes (madvise MADV_DONTNEED): memory taken away under a background copy.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@
 #define LAT_MAX (1u << 18)
 
 static volatile sig_atomic_t verify_req, report_req;
+static int drop;
 
 /* Everything verification needs lives in .bss: it is dumped and restored too. */
 static struct {
@@ -127,6 +129,8 @@ static void step(void)
 {
 	uint64_t k = s.k + 1, idx = (k * STRIDE) % s.pages, t0 = now_ns(), dt;
 
+	if (drop)
+		madvise(s.main + idx * PG, PG, MADV_DONTNEED);
 	fill(s.main + idx * PG, k, idx);
 	dt = now_ns() - t0;
 	s.k = k; /* after the page: a page is never ahead of the counter */
@@ -143,6 +147,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rate = argc > 2 ? strtoul(argv[2], NULL, 0) : 1000;
+	drop = argc > 3 && !strcmp(argv[3], "drop");
 	if (!rate)
 		rate = 1;
 	signal(SIGUSR1, on_usr1);

@@ -661,16 +661,6 @@ void bgsnap_hook(struct bgsnap_proc *p, struct page_writer_hook *h)
 	h->arg = p;
 }
 
-int bgsnap_spoiled(struct bgsnap *b)
-{
-	int s;
-
-	pthread_mutex_lock(&b->lock);
-	s = b->spoiled;
-	pthread_mutex_unlock(&b->lock);
-	return s;
-}
-
 int bgsnap_destroy(struct bgsnap *b, struct bgsnap_stats *st)
 {
 	int err;
@@ -684,6 +674,12 @@ int bgsnap_destroy(struct bgsnap *b, struct bgsnap_stats *st)
 			pr_perror("cannot stop the fault thread");
 		pthread_join(b->thread, NULL);
 	}
+	/*
+	 * An unmap or mremap is reported after it happened: read what is still
+	 * queued, so that one the copy ran into is known as such (spoiled).
+	 */
+	for (size_t i = 0; i < b->nr; i++)
+		drain_uffd(&b->procs[i]);
 	for (size_t i = 0; i < b->nr; i++) {
 		struct bgsnap_proc *p = &b->procs[i];
 
@@ -699,6 +695,7 @@ int bgsnap_destroy(struct bgsnap *b, struct bgsnap_stats *st)
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
 	err = b->err;
+	b->st.spoiled = b->spoiled;
 	if (st)
 		*st = b->st;
 	pthread_mutex_destroy(&b->lock);

@@ -26,7 +26,7 @@
  * A process that unmaps, moves or drops (MADV_DONTNEED) memory not copied yet
  * would take it from the snapshot without a fault: the userfaultfd reports
  * those as events (REMOVE, UNMAP, REMAP) and the snapshot is then marked
- * spoiled (bgsnap_spoiled()): the dump is taken again, frozen.
+ * spoiled (bgsnap_stats.spoiled): the dump is taken again, frozen.
  *
  * Not thread-safe: one thread adds processes, starts, writes and destroys;
  * the fault thread is internal.
@@ -52,6 +52,7 @@ struct bgsnap_stats {
 	uint64_t fault_ns_sum, fault_ns_max; /* from reading the fault to the wake */
 	uint64_t events;		     /* REMOVE/UNMAP/REMAP events read */
 	uint64_t store_bytes;		     /* ferry memory that held pages copied ahead */
+	int spoiled; /* memory not copied yet was unmapped, moved or dropped */
 };
 
 /* bgsnap_create - an empty snapshot for at most @max_procs processes. 0 or -ENOMEM. */
@@ -81,15 +82,11 @@ int bgsnap_start(struct bgsnap *b);
 void bgsnap_hook(struct bgsnap_proc *p, struct page_writer_hook *h);
 
 /*
- * bgsnap_spoiled - 1 if some process unmapped, moved or dropped memory not
- * copied yet (its images would not be the memory at the freeze), else 0.
- */
-int bgsnap_spoiled(struct bgsnap *b);
-
-/*
- * bgsnap_destroy - stop the fault thread, lift every protection left and
- * close the userfaultfds (which wakes whatever still waits), free. *@st (may
- * be NULL) gets the counters. NULL is accepted. Returns the first error the
+ * bgsnap_destroy - stop the fault thread, read the events still queued,
+ * lift every protection left and close the userfaultfds (which wakes
+ * whatever still waits), free. *@st (may be NULL) gets the counters, and
+ * whether the snapshot was spoiled: an unmap or mremap is reported only after
+ * it happened, so only this last word on it is sure. NULL is accepted. Returns the first error the
  * fault thread met (0 if none).
  */
 int bgsnap_destroy(struct bgsnap *b, struct bgsnap_stats *st);

@@ -92,10 +92,10 @@ int dump_bg_copy(struct pstree *t, int sfd, const struct dump_mm_plan *plans,
 	res->bg_copy_us = mono_us() - t_rel;
 	res->memdump_us += res->bg_copy_us;
 out:
-	if (b && bgsnap_spoiled(b))
-		err = -EAGAIN;
 	ret = bgsnap_destroy(b, &res->bg);
-	if (!err && ret) {
+	if (res->bg.spoiled)
+		err = -EAGAIN; /* whatever failed, it was the memory map changing under the copy */
+	else if (!err && ret) {
 		pr_errno(ret, "the background copy failed");
 		err = ret;
 	}
