@@ -203,6 +203,13 @@ Test(bgsnap, snapshot_is_the_memory_at_the_freeze)
 	expect_clean(w.pid, "after the dump");
 	expect_writing(&w);
 	snprintf(dir, sizeof(dir), "%s/d", w.dir);
+	if (t_crit()) {
+		err = NULL;
+		rc = t_run(NULL, &err, "%s decode -i %s/pagemap-%d.img >/dev/null", t_crit(), dir,
+			   w.pid);
+		cr_expect_eq(rc, 0, "crit cannot decode the pagemap:\n%s", err ? err : "");
+		free(err);
+	}
 	restore_and_verify(&w, dir);
 	bw_stop(&w);
 }
