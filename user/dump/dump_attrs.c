@@ -18,6 +18,7 @@
 #include "compat.h"
 #include "dump_attrs.h"
 #include "log.h"
+#include "proc_parse.h"
 #include "rsys.h"
 #include "vma_status.h"
 
@@ -55,8 +56,10 @@ int dump_attrs_mm(pid_t pid, MmEntry *mm)
 /*
  * smaps' VmFlags, the part a dump needs: "lf" (locked on fault) and "dp"
  * (MAP_DROPPABLE; the kernel's bit for it moves between configs). Reading
- * smaps walks the page tables of every VMA, a cost that grows with memory:
- * while the tree is frozen (dump_attrs_cache) each process's is read once.
+ * smaps walks the page tables of every VMA, a cost that grows with memory
+ * (30-50 ms per GiB on these loaded VMs): the BPF iterator's vm_flags serve
+ * instead where VM_DROPPABLE's bit could be learnt (droppable_bit), and while
+ * the tree is frozen (dump_attrs_cache) each process's list is read once.
  */
 struct smaps_vma {
 	uint64_t start, end;
@@ -123,6 +126,88 @@ static int smaps_read(pid_t pid, struct smaps_vma **out, size_t *nr)
 	return 0;
 }
 
+/*
+ * The BPF VMA iterator gives the whole vm_flags without walking page tables.
+ * VM_LOCKONFAULT is a fixed low bit; VM_DROPPABLE's bit depends on the
+ * kernel's config, so it is learnt once: a MAP_DROPPABLE mapping of ferry's
+ * own against a plain one, the one high bit that differs. 1 if it is known
+ * (*@bit; 0 where the kernel has no MAP_DROPPABLE), else 0: read smaps.
+ */
+static int droppable_bit(uint64_t *bit)
+{
+	static int state; /* 0 not probed, 1 known, -1 unknown */
+	static uint64_t known;
+	uint64_t fd = 0, fp = 0, diff;
+	struct vma_rec *v = NULL;
+	size_t n = 0;
+	void *d, *pl;
+	int used = 0;
+
+	if (state) {
+		*bit = known;
+		return state > 0;
+	}
+	state = -1;
+	d = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
+	if (d == MAP_FAILED) {
+		if (errno == EINVAL) /* before 6.11: no droppable mappings to find */
+			state = 1;
+		*bit = known = 0;
+		return state > 0;
+	}
+	pl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pl != MAP_FAILED && !proc_read_vmas(getpid(), &v, &n, &used) && used) {
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].start <= (uintptr_t)d && (uintptr_t)d < v[i].end)
+				fd = v[i].vm_flags;
+			if (v[i].start <= (uintptr_t)pl && (uintptr_t)pl < v[i].end)
+				fp = v[i].vm_flags;
+		}
+		diff = (fd ^ fp) & ~0xffffffffull;
+		if (fd && fp && diff && !(diff & (diff - 1))) {
+			known = diff;
+			state = 1;
+		}
+	}
+	free(v);
+	munmap(d, 4096);
+	if (pl != MAP_FAILED)
+		munmap(pl, 4096);
+	pr_debug("VM_DROPPABLE in the iterator's vm_flags: %s %#llx", state > 0 ? "bit" : "unknown",
+		 (unsigned long long)known);
+	*bit = known;
+	return state > 0;
+}
+
+/* The VMAs of @pid from the BPF iterator; -ENOENT when smaps must be read. */
+static int vmas_read(pid_t pid, struct smaps_vma **out, size_t *nr)
+{
+	struct vma_rec *v = NULL;
+	uint64_t dp;
+	size_t n = 0;
+	int used = 0, err;
+
+	if (!droppable_bit(&dp))
+		return -ENOENT;
+	err = proc_read_vmas(pid, &v, &n, &used);
+	if (!err && !used)
+		err = -ENOENT;
+	if (!err) {
+		*out = calloc(n ? n : 1, sizeof(**out));
+		if (!*out)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < n; i++)
+		(*out)[i] = (struct smaps_vma){ .start = v[i].start,
+						.end = v[i].end,
+						.lf = !!(v[i].vm_flags & PROC_VM_LOCKONFAULT),
+						.dp = dp && (v[i].vm_flags & dp) };
+	if (!err)
+		*nr = n;
+	free(v);
+	return err;
+}
+
 /* The VMAs of @pid: cached (*@owned NULL) or freshly read (free *@owned). */
 static int smaps_get(pid_t pid, const struct smaps_vma **v, size_t *n, struct smaps_vma **owned)
 {
@@ -137,7 +222,9 @@ static int smaps_get(pid_t pid, const struct smaps_vma **v, size_t *n, struct sm
 			*n = cache.e[i].n;
 			return 0;
 		}
-	err = smaps_read(pid, &r, &nr);
+	err = vmas_read(pid, &r, &nr);
+	if (err == -ENOENT)
+		err = smaps_read(pid, &r, &nr);
 	if (err)
 		return err;
 	if (cache.on) {
