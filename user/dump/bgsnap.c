@@ -215,6 +215,36 @@ static int remote_uffd(pid_t pid)
 	return err ? err : local;
 }
 
+/* The first registered range of @p that ends above @addr (p->nr_wp if none): they are sorted. */
+static size_t wp_first(const struct bgsnap_proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->nr_wp;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->wp[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Bytes of [a, e) inside @p's registered ranges. */
+static uint64_t wp_bytes(const struct bgsnap_proc *p, uint64_t a, uint64_t e)
+{
+	uint64_t n = 0;
+
+	for (size_t k = wp_first(p, a); k < p->nr_wp && p->wp[k].start < e; k++) {
+		uint64_t s = p->wp[k].start > a ? p->wp[k].start : a;
+		uint64_t t = p->wp[k].end < e ? p->wp[k].end : e;
+
+		n += t - s;
+	}
+	return n;
+}
+
 /* Copy [a, e) of @p's memory into its store (while frozen), through /proc/PID/mem. */
 static int presave(struct bgsnap_proc *p, int mem, uint64_t a, uint64_t e)
 {
@@ -242,12 +272,10 @@ static int arm_seg(struct bgsnap_proc *p, int mem, uint64_t a, uint64_t e)
 {
 	int err = 0;
 
-	for (size_t k = 0; k < p->nr_wp && a < e && !err; k++) {
+	for (size_t k = wp_first(p, a); k < p->nr_wp && a < e && !err; k++) {
 		const struct dump_mm_range *w = &p->wp[k];
 		uint64_t s, t;
 
-		if (w->end <= a)
-			continue;
 		if (w->start >= e)
 			break;
 		s = w->start > a ? w->start : a;
@@ -371,17 +399,11 @@ int bgsnap_add_proc(struct bgsnap *b, pid_t pid, const struct dump_mm_plan *plan
 	if (err)
 		goto fail;
 	t[2] = mono_us();
-	for (size_t k = 0; k < p->nr_wp; k++) {
-		for (size_t i = 0; i < plan->nr; i++) {
-			const struct dump_mm_seg *g = &plan->segs[i];
-			uint64_t s = g->start, e = g->start + g->nr_pages * PG;
+	for (size_t i = 0; i < plan->nr; i++) {
+		const struct dump_mm_seg *g = &plan->segs[i];
 
-			if (g->parent || e <= p->wp[k].start || s >= p->wp[k].end)
-				continue;
-			s = s > p->wp[k].start ? s : p->wp[k].start;
-			e = e < p->wp[k].end ? e : p->wp[k].end;
-			presave_bytes -= e - s;
-		}
+		if (!g->parent)
+			presave_bytes -= wp_bytes(p, g->start, g->start + g->nr_pages * PG);
 	}
 	if (presave_bytes > PRESAVE_MAX) {
 		pr_info("pid %d: %llu MiB of private file mappings: its memory is copied while it "
@@ -461,10 +483,9 @@ static int holds_uncopied(const struct bgsnap_proc *p, uint64_t a, uint64_t e)
 
 static int in_wp(const struct bgsnap_proc *p, uint64_t addr)
 {
-	for (size_t k = 0; k < p->nr_wp; k++)
-		if (addr >= p->wp[k].start && addr < p->wp[k].end)
-			return 1;
-	return 0;
+	size_t k = wp_first(p, addr);
+
+	return k < p->nr_wp && p->wp[k].start <= addr;
 }
 
 /* A write-protect fault: copy the page first if the writer has not, then let the thread go. */
@@ -633,7 +654,7 @@ static int hook_after(void *arg, uint8_t *buf, uint64_t addr, size_t len, int er
 			if (s)
 				memcpy(buf + (a - addr), s, PG);
 		}
-	for (size_t k = 0; k < p->nr_wp && !err; k++) {
+	for (size_t k = wp_first(p, addr); k < p->nr_wp && p->wp[k].start < e && !err; k++) {
 		uint64_t s = p->wp[k].start > addr ? p->wp[k].start : addr;
 		uint64_t t = p->wp[k].end < e ? p->wp[k].end : e;
 
