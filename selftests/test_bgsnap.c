@@ -425,3 +425,17 @@ Test(bgsnap, churning_writer_restores_exactly)
 	restore_and_verify(&w, dir);
 	bw_stop(&w);
 }
+
+/* `ferry check` says whether this kernel lets dump --leave-running copy in the background. */
+Test(bgsnap, check_probes_sync_write_protection, .timeout = 30)
+{
+	char *out = NULL;
+	int rc = t_run(&out, NULL, "%s check 2>&1", t_ferry_bin());
+
+	cr_expect(out && strstr(out, "uffd-wp-sync"), "no uffd-wp-sync line (rc %d):\n%s", rc,
+		  out ? out : "");
+	if (out && strstr(out, "uffd-wp-sync") && geteuid() == 0)
+		cr_expect(strstr(out, "ok       uffd-wp-sync"),
+			  "this kernel (6.18, root) should have it:\n%s", out);
+	free(out);
+}
