@@ -57,6 +57,15 @@ static void rm_rf(const char *dir)
 		fprintf(stderr, "bench_bgsnap: cannot remove %s\n", dir);
 }
 
+/* The stderr file dump_once leaves next to @dir. */
+static void unlink_err(const char *dir)
+{
+	char p[4300];
+
+	snprintf(p, sizeof(p), "%s.err", dir);
+	unlink(p);
+}
+
 /* Start a workload detached (own session, output to @out); wait for "ready". */
 static pid_t start_wl(const char *name, const char *a1, const char *a2, const char *out)
 {
@@ -233,6 +242,8 @@ static int bench_dumps(unsigned long mib)
 	}
 	stop_wl(pid);
 	rm_rf(dir);
+	unlink_err(dir);
+	unlink(out);
 	if (!getenv("CRIU"))
 		printf("(CRIU skipped: set CRIU=/path/to/criu, built as docs/BENCHMARKS.md says)\n");
 	fflush(stdout);
@@ -344,6 +355,8 @@ static int bench_writer(unsigned long mib)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		; /* the restored writer, our orphan (subreaper) */
 	rm_rf(dir);
+	unlink_err(dir);
+	unlink(out);
 	fflush(stdout);
 	return err;
 }
