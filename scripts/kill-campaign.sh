@@ -8,12 +8,17 @@
 # --lazy-pages` of a dump of it: a killed restore is all or nothing, either no
 # process of the tree is left or the tree runs on exactly its memory.
 #
-#   scripts/kill-campaign.sh [-n TRIALS] [-k dump|predump|track|restore|lazy|all]
+#   scripts/kill-campaign.sh [-n TRIALS]
+#                            [-k dump|bgsnap|predump|track|restore|lazy|all]
 #                            [-w WORKLOADS] [-s SEED] [-v] BUILD
 #
 #   -n TRIALS     trials (default 100)
-#   -k KIND       which command to kill (default all: dump, predump, track,
-#                 restore and lazy take turns)
+#   -k KIND       which command to kill (default all: dump, bgsnap, predump,
+#                 track, restore and lazy take turns). bgsnap is `dump
+#                 --leave-running` too, killed mostly after the release, while
+#                 the memory is copied in the background (write-protected
+#                 with a userfaultfd only ferry holds): the target must also
+#                 have no VMA left registered for uffd-wp ("uw" in smaps)
 #   -w WORKLOADS  comma-separated self-verifying workloads of BUILD/workloads
 #                 (default memhog,scribbler,fpu,threads): each trial starts a
 #                 fresh one
@@ -45,7 +50,7 @@ workloads=memhog,scribbler,fpu,threads
 seed=$(date +%s%N)
 verbose=0
 usage() {
-	sed -n '6,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '11,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 while getopts "n:k:w:s:vh" o; do
@@ -64,8 +69,8 @@ build=$(cd "$1" && pwd) || exit 2
 ferry=$build/ferry
 [ -x "$ferry" ] || { echo "kill-campaign: no $ferry" >&2; exit 2; }
 case $kinds in
-all) kinds=(dump predump track restore lazy) ;;
-dump | predump | track | restore | lazy) kinds=("$kinds") ;;
+all) kinds=(dump bgsnap predump track restore lazy) ;;
+dump | bgsnap | predump | track | restore | lazy) kinds=("$kinds") ;;
 *) usage ;;
 esac
 IFS=, read -ra wls <<<"$workloads"
@@ -117,6 +122,7 @@ start_workload() { # $1 name, $2 output file; sets wl_pid
 	memhog) args=(16) ;;
 	scribbler) args=(1024) ;;
 	threads) args=(4) ;;
+	bgwriter) args=(16384 5000) ;;
 	*) args=() ;;
 	esac
 	: >"$2"
@@ -139,7 +145,7 @@ stop_workload() {
 # Become the ferry command of kind $1 against pid $2 with image dir $3.
 run_ferry() {
 	case $1 in
-	dump) exec "$ferry" dump -t "$2" -D "$3" --leave-running ;;
+	dump | bgsnap) exec "$ferry" dump -t "$2" -D "$3" --leave-running ;;
 	predump) exec "$ferry" pre-dump -t "$2" -D "$3" ;;
 	track) exec "$ferry" track -t "$2" ;;
 	restore) exec "$ferry" restore -d -D "$3" ;;
@@ -221,6 +227,10 @@ for ((i = 0; i < trials; i++)); do
 	1) delay=$((tr0[$k.$w] + r % (tr1[$k.$w] - tr0[$k.$w] + 1))) ;;
 	2) delay=$((r % (dur[$k.$w] * 12 / 10 + 1))) ;;
 	esac
+	# bgsnap: two trials in three after the release, while the memory is copied.
+	if [ "$k" = bgsnap ] && ((RANDOM % 3)); then
+		delay=$((tr1[$k.$w] + r % (dur[$k.$w] - tr1[$k.$w] + 1)))
+	fi
 	rm -rf "$tmp/img"
 	if is_restore "$k"; then
 		dump_for_restore "$tmp/img" || exit 1
@@ -257,6 +267,9 @@ for ((i = 0; i < trials; i++)); do
 		nap 0.01
 	done
 	[ -z "$verdict" ] && verdict="stuck (state $st, TracerPid $tr)"
+	if [ "$verdict" = ok ] && [ "$k" = bgsnap ] && grep -q '^VmFlags:.* uw' "/proc/$pid/smaps"; then
+		verdict="stuck: memory still registered for uffd-wp"
+	fi
 	if [ "$verdict" = ok ]; then
 		case $k in predump | track) "$ferry" track -t "$pid" --stop >>"$tmp/ferry.log" 2>&1 ;; esac
 		before=$(grep -c "verify" "$out")

@@ -23,6 +23,8 @@ struct cli_opts {
 	int types;		 /* --types (decode) */
 	int help;		 /* -h / --help */
 	int leave_running;	 /* --leave-running */
+	int frozen_copy;	 /* --frozen-copy */
+	int progress;		 /* --progress 1, --no-progress 0; -1: when stderr is a tty */
 	int shell_job;		 /* -j / --shell-job */
 	int file_locks;		 /* --file-locks */
 	int detached;		 /* -d / --restore-detached */

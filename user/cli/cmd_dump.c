@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOG_PREFIX ""
 #include "cli.h"
@@ -21,6 +22,8 @@ static int run(struct cli_opts *o)
 	d.pid = o->pid;
 	d.dir = o->images_dir;
 	d.leave_running = o->leave_running;
+	d.frozen_copy = o->frozen_copy;
+	d.progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
 	d.shell_job = o->shell_job;
 	d.file_locks = o->file_locks;
 	d.prev_dir = o->prev_dir;
@@ -37,6 +40,23 @@ static int run(struct cli_opts *o)
 	pr_info("pages scanned %llu, written %llu (%.1f MiB), in the parent images %llu",
 		(unsigned long long)r.pages_scanned, (unsigned long long)r.pages_written,
 		(double)r.pages_written * 4096 / (1 << 20), (unsigned long long)r.pages_parent);
+	if (!strcmp(r.copy_path, "background"))
+		pr_info("memory copied in the background (uffd-wp): %llu process(es), %llu pages "
+			"write-protected, %llu copied while frozen (file-private), %llu process(es) "
+			"copied frozen; copy %llu us after the release, %llu write faults (%llu pages "
+			"copied first), fault service avg %llu us max %llu us, %llu memory events",
+			(unsigned long long)r.bg.procs, (unsigned long long)r.bg.pages_wp,
+			(unsigned long long)r.bg.pages_presaved,
+			(unsigned long long)r.bg_frozen_procs, (unsigned long long)r.bg_copy_us,
+			(unsigned long long)r.bg.faults, (unsigned long long)r.bg.pages_first,
+			(unsigned long long)(r.bg.faults ? r.bg.fault_ns_sum / r.bg.faults / 1000
+							 : 0),
+			(unsigned long long)(r.bg.fault_ns_max / 1000),
+			(unsigned long long)r.bg.events);
+	else
+		pr_info("memory copied while the tree was frozen%s",
+			r.bg_retried ? " (the background snapshot was spoiled and taken again)"
+				     : "");
 	return 0;
 }
 
@@ -46,7 +66,8 @@ const struct cli_cmd cmd_dump = {
 	.summary = "checkpoint a process tree into CRIU-format images",
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
-		"                  [--shell-job] [--file-locks] [-v[N]] [--log-file F]\n\n"
+		"                  [--frozen-copy] [--shell-job] [--file-locks] [-v[N]]\n"
+		"                  [--log-file F] [--progress | --no-progress]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -59,7 +80,17 @@ const struct cli_cmd cmd_dump = {
 		"                        (relative to DIR, or absolute). Pages not written since\n"
 		"                        then are recorded as in the parent, not copied; DIR gets\n"
 		"                        a \"parent\" symlink to P. Tracking stops with the dump.\n"
-		"  --leave-running       let the tree continue after the dump\n"
+		"  --leave-running       let the tree continue after the dump. Its memory is\n"
+		"                        copied after it is released (background snapshot:\n"
+		"                        write-protected with userfaultfd at the freeze, a\n"
+		"                        page the tree writes is copied first); where the\n"
+		"                        kernel or the tree does not allow it, while frozen\n"
+		"  --frozen-copy         with --leave-running: copy the memory while the tree\n"
+		"                        is frozen (no write-protection)\n"
+		"  --progress, --no-progress\n"
+		"                        a line with the memory copied, the rate and the time\n"
+		"                        left, on stderr (default: when stderr is a terminal;\n"
+		"                        dumps shorter than half a second print none)\n"
 		"  -j, --shell-job       the tree runs in the caller's terminal: dump the fds on\n"
 		"                        its controlling tty (refused without this option)\n"
 		"  --file-locks          dump the POSIX (fcntl/lockf), OFD and flock locks the\n"

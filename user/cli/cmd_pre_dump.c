@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `ferry pre-dump`: one round of an iterative dump (see dump.h, tracker.h). */
 #include <stdio.h>
+#include <unistd.h>
 
 #define LOG_PREFIX ""
 #include "cli.h"
@@ -21,6 +22,7 @@ static int run(struct cli_opts *o)
 	d.pid = o->pid;
 	d.dir = o->images_dir;
 	d.prev_dir = o->prev_dir;
+	d.progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
 	cli_track_opts(o, &d.track);
 	err = predump_tree(&d, &r);
 	if (err)
@@ -56,7 +58,8 @@ const struct cli_cmd cmd_pre_dump = {
 	.usage =
 		"Usage: ferry pre-dump -t PID -D DIR [--prev-images-dir P] [--track-mem]\n"
 		"                      [--track-mode M] [--no-bpf] [--bpf-pages N]\n"
-		"                      [--bpf-ranges N] [--bpf-ringbuf SIZE] [-v[N]] [--log-file F]\n\n"
+		"                      [--bpf-ranges N] [--bpf-ringbuf SIZE] [-v[N]] [--log-file F]\n"
+		"                      [--progress | --no-progress]\n\n"
 		"One round of an iterative (pre-copy) dump, as CRIU's pre-dump, also on\n"
 		"kernels without soft-dirty: the tree is frozen only while ferry reads its\n"
 		"dirty bits and lists its pages, then its pages are written while it runs.\n\n"
@@ -83,6 +86,8 @@ const struct cli_cmd cmd_pre_dump = {
 		"  --prev-images-dir P   the previous round's directory (relative to DIR,\n"
 		"                        CRIU's convention, or absolute)\n"
 		"  --track-mem           accepted for CRIU compatibility: pre-dump always tracks\n" CLI_TRACK_OPTS_HELP
+		"  --progress, --no-progress\n"
+		"                        a progress line on stderr (default: on a terminal)\n"
 		"  -v[N]                 -v3 prints the round's statistics\n\n"
 		"Written: inventory.img, pstree.img, pagemap-PID.img, pages-N.img,\n"
 		"stats-dump, parent. A page unmapped between the scan and its copy is written\n"

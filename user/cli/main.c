@@ -24,6 +24,9 @@ enum {
 	OPT_PRETTY,
 	OPT_JSON,
 	OPT_LEAVE_RUNNING,
+	OPT_FROZEN_COPY,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 	OPT_PIDFILE,
 	OPT_PREV_DIR,
 	OPT_TRACK_MEM,
@@ -77,6 +80,9 @@ static const struct option long_opts[] = {
 	{ "pretty", no_argument, NULL, OPT_PRETTY },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
+	{ "frozen-copy", no_argument, NULL, OPT_FROZEN_COPY },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 	{ "restore-detached", no_argument, NULL, 'd' },
@@ -249,6 +255,15 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_LEAVE_RUNNING:
 			o->leave_running = 1;
+			break;
+		case OPT_FROZEN_COPY:
+			o->frozen_copy = 1;
+			break;
+		case OPT_PROGRESS:
+			o->progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			o->progress = 0;
 			break;
 		case 'j':
 			o->shell_job = 1;
@@ -508,9 +523,11 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct cli_opts o = {
-		.verbosity = LOG_DEFAULT_LEVEL, .port = -1, .timeout_ms = -1, .downtime_ms = -1
-	};
+	struct cli_opts o = { .verbosity = LOG_DEFAULT_LEVEL,
+			      .port = -1,
+			      .timeout_ms = -1,
+			      .downtime_ms = -1,
+			      .progress = -1 };
 	const struct cli_cmd *cmd = NULL;
 	size_t i;
 	int err;

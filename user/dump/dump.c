@@ -20,6 +20,7 @@
 
 #define LOG_PREFIX "dump: "
 #include "dump.h"
+#include "dump_attrs.h"
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
@@ -33,6 +34,7 @@
 #include "util.h"
 #include "proc_parse.h"
 #include "pstree.h"
+#include "progress.h"
 #include "pstree.pb-c.h"
 #include "stats.pb-c.h"
 #include "tracker.h"
@@ -351,7 +353,8 @@ struct page_writer_opts dump_pw_for(const struct page_writer_opts *pw, pid_t pid
 /* Everything written while the tree is frozen. */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
-		       struct dump_preload *pl, struct page_buffers *bufs)
+		       struct dump_preload *pl, struct page_buffers *bufs,
+		       struct dump_mm_plan *plans)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job,
 				      .file_locks = o->file_locks,
@@ -361,6 +364,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	uint32_t *cg_sets = NULL;
 	struct shmem_dump *shm = NULL;
 	struct shmem_dump_stats ss = { 0 };
+	uint64_t t_step[3] = { 0 };
 	int err;
 
 	if (bufs)
@@ -379,10 +383,12 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (err)
 		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
+	t_step[0] = mono_us();
 	err = dump_check_tree(t, &fo, NULL);
 	if (err)
 		goto out;
 	fault_point("frozen");
+	t_step[1] = mono_us();
 	cg_sets = calloc(t->nr ? t->nr : 1, sizeof(*cg_sets));
 	err = cg_sets ? dump_cgroup_tree(t, sfd, cg_sets) : -ENOMEM;
 	if (err)
@@ -401,7 +407,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 					.sighand_id = (uint32_t)(4 * i + 4),
 					.cg_set = cg_sets[i] };
 		struct dump_mm_stats ms;
-		uint64_t t0;
+		uint64_t t0, t_core;
 
 		err = dump_interrupted();
 		if (err)
@@ -415,6 +421,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		}
 		if (!i)
 			*root_ids = ids;
+		t_core = mono_us();
 		err = dump_core_proc(p, &ids, sfd);
 		if (err)
 			goto out;
@@ -444,10 +451,16 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 			struct page_writer_opts pwp = dump_pw_for(&pw, p->pid);
 			if (!err)
 				err = dump_mm_proc(p->pid, (uint32_t)(i + 1), files, shm, sfd, &pwp,
-						   use ? &inc : NULL, &ms);
+						   use ? &inc : NULL, &ms,
+						   plans ? &plans[i] : NULL);
 			tracker_round_free(&round);
 			free(prun);
 		}
+		pr_debug("pid %d: core and files %llu us, address space %llu us (%llu us scanning "
+			 "pages)",
+			 p->pid, (unsigned long long)(t0 - t_core),
+			 (unsigned long long)(mono_us() - t0),
+			 (unsigned long long)(ms.scan_ns / 1000));
 		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += ms.pw.write_ns / 1000;
 		res->pages_scanned += ms.pages_scanned;
@@ -465,6 +478,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		fault_point("mm");
 	}
 	res->nr_procs = t->nr;
+	t_step[2] = mono_us();
 	/* Shared memory once for the tree, its pages ids after the processes' ones. */
 	err = files_dump_memfd_shmem(files, shm);
 	{
@@ -489,6 +503,11 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	if (!err)
 		err = dump_write_pstree(t, sfd);
 	fault_point("images");
+	pr_debug("frozen steps: preflight %llu us, processes %llu us, shared memory and the "
+		 "tree's images %llu us",
+		 (unsigned long long)(t_step[1] - t_step[0]),
+		 (unsigned long long)(t_step[2] - t_step[1]),
+		 (unsigned long long)(mono_us() - t_step[2]));
 out:
 	free(cg_sets);
 	shmem_dump_free(shm);
@@ -523,8 +542,16 @@ int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct du
 	return 0;
 }
 
-int dump_tree(const struct dump_opts *o, struct dump_result *res)
+/*
+ * One attempt of dump_tree: @bg copies the memory in the background
+ * (dump_bg_copy), else while frozen. -EAGAIN: the background snapshot was
+ * spoiled, nothing was published.
+ */
+static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res, int bg)
 {
+	struct dump_opts oo = *o_in, *o = &oo;
+	struct progress prog;
+	struct dump_mm_plan *plans = NULL;
 	char staging[64];
 	struct pstree t;
 	struct core_ids root_ids = { 0 };
@@ -536,6 +563,9 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
 
 	memset(res, 0, sizeof(*res));
+	progress_start(&prog, o->progress, "dump",
+		       o->progress ? tree_anon_pages(o->pid, 0) * 4096 : 0);
+	oo.pw.progress = &prog;
 	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
@@ -552,23 +582,45 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	err = dump_bufs_create(o, &bufs);
 	if (err)
 		goto out_sig;
+	/*
+	 * The background snapshot's frozen window is short: the VMA iterator's
+	 * load (tens of ms on a busy machine) is waited for before, not inside it.
+	 */
+	if (bg)
+		dump_preload_join(&pl);
 	err = dump_freeze_timed(&t, o->pid, PSTREE_ZOMBIES, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
+	dump_attrs_cache(1); /* the tree is frozen: its smaps are read once */
 
 	trk = calloc(t.nr, sizeof(*trk));
-	err = trk ? attach_trackers(&t, trk) : -ENOMEM;
+	if (bg)
+		plans = calloc(t.nr ? t.nr : 1, sizeof(*plans));
+	err = trk && (plans || !bg) ? attach_trackers(&t, trk) : -ENOMEM;
 	if (!err)
-		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs);
-	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
+		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs, plans);
+	/*
+	 * Tracking ends with the dump, whatever its outcome, while the tree is still
+	 * frozen: its uffd is gone before the background snapshot registers its own.
+	 */
 	dump_stop_trackers(t.nr, trk, 1);
+	dump_attrs_cache(0);
+	if (!err && bg) {
+		struct page_writer_opts pw = o->pw;
+
+		pw.bufs = bufs;
+		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
+		err = dump_bg_copy(&t, sfd, plans, &pw, res, t_frozen);
+	}
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
-		pstree_release(&t);
-		res->frozen_us = mono_us() - t_frozen;
+		if (!bg) {
+			pstree_release(&t);
+			res->frozen_us = mono_us() - t_frozen;
+		}
 		pr_info("released the tree of pid %d; it continues", o->pid);
 		err = dump_sync_images(sfd, o->dir);
 		img_sync_on_commit(prev_sync);
@@ -599,10 +651,14 @@ out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
 	       strerror(-err));
 out_free:
+	for (size_t i = 0; plans && i < t.nr; i++)
+		dump_mm_plan_free(&plans[i]);
+	free(plans);
 	if (frozen)
 		pstree_free(&t);
 	free(trk);
 out_sig:
+	progress_end(&prog);
 	if (prev_sync >= 0)
 		img_sync_on_commit(prev_sync);
 	dump_preload_join(&pl);
@@ -614,5 +670,22 @@ out_sig:
 		close(parent_fd);
 	dump_remove_dir(dirfd, staging);
 	close(dirfd);
+	return err;
+}
+
+int dump_tree(const struct dump_opts *o, struct dump_result *res)
+{
+	int bg = o->leave_running && !o->frozen_copy, err;
+
+	err = dump_tree_once(o, res, bg);
+	if (err == -EAGAIN && bg) {
+		pr_info("pid %d: the tree changed its memory map under the background copy: taking "
+			"the dump again, its memory copied while it is frozen",
+			o->pid);
+		err = dump_tree_once(o, res, 0);
+		res->bg_retried = 1;
+	}
+	if (!res->copy_path)
+		res->copy_path = "frozen";
 	return err;
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bgsnap.h"
 #include "page_writer.h"
 #include "tracker.h"
 
@@ -34,8 +35,14 @@ struct dump_opts {
 	pid_t pid;	   /* root of the tree */
 	const char *dir;   /* images directory (created if missing) */
 	int leave_running; /* release the tree instead of killing it */
-	int shell_job;	   /* the tree's terminal is the caller's: dump it as a TTY */
-	int file_locks;	   /* dump the file locks the tree holds (else: refused) */
+	/*
+	 * With leave_running: copy the memory while the tree is frozen (the
+	 * path before the background snapshot, bgsnap.h), not after its release.
+	 */
+	int frozen_copy;
+	int progress;	/* draw a progress line on stderr (progress.h) */
+	int shell_job;	/* the tree's terminal is the caller's: dump it as a TTY */
+	int file_locks; /* dump the file locks the tree holds (else: refused) */
 	/*
 	 * The previous images directory of a pre-dump chain, relative to @dir
 	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.
@@ -65,6 +72,16 @@ struct dump_result {
 	struct tracker_events ev;
 	int has_bpf;
 	const char *scan_name; /* what counted written_pages: "PAGEMAP_SCAN" or "soft-dirty" */
+	/*
+	 * How the memory was copied: "frozen", or "background" (leave_running:
+	 * bgsnap.h) with its counters in @bg; bg_copy_us is the copy after the
+	 * release, bg_retried 1 if a spoiled background snapshot was taken again
+	 * frozen.
+	 */
+	const char *copy_path;
+	struct bgsnap_stats bg;
+	uint64_t bg_copy_us, bg_frozen_procs;
+	int bg_retried;
 };
 
 /*

@@ -46,6 +46,13 @@ int dump_attrs_guards(pid_t pid, VmaEntry **out, size_t *nr);
 int dump_attrs_droppable(pid_t pid, uint64_t **starts, size_t *nr);
 
 /*
+ * dump_attrs_cache - @on 1: from now on each process's smaps (a page table
+ * walk of all its memory) is read once and kept; only while the tree is
+ * frozen, so that it cannot change. @on 0: drop what was kept, read afresh.
+ */
+void dump_attrs_cache(int on);
+
+/*
  * dump_attrs_check - preflight: log every object of the refused list above
  * of @p (frozen) with its pid and address range.
  * Returns 0, -ENOTSUP when something was refused, or the -errno of /proc.

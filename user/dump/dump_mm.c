@@ -295,8 +295,24 @@ int dump_mm_plan_add(struct dump_mm_plan *p, uint64_t start, uint64_t end, int p
 	return 0;
 }
 
+static int plan_add_anon(struct dump_mm_plan *p, uint64_t start, uint64_t end)
+{
+	if (p->nr_anon == p->cap_anon) {
+		size_t ncap = p->cap_anon ? p->cap_anon * 2 : 64;
+		struct dump_mm_range *n = realloc(p->anon, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->anon = n;
+		p->cap_anon = ncap;
+	}
+	p->anon[p->nr_anon++] = (struct dump_mm_range){ .start = start, .end = end };
+	return 0;
+}
+
 void dump_mm_plan_free(struct dump_mm_plan *p)
 {
+	free(p->anon);
 	free(p->segs);
 	memset(p, 0, sizeof(*p));
 }
@@ -370,6 +386,8 @@ static int plan_pages(pid_t pid, const struct vma_rec *vmas, const struct vma_cl
 		for (size_t r = 0; r < nr && !err; r++)
 			err = plan_run(plan, inc, runs[r].start,
 				       runs[r].start + runs[r].nr_pages * PAGE_SZ, &di, &pi);
+		if (!err && nr && cls[i].mode == MEM_SCAN_ANON)
+			err = plan_add_anon(plan, vmas[i].start, vmas[i].end);
 	}
 	free(runs);
 	close(pm);
@@ -556,7 +574,7 @@ static int remote_brk(pid_t pid, uint64_t *brk)
 
 int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct shmem_dump *shm,
 		 int dirfd, const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
-		 struct dump_mm_stats *st)
+		 struct dump_mm_stats *st, struct dump_mm_plan *defer)
 {
 	struct dump_mm_plan plan = { 0 };
 	MmEntry mm = MM_ENTRY__INIT;
@@ -639,8 +657,12 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct 
 	err = plan_pages(pid, vmas, cls, n, inc, &plan);
 	st->pages_scanned = plan.pages_scanned;
 	st->scan_ns = plan.scan_ns;
-	if (!err)
+	if (!err && defer) {
+		*defer = plan;
+		memset(&plan, 0, sizeof(plan));
+	} else if (!err) {
 		err = dump_mm_write_plan(pid, &plan, pages_id, dirfd, pw_opts, &st->pw);
+	}
 	if (!err) {
 		char name[64];
 

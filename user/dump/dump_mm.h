@@ -42,9 +42,21 @@ struct dump_mm_seg {
 	int parent;
 };
 
+/* A VMA's range [start, end). */
+struct dump_mm_range {
+	uint64_t start, end;
+};
+
 struct dump_mm_plan {
 	struct dump_mm_seg *segs;
 	size_t nr, cap;
+	/*
+	 * The private anonymous VMAs whose pages the plan holds, in address
+	 * order: the memory a synchronous uffd-wp can cover (bgsnap.h); the
+	 * plan's other pages are of private file mappings.
+	 */
+	struct dump_mm_range *anon;
+	size_t nr_anon, cap_anon;
 	uint64_t pages_scanned, pages_data, pages_parent, scan_ns;
 };
 
@@ -67,11 +79,14 @@ int dump_mm_check(pid_t pid);
  * device and hugetlb mappings, unknown special mappings) with a message
  * naming the pid and the address range.
  * @inc (may be NULL: copy every page) makes the pagemap incremental.
- * Returns 0 or -errno; *st is filled either way.
+ * With @defer (may be NULL) the pages are not written: their plan goes to
+ * *@defer (start zeroed; dump_mm_write_plan() writes it later, the
+ * background snapshot once the tree runs again). Returns 0 or -errno; *st is
+ * filled either way.
  */
 int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct shmem_dump *shm,
 		 int dirfd, const struct page_writer_opts *pw_opts, const struct dump_mm_incr *inc,
-		 struct dump_mm_stats *st);
+		 struct dump_mm_stats *st, struct dump_mm_plan *defer);
 
 /*
  * dump_mm_plan_proc - the pages of process @pid worth dumping (as

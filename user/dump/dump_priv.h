@@ -60,6 +60,18 @@ struct page_writer_opts dump_pw_for(const struct page_writer_opts *pw, pid_t pid
 int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct dump_result *res,
 		      uint64_t *t_frozen);
 
+/*
+ * dump_bg.c: dump_bg_copy - the memory of the frozen tree @t whose images
+ * but the pages are in @sfd, by its deferred @plans: every process joins a
+ * background snapshot (bgsnap.h; one that cannot is copied now, frozen), the
+ * tree is released (res->frozen_us set), and the pages are written while it
+ * runs. Returns 0; -EAGAIN if the snapshot was spoiled (take it again,
+ * frozen); another -errno. On an error before the release the tree is still
+ * frozen (pstree_release() is the caller's, and harmless twice).
+ */
+int dump_bg_copy(struct pstree *t, int sfd, const struct dump_mm_plan *plans,
+		 const struct page_writer_opts *pw, struct dump_result *res, uint64_t t_frozen);
+
 /* dump_dir.c */
 int dump_open_dirs(const struct dump_opts *o, char *staging, size_t len, int *dirfd, int *parent_fd,
 		   int *sfd);

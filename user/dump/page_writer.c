@@ -29,6 +29,7 @@
 #include "page_writer_priv.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
+#include "progress.h"
 
 static void set_pages_path(struct page_writer *pw)
 {
@@ -120,6 +121,7 @@ static int pw_check_range(struct page_writer *pw, uint64_t start, uint64_t nr_pa
 int page_writer_add(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
 {
 	uint64_t addr = start, left;
+	uint8_t *dst;
 	size_t len;
 	int err;
 
@@ -138,13 +140,18 @@ int page_writer_add(struct page_writer *pw, uint64_t start, uint64_t nr_pages)
 		len = pw->buf_size - pw->cur_fill;
 		if (len > left)
 			len = (size_t)left;
-		err = pw_read(pw, pw->mem + (size_t)pw->cur * pw->buf_size + pw->cur_fill, addr,
-			      len);
+		dst = pw->mem + (size_t)pw->cur * pw->buf_size + pw->cur_fill;
+		if (pw->hook && pw->hook->before)
+			pw->hook->before(pw->hook->arg, addr, len);
+		err = pw_read(pw, dst, addr, len);
+		if (pw->hook)
+			err = pw->hook->after(pw->hook->arg, dst, addr, len, err);
 		if (err)
 			goto fail;
 		err = pw_note(pw, addr, len >> PW_PAGE_SHIFT, PE_PRESENT);
 		if (err)
 			goto fail;
+		progress_add(pw->progress, len);
 		pw->cur_fill += len;
 		pw->file_off += len;
 		pw->st.pages_written += len >> PW_PAGE_SHIFT;
@@ -286,6 +293,8 @@ static int pw_open(struct page_writer **out, int dirfd, pid_t pid, const char *p
 	pw->nr_free = pw->nr_bufs;
 
 	pw->flags = opts ? opts->flags : 0;
+	pw->hook = opts ? opts->hook : NULL;
+	pw->progress = opts ? opts->progress : NULL;
 	pw->direct = !(pw->flags & PAGE_WRITER_BUFFERED);
 	fl = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
 	pw->pages_fd = openat(dirfd, pw->pages_tmpname, fl | (pw->direct ? O_DIRECT : 0), 0600);

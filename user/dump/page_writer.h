@@ -46,6 +46,21 @@
  * is frozen only while its memory is copied, not while the disk catches up.
  */
 struct page_buffers;
+struct progress;
+
+/*
+ * A hook around each read of the target (the background snapshot, bgsnap.h):
+ * @before (may be NULL) runs before the writer reads [@addr, @addr + @len)
+ * of the target, @after right after it with the bytes read and the read's
+ * result (0 or -errno): it may replace bytes in @buf, and what it returns is
+ * the read's result. Both run in the writer's thread, @after after every
+ * read.
+ */
+struct page_writer_hook {
+	void (*before)(void *arg, uint64_t addr, size_t len);
+	int (*after)(void *arg, uint8_t *buf, uint64_t addr, size_t len, int err);
+	void *arg;
+};
 
 struct page_writer_opts {
 	unsigned nr_bufs;
@@ -58,6 +73,8 @@ struct page_writer_opts {
 	 * lent to one writer at a time and comes back clean at commit or abort.
 	 */
 	struct page_buffers *bufs;
+	const struct page_writer_hook *hook; /* NULL: none */
+	struct progress *progress;	     /* bytes copied are added to it (progress.h); NULL */
 };
 
 #define PAGE_WRITER_BUFFERED (1u << 0)

@@ -113,6 +113,8 @@ struct page_writer {
 	uint32_t ent_flags;
 
 	unsigned flags; /* PAGE_WRITER_* */
+	const struct page_writer_hook *hook;
+	struct progress *progress;
 	struct page_writer_stats st;
 	int err; /* sticky: the first failure */
 };

@@ -21,6 +21,7 @@
 #include "dump_priv.h"
 #include "dump_shmem.h"
 #include "log.h"
+#include "progress.h"
 #include "pstree.h"
 #include "tracker.h"
 #include "util.h"
@@ -112,6 +113,7 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct dump_preload pl = { 0 };
 	struct shmem_dump *shm = NULL;
 	struct shmem_dump_stats ss = { 0 };
+	struct progress prog;
 	char staging[64];
 	struct pstree t;
 	sigset_t old;
@@ -119,6 +121,8 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0;
 
 	memset(res, 0, sizeof(*res));
+	progress_start(&prog, o->progress, "pre-dump", 0);
+	pw.progress = &prog;
 	err = dump_open_dirs(o, staging, sizeof(staging), &dirfd, &parent_fd, &sfd);
 	if (err)
 		return err;
@@ -166,6 +170,8 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 		(unsigned long long)res->frozen_us);
 
 	pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE;
+	for (size_t i = 0; i < t.nr; i++)
+		prog.total += plans[i].pages_data * 4096;
 	for (size_t i = 0; i < t.nr && !err; i++) {
 		struct page_writer_stats st = { 0 };
 		uint64_t t0 = mono_us();
@@ -242,6 +248,7 @@ out_free:
 	pstree_free(&t);
 out_sig:
 	shmem_dump_free(shm);
+	progress_end(&prog);
 	if (root_track.loaded)
 		dirty_bpf_close(root_track.loaded);
 	dump_preload_join(&pl);

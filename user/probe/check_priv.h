@@ -111,6 +111,7 @@ int check_probe_uffd_missing(struct check_result *r);
 int check_probe_uffd_wp_async(struct check_result *r);
 int check_probe_pagemap_scan(struct check_result *r);
 int check_probe_uffd_remote_wp(struct check_result *r);
+int check_probe_uffd_wp_sync(struct check_result *r);
 int check_probe_soft_dirty(struct check_result *r);
 
 /* check_bpf.c */

@@ -491,6 +491,119 @@ stop_child:
 	return err;
 }
 
+struct kreader {
+	int fd;
+	unsigned char *addr;
+	ssize_t ret;
+	int err;
+};
+
+static void *kernel_write(void *arg)
+{
+	struct kreader *k = arg;
+
+	k->ret = read(k->fd, k->addr, 1); /* the kernel writes into the protected page */
+	k->err = k->ret < 0 ? errno : 0;
+	return NULL;
+}
+
+/*
+ * The background snapshot's userfaultfd (dump --leave-running): synchronous
+ * write-protection without UFFD_USER_MODE_ONLY, with the REMOVE/UNMAP/REMAP
+ * events; a write the kernel makes (read(2) into a protected page) waits in
+ * the fault until the protection is lifted, instead of failing.
+ */
+int check_probe_uffd_wp_sync(struct check_result *r)
+{
+	const uint64_t events =
+		UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP;
+	struct pollfd pfd = { .events = POLLIN };
+	struct kreader k = { .fd = -1 };
+	struct uffd_msg msg;
+	size_t ps = page_size();
+	int fd, p[2] = { -1, -1 }, err, ret, joined = 1;
+	uint64_t got = 0;
+	pthread_t th;
+
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fail(r, -errno,
+			    "userfaultfd(2) for kernel faults (needs CAP_SYS_PTRACE or "
+			    "vm.unprivileged_userfaultfd=1)");
+	err = uffd_api(fd, events, &got);
+	if (!err && !(got & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		err = -EOPNOTSUPP;
+	if (err) {
+		err = fail(r, err, "UFFDIO_API with REMOVE, UNMAP and REMAP events and WP faults");
+		goto close_uffd;
+	}
+	k.addr = map_pages(1);
+	if (!k.addr || pipe2(p, O_CLOEXEC)) {
+		err = fail(r, -errno, "a test page and a pipe");
+		goto unmap;
+	}
+	k.addr[0] = 1; /* populated: write-protection applies to present pages */
+	err = uffd_wp_range(fd, k.addr, ps, r);
+	if (err)
+		goto unmap;
+	if (write(p[1], "\x5a", 1) != 1) {
+		err = fail(r, -errno, "write to the pipe");
+		goto unmap;
+	}
+	k.fd = p[0];
+	ret = pthread_create(&th, NULL, kernel_write, &k);
+	if (ret) {
+		err = fail(r, -ret, "pthread_create");
+		goto unmap;
+	}
+	joined = 0;
+	pfd.fd = fd;
+	ret = poll(&pfd, 1, EVENT_TIMEOUT_MS);
+	if (ret <= 0 || read(fd, &msg, sizeof(msg)) != sizeof(msg)) {
+		err = fail(r, ret < 0 ? -errno : -ETIMEDOUT,
+			   "waiting for the write-protect fault of read(2) at %p", (void *)k.addr);
+		goto lift;
+	}
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+		note(r, "unexpected uffd event 0x%x (flags 0x%llx), wanted a WP fault", msg.event,
+		     (unsigned long long)msg.arg.pagefault.flags);
+		err = -EIO;
+		goto lift;
+	}
+lift:
+	ret = uffd_writeprotect(fd, (uintptr_t)k.addr, ps, 0);
+	if (ret && !err)
+		err = fail(r, ret, "lifting the protection of %p", (void *)k.addr);
+	pthread_join(th, NULL);
+	joined = 1;
+	if (!err && (k.ret != 1 || k.addr[0] != 0x5a)) {
+		note(r, "read(2) into the protected page returned %zd (%s), the page holds 0x%02x",
+		     k.ret, strerror(k.err), k.addr[0]);
+		err = -EIO;
+	}
+	if (!err)
+		note(r, "a read(2) into a protected page waited in its fault until the protection "
+			"was lifted: dump --leave-running copies memory in the background");
+unmap:
+	if (!joined) {
+		uffd_writeprotect(fd, (uintptr_t)k.addr, ps, 0);
+		pthread_join(th, NULL);
+	}
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	/* Closed first: with UNMAP events on, munmap would wait for this thread to read one. */
+	close(fd);
+	if (k.addr)
+		munmap(k.addr, ps);
+	return err;
+close_uffd:
+	close(fd);
+	return err;
+}
+
 int check_probe_soft_dirty(struct check_result *r)
 {
 	uint64_t clean = 0, dirty = 0;
