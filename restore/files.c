@@ -167,6 +167,7 @@ void rfiles_close(struct rfiles *f)
 	free(f->nr_ep_plan);
 	f->ep_plan = NULL;
 	f->nr_ep_plan = NULL;
+	rpty_close(f);
 }
 
 int restore_inherit_parse(const char *arg, struct restore_inherit *out)
@@ -356,7 +357,11 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 						lfd = lift(lfd, f->base);
 					break;
 				case FD_TYPES__TTY:
-					lfd = open_tty(ip->pid, (int)fi->fd, f->base, o->shell_job);
+					if (rimg_tty_pair(r, fe->tty->tty_info_id))
+						lfd = rpty_open(f, r, fe, ip->pid, (int)fi->fd);
+					else
+						lfd = open_tty(ip->pid, (int)fi->fd, f->base,
+							       o->shell_job);
 					break;
 				case FD_TYPES__INOTIFY:
 					lfd = rfiles_inotify_open(fe, ip->pid, (int)fi->fd);
@@ -405,6 +410,8 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 			f->nr_plan[p]++;
 		}
 	}
+	if (!err)
+		err = rpty_finish(f, r);
 	for (size_t p = 0; p < r->nr_procs && !err; p++)
 		err = rfiles_event_plan(r, p, &f->ep_plan[p], &f->nr_ep_plan[p]);
 	for (size_t i = 0; !err && i < o->nr_inherit; i++) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "files_event.h"
+#include "pty.h"
 #include "images.h"
 #include "restore.h"
 
@@ -38,6 +39,12 @@ struct rfiles {
 	/* the timerfds, armed just before the tree resumes (rfiles_event_arm_timers) */
 	struct rtimer *timers;
 	size_t nr_timers;
+	/* ptys whose master the dump holds (pty.h) */
+	struct rpty *ptys;
+	size_t nr_ptys;
+	/* per process (NULL: none at all): ferry's slave it takes as controlling tty, or -1 */
+	int *ctty;
+	pid_t *ctty_pgrp; /* and the group it puts in front (0: its own) */
 };
 
 /*

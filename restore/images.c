@@ -274,6 +274,8 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 	if (!err)
 		err = rimg_load_files(r);
 	if (!err)
+		err = rimg_load_tty_data(r);
+	if (!err)
 		err = rimg_load_ghosts(r);
 	if (!err)
 		err = rimg_load_pipes(r);
@@ -339,6 +341,9 @@ void rimg_free(struct rimg *r)
 	free(r->files);
 	for (size_t i = 0; i < r->nr_ttys; i++)
 		rimg_msg_free(r->ttys[i]);
+	for (size_t i = 0; i < r->nr_tty_data; i++)
+		rimg_msg_free(r->tty_data[i]);
+	free(r->tty_data);
 	free(r->ttys);
 	for (size_t i = 0; i < r->nr_locks; i++)
 		rimg_msg_free(r->locks[i]);

@@ -261,6 +261,17 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 			_exit(1);
 		}
 	}
+	/* A session leader whose controlling terminal is a pty of the dump takes it again. */
+	if (c->f->ctty && c->f->ctty[idx] >= 0) {
+		char msg[200];
+		int err = rpty_take_ctty(c->f->ctty[idx], c->f->ctty_pgrp[idx], ip->pid, msg,
+					 sizeof(msg));
+
+		if (err) {
+			report(c, idx, err, "%s", msg);
+			_exit(1);
+		}
+	}
 	if (close_others(c, idx)) {
 		report(c, idx, -ENOMEM, "pid %d: out of memory", ip->pid);
 		_exit(1);

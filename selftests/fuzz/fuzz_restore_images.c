@@ -30,7 +30,7 @@
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
  * prints rimg_load()'s result, to see why a seed is refused.
  * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads
- * ("sysv-shm": the shmem workload's SysV segments, kinds SP).
+ * ("sysv-shm": the shmem workload's SysV segments, kinds SP; "pty": kept pty).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -79,6 +79,7 @@ enum {
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	K_IPCNS_SHM,
 	K_FIFO_DATA, /* named FIFOs' bytes */
+	K_TTY_DATA,  /* the bytes queued in ptys whose master the tree holds */
 	NR_KINDS,
 };
 
@@ -104,6 +105,7 @@ static const char *const names[NR_KINDS] = {
 	[K_SK_QUEUES] = "sk-queues.img",
 	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
 	[K_FIFO_DATA] = "fifo-data.img",
+	[K_TTY_DATA] = "tty-data.img",
 };
 
 static char dir[64];
@@ -404,6 +406,12 @@ static void check_model(const struct rimg *r)
 
 			CHECK(rf && rf->type == FD_TYPES__REG);
 		}
+	}
+	for (size_t i = 0; i < r->nr_tty_data; i++) { /* each on an end of a pty pair */
+		const FileEntry *f = rimg_file(r, r->tty_data[i]->tty_id);
+
+		CHECK(f && f->type == FD_TYPES__TTY && rimg_tty_pair(r, f->tty->tty_info_id));
+		CHECK(r->tty_data[i]->data.len <= 4096);
 	}
 	for (size_t i = 0; i < r->nr_fifos; i++) {
 		const struct rimg_pipe_data *pd = rimg_fifo(r, r->fifos[i].pipe_id);

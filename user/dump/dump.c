@@ -310,10 +310,15 @@ int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb)
 	return 0;
 }
 
-/* Everything written while the tree is frozen. */
+/*
+ * Everything written while the tree is frozen. *@filesp is the table of its
+ * files, freed by the caller once it knows whether the tree goes on (what
+ * was taken out of it, the bytes queued in its ptys, is put back then).
+ */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
-		       struct dump_preload *pl, struct page_buffers *bufs)
+		       struct dump_preload *pl, struct page_buffers *bufs,
+		       struct files_dump **filesp)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
 	struct page_writer_opts pw = o->pw;
@@ -335,11 +340,14 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
+	*filesp = files;
 	err = shmem_dump_init(&shm);
 	if (err)
 		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
 	err = dump_check_tree(t, &fo, NULL);
+	if (!err)
+		err = files_dump_tree(files, t);
 	if (err)
 		goto out;
 	fault_point("frozen");
@@ -439,7 +447,6 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 out:
 	free(cg_sets);
 	shmem_dump_free(shm);
-	files_dump_free(files);
 	return err;
 }
 /* Hold the signals that would end ferry while a tree is frozen (see dump_interrupted()). */
@@ -478,6 +485,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct dump_preload pl = { 0 };
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
+	struct files_dump *files = NULL;
 	sigset_t old;
 	uint64_t t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
@@ -507,13 +515,15 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	trk = calloc(t.nr, sizeof(*trk));
 	err = trk ? attach_trackers(&t, trk) : -ENOMEM;
 	if (!err)
-		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs);
+		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs, &files);
 	/* Tracking ends with the dump, whatever its outcome, while the tree is still frozen. */
 	dump_stop_trackers(t.nr, trk, 1);
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
+		files_dump_free(files);
+		files = NULL;
 		pstree_release(&t);
 		res->frozen_us = mono_us() - t_frozen;
 		pr_info("released the tree of pid %d; it continues", o->pid);
@@ -535,17 +545,22 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {
+		files_dump_keep_taken(files);
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
 	}
 	goto out_free;
 
 out_release:
+	/* Before it runs again: the bytes taken out of its ptys go back. */
+	files_dump_free(files);
+	files = NULL;
 	pstree_release(&t);
 out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
 	       strerror(-err));
 out_free:
+	files_dump_free(files);
 	if (frozen)
 		pstree_free(&t);
 	free(trk);

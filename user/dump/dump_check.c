@@ -23,6 +23,12 @@ int dump_check_tree(const struct pstree *t, const struct files_dump_opts *fo, si
 	err = files_dump_init(&files, fo);
 	if (err)
 		return err;
+	/* The ptys whose masters the tree holds (their slaves need no --shell-job). */
+	err = files_dump_tree(files, t);
+	if (err == -ENOTSUP)
+		nbad++;
+	if (err == -ENOTSUP)
+		err = 0;
 	for (size_t i = 0; i < t->nr; i++) {
 		const struct pproc *p = &t->procs[i];
 		int e[4], refused = 0;

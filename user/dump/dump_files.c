@@ -93,6 +93,7 @@ void files_dump_free(struct files_dump *d)
 	free(d->t);
 	free(d->fdx);
 	free(d->lk);
+	files_pty_release(d);
 	free(d);
 }
 
@@ -386,13 +387,17 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 		   const struct probe *p, int lfd, const struct fown_v *fo, uint32_t *id)
 {
-	uint32_t info_id = files_pty_index(p->st.st_rdev) << 1; /* CRIU: index * 2 + is_master */
+	uint32_t index = p->pty_pair ? p->pty_index : files_pty_index(p->st.st_rdev);
+	uint32_t info_id = (index << 1) | (uint32_t)p->pty_master; /* CRIU: index * 2 + is_master */
 	struct desc *e;
 	uint32_t regf;
 	size_t at;
 	int ret;
 
-	ret = files_collect_tty(d, pid, ti, p, lfd, info_id);
+	if (p->pty_master)
+		ret = files_pty_collect(d, pid, ti, p, lfd);
+	else
+		ret = files_collect_tty(d, pid, ti, p, lfd, info_id, index);
 	if (ret)
 		return ret;
 	e = files_desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);

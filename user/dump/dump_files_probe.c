@@ -284,6 +284,10 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			p->type = FD_TYPES__REG;
 			return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 		}
+		/* Both ends of a pty in the tree: made again as a pair, no --shell-job. */
+		ret = files_pty_classify(d, pid, p);
+		if (ret)
+			return ret < 0 ? ret : 0;
 		if (is_pty_slave(p->st.st_rdev)) {
 			if (!d->o.shell_job) {
 				pr_err("pid %d fd %d: tty %s is not supported without --shell-job: use --shell-job",
@@ -302,7 +306,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			return 0;
 		}
 		if (is_tty_major(maj))
-			pr_err("pid %d fd %d: tty %s (%u:%u) is not supported (only a pty slave, with --shell-job)",
+			pr_err("pid %d fd %d: tty %s (%u:%u) is not supported (only a pty slave, with --shell-job, or both ends of a pty)",
 			       pid, p->fd, p->link, maj, min);
 		else
 			pr_err("pid %d fd %d: character device %s (%u:%u) is not supported", pid,

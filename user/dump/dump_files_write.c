@@ -153,8 +153,8 @@ static int write_tty_info(struct img *img, const struct tty_rec *t)
 
 	ie.id = t->id;
 	ie.type = TTY_TYPE__PTY;
-	ie.locked = 0;	    /* master side only */
-	ie.packet_mode = 0; /* master side only */
+	ie.locked = t->ptlocked;    /* master side only */
+	ie.packet_mode = t->packet; /* master side only */
 	ie.exclusive = t->exclusive;
 	ie.sid = t->sid;
 	ie.pgrp = t->pgrp;
@@ -294,6 +294,8 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 			goto err;
 	}
 	ret = files_ghost_write(d, dirfd);
+	if (!ret)
+		ret = files_pty_write_data(d, dirfd);
 	if (ret)
 		goto err;
 	/* files.img last: it refers to the others. */

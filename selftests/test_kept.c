@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/*
+ * More state refused once and kept now (issue 22, "Refused today, kept by
+ * CRIU"), the way test_refused_kept.c does it: the workload `kept KIND`
+ * sets it up, is dumped (the tree killed) and restored, then checks itself.
+ *
+ * Kept: a pty whose master and slave the tree holds (a terminal emulator
+ * and its shell): termios, window size, packet mode, lock, exclusive, the
+ * bytes queued each way, the slave as a session's controlling terminal with
+ * its foreground group; with --leave-running the queued bytes are put back.
+ *
+ * The test process is a child subreaper: a tree restored with -d is
+ * reparented to it when ferry exits, so it can be reaped here.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fdinfo.pb-c.h"
+#include "tty.pb-c.h"
+#include "helpers.h"
+#include "img.h"
+#include "restore_images_helpers.h"
+
+#define VERDICT_MS 10000
+
+struct kw {
+	char *dir;
+	char out[512], img[600];
+	const char *kind;
+	pid_t pid;
+	char *ready;
+};
+
+TestSuite(kept, .timeout = 120);
+
+static void kw_verdict(struct kw *w, int sig)
+{
+	char ok[64], bad[64];
+	const char *what = sig == SIGUSR2 ? "final" : "verify";
+
+	snprintf(ok, sizeof(ok), "kept: %s %s ok", w->kind, what);
+	snprintf(bad, sizeof(bad), "%s BAD", what);
+	t_expect_verdict(w->out, w->pid, sig, ok, bad, VERDICT_MS);
+}
+
+/* Start `kept KIND [ARG]`; it checks out before anything is done to it. */
+static void kw_start(struct kw *w, const char *kind, const char *arg)
+{
+	const char *argv[] = { "kept", kind, arg, NULL };
+
+	memset(w, 0, sizeof(*w));
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	w->dir = t_tmpdir();
+	cr_assert_not_null(w->dir);
+	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	w->kind = kind;
+	w->pid = t_spawn(w->out, argv);
+	cr_assert_gt(w->pid, 0);
+	w->ready = t_wait_line(w->out, "ready", 10000);
+	if (!w->ready) {
+		char *why = t_read_file(w->out, NULL);
+
+		cr_assert_fail("kept %s never said ready: %s", kind, why ? why : "");
+	}
+	kw_verdict(w, SIGUSR1);
+}
+
+static void kw_stop(struct kw *w)
+{
+	if (w->pid > 0 && !kill(w->pid, 0))
+		t_kill_wait(w->pid);
+	/* Its children notice their parent is gone within 100 ms. */
+	for (int i = 0; i < 50 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
+		usleep(20 * 1000);
+	free(w->ready);
+	t_rmrf(w->dir);
+	free(w->dir);
+}
+
+/* Dump (the tree is killed unless @extra says --leave-running) and reap it. */
+static void kw_dump(struct kw *w, const char *extra)
+{
+	char *err = NULL;
+	int rc, status;
+
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, w->img,
+		   extra ? extra : "");
+	cr_assert_eq(rc, 0, "dump of kept %s (pid %d) failed: %s", w->kind, w->pid, err ? err : "");
+	free(err);
+	if (extra && strstr(extra, "--leave-running"))
+		return;
+	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "the dumped tree was not killed");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+static void kw_restore(struct kw *w, const char *extra)
+{
+	char *err = NULL, *pid, pidfile[700];
+	int rc;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->dir);
+	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s %s", t_ferry_bin(), w->img,
+		   pidfile, extra ? extra : "");
+	cr_assert_eq(rc, 0, "restore of kept %s failed: %s", w->kind, err ? err : "");
+	free(err);
+	pid = t_read_file(pidfile, NULL);
+	cr_assert(pid && atoi(pid) == w->pid, "the root came back as %s", pid ? pid : "?");
+	free(pid);
+}
+
+/* `ferry decode` and crit (if installed) both decode IMG/@file, and show @needle. */
+static void decoded_has(const struct kw *w, const char *file, const char *needle)
+{
+	char *ours = NULL, *theirs = NULL, *err = NULL;
+
+	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->img, file), 0,
+		     "ferry decode %s: %s", file, err ? err : "");
+	cr_assert(ours && strstr(ours, needle), "%s: no '%s' in %s", file, needle,
+		  ours ? ours : "");
+	free(err);
+	err = NULL;
+	if (t_crit()) {
+		cr_assert_eq(t_run(&theirs, &err, "%s decode -i %s/%s", t_crit(), w->img, file), 0,
+			     "crit decode %s: %s", file, err ? err : "");
+		cr_assert(theirs && strstr(theirs, needle), "crit: no '%s' in %s", needle,
+			  theirs ? theirs : "");
+	}
+	free(ours);
+	free(theirs);
+	free(err);
+}
+
+/* ---- ptys ------------------------------------------------------------------------------ */
+
+Test(kept, pty_with_both_ends_in_the_tree)
+{
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	if (access("/dev/ptmx", R_OK | W_OK))
+		cr_skip_test("no /dev/ptmx");
+	kw_start(&w, "pty", NULL);
+	kw_dump(&w, NULL); /* no --shell-job: the terminal is the tree's own */
+	/* CRIU's: the master (id index * 2 + 1) locked, in packet mode; the queued bytes. */
+	decoded_has(&w, "tty-info.img", "\"packet_mode\": true");
+	decoded_has(&w, "tty-data.img", "\"tty_id\"");
+	kw_restore(&w, NULL);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+/* --leave-running: the bytes read out of the pty go back, and the tree goes on as it was. */
+Test(kept, pty_queued_bytes_put_back_when_the_tree_goes_on)
+{
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	if (access("/dev/ptmx", R_OK | W_OK))
+		cr_skip_test("no /dev/ptmx");
+	kw_start(&w, "pty", NULL);
+	kw_dump(&w, "--leave-running");
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+static void bad_tty_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	(void)arg;
+	if (!idx)
+		((TtyDataEntry *)m)->tty_id = 9999;
+}
+
+static void too_long(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	TtyDataEntry *e = (TtyDataEntry *)m;
+
+	(void)arg;
+	if (!idx) {
+		free(e->data.data); /* freed with the message */
+		e->data.data = calloc(1, 8192);
+		cr_assert_not_null(e->data.data);
+		e->data.len = 8192;
+	}
+}
+
+Test(kept, damaged_tty_data_refused_with_file_and_offset)
+{
+	const char *const argv[] = { "kept", "pty", NULL };
+	struct ri_dump d;
+	const char *bad;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "tty-data.img", IMG_TTY_DATA, bad_tty_id, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "tty-data.img: offset 8: queued bytes for tty file id 9999",
+		       "not in files.img");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "tty-data.img", IMG_TTY_DATA, too_long, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "tty-data.img: offset 8: 8192 bytes queued", "at most 4096");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "tty-data.img", IMG_TTY_DATA, NULL, NULL, 1);
+	ri_expect_fail(bad, -EINVAL, "tty-data.img: offset", "a second entry of queued bytes");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	ri_drop_dump(&d);
+}
