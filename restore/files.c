@@ -315,6 +315,19 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				break;
 			}
 			fe = r->files[idx];
+			if (fe->type == FD_TYPES__PIDFD && fe->pidfd->nspid != -1) {
+				/* Opened by the process itself, once its pid exists (pidfd.h). */
+				f->plan[p][k] = (struct rfd_plan){
+					.fd = (int)fi->fd,
+					.tmp = -1,
+					.cloexec = !!(fi->flags & FD_CLOEXEC),
+					.pidfd_pid = fe->pidfd->nspid,
+					.pidfd_flags = (int)(fe->pidfd->flags & O_NONBLOCK),
+					.file_idx = idx,
+				};
+				f->nr_plan[p]++;
+				continue;
+			}
 			if (f->tmp[idx] < 0) {
 				const struct restore_inherit *in = inherited(o, fe);
 
@@ -392,6 +405,9 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,
 								f->base);
 					break;
+				case FD_TYPES__PIDFD: /* of a dead process: made here */
+					lfd = rpidfd_dead(fe, ip->pid, (int)fi->fd, f->base);
+					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
 					       "ferry cannot restore",
@@ -407,6 +423,7 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 			f->plan[p][k].fd = (int)fi->fd;
 			f->plan[p][k].tmp = f->tmp[idx];
 			f->plan[p][k].cloexec = !!(fi->flags & FD_CLOEXEC);
+			f->plan[p][k].file_idx = idx;
 			f->nr_plan[p]++;
 		}
 	}

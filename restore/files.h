@@ -17,13 +17,21 @@
 #include <stddef.h>
 
 #include "files_event.h"
+#include "pidfd.h"
 #include "pty.h"
 #include "images.h"
 #include "restore.h"
 
-/* One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec. */
+/*
+ * One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec; or,
+ * for a pidfd of a process of the tree (pidfd_pid set, tmp -1), opened by
+ * the process itself (pidfd.h).
+ */
 struct rfd_plan {
 	int fd, tmp, cloexec;
+	pid_t pidfd_pid;
+	int pidfd_flags;
+	long file_idx; /* its description: r->files[file_idx] */
 };
 
 struct rfiles {

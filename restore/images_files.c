@@ -13,6 +13,7 @@
 #define LOG_PREFIX "rimg: "
 #include "file_lock.h"
 #include "files_inotify.h"
+#include "pidfd.h"
 #include "images.h"
 #include "images_priv.h"
 #include "img.h"
@@ -153,6 +154,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->memfd; /* its inode: rimg_load_shmem() */
 	case FD_TYPES__UNIXSK:
 		return !!f->usk;
+	case FD_TYPES__PIDFD:
+		return !!f->pidfd;
 	default:
 		return -1;
 	}
@@ -177,7 +180,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds and unix sockets only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix sockets and pidfds only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -197,6 +200,8 @@ int rimg_load_files(struct rimg *r)
 		err = rimg_check_event_file(img, at, f);
 		if (!err && f->type == FD_TYPES__UNIXSK)
 			err = rimg_check_unix_file(img, at, f);
+		if (!err && f->type == FD_TYPES__PIDFD)
+			err = rimg_check_pidfd(r, img, at, f);
 		if (err)
 			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {

@@ -243,6 +243,16 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 	for (size_t k = 0; k < c->f->nr_plan[idx]; k++) {
 		const struct rfd_plan *pl = &c->f->plan[idx][k];
 
+		if (pl->pidfd_pid) {
+			char msg[200];
+			int err = rpidfd_place(c->f->plan[idx], k, ip->pid, msg, sizeof(msg));
+
+			if (err) {
+				report(c, idx, err, "%s", msg);
+				_exit(1);
+			}
+			continue;
+		}
 		if (dup2(pl->tmp, pl->fd) != pl->fd ||
 		    fcntl(pl->fd, F_SETFD, pl->cloexec ? FD_CLOEXEC : 0)) {
 			report(c, idx, -errno, "pid %d: cannot put fd %d in place: %s", ip->pid,

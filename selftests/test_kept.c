@@ -8,12 +8,15 @@
  * and its shell): termios, window size, packet mode, lock, exclusive, the
  * bytes queued each way, the slave as a session's controlling terminal with
  * its foreground group; with --leave-running the queued bytes are put back.
+ * pidfds of a live process of the tree, of the process itself and of a dead
+ * one; a pidfd of a process outside the tree refused by name.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +224,112 @@ Test(kept, damaged_tty_data_refused_with_file_and_offset)
 	bad = ri_copy_dump(&d);
 	ri_rewrite(bad, "tty-data.img", IMG_TTY_DATA, NULL, NULL, 1);
 	ri_expect_fail(bad, -EINVAL, "tty-data.img: offset", "a second entry of queued bytes");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	ri_drop_dump(&d);
+}
+
+/* ---- pidfds --------------------------------------------------------------------------- */
+
+/* `ferry decode` shows @needle in IMG/@file; crit (if installed) decodes it too. */
+static void ours_has(const struct kw *w, const char *file, const char *needle)
+{
+	char *ours = NULL, *err = NULL;
+
+	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->img, file), 0,
+		     "ferry decode %s: %s", file, err ? err : "");
+	cr_assert(ours && strstr(ours, needle), "%s: no '%s' in %s", file, needle,
+		  ours ? ours : "");
+	free(ours);
+	free(err);
+	if (t_crit()) /* crit 3.17 knows no pidfd_entry (CRIU 4.x): it must still read the file */
+		cr_assert_eq(t_run(NULL, &err, "%s decode -i %s/%s", t_crit(), w->img, file), 0,
+			     "crit decode %s", file);
+}
+
+static void pidfds_kept_via(const char *dump_extra, const char *restore_extra)
+{
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "pidfd", NULL);
+	kw_dump(&w, dump_extra);
+	ours_has(&w, "files.img", "\"nspid\": -1"); /* the dead child's, CRIU's way */
+	kw_restore(&w, restore_extra);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+Test(kept, pidfds_of_live_dead_and_own_processes)
+{
+	pidfds_kept_via(NULL, NULL);
+}
+
+Test(kept, pidfds_kept_through_a_lazy_restore)
+{
+	pidfds_kept_via(NULL, "--lazy-pages");
+}
+
+Test(kept, pidfd_of_a_process_outside_the_tree_refused)
+{
+	char *err = NULL, want[128];
+	struct kw w;
+	int rc;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "pidfd-out", NULL);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img);
+	cr_assert_neq(rc, 0, "a pidfd of pid %d (outside the tree) was dumped", getpid());
+	snprintf(want, sizeof(want),
+		 "pid %d fd 3: pidfd of pid %d, which is not in the dumped tree", w.pid, getpid());
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
+	free(err);
+	kw_verdict(&w, SIGUSR1); /* released, running, its pidfd as it was */
+	kw_stop(&w);
+}
+
+static void pidfd_stranger(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__PIDFD && f->pidfd->nspid != -1)
+		f->pidfd->nspid = 99999;
+}
+
+static void pidfd_thread(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__PIDFD)
+		f->pidfd->flags |= O_EXCL; /* PIDFD_THREAD */
+}
+
+Test(kept, damaged_pidfd_entries_refused_with_file_and_offset)
+{
+	const char *const argv[] = { "kept", "pidfd", NULL };
+	struct ri_dump d;
+	const char *bad;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, pidfd_stranger, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "files.img: offset",
+		       "refers to pid 99999, which is not in the dump's tree");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, pidfd_thread, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "files.img: offset", "pidfds with O_NONBLOCK at most");
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	ri_drop_dump(&d);

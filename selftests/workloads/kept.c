@@ -24,6 +24,15 @@
  *       the 9 bytes waiting for it. Final: the root reads "to-parent\r\n"
  *       (after packet mode's status byte), C reads "to-child\n", then a
  *       "ping" the root sends and answers "pong", which the root reads.
+ *  pidfd  pidfds: of its live child C, of itself (PIDFD_NONBLOCK), of a
+ *       child D that died and was reaped; C holds one of its parent. Verify:
+ *       each fd's fdinfo names the right pid (-1 for D), the flags, a
+ *       signal 0 reaches C and itself through them and fails with ESRCH
+ *       through D's; C's pidfd (read through /proc) names the root. Final:
+ *       SIGTERM to C through its pidfd, the pidfd turns readable when C
+ *       dies, and waitid(P_PIDFD) reaps it with that status.
+ *  pidfd-out  a pidfd of its parent (outside the tree: a dump refuses it).
+ *       Verify and final: it still names the parent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +44,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -347,6 +357,145 @@ static void final_pty(void)
 	}
 }
 
+/* ---- pidfd ---- */
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+static int pfd_c = -1, pfd_self = -1, pfd_dead = -1, pfd_c_parent = -1;
+static pid_t pfd_child;
+
+static int my_pidfd_open(pid_t pid, unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+/* The "Pid:" of fd @fd of @pid's fdinfo, or -2. */
+static int fdinfo_pid(pid_t pid, int fd)
+{
+	char path[64], buf[1024];
+	int v = -2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -2;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "Pid: %d", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void setup_pidfd(char *info, size_t len)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	int ready[2];
+	pid_t dead;
+	char c;
+
+	if (pipe(ready))
+		die("pipe");
+	pfd_child = fork();
+	if (pfd_child < 0)
+		die("fork");
+	if (!pfd_child) {
+		pid_t root = getppid();
+
+		pfd_c_parent = my_pidfd_open(root, 0);
+		if (pfd_c_parent < 0 || dup2(pfd_c_parent, 7) != 7)
+			die("child: pidfd_open of its parent");
+		close(pfd_c_parent);
+		if (write(ready[1], "r", 1) != 1)
+			die("child: ready");
+		while (getppid() == root)
+			nanosleep(&tick, NULL);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		die("child not ready");
+	close(ready[0]);
+	pfd_c = my_pidfd_open(pfd_child, 0);
+	pfd_self = my_pidfd_open(getpid(), PIDFD_NONBLOCK);
+	dead = fork();
+	if (dead < 0)
+		die("fork");
+	if (!dead)
+		_exit(3);
+	pfd_dead = my_pidfd_open(dead, 0);
+	if (pfd_c < 0 || pfd_self < 0 || pfd_dead < 0)
+		die("pidfd_open");
+	if (waitpid(dead, NULL, 0) != dead)
+		die("waitpid");
+	snprintf(info, len, "child %d dead %d fds %d %d %d", pfd_child, dead, pfd_c, pfd_self,
+		 pfd_dead);
+}
+
+static void verify_pidfd(void)
+{
+	int fl;
+
+	if (fdinfo_pid(getpid(), pfd_c) != pfd_child)
+		fail("the pidfd of the child names pid %d, not %d", fdinfo_pid(getpid(), pfd_c),
+		     pfd_child);
+	if (fdinfo_pid(getpid(), pfd_self) != getpid())
+		fail("its own pidfd names pid %d", fdinfo_pid(getpid(), pfd_self));
+	if (fdinfo_pid(getpid(), pfd_dead) != -1)
+		fail("the dead child's pidfd names pid %d", fdinfo_pid(getpid(), pfd_dead));
+	if (fdinfo_pid(pfd_child, 7) != getpid())
+		fail("the child's pidfd names pid %d, not its parent", fdinfo_pid(pfd_child, 7));
+	fl = fcntl(pfd_self, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		fail("its own pidfd has flags %#x, without O_NONBLOCK", fl);
+	fl = fcntl(pfd_c, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK))
+		fail("the child's pidfd has flags %#x", fl);
+	if (syscall(SYS_pidfd_send_signal, pfd_c, 0, NULL, 0) ||
+	    syscall(SYS_pidfd_send_signal, pfd_self, 0, NULL, 0))
+		fail("signal 0 through a pidfd: %s", strerror(errno));
+	if (!syscall(SYS_pidfd_send_signal, pfd_dead, 0, NULL, 0) || errno != ESRCH)
+		fail("signal 0 through the dead child's pidfd: %s", strerror(errno));
+}
+
+static void final_pidfd(void)
+{
+	siginfo_t si;
+
+	verify_pidfd();
+	if (syscall(SYS_pidfd_send_signal, pfd_c, SIGTERM, NULL, 0))
+		fail("SIGTERM through the pidfd: %s", strerror(errno));
+	if (!readable(pfd_c, 3000))
+		fail("the child's pidfd is not readable after its death");
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)pfd_c, &si, WEXITED))
+		fail("waitid(P_PIDFD): %s", strerror(errno));
+	else if (si.si_pid != pfd_child || si.si_code != CLD_KILLED || si.si_status != SIGTERM)
+		fail("waitid(P_PIDFD): pid %d code %d status %d", si.si_pid, si.si_code,
+		     si.si_status);
+}
+
+static pid_t out_parent;
+
+static void setup_pidfd_out(char *info, size_t len)
+{
+	out_parent = getppid();
+	pfd_c_parent = my_pidfd_open(out_parent, 0);
+	if (pfd_c_parent < 0)
+		die("pidfd_open of its parent");
+	snprintf(info, len, "parent %d fd %d", out_parent, pfd_c_parent);
+}
+
+static void verify_pidfd_out(void)
+{
+	if (fdinfo_pid(getpid(), pfd_c_parent) != out_parent)
+		fail("its pidfd names pid %d, not %d", fdinfo_pid(getpid(), pfd_c_parent),
+		     out_parent);
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -370,6 +519,13 @@ int main(int argc, char **argv)
 		setup_pty(info, sizeof(info));
 		verify = verify_pty;
 		final = final_pty;
+	} else if (!strcmp(kind, "pidfd")) {
+		setup_pidfd(info, sizeof(info));
+		verify = verify_pidfd;
+		final = final_pidfd;
+	} else if (!strcmp(kind, "pidfd-out")) {
+		setup_pidfd_out(info, sizeof(info));
+		verify = final = verify_pidfd_out;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;

@@ -44,7 +44,6 @@ static const struct anon_kind {
 	{ "anon_inode:bpf-map", FD_TYPES__UND, "BPF map" },
 	{ "anon_inode:bpf-prog", FD_TYPES__UND, "BPF program" },
 	{ "anon_inode:bpf_link", FD_TYPES__UND, "BPF link" },
-	{ "anon_inode:[pidfd]", FD_TYPES__UND, "pidfd" },
 	{ "anon_inode:[userfaultfd]", FD_TYPES__UND, "userfaultfd" },
 };
 

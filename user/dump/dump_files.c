@@ -94,6 +94,7 @@ void files_dump_free(struct files_dump *d)
 	free(d->fdx);
 	free(d->lk);
 	files_pty_release(d);
+	free(d->tree);
 	free(d);
 }
 
@@ -470,6 +471,9 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 		break;
 	case FD_TYPES__UNIXSK:
 		ret = files_unix_add(d, pid, p, lfd, &fo, id);
+		break;
+	case FD_TYPES__PIDFD:
+		ret = files_pidfd_add(d, pid, p, &fo, id);
 		break;
 	default: /* the event fds */
 		ret = files_event_add(d, pid, p, lfd, &fo, id);

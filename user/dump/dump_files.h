@@ -85,7 +85,8 @@ int files_dump_check(struct files_dump *fd, pid_t pid);
 /*
  * files_dump_tree - look at the whole tree @t before its processes: which
  * pty masters it holds (their slaves are then dumped as pairs, without
- * --shell-job) and which session each one is the controlling terminal of.
+ * --shell-job) and which session each one is the controlling terminal of;
+ * its pids (a pidfd must refer to one of them, or to a dead process).
  * Call after files_dump_init, before files_dump_check or files_dump_proc.
  * Returns 0, -ENOTSUP if a pair is the controlling terminal of a session
  * whose leader is not in the tree (logged, pid named), or -errno.

@@ -20,6 +20,7 @@
 #include "pty_queue.h"
 
 #include "fdinfo.pb-c.h"
+#include "fown.pb-c.h"
 
 #ifndef F_GETOWNER_UIDS /* include/uapi/asm-generic/fcntl.h, CONFIG_CHECKPOINT_RESTORE */
 #define F_GETOWNER_UIDS 17
@@ -86,6 +87,8 @@ struct desc {
 	struct ev_data *ev;
 	/* UNIXSK (dump_unix_sk.c); files_unix_free()d with the entry */
 	struct usk_dump *usk;
+	/* PIDFD: the pid it refers to, -1 if dead (dump_pidfd.c) */
+	int32_t pidfd_pid;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
@@ -144,6 +147,8 @@ struct files_dump {
 	struct pty_pair *pty;
 	size_t npty, cappty;
 	int keep_taken; /* the tree does not go on: the bytes taken out of ptys stay out */
+	pid_t *tree;	/* the pids of the tree (files_dump_tree), for pidfds */
+	size_t ntree;
 	uint32_t next_id;
 	struct desc *d;
 	size_t nd, capd;
@@ -174,6 +179,7 @@ struct probe {
 	/* TTY of a pair the tree holds (dump_pty.c) */
 	int pty_pair, pty_master;
 	uint32_t pty_index;
+	int32_t pidfd_pid; /* PIDFD: the pid it refers to, -1 if dead */
 };
 
 /* From /proc/PID/stat and the mount namespace links. */
@@ -220,6 +226,23 @@ int files_pty_collect(struct files_dump *d, pid_t pid, const struct task_info *t
 int files_pty_write_data(struct files_dump *d, int dirfd);
 /* files_pty_release - put the taken bytes back unless d->keep_taken; close ferry's copies. */
 void files_pty_release(struct files_dump *d);
+
+/* dump_pidfd.c: pidfds. */
+struct pstree;
+/* files_pidfd_tree - remember the pids of tree @t (a pidfd must refer to one). 0 or -ENOMEM. */
+int files_pidfd_tree(struct files_dump *d, const struct pstree *t);
+/*
+ * files_pidfd_classify - is p a pidfd? 0 if not; 1 if one that can be
+ * dumped (p->type, p->pidfd_pid set); -ENOTSUP for a pidfd of a thread or
+ * of a process outside the tree (logged, named), or -errno.
+ */
+int files_pidfd_classify(const struct files_dump *d, pid_t pid, struct probe *p);
+/* files_pidfd_add - a PIDFD description of p. 0 or -ENOMEM. */
+int files_pidfd_add(struct files_dump *d, pid_t pid, const struct probe *p, const struct fown_v *fo,
+		    uint32_t *id);
+struct img;
+/* files_pidfd_write - its file_entry (CRIU's pidfd_entry). 0 or -errno. */
+int files_pidfd_write(struct img *img, const struct desc *e, FownEntry *fown);
 int files_classify(const struct files_dump *d, pid_t pid, const struct task_info *ti,
 		   struct probe *p, struct tty_seen *seen);
 int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,

@@ -331,6 +331,10 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFSOCK:
 		return files_unix_classify(pid, p); /* AF_UNIX, or the family refused */
 	default:
+		/* A pidfd of a process of the tree (dump_pidfd.c), or refused. */
+		ret = files_pidfd_classify(d, pid, p);
+		if (ret)
+			return ret < 0 ? ret : 0;
 		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
 		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
 		if (ret <= 0) {

@@ -120,6 +120,8 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		break;
 	case FD_TYPES__UNIXSK:
 		return files_unix_write(img, e, &fown);
+	case FD_TYPES__PIDFD:
+		return files_pidfd_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}

@@ -125,7 +125,7 @@ static int in_tree(const struct pstree *t, pid_t pid)
 
 int files_dump_tree(struct files_dump *d, const struct pstree *t)
 {
-	int ret = 0, refused = 0;
+	int ret = files_pidfd_tree(d, t), refused = 0;
 
 	for (size_t i = 0; i < t->nr && !ret; i++)
 		if (!t->procs[i].zombie)
