@@ -9,7 +9,8 @@
  * bytes queued each way, the slave as a session's controlling terminal with
  * its foreground group; with --leave-running the queued bytes are put back.
  * pidfds of a live process of the tree, of the process itself and of a dead
- * one; a pidfd of a process outside the tree refused by name.
+ * one; a pidfd of a process outside the tree refused by name. A deleted
+ * FIFO (with its bytes) and a removed directory as cwd and fd (ghosts).
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -333,4 +334,35 @@ Test(kept, damaged_pidfd_entries_refused_with_file_and_offset)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	ri_drop_dump(&d);
+}
+
+/* ---- a deleted FIFO, a removed cwd ------------------------------------------------------ */
+
+Test(kept, deleted_fifo_and_removed_cwd_kept_as_ghosts)
+{
+	char sub[700], path[760];
+	struct kw w;
+	char *dir;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	dir = t_tmpdir();
+	cr_assert_not_null(dir);
+	snprintf(sub, sizeof(sub), "%s", dir);
+	kw_start(&w, "gone", sub);
+	kw_dump(&w, NULL);
+	/* CRIU's ghosts: the FIFO's and the directory's mode, no bytes. */
+	decoded_has(&w, "remap-fpath.img", "\"remap_id\"");
+	decoded_has(&w, "ghost-file-1.img", "\"mode\"");
+	decoded_has(&w, "ghost-file-2.img", "\"mode\"");
+	kw_restore(&w, NULL);
+	snprintf(path, sizeof(path), "%s/f", sub);
+	cr_assert(access(path, F_OK) && errno == ENOENT, "%s is left after the restore", path);
+	snprintf(path, sizeof(path), "%s/d", sub);
+	cr_assert(access(path, F_OK) && errno == ENOENT, "%s is left after the restore", path);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+	t_rmrf(dir);
+	free(dir);
 }

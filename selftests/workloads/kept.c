@@ -33,9 +33,17 @@
  *       dies, and waitid(P_PIDFD) reaps it with that status.
  *  pidfd-out  a pidfd of its parent (outside the tree: a dump refuses it).
  *       Verify and final: it still names the parent.
+ *  gone DIR  a FIFO DIR/f open O_RDWR and O_WRONLY|O_NONBLOCK, holding
+ *       "gone fifo", then unlinked; a directory DIR/d, its cwd and open as an
+ *       fd, then removed. Verify: both FIFO fds on one inode with no link,
+ *       named "DIR/f (deleted)", 9 bytes in it, their flags; the cwd and the
+ *       fd on one directory with no link, "DIR/d (deleted)"; neither path
+ *       exists. Final: the FIFO's bytes read, a byte written through the
+ *       other fd read back; a file cannot be made in the removed cwd.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -496,6 +504,97 @@ static void verify_pidfd_out(void)
 		     out_parent);
 }
 
+/* ---- gone ---- */
+#define GONE_BYTES "gone fifo"
+static int gone_rw = -1, gone_w = -1, gone_dir = -1;
+static char gone_f[PATH_MAX], gone_d[PATH_MAX];
+
+static void setup_gone(const char *dir, char *info, size_t len)
+{
+	snprintf(gone_f, sizeof(gone_f), "%s/f", dir);
+	snprintf(gone_d, sizeof(gone_d), "%s/d", dir);
+	if (mkfifo(gone_f, 0640) || mkdir(gone_d, 0750))
+		die("mkfifo/mkdir");
+	gone_rw = open(gone_f, O_RDWR);
+	gone_w = open(gone_f, O_WRONLY | O_NONBLOCK);
+	if (gone_rw < 0 || gone_w < 0)
+		die("open fifo");
+	if (write(gone_w, GONE_BYTES, strlen(GONE_BYTES)) != (ssize_t)strlen(GONE_BYTES))
+		die("write fifo");
+	gone_dir = open(gone_d, O_RDONLY | O_DIRECTORY);
+	if (gone_dir < 0 || chdir(gone_d))
+		die("open/chdir dir");
+	if (unlink(gone_f) || rmdir(gone_d))
+		die("unlink/rmdir");
+	snprintf(info, len, "fifo %.400s dir %.400s", gone_f, gone_d);
+}
+
+/* readlink of /proc/self/@what is "@path (deleted)"? */
+static void deleted_link(const char *what, const char *path)
+{
+	char link[PATH_MAX + 32], want[PATH_MAX + 32];
+	char self[64];
+	ssize_t n;
+
+	snprintf(self, sizeof(self), "/proc/self/%s", what);
+	n = readlink(self, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "%s (deleted)", path);
+	if (strcmp(link, want))
+		fail("%s is '%s', not '%s'", what, link, want);
+}
+
+static void verify_gone(void)
+{
+	struct stat a, b, c, d;
+	char what[32];
+	int n = -1;
+
+	if (fstat(gone_rw, &a) || fstat(gone_w, &b) || !S_ISFIFO(a.st_mode) ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev || a.st_nlink)
+		fail("the FIFO fds: mode %o ino %lu/%lu links %lu", a.st_mode,
+		     (unsigned long)a.st_ino, (unsigned long)b.st_ino, (unsigned long)a.st_nlink);
+	if ((a.st_mode & 07777) != 0640)
+		fail("the FIFO has mode %o", a.st_mode & 07777);
+	snprintf(what, sizeof(what), "fd/%d", gone_rw);
+	deleted_link(what, gone_f);
+	if ((fcntl(gone_rw, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) != O_RDWR ||
+	    (fcntl(gone_w, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) != (O_WRONLY | O_NONBLOCK))
+		fail("FIFO flags %#x %#x", fcntl(gone_rw, F_GETFL), fcntl(gone_w, F_GETFL));
+	if (ioctl(gone_rw, FIONREAD, &n) || n != (int)strlen(GONE_BYTES))
+		fail("%d bytes in the FIFO, not %zu", n, strlen(GONE_BYTES));
+	if (stat(".", &c) || fstat(gone_dir, &d) || !S_ISDIR(c.st_mode) || c.st_ino != d.st_ino ||
+	    c.st_dev != d.st_dev || c.st_nlink)
+		fail("cwd and dir fd: mode %o ino %lu/%lu links %lu", c.st_mode,
+		     (unsigned long)c.st_ino, (unsigned long)d.st_ino, (unsigned long)c.st_nlink);
+	if ((c.st_mode & 07777) != 0750)
+		fail("the directory has mode %o", c.st_mode & 07777);
+	deleted_link("cwd", gone_d);
+	snprintf(what, sizeof(what), "fd/%d", gone_dir);
+	deleted_link(what, gone_d);
+	if (!access(gone_f, F_OK) || !access(gone_d, F_OK))
+		fail("%s or %s exists", gone_f, gone_d);
+}
+
+static void final_gone(void)
+{
+	char buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	verify_gone();
+	n = read(gone_rw, buf, sizeof(buf));
+	if (n != (ssize_t)strlen(GONE_BYTES) || memcmp(buf, GONE_BYTES, (size_t)n))
+		fail("read %zd bytes '%.*s' from the FIFO", n, (int)(n > 0 ? n : 0), buf);
+	if (write(gone_w, "x", 1) != 1 || read(gone_rw, buf, 1) != 1 || buf[0] != 'x')
+		fail("a byte through the FIFO: %s", strerror(errno));
+	fd = open("new", O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0 || errno != ENOENT)
+		fail("a file made in the removed cwd: fd %d (%s)", fd, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -526,6 +625,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "pidfd-out")) {
 		setup_pidfd_out(info, sizeof(info));
 		verify = final = verify_pidfd_out;
+	} else if (!strcmp(kind, "gone") && argc > 2) {
+		setup_gone(argv[2], info, sizeof(info));
+		verify = verify_gone;
+		final = final_gone;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;

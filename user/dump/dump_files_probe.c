@@ -317,13 +317,13 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			p->type = FD_TYPES__PIPE;
 			return 0;
 		}
-		if (p->link[0] != '/' || p->st.st_nlink == 0 ||
-		    ends_with(p->link, DELETED_SUFFIX)) {
-			pr_err("pid %d fd %d: fifo %s, deleted or without a path, is not supported",
-			       pid, p->fd, p->link);
+		if (p->link[0] != '/') {
+			pr_err("pid %d fd %d: fifo %s, without a path, is not supported", pid,
+			       p->fd, p->link);
 			return -ENOTSUP;
 		}
-		p->type = FD_TYPES__FIFO; /* a named FIFO: reopened by its path */
+		/* A named FIFO: reopened by its path; a deleted one made again (a ghost). */
+		p->type = FD_TYPES__FIFO;
 		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
