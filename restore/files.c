@@ -268,8 +268,9 @@ static int open_inherited_or_refuse(const struct rimg *r, const FileEntry *fe,
 int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o)
 {
 	int(*ends)[2] = NULL;
-	uint32_t *ends_id = NULL, *fifos = NULL;
-	size_t nr_ends = 0, nr_fifos = 0;
+	uint32_t *ends_id = NULL, *fifos = NULL, *maps = NULL;
+	size_t nr_ends = 0, nr_fifos = 0, nr_maps = 0;
+	int *map_fds = NULL;
 	int err = 0, maxfd = 2;
 
 	memset(f, 0, sizeof(*f));
@@ -283,8 +284,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 	ends = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends));
 	ends_id = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends_id));
 	fifos = calloc(r->nr_files ? r->nr_files : 1, sizeof(*fifos));
+	maps = calloc(r->nr_files ? r->nr_files : 1, sizeof(*maps));
+	map_fds = calloc(r->nr_files ? r->nr_files : 1, sizeof(*map_fds));
 	if (!f->tmp || !f->plan || !f->nr_plan || !f->ep_plan || !f->nr_ep_plan || !ends ||
-	    !ends_id || !fifos) {
+	    !ends_id || !fifos || !maps || !map_fds) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -405,6 +408,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,
 								f->base);
 					break;
+				case FD_TYPES__BPFMAP:
+					lfd = rbpfmap_open(r, fe, maps, map_fds, &nr_maps, ip->pid,
+							   (int)fi->fd, f->base);
+					break;
 				case FD_TYPES__PIDFD: /* of a dead process: made here */
 					lfd = rpidfd_dead(fe, ip->pid, (int)fi->fd, f->base);
 					break;
@@ -449,6 +456,10 @@ out:
 	free(ends);
 	free(ends_id);
 	free(fifos);
+	for (size_t i = 0; i < nr_maps; i++)
+		close(map_fds[i]);
+	free(maps);
+	free(map_fds);
 	if (err) {
 		rfiles_close(f);
 		rfiles_event_drop_timers(&f->timers, &f->nr_timers);

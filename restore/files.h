@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "files_event.h"
+#include "bpfmap.h"
 #include "pidfd.h"
 #include "pty.h"
 #include "images.h"

@@ -173,6 +173,9 @@ struct rimg {
 	size_t nr_ttys;
 	TtyDataEntry **tty_data; /* tty-data.img (images_pty.c); none if absent */
 	size_t nr_tty_data;
+	struct rimg_bpf_data *bpf; /* bpfmap-data.img (bpfmap.c); none if absent */
+	size_t nr_bpf;
+	struct img *bpf_img;	      /* keeps their payloads mapped */
 	struct rimg_pipe_data *pipes; /* sorted by pipe_id */
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */

@@ -13,6 +13,7 @@
 #define LOG_PREFIX "rimg: "
 #include "file_lock.h"
 #include "files_inotify.h"
+#include "bpfmap.h"
 #include "pidfd.h"
 #include "images.h"
 #include "images_priv.h"
@@ -156,6 +157,8 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->usk;
 	case FD_TYPES__PIDFD:
 		return !!f->pidfd;
+	case FD_TYPES__BPFMAP:
+		return !!f->bpf;
 	default:
 		return -1;
 	}
@@ -180,7 +183,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix sockets and pidfds only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix sockets, pidfds and BPF maps only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -202,6 +205,8 @@ int rimg_load_files(struct rimg *r)
 			err = rimg_check_unix_file(img, at, f);
 		if (!err && f->type == FD_TYPES__PIDFD)
 			err = rimg_check_pidfd(r, img, at, f);
+		if (!err && f->type == FD_TYPES__BPFMAP)
+			err = rimg_check_bpfmap(img, at, f);
 		if (err)
 			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {

@@ -11,6 +11,8 @@
  * pidfds of a live process of the tree, of the process itself and of a dead
  * one; a pidfd of a process outside the tree refused by name. A deleted
  * FIFO (with its bytes) and a removed directory as cwd and fd (ghosts).
+ * BPF array and hash maps with their elements, frozen or not, one map open
+ * twice; a per-CPU map and a BPF program refused by name.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -28,6 +30,8 @@
 
 #include "fdinfo.pb-c.h"
 #include "tty.pb-c.h"
+#include "bpfmap-data.pb-c.h"
+#include "bpfmap-file.pb-c.h"
 #include "helpers.h"
 #include "img.h"
 #include "restore_images_helpers.h"
@@ -365,4 +369,125 @@ Test(kept, deleted_fifo_and_removed_cwd_kept_as_ghosts)
 	kw_stop(&w);
 	t_rmrf(dir);
 	free(dir);
+}
+
+/* ---- BPF maps ----------------------------------------------------------------------------- */
+
+static void bpf_skip_unless_usable(void)
+{
+	char *err = NULL;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	if (t_run(NULL, &err, "test -d /sys/fs/bpf -o -e /sys/kernel/btf/vmlinux"))
+		cr_skip_test("no BPF here");
+	free(err);
+}
+
+static void bpfmaps_kept_via(const char *restore_extra)
+{
+	struct kw w;
+
+	bpf_skip_unless_usable();
+	kw_start(&w, "bpfmap", NULL);
+	kw_dump(&w, NULL);
+	/* CRIU's: the maps in files.img, their elements in bpfmap-data.img. */
+	decoded_has(&w, "bpfmap-data.img", "\"count\": 10");
+	decoded_has(&w, "bpfmap-data.img", "\"count\": 16");
+	decoded_has(&w, "files.img", "\"map_name\": \"ferry_hash\"");
+	kw_restore(&w, restore_extra);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+Test(kept, bpf_array_and_hash_maps_with_their_elements)
+{
+	bpfmaps_kept_via(NULL);
+}
+
+Test(kept, bpf_maps_kept_through_a_lazy_restore)
+{
+	bpfmaps_kept_via("--lazy-pages");
+}
+
+Test(kept, bpf_percpu_map_and_program_refused)
+{
+	char *err = NULL, want[160];
+	struct kw w;
+	int fdm, fdp;
+
+	bpf_skip_unless_usable();
+	kw_start(&w, "bpf-other", NULL);
+	cr_assert_eq(sscanf(w.ready, "kept: bpf-other pid %*d map %d prog %d", &fdm, &fdp), 2, "%s",
+		     w.ready);
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0,
+		      "a per-CPU map and a program were dumped");
+	snprintf(want, sizeof(want), "pid %d fd %d: BPF map of type %d is not supported", w.pid,
+		 fdm, 6 /* BPF_MAP_TYPE_PERCPU_ARRAY */);
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
+	snprintf(want, sizeof(want), "pid %d fd %d: BPF program", w.pid, fdp);
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
+	free(err);
+	kw_verdict(&w, SIGUSR1);
+	kw_stop(&w);
+}
+
+/* files.img: a map's key size (its elements no longer fit), or its id (none has them). */
+static void bpf_key_size(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__BPFMAP && f->bpf->max_entries == 64)
+		f->bpf->key_size += 1;
+}
+
+static void bpf_map_id(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__BPFMAP)
+		f->bpf->map_id += 100000;
+}
+
+static void bpf_percpu(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	FileEntry *f = (FileEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (f->type == FD_TYPES__BPFMAP)
+		f->bpf->map_type = 6; /* BPF_MAP_TYPE_PERCPU_ARRAY */
+}
+
+Test(kept, damaged_bpf_images_refused_with_file_and_offset)
+{
+	const char *const argv[] = { "kept", "bpfmap", NULL };
+	struct ri_dump d;
+	const char *bad;
+
+	bpf_skip_unless_usable();
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, bpf_key_size, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "bpfmap-data.img: offset ",
+		       "not as many as its key and value sizes say");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, bpf_map_id, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "bpfmap-data.img: offset 8: elements of BPF map",
+		       "no BPF map of files.img has that id");
+	t_rmrf(bad);
+	bad = ri_copy_dump(&d);
+	ri_rewrite(bad, "files.img", IMG_FILES, bpf_percpu, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, "files.img: offset", "ferry restores array and hash maps");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	ri_drop_dump(&d);
 }

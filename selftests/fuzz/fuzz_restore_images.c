@@ -30,7 +30,8 @@
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
  * prints rimg_load()'s result, to see why a seed is refused.
  * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads
- * ("sysv-shm": the shmem workload's SysV segments, kinds SP; "pty": kept pty).
+ * ("sysv-shm": the shmem workload's SysV segments, kinds SP; "pty", "pidfd",
+ * "gone", "bpfmap": the kept workload's kinds).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpfmap.h"
 #include "cgroup.h"
 #include "file_lock.h"
 #include "images.h"
@@ -78,8 +80,9 @@ enum {
 	K_MEMFD_INODE,
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	K_IPCNS_SHM,
-	K_FIFO_DATA, /* named FIFOs' bytes */
-	K_TTY_DATA,  /* the bytes queued in ptys whose master the tree holds */
+	K_FIFO_DATA,   /* named FIFOs' bytes */
+	K_TTY_DATA,    /* the bytes queued in ptys whose master the tree holds */
+	K_BPFMAP_DATA, /* the elements of BPF maps */
 	NR_KINDS,
 };
 
@@ -106,6 +109,7 @@ static const char *const names[NR_KINDS] = {
 	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
 	[K_FIFO_DATA] = "fifo-data.img",
 	[K_TTY_DATA] = "tty-data.img",
+	[K_BPFMAP_DATA] = "bpfmap-data.img",
 };
 
 static char dir[64];
@@ -412,6 +416,19 @@ static void check_model(const struct rimg *r)
 
 		CHECK(f && f->type == FD_TYPES__TTY && rimg_tty_pair(r, f->tty->tty_info_id));
 		CHECK(r->tty_data[i]->data.len <= 4096);
+	}
+	for (size_t i = 0; i < r->nr_bpf; i++) { /* each of a BPF map of files.img */
+		const FileEntry *f = NULL;
+
+		for (size_t k = 0; k < r->nr_files; k++)
+			if (r->files[k]->type == FD_TYPES__BPFMAP &&
+			    r->files[k]->bpf->map_id == r->bpf[i].map_id)
+				f = r->files[k];
+		CHECK(f && r->bpf[i].count <= f->bpf->max_entries);
+		for (size_t k = 0; f && k < (size_t)r->bpf[i].count * f->bpf->key_size; k++)
+			sink ^= r->bpf[i].keys[k]; /* every byte must be mapped */
+		for (size_t k = 0; f && k < (size_t)r->bpf[i].count * f->bpf->value_size; k++)
+			sink ^= r->bpf[i].values[k];
 	}
 	for (size_t i = 0; i < r->nr_fifos; i++) {
 		const struct rimg_pipe_data *pd = rimg_fifo(r, r->fifos[i].pipe_id);

@@ -40,6 +40,15 @@
  *       fd on one directory with no link, "DIR/d (deleted)"; neither path
  *       exists. Final: the FIFO's bytes read, a byte written through the
  *       other fd read back; a file cannot be made in the removed cwd.
+ *  bpfmap  BPF maps: an array "ferry_arr" (16 x u64, element i = i * i + 7,
+ *       frozen), a hash "ferry_hash" (u64 -> 16 bytes, 64 entries,
+ *       BPF_F_NO_PREALLOC) with 10 elements, open twice (two descriptions,
+ *       fds on one map). Verify: types, sizes, flags, names, frozen (an update
+ *       fails with EPERM), every element, both hash fds on one map. Final: an
+ *       element added through one hash fd is seen through the other, one is
+ *       deleted.
+ *  bpf-other  a per-CPU array map and a BPF program (socket filter), which a
+ *       dump refuses. Verify and final: both fds are still there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +56,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +66,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -595,6 +606,197 @@ static void final_gone(void)
 		close(fd);
 }
 
+/* ---- bpfmap ---- */
+static int bpf_arr = -1, bpf_hash = -1, bpf_hash2 = -1;
+
+static long sys_bpf(int cmd, union bpf_attr *a)
+{
+	return syscall(SYS_bpf, cmd, a, sizeof(*a));
+}
+
+static int map_create(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max, uint32_t flags,
+		      const char *name)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = ks;
+	a.value_size = vs;
+	a.max_entries = max;
+	a.map_flags = flags;
+	strncpy(a.map_name, name, sizeof(a.map_name) - 1);
+	return (int)sys_bpf(BPF_MAP_CREATE, &a);
+}
+
+static int map_op(int cmd, int fd, const void *key, void *value, uint64_t flags)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (uint32_t)fd;
+	a.key = (uint64_t)(uintptr_t)key;
+	a.value = (uint64_t)(uintptr_t)value;
+	a.flags = flags;
+	return (int)sys_bpf(cmd, &a);
+}
+
+static int map_info(int fd, struct bpf_map_info *info)
+{
+	union bpf_attr a;
+
+	memset(info, 0, sizeof(*info));
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)fd;
+	a.info.info_len = sizeof(*info);
+	a.info.info = (uint64_t)(uintptr_t)info;
+	return (int)sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a);
+}
+
+struct hval {
+	uint64_t a, b;
+};
+
+static void setup_bpfmap(char *info, size_t len)
+{
+	struct bpf_map_info mi;
+	union bpf_attr a;
+
+	bpf_arr = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 16, 0, "ferry_arr");
+	bpf_hash = map_create(BPF_MAP_TYPE_HASH, 8, 16, 64, BPF_F_NO_PREALLOC, "ferry_hash");
+	if (bpf_arr < 0 || bpf_hash < 0)
+		die("BPF_MAP_CREATE");
+	for (uint32_t i = 0; i < 16; i++) {
+		uint64_t v = (uint64_t)i * i + 7;
+
+		if (map_op(BPF_MAP_UPDATE_ELEM, bpf_arr, &i, &v, BPF_ANY))
+			die("array update");
+	}
+	for (uint64_t k = 0; k < 10; k++) {
+		struct hval v = { k * 1000 + 1, ~k };
+		uint64_t key = k * 0x10001 + 3;
+
+		if (map_op(BPF_MAP_UPDATE_ELEM, bpf_hash, &key, &v, BPF_NOEXIST))
+			die("hash update");
+	}
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (uint32_t)bpf_arr;
+	if (sys_bpf(BPF_MAP_FREEZE, &a))
+		die("BPF_MAP_FREEZE");
+	if (map_info(bpf_hash, &mi))
+		die("map info");
+	memset(&a, 0, sizeof(a));
+	a.map_id = mi.id;
+	bpf_hash2 = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a);
+	if (bpf_hash2 < 0)
+		die("BPF_MAP_GET_FD_BY_ID");
+	snprintf(info, len, "fds %d %d %d", bpf_arr, bpf_hash, bpf_hash2);
+}
+
+static void check_map(int fd, uint32_t type, uint32_t ks, uint32_t vs, uint32_t max, uint32_t flags,
+		      const char *name, uint32_t *id)
+{
+	struct bpf_map_info mi;
+
+	if (map_info(fd, &mi)) {
+		fail("fd %d: BPF_OBJ_GET_INFO_BY_FD: %s", fd, strerror(errno));
+		return;
+	}
+	if (mi.type != type || mi.key_size != ks || mi.value_size != vs || mi.max_entries != max ||
+	    mi.map_flags != flags || strcmp(mi.name, name))
+		fail("fd %d: map type %u sizes %u/%u max %u flags %#x name '%s'", fd, mi.type,
+		     mi.key_size, mi.value_size, mi.max_entries, mi.map_flags, mi.name);
+	*id = mi.id;
+}
+
+static void verify_bpfmap(void)
+{
+	uint32_t id1, id2, id3, n = 0;
+	uint64_t key, v8 = 99;
+	struct hval v;
+
+	check_map(bpf_arr, BPF_MAP_TYPE_ARRAY, 4, 8, 16, 0, "ferry_arr", &id1);
+	check_map(bpf_hash, BPF_MAP_TYPE_HASH, 8, 16, 64, BPF_F_NO_PREALLOC, "ferry_hash", &id2);
+	check_map(bpf_hash2, BPF_MAP_TYPE_HASH, 8, 16, 64, BPF_F_NO_PREALLOC, "ferry_hash", &id3);
+	if (id2 != id3)
+		fail("the two hash fds are on maps %u and %u", id2, id3);
+	for (uint32_t i = 0; i < 16; i++) {
+		uint64_t got = 0;
+
+		if (map_op(BPF_MAP_LOOKUP_ELEM, bpf_arr, &i, &got, 0) || got != (uint64_t)i * i + 7)
+			fail("array[%u] = %llu", i, (unsigned long long)got);
+	}
+	n = 0;
+	if (!map_op(BPF_MAP_UPDATE_ELEM, bpf_arr, &n, &v8, BPF_ANY) || errno != EPERM)
+		fail("an update of the frozen array: %s", strerror(errno));
+	for (uint64_t k = 0; k < 10; k++) {
+		key = k * 0x10001 + 3;
+		memset(&v, 0, sizeof(v));
+		if (map_op(BPF_MAP_LOOKUP_ELEM, bpf_hash, &key, &v, 0) || v.a != k * 1000 + 1 ||
+		    v.b != ~k)
+			fail("hash[%#llx] = %llu %#llx", (unsigned long long)key,
+			     (unsigned long long)v.a, (unsigned long long)v.b);
+	}
+	/* Nothing else in it. */
+	n = 0;
+	for (int first = 1;; first = 0) {
+		uint64_t next;
+
+		if (map_op(BPF_MAP_GET_NEXT_KEY, bpf_hash2, first ? NULL : &key, &next, 0))
+			break;
+		key = next;
+		n++;
+	}
+	if (n != 10 + (got == SIGUSR2))
+		fail("the hash holds %u elements", n);
+}
+
+static void final_bpfmap(void)
+{
+	uint64_t key = 0xabc, gone = 3;
+	struct hval v = { 42, 43 }, w = { 0, 0 };
+
+	if (map_op(BPF_MAP_UPDATE_ELEM, bpf_hash, &key, &v, BPF_NOEXIST) ||
+	    map_op(BPF_MAP_LOOKUP_ELEM, bpf_hash2, &key, &w, 0) || w.a != 42 || w.b != 43)
+		fail("an element added through one hash fd: %s", strerror(errno));
+	if (map_op(BPF_MAP_DELETE_ELEM, bpf_hash2, &gone, NULL, 0))
+		fail("delete: %s", strerror(errno));
+	else if (!map_op(BPF_MAP_LOOKUP_ELEM, bpf_hash, &gone, &w, 0))
+		fail("a deleted element is still there");
+	w = (struct hval){ 1, ~0ull }; /* key 3 is element 0 */
+	if (map_op(BPF_MAP_UPDATE_ELEM, bpf_hash, &gone, &w, BPF_NOEXIST))
+		fail("put back: %s", strerror(errno));
+	verify_bpfmap();
+}
+
+static int bpf_pcpu = -1, bpf_prog = -1;
+
+static void setup_bpf_other(char *info, size_t len)
+{
+	struct bpf_insn insns[2];
+	union bpf_attr a;
+
+	bpf_pcpu = map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4, 0, "ferry_pcpu");
+	memset(insns, 0, sizeof(insns));
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
+	insns[1].code = BPF_JMP | BPF_EXIT;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	a.insns = (uint64_t)(uintptr_t)insns;
+	a.insn_cnt = 2;
+	a.license = (uint64_t)(uintptr_t) "GPL";
+	bpf_prog = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	if (bpf_pcpu < 0 || bpf_prog < 0)
+		die("bpf");
+	snprintf(info, len, "map %d prog %d", bpf_pcpu, bpf_prog);
+}
+
+static void verify_bpf_other(void)
+{
+	if (fcntl(bpf_pcpu, F_GETFD) < 0 || fcntl(bpf_prog, F_GETFD) < 0)
+		fail("an fd is gone");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -629,6 +831,13 @@ int main(int argc, char **argv)
 		setup_gone(argv[2], info, sizeof(info));
 		verify = verify_gone;
 		final = final_gone;
+	} else if (!strcmp(kind, "bpfmap")) {
+		setup_bpfmap(info, sizeof(info));
+		verify = verify_bpfmap;
+		final = final_bpfmap;
+	} else if (!strcmp(kind, "bpf-other")) {
+		setup_bpf_other(info, sizeof(info));
+		verify = final = verify_bpf_other;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;

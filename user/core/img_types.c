@@ -454,7 +454,7 @@ const struct img_type img_types[T_NR + 1] = {
 	COMMON(BPFMAP_FILE, "bpfmap-file.img", IMG_ARRAY, bpfmap_file_entry__descriptor,
 	       REFUSED, "open BPF maps", OLD_FILE),
 	COMMON(BPFMAP_DATA, "bpfmap-data.img", IMG_ARRAY, bpfmap_data_entry__descriptor,
-	       REFUSED, "the keys and values of BPF maps", "ferry restore recreates no BPF map",
+	       USED, "the keys and values of BPF maps (arrays and hashes)", NULL,
 	       .extra = IMG_EXTRA_FIELD, .payload_field = "keys_bytes",
 	       .payload_field2 = "values_bytes"),
 	COMMON(APPARMOR, "apparmor.img", IMG_SINGLE, apparmor_entry__descriptor, REFUSED,
@@ -545,6 +545,7 @@ const struct img_type *const IMG_FIFO_DATA = &img_types[T_FIFO_DATA];
 const struct img_type *const IMG_TTY_FILES = &img_types[T_TTY_FILES];
 const struct img_type *const IMG_TTY_INFO = &img_types[T_TTY_INFO];
 const struct img_type *const IMG_TTY_DATA = &img_types[T_TTY_DATA];
+const struct img_type *const IMG_BPFMAP_DATA = &img_types[T_BPFMAP_DATA];
 const struct img_type *const IMG_FS = &img_types[T_FS];
 const struct img_type *const IMG_STATS = &img_types[T_STATS];
 const struct img_type *const IMG_CREDS = &img_types[T_CREDS];

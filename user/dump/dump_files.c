@@ -85,6 +85,7 @@ void files_dump_free(struct files_dump *d)
 		files_unix_free(d->d[i].usk);
 		free(d->d[i].ev);
 		free(d->d[i].src_path);
+		files_bpfmap_free(d->d[i].bpf);
 	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
@@ -475,6 +476,9 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__PIDFD:
 		ret = files_pidfd_add(d, pid, p, &fo, id);
 		break;
+	case FD_TYPES__BPFMAP:
+		ret = files_bpfmap_add(d, pid, p, lfd, &fo, id);
+		break;
 	default: /* the event fds */
 		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
@@ -551,6 +555,7 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		files_unix_free(d->d[d->nd].usk);
 		free(d->d[d->nd].ev);
 		free(d->d[d->nd].src_path);
+		files_bpfmap_free(d->d[d->nd].bpf);
 	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <linux/bpf.h>
 
 #include "dump_files.h"
 #include "dump_inotify.h"
@@ -89,6 +90,8 @@ struct desc {
 	struct usk_dump *usk;
 	/* PIDFD: the pid it refers to, -1 if dead (dump_pidfd.c) */
 	int32_t pidfd_pid;
+	/* BPFMAP (dump_bpfmap.c); files_bpfmap_free()d with the entry */
+	struct bpf_dump *bpf;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
@@ -226,6 +229,31 @@ int files_pty_collect(struct files_dump *d, pid_t pid, const struct task_info *t
 int files_pty_write_data(struct files_dump *d, int dirfd);
 /* files_pty_release - put the taken bytes back unless d->keep_taken; close ferry's copies. */
 void files_pty_release(struct files_dump *d);
+
+/* dump_bpfmap.c: BPF maps (arrays and hashes) with their elements. */
+#define FILES_BPFMAP_MAX (64ull << 20)
+struct bpf_dump {
+	struct bpf_map_info info; /* BPF_OBJ_GET_INFO_BY_FD */
+	int frozen;
+	uint64_t memlock;
+	uint32_t count; /* elements read */
+	uint8_t *keys, *values;
+};
+/*
+ * files_bpfmap_classify - is p a BPF map? 0 if not; 1 if an array or hash
+ * map that can be dumped (p->type set); -ENOTSUP for another type, an
+ * mmapable, write-only, inner or offloaded map (logged, named), or -errno.
+ */
+int files_bpfmap_classify(pid_t pid, struct probe *p);
+/* files_bpfmap_add - a BPFMAP description of p with its elements, read through @lfd. */
+int files_bpfmap_add(struct files_dump *d, pid_t pid, const struct probe *p, int lfd,
+		     const struct fown_v *fo, uint32_t *id);
+void files_bpfmap_free(struct bpf_dump *b);
+/* files_bpfmap_write - its file_entry (CRIU's bpfmap_file_entry). 0 or -errno. */
+struct img;
+int files_bpfmap_write(struct img *img, const struct desc *e, FownEntry *fown);
+/* files_bpfmap_write_data - bpfmap-data.img, one entry per map (none if no map). */
+int files_bpfmap_write_data(const struct files_dump *d, int dirfd);
 
 /* dump_pidfd.c: pidfds. */
 struct pstree;

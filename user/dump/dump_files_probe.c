@@ -333,6 +333,8 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	default:
 		/* A pidfd of a process of the tree (dump_pidfd.c), or refused. */
 		ret = files_pidfd_classify(d, pid, p);
+		if (!ret) /* an array or hash BPF map (dump_bpfmap.c), or refused */
+			ret = files_bpfmap_classify(pid, p);
 		if (ret)
 			return ret < 0 ? ret : 0;
 		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */

@@ -122,6 +122,8 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		return files_unix_write(img, e, &fown);
 	case FD_TYPES__PIDFD:
 		return files_pidfd_write(img, e, &fown);
+	case FD_TYPES__BPFMAP:
+		return files_bpfmap_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}
@@ -298,6 +300,8 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 	ret = files_ghost_write(d, dirfd);
 	if (!ret)
 		ret = files_pty_write_data(d, dirfd);
+	if (!ret)
+		ret = files_bpfmap_write_data(d, dirfd);
 	if (ret)
 		goto err;
 	/* files.img last: it refers to the others. */
