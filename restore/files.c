@@ -331,6 +331,19 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				f->nr_plan[p]++;
 				continue;
 			}
+			if (fe->type == FD_TYPES__REG && rfiles_proc_pid(r, fe)) {
+				/* /proc/PID of the tree: opened by the process itself. */
+				f->plan[p][k] = (struct rfd_plan){
+					.fd = (int)fi->fd,
+					.tmp = -1,
+					.cloexec = !!(fi->flags & FD_CLOEXEC),
+					.file_idx = idx,
+					.proc_pid = rfiles_proc_pid(r, fe),
+					.proc_fe = fe,
+				};
+				f->nr_plan[p]++;
+				continue;
+			}
 			if (f->tmp[idx] < 0) {
 				const struct restore_inherit *in = inherited(o, fe);
 

@@ -33,6 +33,9 @@ struct rfd_plan {
 	pid_t pidfd_pid;
 	int pidfd_flags;
 	long file_idx; /* its description: r->files[file_idx] */
+	/* a file under /proc/PID of a process of the tree, opened by the process (files_proc.c) */
+	pid_t proc_pid;
+	const FileEntry *proc_fe;
 };
 
 struct rfiles {
@@ -83,6 +86,20 @@ void rfiles_close(struct rfiles *f);
  */
 int rfiles_fifo_open(const struct rimg *r, const FileEntry *fe, uint32_t *filled, size_t *nr_filled,
 		     pid_t pid, int fd);
+
+/*
+ * rfiles_proc_pid - the PID of a REG entry under /proc/PID/ when PID is a
+ * process of the dump's tree (files_proc.c), else 0.
+ */
+pid_t rfiles_proc_pid(const struct rimg *r, const FileEntry *fe);
+
+/*
+ * rfiles_proc_place - in the shell of @pid: open plan entry @k's /proc file
+ * (proc_pid set) with its flags and position, once its PID exists (up to a
+ * second), or dup an earlier entry of the same description; put it at its
+ * fd. Returns 0 or -errno, the reason in @msg.
+ */
+int rfiles_proc_place(const struct rfd_plan *plan, size_t k, pid_t pid, char *msg, size_t size);
 
 /* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */
 const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size);

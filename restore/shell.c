@@ -243,9 +243,12 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 	for (size_t k = 0; k < c->f->nr_plan[idx]; k++) {
 		const struct rfd_plan *pl = &c->f->plan[idx][k];
 
-		if (pl->pidfd_pid) {
+		if (pl->pidfd_pid || pl->proc_pid) {
 			char msg[200];
-			int err = rpidfd_place(c->f->plan[idx], k, ip->pid, msg, sizeof(msg));
+			int err = pl->pidfd_pid ? rpidfd_place(c->f->plan[idx], k, ip->pid, msg,
+							       sizeof(msg))
+						: rfiles_proc_place(c->f->plan[idx], k, ip->pid,
+								    msg, sizeof(msg));
 
 			if (err) {
 				report(c, idx, err, "%s", msg);

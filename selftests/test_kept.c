@@ -12,7 +12,8 @@
  * one; a pidfd of a process outside the tree refused by name. A deleted
  * FIFO (with its bytes) and a removed directory as cwd and fd (ghosts).
  * BPF array and hash maps with their elements, frozen or not, one map open
- * twice; a per-CPU map and a BPF program refused by name.
+ * twice; a per-CPU map and a BPF program refused by name. A child holding
+ * its parent's /proc/PID/status; one of a process outside the tree refused.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -490,4 +491,41 @@ Test(kept, damaged_bpf_images_refused_with_file_and_offset)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	ri_drop_dump(&d);
+}
+
+/* ---- /proc/PID files -------------------------------------------------------------------- */
+
+Test(kept, proc_file_of_the_parent_reopened_at_its_pid)
+{
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "procfile", NULL);
+	kw_dump(&w, NULL);
+	kw_restore(&w, NULL);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+Test(kept, proc_file_of_a_process_outside_the_tree_refused)
+{
+	char *err = NULL, want[160];
+	struct kw w;
+	int fd;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "procfile-out", NULL);
+	cr_assert_eq(sscanf(w.ready, "kept: procfile-out pid %*d parent %*d fd %d", &fd), 1, "%s",
+		     w.ready);
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0,
+		      "a /proc file of pid %d (outside the tree) was dumped", getpid());
+	snprintf(want, sizeof(want), "pid %d fd %d: /proc/%d/status of pid %d, which is not in",
+		 w.pid, fd, getpid(), getpid());
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
+	free(err);
+	kw_verdict(&w, SIGUSR1);
+	kw_stop(&w);
 }

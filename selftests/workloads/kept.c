@@ -49,6 +49,12 @@
  *       deleted.
  *  bpf-other  a per-CPU array map and a BPF program (socket filter), which a
  *       dump refuses. Verify and final: both fds are still there.
+ *  procfile  its child C holds /proc/ROOT/status at offset 10 (fd 7); the
+ *       root holds its own /proc/ROOT/stat (fd 8). Verify: C's fd names
+ *       /proc/ROOT/status at offset 10 and, opened again, says "Pid: ROOT";
+ *       the root's reads its own stat. Final: as verify.
+ *  procfile-out  /proc/PARENT/status of its parent (outside the tree: a dump
+ *       refuses it). Verify and final: the fd is still there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -797,6 +803,101 @@ static void verify_bpf_other(void)
 		fail("an fd is gone");
 }
 
+/* ---- procfile ---- */
+static pid_t proc_child;
+
+static void setup_procfile(char *info, size_t len)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	char path[64];
+	int ready[2], fd;
+	pid_t root = getpid();
+	char c;
+
+	if (pipe(ready))
+		die("pipe");
+	proc_child = fork();
+	if (proc_child < 0)
+		die("fork");
+	if (!proc_child) {
+		snprintf(path, sizeof(path), "/proc/%d/status", root);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || dup2(fd, 7) != 7 || lseek(7, 10, SEEK_SET) != 10)
+			die("child: open its parent's status");
+		close(fd);
+		if (write(ready[1], "r", 1) != 1)
+			die("child: ready");
+		while (getppid() == root)
+			nanosleep(&tick, NULL);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		die("child not ready");
+	close(ready[0]);
+	snprintf(path, sizeof(path), "/proc/%d/stat", root);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || dup2(fd, 8) != 8)
+		die("open its own stat");
+	close(fd);
+	snprintf(info, len, "child %d", proc_child);
+}
+
+static void verify_procfile(void)
+{
+	char path[64], link[128], want[64], buf[4096];
+	long long pos = -1;
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/7", proc_child);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "/proc/%d/status", getpid());
+	if (strcmp(link, want))
+		fail("the child's fd 7 is '%s', not '%s'", link, want);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/7", proc_child);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "pos: %lld", &pos) != 1 || pos != 10)
+		fail("the child's fd 7 is at offset %lld, not 10", pos);
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd/7", proc_child);
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "\nPid:\t%d\n", getpid());
+	if (!strstr(buf, want))
+		fail("the child's fd 7, opened again, is not the root's status: %.80s", buf);
+	if (fd >= 0)
+		close(fd);
+	n = pread(8, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "%d (kept) ", getpid());
+	if (strncmp(buf, want, strlen(want)))
+		fail("its fd 8 reads '%.40s', not its own stat", buf);
+}
+
+static int procout_fd = -1;
+
+static void setup_procfile_out(char *info, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", getppid());
+	procout_fd = open(path, O_RDONLY);
+	if (procout_fd < 0)
+		die("open its parent's status");
+	snprintf(info, len, "parent %d fd %d", getppid(), procout_fd);
+}
+
+static void verify_procfile_out(void)
+{
+	if (fcntl(procout_fd, F_GETFD) < 0)
+		fail("its fd is gone");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -838,6 +939,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "bpf-other")) {
 		setup_bpf_other(info, sizeof(info));
 		verify = final = verify_bpf_other;
+	} else if (!strcmp(kind, "procfile")) {
+		setup_procfile(info, sizeof(info));
+		verify = final = verify_procfile;
+	} else if (!strcmp(kind, "procfile-out")) {
+		setup_procfile_out(info, sizeof(info));
+		verify = final = verify_procfile_out;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;
