@@ -14,6 +14,7 @@
  * BPF array and hash maps with their elements, frozen or not, one map open
  * twice; a per-CPU map and a BPF program refused by name. A child holding
  * its parent's /proc/PID/status; one of a process outside the tree refused.
+ * Still refused, named: an AIO context.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -527,5 +528,27 @@ Test(kept, proc_file_of_a_process_outside_the_tree_refused)
 	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
 	free(err);
 	kw_verdict(&w, SIGUSR1);
+	kw_stop(&w);
+}
+
+/* ---- still refused ---------------------------------------------------------------------- */
+
+Test(kept, aio_context_refused_by_name)
+{
+	unsigned long long ctx;
+	char *err = NULL, want[160];
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "aio", NULL);
+	cr_assert_eq(sscanf(w.ready, "kept: aio pid %*d ctx %llx", &ctx), 1, "%s", w.ready);
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0,
+		      "an AIO context was dumped");
+	snprintf(want, sizeof(want), "pid %d: VMA %#llx-", w.pid, ctx);
+	cr_assert(err && strstr(err, want) && strstr(err, "is an AIO ring (io_setup"),
+		  "no '%s ... is an AIO ring' in: %s", want, err ? err : "");
+	free(err);
+	kw_verdict(&w, SIGUSR1); /* released, running, its context usable */
 	kw_stop(&w);
 }

@@ -55,6 +55,8 @@
  *       the root's reads its own stat. Final: as verify.
  *  procfile-out  /proc/PARENT/status of its parent (outside the tree: a dump
  *       refuses it). Verify and final: the fd is still there.
+ *  aio  an AIO context (io_setup, 8 events), which a dump refuses; prints
+ *       "ctx C". Verify and final: a read submitted on it completes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +74,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/aio_abi.h>
 #include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
@@ -898,6 +901,35 @@ static void verify_procfile_out(void)
 		fail("its fd is gone");
 }
 
+/* ---- aio ---- */
+static aio_context_t aio_ctx;
+
+static void setup_aio(char *info, size_t len)
+{
+	if (syscall(SYS_io_setup, 8, &aio_ctx))
+		die("io_setup");
+	snprintf(info, len, "ctx %#llx", (unsigned long long)aio_ctx);
+}
+
+static void verify_aio(void)
+{
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev;
+	char buf[16];
+	int fd = open("/proc/self/exe", O_RDONLY); /* a regular file: procfs has no AIO */
+
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_lio_opcode = IOCB_CMD_PREAD;
+	cb.aio_fildes = (uint32_t)fd;
+	cb.aio_buf = (uint64_t)(uintptr_t)buf;
+	cb.aio_nbytes = sizeof(buf);
+	if (fd < 0 || syscall(SYS_io_submit, aio_ctx, 1, cbs) != 1 ||
+	    syscall(SYS_io_getevents, aio_ctx, 1, 1, &ev, NULL) != 1 || ev.res <= 0)
+		fail("a read through the AIO context: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -945,6 +977,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "procfile-out")) {
 		setup_procfile_out(info, sizeof(info));
 		verify = final = verify_procfile_out;
+	} else if (!strcmp(kind, "aio")) {
+		setup_aio(info, sizeof(info));
+		verify = final = verify_aio;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;

@@ -88,6 +88,13 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			       v->start, v->end);
 			return -ENOTSUP;
 		}
+		if (!strncmp(v->path, "/[aio]", 6)) {
+			/* CRIU remaps a new ring there (AioRingEntry); not done yet here. */
+			pr_err("pid %d: VMA %#llx-%#llx is an AIO ring (io_setup, ctx %#llx); not "
+			       "supported",
+			       pid, v->start, v->end, v->start);
+			return -ENOTSUP;
+		}
 		if (!strncmp(v->path, "/SYSV", 5)) {
 			struct shmid_ds ds;
 			uint64_t ns;
