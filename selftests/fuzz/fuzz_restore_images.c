@@ -491,7 +491,11 @@ static void check_model(const struct rimg *r)
 		const struct rimg_ghost *g = &r->ghosts[i];
 		uint64_t end = 0;
 
-		CHECK(g->ge && S_ISREG(g->ge->mode) && g->ge->size <= RGHOST_MAX);
+		/* A regular file's, or a deleted FIFO's or directory's with no bytes. */
+		CHECK(g->ge &&
+		      (S_ISREG(g->ge->mode)
+			       ? g->ge->size <= RGHOST_MAX
+			       : (S_ISFIFO(g->ge->mode) || S_ISDIR(g->ge->mode)) && !g->nr_chunks));
 		CHECK(g->path && g->path[0] == '/' && !g->created);
 		for (size_t k = 0; k < g->nr_chunks; k++) {
 			CHECK(g->chunks[k].off >= end && g->chunks[k].len);
