@@ -60,10 +60,10 @@ static void kw_verdict(struct kw *w, int sig)
 	t_expect_verdict(w->out, w->pid, sig, ok, bad, VERDICT_MS);
 }
 
-/* Start `kept KIND [ARG]`; it checks out before anything is done to it. */
-static void kw_start(struct kw *w, const char *kind, const char *arg)
+/* Start workload @wl (kept.c, keptpty.c) as `WL KIND [ARG]`; it checks out first. */
+static void kw_start_wl(struct kw *w, const char *wl, const char *kind, const char *arg)
 {
-	const char *argv[] = { "kept", kind, arg, NULL };
+	const char *argv[] = { wl, kind, arg, NULL };
 
 	memset(w, 0, sizeof(*w));
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -78,9 +78,15 @@ static void kw_start(struct kw *w, const char *kind, const char *arg)
 	if (!w->ready) {
 		char *why = t_read_file(w->out, NULL);
 
-		cr_assert_fail("kept %s never said ready: %s", kind, why ? why : "");
+		cr_assert_fail("%s %s never said ready: %s", wl, kind, why ? why : "");
 	}
 	kw_verdict(w, SIGUSR1);
+}
+
+/* Start `kept KIND [ARG]`. */
+static void kw_start(struct kw *w, const char *kind, const char *arg)
+{
+	kw_start_wl(w, "kept", kind, arg);
 }
 
 static void kw_stop(struct kw *w)
@@ -161,7 +167,7 @@ Test(kept, pty_with_both_ends_in_the_tree)
 		cr_skip_test("ferry dump needs root");
 	if (access("/dev/ptmx", R_OK | W_OK))
 		cr_skip_test("no /dev/ptmx");
-	kw_start(&w, "pty", NULL);
+	kw_start_wl(&w, "keptpty", "pty", NULL);
 	kw_dump(&w, NULL); /* no --shell-job: the terminal is the tree's own */
 	/* CRIU's: the master (id index * 2 + 1) locked, in packet mode; the queued bytes. */
 	decoded_has(&w, "tty-info.img", "\"packet_mode\": true");
@@ -181,7 +187,7 @@ Test(kept, pty_queued_bytes_put_back_when_the_tree_goes_on)
 		cr_skip_test("ferry dump needs root");
 	if (access("/dev/ptmx", R_OK | W_OK))
 		cr_skip_test("no /dev/ptmx");
-	kw_start(&w, "pty", NULL);
+	kw_start_wl(&w, "keptpty", "pty", NULL);
 	kw_dump(&w, "--leave-running");
 	kw_verdict(&w, SIGUSR1);
 	kw_verdict(&w, SIGUSR2);
@@ -210,7 +216,7 @@ static void too_long(ProtobufCMessage *m, size_t idx, void *arg)
 
 Test(kept, damaged_tty_data_refused_with_file_and_offset)
 {
-	const char *const argv[] = { "kept", "pty", NULL };
+	const char *const argv[] = { "keptpty", "pty", NULL };
 	struct ri_dump d;
 	const char *bad;
 
