@@ -14,7 +14,7 @@
  * BPF array and hash maps with their elements, frozen or not, one map open
  * twice; a per-CPU map and a BPF program refused by name. A child holding
  * its parent's /proc/PID/status; one of a process outside the tree refused.
- * Still refused, named: an AIO context.
+ * An empty AIO context at its id; one with completions not reaped refused.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -34,6 +34,7 @@
 #include "tty.pb-c.h"
 #include "bpfmap-data.pb-c.h"
 #include "bpfmap-file.pb-c.h"
+#include "mm.pb-c.h"
 #include "helpers.h"
 #include "img.h"
 #include "restore_images_helpers.h"
@@ -537,9 +538,50 @@ Test(kept, proc_file_of_a_process_outside_the_tree_refused)
 	kw_stop(&w);
 }
 
-/* ---- still refused ---------------------------------------------------------------------- */
+/* ---- AIO contexts ------------------------------------------------------------------------ */
 
-Test(kept, aio_context_refused_by_name)
+static void aio_kept_via(const char *restore_extra, int predump)
+{
+	char name[64], pre[700], *err = NULL;
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "aio", NULL);
+	if (predump) {
+		snprintf(pre, sizeof(pre), "%s/pre", w.dir);
+		cr_assert_eq(
+			t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+			"pre-dump: %s", err ? err : "");
+		free(err);
+		kw_verdict(&w, SIGUSR1);
+	}
+	kw_dump(&w, predump ? "--prev-images-dir ../pre" : NULL);
+	/* CRIU's: an aio_ring_entry in mm.img, the context id its address. */
+	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	decoded_has(&w, name, "\"aios\"");
+	kw_restore(&w, restore_extra);
+	kw_verdict(&w, SIGUSR1);
+	kw_verdict(&w, SIGUSR2);
+	kw_stop(&w);
+}
+
+Test(kept, aio_context_kept_at_its_id)
+{
+	aio_kept_via(NULL, 0);
+}
+
+Test(kept, aio_context_kept_through_a_lazy_restore)
+{
+	aio_kept_via("--lazy-pages", 0);
+}
+
+Test(kept, aio_context_kept_through_a_pre_dump_chain)
+{
+	aio_kept_via(NULL, 1);
+}
+
+Test(kept, aio_completed_events_not_reaped_refused)
 {
 	unsigned long long ctx;
 	char *err = NULL, want[160];
@@ -547,14 +589,46 @@ Test(kept, aio_context_refused_by_name)
 
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
-	kw_start(&w, "aio", NULL);
-	cr_assert_eq(sscanf(w.ready, "kept: aio pid %*d ctx %llx", &ctx), 1, "%s", w.ready);
+	kw_start(&w, "aio-pending", NULL);
+	cr_assert_eq(sscanf(w.ready, "kept: aio-pending pid %*d ctx %llx", &ctx), 1, "%s", w.ready);
 	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0,
-		      "an AIO context was dumped");
-	snprintf(want, sizeof(want), "pid %d: VMA %#llx-", w.pid, ctx);
-	cr_assert(err && strstr(err, want) && strstr(err, "is an AIO ring (io_setup"),
-		  "no '%s ... is an AIO ring' in: %s", want, err ? err : "");
+		      "an AIO context with an event not reaped was dumped");
+	snprintf(want, sizeof(want), "pid %d: AIO context %#llx holds completed events not reaped",
+		 w.pid, ctx);
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
 	free(err);
-	kw_verdict(&w, SIGUSR1); /* released, running, its context usable */
+	kw_verdict(&w, SIGUSR1); /* released: its event is still there */
 	kw_stop(&w);
+}
+
+static void aio_moved(ProtobufCMessage *m, size_t idx, void *arg)
+{
+	MmEntry *mm = (MmEntry *)m;
+
+	(void)idx;
+	(void)arg;
+	if (mm->n_aios)
+		mm->aios[0]->id += 4096;
+}
+
+Test(kept, damaged_aio_ring_entries_refused_with_file)
+{
+	const char *const argv[] = { "kept", "aio", NULL };
+	char name[64], want[128];
+	struct ri_dump d;
+	const char *bad;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	memset(&d, 0, sizeof(d));
+	ri_make_dump(&d, argv, "ready");
+	bad = ri_copy_dump(&d);
+	snprintf(name, sizeof(name), "mm-%d.img", d.pid);
+	snprintf(want, sizeof(want), "%s: offset 8: pid %d: AIO ring 0", name, d.pid);
+	ri_rewrite(bad, name, IMG_MM, aio_moved, NULL, 0);
+	ri_expect_fail(bad, -EINVAL, want, "is on no private VMA of status AIORING");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	ri_drop_dump(&d);
 }

@@ -31,7 +31,7 @@
  * prints rimg_load()'s result, to see why a seed is refused.
  * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads
  * ("sysv-shm": the shmem workload's SysV segments, kinds SP; "pty", "pidfd",
- * "gone", "bpfmap": the kept workload's kinds).
+ * "gone", "bpfmap", "aio": the kept workload's kinds).
  */
 #include <dirent.h>
 #include <errno.h>

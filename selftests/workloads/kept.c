@@ -41,8 +41,11 @@
  *       the root's reads its own stat. Final: as verify.
  *  procfile-out  /proc/PARENT/status of its parent (outside the tree: a dump
  *       refuses it). Verify and final: the fd is still there.
- *  aio  an AIO context (io_setup, 8 events), which a dump refuses; prints
- *       "ctx C". Verify and final: a read submitted on it completes.
+ *  aio  an AIO context (io_setup, 8 events) with a read done and reaped;
+ *       prints "ctx C". Verify and final: the ring is still mapped at C (its
+ *       id) and a read submitted on it completes.
+ *  aio-pending  the same with a completed read not reaped (a dump refuses
+ *       it). Verify and final: that event is still there to reap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -622,30 +625,78 @@ static void verify_procfile_out(void)
 /* ---- aio ---- */
 static aio_context_t aio_ctx;
 
-static void setup_aio(char *info, size_t len)
+/* Submit a read of 16 bytes of the workload's own binary; 1 if submitted. */
+static int aio_read_one(void)
 {
-	if (syscall(SYS_io_setup, 8, &aio_ctx))
-		die("io_setup");
-	snprintf(info, len, "ctx %#llx", (unsigned long long)aio_ctx);
-}
-
-static void verify_aio(void)
-{
+	static char buf[16];
 	struct iocb cb, *cbs[1] = { &cb };
-	struct io_event ev;
-	char buf[16];
-	int fd = open("/proc/self/exe", O_RDONLY); /* a regular file: procfs has no AIO */
+	int fd = open("/proc/self/exe", O_RDONLY), ok; /* a regular file: procfs has no AIO */
 
 	memset(&cb, 0, sizeof(cb));
 	cb.aio_lio_opcode = IOCB_CMD_PREAD;
 	cb.aio_fildes = (uint32_t)fd;
 	cb.aio_buf = (uint64_t)(uintptr_t)buf;
 	cb.aio_nbytes = sizeof(buf);
-	if (fd < 0 || syscall(SYS_io_submit, aio_ctx, 1, cbs) != 1 ||
-	    syscall(SYS_io_getevents, aio_ctx, 1, 1, &ev, NULL) != 1 || ev.res <= 0)
-		fail("a read through the AIO context: %s", strerror(errno));
+	ok = fd >= 0 && syscall(SYS_io_submit, aio_ctx, 1, cbs) == 1;
 	if (fd >= 0)
 		close(fd);
+	return ok;
+}
+
+static int aio_reap_one(void)
+{
+	struct io_event ev;
+	struct timespec ts = { 3, 0 };
+
+	return syscall(SYS_io_getevents, aio_ctx, 1, 1, &ev, &ts) == 1 && ev.res == 16;
+}
+
+static void setup_aio(int pending, char *info, size_t len)
+{
+	if (syscall(SYS_io_setup, 8, &aio_ctx))
+		die("io_setup");
+	if (!aio_read_one() || !aio_reap_one())
+		die("a first read");
+	if (pending) {
+		struct timespec ms = { 0, 100 * 1000 * 1000 };
+
+		if (!aio_read_one())
+			die("a pending read");
+		nanosleep(&ms, NULL); /* completed, not reaped */
+	}
+	snprintf(info, len, "ctx %#llx", (unsigned long long)aio_ctx);
+}
+
+/* The ring is mapped at the context's id. */
+static void aio_mapped(void)
+{
+	char line[512], want[64];
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	snprintf(want, sizeof(want), "%llx-", (unsigned long long)aio_ctx);
+	while (f && fgets(line, sizeof(line), f))
+		found |= !strncmp(line, want, strlen(want)) && strstr(line, "/[aio]");
+	if (f)
+		fclose(f);
+	if (!found)
+		fail("no AIO ring at %#llx", (unsigned long long)aio_ctx);
+}
+
+static void verify_aio(void)
+{
+	aio_mapped();
+	if (!aio_read_one() || !aio_reap_one())
+		fail("a read through the AIO context: %s", strerror(errno));
+}
+
+static void verify_aio_pending(void)
+{
+	aio_mapped();
+	if (!aio_reap_one())
+		fail("the completed read is gone: %s", strerror(errno));
+	else if (!aio_read_one())
+		fail("a new read: %s", strerror(errno)); /* pending again for the next check */
 }
 
 int main(int argc, char **argv)
@@ -691,9 +742,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "procfile-out")) {
 		setup_procfile_out(info, sizeof(info));
 		verify = final = verify_procfile_out;
-	} else if (!strcmp(kind, "aio")) {
-		setup_aio(info, sizeof(info));
-		verify = final = verify_aio;
+	} else if (!strcmp(kind, "aio") || !strcmp(kind, "aio-pending")) {
+		setup_aio(!strcmp(kind, "aio-pending"), info, sizeof(info));
+		verify = final = kind[3] ? verify_aio_pending : verify_aio;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;
