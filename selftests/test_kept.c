@@ -15,6 +15,7 @@
  * twice; a per-CPU map and a BPF program refused by name. A child holding
  * its parent's /proc/PID/status; one of a process outside the tree refused.
  * An empty AIO context at its id; one with completions not reaped refused.
+ * Still refused, named: a process that unmapped its vDSO.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
@@ -631,4 +632,24 @@ Test(kept, damaged_aio_ring_entries_refused_with_file)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	ri_drop_dump(&d);
+}
+
+/* ---- still refused ---------------------------------------------------------------------- */
+
+Test(kept, process_without_vdso_refused)
+{
+	char *err = NULL, want[128];
+	struct kw w;
+
+	if (geteuid())
+		cr_skip_test("ferry dump needs root");
+	kw_start(&w, "novdso", NULL);
+	cr_assert_neq(t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img), 0,
+		      "a process without vDSO was dumped");
+	snprintf(want, sizeof(want), "pid %d: no vDSO to run remote syscalls from", w.pid);
+	cr_assert(err && strstr(err, want) && strstr(err, "objects ferry does not support"),
+		  "no '%s' refusal in: %s", want, err ? err : "");
+	free(err);
+	kw_verdict(&w, SIGUSR1); /* released, running */
+	kw_stop(&w);
 }

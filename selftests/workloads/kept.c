@@ -46,6 +46,8 @@
  *       id) and a read submitted on it completes.
  *  aio-pending  the same with a completed read not reaped (a dump refuses
  *       it). Verify and final: that event is still there to reap.
+ *  novdso  unmaps its vDSO and vvar (a dump refuses it: ferry runs its
+ *       remote syscalls from the vDSO). Verify and final: none is mapped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -699,6 +702,40 @@ static void verify_aio_pending(void)
 		fail("a new read: %s", strerror(errno)); /* pending again for the next check */
 }
 
+/* ---- novdso ---- */
+/* Does /proc/self/maps name a vDSO or vvar mapping? Unmap them if @drop. */
+static int vdso_mapped(int drop)
+{
+	char line[512];
+	unsigned long a, b;
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "[vdso]") && !strstr(line, "[vvar"))
+			continue;
+		found = 1;
+		if (drop && sscanf(line, "%lx-%lx", &a, &b) == 2 && munmap((void *)a, b - a))
+			die("munmap");
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void setup_novdso(char *info, size_t len)
+{
+	/* No clock_gettime() from here on: it would jump into the vDSO. */
+	vdso_mapped(1);
+	snprintf(info, len, "no vdso");
+}
+
+static void verify_novdso(void)
+{
+	if (vdso_mapped(0))
+		fail("a vDSO or vvar is mapped");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -745,6 +782,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "aio") || !strcmp(kind, "aio-pending")) {
 		setup_aio(!strcmp(kind, "aio-pending"), info, sizeof(info));
 		verify = final = kind[3] ? verify_aio_pending : verify_aio;
+	} else if (!strcmp(kind, "novdso")) {
+		setup_novdso(info, sizeof(info));
+		verify = final = verify_novdso;
 	} else {
 		printf("kept: unknown kind %s\n", kind);
 		return 2;

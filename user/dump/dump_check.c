@@ -40,7 +40,8 @@ int dump_check_tree(const struct pstree *t, const struct files_dump_opts *fo, si
 		e[2] = dump_core_check(p);
 		e[3] = dump_attrs_check(p);
 		for (size_t k = 0; k < 4; k++) {
-			if (e[k] == -ENOTSUP)
+			/* -ENOEXEC: no vDSO ferry can run its syscalls from (rsys.c named it). */
+			if (e[k] == -ENOTSUP || e[k] == -ENOEXEC)
 				refused = 1;
 			else if (e[k] && !err)
 				err = e[k];
