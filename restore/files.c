@@ -169,6 +169,7 @@ void rfiles_close(struct rfiles *f)
 	free(f->nr_ep_plan);
 	f->ep_plan = NULL;
 	f->nr_ep_plan = NULL;
+	rpty_close(f);
 }
 
 int restore_inherit_parse(const char *arg, struct restore_inherit *out)
@@ -269,8 +270,9 @@ static int open_inherited_or_refuse(const struct rimg *r, const FileEntry *fe,
 int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opts *o)
 {
 	int(*ends)[2] = NULL;
-	uint32_t *ends_id = NULL, *fifos = NULL;
-	size_t nr_ends = 0, nr_fifos = 0;
+	uint32_t *ends_id = NULL, *fifos = NULL, *maps = NULL;
+	size_t nr_ends = 0, nr_fifos = 0, nr_maps = 0;
+	int *map_fds = NULL;
 	int err = 0, maxfd = 2;
 
 	memset(f, 0, sizeof(*f));
@@ -284,8 +286,10 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 	ends = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends));
 	ends_id = calloc(r->nr_files ? r->nr_files : 1, sizeof(*ends_id));
 	fifos = calloc(r->nr_files ? r->nr_files : 1, sizeof(*fifos));
+	maps = calloc(r->nr_files ? r->nr_files : 1, sizeof(*maps));
+	map_fds = calloc(r->nr_files ? r->nr_files : 1, sizeof(*map_fds));
 	if (!f->tmp || !f->plan || !f->nr_plan || !f->ep_plan || !f->nr_ep_plan || !ends ||
-	    !ends_id || !fifos) {
+	    !ends_id || !fifos || !maps || !map_fds) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -316,6 +320,32 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				break;
 			}
 			fe = r->files[idx];
+			if (fe->type == FD_TYPES__PIDFD && fe->pidfd->nspid != -1) {
+				/* Opened by the process itself, once its pid exists (pidfd.h). */
+				f->plan[p][k] = (struct rfd_plan){
+					.fd = (int)fi->fd,
+					.tmp = -1,
+					.cloexec = !!(fi->flags & FD_CLOEXEC),
+					.pidfd_pid = fe->pidfd->nspid,
+					.pidfd_flags = (int)(fe->pidfd->flags & O_NONBLOCK),
+					.file_idx = idx,
+				};
+				f->nr_plan[p]++;
+				continue;
+			}
+			if (fe->type == FD_TYPES__REG && rfiles_proc_pid(r, fe)) {
+				/* /proc/PID of the tree: opened by the process itself. */
+				f->plan[p][k] = (struct rfd_plan){
+					.fd = (int)fi->fd,
+					.tmp = -1,
+					.cloexec = !!(fi->flags & FD_CLOEXEC),
+					.file_idx = idx,
+					.proc_pid = rfiles_proc_pid(r, fe),
+					.proc_fe = fe,
+				};
+				f->nr_plan[p]++;
+				continue;
+			}
 			if (f->tmp[idx] < 0) {
 				const struct restore_inherit *in = inherited(o, fe);
 
@@ -358,7 +388,11 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 						lfd = lift(lfd, f->base);
 					break;
 				case FD_TYPES__TTY:
-					lfd = open_tty(ip->pid, (int)fi->fd, f->base, o->shell_job);
+					if (rimg_tty_pair(r, fe->tty->tty_info_id))
+						lfd = rpty_open(f, r, fe, ip->pid, (int)fi->fd);
+					else
+						lfd = open_tty(ip->pid, (int)fi->fd, f->base,
+							       o->shell_job);
 					break;
 				case FD_TYPES__INOTIFY:
 					lfd = rfiles_inotify_open(fe, ip->pid, (int)fi->fd);
@@ -396,6 +430,13 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,
 								f->base);
 					break;
+				case FD_TYPES__BPFMAP:
+					lfd = rbpfmap_open(r, fe, maps, map_fds, &nr_maps, ip->pid,
+							   (int)fi->fd, f->base);
+					break;
+				case FD_TYPES__PIDFD: /* of a dead process: made here */
+					lfd = rpidfd_dead(fe, ip->pid, (int)fi->fd, f->base);
+					break;
 				default:
 					pr_err("pid %d fd %d: files.img entry %u has type %d, which "
 					       "ferry cannot restore",
@@ -411,9 +452,12 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 			f->plan[p][k].fd = (int)fi->fd;
 			f->plan[p][k].tmp = f->tmp[idx];
 			f->plan[p][k].cloexec = !!(fi->flags & FD_CLOEXEC);
+			f->plan[p][k].file_idx = idx;
 			f->nr_plan[p]++;
 		}
 	}
+	if (!err)
+		err = rpty_finish(f, r);
 	for (size_t p = 0; p < r->nr_procs && !err; p++)
 		err = rfiles_event_plan(r, p, &f->ep_plan[p], &f->nr_ep_plan[p]);
 	for (size_t i = 0; !err && i < o->nr_inherit; i++) {
@@ -434,6 +478,10 @@ out:
 	free(ends);
 	free(ends_id);
 	free(fifos);
+	for (size_t i = 0; i < nr_maps; i++)
+		close(map_fds[i]);
+	free(maps);
+	free(map_fds);
 	if (err) {
 		rfiles_close(f);
 		rfiles_event_drop_timers(&f->timers, &f->nr_timers);

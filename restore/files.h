@@ -17,12 +17,25 @@
 #include <stddef.h>
 
 #include "files_event.h"
+#include "bpfmap.h"
+#include "pidfd.h"
+#include "pty.h"
 #include "images.h"
 #include "restore.h"
 
-/* One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec. */
+/*
+ * One fd of one process: dup2(tmp, fd), then FD_CLOEXEC if cloexec; or,
+ * for a pidfd of a process of the tree (pidfd_pid set, tmp -1), opened by
+ * the process itself (pidfd.h).
+ */
 struct rfd_plan {
 	int fd, tmp, cloexec;
+	pid_t pidfd_pid;
+	int pidfd_flags;
+	long file_idx; /* its description: r->files[file_idx] */
+	/* a file under /proc/PID of a process of the tree, opened by the process (files_proc.c) */
+	pid_t proc_pid;
+	const FileEntry *proc_fe;
 };
 
 struct rfiles {
@@ -38,6 +51,12 @@ struct rfiles {
 	/* the timerfds, armed just before the tree resumes (rfiles_event_arm_timers) */
 	struct rtimer *timers;
 	size_t nr_timers;
+	/* ptys whose master the dump holds (pty.h) */
+	struct rpty *ptys;
+	size_t nr_ptys;
+	/* per process (NULL: none at all): ferry's slave it takes as controlling tty, or -1 */
+	int *ctty;
+	pid_t *ctty_pgrp; /* and the group it puts in front (0: its own) */
 };
 
 /*
@@ -67,6 +86,20 @@ void rfiles_close(struct rfiles *f);
  */
 int rfiles_fifo_open(const struct rimg *r, const FileEntry *fe, uint32_t *filled, size_t *nr_filled,
 		     pid_t pid, int fd);
+
+/*
+ * rfiles_proc_pid - the PID of a REG entry under /proc/PID/ when PID is a
+ * process of the dump's tree (files_proc.c), else 0.
+ */
+pid_t rfiles_proc_pid(const struct rimg *r, const FileEntry *fe);
+
+/*
+ * rfiles_proc_place - in the shell of @pid: open plan entry @k's /proc file
+ * (proc_pid set) with its flags and position, once its PID exists (up to a
+ * second), or dup an earlier entry of the same description; put it at its
+ * fd. Returns 0 or -errno, the reason in @msg.
+ */
+int rfiles_proc_place(const struct rfd_plan *plan, size_t k, pid_t pid, char *msg, size_t size);
 
 /* rfiles_reg_path - the path of a REG entry ("/" prefixed if the image has none). */
 const char *rfiles_reg_path(const FileEntry *fe, char *buf, size_t size);

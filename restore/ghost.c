@@ -66,9 +66,22 @@ static int load_ghost(struct rimg *r, struct rimg_ghost *g)
 		return -EINVAL;
 	}
 	g->ge = (GhostFileEntry *)m;
+	if (S_ISFIFO(g->ge->mode) || S_ISDIR(g->ge->mode)) {
+		/* Made again by its mode: nothing may follow. */
+		at = img_offset(g->img);
+		m = NULL;
+		err = img_read_entry(g->img, &m);
+		rimg_msg_free(m);
+		if (err || (g->ge->has_size && g->ge->size)) {
+			pr_err("%s/%s: offset %zu: a deleted %s has no bytes", r->dir, name, at,
+			       S_ISDIR(g->ge->mode) ? "directory" : "FIFO");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!S_ISREG(g->ge->mode) || !g->ge->has_size || g->ge->size > RGHOST_MAX) {
 		pr_err("%s/%s: mode %o, size %llu: ferry recreates deleted regular files of at "
-		       "most %llu bytes",
+		       "most %llu bytes (and FIFOs and directories)",
 		       r->dir, name, g->ge->mode, (unsigned long long)g->ge->size,
 		       (unsigned long long)RGHOST_MAX);
 		return -EINVAL;
@@ -228,9 +241,32 @@ void rimg_free_ghosts(struct rimg *r)
 	r->nr_ghosts = 0;
 }
 
+/* A deleted FIFO or directory, by its mode and owner. */
+static int create_node(struct rimg_ghost *g)
+{
+	mode_t mode = (mode_t)(g->ge->mode & 07777);
+	int dir = S_ISDIR(g->ge->mode), err = 0;
+
+	if (dir ? mkdir(g->path, 0700) : mkfifo(g->path, 0600)) {
+		err = -errno;
+		pr_errno(err, "cannot create the deleted %s %s again%s", dir ? "directory" : "FIFO",
+			 g->path, err == -EEXIST ? ": a file has its name now" : "");
+		return err;
+	}
+	g->created = 1;
+	if (lchown(g->path, g->ge->uid, g->ge->gid) || chmod(g->path, mode)) {
+		err = -errno;
+		pr_errno(err, "%s: cannot set its owner or mode", g->path);
+	}
+	return err;
+}
+
 static int create_one(struct rimg_ghost *g)
 {
 	int fd, err = 0;
+
+	if (!S_ISREG(g->ge->mode))
+		return create_node(g);
 
 	fd = open(g->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -264,8 +300,9 @@ int rghost_create(struct rimg *r)
 	for (size_t i = 0; i < r->nr_ghosts && !err; i++) {
 		err = create_one(&r->ghosts[i]);
 		if (!err)
-			pr_info("deleted file %s recreated (%llu bytes) for the restore",
-				r->ghosts[i].path, (unsigned long long)r->ghosts[i].ge->size);
+			pr_info("deleted file %s recreated (mode %o, %llu bytes) for the restore",
+				r->ghosts[i].path, r->ghosts[i].ge->mode,
+				(unsigned long long)r->ghosts[i].ge->size);
 	}
 	return err;
 }
@@ -275,7 +312,8 @@ void rghost_remove(struct rimg *r)
 	for (size_t i = 0; i < r->nr_ghosts; i++) {
 		if (!r->ghosts[i].created)
 			continue;
-		if (unlink(r->ghosts[i].path))
+		if (S_ISDIR(r->ghosts[i].ge->mode) ? rmdir(r->ghosts[i].path)
+						   : unlink(r->ghosts[i].path))
 			pr_perror("cannot delete %s again", r->ghosts[i].path);
 		r->ghosts[i].created = 0;
 	}

@@ -39,9 +39,10 @@ struct rimg_ghost {
  * rimg_load_ghosts - after rimg_load_files(): remap-fpath.img (if any) and
  * the ghost-file images it names. Refused with file and offset: a remap of
  * another kind than GHOST, of an id that is not a regular file, a ghost whose
- * entries name different paths, a ghost that is not a regular file or is
- * larger than RGHOST_MAX, chunks out of order or past its size, a ghost
- * image no entry refers to. Returns 0, -ENOENT, -EINVAL, -EOPNOTSUPP or
+ * entries name different paths, a ghost that is not a regular file, a FIFO
+ * or a directory, a regular one larger than RGHOST_MAX, chunks out of order
+ * or past its size, bytes for a FIFO or directory, a ghost image no entry
+ * refers to. Returns 0, -ENOENT, -EINVAL, -EOPNOTSUPP or
  * -ENOMEM.
  */
 int rimg_load_ghosts(struct rimg *r);
@@ -51,12 +52,13 @@ void rimg_free_ghosts(struct rimg *r);
 
 /*
  * rghost_create - create every ghost of @r at its path with its contents,
- * owner and mode. Returns 0 or -errno (logged: -EEXIST when a file has that
- * name now); those made before an error are removed by rghost_remove().
+ * owner and mode (a FIFO with mkfifo, a directory with mkdir). Returns 0 or
+ * -errno (logged: -EEXIST when a file has that name now); those made before
+ * an error are removed by rghost_remove().
  */
 int rghost_create(struct rimg *r);
 
-/* rghost_remove - unlink the ghosts rghost_create() made. */
+/* rghost_remove - unlink (rmdir) the ghosts rghost_create() made. */
 void rghost_remove(struct rimg *r);
 
 #endif

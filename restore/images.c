@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "rimg: "
+#include "bpfmap.h"
 #include "images.h"
 #include "images_priv.h"
 #include "ghost.h"
@@ -274,6 +275,10 @@ int rimg_load_flags(struct rimg **out, const char *dir, unsigned int flags)
 	if (!err)
 		err = rimg_load_files(r);
 	if (!err)
+		err = rimg_load_tty_data(r);
+	if (!err)
+		err = rimg_load_bpfmaps(r);
+	if (!err)
 		err = rimg_load_ghosts(r);
 	if (!err)
 		err = rimg_load_pipes(r);
@@ -340,6 +345,10 @@ void rimg_free(struct rimg *r)
 	free(r->files);
 	for (size_t i = 0; i < r->nr_ttys; i++)
 		rimg_msg_free(r->ttys[i]);
+	for (size_t i = 0; i < r->nr_tty_data; i++)
+		rimg_msg_free(r->tty_data[i]);
+	free(r->tty_data);
+	rimg_free_bpfmaps(r);
 	free(r->ttys);
 	for (size_t i = 0; i < r->nr_locks; i++)
 		rimg_msg_free(r->locks[i]);

@@ -178,6 +178,11 @@ struct rimg {
 	size_t nr_files;
 	TtyInfoEntry **ttys; /* tty-info.img; none if the file is absent */
 	size_t nr_ttys;
+	TtyDataEntry **tty_data; /* tty-data.img (images_pty.c); none if absent */
+	size_t nr_tty_data;
+	struct rimg_bpf_data *bpf; /* bpfmap-data.img (bpfmap.c); none if absent */
+	size_t nr_bpf;
+	struct img *bpf_img;	      /* keeps their payloads mapped */
 	struct rimg_pipe_data *pipes; /* sorted by pipe_id */
 	size_t nr_pipes;
 	struct img *pipes_img; /* keeps the payloads of pipes mapped */
@@ -256,6 +261,12 @@ long rimg_file_index(const struct rimg *r, uint32_t id);
 
 /* rimg_tty_info - the tty-info.img entry with id @id, or NULL. */
 const TtyInfoEntry *rimg_tty_info(const struct rimg *r, uint32_t id);
+
+/*
+ * rimg_tty_pair - is tty info @id one end of a pty whose master the dump
+ * holds (CRIU's ids: index * 2 + is_master, so the master is @id | 1)?
+ */
+int rimg_tty_pair(const struct rimg *r, uint32_t id);
 
 /*
  * rimg_find_page - the run of the flattened index of @pm holding address

@@ -13,6 +13,8 @@
 #define LOG_PREFIX "rimg: "
 #include "file_lock.h"
 #include "files_inotify.h"
+#include "bpfmap.h"
+#include "pidfd.h"
 #include "images.h"
 #include "images_priv.h"
 #include "img.h"
@@ -157,6 +159,10 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->isk;
 	case FD_TYPES__NETLINKSK:
 		return !!f->nlsk;
+	case FD_TYPES__PIDFD:
+		return !!f->pidfd;
+	case FD_TYPES__BPFMAP:
+		return !!f->bpf;
 	default:
 		return -1;
 	}
@@ -181,7 +187,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix, TCP, UDP and netlink sockets only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix, TCP, UDP and netlink sockets, pidfds and BPF maps only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -205,6 +211,10 @@ int rimg_load_files(struct rimg *r)
 			err = rimg_check_inet_file(img, at, f);
 		if (!err && f->type == FD_TYPES__NETLINKSK)
 			err = rimg_check_netlink_file(img, at, f);
+		if (!err && f->type == FD_TYPES__PIDFD)
+			err = rimg_check_pidfd(r, img, at, f);
+		if (!err && f->type == FD_TYPES__BPFMAP)
+			err = rimg_check_bpfmap(img, at, f);
 		if (err)
 			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {

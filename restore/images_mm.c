@@ -23,6 +23,7 @@
 #include "pagemap.pb-c.h"
 #include "pagemap_flags.h"
 #include "vma_status.h"
+#include "aio.h"
 
 #define RIMG_PAGE 4096ull
 #define RIMG_PE_KNOWN (PE_PARENT | PE_LAZY | PE_PRESENT)
@@ -448,6 +449,8 @@ int rimg_load_mm(struct rimg *r, struct rimg_proc *p)
 		err = check_vmas(r, p, name);
 	if (!err)
 		err = check_guards(r, p, name);
+	if (!err)
+		err = rimg_check_aios(r->dir, name, p);
 	if (!err && p->mm->exe_file_id)
 		err = rimg_check_file_ref(r, p, name, "exe", p->mm->exe_file_id);
 	if (!err)

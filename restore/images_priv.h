@@ -68,6 +68,13 @@ int rimg_check_event_file(const struct img *img, size_t at, const FileEntry *f);
 /* rimg_load_ttys - tty-info.img, if the dump has one. */
 int rimg_load_ttys(struct rimg *r);
 
+/*
+ * rimg_load_tty_data - tty-data.img, if the dump has one (after
+ * rimg_load_files()): each entry names a terminal file of a pty pair and
+ * holds at most PTY_QUEUE_MAX bytes, else refused with file and offset.
+ */
+int rimg_load_tty_data(struct rimg *r);
+
 /* rimg_load_files - files.img (after rimg_load_ttys()), sorted by id. */
 int rimg_load_files(struct rimg *r);
 

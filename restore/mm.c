@@ -22,6 +22,7 @@
 #define LOG_PREFIX "restore: "
 #include "core_abi.h"
 #include "vma_status.h"
+#include "aio.h"
 #include "files.h"
 #include "compat.h"
 #include "cow.h"
@@ -711,6 +712,9 @@ int rmm_restore(struct rtask *t, const struct rimg *r)
 	/* Lazy restore: the lazy-pages daemon writes every page (lazy.h). */
 	if (!err && !t->lazy)
 		err = fill_memory(t, t->ip);
+	/* After the memory: a new AIO ring goes over its placeholder (aio.h). */
+	if (!err)
+		err = raio_restore(t);
 	if (!err)
 		err = set_mm(t, r, mm);
 	return err;

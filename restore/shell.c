@@ -373,6 +373,19 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 	for (size_t k = 0; k < c->f->nr_plan[idx]; k++) {
 		const struct rfd_plan *pl = &c->f->plan[idx][k];
 
+		if (pl->pidfd_pid || pl->proc_pid) {
+			char msg[200];
+			int err = pl->pidfd_pid ? rpidfd_place(c->f->plan[idx], k, ip->pid, msg,
+							       sizeof(msg))
+						: rfiles_proc_place(c->f->plan[idx], k, ip->pid,
+								    msg, sizeof(msg));
+
+			if (err) {
+				report(c, idx, err, "%s", msg);
+				_exit(1);
+			}
+			continue;
+		}
 		if (dup2(pl->tmp, pl->fd) != pl->fd ||
 		    fcntl(pl->fd, F_SETFD, pl->cloexec ? FD_CLOEXEC : 0)) {
 			report(c, idx, -errno, "pid %d: cannot put fd %d in place: %s", ip->pid,
@@ -385,6 +398,17 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 		char msg[200];
 		int err = rfiles_event_arm(c->f->ep_plan[idx], c->f->nr_ep_plan[idx], ip->pid, msg,
 					   sizeof(msg));
+
+		if (err) {
+			report(c, idx, err, "%s", msg);
+			_exit(1);
+		}
+	}
+	/* A session leader whose controlling terminal is a pty of the dump takes it again. */
+	if (c->f->ctty && c->f->ctty[idx] >= 0) {
+		char msg[200];
+		int err = rpty_take_ctty(c->f->ctty[idx], c->f->ctty_pgrp[idx], ip->pid, msg,
+					 sizeof(msg));
 
 		if (err) {
 			report(c, idx, err, "%s", msg);

@@ -22,10 +22,16 @@ static struct {
 	struct termios saved;
 } tty = { .fd = -1 };
 
-/* The dumped terminal the tree's fds use: the first tty-info entry (one with --shell-job). */
+/*
+ * The dumped terminal the tree's fds use: the first tty-info entry that is
+ * not an end of a pty the tree holds (one with --shell-job).
+ */
 static const TtyInfoEntry *dumped_tty(const struct rimg *r)
 {
-	return r->nr_ttys ? r->ttys[0] : NULL;
+	for (size_t i = 0; i < r->nr_ttys; i++)
+		if (!rimg_tty_pair(r, r->ttys[i]->id))
+			return r->ttys[i];
+	return NULL;
 }
 
 static int pgrp_of_tree(const struct rimg *r, pid_t pgrp)

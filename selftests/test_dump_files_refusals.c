@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fdinfo.pb-c.h"
@@ -64,9 +65,9 @@ static void fanotify_child(void *arg)
 
 static void deleted_child(void *arg)
 {
-	/* A deleted regular file is a ghost file (dump_ghost.c); a removed directory is not. */
-	df_put_fd(open(arg, O_RDONLY | O_DIRECTORY), 40, 0);
-	rmdir(arg);
+	/* Deleted files, FIFOs and directories are ghosts (dump_ghost.c); a device node is not. */
+	df_put_fd(open(arg, O_RDONLY), 40, 0);
+	unlink(arg);
 	df_kid_ready(0);
 	df_kid_block();
 }
@@ -121,13 +122,13 @@ Test(dump_files, refuses_fanotify)
 	refuse(fanotify_child, NULL, "fanotify group (anon_inode:[fanotify]) is not supported");
 }
 
-Test(dump_files, refuses_deleted_directory)
+Test(dump_files, refuses_deleted_device_node)
 {
 	char *dir = t_tmpdir(), file[PATH_MAX];
 
 	cr_assert_not_null(dir);
 	snprintf(file, sizeof(file), "%s/gone", dir);
-	cr_assert_eq(mkdir(file, 0700), 0);
+	cr_assert_eq(mknod(file, S_IFCHR | 0600, makedev(1, 3)), 0, "mknod: %s", strerror(errno));
 	refuse(deleted_child, file, "deleted file ");
 	t_rmrf(dir);
 	free(dir);

@@ -48,8 +48,10 @@
 
 int lazy_vma(const VmaEntry *v)
 {
+	/* An AIO ring's placeholder is replaced by the kernel's ring: no pages to serve. */
 	return (v->status & VMA_ANON_PRIVATE) &&
-	       !(v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL));
+	       !(v->status &
+		 (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL | VMA_AREA_AIORING));
 }
 
 /* Wait for the daemon's int32 status (it may take a while: the working set). */

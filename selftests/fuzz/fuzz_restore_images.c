@@ -33,7 +33,8 @@
  * ("sysv-shm": the shmem workload's SysV segments, kinds SP, contents in
  * pagemap-shmem as CRIU 4.x writes them; "sysv-shm-inline": the same with
  * the contents inline, as ferry writes them; "shmem-parent": a dump of the
- * shmwrite workload over a pre-dump, its shared pages PE_PARENT).
+ * shmwrite workload over a pre-dump, its shared pages PE_PARENT; "pty",
+ * "pidfd", "gone", "bpfmap", "aio": the kept workload's kinds).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpfmap.h"
 #include "cgroup.h"
 #include "file_lock.h"
 #include "images.h"
@@ -81,7 +83,9 @@ enum {
 	K_MEMFD_INODE,
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	K_IPCNS_SHM,
-	K_FIFO_DATA, /* named FIFOs' bytes */
+	K_FIFO_DATA,   /* named FIFOs' bytes */
+	K_TTY_DATA,    /* the bytes queued in ptys whose master the tree holds */
+	K_BPFMAP_DATA, /* the elements of BPF maps */
 	NR_KINDS,
 };
 
@@ -107,6 +111,8 @@ static const char *const names[NR_KINDS] = {
 	[K_SK_QUEUES] = "sk-queues.img",
 	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
 	[K_FIFO_DATA] = "fifo-data.img",
+	[K_TTY_DATA] = "tty-data.img",
+	[K_BPFMAP_DATA] = "bpfmap-data.img",
 };
 
 static char dir[64];
@@ -408,6 +414,25 @@ static void check_model(const struct rimg *r)
 			CHECK(rf && rf->type == FD_TYPES__REG);
 		}
 	}
+	for (size_t i = 0; i < r->nr_tty_data; i++) { /* each on an end of a pty pair */
+		const FileEntry *f = rimg_file(r, r->tty_data[i]->tty_id);
+
+		CHECK(f && f->type == FD_TYPES__TTY && rimg_tty_pair(r, f->tty->tty_info_id));
+		CHECK(r->tty_data[i]->data.len <= 4096);
+	}
+	for (size_t i = 0; i < r->nr_bpf; i++) { /* each of a BPF map of files.img */
+		const FileEntry *f = NULL;
+
+		for (size_t k = 0; k < r->nr_files; k++)
+			if (r->files[k]->type == FD_TYPES__BPFMAP &&
+			    r->files[k]->bpf->map_id == r->bpf[i].map_id)
+				f = r->files[k];
+		CHECK(f && r->bpf[i].count <= f->bpf->max_entries);
+		for (size_t k = 0; f && k < (size_t)r->bpf[i].count * f->bpf->key_size; k++)
+			sink ^= r->bpf[i].keys[k]; /* every byte must be mapped */
+		for (size_t k = 0; f && k < (size_t)r->bpf[i].count * f->bpf->value_size; k++)
+			sink ^= r->bpf[i].values[k];
+	}
 	for (size_t i = 0; i < r->nr_fifos; i++) {
 		const struct rimg_pipe_data *pd = rimg_fifo(r, r->fifos[i].pipe_id);
 
@@ -476,7 +501,11 @@ static void check_model(const struct rimg *r)
 		const struct rimg_ghost *g = &r->ghosts[i];
 		uint64_t end = 0;
 
-		CHECK(g->ge && S_ISREG(g->ge->mode) && g->ge->size <= RGHOST_MAX);
+		/* A regular file's, or a deleted FIFO's or directory's with no bytes. */
+		CHECK(g->ge &&
+		      (S_ISREG(g->ge->mode)
+			       ? g->ge->size <= RGHOST_MAX
+			       : (S_ISFIFO(g->ge->mode) || S_ISDIR(g->ge->mode)) && !g->nr_chunks));
 		CHECK(g->path && g->path[0] == '/' && !g->created);
 		for (size_t k = 0; k < g->nr_chunks; k++) {
 			CHECK(g->chunks[k].off >= end && g->chunks[k].len);

@@ -119,6 +119,8 @@ extern const struct img_type *const IMG_SK_QUEUES;
 extern const struct img_type *const IMG_FIFO_DATA;
 extern const struct img_type *const IMG_TTY_FILES;
 extern const struct img_type *const IMG_TTY_INFO;
+extern const struct img_type *const IMG_TTY_DATA;
+extern const struct img_type *const IMG_BPFMAP_DATA;
 extern const struct img_type *const IMG_FS;
 extern const struct img_type *const IMG_STATS;
 extern const struct img_type *const IMG_CREDS;

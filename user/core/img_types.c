@@ -402,8 +402,8 @@ const struct img_type img_types[T_NR + 1] = {
 	       "open terminals", OLD_FILE),
 	COMMON(TTY_INFO, "tty-info.img", IMG_ARRAY, tty_info_entry__descriptor, USED,
 	       "terminals: type, termios, window size, session", NULL),
-	COMMON(TTY_DATA, "tty-data.img", IMG_ARRAY, tty_data_entry__descriptor, REFUSED,
-	       "bytes buffered in pseudo-terminals", "ferry restore puts no terminal input back"),
+	COMMON(TTY_DATA, "tty-data.img", IMG_ARRAY, tty_data_entry__descriptor, USED,
+	       "bytes queued in pseudo-terminals whose master the tree holds", NULL),
 	COMMON(FILE_LOCKS, "filelocks.img", IMG_ARRAY, file_lock_entry__descriptor, USED,
 	       "POSIX, flock and OFD locks (one image per dump)", NULL),
 	COMMON(RLIMIT, "rlimit-%u.img", IMG_ARRAY, rlimit_entry__descriptor, REFUSED,
@@ -456,7 +456,7 @@ const struct img_type img_types[T_NR + 1] = {
 	COMMON(BPFMAP_FILE, "bpfmap-file.img", IMG_ARRAY, bpfmap_file_entry__descriptor,
 	       REFUSED, "open BPF maps", OLD_FILE),
 	COMMON(BPFMAP_DATA, "bpfmap-data.img", IMG_ARRAY, bpfmap_data_entry__descriptor,
-	       REFUSED, "the keys and values of BPF maps", "ferry restore recreates no BPF map",
+	       USED, "the keys and values of BPF maps (arrays and hashes)", NULL,
 	       .extra = IMG_EXTRA_FIELD, .payload_field = "keys_bytes",
 	       .payload_field2 = "values_bytes"),
 	COMMON(APPARMOR, "apparmor.img", IMG_SINGLE, apparmor_entry__descriptor, REFUSED,
@@ -546,6 +546,8 @@ const struct img_type *const IMG_SK_QUEUES = &img_types[T_SK_QUEUES];
 const struct img_type *const IMG_FIFO_DATA = &img_types[T_FIFO_DATA];
 const struct img_type *const IMG_TTY_FILES = &img_types[T_TTY_FILES];
 const struct img_type *const IMG_TTY_INFO = &img_types[T_TTY_INFO];
+const struct img_type *const IMG_TTY_DATA = &img_types[T_TTY_DATA];
+const struct img_type *const IMG_BPFMAP_DATA = &img_types[T_BPFMAP_DATA];
 const struct img_type *const IMG_FS = &img_types[T_FS];
 const struct img_type *const IMG_STATS = &img_types[T_STATS];
 const struct img_type *const IMG_CREDS = &img_types[T_CREDS];

@@ -293,7 +293,9 @@ static int vdso_range(pid_t pid, uint64_t *start, uint64_t *end)
 	}
 	fclose(f);
 	if (err)
-		pr_err("pid %d: no vDSO to run remote syscalls from", pid);
+		pr_err("pid %d: no vDSO to run remote syscalls from (it unmapped it?): not "
+		       "supported",
+		       pid);
 	return err;
 }
 

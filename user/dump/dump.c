@@ -350,11 +350,15 @@ struct page_writer_opts dump_pw_for(const struct page_writer_opts *pw, pid_t pid
 	return o;
 }
 
-/* Everything written while the tree is frozen. */
+/*
+ * Everything written while the tree is frozen. *@filesp is the table of its
+ * files, freed by the caller once it knows whether the tree goes on (what
+ * was taken out of it, the bytes queued in its ptys, is put back then).
+ */
 static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sfd, int parent_fd,
 		       struct tracker **trk, struct dump_result *res, struct core_ids *root_ids,
 		       struct dump_preload *pl, struct page_buffers *bufs,
-		       struct dump_mm_plan *plans)
+		       struct dump_mm_plan *plans, struct files_dump **filesp)
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job,
 				      .file_locks = o->file_locks,
@@ -379,12 +383,15 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
+	*filesp = files;
 	err = shmem_dump_init(&shm);
 	if (err)
 		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
 	t_step[0] = mono_us();
 	err = dump_check_tree(t, &fo, NULL);
+	if (!err)
+		err = files_dump_tree(files, t);
 	if (err)
 		goto out;
 	fault_point("frozen");
@@ -511,7 +518,6 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 out:
 	free(cg_sets);
 	shmem_dump_free(shm);
-	files_dump_free(files);
 	return err;
 }
 /* Hold the signals that would end ferry while a tree is frozen (see dump_interrupted()). */
@@ -558,6 +564,7 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	struct dump_preload pl = { 0 };
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
+	struct files_dump *files = NULL;
 	sigset_t old;
 	uint64_t t_frozen;
 	int dirfd = -1, sfd = -1, parent_fd = -1, err, frozen = 0, prev_sync = -1;
@@ -599,7 +606,8 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 		plans = calloc(t.nr ? t.nr : 1, sizeof(*plans));
 	err = trk && (plans || !bg) ? attach_trackers(&t, trk) : -ENOMEM;
 	if (!err)
-		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs, plans);
+		err = dump_frozen(o, &t, sfd, parent_fd, trk, res, &root_ids, &pl, bufs, plans,
+				  &files);
 	/*
 	 * Tracking ends with the dump, whatever its outcome, while the tree is still
 	 * frozen: its uffd is gone before the background snapshot registers its own.
@@ -608,6 +616,10 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	dump_attrs_cache(0);
 	if (!err && bg) {
 		struct page_writer_opts pw = o->pw;
+
+		/* The tree goes on: the bytes taken out of its ptys go back before it runs. */
+		files_dump_free(files);
+		files = NULL;
 
 		pw.bufs = bufs;
 		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
@@ -618,6 +630,9 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	if (o->leave_running) {
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
 		if (!bg) {
+			/* Before it runs again: the bytes taken out of its ptys go back. */
+			files_dump_free(files);
+			files = NULL;
 			pstree_release(&t);
 			res->frozen_us = mono_us() - t_frozen;
 		}
@@ -640,12 +655,16 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {
+		files_dump_keep_taken(files);
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
 	}
 	goto out_free;
 
 out_release:
+	/* Before it runs again: the bytes taken out of its ptys go back. */
+	files_dump_free(files);
+	files = NULL;
 	pstree_release(&t);
 out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
@@ -654,6 +673,7 @@ out_free:
 	for (size_t i = 0; plans && i < t.nr; i++)
 		dump_mm_plan_free(&plans[i]);
 	free(plans);
+	files_dump_free(files);
 	if (frozen)
 		pstree_free(&t);
 	free(trk);

@@ -42,10 +42,8 @@ static const struct anon_kind {
 	{ "anon_inode:[io_uring]", FD_TYPES__UND, "io_uring instance" },
 	{ "anon_inode:[fanotify]", FD_TYPES__UND, "fanotify group" },
 	{ "anon_inode:[perf_event]", FD_TYPES__UND, "perf event" },
-	{ "anon_inode:bpf-map", FD_TYPES__UND, "BPF map" },
 	{ "anon_inode:bpf-prog", FD_TYPES__UND, "BPF program" },
 	{ "anon_inode:bpf_link", FD_TYPES__UND, "BPF link" },
-	{ "anon_inode:[pidfd]", FD_TYPES__UND, "pidfd" },
 	{ "anon_inode:[userfaultfd]", FD_TYPES__UND, "userfaultfd" },
 };
 

@@ -87,6 +87,7 @@ void files_dump_free(struct files_dump *d)
 		free(d->d[i].nlsk);
 		free(d->d[i].ev);
 		free(d->d[i].src_path);
+		files_bpfmap_free(d->d[i].bpf);
 	}
 	for (i = 0; i < d->np; i++)
 		free(d->p[i].buf);
@@ -95,6 +96,8 @@ void files_dump_free(struct files_dump *d)
 	free(d->t);
 	free(d->fdx);
 	free(d->lk);
+	files_pty_release(d);
+	free(d->tree);
 	free(d);
 }
 
@@ -388,13 +391,17 @@ static int add_pipe(struct files_dump *d, pid_t pid, const struct probe *p, int 
 static int add_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
 		   const struct probe *p, int lfd, const struct fown_v *fo, uint32_t *id)
 {
-	uint32_t info_id = files_pty_index(p->st.st_rdev) << 1; /* CRIU: index * 2 + is_master */
+	uint32_t index = p->pty_pair ? p->pty_index : files_pty_index(p->st.st_rdev);
+	uint32_t info_id = (index << 1) | (uint32_t)p->pty_master; /* CRIU: index * 2 + is_master */
 	struct desc *e;
 	uint32_t regf;
 	size_t at;
 	int ret;
 
-	ret = files_collect_tty(d, pid, ti, p, lfd, info_id);
+	if (p->pty_master)
+		ret = files_pty_collect(d, pid, ti, p, lfd);
+	else
+		ret = files_collect_tty(d, pid, ti, p, lfd, info_id, index);
 	if (ret)
 		return ret;
 	e = files_desc_new(d, FD_TYPES__TTY, SRC_FD, pid, p, fo);
@@ -474,6 +481,12 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__NETLINKSK:
 		ret = files_netlink_add(d, pid, p, lfd, &fo, id);
 		break;
+	case FD_TYPES__PIDFD:
+		ret = files_pidfd_add(d, pid, p, &fo, id);
+		break;
+	case FD_TYPES__BPFMAP:
+		ret = files_bpfmap_add(d, pid, p, lfd, &fo, id);
+		break;
 	default: /* the event fds */
 		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
@@ -552,6 +565,7 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		free(d->d[d->nd].nlsk);
 		free(d->d[d->nd].ev);
 		free(d->d[d->nd].src_path);
+		files_bpfmap_free(d->d[d->nd].bpf);
 	}
 	while (d->np > s->np)
 		free(d->p[--d->np].buf);

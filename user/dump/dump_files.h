@@ -92,6 +92,25 @@ int files_dump_init(struct files_dump **out, const struct files_dump_opts *o);
 int files_dump_check(struct files_dump *fd, pid_t pid);
 
 /*
+ * files_dump_tree - look at the whole tree @t before its processes: which
+ * pty masters it holds (their slaves are then dumped as pairs, without
+ * --shell-job) and which session each one is the controlling terminal of;
+ * its pids (a pidfd must refer to one of them, or to a dead process).
+ * Call after files_dump_init, before files_dump_check or files_dump_proc.
+ * Returns 0, -ENOTSUP if a pair is the controlling terminal of a session
+ * whose leader is not in the tree (logged, pid named), or -errno.
+ */
+struct pstree;
+int files_dump_tree(struct files_dump *fd, const struct pstree *t);
+
+/*
+ * files_dump_keep_taken - the tree will not run again: what the dump took
+ * out of it (the bytes queued in its ptys) is not put back when @fd is
+ * freed. Without it, files_dump_free() puts them back.
+ */
+void files_dump_keep_taken(struct files_dump *fd);
+
+/*
  * files_dump_proc - dump the fds of @pid into fdinfo-<files_id>.img in
  * @dirfd and register their file descriptions (and pipe data, ttys) in the
  * table. Call once per fd table (processes sharing one with CLONE_FILES

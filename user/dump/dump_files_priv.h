@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <linux/bpf.h>
 
 #include "dump_files.h"
 #include "dump_inet_sk.h"
@@ -19,8 +20,10 @@
 #include "dump_unix_sk.h"
 #include "file_lock.h"
 #include "proc_fdinfo.h"
+#include "pty_queue.h"
 
 #include "fdinfo.pb-c.h"
+#include "fown.pb-c.h"
 
 #ifndef F_GETOWNER_UIDS /* include/uapi/asm-generic/fcntl.h, CONFIG_CHECKPOINT_RESTORE */
 #define F_GETOWNER_UIDS 17
@@ -91,6 +94,10 @@ struct desc {
 	struct isk_dump *isk;
 	/* NETLINKSK (dump_netlink_sk.c); free()d with the entry */
 	struct nlsk_dump *nlsk;
+	/* PIDFD: the pid it refers to, -1 if dead (dump_pidfd.c) */
+	int32_t pidfd_pid;
+	/* BPFMAP (dump_bpfmap.c); files_bpfmap_free()d with the entry */
+	struct bpf_dump *bpf;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */
@@ -106,7 +113,10 @@ struct pipe_data {
 struct tty_rec {
 	uint32_t id, index, rdev, dev, uid, gid, sid, pgrp;
 	int exclusive;
-	int hung; /* no termios: the other side is gone */
+	int hung;     /* no termios: the other side is gone */
+	int master;   /* a pty master (/dev/ptmx) of a pair the tree holds */
+	int ptlocked; /* master: TIOCGPTLCK */
+	int packet;   /* master: TIOCGPKT */
 	struct kterm2 t, locked;
 	struct winsize ws;
 };
@@ -125,8 +135,29 @@ struct tty_seen {
 	dev_t rdev;
 };
 
+/*
+ * A pseudo-terminal whose master the tree holds (dump_pty.c): both ends are
+ * made again at restore, with the bytes queued in it.
+ */
+struct pty_pair {
+	uint32_t index; /* /dev/pts/<index> */
+	pid_t sid;	/* the session it is the controlling terminal of, or 0 */
+	pid_t pgrp;	/* then its foreground process group */
+	/* ferry's copies (-1: none), kept to put the queued bytes back */
+	int master_fd, slave_fd;
+	uint8_t in[PTY_QUEUE_MAX];  /* read from the slave: input it had not read */
+	uint8_t out[PTY_QUEUE_MAX]; /* read from the master: output it had not read */
+	size_t inlen, outlen;
+	int taken; /* in and out were taken out of the pair */
+};
+
 struct files_dump {
 	struct files_dump_opts o;
+	struct pty_pair *pty;
+	size_t npty, cappty;
+	int keep_taken; /* the tree does not go on: the bytes taken out of ptys stay out */
+	pid_t *tree;	/* the pids of the tree (files_dump_tree), for pidfds */
+	size_t ntree;
 	uint32_t next_id;
 	struct desc *d;
 	size_t nd, capd;
@@ -154,6 +185,10 @@ struct probe {
 	char link[PATH_MAX];
 	struct proc_fdinfo fi;
 	FdTypes type; /* REG, PIPE, TTY or INOTIFY once classified */
+	/* TTY of a pair the tree holds (dump_pty.c) */
+	int pty_pair, pty_master;
+	uint32_t pty_index;
+	int32_t pidfd_pid; /* PIDFD: the pid it refers to, -1 if dead */
 };
 
 /* From /proc/PID/stat and the mount namespace links. */
@@ -172,9 +207,76 @@ int files_probe_fd(pid_t pid, int fd, struct probe *p);
 int files_check_path(pid_t pid, const char *what, const char *name, const struct stat *st,
 		     int same_ns);
 uint32_t files_pty_index(dev_t rdev);
-/* files_collect_tty - record the settings of p's terminal as @info_id, once (dump_files_tty.c). */
+/*
+ * files_collect_tty - record the settings of p's terminal (/dev/pts/@index
+ * or its master) as @info_id, once (dump_files_tty.c).
+ */
 int files_collect_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
-		      const struct probe *p, int lfd, uint32_t info_id);
+		      const struct probe *p, int lfd, uint32_t info_id, uint32_t index);
+
+/* dump_pty.c: pty pairs whose master the tree holds. */
+/* files_pty_find - the pair of /dev/pts/@index, or NULL if the tree holds no master of it. */
+struct pty_pair *files_pty_find(const struct files_dump *d, uint32_t index);
+/*
+ * files_pty_classify - is p (a character device) a pty master, or a slave
+ * of a pair the tree holds? 1 (p->type TTY, p->pty_* set), 0 (neither), or
+ * -errno (logged).
+ */
+int files_pty_classify(const struct files_dump *d, pid_t pid, struct probe *p);
+/*
+ * files_pty_collect - the settings of both ends of the pair of master p
+ * (lfd: ferry's copy of it) and the bytes queued in it, once per pair.
+ * Returns 0, -ENOTSUP for a second open description of the master
+ * (logged), or -errno (logged).
+ */
+int files_pty_collect(struct files_dump *d, pid_t pid, const struct task_info *ti,
+		      const struct probe *p, int lfd);
+/* files_pty_write_data - tty-data.img, if some pair had bytes queued. 0 or -errno (logged). */
+int files_pty_write_data(struct files_dump *d, int dirfd);
+/* files_pty_release - put the taken bytes back unless d->keep_taken; close ferry's copies. */
+void files_pty_release(struct files_dump *d);
+
+/* dump_bpfmap.c: BPF maps (arrays and hashes) with their elements. */
+#define FILES_BPFMAP_MAX (64ull << 20)
+struct bpf_dump {
+	struct bpf_map_info info; /* BPF_OBJ_GET_INFO_BY_FD */
+	int frozen;
+	uint64_t memlock;
+	uint32_t count; /* elements read */
+	uint8_t *keys, *values;
+};
+/*
+ * files_bpfmap_classify - is p a BPF map? 0 if not; 1 if an array or hash
+ * map that can be dumped (p->type set); -ENOTSUP for another type, an
+ * mmapable, write-only, inner or offloaded map (logged, named), or -errno.
+ */
+int files_bpfmap_classify(pid_t pid, struct probe *p);
+/* files_bpfmap_add - a BPFMAP description of p with its elements, read through @lfd. */
+int files_bpfmap_add(struct files_dump *d, pid_t pid, const struct probe *p, int lfd,
+		     const struct fown_v *fo, uint32_t *id);
+void files_bpfmap_free(struct bpf_dump *b);
+/* files_bpfmap_write - its file_entry (CRIU's bpfmap_file_entry). 0 or -errno. */
+struct img;
+int files_bpfmap_write(struct img *img, const struct desc *e, FownEntry *fown);
+/* files_bpfmap_write_data - bpfmap-data.img, one entry per map (none if no map). */
+int files_bpfmap_write_data(const struct files_dump *d, int dirfd);
+
+/* dump_pidfd.c: pidfds. */
+struct pstree;
+/* files_pidfd_tree - remember the pids of tree @t (a pidfd must refer to one). 0 or -ENOMEM. */
+int files_pidfd_tree(struct files_dump *d, const struct pstree *t);
+/*
+ * files_pidfd_classify - is p a pidfd? 0 if not; 1 if one that can be
+ * dumped (p->type, p->pidfd_pid set); -ENOTSUP for a pidfd of a thread or
+ * of a process outside the tree (logged, named), or -errno.
+ */
+int files_pidfd_classify(const struct files_dump *d, pid_t pid, struct probe *p);
+/* files_pidfd_add - a PIDFD description of p. 0 or -ENOMEM. */
+int files_pidfd_add(struct files_dump *d, pid_t pid, const struct probe *p, const struct fown_v *fo,
+		    uint32_t *id);
+struct img;
+/* files_pidfd_write - its file_entry (CRIU's pidfd_entry). 0 or -errno. */
+int files_pidfd_write(struct img *img, const struct desc *e, FownEntry *fown);
 int files_classify(const struct files_dump *d, pid_t pid, const struct task_info *ti,
 		   struct probe *p, struct tty_seen *seen);
 int files_check_lock(const struct files_dump *d, pid_t pid, const struct probe *p,

@@ -225,6 +225,40 @@ static int is_tty_major(unsigned int maj)
 }
 
 /*
+ * A file under /proc/Q/: reopened at restore by the process holding it once
+ * Q exists, which it does only if Q is a process of the tree (with the same
+ * pid); a thread's /proc/Q/task/T/ of another thread is made later than the
+ * fds. 0, or -ENOTSUP (logged, named).
+ */
+static int check_proc_path(const struct files_dump *d, pid_t pid, const char *what,
+			   const char *name)
+{
+	long q, t;
+	char *end;
+	size_t i;
+
+	if (strncmp(name, "/proc/", 6) || name[6] < '1' || name[6] > '9' || !d->ntree)
+		return 0;
+	q = strtol(name + 6, &end, 10);
+	if (*end != '/' && *end != '\0')
+		return 0;
+	for (i = 0; i < d->ntree && d->tree[i] != (pid_t)q; i++)
+		;
+	if (i == d->ntree) {
+		pr_err("pid %d %s: %s of pid %ld, which is not in the dumped tree, is not "
+		       "supported (after a restore it would be another process's or none)",
+		       pid, what, name, q);
+		return -ENOTSUP;
+	}
+	if (!strncmp(end, "/task/", 6) && (t = strtol(end + 6, NULL, 10)) != q) {
+		pr_err("pid %d %s: %s of thread %ld (not the leader) is not supported", pid, what,
+		       name, t);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/*
  * An O_PATH fd opens nothing but a place in the tree: reopened by its path
  * with the same flags (O_PATH, O_NOFOLLOW on a symlink itself), whatever
  * the inode is. A regular file or directory takes the usual path checks
@@ -276,7 +310,8 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 	case S_IFREG:
 	case S_IFDIR:
 		p->type = files_is_memfd(p->link) ? FD_TYPES__MEMFD : FD_TYPES__REG;
-		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
+		ret = check_proc_path(d, pid, what, p->link);
+		return ret ?: files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFCHR:
 		maj = major(p->st.st_rdev);
 		min = minor(p->st.st_rdev);
@@ -284,6 +319,10 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			p->type = FD_TYPES__REG;
 			return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 		}
+		/* Both ends of a pty in the tree: made again as a pair, no --shell-job. */
+		ret = files_pty_classify(d, pid, p);
+		if (ret)
+			return ret < 0 ? ret : 0;
 		if (is_pty_slave(p->st.st_rdev)) {
 			if (!d->o.shell_job) {
 				pr_err("pid %d fd %d: tty %s is not supported without --shell-job: use --shell-job",
@@ -302,7 +341,7 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			return 0;
 		}
 		if (is_tty_major(maj))
-			pr_err("pid %d fd %d: tty %s (%u:%u) is not supported (only a pty slave, with --shell-job)",
+			pr_err("pid %d fd %d: tty %s (%u:%u) is not supported (only a pty slave, with --shell-job, or both ends of a pty)",
 			       pid, p->fd, p->link, maj, min);
 		else
 			pr_err("pid %d fd %d: character device %s (%u:%u) is not supported", pid,
@@ -313,13 +352,13 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			p->type = FD_TYPES__PIPE;
 			return 0;
 		}
-		if (p->link[0] != '/' || p->st.st_nlink == 0 ||
-		    ends_with(p->link, DELETED_SUFFIX)) {
-			pr_err("pid %d fd %d: fifo %s, deleted or without a path, is not supported",
-			       pid, p->fd, p->link);
+		if (p->link[0] != '/') {
+			pr_err("pid %d fd %d: fifo %s, without a path, is not supported", pid,
+			       p->fd, p->link);
 			return -ENOTSUP;
 		}
-		p->type = FD_TYPES__FIFO; /* a named FIFO: reopened by its path */
+		/* A named FIFO: reopened by its path; a deleted one made again (a ghost). */
+		p->type = FD_TYPES__FIFO;
 		return files_check_path(pid, what, p->link, &p->st, ti->files_same_mntns);
 	case S_IFBLK:
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
@@ -330,6 +369,12 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 			return ret;
 		return files_unix_classify(pid, p);
 	default:
+		/* A pidfd of a process of the tree (dump_pidfd.c), or refused. */
+		ret = files_pidfd_classify(d, pid, p);
+		if (!ret) /* an array or hash BPF map (dump_bpfmap.c), or refused */
+			ret = files_bpfmap_classify(pid, p);
+		if (ret)
+			return ret < 0 ? ret : 0;
 		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
 		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);
 		if (ret <= 0) {

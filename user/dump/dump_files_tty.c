@@ -30,8 +30,9 @@ static int tty_get(pid_t pid, int fd, int lfd, unsigned long req, const char *na
 
 /* Record the settings of the terminal of p, once per terminal. */
 int files_collect_tty(struct files_dump *d, pid_t pid, const struct task_info *ti,
-		      const struct probe *p, int lfd, uint32_t info_id)
+		      const struct probe *p, int lfd, uint32_t info_id, uint32_t index)
 {
+	const struct pty_pair *pp = files_pty_find(d, index);
 	struct tty_rec *t;
 	size_t i;
 	int ret, excl = 0;
@@ -45,7 +46,7 @@ int files_collect_tty(struct files_dump *d, pid_t pid, const struct task_info *t
 	t = &d->t[d->nt];
 	memset(t, 0, sizeof(*t));
 	t->id = info_id;
-	t->index = files_pty_index(p->st.st_rdev);
+	t->index = index;
 	t->rdev = (uint32_t)p->st.st_rdev;
 	t->dev = (uint32_t)p->st.st_dev;
 	t->uid = p->st.st_uid;
@@ -59,6 +60,14 @@ int files_collect_tty(struct files_dump *d, pid_t pid, const struct task_info *t
 	    ti->tty_minor == minor(p->st.st_rdev)) {
 		t->sid = (uint32_t)ti->sid;
 		t->pgrp = ti->tpgid > 0 ? (uint32_t)ti->tpgid : 0;
+	}
+	/* The slave of a pair: the session whose controlling terminal it is, from any process. */
+	if (pp && !(info_id & 1)) {
+		t->sid = (uint32_t)pp->sid;
+		t->pgrp = (uint32_t)pp->pgrp;
+	} else if (pp) {
+		t->sid = 0;
+		t->pgrp = 0;
 	}
 	ret = tty_get(pid, p->fd, lfd, TIOCGEXCL, "TIOCGEXCL", &excl);
 	if (ret < 0)

@@ -124,6 +124,10 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		return files_inet_write(img, e, &fown);
 	case FD_TYPES__NETLINKSK:
 		return files_netlink_write(img, e, &fown);
+	case FD_TYPES__PIDFD:
+		return files_pidfd_write(img, e, &fown);
+	case FD_TYPES__BPFMAP:
+		return files_bpfmap_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}
@@ -157,8 +161,8 @@ static int write_tty_info(struct img *img, const struct tty_rec *t)
 
 	ie.id = t->id;
 	ie.type = TTY_TYPE__PTY;
-	ie.locked = 0;	    /* master side only */
-	ie.packet_mode = 0; /* master side only */
+	ie.locked = t->ptlocked;    /* master side only */
+	ie.packet_mode = t->packet; /* master side only */
 	ie.exclusive = t->exclusive;
 	ie.sid = t->sid;
 	ie.pgrp = t->pgrp;
@@ -298,6 +302,10 @@ int files_dump_commit(struct files_dump *d, int dirfd)
 			goto err;
 	}
 	ret = files_ghost_write(d, dirfd);
+	if (!ret)
+		ret = files_pty_write_data(d, dirfd);
+	if (!ret)
+		ret = files_bpfmap_write_data(d, dirfd);
 	if (ret)
 		goto err;
 	/* files.img last: it refers to the others. */

@@ -12,7 +12,8 @@
  *
  * The same for a deleted regular file on any other filesystem (ext4, ...).
  * One larger than FILES_GHOST_MAX stays refused: its bytes are copied into
- * the images.
+ * the images. A deleted FIFO and a removed directory (a cwd, an open fd)
+ * get a ghost_file_entry with their mode and no bytes, as CRIU's do.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,11 +60,17 @@ int files_ghost_check(pid_t pid, const char *what, const char *name, const struc
 			 name);
 		return err;
 	}
-	/* Any filesystem (CRIU's ghost files are not tied to one): its bytes are copied. */
+	/*
+	 * Any filesystem (CRIU's ghost files are not tied to one): a regular
+	 * file's bytes are copied; a FIFO (its bytes go with the FIFO's) and a
+	 * removed directory (empty: a cwd, an fd) are made again by their mode.
+	 */
+	if (S_ISFIFO(st->st_mode) || S_ISDIR(st->st_mode))
+		return 0;
 	if (!S_ISREG(st->st_mode)) {
-		pr_err("pid %d %s: deleted file %s is not supported: only deleted regular files "
-		       "are saved (filesystem magic %#lx)",
-		       pid, what, name, (unsigned long)sf.f_type);
+		pr_err("pid %d %s: deleted file %s (mode %o) is not supported: only deleted "
+		       "regular files, FIFOs and directories are saved (filesystem magic %#lx)",
+		       pid, what, name, st->st_mode, (unsigned long)sf.f_type);
 		return -ENOTSUP;
 	}
 	if ((uint64_t)st->st_size > FILES_GHOST_MAX) {
@@ -120,6 +127,29 @@ static int write_chunks(struct img *img, int fd, uint64_t size, const char *src,
 	return err;
 }
 
+/* The ghost of a deleted FIFO or a removed directory: its mode and owner, no bytes. */
+static int write_ghost_node(int dirfd, const struct desc *e, uint32_t remap_id,
+			    const struct stat *st)
+{
+	const struct img_type *t = img_type_by_name("GHOST_FILE");
+	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
+	char name[64];
+	int err;
+
+	ge.uid = st->st_uid;
+	ge.gid = st->st_gid;
+	ge.mode = st->st_mode;
+	snprintf(name, sizeof(name), t->file, remap_id);
+	err = img_write_one(dirfd, name, t, &ge.base);
+	if (err)
+		pr_errno(err, "deleted %s %s: cannot write %s",
+			 S_ISDIR(st->st_mode) ? "directory" : "FIFO", e->name, name);
+	else
+		pr_info("deleted %s %s kept as %s", S_ISDIR(st->st_mode) ? "directory" : "FIFO",
+			e->name, name);
+	return err;
+}
+
 static int write_ghost(int dirfd, const struct desc *e, uint32_t remap_id, uint8_t *buf)
 {
 	const struct img_type *t = img_type_by_name("GHOST_FILE");
@@ -129,6 +159,14 @@ static int write_ghost(int dirfd, const struct desc *e, uint32_t remap_id, uint8
 	struct stat st;
 	int fd, err;
 
+	if (stat(e->src_path, &st)) {
+		err = -errno;
+		pr_errno(err, "deleted file %s: cannot stat it through %s", e->name, e->src_path);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode))
+		return write_ghost_node(dirfd, e, remap_id, &st);
+	/* Never open a FIFO: that could block. */
 	fd = open(e->src_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;

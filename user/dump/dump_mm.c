@@ -93,6 +93,17 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			       v->start, v->end);
 			return -ENOTSUP;
 		}
+		if (!strncmp(v->path, "/[aio]", 6)) {
+			/* An AIO context (dump_aio.c): a placeholder, no pages, a new ring on it.
+			 */
+			int err = dump_aio_check(pid, v->start, v->end);
+
+			if (err)
+				return err;
+			c->status |= VMA_AREA_AIORING | VMA_ANON_PRIVATE;
+			c->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+			return 0;
+		}
 		if (!strncmp(v->path, "/SYSV", 5)) {
 			struct shmid_ds ds;
 			uint64_t ns;
@@ -581,9 +592,10 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct 
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
 	VmaEntry *ents = NULL, **ptrs = NULL, *guards = NULL;
+	AioRingEntry *rings = NULL, **aios = NULL;
 	uint64_t *auxv = NULL;
 	struct proc_stat ps;
-	size_t n = 0, nauxv = 0, nguards = 0;
+	size_t n = 0, nauxv = 0, nguards = 0, nrings = 0;
 	int err, used_bpf = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -653,6 +665,28 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct 
 	mm.mm_saved_auxv = auxv;
 	mm.n_vmas = n + nguards;
 	mm.vmas = ptrs;
+	for (size_t i = 0; i < n; i++)
+		nrings += !!(cls[i].status & VMA_AREA_AIORING);
+	if (nrings) {
+		rings = calloc(nrings, sizeof(*rings));
+		aios = calloc(nrings, sizeof(*aios));
+		if (!rings || !aios) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0, k = 0; i < n; i++) {
+			if (!(cls[i].status & VMA_AREA_AIORING))
+				continue;
+			aio_ring_entry__init(&rings[k]);
+			rings[k].id = vmas[i].start;
+			rings[k].ring_len = (uint32_t)(vmas[i].end - vmas[i].start);
+			rings[k].nr_req = dump_aio_nr_req(vmas[i].end - vmas[i].start);
+			aios[k] = &rings[k];
+			k++;
+		}
+		mm.n_aios = nrings;
+		mm.aios = aios;
+	}
 
 	err = plan_pages(pid, vmas, cls, n, inc, &plan);
 	st->pages_scanned = plan.pages_scanned;
@@ -671,6 +705,8 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct 
 	}
 out:
 	dump_mm_plan_free(&plan);
+	free(rings);
+	free(aios);
 	free(auxv);
 	free(ptrs);
 	free(guards);

@@ -130,4 +130,13 @@ int dump_mm_write_plan(pid_t pid, const struct dump_mm_plan *plan, uint32_t page
 int dump_mm_parent_runs(int parent_dirfd, const char *parent_dir, pid_t pid, struct page_run **runs,
 			size_t *nr);
 
+/*
+ * dump_aio_check - can the AIO ring at [@start, @end) of @pid be kept? 0 if
+ * it is one ferry knows and is empty (head == tail), else -ENOTSUP
+ * (logged, named) or -errno (dump_aio.c).
+ */
+int dump_aio_check(pid_t pid, uint64_t start, uint64_t end);
+/* dump_aio_nr_req - the nr_events io_setup() needs to make a ring of @ring_len bytes. */
+uint32_t dump_aio_nr_req(uint64_t ring_len);
+
 #endif
