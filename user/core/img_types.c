@@ -551,6 +551,7 @@ const struct img_type *const IMG_SIGACT = &img_types[T_SIGACT];
 const struct img_type *const IMG_RLIMIT = &img_types[T_RLIMIT];
 const struct img_type *const IMG_FILE_LOCKS = &img_types[T_FILE_LOCKS];
 const struct img_type *const IMG_CGROUP = &img_types[T_CGROUP];
+const struct img_type *const IMG_TCP_STREAM = &img_types[T_TCP_STREAM];
 const struct img_type *const IMG_SECCOMP = &img_types[T_SECCOMP];
 const struct img_type *const IMG_TIMENS = &img_types[T_TIMENS];
 
