@@ -218,3 +218,37 @@ Test(netlock, dead_ferry_lock_kept_when_the_socket_is_gone, .timeout = 30)
 	cr_assert_eq(netlock_unlock_kept(&c, 1), 0);
 	cr_assert_not(table_there("ferry_kept_", &c));
 }
+
+/* By hand: `ferry netlock list` shows a kept lock, `ferry netlock unlock <conn>` removes it. */
+Test(netlock, ferry_netlock_lists_and_unlocks_by_hand, .timeout = 30)
+{
+	char conn[NETLOCK_CONN_MAX], *out = NULL, *err = NULL;
+	struct netlock_conn c;
+	int lfd, a, b, rc;
+
+	need_root();
+	pair(&lfd, &a, &b);
+	conn_of(a, 0, &c);
+	cr_assert_eq(netlock_conn_name(&c, conn, sizeof(conn)), 0);
+	cr_assert_eq(netlock_take(&c, 1), 0);
+	cr_assert_eq(netlock_keep(&c, 1), 0);
+	rc = t_run(&out, &err, "%s netlock list", t_ferry_bin());
+	cr_assert_eq(rc, 0, "%s", err ? err : "");
+	cr_assert(strstr(out, conn), "ferry netlock list lacks %s: %s", conn, out);
+	free(out);
+	free(err);
+	rc = t_run(&out, &err, "%s netlock unlock %s", t_ferry_bin(), conn);
+	cr_assert_eq(rc, 0, "%s", err ? err : "");
+	free(out);
+	free(err);
+	cr_assert_not(table_there("ferry_kept_", &c));
+	/* A name that is no lock of ferry's: refused, nft never asked to run it. */
+	rc = t_run(&out, &err, "%s netlock unlock 'x;flush ruleset'", t_ferry_bin());
+	cr_assert_neq(rc, 0);
+	cr_assert(err && strstr(err, "no name of a ferry lock"), "%s", err ? err : "");
+	free(out);
+	free(err);
+	close(a);
+	close(b);
+	close(lfd);
+}

@@ -91,6 +91,7 @@ void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
 
 /* Each subcommand file defines one of these. */
 extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_lazy_pages,
-	cmd_migrate, cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
+	cmd_migrate, cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track,
+	cmd_netlock;
 
 #endif

@@ -13,7 +13,7 @@
 static const struct cli_cmd *const commands[] = {
 	&cmd_check,	 &cmd_decode,	&cmd_dirtyrate,	  &cmd_dump,
 	&cmd_lazy_pages, &cmd_migrate,	&cmd_page_server, &cmd_pre_dump,
-	&cmd_restore,	 &cmd_show_log, &cmd_track,
+	&cmd_restore,	 &cmd_show_log, &cmd_track,	  &cmd_netlock,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -490,7 +490,7 @@ int netlock_clean_stale(void)
 				p, fpid, tpid);
 			err = del_table(s, sizeof(s), &len, p);
 		} else {
-			pr_warn("lock %s: its ferry (pid %d) and the socket are gone: kept for a restore (ferry netlock --unlock drops it)",
+			pr_warn("lock %s: its ferry (pid %d) and the socket are gone: kept for a restore (ferry netlock unlock drops it)",
 				p, fpid);
 			err = kept_table_name(&c, kname, sizeof(kname));
 			if (!err)
@@ -531,6 +531,44 @@ int netlock_unlock_all_kept(void)
 	}
 	free(names);
 	return err ? err : done;
+}
+
+int netlock_unlock_name(const char *name)
+{
+	char table[NETLOCK_NAME_MAX + 16], s[1024], *names = NULL, *p;
+	struct netlock_conn c;
+	size_t count, len = 0;
+	int err, found = 0;
+
+	if (strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name) ||
+	    strlen(name) >= NETLOCK_NAME_MAX)
+		goto bad;
+	if (!strncmp(name, DUMP_PREFIX, strlen(DUMP_PREFIX)) ||
+	    !strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)))
+		snprintf(table, sizeof(table), "%s", name);
+	else if (!conn_from_name(name, &c))
+		snprintf(table, sizeof(table), KEPT_PREFIX "%s", name);
+	else
+		goto bad;
+	err = list_tables(&names, &count);
+	if (err)
+		return err;
+	p = names;
+	for (size_t i = 0; i < count; i++, p += strlen(p) + 1)
+		found |= !strcmp(p, table);
+	free(names);
+	if (!found) {
+		pr_err("no lock %s (ferry netlock list shows them)", table);
+		return -ENOENT;
+	}
+	err = del_table(s, sizeof(s), &len, table);
+	if (!err)
+		err = nft_script(s);
+	return err;
+bad:
+	pr_err("%s: no name of a ferry lock (ferry_kept_..., ferry_dump_..., or a connection 4_<hex>_<port>_<hex>_<port>)",
+	       name);
+	return -EINVAL;
 }
 
 int netlock_list(FILE *out)

@@ -24,7 +24,7 @@
  *
  * A ferry killed during a dump leaves its ferry_dump_ tables; any later
  * netlock_clean_stale() (every dump and restore runs it; `ferry netlock
- * --clean` too) finds them by the dead owner and: if the target's socket is
+ * clean` too) finds them by the dead owner and: if the target's socket is
  * still there (pidfd_getfd, same inode) takes it out of repair mode and drops
  * the lock (the tree runs on, as after a failed dump); if it is gone, keeps
  * the lock as a ferry_kept_ one (the dump may have been complete). A lock
@@ -74,7 +74,7 @@ int netlock_keep(const struct netlock_conn *c, size_t n);
 
 /*
  * netlock_unlock_kept - remove the kept locks of @c (restore, once the
- * sockets are made again; by hand with `ferry netlock --unlock`). Missing
+ * sockets are made again; by hand with `ferry netlock unlock`). Missing
  * locks are no error. Returns 0 or -errno as netlock_take.
  */
 int netlock_unlock_kept(const struct netlock_conn *c, size_t n);
@@ -88,10 +88,18 @@ int netlock_clean_stale(void);
 
 /*
  * netlock_unlock_all_kept - remove every ferry_kept_ lock (`ferry netlock
- * --unlock`: a dump that will never be restored). Returns the number removed,
+ * unlock all`: a dump that will never be restored). Returns the number removed,
  * or -errno.
  */
 int netlock_unlock_all_kept(void);
+
+/*
+ * netlock_unlock_name - remove the lock table @name ("ferry_kept_<conn>",
+ * "ferry_dump_...") or the kept lock of <conn> given alone (`ferry netlock
+ * unlock NAME`). Returns 0, -EINVAL for a name that is none of ferry's,
+ * -ENOENT if there is no such lock, or -errno as netlock_take.
+ */
+int netlock_unlock_name(const char *name);
 
 /* netlock_list - print ferry's lock tables to @out, one a line. Returns their number or -errno. */
 int netlock_list(FILE *out);
