@@ -39,6 +39,7 @@
 #include "img.h"
 #include "img_test_helpers.h"
 #include "netlock.h"
+#include "stream_pattern.h"
 #include "tcp-stream.pb-c.h"
 #include "tcp_repair.h"
 #include "tcp_stream_img.h"
@@ -48,29 +49,6 @@
 #define PRE_IN 3000u	/* B -> A, left unread in A at the dump */
 #define LOCKED_IN 1000u /* B -> A while A is gone and the connection locked */
 #define AFTER 200000u	/* each way after the restore */
-
-/* The byte at @off of a stream: a function of its position. */
-static uint8_t sbyte(uint32_t seed, uint64_t off)
-{
-	uint64_t x = (off ^ ((uint64_t)seed << 40)) * 0x9e3779b97f4a7c15ull;
-
-	return (uint8_t)(x >> 56);
-}
-
-static void sfill(uint8_t *buf, size_t len, uint32_t seed, uint64_t off)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = sbyte(seed, off + i);
-}
-
-/* Index of the first byte of @buf that is not the stream's at @off, or -1. */
-static long scheck(const uint8_t *buf, size_t len, uint32_t seed, uint64_t off)
-{
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != sbyte(seed, off + i))
-			return (long)i;
-	return -1;
-}
 
 /* The connection a test locked: unlocked after the test, also when it failed. */
 static struct netlock_conn locked;
@@ -185,7 +163,7 @@ static void send_all(int fd, uint32_t seed, uint64_t *off, size_t len)
 		size_t n = len < sizeof(buf) ? len : sizeof(buf);
 		ssize_t w;
 
-		sfill(buf, n, seed, *off);
+		stream_fill(buf, n, seed, *off);
 		w = send(fd, buf, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EAGAIN) {
 			struct pollfd p = { fd, POLLOUT, 0 };
@@ -207,7 +185,7 @@ static void send_until_full(int fd, uint32_t seed, uint64_t *off)
 	for (;;) {
 		ssize_t w;
 
-		sfill(buf, sizeof(buf), seed, *off);
+		stream_fill(buf, sizeof(buf), seed, *off);
 		w = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
 		if (w < 0 && errno == EAGAIN)
 			return;
@@ -296,7 +274,7 @@ static void exchange(int a, int b, uint64_t *a_sent, uint64_t a_total, uint64_t 
 			size_t n = a_total - *a_sent < 8192 ? a_total - *a_sent : 8192;
 			ssize_t w;
 
-			sfill(buf, n, SEED_A2B, *a_sent);
+			stream_fill(buf, n, SEED_A2B, *a_sent);
 			w = send(a, buf, n, MSG_NOSIGNAL);
 			if (w > 0)
 				*a_sent += (uint64_t)w;
@@ -305,7 +283,7 @@ static void exchange(int a, int b, uint64_t *a_sent, uint64_t a_total, uint64_t 
 			size_t n = b_total - *b_sent < 8192 ? b_total - *b_sent : 8192;
 			ssize_t w;
 
-			sfill(buf, n, SEED_B2A, *b_sent);
+			stream_fill(buf, n, SEED_B2A, *b_sent);
 			w = send(b, buf, n, MSG_NOSIGNAL);
 			if (w > 0)
 				*b_sent += (uint64_t)w;
@@ -335,7 +313,7 @@ static void exchange(int a, int b, uint64_t *a_sent, uint64_t a_total, uint64_t 
 				*eof = 1;
 				continue;
 			}
-			bad = scheck(buf, (size_t)r, seed, *got);
+			bad = stream_check(buf, (size_t)r, seed, *got);
 			cr_assert_eq(bad, -1, "%s: byte %llu of the stream is wrong", i ? "B" : "A",
 				     (unsigned long long)(*got + (uint64_t)bad));
 			*got += (uint64_t)r;
@@ -383,10 +361,10 @@ static void repair_roundtrip(int family)
 		st.opt_mask, st.snd_wscale, st.rcv_wscale);
 	cr_assert_eq(st.tcp_state, TCP_ESTABLISHED);
 	cr_assert_eq(st.inq_len, PRE_IN);
-	cr_assert_eq(scheck(st.inq, st.inq_len, SEED_B2A, 0), -1, "receive queue bytes");
+	cr_assert_eq(stream_check(st.inq, st.inq_len, SEED_B2A, 0), -1, "receive queue bytes");
 	cr_assert_gt(st.outq_len - st.unsq_len, 0, "no sent-but-unacked data");
 	cr_assert_gt(st.unsq_len, 0, "no unsent data");
-	cr_assert_eq(scheck(st.outq, st.outq_len, SEED_A2B, a_sent - st.outq_len), -1,
+	cr_assert_eq(stream_check(st.outq, st.outq_len, SEED_A2B, a_sent - st.outq_len), -1,
 		     "send queue bytes");
 	cr_assert(st.opt_mask & TCPI_OPT_TIMESTAMPS);
 	cr_assert(st.opt_mask & TCPI_OPT_SACK);
