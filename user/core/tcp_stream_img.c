@@ -166,7 +166,8 @@ int tcp_stream_img_parse(struct img *img, struct tcp_repair_state *st)
 	if (e->has_cork)
 		st->cork = e->cork;
 	err = copy_queue(data, e->inq_len, &st->inq);
-	if (!err)
+	/* No payload at all (both queues empty): no pointer to offset. */
+	if (!err && e->outq_len)
 		err = copy_queue((const uint8_t *)data + e->inq_len, e->outq_len, &st->outq);
 	if (err) {
 		tcp_repair_state_free(st);
