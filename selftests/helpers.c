@@ -30,6 +30,8 @@ const char *t_workload(const char *name)
 	static __thread char path[PATH_MAX];
 	const char *b = getenv("FERRY_BUILD");
 
+	if (name[0] == '/')
+		return name; /* a program of the system's (python3, ...) */
 	snprintf(path, sizeof(path), "%s/workloads/%s", b ? b : "build", name);
 	return path;
 }

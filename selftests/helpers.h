@@ -8,7 +8,7 @@
 
 /* Path of build/ferry (FERRY_BIN, else build/ferry from the repo root). */
 const char *t_ferry_bin(void);
-/* Path of a built workload (FERRY_BUILD/workloads/NAME). */
+/* Path of a built workload (FERRY_BUILD/workloads/NAME); an absolute NAME as it is. */
 const char *t_workload(const char *name);
 /* mkdtemp under /tmp; returns a malloc'd path. */
 char *t_tmpdir(void);

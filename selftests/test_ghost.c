@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "ghost-file.pb-c.h"
 #include "remap-file-path.pb-c.h"
@@ -35,9 +36,7 @@
 TestSuite(ghost, .timeout = 120);
 
 struct gw {
-	char *dir;
-	char out[512], img[600];
-	pid_t pid, child;
+	struct t_tree t;
 };
 
 static void need_root(void)
@@ -52,19 +51,12 @@ static void gw_start(struct gw *w, const char *kinds)
 	const char *argv[] = { "shmem", kinds, NULL };
 	char *line;
 
-	need_root();
 	memset(w, 0, sizeof(*w));
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "the shmem workload never said ready");
-	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d", &w->child), 1, "%s", line);
+	t_tree_init(&w->t);
+	line = t_tree_spawn(&w->t, argv);
+	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d", &w->t.child), 1, "%s", line);
 	free(line);
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 }
 
 static void shm_path(pid_t pid, const char *which, char *buf, size_t size)
@@ -76,40 +68,11 @@ static void gw_stop(struct gw *w)
 {
 	char path[128];
 
-	if (w->pid > 0) {
-		kill(w->pid, SIGKILL);
-		shm_path(w->pid, "keep", path, sizeof(path));
+	if (w->t.pid > 0) {
+		shm_path(w->t.pid, "keep", path, sizeof(path));
 		unlink(path);
 	}
-	if (w->child > 0)
-		kill(w->child, SIGKILL);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	t_rmrf(w->dir);
-	free(w->dir);
-}
-
-/* `ferry dump` kills the tree: reap both (the child comes to us, the subreaper). */
-static void dump_tree(pid_t pid, pid_t child, const char *dir)
-{
-	char *err = NULL;
-	int rc;
-
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), pid, dir);
-	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", pid, err ? err : "");
-	free(err);
-	cr_assert_eq(waitpid(pid, NULL, 0), pid);
-	cr_assert_eq(waitpid(child, NULL, 0), child);
-}
-
-static void restore_tree(const char *dir)
-{
-	char *err = NULL;
-	int rc;
-
-	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), dir);
-	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
-	free(err);
+	t_tree_stop(&w->t);
 }
 
 /* The inode of the mapping of @pid whose path contains @needle, or 0. */
@@ -137,14 +100,14 @@ Test(ghost, shm_files_kept_and_deleted_shared_after_restore)
 	int rc;
 
 	gw_start(&w, "AZKG");
-	shm_path(w.pid, "gone", gone, sizeof(gone));
-	shm_path(w.pid, "keep", keep, sizeof(keep));
-	dump_tree(w.pid, w.child, w.img);
+	shm_path(w.t.pid, "gone", gone, sizeof(gone));
+	shm_path(w.t.pid, "keep", keep, sizeof(keep));
+	t_tree_dump(&w.t, w.t.img, NULL);
 	if (t_crit()) {
 		rc = t_run(
 			&out, &err,
 			"%s decode --pretty -i %s/remap-fpath.img && %s decode -i %s/ghost-file-1.img",
-			t_crit(), w.img, t_crit(), w.img);
+			t_crit(), w.t.img, t_crit(), w.t.img);
 		cr_assert_eq(rc, 0, "crit: %s", err ? err : "");
 		cr_assert(strstr(out, "\"GHOST\""), "%s", out);
 		cr_assert(strstr(out, "\"chunks\": true"), "%s", out);
@@ -152,18 +115,18 @@ Test(ghost, shm_files_kept_and_deleted_shared_after_restore)
 		free(err);
 	}
 	cr_assert_eq(access(gone, F_OK), -1, "%s exists before the restore", gone);
-	restore_tree(w.img);
+	t_tree_restore(&w.t, w.t.img, NULL);
 	/* Deleted again before the tree ran; the kept one is where it was. */
 	cr_assert_eq(access(gone, F_OK), -1, "the restore left %s behind", gone);
 	cr_assert_eq(access(keep, F_OK), 0);
 	snprintf(needle, sizeof(needle), "%s (deleted)", gone);
-	a = mapped_inode(w.pid, needle);
-	b = mapped_inode(w.child, needle);
+	a = mapped_inode(w.t.pid, needle);
+	b = mapped_inode(w.t.child, needle);
 	cr_assert(a && a == b, "the deleted file: inode %lu in the parent, %lu in the child", a, b);
-	a = mapped_inode(w.pid, keep);
-	b = mapped_inode(w.child, keep);
+	a = mapped_inode(w.t.pid, keep);
+	b = mapped_inode(w.t.child, keep);
 	cr_assert(a && a == b);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	gw_stop(&w);
 }
 
@@ -214,52 +177,27 @@ static const char mp_script[] =
 
 Test(ghost, python_multiprocessing_value_keeps_counting)
 {
-	char script[700], out[700], img[700], *line;
-	pid_t py, pid, child;
-	char *dir;
+	const char *argv[] = { PYTHON, NULL, NULL };
+	char script[700], *line;
+	struct t_tree t;
+	pid_t pid;
 
-	need_root();
 	if (access(PYTHON, X_OK))
 		cr_skip_test("%s is not installed (Debian package python3)", PYTHON);
-	dir = t_tmpdir();
-	cr_assert_not_null(dir);
-	snprintf(script, sizeof(script), "%s/mp.py", dir);
-	snprintf(out, sizeof(out), "%s/out", dir);
-	snprintf(img, sizeof(img), "%s/img", dir);
+	t_tree_init(&t);
+	snprintf(script, sizeof(script), "%s/mp.py", t.dir);
 	cr_assert_eq(t_write_file(script, mp_script, strlen(mp_script)), 0);
-	py = fork();
-	cr_assert_geq(py, 0);
-	if (!py) {
-		/* As t_spawn() starts a workload: own group, no fd of the runner's. */
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int in = open("/dev/null", O_RDONLY);
-
-		if (o < 0 || in < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(o, 2);
-		syscall(SYS_close_range, 3, ~0u, 0);
-		setpgid(0, 0);
-		execl(PYTHON, PYTHON, script, (char *)NULL);
-		_exit(127);
-	}
-	line = t_wait_line(out, "ready", 20000);
-	cr_assert_not_null(line, "python never said ready");
-	cr_assert_eq(sscanf(line, "mp: pid %d child %d", &pid, &child), 2, "%s", line);
+	argv[1] = script;
+	line = t_tree_spawn(&t, argv);
+	cr_assert_eq(sscanf(line, "mp: pid %d child %d", &pid, &t.child), 2, "%s", line);
 	free(line);
-	cr_assert_eq(pid, py, "python is not the spawned process");
-	t_expect_verdict(out, pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
-	dump_tree(pid, child, img);
-	restore_tree(img);
-	t_expect_verdict(out, pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
-	t_expect_verdict(out, pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
-	kill(pid, SIGKILL);
-	kill(child, SIGKILL);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	t_rmrf(dir);
-	free(dir);
+	cr_assert_eq(pid, t.pid, "python is not the spawned process");
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
+	t_tree_dump(&t, t.img, NULL);
+	t_tree_restore(&t, t.img, NULL);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "mp: verify ok", "verify BAD", VERDICT_MS);
+	t_tree_stop(&t);
 }
 
 /* A deleted /dev/shm file larger than ferry saves is refused by name, pid and fd. */
@@ -345,13 +283,14 @@ Test(ghost, corrupt_images_refused_with_file_and_offset)
 	int fd;
 
 	gw_start(&w, "AG");
-	shm_path(w.pid, "gone", gone, sizeof(gone));
-	dump_tree(w.pid, w.child, w.img);
-	snprintf(save, sizeof(save), "%s/saved", w.dir);
+	shm_path(w.t.pid, "gone", gone, sizeof(gone));
+	t_tree_dump(&w.t, w.t.img, NULL);
+	snprintf(save, sizeof(save), "%s/saved", w.t.dir);
 	cr_assert_eq(t_run(NULL, NULL, "mkdir %s && cp %s/ghost-file-1.img %s/remap-fpath.img %s",
-			   save, w.img, w.img, save),
+			   save, w.t.img, w.t.img, save),
 		     0);
-	cr_assert_eq(t_run(&out, NULL, "%s decode -i %s/remap-fpath.img", t_ferry_bin(), w.img), 0);
+	cr_assert_eq(t_run(&out, NULL, "%s decode -i %s/remap-fpath.img", t_ferry_bin(), w.t.img),
+		     0);
 	cr_assert_eq(sscanf(strstr(out, "\"orig_id\""), "\"orig_id\": %u", &orig), 1, "%s", out);
 	free(out);
 
@@ -361,14 +300,14 @@ Test(ghost, corrupt_images_refused_with_file_and_offset)
 	re.has_remap_type = 1;
 	re.remap_type = REMAP_TYPE__LINKED;
 	m[0] = &re.base;
-	write_img(w.img, "remap-fpath.img", "REMAP_FPATH", m, 1, NULL, 0);
-	expect_refused(w.img, "is remapped as LINKED: ferry restores ghost files only");
+	write_img(w.t.img, "remap-fpath.img", "REMAP_FPATH", m, 1, NULL, 0);
+	expect_refused(w.t.img, "is remapped as LINKED: ferry restores ghost files only");
 	/* Of an id files.img does not have. */
 	re.remap_type = REMAP_TYPE__GHOST;
 	re.orig_id = 999999;
-	write_img(w.img, "remap-fpath.img", "REMAP_FPATH", m, 1, NULL, 0);
-	expect_refused(w.img, "remap-fpath.img: offset 8: file 999999 is not a regular file");
-	cr_assert_eq(t_run(NULL, NULL, "cp %s/remap-fpath.img %s", save, w.img), 0);
+	write_img(w.t.img, "remap-fpath.img", "REMAP_FPATH", m, 1, NULL, 0);
+	expect_refused(w.t.img, "remap-fpath.img: offset 8: file 999999 is not a regular file");
+	cr_assert_eq(t_run(NULL, NULL, "cp %s/remap-fpath.img %s", save, w.t.img), 0);
 
 	/* A chunk past the file's size. */
 	ge.mode = S_IFREG | 0600;
@@ -380,35 +319,36 @@ Test(ghost, corrupt_images_refused_with_file_and_offset)
 	ce.len = 4096;
 	m[0] = &ge.base;
 	m[1] = &ce.base;
-	write_img(w.img, "ghost-file-1.img", "GHOST_FILE", m, 2, data, 4096);
-	expect_refused(w.img, "ghost-file-1.img: offset ");
-	expect_refused(w.img, "past the file's 4096 bytes");
+	write_img(w.t.img, "ghost-file-1.img", "GHOST_FILE", m, 2, data, 4096);
+	expect_refused(w.t.img, "ghost-file-1.img: offset ");
+	expect_refused(w.t.img, "past the file's 4096 bytes");
 	/* A truncated chunk. */
 	ce.off = 0;
-	write_img(w.img, "ghost-file-1.img", "GHOST_FILE", m, 2, data, 100);
-	expect_refused(w.img, "ghost-file-1.img");
+	write_img(w.t.img, "ghost-file-1.img", "GHOST_FILE", m, 2, data, 100);
+	expect_refused(w.t.img, "ghost-file-1.img");
 	/* Too large to be one ferry wrote. */
 	ge.size = 1ull << 40;
-	write_img(w.img, "ghost-file-1.img", "GHOST_FILE", m, 1, NULL, 0);
-	expect_refused(w.img, "ferry recreates deleted regular files of at most");
-	cr_assert_eq(t_run(NULL, NULL, "cp %s/ghost-file-1.img %s", save, w.img), 0);
+	write_img(w.t.img, "ghost-file-1.img", "GHOST_FILE", m, 1, NULL, 0);
+	expect_refused(w.t.img, "ferry recreates deleted regular files of at most");
+	cr_assert_eq(t_run(NULL, NULL, "cp %s/ghost-file-1.img %s", save, w.t.img), 0);
 
 	/* A ghost no remap names. */
-	cr_assert_eq(t_run(NULL, NULL, "cp %s/ghost-file-1.img %s/ghost-file-2a.img", save, w.img),
-		     0);
-	expect_refused(w.img, "no entry of remap-fpath.img names ghost file 2a");
-	cr_assert_eq(t_run(NULL, NULL, "rm %s/ghost-file-2a.img", w.img), 0);
+	cr_assert_eq(
+		t_run(NULL, NULL, "cp %s/ghost-file-1.img %s/ghost-file-2a.img", save, w.t.img), 0);
+	expect_refused(w.t.img, "no entry of remap-fpath.img names ghost file 2a");
+	cr_assert_eq(t_run(NULL, NULL, "rm %s/ghost-file-2a.img", w.t.img), 0);
 
 	/* Its path taken meanwhile: never overwritten, nothing restored. */
 	fd = open(gone, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	cr_assert_geq(fd, 0);
 	close(fd);
-	expect_refused(w.img, "a file has its name now");
+	expect_refused(w.t.img, "a file has its name now");
 	cr_assert_eq(unlink(gone), 0, "the file in the way was removed by the restore");
-	cr_assert(kill(w.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore", w.pid);
+	cr_assert(kill(w.t.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore",
+		  w.t.pid);
 
 	/* The images as dumped still restore. */
-	restore_tree(w.img);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_tree_restore(&w.t, w.t.img, NULL);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	gw_stop(&w);
 }

@@ -31,16 +31,15 @@
 #include "fdinfo.pb-c.h"
 #include "pipe-data.pb-c.h"
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "restore_images_helpers.h"
 
 #define VERDICT_MS 10000
 
 struct rk {
-	char *dir;
-	char out[512], img[600];
+	struct t_tree t;
 	const char *kind;
-	pid_t pid;
 	char *ready; /* the ready line */
 };
 
@@ -53,17 +52,13 @@ static void rk_verdict(struct rk *w, int sig)
 
 	snprintf(ok, sizeof(ok), "refused: %s %s ok", w->kind, what);
 	snprintf(bad, sizeof(bad), "%s BAD", what);
-	t_expect_verdict(w->out, w->pid, sig, ok, bad, VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, sig, ok, bad, VERDICT_MS);
 }
 
 static void rk_init(struct rk *w)
 {
 	memset(w, 0, sizeof(*w));
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
+	t_tree_init(&w->t);
 }
 
 /* Start `refused KIND [ARG]` (after rk_init); it checks out before anything is done to it. */
@@ -72,44 +67,20 @@ static void rk_start(struct rk *w, const char *kind, const char *arg)
 	const char *argv[] = { "refused", kind, arg, NULL };
 
 	w->kind = kind;
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	w->ready = t_wait_line(w->out, "ready", 10000);
-	if (!w->ready) {
-		char *why = t_read_file(w->out, NULL);
-
-		cr_assert_fail("refused %s never said ready: %s", kind, why ? why : "");
-	}
+	w->ready = t_tree_spawn(&w->t, argv);
 	rk_verdict(w, SIGUSR1);
 }
 
 static void rk_stop(struct rk *w)
 {
-	if (w->pid > 0 && !kill(w->pid, 0))
-		t_kill_wait(w->pid);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
 	free(w->ready);
-	t_rmrf(w->dir);
-	free(w->dir);
+	t_tree_stop(&w->t);
 }
 
-/* Dump (the tree is killed) and reap what is left of it: root and process group. */
+/* Dump (the tree is killed and reaped: root and process group), then restore it. */
 static void rk_dump_with(struct rk *w, const char *extra)
 {
-	char *err = NULL;
-	int rc, status;
-
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, w->img,
-		   extra ? extra : "");
-	cr_assert_eq(rc, 0, "dump of refused %s (pid %d) failed: %s", w->kind, w->pid,
-		     err ? err : "");
-	free(err);
-	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
-	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		  "the dumped tree was not killed");
-	while (waitpid(-w->pid, NULL, 0) > 0)
-		;
+	t_tree_dump(&w->t, w->t.img, extra);
 }
 
 static void rk_dump(struct rk *w)
@@ -119,18 +90,7 @@ static void rk_dump(struct rk *w)
 
 static void rk_restore_with(struct rk *w, const char *extra)
 {
-	char *err = NULL, *pid, pidfile[700];
-	int rc;
-
-	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->dir);
-	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s %s", t_ferry_bin(), w->img,
-		   pidfile, extra ? extra : "");
-	cr_assert_eq(rc, 0, "restore of refused %s failed: %s", w->kind, err ? err : "");
-	free(err);
-	pid = t_read_file(pidfile, NULL);
-	cr_assert(pid && atoi(pid) == w->pid, "the root came back as %s", pid ? pid : "?");
-	free(pid);
-	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0);
+	t_tree_restore(&w->t, w->t.img, extra);
 }
 
 static void rk_restore(struct rk *w)
@@ -143,15 +103,15 @@ static void decoded_has(const struct rk *w, const char *file, const char *needle
 {
 	char *ours = NULL, *theirs = NULL, *err = NULL;
 
-	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->img, file), 0,
+	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->t.img, file), 0,
 		     "ferry decode %s: %s", file, err ? err : "");
 	cr_assert(ours && strstr(ours, needle), "%s: no '%s' in %s", file, needle,
 		  ours ? ours : "");
 	free(err);
 	err = NULL;
 	if (t_crit()) {
-		cr_assert_eq(t_run(&theirs, &err, "%s decode -i %s/%s", t_crit(), w->img, file), 0,
-			     "crit decode %s: %s", file, err ? err : "");
+		cr_assert_eq(t_run(&theirs, &err, "%s decode -i %s/%s", t_crit(), w->t.img, file),
+			     0, "crit decode %s: %s", file, err ? err : "");
 		cr_assert(theirs && strstr(theirs, needle), "crit: no '%s' in %s", needle,
 			  theirs ? theirs : "");
 	}
@@ -246,7 +206,7 @@ Test(refused, o_path_fds_kept_on_files_dirs_symlinks_and_fifos)
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
 	rk_init(&w);
-	snprintf(sub, sizeof(sub), "%s/o", w.dir);
+	snprintf(sub, sizeof(sub), "%s/o", w.t.dir);
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	rk_start(&w, "o-path", sub);
 	rk_dump(&w);
@@ -267,7 +227,7 @@ Test(refused, named_fifos_kept_with_their_bytes)
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
 	rk_init(&w);
-	snprintf(sub, sizeof(sub), "%s/f", w.dir);
+	snprintf(sub, sizeof(sub), "%s/f", w.t.dir);
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	rk_start(&w, "fifo", sub);
 	rk_dump(&w);
@@ -334,7 +294,7 @@ Test(refused, deleted_files_on_disk_kept_as_ghost_files)
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
 	rk_init(&w);
-	snprintf(sub, sizeof(sub), "%s/d", w.dir);
+	snprintf(sub, sizeof(sub), "%s/d", w.t.dir);
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	cr_assert_eq(statfs(sub, &sf), 0);
 	if (sf.f_type == TMPFS_MAGIC)
@@ -358,17 +318,17 @@ static void deleted_kept_via(int lazy)
 	if (geteuid())
 		cr_skip_test("ferry dump needs root");
 	rk_init(&w);
-	snprintf(sub, sizeof(sub), "%s/d", w.dir);
+	snprintf(sub, sizeof(sub), "%s/d", w.t.dir);
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	rk_start(&w, "deleted", sub);
 	if (lazy) {
 		rk_dump(&w);
-		snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.dir);
+		snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.t.dir);
 		rk_restore_with(&w, extra);
 	} else {
-		snprintf(extra, sizeof(extra), "%s/pre", w.dir);
+		snprintf(extra, sizeof(extra), "%s/pre", w.t.dir);
 		cr_assert_eq(
-			t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, extra),
+			t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, extra),
 			0, "pre-dump: %s", err ? err : "");
 		free(err);
 		rk_verdict(&w, SIGUSR1);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -34,9 +35,7 @@
 #define VERDICT_MS 10000
 
 struct sw {
-	char *dir;
-	char out[512], img[600];
-	pid_t pid, child;
+	struct t_tree t;
 	int memfd;
 	char kinds[8];
 };
@@ -48,71 +47,26 @@ static void sw_start(struct sw *w, const char *mode)
 	const char *argv[] = { "shmem", mode, NULL };
 	char *line;
 
-	if (geteuid())
-		cr_skip_test("ferry dump needs root");
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	memset(w, 0, sizeof(*w));
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "the shmem workload never said ready");
-	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d memfd %d", &w->child, &w->memfd), 2,
+	t_tree_init(&w->t);
+	line = t_tree_spawn(&w->t, argv);
+	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d memfd %d", &w->t.child, &w->memfd), 2,
 		     "ready line: %s", line);
-	memset(w->kinds, 0, sizeof(w->kinds));
 	snprintf(w->kinds, sizeof(w->kinds), "%s", mode);
 	free(line);
 	/* Both directions work before any dump: the check itself is sound. */
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 }
 
 static void sw_stop(struct sw *w)
 {
 	char keep[128];
 
-	if (w->pid > 0) {
-		kill(w->pid, SIGKILL);
-		/* The /dev/shm file the K kind leaves (test_ghost.c covers it). */
-		snprintf(keep, sizeof(keep), "/dev/shm/ferry-shm-%d-keep", w->pid);
+	/* The /dev/shm file the K kind leaves (test_ghost.c covers it). */
+	snprintf(keep, sizeof(keep), "/dev/shm/ferry-shm-%d-keep", w->t.pid);
+	if (w->t.pid > 0)
 		unlink(keep);
-	}
-	if (w->child > 0)
-		kill(w->child, SIGKILL);
-	while (waitpid(-1, NULL, WNOHANG) >= 0 || errno == EINTR)
-		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
-			break;
-	t_rmrf(w->dir);
-	free(w->dir);
-}
-
-/* `ferry dump` of the tree (which kills it); reap what it leaves to us. */
-static void sw_dump(struct sw *w, const char *dir, const char *extra)
-{
-	char *err = NULL;
-	int rc, status;
-
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, dir,
-		   extra ? extra : "");
-	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
-	free(err);
-	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
-	/* The child, killed too, comes to us (subreaper): its pid must be free again. */
-	cr_assert_eq(waitpid(w->child, &status, 0), w->child);
-}
-
-static void sw_restore(struct sw *w, const char *dir, const char *extra)
-{
-	char *err = NULL;
-	int rc;
-
-	rc = t_run(NULL, &err, "%s restore -D %s -d %s", t_ferry_bin(), dir, extra ? extra : "");
-	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
-	free(err);
-	cr_assert_eq(kill(w->pid, 0), 0, "pid %d is not back", w->pid);
-	cr_assert_eq(kill(w->child, 0), 0, "child %d is not back", w->child);
+	t_tree_stop(&w->t);
 }
 
 /* The inodes of the "/dev/zero (deleted)" mappings of @pid, in address order. */
@@ -154,20 +108,20 @@ static unsigned long inode_of(pid_t pid, const char *needle)
 static void assert_shared(const struct sw *w, int want)
 {
 	unsigned long a[8], b[8];
-	int na = shmem_inodes(w->pid, a, 8), nb = shmem_inodes(w->child, b, 8);
+	int na = shmem_inodes(w->t.pid, a, 8), nb = shmem_inodes(w->t.child, b, 8);
 
-	cr_assert_eq(na, want, "pid %d has %d shared anonymous mappings, want %d", w->pid, na,
+	cr_assert_eq(na, want, "pid %d has %d shared anonymous mappings, want %d", w->t.pid, na,
 		     want);
-	cr_assert_eq(nb, want, "child %d has %d shared anonymous mappings", w->child, nb);
+	cr_assert_eq(nb, want, "child %d has %d shared anonymous mappings", w->t.child, nb);
 	for (int i = 0; i < na; i++)
 		cr_assert_eq(a[i], b[i], "mapping %d: inode %lu in the parent, %lu in the child", i,
 			     a[i], b[i]);
 	if (na == 2)
 		cr_assert_neq(a[0], a[1], "two objects became one");
 	if (strchr(w->kinds, 'M')) {
-		unsigned long m = inode_of(w->pid, "/memfd:ferry-shm (deleted)");
+		unsigned long m = inode_of(w->t.pid, "/memfd:ferry-shm (deleted)");
 
-		cr_assert(m && m == inode_of(w->child, "/memfd:ferry-shm (deleted)"),
+		cr_assert(m && m == inode_of(w->t.child, "/memfd:ferry-shm (deleted)"),
 			  "the memfd is not one object in parent and child");
 	}
 }
@@ -207,13 +161,13 @@ Test(shmem, anon_and_dev_zero_shared_after_restore)
 	struct sw w;
 
 	sw_start(&w, "AZ");
-	sw_dump(&w, w.img, NULL);
-	decode_shmem(w.img, 2);
-	sw_restore(&w, w.img, NULL);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	decode_shmem(w.t.img, 2);
+	t_tree_restore(&w.t, w.t.img, NULL);
 	assert_shared(&w, 2);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	/* And again: the sharing is not a one-off copy. */
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sw_stop(&w);
 }
 
@@ -225,9 +179,9 @@ Test(shmem, memfd_name_contents_seals_after_restore)
 	int rc;
 
 	sw_start(&w, "AZM");
-	sw_dump(&w, w.img, NULL);
-	decode_shmem(w.img, 3);
-	rc = t_run(&out, &err, "%s decode -i %s/memfd.img", t_ferry_bin(), w.img);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	decode_shmem(w.t.img, 3);
+	rc = t_run(&out, &err, "%s decode -i %s/memfd.img", t_ferry_bin(), w.t.img);
 	cr_assert_eq(rc, 0, "%s", err ? err : "");
 	cr_assert(strstr(out, "\"name\": \"ferry-shm\""), "%s", out);
 	cr_assert(strstr(out, "\"size\": 12388"), "%s", out);
@@ -237,17 +191,17 @@ Test(shmem, memfd_name_contents_seals_after_restore)
 		rc = t_run(
 			&out, &err,
 			"%s decode --pretty -i %s/memfd.img && %s decode --pretty -i %s/files.img",
-			t_crit(), w.img, t_crit(), w.img);
+			t_crit(), w.t.img, t_crit(), w.t.img);
 		cr_assert_eq(rc, 0, "crit: %s", err ? err : "");
 		cr_assert(strstr(out, "F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW"), "%s", out);
 		cr_assert(strstr(out, "\"MEMFD\""), "%s", out);
 		free(out);
 		free(err);
 	}
-	sw_restore(&w, w.img, NULL);
+	t_tree_restore(&w.t, w.t.img, NULL);
 	assert_shared(&w, 2);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sw_stop(&w);
 }
 
@@ -264,25 +218,25 @@ Test(shmem, predump_chain)
 	int rc;
 
 	sw_start(&w, "AZMKG");
-	snprintf(d1, sizeof(d1), "%s/1", w.dir);
-	snprintf(d2, sizeof(d2), "%s/2", w.dir);
-	snprintf(d3, sizeof(d3), "%s/3", w.dir);
-	snprintf(args, sizeof(args), "-t %d -D %s", w.pid, d1);
+	snprintf(d1, sizeof(d1), "%s/1", w.t.dir);
+	snprintf(d2, sizeof(d2), "%s/2", w.t.dir);
+	snprintf(d3, sizeof(d3), "%s/3", w.t.dir);
+	snprintf(args, sizeof(args), "-t %d -D %s", w.t.pid, d1);
 	rc = t_run(NULL, &err, "%s pre-dump %s", t_ferry_bin(), args);
 	cr_assert_eq(rc, 0, "pre-dump 1: %s", err ? err : "");
 	free(err);
 	/* New pings in every region between the rounds. */
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
-	snprintf(args, sizeof(args), "-t %d -D %s --prev-images-dir ../1", w.pid, d2);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	snprintf(args, sizeof(args), "-t %d -D %s --prev-images-dir ../1", w.t.pid, d2);
 	rc = t_run(NULL, &err, "%s pre-dump %s", t_ferry_bin(), args);
 	cr_assert_eq(rc, 0, "pre-dump 2: %s", err ? err : "");
 	free(err);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
-	sw_dump(&w, d3, "--prev-images-dir ../2");
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_tree_dump(&w.t, d3, "--prev-images-dir ../2");
 	decode_shmem(d3, 3);
-	sw_restore(&w, d3, NULL);
+	t_tree_restore(&w.t, d3, NULL);
 	assert_shared(&w, 2);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sw_stop(&w);
 }
 
@@ -293,20 +247,20 @@ Test(shmem, lazy_restore_is_eager_for_shared_memory)
 	struct sw w;
 
 	sw_start(&w, "AZM");
-	sw_dump(&w, w.img, NULL);
-	snprintf(log, sizeof(log), "%s/restore.log", w.dir);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	snprintf(log, sizeof(log), "%s/restore.log", w.t.dir);
 	{
 		char extra[800];
 
 		snprintf(extra, sizeof(extra), "--lazy-pages -v3 --log-file %s", log);
-		sw_restore(&w, w.img, extra);
+		t_tree_restore(&w.t, w.t.img, extra);
 	}
 	text = t_read_file(log, NULL);
 	cr_assert_not_null(text);
 	cr_assert(strstr(text, "shared memory object(s) restored eagerly"), "%s", text);
 	free(text);
 	assert_shared(&w, 2);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sw_stop(&w);
 }
 
@@ -368,48 +322,48 @@ Test(shmem, corrupt_images_refused_with_file_and_offset)
 	unsigned id;
 
 	sw_start(&w, "AZ");
-	sw_dump(&w, w.img, NULL);
-	w.pid = w.child = 0; /* nothing runs from here on */
-	id = first_shmid(w.img, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s", w.img, name);
-	snprintf(save, sizeof(save), "%s/saved", w.dir);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	w.t.pid = w.t.child = 0; /* nothing runs from here on */
+	id = first_shmid(w.t.img, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", w.t.img, name);
+	snprintf(save, sizeof(save), "%s/saved", w.t.dir);
 	cr_assert_eq(t_run(NULL, NULL, "cp %s %s", path, save), 0);
 	{
 		/* The pages id of the real image, kept in the corrupt ones. */
 		struct img *img;
 		ProtobufCMessage *m;
-		int dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+		int dfd = open(w.t.img, O_RDONLY | O_DIRECTORY);
 
 		cr_assert_eq(img_open(&img, dfd, name, img_type_by_name("SHMEM_PAGEMAP")), 0);
 		cr_assert_eq(img_read_entry(img, &m), 1);
 		h = (PagemapHead *)m;
 		/* A run past the end of the 16-page object. */
-		put_shmem_pagemap(w.img, name, h->pages_id, 15 * 4096, 2, 4 /* PE_PRESENT */);
+		put_shmem_pagemap(w.t.img, name, h->pages_id, 15 * 4096, 2, 4 /* PE_PRESENT */);
 		snprintf(want, sizeof(want), "%s: offset ", name);
-		expect_refused(w.img, want, "past the object's 65536 bytes");
+		expect_refused(w.t.img, want, "past the object's 65536 bytes");
 		/* A run in a parent image set: shmem pages are never there. */
-		put_shmem_pagemap(w.img, name, h->pages_id, 0, 1, 2 /* PE_PARENT */);
-		expect_refused(w.img, want, "not present");
+		put_shmem_pagemap(w.t.img, name, h->pages_id, 0, 1, 2 /* PE_PARENT */);
+		expect_refused(w.t.img, want, "not present");
 		/* A pages file that does not hold what the pagemap says. */
-		put_shmem_pagemap(w.img, name, h->pages_id, 0, 1, 4);
-		expect_refused(w.img, "bytes, its pagemap-shmem-", NULL);
+		put_shmem_pagemap(w.t.img, name, h->pages_id, 0, 1, 4);
+		expect_refused(w.t.img, "bytes, its pagemap-shmem-", NULL);
 		protobuf_c_message_free_unpacked(m, NULL);
 		img_close(img);
 		close(dfd);
 	}
 	cr_assert_eq(t_run(NULL, NULL, "cp %s %s", save, path), 0);
 	/* A stray shmem pagemap no VMA maps. */
-	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/pagemap-shmem-%u.img", save, w.img, id + 100000),
+	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/pagemap-shmem-%u.img", save, w.t.img, id + 100000),
 		     0);
 	snprintf(want, sizeof(want), "no VMA of the dump maps shared memory %u", id + 100000);
-	expect_refused(w.img, want, NULL);
-	cr_assert_eq(t_run(NULL, NULL, "rm %s/pagemap-shmem-%u.img", w.img, id + 100000), 0);
+	expect_refused(w.t.img, want, NULL);
+	cr_assert_eq(t_run(NULL, NULL, "rm %s/pagemap-shmem-%u.img", w.t.img, id + 100000), 0);
 	/* A truncated pagemap: the reader names the file. */
 	cr_assert_eq(t_run(NULL, NULL, "truncate -s 13 %s", path), 0);
-	expect_refused(w.img, name, NULL);
+	expect_refused(w.t.img, name, NULL);
 	/* A missing one. */
 	cr_assert_eq(t_run(NULL, NULL, "rm %s", path), 0);
-	expect_refused(w.img, name, NULL);
+	expect_refused(w.t.img, name, NULL);
 	sw_stop(&w);
 }
 
@@ -422,9 +376,9 @@ Test(shmem, corrupt_memfd_images_refused)
 	struct img *img;
 
 	sw_start(&w, "M");
-	sw_dump(&w, w.img, NULL);
-	w.pid = w.child = 0;
-	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	w.t.pid = w.t.child = 0;
+	dfd = open(w.t.img, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dfd, 0);
 	/* The inode the memfd file entries name is not there. */
 	me.name = "ferry-shm";
@@ -434,7 +388,7 @@ Test(shmem, corrupt_memfd_images_refused)
 	cr_assert_eq(img_create(&img, dfd, "memfd.img", img_type_by_name("MEMFD_INODE")), 0);
 	cr_assert_eq(img_write_entry(img, &me.base), 0);
 	cr_assert_eq(img_commit(img), 0);
-	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img);
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(err, "has inode 1, which"), "%s", err);
 	free(err);
@@ -445,7 +399,7 @@ Test(shmem, corrupt_memfd_images_refused)
 	me.shmid = 2;
 	cr_assert_eq(img_write_entry(img, &me.base), 0);
 	cr_assert_eq(img_commit(img), 0);
-	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img);
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(err, "memfd.img: offset "), "%s", err);
 	cr_assert(strstr(err, "a repeated inode or shmid"), "%s", err);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "mm.pb-c.h"
 
@@ -42,10 +43,9 @@
 #define LAZY_VERDICT_MS 30000
 
 struct sw {
-	char *dir;
-	char out[512], img[600], arg[600];
+	struct t_tree t;
+	char arg[600];
 	const char *kind;
-	pid_t pid;
 	char *ready; /* the ready line */
 };
 
@@ -56,13 +56,13 @@ static int sw_try_start(struct sw *w, const char *kind, const char *arg, char **
 {
 	const char *argv[] = { "silent", kind, arg, NULL };
 
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	w->kind = kind;
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	w->ready = t_wait_line(w->out, "ready", 10000);
+	w->t.name = "silent";
+	w->t.pid = t_spawn(w->t.out, argv);
+	cr_assert_gt(w->t.pid, 0);
+	w->ready = t_wait_line(w->t.out, "ready", 10000);
 	if (!w->ready) {
-		*why = t_read_file(w->out, NULL);
+		*why = t_read_file(w->t.out, NULL);
 		return 1;
 	}
 	return 0;
@@ -71,9 +71,7 @@ static int sw_try_start(struct sw *w, const char *kind, const char *arg, char **
 static void sw_init(struct sw *w)
 {
 	memset(w, 0, sizeof(*w));
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
+	t_tree_init(&w->t);
 }
 
 static void sw_start(struct sw *w, const char *kind, const char *arg)
@@ -84,19 +82,13 @@ static void sw_start(struct sw *w, const char *kind, const char *arg)
 		cr_assert_fail("silent %s never said ready: %s", kind, why ? why : "");
 	/* It checks out before anything is done to it: the check itself works. */
 	snprintf(ok, sizeof(ok), "silent: %s verify ok", kind);
-	t_expect_verdict(w->out, w->pid, SIGUSR1, ok, "verify BAD", VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, ok, "verify BAD", VERDICT_MS);
 }
 
 static void sw_stop(struct sw *w)
 {
-	if (w->pid > 0 && !kill(w->pid, 0))
-		t_kill_wait(w->pid);
-	/* Children of a restored tree (and a lazy-pages daemon) come to us. */
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
 	free(w->ready);
-	t_rmrf(w->dir);
-	free(w->dir);
+	t_tree_stop(&w->t);
 }
 
 static void sw_verify(struct sw *w, int ms)
@@ -104,50 +96,17 @@ static void sw_verify(struct sw *w, int ms)
 	char ok[64];
 
 	snprintf(ok, sizeof(ok), "silent: %s verify ok", w->kind);
-	t_expect_verdict(w->out, w->pid, SIGUSR1, ok, "verify BAD", ms);
-}
-
-/* The dump killed the tree: reap its root, and the rest of its process group. */
-static void reap_dumped(pid_t root)
-{
-	int status;
-
-	cr_assert_eq(waitpid(root, &status, 0), root);
-	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		  "the dumped tree was not killed");
-	while (waitpid(-root, NULL, 0) > 0)
-		;
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, ok, "verify BAD", ms);
 }
 
 static void sw_dump(struct sw *w, const char *extra)
 {
-	char *err = NULL;
-	int rc;
-
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, w->img,
-		   extra ? extra : "");
-	cr_assert_eq(rc, 0, "dump of silent %s (pid %d) failed: %s", w->kind, w->pid,
-		     err ? err : "");
-	free(err);
-	reap_dumped(w->pid);
+	t_tree_dump(&w->t, w->t.img, extra);
 }
 
 static void sw_restore(struct sw *w, const char *extra)
 {
-	char *err = NULL, *pid, pidfile[700];
-	int rc;
-
-	snprintf(pidfile, sizeof(pidfile), "%s/pid", w->dir);
-	unlink(pidfile);
-	rc = t_run(NULL, &err, "%s restore -D %s -d --pidfile %s %s", t_ferry_bin(), w->img,
-		   pidfile, extra ? extra : "");
-	cr_assert_eq(rc, 0, "restore of silent %s failed: %s", w->kind, err ? err : "");
-	free(err);
-	pid = t_read_file(pidfile, NULL);
-	cr_assert(pid && atoi(pid) == w->pid, "the root came back as %s", pid ? pid : "?");
-	free(pid);
-	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0);
+	t_tree_restore(&w->t, w->t.img, extra);
 }
 
 /* dump -> kill -> restore -> the workload checks itself. */
@@ -169,24 +128,24 @@ static void sw_refused(struct sw *w, const char *extra, const char *const *objs)
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, w->img,
+	snprintf(w->t.img, sizeof(w->t.img), "%s/img", w->t.dir);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->t.pid, w->t.img,
 		   extra ? extra : "");
 	cr_assert_neq(rc, 0, "silent %s was dumped: its state would be lost", w->kind);
 	cr_assert_not_null(err);
-	snprintf(want, sizeof(want), "pid %d: ", w->pid);
+	snprintf(want, sizeof(want), "pid %d: ", w->t.pid);
 	cr_assert(strstr(err, want), "the refusal does not name '%s':\n%s", want, err);
 	for (; *objs; objs++)
 		cr_assert(strstr(err, *objs), "the refusal does not name '%s':\n%s", *objs, err);
 	cr_log_info("silent %s refused: %s", w->kind, err);
 	free(err);
-	d = opendir(w->img);
+	d = opendir(w->t.img);
 	while (d && (de = readdir(d)))
 		n += !!strstr(de->d_name, ".img");
 	if (d)
 		closedir(d);
 	cr_assert_eq(n, 0, "a refused dump left %d images", n);
-	cr_assert_eq(t_proc_field(w->pid, "TracerPid"), 0);
+	cr_assert_eq(t_proc_field(w->t.pid, "TracerPid"), 0);
 	sw_verify(w, VERDICT_MS);
 }
 
@@ -199,15 +158,15 @@ static void decoded_has(const struct sw *w, const char *file, const char *needle
 {
 	char *ours = NULL, *theirs = NULL, *err = NULL;
 
-	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->img, file), 0,
+	cr_assert_eq(t_run(&ours, &err, "%s decode -i %s/%s", t_ferry_bin(), w->t.img, file), 0,
 		     "ferry decode %s: %s", file, err ? err : "");
 	cr_assert(ours && strstr(ours, needle), "%s: no '%s' in %s", file, needle,
 		  ours ? ours : "");
 	free(err);
 	err = NULL;
 	if (t_crit()) {
-		cr_assert_eq(t_run(&theirs, &err, "%s decode -i %s/%s", t_crit(), w->img, file), 0,
-			     "crit decode %s: %s", file, err ? err : "");
+		cr_assert_eq(t_run(&theirs, &err, "%s decode -i %s/%s", t_crit(), w->t.img, file),
+			     0, "crit decode %s: %s", file, err ? err : "");
 		cr_assert(!crit_knows || (theirs && strstr(theirs, needle)), "crit: no '%s' in %s",
 			  needle, theirs ? theirs : "");
 	}
@@ -237,7 +196,7 @@ Test(silent, sched_policy_priority_nice_kept)
 	sw_start(&w, "sched", NULL);
 	sw_dump(&w, NULL);
 	/* SCHED_FIFO | SCHED_RESET_ON_FORK: 0x40000001, in CRIU's sched_policy. */
-	snprintf(name, sizeof(name), "core-%d.img", w.pid);
+	snprintf(name, sizeof(name), "core-%d.img", w.t.pid);
 	decoded_has(&w, name, "\"sched_nice\": -3", 1);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
@@ -261,7 +220,7 @@ Test(silent, stopped_process_comes_back_stopped)
 	decoded_has(&w, name, "\"stop_signo\": 19", 0);
 	sw_restore(&w, NULL);
 	cr_assert_eq(t_proc_state(child), 'T', "pid %d was restored running", child);
-	cr_assert_eq(t_proc_state(w.pid), 'S', "the running parent came back stopped");
+	cr_assert_eq(t_proc_state(w.t.pid), 'S', "the running parent came back stopped");
 	sw_verify(&w, VERDICT_MS); /* it continues the child, which answers, and stops it again */
 	sw_stop(&w);
 }
@@ -276,9 +235,9 @@ Test(silent, stopped_process_stays_stopped_after_leave_running)
 	sw_init(&w);
 	sw_start(&w, "stopped", NULL);
 	cr_assert_eq(sscanf(w.ready, "silent: stopped pid %*d child %d", &child), 1, "%s", w.ready);
-	snprintf(w.img, sizeof(w.img), "%s/img", w.dir);
-	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s --leave-running", t_ferry_bin(), w.pid,
-			   w.img),
+	snprintf(w.t.img, sizeof(w.t.img), "%s/img", w.t.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s dump -t %d -D %s --leave-running", t_ferry_bin(),
+			   w.t.pid, w.t.img),
 		     0, "dump: %s", err ? err : "");
 	free(err);
 	cr_assert_eq(t_proc_state(child), 'T');
@@ -304,7 +263,7 @@ Test(silent, madvise_flags_and_mlock_kept_lazily)
 	sw_init(&w);
 	sw_start(&w, "vma-attrs", NULL);
 	sw_dump(&w, NULL);
-	snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.dir);
+	snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.t.dir);
 	sw_restore(&w, extra);
 	sw_verify(&w, LAZY_VERDICT_MS);
 	sw_stop(&w);
@@ -317,8 +276,8 @@ Test(silent, madvise_flags_and_mlock_kept_through_a_pre_dump)
 
 	sw_init(&w);
 	sw_start(&w, "vma-attrs", NULL);
-	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
-	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+	snprintf(pre, sizeof(pre), "%s/pre", w.t.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, pre), 0,
 		     "pre-dump: %s", err ? err : "");
 	free(err);
 	sw_verify(&w, VERDICT_MS); /* it runs on between the rounds, writing nothing */
@@ -336,7 +295,7 @@ Test(silent, thp_disable_kept)
 	sw_init(&w);
 	sw_start(&w, "thp-disable", NULL);
 	sw_dump(&w, NULL);
-	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	snprintf(name, sizeof(name), "mm-%d.img", w.t.pid);
 	decoded_has(&w, name, "\"thp_disabled\": true", 1);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
@@ -350,7 +309,7 @@ Test(silent, shared_file_mapping_may_be_made_writable)
 	size_t len;
 
 	sw_init(&w);
-	snprintf(w.arg, sizeof(w.arg), "%s/mapped", w.dir);
+	snprintf(w.arg, sizeof(w.arg), "%s/mapped", w.t.dir);
 	cr_assert_eq(t_write_file(w.arg, (char[4096]){ 0 }, 4096), 0);
 	sw_start(&w, "map-write", w.arg); /* its check writes byte 0: now 1 */
 	sw_kept(&w);			  /* and now 2, through the restored mapping */
@@ -383,7 +342,7 @@ Test(silent, membarrier_registration_kept)
 	sw_verify(&w, VERDICT_MS);
 	sw_dump(&w, NULL);
 	/* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4), CRIU 4.x's field. */
-	snprintf(name, sizeof(name), "core-%d.img", w.pid);
+	snprintf(name, sizeof(name), "core-%d.img", w.t.pid);
 	decoded_has(&w, name, "\"membarrier_registration_mask\": 16", 0);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
@@ -437,15 +396,15 @@ static void cgroup_case(int remove)
 		cr_assert_eq(rmdir(job), 0, "%s: %s", job, strerror(errno));
 		cr_assert_eq(rmdir(top), 0, "%s: %s", top, strerror(errno));
 	}
-	snprintf(logp, sizeof(logp), "%s/restore.log", w.dir);
+	snprintf(logp, sizeof(logp), "%s/restore.log", w.t.dir);
 	snprintf(extra, sizeof(extra), "-v3 --log-file %s", logp);
 	sw_restore(&w, extra);
 	log = t_read_file(logp, NULL);
 	cr_assert_eq(!!(log && strstr(log, "made the cgroup")), remove, "%s", log ? log : "");
 	free(log);
 	sw_verify(&w, VERDICT_MS);
-	t_kill_wait(w.pid);
-	w.pid = 0;
+	t_kill_wait(w.t.pid);
+	w.t.pid = 0;
 	cr_assert_eq(rmdir(job), 0, "%s: %s", job, strerror(errno));
 	rmdir(top);
 	sw_stop(&w);
@@ -484,7 +443,7 @@ Test(silent, guard_region_kept)
 	start_guard(&w);
 	sw_dump(&w, NULL);
 	/* CRIU 4.2's form: a vma_entry of status VMA_AREA_GUARD (1 << 16). */
-	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	snprintf(name, sizeof(name), "mm-%d.img", w.t.pid);
 	decoded_has(&w, name, "\"status\": 65536", 1);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
@@ -498,7 +457,7 @@ Test(silent, guard_region_kept_lazily)
 
 	start_guard(&w);
 	sw_dump(&w, NULL);
-	snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.dir);
+	snprintf(extra, sizeof(extra), "--lazy-pages --log-file %s/lazy.log", w.t.dir);
 	sw_restore(&w, extra);
 	sw_verify(&w, LAZY_VERDICT_MS);
 	sw_stop(&w);
@@ -510,8 +469,8 @@ Test(silent, guard_region_kept_through_a_pre_dump)
 	char *err = NULL, pre[600];
 
 	start_guard(&w);
-	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
-	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+	snprintf(pre, sizeof(pre), "%s/pre", w.t.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, pre), 0,
 		     "pre-dump: %s", err ? err : "");
 	free(err);
 	sw_dump(&w, "--prev-images-dir ../pre");
@@ -531,10 +490,10 @@ static void corrupt_guard(const struct sw *w, int how)
 	ProtobufCMessage *m = NULL;
 	MmEntry *mm;
 	VmaEntry *g;
-	int dfd = open(w->img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open(w->t.img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	cr_assert_geq(dfd, 0);
-	snprintf(name, sizeof(name), "mm-%d.img", w->pid);
+	snprintf(name, sizeof(name), "mm-%d.img", w->t.pid);
 	cr_assert_eq(img_open(&img, dfd, name, IMG_MM), 0);
 	cr_assert_eq(img_read_entry(img, &m), 1);
 	img_close(img);
@@ -570,21 +529,21 @@ Test(silent, corrupt_guard_region_refused)
 
 	start_guard(&w);
 	sw_dump(&w, NULL);
-	snprintf(file, sizeof(file), "mm-%d.img: pid %d:", w.pid, w.pid);
-	snprintf(path, sizeof(path), "%s/mm-%d.img", w.img, w.pid);
+	snprintf(file, sizeof(file), "mm-%d.img: pid %d:", w.t.pid, w.t.pid);
+	snprintf(path, sizeof(path), "%s/mm-%d.img", w.t.img, w.t.pid);
 	orig = t_read_file(path, &len);
 	cr_assert_not_null(orig);
 	for (int how = 0; how < 3; how++) {
 		cr_assert_eq(t_write_file(path, orig, len), 0);
 		corrupt_guard(&w, how);
-		cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img), 0,
+		cr_assert_neq(t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img), 0,
 			      "a corrupt guard entry (%d) was restored", how);
 		cr_assert(err && strstr(err, file) && strstr(err, want[how]),
 			  "no '%s' ... '%s' in: %s", file, want[how], err ? err : "");
 		free(err);
 		err = NULL;
-		cr_assert(kill(w.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore",
-			  w.pid);
+		cr_assert(kill(w.t.pid, 0) && errno == ESRCH,
+			  "pid %d exists after a failed restore", w.t.pid);
 	}
 	/* The images as dumped restore. */
 	cr_assert_eq(t_write_file(path, orig, len), 0);
@@ -605,7 +564,7 @@ Test(silent, droppable_mapping_kept)
 		cr_skip_test("no MAP_DROPPABLE in this kernel: %s", why ? why : "");
 	sw_dump(&w, NULL);
 	/* MAP_DROPPABLE | MAP_ANONYMOUS, no MAP_PRIVATE */
-	snprintf(name, sizeof(name), "mm-%d.img", w.pid);
+	snprintf(name, sizeof(name), "mm-%d.img", w.t.pid);
 	decoded_has(&w, name, "\"flags\": 40,", 1);
 	sw_restore(&w, NULL);
 	sw_verify(&w, VERDICT_MS);
@@ -620,8 +579,8 @@ Test(silent, droppable_mapping_kept_through_a_pre_dump)
 	sw_init(&w);
 	if (sw_try_start(&w, "droppable", NULL, &why))
 		cr_skip_test("no MAP_DROPPABLE in this kernel: %s", why ? why : "");
-	snprintf(pre, sizeof(pre), "%s/pre", w.dir);
-	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, pre), 0,
+	snprintf(pre, sizeof(pre), "%s/pre", w.t.dir);
+	cr_assert_eq(t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, pre), 0,
 		     "pre-dump: %s", err ? err : "");
 	free(err);
 	sw_dump(&w, "--prev-images-dir ../pre");
@@ -650,7 +609,7 @@ Test(silent, lease_refused)
 	int lfd;
 
 	sw_init(&w);
-	snprintf(w.arg, sizeof(w.arg), "%s/leased", w.dir);
+	snprintf(w.arg, sizeof(w.arg), "%s/leased", w.t.dir);
 	cr_assert_eq(t_write_file(w.arg, "x", 1), 0);
 	sw_start(&w, "lease", w.arg);
 	cr_assert_eq(sscanf(w.ready, "silent: lease pid %*d lease fd %d", &lfd), 1, "%s", w.ready);
@@ -660,7 +619,7 @@ Test(silent, lease_refused)
 	sw_refused(&w, "--file-locks", (const char *const[]){ fd, w.arg, "LEASE read lock", NULL });
 	/* ...so the refusal does not send the user to --file-locks. */
 	err = NULL;
-	t_run(NULL, &err, "%s check -t %d", t_ferry_bin(), w.pid);
+	t_run(NULL, &err, "%s check -t %d", t_ferry_bin(), w.t.pid);
 	cr_assert(err && strstr(err, "LEASE read lock") && !strstr(err, "with --file-locks"),
 		  "the lease's refusal suggests --file-locks:\n%s", err ? err : "");
 	free(err);
@@ -713,7 +672,7 @@ Test(silent, sched_deadline_refused)
 	sw_init(&w);
 	if (sw_try_start(&w, "deadline", NULL, &why))
 		cr_skip_test("SCHED_DEADLINE cannot be set here: %s", why ? why : "");
-	snprintf(want, sizeof(want), "thread %d runs under SCHED_DEADLINE", w.pid);
+	snprintf(want, sizeof(want), "thread %d runs under SCHED_DEADLINE", w.t.pid);
 	sw_refused(&w, NULL, (const char *const[]){ want, NULL });
 	sw_stop(&w);
 }
@@ -730,15 +689,15 @@ Test(silent, check_names_what_dump_refuses)
 	sw_start(&w, "lock-onfault", NULL);
 	cr_assert_eq(sscanf(w.ready, "silent: lock-onfault pid %*d onfault %lx", &at), 1, "%s",
 		     w.ready);
-	snprintf(range, sizeof(range), "pid %d: VMA %#lx-%#lx is locked on fault", w.pid, at,
+	snprintf(range, sizeof(range), "pid %d: VMA %#lx-%#lx is locked on fault", w.t.pid, at,
 		 at + 4 * 4096);
-	rc = t_run(&out, &err, "%s check -t %d", t_ferry_bin(), w.pid);
+	rc = t_run(&out, &err, "%s check -t %d", t_ferry_bin(), w.t.pid);
 	cr_assert_neq(rc, 0, "ferry check -t found nothing to refuse");
 	cr_assert((out && strstr(out, range)) || (err && strstr(err, range)), "no '%s' in:\n%s\n%s",
 		  range, out ? out : "", err ? err : "");
 	free(out);
 	free(err);
-	cr_assert_eq(t_proc_field(w.pid, "TracerPid"), 0);
+	cr_assert_eq(t_proc_field(w.t.pid, "TracerPid"), 0);
 	sw_verify(&w, VERDICT_MS);
 	sw_stop(&w);
 }

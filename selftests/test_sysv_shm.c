@@ -31,15 +31,14 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "ipc-shm.pb-c.h"
 
 #define VERDICT_MS 10000
 
 struct sv {
-	char *dir;
-	char out[512], img[600];
-	pid_t pid, child;
+	struct t_tree t;
 	key_t key; /* of the S segment, or IPC_PRIVATE */
 };
 
@@ -50,23 +49,15 @@ static void sv_start(struct sv *w, const char *mode)
 	const char *argv[] = { "shmem", mode, NULL };
 	char *line;
 
-	if (geteuid())
-		cr_skip_test("ferry dump needs root");
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	memset(w, 0, sizeof(*w));
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	w->key = strchr(mode, 'S') ? (key_t)(0x66720000 | (w->pid & 0xffff)) : IPC_PRIVATE;
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "the shmem workload never said ready");
-	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d", &w->child), 1, "ready line: %s", line);
+	t_tree_init(&w->t);
+	line = t_tree_spawn(&w->t, argv);
+	w->key = strchr(mode, 'S') ? (key_t)(0x66720000 | (w->t.pid & 0xffff)) : IPC_PRIVATE;
+	cr_assert_eq(sscanf(line, "shmem: pid %*d child %d", &w->t.child), 1, "ready line: %s",
+		     line);
 	free(line);
 	/* Both directions and the IPC_STAT checks work before any dump. */
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 }
 
 /* The id of the segment of key @key now, or -1. */
@@ -79,30 +70,15 @@ static void sv_stop(struct sv *w)
 {
 	int id = key_id(w->key);
 
-	if (w->pid > 0)
-		kill(w->pid, SIGKILL);
-	if (w->child > 0)
-		kill(w->child, SIGKILL);
-	while (waitpid(-1, NULL, WNOHANG) >= 0 || errno == EINTR)
-		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
-			break;
+	t_tree_stop(&w->t);
 	/* The keyed segment outlives its processes: not left on the host. */
 	if (id >= 0)
 		shmctl(id, IPC_RMID, NULL);
-	t_rmrf(w->dir);
-	free(w->dir);
 }
 
 static void sv_dump(struct sv *w)
 {
-	char *err = NULL;
-	int rc, status;
-
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
-	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
-	free(err);
-	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
-	cr_assert_eq(waitpid(w->child, &status, 0), w->child);
+	t_tree_dump(&w->t, w->t.img, NULL);
 }
 
 Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
@@ -115,11 +91,11 @@ Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
 	sv_start(&w, "ASP");
 	id = key_id(w.key);
 	cr_assert_geq(id, 0);
-	cr_assert_eq(mkdir(w.img, 0700), 0);
+	cr_assert_eq(mkdir(w.t.img, 0700), 0);
 	sv_dump(&w);
 	/* The dumped processes are gone; their keyed segment stays: take it away. */
 	cr_assert_eq(shmctl(id, IPC_RMID, NULL), 0);
-	rc = t_run(&out, &err, "%s decode -i %s/ipcns-shm-*.img", t_ferry_bin(), w.img);
+	rc = t_run(&out, &err, "%s decode -i %s/ipcns-shm-*.img", t_ferry_bin(), w.t.img);
 	cr_assert_eq(rc, 0, "decode: %s", err ? err : "");
 	cr_assert_not_null(strstr(out, "\"in_pagemaps\": true"), "%s", out);
 	cr_assert_not_null(strstr(out, "\"mode\": 416"), "S's mode 0640: %s", out);
@@ -132,7 +108,7 @@ Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
 		rc = t_run(
 			&out, &err,
 			"%s decode -i %s/mm-%d.img --pretty && %s decode -i %s/pagemap-shmem-%d.img",
-			t_crit(), w.img, w.pid, t_crit(), w.img, id);
+			t_crit(), w.t.img, w.t.pid, t_crit(), w.t.img, id);
 		cr_assert_eq(rc, 0, "crit: %s", err ? err : "");
 		cr_assert_not_null(strstr(out, "VMA_AREA_SYSVIPC"), "%s", out);
 		free(out);
@@ -141,17 +117,17 @@ Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
 	} else {
 		cr_log_info("crit is not installed: the images are checked by ferry only");
 	}
-	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img);
 	cr_assert_eq(rc, 0, "restore failed: %s", err ? err : "");
 	free(err);
-	cr_assert_eq(kill(w.pid, 0), 0, "pid %d is not back", w.pid);
-	cr_assert_eq(kill(w.child, 0), 0, "child %d is not back", w.child);
+	cr_assert_eq(kill(w.t.pid, 0), 0, "pid %d is not back", w.t.pid);
+	cr_assert_eq(kill(w.t.child, 0), 0, "child %d is not back", w.t.child);
 	cr_assert_eq(key_id(w.key), id, "the key's id after restore");
 	cr_assert_eq(shmctl(id, IPC_STAT, &ds), 0);
 	cr_assert_eq(ds.shm_nattch, 2);
 	/* Contents, sharing both ways, and the kernel's view (workload's IPC_STAT checks). */
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sv_stop(&w);
 }
 
@@ -159,16 +135,10 @@ Test(sysv_shm, dump_restore_keeps_key_id_mode_and_sharing)
 static void sv_restore(struct sv *w, const char *dir, const char *extra)
 {
 	int id = key_id(w->key);
-	char *err = NULL;
-	int rc;
 
 	if (id >= 0)
 		cr_assert_eq(shmctl(id, IPC_RMID, NULL), 0);
-	rc = t_run(NULL, &err, "%s restore -D %s -d %s", t_ferry_bin(), dir, extra ? extra : "");
-	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
-	free(err);
-	cr_assert_eq(kill(w->pid, 0), 0, "pid %d is not back", w->pid);
-	cr_assert_eq(kill(w->child, 0), 0, "child %d is not back", w->child);
+	t_tree_restore(&w->t, dir, extra);
 }
 
 /*
@@ -182,24 +152,24 @@ Test(sysv_shm, predump_chain)
 	int rc;
 
 	sv_start(&w, "SP");
-	snprintf(d1, sizeof(d1), "%s/1", w.dir);
-	snprintf(d2, sizeof(d2), "%s/2", w.dir);
+	snprintf(d1, sizeof(d1), "%s/1", w.t.dir);
+	snprintf(d2, sizeof(d2), "%s/2", w.t.dir);
 	cr_assert_eq(mkdir(d1, 0700), 0);
 	cr_assert_eq(mkdir(d2, 0700), 0);
-	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, d1);
+	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, d1);
 	cr_assert_eq(rc, 0, "pre-dump: %s", err ? err : "");
 	free(err);
 	err = NULL;
 	/* New pings in both segments between the round and the dump. */
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s --prev-images-dir ../1", t_ferry_bin(), w.pid,
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s --prev-images-dir ../1", t_ferry_bin(), w.t.pid,
 		   d2);
 	cr_assert_eq(rc, 0, "dump: %s", err ? err : "");
 	free(err);
-	cr_assert_eq(waitpid(w.pid, NULL, 0), w.pid);
-	cr_assert_eq(waitpid(w.child, NULL, 0), w.child);
+	cr_assert_eq(waitpid(w.t.pid, NULL, 0), w.t.pid);
+	cr_assert_eq(waitpid(w.t.child, NULL, 0), w.t.child);
 	sv_restore(&w, d2, NULL);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sv_stop(&w);
 }
 
@@ -210,11 +180,11 @@ Test(sysv_shm, lazy_restore_is_eager_for_segments)
 	struct sv w;
 
 	sv_start(&w, "SP");
-	cr_assert_eq(mkdir(w.img, 0700), 0);
+	cr_assert_eq(mkdir(w.t.img, 0700), 0);
 	sv_dump(&w);
-	snprintf(extra, sizeof(extra), "--lazy-pages -v3 --log-file %s/restore.log", w.dir);
-	sv_restore(&w, w.img, extra);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
+	snprintf(extra, sizeof(extra), "--lazy-pages -v3 --log-file %s/restore.log", w.t.dir);
+	sv_restore(&w, w.t.img, extra);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "shmem: verify ok", "verify BAD", VERDICT_MS);
 	sv_stop(&w);
 }
 
@@ -228,15 +198,15 @@ Test(sysv_shm, restore_refused_when_the_key_exists)
 	sv_start(&w, "S");
 	id = key_id(w.key);
 	cr_assert_geq(id, 0);
-	cr_assert_eq(mkdir(w.img, 0700), 0);
+	cr_assert_eq(mkdir(w.t.img, 0700), 0);
 	sv_dump(&w);
 	/* The segment is still there (not marked IPC_RMID): a restore must not take it. */
-	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.t.img);
 	cr_assert_neq(rc, 0, "restore over an existing key succeeded");
 	cr_assert_not_null(err);
 	cr_assert_not_null(strstr(err, "exists on this host"), "%s", err);
 	free(err);
-	cr_assert_eq(kill(w.pid, 0), -1, "pid %d runs after a refused restore", w.pid);
+	cr_assert_eq(kill(w.t.pid, 0), -1, "pid %d runs after a refused restore", w.t.pid);
 	cr_assert_eq(key_id(w.key), id);
 	cr_assert_eq(shmctl(id, IPC_STAT, &ds), 0);
 	cr_assert_eq(ds.shm_nattch, 0);
@@ -300,11 +270,11 @@ Test(sysv_shm, corrupt_images_refused_with_file_and_offset)
 	int dfd;
 
 	sv_start(&w, "P");
-	cr_assert_eq(mkdir(w.img, 0700), 0);
+	cr_assert_eq(mkdir(w.t.img, 0700), 0);
 	sv_dump(&w);
-	w.pid = w.child = 0;
-	ipcns_name(w.img, name, sizeof(name));
-	dfd = open(w.img, O_RDONLY | O_DIRECTORY);
+	w.t.pid = w.t.child = 0;
+	ipcns_name(w.t.img, name, sizeof(name));
+	dfd = open(w.t.img, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dfd, 0);
 	cr_assert_eq(img_open(&img, dfd, name, img_type_by_name("IPCNS_SHM")), 0);
 	cr_assert_eq(img_read_entry(img, &m), 1);
@@ -313,37 +283,37 @@ Test(sysv_shm, corrupt_images_refused_with_file_and_offset)
 	e.desc = &d;
 	snprintf(want, sizeof(want), "%s: offset ", name);
 	/* The same id twice. */
-	put_ipcns(w.img, name, &e, 2, 0);
-	expect_refused(w.img, want, "a repeated");
+	put_ipcns(w.t.img, name, &e, 2, 0);
+	expect_refused(w.t.img, want, "a repeated");
 	/* Contents inline (an older CRIU's layout) said, but not there. */
 	e.in_pagemaps = 0;
-	put_ipcns(w.img, name, &e, 1, 0);
-	expect_refused(w.img, want, "runs past the end of the file");
+	put_ipcns(w.t.img, name, &e, 1, 0);
+	expect_refused(w.t.img, want, "runs past the end of the file");
 	e.in_pagemaps = 1;
 	/* An empty segment, and one larger than the VMA that attaches it. */
 	e.size = 0;
-	put_ipcns(w.img, name, &e, 1, 0);
-	expect_refused(w.img, want, "an empty");
+	put_ipcns(w.t.img, name, &e, 1, 0);
+	expect_refused(w.t.img, want, "an empty");
 	e.size = 8 * 4096;
-	put_ipcns(w.img, name, &e, 1, 0);
-	expect_refused(w.img, "not a whole segment", NULL);
+	put_ipcns(w.t.img, name, &e, 1, 0);
+	expect_refused(w.t.img, "not a whole segment", NULL);
 	e.size = 4 * 4096;
 	/* A segment no VMA attaches. */
-	put_ipcns(w.img, name, &e, 2, 1);
+	put_ipcns(w.t.img, name, &e, 2, 1);
 	snprintf(want, sizeof(want), "no VMA of the dump attaches SysV segment %u", d.id + 1);
-	expect_refused(w.img, want, NULL);
+	expect_refused(w.t.img, want, NULL);
 	/* Two namespaces' images. */
-	put_ipcns(w.img, name, &e, 1, 0);
-	put_ipcns(w.img, "ipcns-shm-1.img", &e, 1, 0);
-	expect_refused(w.img, "SysV segments of two IPC namespaces", NULL);
-	snprintf(path, sizeof(path), "%s/ipcns-shm-1.img", w.img);
+	put_ipcns(w.t.img, name, &e, 1, 0);
+	put_ipcns(w.t.img, "ipcns-shm-1.img", &e, 1, 0);
+	expect_refused(w.t.img, "SysV segments of two IPC namespaces", NULL);
+	snprintf(path, sizeof(path), "%s/ipcns-shm-1.img", w.t.img);
 	cr_assert_eq(unlink(path), 0);
 	/* A truncated image, and a missing one: the VMA's segment is nowhere. */
-	snprintf(path, sizeof(path), "%s/%s", w.img, name);
+	snprintf(path, sizeof(path), "%s/%s", w.t.img, name);
 	cr_assert_eq(t_run(NULL, NULL, "truncate -s 13 %s", path), 0);
-	expect_refused(w.img, name, NULL);
+	expect_refused(w.t.img, name, NULL);
 	cr_assert_eq(unlink(path), 0);
-	expect_refused(w.img, "not a whole segment of the dump's ipcns-shm image", NULL);
+	expect_refused(w.t.img, "not a whole segment of the dump's ipcns-shm image", NULL);
 	protobuf_c_message_free_unpacked(m, NULL);
 	img_close(img);
 	close(dfd);

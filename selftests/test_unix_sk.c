@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tree_helpers.h"
 #include "img.h"
 #include "fdinfo.pb-c.h"
 #include "sk-packet.pb-c.h"
@@ -39,9 +40,7 @@
 #define VERDICT_MS 10000
 
 struct uw {
-	char *dir;
-	char out[512], img[600];
-	pid_t pid, child;
+	struct t_tree t;
 	int listener, dup, orig; /* fds: the listener (parent and child), a dup of a pair's end */
 };
 
@@ -52,69 +51,25 @@ static void uw_start(struct uw *w, const char *mode)
 	const char *argv[] = { "unixsk", NULL, mode, NULL };
 	char *line;
 
-	if (geteuid())
-		cr_skip_test("ferry dump needs root");
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	memset(w, 0, sizeof(*w));
-	w->dir = t_tmpdir();
-	cr_assert_not_null(w->dir);
-	argv[1] = w->dir;
-	snprintf(w->out, sizeof(w->out), "%s/out", w->dir);
-	snprintf(w->img, sizeof(w->img), "%s/img", w->dir);
-	w->pid = t_spawn(w->out, argv);
-	cr_assert_gt(w->pid, 0);
-	line = t_wait_line(w->out, "ready", 10000);
-	cr_assert_not_null(line, "the unixsk workload never said ready");
+	t_tree_init(&w->t);
+	argv[1] = w->t.dir;
+	line = t_tree_spawn(&w->t, argv);
 	cr_assert_eq(sscanf(line, "unixsk: pid %*d child %d ready listener %d dup %d of %d",
-			    &w->child, &w->listener, &w->dup, &w->orig),
+			    &w->t.child, &w->listener, &w->dup, &w->orig),
 		     4, "ready line: %s", line);
 	free(line);
 	/* The check is sound before any dump (it queues every message again). */
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
-}
-
-static void uw_stop(struct uw *w)
-{
-	if (w->pid > 0)
-		kill(w->pid, SIGKILL);
-	if (w->child > 0)
-		kill(w->child, SIGKILL);
-	while (waitpid(-1, NULL, WNOHANG) >= 0 || errno == EINTR)
-		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
-			break;
-	t_rmrf(w->dir);
-	free(w->dir);
-}
-
-static void uw_dump(struct uw *w, const char *dir, const char *extra)
-{
-	char *err = NULL;
-	int rc, status;
-
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s %s", t_ferry_bin(), w->pid, dir,
-		   extra ? extra : "");
-	cr_assert_eq(rc, 0, "dump of pid %d failed: %s", w->pid, err ? err : "");
-	free(err);
-	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
-	cr_assert_eq(waitpid(w->child, &status, 0), w->child);
-}
-
-static void uw_restore(struct uw *w, const char *dir, const char *extra)
-{
-	char *err = NULL;
-	int rc;
-
-	rc = t_run(NULL, &err, "%s restore -D %s -d %s", t_ferry_bin(), dir, extra ? extra : "");
-	cr_assert_eq(rc, 0, "restore of %s failed: %s", dir, err ? err : "");
-	free(err);
-	cr_assert_eq(kill(w->pid, 0), 0, "pid %d is not back", w->pid);
-	cr_assert_eq(kill(w->child, 0), 0, "child %d is not back", w->child);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD",
+			 VERDICT_MS);
 }
 
 static void uw_verify_twice(struct uw *w)
 {
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD",
+			 VERDICT_MS);
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD",
+			 VERDICT_MS);
 }
 
 /* files.img and sk-queues.img of @dir, as ferry and crit decode them. */
@@ -170,17 +125,17 @@ Test(unixsk, queues_pairs_listeners_and_exchange_after_restore)
 	struct uw w;
 
 	uw_start(&w, "");
-	uw_dump(&w, w.img, NULL);
-	decode_unix(w.img);
-	uw_restore(&w, w.img, NULL);
-	snprintf(path, sizeof(path), "%s/listen.sock", w.dir);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	decode_unix(w.t.img);
+	t_tree_restore(&w.t, w.t.img, NULL);
+	snprintf(path, sizeof(path), "%s/listen.sock", w.t.dir);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert(S_ISSOCK(st.st_mode), "%s is no socket after restore", path);
 	/* Shared as it was: the listener by parent and child, a dup'd end by two fds. */
-	assert_same_socket(w.pid, w.listener, w.child, w.listener);
-	assert_same_socket(w.pid, w.dup, w.pid, w.orig);
+	assert_same_socket(w.t.pid, w.listener, w.t.child, w.listener);
+	assert_same_socket(w.t.pid, w.dup, w.t.pid, w.orig);
 	uw_verify_twice(&w);
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 Test(unixsk, lazy_restore)
@@ -188,10 +143,10 @@ Test(unixsk, lazy_restore)
 	struct uw w;
 
 	uw_start(&w, "");
-	uw_dump(&w, w.img, NULL);
-	uw_restore(&w, w.img, "--lazy-pages");
+	t_tree_dump(&w.t, w.t.img, NULL);
+	t_tree_restore(&w.t, w.t.img, "--lazy-pages");
 	uw_verify_twice(&w);
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 Test(unixsk, predump_chain)
@@ -201,23 +156,23 @@ Test(unixsk, predump_chain)
 	int rc;
 
 	uw_start(&w, "");
-	snprintf(d1, sizeof(d1), "%s/1", w.dir);
-	snprintf(d2, sizeof(d2), "%s/2", w.dir);
-	snprintf(d3, sizeof(d3), "%s/3", w.dir);
-	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.pid, d1);
+	snprintf(d1, sizeof(d1), "%s/1", w.t.dir);
+	snprintf(d2, sizeof(d2), "%s/2", w.t.dir);
+	snprintf(d3, sizeof(d3), "%s/3", w.t.dir);
+	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s", t_ferry_bin(), w.t.pid, d1);
 	cr_assert_eq(rc, 0, "pre-dump 1: %s", err ? err : "");
 	free(err);
 	err = NULL;
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
 	rc = t_run(NULL, &err, "%s pre-dump -t %d -D %s --prev-images-dir ../1", t_ferry_bin(),
-		   w.pid, d2);
+		   w.t.pid, d2);
 	cr_assert_eq(rc, 0, "pre-dump 2: %s", err ? err : "");
 	free(err);
-	t_expect_verdict(w.out, w.pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
-	uw_dump(&w, d3, "--prev-images-dir ../2");
-	uw_restore(&w, d3, NULL);
+	t_expect_verdict(w.t.out, w.t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
+	t_tree_dump(&w.t, d3, "--prev-images-dir ../2");
+	t_tree_restore(&w.t, d3, NULL);
 	uw_verify_twice(&w);
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 /* A dump that must be refused: the message names @want; the tree runs on, unharmed. */
@@ -226,14 +181,15 @@ static void expect_dump_refused(struct uw *w, const char *want)
 	char *err = NULL, pidfd[64];
 	int rc;
 
-	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->pid, w->img);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w->t.pid, w->t.img);
 	cr_assert_neq(rc, 0, "the dump was not refused");
-	snprintf(pidfd, sizeof(pidfd), "pid %d fd ", w->pid);
+	snprintf(pidfd, sizeof(pidfd), "pid %d fd ", w->t.pid);
 	cr_assert(err && strstr(err, pidfd), "the refusal names no pid and fd: %s", err);
 	cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
 	free(err);
-	cr_assert_eq(kill(w->pid, 0), 0, "the refused dump killed the tree");
-	t_expect_verdict(w->out, w->pid, SIGUSR1, "unixsk: verify ok", "verify BAD", VERDICT_MS);
+	cr_assert_eq(kill(w->t.pid, 0), 0, "the refused dump killed the tree");
+	t_expect_verdict(w->t.out, w->t.pid, SIGUSR1, "unixsk: verify ok", "verify BAD",
+			 VERDICT_MS);
 }
 
 Test(unixsk, pending_connection_refused_by_name)
@@ -242,7 +198,7 @@ Test(unixsk, pending_connection_refused_by_name)
 
 	uw_start(&w, "pending");
 	expect_dump_refused(&w, "connection(s) not accepted yet");
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 Test(unixsk, fds_in_flight_refused_by_name)
@@ -251,7 +207,7 @@ Test(unixsk, fds_in_flight_refused_by_name)
 
 	uw_start(&w, "rights");
 	expect_dump_refused(&w, "file descriptors in flight (SCM_RIGHTS)");
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 Test(unixsk, peer_outside_the_tree_refused_by_name)
@@ -277,7 +233,7 @@ Test(unixsk, peer_outside_the_tree_refused_by_name)
 	expect_dump_refused(&w, "which no process of the dumped tree holds");
 	close(c);
 	close(l);
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
 
 static void expect_restore_refused(const char *dir, const char *want1, const char *want2)
@@ -346,26 +302,26 @@ Test(unixsk, corrupt_images_refused_with_file_and_offset)
 	struct uw w;
 
 	uw_start(&w, "");
-	uw_dump(&w, w.img, NULL);
-	w.pid = w.child = 0; /* nothing runs from here on */
-	snprintf(save, sizeof(save), "%s/saved", w.dir);
-	cr_assert_eq(t_run(NULL, NULL, "cp %s/files.img %s", w.img, save), 0);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	w.t.pid = w.t.child = 0; /* nothing runs from here on */
+	snprintf(save, sizeof(save), "%s/saved", w.t.dir);
+	cr_assert_eq(t_run(NULL, NULL, "cp %s/files.img %s", w.t.img, save), 0);
 	/* Queued data for a file id no socket has. */
-	put_queue(w.img, 99999, 4, 4);
-	expect_restore_refused(w.img, "sk-queues.img: offset ", "file id 99999");
+	put_queue(w.t.img, 99999, 4, 4);
+	expect_restore_refused(w.t.img, "sk-queues.img: offset ", "file id 99999");
 	/* A payload that runs past the end of the file. */
-	put_queue(w.img, 3, 100, 4);
-	expect_restore_refused(w.img, "sk-queues.img", NULL);
+	put_queue(w.t.img, 3, 100, 4);
+	expect_restore_refused(w.t.img, "sk-queues.img", NULL);
 	/* A socket of a type that does not exist. */
-	cr_assert_eq(t_run(NULL, NULL, "rm %s/sk-queues.img", w.img), 0);
-	put_files_usk_type(w.img, 99);
-	expect_restore_refused(w.img, "files.img: offset ", "unknown socket type");
+	cr_assert_eq(t_run(NULL, NULL, "rm %s/sk-queues.img", w.t.img), 0);
+	put_files_usk_type(w.t.img, 99);
+	expect_restore_refused(w.t.img, "files.img: offset ", "unknown socket type");
 	/* Truncated. */
 	cr_assert_eq(t_run(NULL, NULL, "cp %s %s/files.img && truncate -s 100 %s/files.img", save,
-			   w.img, w.img),
+			   w.t.img, w.t.img),
 		     0);
-	expect_restore_refused(w.img, "files.img", NULL);
-	uw_stop(&w);
+	expect_restore_refused(w.t.img, "files.img", NULL);
+	t_tree_stop(&w.t);
 }
 
 /* A regular file where the listener's socket file was: never unlinked, the restore fails. */
@@ -375,14 +331,14 @@ Test(unixsk, listener_path_taken_by_a_file_refused)
 	struct uw w;
 
 	uw_start(&w, "");
-	uw_dump(&w, w.img, NULL);
-	w.pid = w.child = 0;
-	snprintf(path, sizeof(path), "%s/listen.sock", w.dir);
+	t_tree_dump(&w.t, w.t.img, NULL);
+	w.t.pid = w.t.child = 0;
+	snprintf(path, sizeof(path), "%s/listen.sock", w.t.dir);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(t_write_file(path, "keep", 4), 0);
-	expect_restore_refused(w.img, "listen.sock is there and is no socket", NULL);
+	expect_restore_refused(w.t.img, "listen.sock is there and is no socket", NULL);
 	text = t_read_file(path, NULL);
 	cr_assert_str_eq(text, "keep", "the file was replaced");
 	free(text);
-	uw_stop(&w);
+	t_tree_stop(&w.t);
 }
