@@ -13,6 +13,8 @@
 #define LOG_PREFIX "restore: "
 #include "files.h"
 #include "files_inotify.h"
+#include "files_inet_sk.h"
+#include "files_netlink_sk.h"
 #include "files_unix_sk.h"
 #include "shmem.h"
 #include "log.h"
@@ -382,6 +384,13 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 				case FD_TYPES__UNIXSK:
 					lfd = rfiles_unix_open(r, idx, f->tmp, ip->pid, (int)fi->fd,
 							       f->base);
+					break;
+				case FD_TYPES__INETSK:
+					lfd = rfiles_inet_open(fe, ip->pid, (int)fi->fd, f->base);
+					break;
+				case FD_TYPES__NETLINKSK:
+					lfd = rfiles_netlink_open(fe, ip->pid, (int)fi->fd,
+								  f->base);
 					break;
 				case FD_TYPES__MEMFD:
 					lfd = rshmem_open_memfd(r, fe, ip->pid, (int)fi->fd,

@@ -153,6 +153,10 @@ static int file_body_ok(const FileEntry *f)
 		return !!f->memfd; /* its inode: rimg_load_shmem() */
 	case FD_TYPES__UNIXSK:
 		return !!f->usk;
+	case FD_TYPES__INETSK:
+		return !!f->isk;
+	case FD_TYPES__NETLINKSK:
+		return !!f->nlsk;
 	default:
 		return -1;
 	}
@@ -177,7 +181,7 @@ int rimg_load_files(struct rimg *r)
 			break;
 		f = (FileEntry *)m;
 		if (file_body_ok(f) < 0) {
-			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds and unix sockets only",
+			pr_err("%s: offset %zu: file id %u is a %s (type %d): ferry restore restores regular files, pipes, terminals, inotify instances, eventfds, epolls, signalfds, timerfds, memfds, unix, TCP, UDP and netlink sockets only",
 			       img_name(img), at, f->id,
 			       rimg_enum_name(&fd_types__descriptor, f->type), f->type);
 			err = -EOPNOTSUPP;
@@ -197,6 +201,10 @@ int rimg_load_files(struct rimg *r)
 		err = rimg_check_event_file(img, at, f);
 		if (!err && f->type == FD_TYPES__UNIXSK)
 			err = rimg_check_unix_file(img, at, f);
+		if (!err && f->type == FD_TYPES__INETSK)
+			err = rimg_check_inet_file(img, at, f);
+		if (!err && f->type == FD_TYPES__NETLINKSK)
+			err = rimg_check_netlink_file(img, at, f);
 		if (err)
 			break;
 		if (f->type == FD_TYPES__TTY && !rimg_tty_info(r, f->tty->tty_info_id)) {

@@ -96,6 +96,20 @@ int rimg_load_mm(struct rimg *r, struct rimg_proc *p);
 int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p);
 
 /*
+ * rimg_check_inet_file - check the inet_sk_entry of file entry @f at offset
+ * @at of @img (family, type, protocol, address sizes, ports, state). Returns
+ * 0 or -EINVAL (logged with file and offset).
+ */
+int rimg_check_inet_file(const struct img *img, size_t at, const FileEntry *f);
+
+/*
+ * rimg_check_netlink_file - check the netlink_sk_entry of file entry @f at
+ * offset @at of @img (protocol, state, groups). Returns 0 or -EINVAL (logged
+ * with file and offset).
+ */
+int rimg_check_netlink_file(const struct img *img, size_t at, const FileEntry *f);
+
+/*
  * rimg_check_unix_file - check the unix_sk_entry of file entry @f at offset
  * @at of @img: a known type, a name that fits sockaddr_un, a known state and
  * shutdown. Returns 0 or -EINVAL (logged with file and offset).

@@ -13,6 +13,7 @@
 #include <linux/io_uring.h>
 #include <sys/fanotify.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,9 +32,9 @@ static void socket_child(void *arg)
 	int sv[2];
 
 	(void)arg;
-	/* TCP and UDP sockets are refused (AF_UNIX ones are dumped: test_unix_sk.c). */
-	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
-	sv[1] = socket(AF_INET6, SOCK_DGRAM, 0);
+	/* Packet and raw sockets are refused (unix, TCP, UDP, netlink ones are dumped). */
+	sv[0] = socket(AF_PACKET, SOCK_DGRAM, 0);
+	sv[1] = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
 	if (sv[0] < 0 || sv[1] < 0)
 		_exit(130);
 	df_put_fd(sv[0], 40, 0);

@@ -107,10 +107,11 @@ Test(restore_images, unusable_images_refused)
 	ri_expect_fail(bad, -EOPNOTSUPP, "timens-4026531834.img: a dumped time namespace", NULL);
 	rm_image(bad, "timens-4026531834.img");
 
-	/* sk-queues.img is read now (unix sockets); inet sockets are still refused. */
+	/* sk-queues.img is read now (unix sockets); the old separate inetsk.img is refused. */
 	put_image(bad, "inetsk.img", "INETSK", NULL, 32);
 	put_image(bad, "ifaddr-7.img", "IFADDR", NULL, 32);
-	ri_expect_fail(bad, -EOPNOTSUPP, "ferry restore restores unix sockets only", NULL);
+	ri_expect_fail(bad, -EOPNOTSUPP,
+		       "ferry restore restores unix, TCP/UDP and netlink sockets only", NULL);
 	/* Every refused image is named, not only the first one found. */
 	snprintf(logp, sizeof(logp), "%s.log", bad);
 	log = t_read_file(logp, NULL);
@@ -180,11 +181,11 @@ static void set_seccomp(ProtobufCMessage *m, size_t idx, void *arg)
 	c->thread_core->seccomp_mode = SECCOMP_MODE__filter;
 }
 
-static void make_inet_socket(ProtobufCMessage *m, size_t idx, void *arg)
+static void make_packet_socket(ProtobufCMessage *m, size_t idx, void *arg)
 {
 	(void)arg;
 	if (!idx)
-		((FileEntry *)m)->type = FD_TYPES__INETSK;
+		((FileEntry *)m)->type = FD_TYPES__PACKETSK;
 }
 
 /* A thread under seccomp, or a file restore cannot open, is named with its kind. */
@@ -204,8 +205,8 @@ Test(restore_images, seccomp_thread_and_socket_refused)
 	t_rmrf(bad);
 
 	bad = ri_copy_dump(&d);
-	ri_rewrite(bad, "files.img", IMG_FILES, make_inet_socket, NULL, 0);
-	ri_expect_fail(bad, -EOPNOTSUPP, "is a INETSK (type 4)",
+	ri_rewrite(bad, "files.img", IMG_FILES, make_packet_socket, NULL, 0);
+	ri_expect_fail(bad, -EOPNOTSUPP, "is a PACKETSK (type 10)",
 		       "restores regular files, pipes, terminals");
 	ri_drop_dump(&d);
 }

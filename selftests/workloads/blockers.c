@@ -6,7 +6,7 @@
  * The parent holds an io_uring instance, an attached SysV shared memory
  * segment (removed at once: it goes with the process) whose second page was
  * made read-only (a part of a segment in a VMA: refused) and a fanotify group; its child holds a
- * unix socket and a fanotify group. Prints blockers: parent P child C io_uring E shm 0xADDR
+ * packet socket and a fanotify group. Prints blockers: parent P child C io_uring E shm 0xADDR
  * fanotify F socket S fanotify X ready and idles until SIGTERM (the child dies with its parent).
  */
 #include <fcntl.h>
@@ -53,7 +53,7 @@ int main(void)
 	if (child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
-		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+		fds[0] = socket(AF_PACKET, SOCK_DGRAM, 0); /* refused: a packet socket */
 		fds[1] = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 		if (getppid() != parent || fds[0] < 0 || fds[1] < 0 ||
 		    write(p[1], fds, sizeof(fds)) != sizeof(fds))

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(kind, "socket"))
-		fd = socket(AF_INET, SOCK_STREAM, 0); /* a TCP socket: refused */
+		fd = socket(AF_PACKET, SOCK_DGRAM, 0); /* a packet socket: refused */
 	else if (!strcmp(kind, "eventfd"))
 		fd = eventfd(0, 0);
 	else if (!strcmp(kind, "epoll"))

@@ -241,7 +241,9 @@ enum {
 #define NO_NS "a namespace: ferry restore creates no namespaces"
 #define NO_NET "a network namespace's state: ferry restore creates no namespaces"
 #define NO_MNT "a mount namespace's state: ferry restore creates no namespaces"
-#define NO_SOCK "ferry restore restores unix sockets only (file_entry.usk of files.img)"
+#define NO_SOCK                                                                                           \
+	"ferry restore restores unix, TCP/UDP and netlink sockets only, from files.img (file_entry.usk, " \
+	"isk, nlsk); packet sockets and TCP connections are refused"
 
 /* An IMG_COMMON_MAGIC image; trailing arguments set more fields. */
 #define COMMON(_n, _file, _kind, _desc, _restore, _about, _note, ...) \

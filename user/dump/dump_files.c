@@ -83,6 +83,8 @@ void files_dump_free(struct files_dump *d)
 		free(d->d[i].name);
 		dump_inotify_free(d->d[i].ify);
 		files_unix_free(d->d[i].usk);
+		files_inet_free(d->d[i].isk);
+		free(d->d[i].nlsk);
 		free(d->d[i].ev);
 		free(d->d[i].src_path);
 	}
@@ -466,6 +468,12 @@ static int register_fd(struct files_dump *d, pid_t pid, const struct task_info *
 	case FD_TYPES__UNIXSK:
 		ret = files_unix_add(d, pid, p, lfd, &fo, id);
 		break;
+	case FD_TYPES__INETSK:
+		ret = files_inet_add(d, pid, p, lfd, &fo, id);
+		break;
+	case FD_TYPES__NETLINKSK:
+		ret = files_netlink_add(d, pid, p, lfd, &fo, id);
+		break;
 	default: /* the event fds */
 		ret = files_event_add(d, pid, p, lfd, &fo, id);
 	}
@@ -540,6 +548,8 @@ static void rollback(struct files_dump *d, const struct snapshot *s)
 		free(d->d[d->nd].name);
 		dump_inotify_free(d->d[d->nd].ify);
 		files_unix_free(d->d[d->nd].usk);
+		files_inet_free(d->d[d->nd].isk);
+		free(d->d[d->nd].nlsk);
 		free(d->d[d->nd].ev);
 		free(d->d[d->nd].src_path);
 	}

@@ -40,7 +40,9 @@
  *   through files_dump_memfd_shmem() and the shmem writer (dump_shmem.h).
  * - deleted regular files on tmpfs of at most 64 MiB as REG entries with
  *   their former path, remap-fpath.img and ghost-file-N.img (dump_ghost.c).
- * Everything else is refused before anything is written: sockets,
+ * - TCP, UDP and netlink sockets: dump_inet_sk.h, dump_netlink_sk.h.
+ * Everything else is refused before anything is written: packet, raw and
+ * other sockets, established TCP connections,
  * fanotify, pidfd, io_uring, perf events, bpf,
  * FIFOs, block devices and character devices other than those above,
  * other deleted files, and files whose path now names another file; any

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "dump_files.h"
+#include "dump_inet_sk.h"
 #include "dump_inotify.h"
+#include "dump_netlink_sk.h"
 #include "dump_unix_sk.h"
 #include "file_lock.h"
 #include "proc_fdinfo.h"
@@ -85,6 +87,10 @@ struct desc {
 	struct ev_data *ev;
 	/* UNIXSK (dump_unix_sk.c); files_unix_free()d with the entry */
 	struct usk_dump *usk;
+	/* INETSK (dump_inet_sk.c); files_inet_free()d with the entry */
+	struct isk_dump *isk;
+	/* NETLINKSK (dump_netlink_sk.c); free()d with the entry */
+	struct nlsk_dump *nlsk;
 };
 
 /* The buffered bytes of one pipe: one entry of pipes-data.img (fifo-data.img for a FIFO). */

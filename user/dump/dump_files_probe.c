@@ -325,7 +325,10 @@ int files_classify(const struct files_dump *d, pid_t pid, const struct task_info
 		pr_err("pid %d fd %d: block device %s is not supported", pid, p->fd, p->link);
 		return -ENOTSUP;
 	case S_IFSOCK:
-		return files_unix_classify(pid, p); /* AF_UNIX, or the family refused */
+		ret = files_inet_classify(pid, p); /* TCP/UDP, or every non-unix kind refused */
+		if (ret != -ENOENT)
+			return ret;
+		return files_unix_classify(pid, p);
 	default:
 		/* inotify (dumped) and fanotify (refused): dump_inotify.c judges. */
 		ret = dump_fsnotify_classify(pid, p->fd, p->link, ti->files_same_mntns);

@@ -120,6 +120,10 @@ static int write_file_entry(struct img *img, const struct desc *e)
 		break;
 	case FD_TYPES__UNIXSK:
 		return files_unix_write(img, e, &fown);
+	case FD_TYPES__INETSK:
+		return files_inet_write(img, e, &fown);
+	case FD_TYPES__NETLINKSK:
+		return files_netlink_write(img, e, &fown);
 	default:
 		return files_event_write(img, e, &fown);
 	}

@@ -13,8 +13,7 @@
  * (restored to its value after), one message per recvmsg for datagram and
  * seqpacket sockets.
  *
- * Refused, named (pid, fd, socket, reason): other families (TCP, UDP,
- * netlink, packet, ...), a peer that is not a socket of the dumped tree (no
+ * Refused, named (pid, fd, socket, reason): a peer that is not a socket of the dumped tree (no
  * --ext-unix-sk yet), a peer that is not connected back (a datagram socket
  * connect()ed to a bound one), a relative bound path, file descriptors in
  * flight (SCM_RIGHTS), and a listening socket with connections not accepted
