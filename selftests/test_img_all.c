@@ -494,13 +494,13 @@ Test(img_types, no_duplicate_magics, .timeout = 30)
 /* Each type's file pattern leads back to it, and says what restore does. */
 Test(img_types, file_names_and_restore, .timeout = 30)
 {
-	static const char *const used[] = { "INVENTORY",   "PSTREE",	 "CORE",
-					    "IDS",	   "MM",	 "PAGEMAP",
-					    "PAGES",	   "FDINFO",	 "FILES",
-					    "PIPES_DATA",  "FS",	 "TTY_INFO",
-					    "FILE_LOCKS",  "CGROUP",	 "SHMEM_PAGEMAP",
-					    "REMAP_FPATH", "GHOST_FILE", "MEMFD_INODE",
-					    "SK_QUEUES",   "IPCNS_SHM",	 "FIFO_DATA" };
+	static const char *const used[] = {
+		"INVENTORY",   "PSTREE",     "CORE",	    "IDS",	 "MM",
+		"PAGEMAP",     "PAGES",	     "FDINFO",	    "FILES",	 "PIPES_DATA",
+		"FS",	       "TTY_INFO",   "FILE_LOCKS",  "CGROUP",	 "SHMEM_PAGEMAP",
+		"REMAP_FPATH", "GHOST_FILE", "MEMFD_INODE", "SK_QUEUES", "IPCNS_SHM",
+		"FIFO_DATA",   "TCP_STREAM"
+	};
 	const struct img_type *t;
 	char name[128];
 	size_t i, nr_used = 0;

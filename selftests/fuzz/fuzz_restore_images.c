@@ -78,7 +78,8 @@ enum {
 	K_MEMFD_INODE,
 	K_SK_QUEUES, /* the unix sockets' queued messages (files.img holds the sockets) */
 	K_IPCNS_SHM,
-	K_FIFO_DATA, /* named FIFOs' bytes */
+	K_FIFO_DATA,  /* named FIFOs' bytes */
+	K_TCP_STREAM, /* an established connection's state and queues (files.img isk) */
 	NR_KINDS,
 };
 
@@ -104,6 +105,7 @@ static const char *const names[NR_KINDS] = {
 	[K_SK_QUEUES] = "sk-queues.img",
 	[K_IPCNS_SHM] = "ipcns-shm-%u.img",
 	[K_FIFO_DATA] = "fifo-data.img",
+	[K_TCP_STREAM] = "tcp-stream-%x.img",
 };
 
 static char dir[64];

@@ -8,11 +8,13 @@
  * PORT (0: any; the listener stays open) and accepts one connection. In
  * "pair" a child connects to it. Each end then sends its stream (server:
  * seed 0x5e, client: seed 0xc1, selftests/stream_pattern.h) in 16 KiB steps
- * every 10 ms and checks every byte of the other's against its position, so
+ * every 10 ms, reads at most 8 KiB per step (so the queues of both ends fill
+ * up: a dump finds unread, unacked and unsent bytes), and checks every byte
+ * of the other's against its position, so
  * a byte lost, repeated or reordered is seen; the connection ending or an
  * error is a failure too. Prints "tcpconn: pid P child C ready port N"
  * (C 0 without a child) once the first bytes came back.
- * On SIGUSR1 the server takes note of what it has, waits for 256 KiB more
+ * On SIGUSR1 the server takes note of what it has, waits for 128 KiB more
  * each way, and prints "tcpconn: verify ok got G sent S" or "tcpconn: verify
  * BAD what"; a client child that sees a wrong byte exits 1, which the server
  * reports as BAD at the next verify.
@@ -38,7 +40,7 @@
 #define SEED_SERVER 0x5eu
 #define SEED_CLIENT 0xc1u
 #define STEP 16384
-#define VERIFY_MORE (256u << 10)
+#define VERIFY_MORE (128u << 10)
 
 static volatile sig_atomic_t usr1;
 
@@ -91,7 +93,8 @@ static int step(struct end *e, int wait_ms, uint64_t *next_send)
 		*next_send = t + 10;
 	}
 	if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-		ssize_t r = recv(e->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		/* Half of what the other end sends: the queues fill, a dump finds them full. */
+		ssize_t r = recv(e->fd, buf, STEP / 2, MSG_DONTWAIT);
 		long bad;
 
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))

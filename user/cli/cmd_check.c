@@ -6,6 +6,7 @@
 #define LOG_PREFIX ""
 #include "check.h"
 #include "cli.h"
+#include "dump_tcp.h"
 #include "dump_check.h"
 #include "log.h"
 #include "pstree.h"
@@ -90,6 +91,8 @@ static int check_tree(struct cli_opts *o)
 	err = pstree_freeze_flags(&t, o->pid, PSTREE_ZOMBIES);
 	if (err)
 		return -1;
+	/* Established TCP connections pass with --tcp-established (nothing is written). */
+	dump_tcp_setup(o->tcp_established, -1);
 	err = dump_check_tree(&t, &fo, &bad);
 	nr = t.nr;
 	pstree_release(&t);

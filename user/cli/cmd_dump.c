@@ -23,6 +23,7 @@ static int run(struct cli_opts *o)
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
 	d.file_locks = o->file_locks;
+	d.tcp_established = o->tcp_established;
 	d.prev_dir = o->prev_dir;
 	cli_track_opts(o, &d.track);
 	err = dump_tree(&d, &r);

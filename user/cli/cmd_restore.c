@@ -40,6 +40,7 @@ static int run(struct cli_opts *o)
 	ro.detached = o->detached;
 	ro.shell_job = o->shell_job;
 	ro.file_locks = o->file_locks;
+	ro.tcp_established = o->tcp_established;
 	ro.pidfile = o->pidfile;
 	ro.lazy = o->lazy_pages;
 	ro.page_server = o->page_server;

@@ -20,6 +20,8 @@
 
 #define LOG_PREFIX "dump: "
 #include "dump.h"
+#include "dump_tcp.h"
+#include "netlock.h"
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
@@ -332,6 +334,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	 */
 	if (o->leave_running)
 		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
+	/* Established TCP connections: refused, or dumped into sfd (dump_tcp.h). */
+	dump_tcp_setup(o->tcp_established, sfd);
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
@@ -495,6 +499,9 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (o->leave_running)
 		prev_sync = img_sync_on_commit(0);
 
+	/* Locks a ferry killed during its dump left behind (docs/tcp.md). */
+	if (o->tcp_established)
+		netlock_clean_stale();
 	dump_preload_start(&pl);
 	err = dump_bufs_create(o, &bufs);
 	if (err)
@@ -513,6 +520,9 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
+		/* Its connections talk again (out of repair mode, unlocked) before it goes on. */
+		if (dump_tcp_resume())
+			pr_err("the tree's TCP connections could not all be released (see above): ferry netlock clean");
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
 		pstree_release(&t);
 		res->frozen_us = mono_us() - t_frozen;
@@ -537,10 +547,15 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (!o->leave_running) {
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
+		/* Its sockets closed in repair mode: the peers wait, locked out, for the restore.
+		 */
+		if (dump_tcp_keep())
+			pr_err("the dumped TCP connections stay locked by this ferry's tables; the next dump, restore or ferry netlock clean keeps them");
 	}
 	goto out_free;
 
 out_release:
+	dump_tcp_abort();
 	pstree_release(&t);
 out_failed:
 	pr_err("dump of pid %d failed: %s; the tree was released and continues", o->pid,
