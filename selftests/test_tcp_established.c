@@ -361,3 +361,39 @@ Test(tcp_established, client_outside_the_tree_streams_on, .timeout = 90)
 	unlock_port(port);
 	t_tree_stop(&t);
 }
+
+/*
+ * ferry SIGKILLed once the first connection is read (it is out of repair
+ * mode again, still locked): the tree resumes (ptrace ends with ferry) and
+ * that connection stalls, its packets dropped; the next `ferry netlock
+ * clean` finds the dead dump's lock, sees the socket still open in the tree
+ * and unlocks it, and the streams go on, every byte checked.
+ */
+Test(tcp_established, ferry_killed_during_the_dump_is_cleaned_up, .timeout = 90)
+{
+	const char *argv[] = { t_workload("tcpconn"), "pair", NULL };
+	struct t_tree t;
+	char *line, *out = NULL, *err = NULL;
+	int port, rc;
+
+	t_tree_init(&t);
+	need_nft();
+	line = t_tree_spawn(&t, argv);
+	ready_pids(&t, line);
+	port = ready_port(line);
+	free(line);
+	rc = t_run(NULL, &err, "FERRY_FAULT=tcp-dumped %s dump -t %d -D %s --tcp-established",
+		   t_ferry_bin(), t.pid, t.img);
+	cr_assert_neq(rc, 0, "the dump was not killed at tcp-dumped");
+	free(err);
+	cr_assert_eq(kill(t.pid, 0), 0, "the tree died with ferry");
+	count_locks(port, 1, "after the killed dump");
+	rc = t_run(&out, &err, "%s netlock clean", t_ferry_bin());
+	cr_assert_eq(rc, 0, "ferry netlock clean: %s", err ? err : "");
+	cr_assert(strstr(out, "1 lock(s)"), "%s", out);
+	free(out);
+	free(err);
+	count_locks(port, 0, "after ferry netlock clean");
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "verify ok", "verify BAD", VERIFY_MS);
+	t_tree_stop(&t);
+}

@@ -8,13 +8,13 @@
  * PORT (0: any; the listener stays open) and accepts one connection. In
  * "pair" a child connects to it. Each end then sends its stream (server:
  * seed 0x5e, client: seed 0xc1, selftests/stream_pattern.h) in 16 KiB steps
- * every 10 ms, reads at most 8 KiB per step (so the queues of both ends fill
- * up: a dump finds unread, unacked and unsent bytes), and checks every byte
- * of the other's against its position, so
+ * every 10 ms, reads 8 KiB per step (so the queues of both ends fill up: a
+ * dump finds unread, unacked and unsent bytes), and checks every byte of the
+ * other's against its position, so
  * a byte lost, repeated or reordered is seen; the connection ending or an
  * error is a failure too. Prints "tcpconn: pid P child C ready port N"
  * (C 0 without a child) once the first bytes came back.
- * On SIGUSR1 the server takes note of what it has, waits for 128 KiB more
+ * On SIGUSR1 the server takes note of what it has, waits for 64 KiB more
  * each way, and prints "tcpconn: verify ok got G sent S" or "tcpconn: verify
  * BAD what"; a client child that sees a wrong byte exits 1, which the server
  * reports as BAD at the next verify.
@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +39,7 @@
 #define SEED_SERVER 0x5eu
 #define SEED_CLIENT 0xc1u
 #define STEP 16384
-#define VERIFY_MORE (128u << 10)
+#define VERIFY_MORE (64u << 10)
 
 static volatile sig_atomic_t usr1;
 
@@ -57,69 +56,49 @@ struct end {
 	char why[200];
 };
 
-static uint64_t now_ms(void)
+/*
+ * One round of the exchange, every 10 ms: up to 16 KiB sent, up to 8 KiB
+ * read (half: the queues of both ends fill up, and a dump finds unread,
+ * unacked and unsent bytes). Returns 0, or -1 with e->why set.
+ */
+static int step(struct end *e)
 {
-	struct timespec ts;
+	static uint8_t buf[STEP];
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	ssize_t w, r;
+	long bad;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* One round of the exchange (at most @wait_ms in poll). Returns 0, or -1 with e->why set. */
-static int step(struct end *e, int wait_ms, uint64_t *next_send)
-{
-	static uint8_t buf[65536];
-	struct pollfd p = { e->fd, POLLIN, 0 };
-	uint64_t t = now_ms();
-
-	if (t >= *next_send)
-		p.events |= POLLOUT;
-	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR) {
-		snprintf(e->why, sizeof(e->why), "poll: %s", strerror(errno));
+	nanosleep(&ts, NULL);
+	stream_fill(buf, STEP, e->seed_out, e->sent);
+	w = send(e->fd, buf, STEP, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		snprintf(e->why, sizeof(e->why), "send after %llu bytes: %s",
+			 (unsigned long long)e->sent, strerror(errno));
 		return -1;
 	}
-	if (p.revents & POLLOUT) {
-		ssize_t w;
-
-		stream_fill(buf, STEP, e->seed_out, e->sent);
-		w = send(e->fd, buf, STEP, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno != EAGAIN && errno != EINTR) {
-			snprintf(e->why, sizeof(e->why), "send after %llu bytes: %s",
-				 (unsigned long long)e->sent, strerror(errno));
-			return -1;
-		}
-		if (w > 0)
-			e->sent += (uint64_t)w;
-		*next_send = t + 10;
+	if (w > 0)
+		e->sent += (uint64_t)w;
+	r = recv(e->fd, buf, STEP / 2, MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0) {
+		snprintf(e->why, sizeof(e->why), "the connection ended after %llu bytes: %s",
+			 (unsigned long long)e->got, r ? strerror(errno) : "EOF");
+		return -1;
 	}
-	if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-		/* Half of what the other end sends: the queues fill, a dump finds them full. */
-		ssize_t r = recv(e->fd, buf, STEP / 2, MSG_DONTWAIT);
-		long bad;
-
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (r <= 0) {
-			snprintf(e->why, sizeof(e->why),
-				 "the connection ended after %llu bytes: %s",
-				 (unsigned long long)e->got, r ? strerror(errno) : "EOF");
-			return -1;
-		}
-		bad = stream_check(buf, (size_t)r, e->seed_in, e->got);
-		if (bad >= 0) {
-			snprintf(e->why, sizeof(e->why), "byte %llu of the stream is wrong",
-				 (unsigned long long)(e->got + (uint64_t)bad));
-			return -1;
-		}
-		e->got += (uint64_t)r;
+	bad = stream_check(buf, (size_t)r, e->seed_in, e->got);
+	if (bad >= 0) {
+		snprintf(e->why, sizeof(e->why), "byte %llu of the stream is wrong",
+			 (unsigned long long)(e->got + (uint64_t)bad));
+		return -1;
 	}
+	e->got += (uint64_t)r;
 	return 0;
 }
 
 static int client(const struct sockaddr_storage *ss, socklen_t sl)
 {
 	struct end e = { .seed_out = SEED_CLIENT, .seed_in = SEED_SERVER };
-	uint64_t next = 0;
 
 	e.fd = socket(ss->ss_family, SOCK_STREAM, 0);
 	if (e.fd < 0 || connect(e.fd, (const struct sockaddr *)ss, sl)) {
@@ -127,7 +106,7 @@ static int client(const struct sockaddr_storage *ss, socklen_t sl)
 		return 1;
 	}
 	for (;;) {
-		if (step(&e, 10, &next)) {
+		if (step(&e)) {
 			fprintf(stderr, "tcpconn client: %s\n", e.why);
 			return 1;
 		}
@@ -141,7 +120,7 @@ int main(int argc, char **argv)
 	const char *addr = "127.0.0.1";
 	socklen_t sl;
 	int pair, lfd, one = 1, ready = 0, verifying = 0, port = 0;
-	uint64_t next = 0, vgot = 0, vsent = 0;
+	uint64_t vgot = 0, vsent = 0;
 	pid_t kid = 0;
 
 	if (argc < 2 || (strcmp(argv[1], "pair") && strcmp(argv[1], "server")) ||
@@ -198,7 +177,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		int st;
 
-		if (step(&e, 10, &next)) {
+		if (step(&e)) {
 			printf("tcpconn: verify BAD %s\n", e.why);
 			return 1;
 		}

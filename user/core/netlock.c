@@ -446,8 +446,13 @@ static int release_target_socket(pid_t pid, int fd, uint32_t ino)
 		return 0;
 	sfd = (int)syscall(__NR_pidfd_getfd, pfd, fd, 0);
 	if (sfd >= 0 && !fstat(sfd, &st) && S_ISSOCK(st.st_mode) && st.st_ino == ino) {
+		int on = 0;
+		socklen_t l = sizeof(on);
+
 		found = 1;
-		if (setsockopt(sfd, SOL_TCP, TCP_REPAIR, &off, sizeof(off)))
+		/* Only a socket still in repair mode: leaving it clears SO_REUSEADDR. */
+		if (!getsockopt(sfd, SOL_TCP, TCP_REPAIR, &on, &l) && on &&
+		    setsockopt(sfd, SOL_TCP, TCP_REPAIR, &off, sizeof(off)))
 			pr_warn("pid %d fd %d (socket:[%u]): out of repair mode: %s", pid, fd, ino,
 				strerror(errno));
 	}

@@ -93,6 +93,17 @@ static int repair_off_quiet(int fd)
 	return err;
 }
 
+int tcp_repair_leave(int fd, int reuseaddr)
+{
+	int one = 1, err = repair_off_quiet(fd);
+
+	if (!err && reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		err = -errno;
+	if (err)
+		pr_err("fd %d: out of repair mode: %s", fd, strerror(-err));
+	return err;
+}
+
 static int sockopt_get(int fd, int level, int name, void *val, socklen_t len, const char *what)
 {
 	socklen_t l = len;
@@ -252,7 +263,7 @@ static int read_window(int fd, struct tcp_repair_state *st)
 int tcp_repair_dump(int fd, struct tcp_repair_state *st)
 {
 	socklen_t sl = sizeof(st->src), dl = sizeof(st->dst);
-	int err;
+	int err, v;
 
 	memset(st, 0, sizeof(*st));
 	if (getsockname(fd, (struct sockaddr *)&st->src, &sl) ||
@@ -261,6 +272,8 @@ int tcp_repair_dump(int fd, struct tcp_repair_state *st)
 		pr_err("fd %d: the connection's addresses: %s", fd, strerror(-err));
 		goto out;
 	}
+	if (!sockopt_get(fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v), "SO_REUSEADDR"))
+		st->reuseaddr = !!v;
 	err = tcp_repair_on(fd);
 	if (err)
 		goto out;

@@ -56,6 +56,7 @@ struct tcp_repair_state {
 	 * fit (which, as CRIU's, fixes the sizes: no more autotuning).
 	 */
 	uint32_t sndbuf, rcvbuf;
+	int reuseaddr; /* SO_REUSEADDR, which repair mode overrides */
 	/* Socket options of the stream (CRIU: inet_sk_entry.tcp_opts). */
 	int nodelay, cork;
 	uint32_t keepcnt, keepidle, keepintvl;
@@ -68,6 +69,14 @@ struct tcp_repair_state {
  */
 int tcp_repair_on(int fd);
 int tcp_repair_off(int fd);
+
+/*
+ * tcp_repair_leave - take @fd out of repair mode without the window probe
+ * (nothing leaves the socket: the dump goes on with the tree frozen and the
+ * connection locked), and give it back SO_REUSEADDR if @reuseaddr (leaving
+ * repair mode clears it). Returns 0 or -errno.
+ */
+int tcp_repair_leave(int fd, int reuseaddr);
 
 /*
  * tcp_repair_dump - put the socket @fd in repair mode and read its connection

@@ -520,7 +520,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
-		/* Its connections talk again (out of repair mode, unlocked) before it goes on. */
+		/* Its connections are unlocked before it goes on. */
 		if (dump_tcp_resume())
 			pr_err("the tree's TCP connections could not all be released (see above): ferry netlock clean");
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
@@ -545,6 +545,7 @@ int dump_tree(const struct dump_opts *o, struct dump_result *res)
 	if (err)
 		goto out_release;
 	if (!o->leave_running) {
+		dump_tcp_silence();
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
 		/* Its sockets closed in repair mode: the peers wait, locked out, for the restore.

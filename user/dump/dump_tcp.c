@@ -97,6 +97,17 @@ int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_st
 		err = remember(&c, lfd);
 	if (err)
 		goto out;
+	/*
+	 * Out of repair mode at once: a ferry killed from here on leaves a socket
+	 * the program can use (in repair mode its send and recv fail), only
+	 * locked (netlock_clean_stale() unlocks it). dump_tcp_silence() puts it
+	 * back in repair mode right before the tree is killed.
+	 */
+	repaired = 0;
+	err = tcp_repair_leave(lfd, st->reuseaddr);
+	if (err)
+		goto out;
+	fault_point("tcp-dumped");
 	pr_info("pid %d fd %d: socket:[%u] %s -> %s: %u bytes in, %u out (%u unsent)", pid, fd, ino,
 		tcp_repair_addr_str(&c.src, a, sizeof(a)),
 		tcp_repair_addr_str(&c.dst, b, sizeof(b)), st->inq_len, st->outq_len, st->unsq_len);
@@ -108,7 +119,7 @@ out:
 		       tcp_repair_addr_str(&c.dst, b, sizeof(b)), strerror(-err));
 		/* tcp_repair_dump leaves it in repair mode when it got that far. */
 		if (repaired)
-			tcp_repair_off(lfd);
+			tcp_repair_leave(lfd, st->reuseaddr);
 		if (locked)
 			netlock_release(&c, 1);
 	}
@@ -128,18 +139,11 @@ static void forget(void)
 
 int dump_tcp_resume(void)
 {
-	int err = 0, e;
+	/* The sockets left repair mode when they were read: only the locks go. */
+	int err = netlock_release(conns, nr);
 
-	for (unsigned i = 0; i < nr; i++) {
-		e = tcp_repair_off(fds[i]);
-		if (e && !err)
-			err = e;
-	}
-	e = netlock_release(conns, nr);
-	if (e && !err)
-		err = e;
 	if (nr)
-		pr_info("%u connection(s) out of repair mode and unlocked", nr);
+		pr_info("%u connection(s) unlocked", nr);
 	forget();
 	return err;
 }
@@ -147,6 +151,13 @@ int dump_tcp_resume(void)
 void dump_tcp_abort(void)
 {
 	dump_tcp_resume();
+}
+
+void dump_tcp_silence(void)
+{
+	for (unsigned i = 0; i < nr; i++)
+		/* Should it fail, the FIN or RST of the close is dropped by the lock anyway. */
+		tcp_repair_on(fds[i]);
 }
 
 int dump_tcp_keep(void)

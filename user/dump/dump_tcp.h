@@ -4,12 +4,14 @@
  *
  * For each connection of the frozen tree, in order: the network lock taken
  * (user/core/netlock.h), the socket put in repair mode and read
- * (user/core/tcp_repair.h), tcp-stream-INO.img written. ferry keeps its
- * copy of each socket until the dump ends, and then one of:
- *   dump_tcp_abort   the dump failed: sockets out of repair mode, locks removed;
+ * (user/core/tcp_repair.h), tcp-stream-INO.img written, the socket out of
+ * repair mode again (the lock keeps it quiet). ferry keeps its copy of each
+ * socket until the dump ends, and then one of:
+ *   dump_tcp_abort   the dump failed: the locks removed;
  *   dump_tcp_resume  --leave-running: the same, before the tree goes on;
- *   dump_tcp_keep    the tree was killed (its sockets closed in repair mode,
- *                    silently): the locks are kept for the restore.
+ *   dump_tcp_silence + the tree killed + dump_tcp_keep: the sockets put in
+ *                    repair mode (their close sends nothing), the locks kept
+ *                    for the restore.
  * A ferry killed in between leaves locks netlock_clean_stale() resolves.
  * One dump per process: the connections are this module's state.
  */
@@ -44,14 +46,14 @@ int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_st
 /* dump_tcp_count - how many connections were dumped so far. */
 unsigned dump_tcp_count(void);
 
-/* dump_tcp_abort - every dumped socket out of repair mode, then unlocked. Never fails. */
+/* dump_tcp_abort - every dumped connection unlocked. Never fails. */
 void dump_tcp_abort(void);
 
-/*
- * dump_tcp_resume - the same for a tree that goes on (--leave-running).
- * Returns 0 or the first -errno (every socket and lock is still tried).
- */
+/* dump_tcp_resume - the same for a tree that goes on (--leave-running). Returns 0 or -errno. */
 int dump_tcp_resume(void);
+
+/* dump_tcp_silence - every dumped socket in repair mode: the tree's death sends nothing. */
+void dump_tcp_silence(void);
 
 /*
  * dump_tcp_keep - the tree is gone: turn the locks into kept ones (one
