@@ -145,7 +145,7 @@ const struct cli_cmd cmd_check = {
 	.summary = "probe the kernel features ferry needs",
 	.usage =
 		"Usage: ferry check [--json [--pretty]] [-v[N]] [--log-file FILE]\n"
-		"       ferry check -t PID [--shell-job] [--file-locks] [--json]\n"
+		"       ferry check -t PID [--shell-job] [--file-locks] [--tcp-established] [--json]\n"
 		"\n"
 		"With -t PID: a dry run of `ferry dump -t PID`. The tree is frozen for a\n"
 		"moment, every object a dump would refuse (fds such as sockets or event fds,\n"

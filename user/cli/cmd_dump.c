@@ -47,7 +47,8 @@ const struct cli_cmd cmd_dump = {
 	.summary = "checkpoint a process tree into CRIU-format images",
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
-		"                  [--shell-job] [--file-locks] [-v[N]] [--log-file F]\n\n"
+		"                  [--shell-job] [--file-locks] [--tcp-established] [-v[N]]\n"
+		"                  [--log-file F]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -67,6 +68,11 @@ const struct cli_cmd cmd_dump = {
 		"                        tree holds (filelocks.img), to take them again at\n"
 		"                        restore (refused without this option: every lock is\n"
 		"                        named with its pid, fd, file, kind, type and range)\n"
+		"  --tcp-established     dump established TCP connections (TCP_REPAIR, CRIU's\n"
+		"                        tcp-stream-INO.img); each is locked first by an\n"
+		"                        nftables table (no ACK, no RST reaches the peer),\n"
+		"                        kept until the restore when the tree is killed\n"
+		"                        (ferry netlock; refused without this option)\n"
 		"  -v[N]                 -v3 prints the dump statistics (also in stats-dump)\n\n"
 		"Dumped: processes and threads with their ids, session and process group;\n"
 		"registers, FPU/AVX state, TLS, signal masks, pending signals, sigactions,\n"
