@@ -239,16 +239,15 @@ Test(tcp_established, refused_without_the_option, .timeout = 90)
  * The client outside the tree: a child of the test that streams with the
  * server until a byte arrives on @ctl, then writes "sent got error" on @res.
  */
-static void outside_client(int port, int ctl, int res)
+static void outside_client(const char *addr, int port, int ctl, int res)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	static uint8_t buf[65536];
 	uint64_t sent = 0, got = 0;
 	char why[200] = "";
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
+	inet_pton(AF_INET, addr, &sa.sin_addr);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		snprintf(why, sizeof(why), "connect: %s", strerror(errno));
 		goto out;
@@ -267,7 +266,9 @@ static void outside_client(int port, int ctl, int res)
 
 			stream_fill(buf, 4096, SEED_CLIENT, sent);
 			w = send(fd, buf, 4096, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (w < 0 && errno != EAGAIN) {
+			/* The route away while the address moves: soft errors, TCP goes on. */
+			if (w < 0 && errno != EAGAIN && errno != EHOSTUNREACH &&
+			    errno != ENETUNREACH) {
 				snprintf(why, sizeof(why), "send: %s", strerror(errno));
 				break;
 			}
@@ -278,7 +279,8 @@ static void outside_client(int port, int ctl, int res)
 			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			long bad;
 
-			if (r < 0 && errno == EAGAIN)
+			if (r < 0 &&
+			    (errno == EAGAIN || errno == EHOSTUNREACH || errno == ENETUNREACH))
 				continue;
 			if (r <= 0) {
 				snprintf(why, sizeof(why), "the connection ended: %s",
@@ -332,7 +334,7 @@ Test(tcp_established, client_outside_the_tree_streams_on, .timeout = 90)
 	if (!client) {
 		close(ctl[1]);
 		close(rp[0]);
-		outside_client(port, ctl[0], rp[1]);
+		outside_client("127.0.0.1", port, ctl[0], rp[1]);
 	}
 	close(ctl[0]);
 	close(rp[1]);
@@ -396,4 +398,109 @@ Test(tcp_established, ferry_killed_during_the_dump_is_cleaned_up, .timeout = 90)
 	count_locks(port, 0, "after ferry netlock clean");
 	t_expect_verdict(t.out, t.pid, SIGUSR1, "verify ok", "verify BAD", VERIFY_MS);
 	t_tree_stop(&t);
+}
+
+/*
+ * The floating address: the server runs in network namespace A (veth to
+ * this one), its client here. A's ferry dumps it (the lock lives in A), A
+ * goes, namespace B locks the connection (ferry netlock lock) and takes A's
+ * address, B's ferry restores the server there: the client, which kept
+ * sending, gets every byte in order.
+ */
+Test(tcp_established, restored_in_a_namespace_that_took_the_address, .timeout = 120)
+{
+	struct t_netns a = { 0 }, b = { 0 };
+	struct t_tree t;
+	char ns[64], *line, *err = NULL, res[300] = "", verdict[200] = "", pidfile[700], *pid;
+	char *conn = NULL;
+	unsigned long long sent = 0, got = 0;
+	int port, ctl[2], rp[2], st, rc;
+	pid_t client;
+
+	t_tree_init(&t);
+	need_nft();
+	if (access("/usr/bin/nsenter", X_OK))
+		cr_skip_test("nsenter (util-linux) missing");
+	rc = t_netns_up(&a);
+	if (rc == 1)
+		cr_skip_test("cannot make network namespaces here");
+	cr_assert_eq(rc, 0, "network namespace A");
+	snprintf(ns, sizeof(ns), "--net=/run/netns/%s", a.name);
+	{
+		const char *argv[] = {
+			"/usr/bin/nsenter", ns, t_workload("tcpconn"), "server", a.there, "0", NULL
+		};
+
+		t.pid = t_spawn(t.out, argv);
+		t.name = "tcpconn";
+		cr_assert_gt(t.pid, 0);
+	}
+	line = t_wait_line(t.out, "listening port", 10000);
+	cr_assert_not_null(line, "tcpconn server never listened in namespace A");
+	port = atoi(strstr(line, "port ") + 5);
+	free(line);
+	cr_assert_eq(pipe(ctl), 0);
+	cr_assert_eq(pipe(rp), 0);
+	client = fork();
+	cr_assert_geq(client, 0);
+	if (!client) {
+		close(ctl[1]);
+		close(rp[0]);
+		outside_client(a.there, port, ctl[0], rp[1]);
+	}
+	close(ctl[0]);
+	close(rp[1]);
+	line = t_wait_line(t.out, "ready", 10000);
+	cr_assert_not_null(line, "tcpconn server never got its client");
+	free(line);
+
+	/* Dumped by a ferry in A: the lock is made where the packets go. */
+	rc = t_run(NULL, &err, "nsenter %s %s dump -t %d -D %s --tcp-established", ns,
+		   t_ferry_bin(), t.pid, t.img);
+	cr_assert_eq(rc, 0, "dump in namespace A: %s", err ? err : "");
+	free(err);
+	rc = t_run(&conn, &err, "nsenter %s %s netlock list | sed -n 's/^ferry_kept_//p'", ns,
+		   t_ferry_bin());
+	cr_assert(!rc && conn && conn[0], "no kept lock in A: %s", err ? err : "");
+	conn[strcspn(conn, "\n")] = 0;
+	free(err);
+	cr_assert_eq(waitpid(t.pid, &st, 0), t.pid);
+	/* A goes with its address; B takes it over. */
+	t_netns_down(&a);
+	cr_assert_eq(t_netns_up(&b), 0, "network namespace B");
+	cr_assert_str_eq(b.there, a.there, "B got another address than A had");
+	/*
+	 * B locks the connection before it has the address (ferry netlock lock):
+	 * the client's segments must not meet B's kernel with no socket for
+	 * them, which would answer with an RST. The restore unlocks it.
+	 */
+	snprintf(ns, sizeof(ns), "--net=/run/netns/%s", b.name);
+	rc = t_run(NULL, &err,
+		   "ip netns exec %s ip addr del %s/24 dev %sp && nsenter %s %s netlock lock %s && "
+		   "ip netns exec %s ip addr add %s/24 dev %sp",
+		   b.name, b.there, b.veth, ns, t_ferry_bin(), conn, b.name, b.there, b.veth);
+	cr_assert_eq(rc, 0, "locking %s in B: %s", conn, err ? err : "");
+	free(err);
+	free(conn);
+	snprintf(pidfile, sizeof(pidfile), "%s/restored.pid", t.dir);
+	rc = t_run(NULL, &err, "nsenter %s %s restore -D %s -d --pidfile %s --tcp-established", ns,
+		   t_ferry_bin(), t.img, pidfile);
+	cr_assert_eq(rc, 0, "restore in namespace B: %s", err ? err : "");
+	free(err);
+	pid = t_read_file(pidfile, NULL);
+	cr_assert(pid && atoi(pid) == t.pid, "restored as %s, not %d", pid ? pid : "?", t.pid);
+	free(pid);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "verify ok", "verify BAD", VERIFY_MS);
+
+	cr_assert_eq(write(ctl[1], "x", 1), 1);
+	cr_assert_gt(read(rp[0], res, sizeof(res) - 1), 0);
+	cr_assert_eq(waitpid(client, &st, 0), client);
+	cr_assert_eq(sscanf(res, "%llu %llu %199[^\n]", &sent, &got, verdict), 3, "%s", res);
+	cr_assert_str_eq(verdict, "ok", "the client: %s", verdict);
+	cr_log_info("client across the namespace move: sent %llu, got %llu bytes, all in order",
+		    sent, got);
+	close(ctl[1]);
+	close(rp[0]);
+	t_tree_stop(&t);
+	t_netns_down(&b);
 }

@@ -31,6 +31,14 @@ static int run(struct cli_opts *o)
 			printf("%d kept lock(s) removed\n", n);
 		return n < 0 ? n : 0;
 	}
+	if (!strcmp(what, "lock") && o->argc >= 2) {
+		for (int i = 1; i < o->argc; i++) {
+			n = netlock_lock_name(o->argv[i]);
+			if (n)
+				return n;
+		}
+		return 0;
+	}
 	if (!strcmp(what, "unlock") && o->argc >= 2) {
 		for (int i = 1; i < o->argc; i++) {
 			n = netlock_unlock_name(o->argv[i]);
@@ -39,7 +47,8 @@ static int run(struct cli_opts *o)
 		}
 		return 0;
 	}
-	fprintf(stderr, "ferry netlock: list, clean, unlock NAME... or unlock all (see --help)\n");
+	fprintf(stderr,
+		"ferry netlock: list, clean, lock CONN..., unlock NAME... or unlock all (see --help)\n");
 	return -EINVAL;
 }
 

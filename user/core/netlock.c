@@ -576,6 +576,25 @@ bad:
 	return -EINVAL;
 }
 
+int netlock_lock_name(const char *conn)
+{
+	char kname[NETLOCK_NAME_MAX], s[2048];
+	struct netlock_conn c;
+	size_t len = 0;
+	int err;
+
+	if (strlen(conn) >= NETLOCK_CONN_MAX || conn_from_name(conn, &c)) {
+		pr_err("%s: no connection name (4_<hex>_<port>_<hex>_<port>, 6_ for IPv6)", conn);
+		return -EINVAL;
+	}
+	err = kept_table_name(&c, kname, sizeof(kname));
+	if (!err)
+		err = add_table(s, sizeof(s), &len, kname, &c);
+	if (!err)
+		err = nft_script(s);
+	return err;
+}
+
 int netlock_list(FILE *out)
 {
 	char *names = NULL, *p;

@@ -101,6 +101,15 @@ int netlock_unlock_all_kept(void);
  */
 int netlock_unlock_name(const char *name);
 
+/*
+ * netlock_lock_name - take a kept lock on connection <conn> (`ferry netlock
+ * lock CONN`: on the host or namespace a connection moves to, before its
+ * address arrives, so that nothing answers the peer before the restore).
+ * Returns 0, -EINVAL for a name that is no connection, or -errno as
+ * netlock_take.
+ */
+int netlock_lock_name(const char *conn);
+
 /* netlock_list - print ferry's lock tables to @out, one a line. Returns their number or -errno. */
 int netlock_list(FILE *out);
 

@@ -248,7 +248,7 @@ static int isk_established(pid_t pid, int fd, const char *link, const struct isk
 
 	(void)dumping;
 	if (dump_tcp_allowed())
-		return 0;
+		return dump_tcp_check(pid);
 	pr_err("pid %d fd %d: %s (%s, TCP) %s -> %s is an established connection: needs --tcp-established",
 	       pid, fd, link, s->family == AF_INET6 ? "AF_INET6" : "AF_INET",
 	       addr_str(s, 0, l, sizeof(l)), addr_str(s, 1, r, sizeof(r)));

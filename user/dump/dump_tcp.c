@@ -6,6 +6,7 @@
 #define LOG_PREFIX "dump-tcp: "
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,6 +61,35 @@ static int remember(const struct netlock_conn *c, int lfd)
 	return 0;
 }
 
+/*
+ * Whether @pid shares ferry's network namespace: the lock (netfilter hooks
+ * are per namespace) is made in ferry's. 1, 0, or -errno.
+ */
+static int same_netns(pid_t pid)
+{
+	char mine[64], theirs[64], path[64];
+	ssize_t a, b;
+
+	a = readlink("/proc/self/ns/net", mine, sizeof(mine) - 1);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	b = readlink(path, theirs, sizeof(theirs) - 1);
+	if (a < 0 || b < 0)
+		return -errno;
+	mine[a] = theirs[b] = 0;
+	if (a == b && !memcmp(mine, theirs, (size_t)a))
+		return 1;
+	pr_err("pid %d: its connections live in network namespace %s, ferry in %s: the lock would not see their packets; run ferry in that namespace (nsenter --net)",
+	       pid, theirs, mine);
+	return 0;
+}
+
+int dump_tcp_check(pid_t pid)
+{
+	int same = same_netns(pid);
+
+	return same < 0 ? same : same ? 0 : -ENOTSUP;
+}
+
 int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_state *st)
 {
 	struct netlock_conn c = { .pid = pid, .fd = fd, .ino = ino };
@@ -70,6 +100,11 @@ int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_st
 	memset(st, 0, sizeof(*st));
 	if (!enabled || img_dirfd < 0) {
 		err = -ENOTSUP;
+		goto out;
+	}
+	err = same_netns(pid);
+	if (err <= 0) {
+		err = err ? err : -ENOTSUP;
 		goto out;
 	}
 	if (getsockname(lfd, (struct sockaddr *)&c.src, &l)) {

@@ -34,6 +34,13 @@ void dump_tcp_setup(int enabled, int dirfd);
 int dump_tcp_allowed(void);
 
 /*
+ * dump_tcp_check - can the connections of @pid be dumped (the preflight)?
+ * Returns 0, or -ENOTSUP (logged) if @pid is in another network namespace
+ * than ferry (the lock is made in ferry's), or -errno.
+ */
+int dump_tcp_check(pid_t pid);
+
+/*
  * dump_tcp_conn - lock and dump the connection of socket @lfd (ferry's copy
  * of fd @fd of @pid, inode @ino) into tcp-stream-INO.img. @st gets
  * what was read (for inet_sk_entry: addresses, buffers, tcp_opts; its queues
