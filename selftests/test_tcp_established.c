@@ -366,10 +366,10 @@ Test(tcp_established, client_outside_the_tree_streams_on, .timeout = 90)
 
 /*
  * ferry SIGKILLed once the first connection is read (it is out of repair
- * mode again, still locked): the tree resumes (ptrace ends with ferry) and
- * that connection stalls, its packets dropped; the next `ferry netlock
- * clean` finds the dead dump's lock, sees the socket still open in the tree
- * and unlocks it, and the streams go on, every byte checked.
+ * mode again; both are locked): the tree resumes (ptrace ends with ferry)
+ * and the connection stalls, its packets dropped; the next `ferry netlock
+ * clean` finds the dead dump's locks, sees the sockets still open in the
+ * tree and unlocks them, and the streams go on, every byte checked.
  */
 Test(tcp_established, ferry_killed_during_the_dump_is_cleaned_up, .timeout = 90)
 {
@@ -389,10 +389,11 @@ Test(tcp_established, ferry_killed_during_the_dump_is_cleaned_up, .timeout = 90)
 	cr_assert_neq(rc, 0, "the dump was not killed at tcp-dumped");
 	free(err);
 	cr_assert_eq(kill(t.pid, 0), 0, "the tree died with ferry");
-	count_locks(port, 1, "after the killed dump");
+	/* Both ends' connections were locked together, before the first was read. */
+	count_locks(port, 2, "after the killed dump");
 	rc = t_run(&out, &err, "%s netlock clean", t_ferry_bin());
 	cr_assert_eq(rc, 0, "ferry netlock clean: %s", err ? err : "");
-	cr_assert(strstr(out, "1 lock(s)"), "%s", out);
+	cr_assert(strstr(out, "2 lock(s)"), "%s", out);
 	free(out);
 	free(err);
 	count_locks(port, 0, "after ferry netlock clean");

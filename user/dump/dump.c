@@ -344,6 +344,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 		goto out;
 	/* Refuse every unsupported object, all named, before anything else is asked of the tree. */
 	err = dump_check_tree(t, &fo, NULL);
+	/* Every established connection the preflight saw, locked at once before any is read. */
+	if (!err)
+		err = dump_tcp_lock_all();
 	if (err)
 		goto out;
 	fault_point("frozen");

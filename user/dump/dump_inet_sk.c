@@ -248,7 +248,8 @@ static int isk_established(pid_t pid, int fd, const char *link, const struct isk
 
 	(void)dumping;
 	if (dump_tcp_allowed())
-		return dump_tcp_check(pid);
+		return dump_tcp_check(pid, fd, s->ino, s->family, s->src, s->src_port, s->dst,
+				      s->dst_port);
 	pr_err("pid %d fd %d: %s (%s, TCP) %s -> %s is an established connection: needs --tcp-established",
 	       pid, fd, link, s->family == AF_INET6 ? "AF_INET6" : "AF_INET",
 	       addr_str(s, 0, l, sizeof(l)), addr_str(s, 1, r, sizeof(r)));
@@ -340,6 +341,7 @@ int files_inet_classify(pid_t pid, struct probe *p)
 		ret = -ENOTSUP;
 		goto out;
 	}
+	s.ino = (uint32_t)p->st.st_ino;
 	s.family = (uint32_t)fam;
 	s.type = (uint32_t)type;
 	s.proto = (uint32_t)proto;

@@ -6,6 +6,8 @@
 #define LOG_PREFIX "dump-tcp: "
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,11 @@
 #include "util.h"
 
 static int enabled, img_dirfd = -1;
-static struct netlock_conn *conns;
-static int *fds; /* ferry's copies, in repair mode */
+static struct netlock_conn *conns; /* dumped */
+static int *fds;		   /* ferry's copies of the dumped sockets */
 static unsigned nr, cap;
+static struct netlock_conn *locks;		 /* every connection locked (dumped or not yet) */
+static unsigned nr_locks, cap_locks, nr_pending; /* the last nr_pending not locked yet */
 
 void dump_tcp_setup(int on, int dirfd)
 {
@@ -36,6 +40,30 @@ int dump_tcp_allowed(void)
 unsigned dump_tcp_count(void)
 {
 	return nr;
+}
+
+static int add_lock(const struct netlock_conn *c)
+{
+	if (nr_locks == cap_locks) {
+		unsigned ncap = cap_locks ? 2 * cap_locks : 8;
+		struct netlock_conn *n = realloc(locks, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		locks = n;
+		cap_locks = ncap;
+	}
+	locks[nr_locks++] = *c;
+	return 0;
+}
+
+static int is_locked(uint32_t ino)
+{
+	/* Pending ones too: a socket shared by several fds is noted once. */
+	for (unsigned i = 0; i < nr_locks; i++)
+		if (locks[i].ino == ino)
+			return 1;
+	return 0;
 }
 
 static int remember(const struct netlock_conn *c, int lfd)
@@ -83,11 +111,58 @@ static int same_netns(pid_t pid)
 	return 0;
 }
 
-int dump_tcp_check(pid_t pid)
+static void to_sockaddr(uint32_t family, const uint32_t *addr, uint32_t port,
+			struct sockaddr_storage *ss)
 {
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		s6->sin6_port = htons((uint16_t)port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		s4->sin_port = htons((uint16_t)port);
+	}
+}
+
+int dump_tcp_check(pid_t pid, int fd, uint32_t ino, uint32_t family, const uint32_t *src,
+		   uint32_t src_port, const uint32_t *dst, uint32_t dst_port)
+{
+	struct netlock_conn c = { .pid = pid, .fd = fd, .ino = ino };
 	int same = same_netns(pid);
 
-	return same < 0 ? same : same ? 0 : -ENOTSUP;
+	if (same <= 0)
+		return same < 0 ? same : -ENOTSUP;
+	/* A real dump: locked with the others before any is read (dump_tcp_lock_all). */
+	if (img_dirfd < 0 || is_locked(ino))
+		return 0;
+	to_sockaddr(family, src, src_port, &c.src);
+	to_sockaddr(family, dst, dst_port, &c.dst);
+	nr_pending++;
+	return add_lock(&c);
+}
+
+int dump_tcp_lock_all(void)
+{
+	int err;
+
+	if (!nr_pending)
+		return 0;
+	err = netlock_take(locks + nr_locks - nr_pending, nr_pending);
+	if (err) {
+		nr_locks -= nr_pending;
+		nr_pending = 0;
+		return err;
+	}
+	pr_info("%u connection(s) locked", nr_pending);
+	nr_pending = 0;
+	fault_point("tcp-locked");
+	return 0;
 }
 
 int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_state *st)
@@ -116,12 +191,25 @@ int dump_tcp_conn(pid_t pid, int fd, int lfd, uint32_t ino, struct tcp_repair_st
 		err = -errno;
 		goto out;
 	}
-	/* Locked first: nothing the peer sends is acked or changes the queues from here on. */
-	err = netlock_take(&c, 1);
+	/*
+	 * Locked first (dump_tcp_lock_all did it with the others, unless the
+	 * connection is newer than the preflight): nothing the peer sends is
+	 * acked or changes the queues from here on.
+	 */
+	err = dump_tcp_lock_all(); /* one noted since (a socket newer than the preflight) */
 	if (err)
 		goto out;
-	locked = 1;
-	fault_point("tcp-locked");
+	if (!is_locked(ino)) {
+		err = netlock_take(&c, 1);
+		if (err)
+			goto out;
+		err = add_lock(&c);
+		if (err) {
+			netlock_release(&c, 1);
+			goto out;
+		}
+		locked = 1;
+	}
 	repaired = 1;
 	err = tcp_repair_dump(lfd, st);
 	if (err)
@@ -155,8 +243,10 @@ out:
 		/* tcp_repair_dump leaves it in repair mode when it got that far. */
 		if (repaired)
 			tcp_repair_leave(lfd, st->reuseaddr);
-		if (locked)
+		if (locked) {
 			netlock_release(&c, 1);
+			nr_locks--;
+		}
 	}
 	return err;
 }
@@ -167,18 +257,19 @@ static void forget(void)
 		close(fds[i]);
 	free(conns);
 	free(fds);
-	conns = NULL;
+	free(locks);
+	conns = locks = NULL;
 	fds = NULL;
-	nr = cap = 0;
+	nr = cap = nr_locks = cap_locks = nr_pending = 0;
 }
 
 int dump_tcp_resume(void)
 {
 	/* The sockets left repair mode when they were read: only the locks go. */
-	int err = netlock_release(conns, nr);
+	int err = netlock_release(locks, nr_locks - nr_pending);
 
-	if (nr)
-		pr_info("%u connection(s) unlocked", nr);
+	if (nr_locks)
+		pr_info("%u connection(s) unlocked", nr_locks - nr_pending);
 	forget();
 	return err;
 }
@@ -197,10 +288,22 @@ void dump_tcp_silence(void)
 
 int dump_tcp_keep(void)
 {
-	int err = netlock_keep(conns, nr);
+	int err = netlock_keep(conns, nr), e;
 
 	if (!err && nr)
 		pr_info("%u connection(s) stay locked until the restore (ferry netlock list)", nr);
+	/* Locked in the preflight but gone before they were read: nothing to keep them for. */
+	for (unsigned i = 0; i < nr_locks - nr_pending; i++) {
+		int dumped = 0;
+
+		for (unsigned j = 0; j < nr && !dumped; j++)
+			dumped = conns[j].ino == locks[i].ino;
+		if (!dumped) {
+			e = netlock_release(&locks[i], 1);
+			if (e && !err)
+				err = e;
+		}
+	}
 	/* Closing ferry's copies closes the sockets, in repair mode: nothing reaches the peers. */
 	forget();
 	return err;

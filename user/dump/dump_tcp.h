@@ -2,8 +2,9 @@
 /*
  * Established TCP connections in a dump (--tcp-established, docs/tcp.md).
  *
- * For each connection of the frozen tree, in order: the network lock taken
- * (user/core/netlock.h), the socket put in repair mode and read
+ * The preflight notes every connection of the frozen tree (dump_tcp_check),
+ * dump_tcp_lock_all() locks them all in one transaction (user/core/netlock.h),
+ * then for each: the socket put in repair mode and read
  * (user/core/tcp_repair.h), tcp-stream-INO.img written, the socket out of
  * repair mode again (the lock keeps it quiet). ferry keeps its copy of each
  * socket until the dump ends, and then one of:
@@ -34,11 +35,21 @@ void dump_tcp_setup(int enabled, int dirfd);
 int dump_tcp_allowed(void);
 
 /*
- * dump_tcp_check - can the connections of @pid be dumped (the preflight)?
- * Returns 0, or -ENOTSUP (logged) if @pid is in another network namespace
- * than ferry (the lock is made in ferry's), or -errno.
+ * dump_tcp_check - the preflight's look at established connection socket
+ * @ino (fd @fd of @pid; addresses in network order, 1 or 4 words by
+ * @family; ports in host order): can it be dumped? In a real dump it is
+ * noted for dump_tcp_lock_all(). Returns 0, or -ENOTSUP (logged) if @pid
+ * is in another network namespace than ferry (the lock is made in
+ * ferry's), or -errno.
  */
-int dump_tcp_check(pid_t pid);
+int dump_tcp_check(pid_t pid, int fd, uint32_t ino, uint32_t family, const uint32_t *src,
+		   uint32_t src_port, const uint32_t *dst, uint32_t dst_port);
+
+/*
+ * dump_tcp_lock_all - lock every connection the preflight noted, in one
+ * transaction, before any is read. Returns 0 or -errno (none locked then).
+ */
+int dump_tcp_lock_all(void);
 
 /*
  * dump_tcp_conn - lock and dump the connection of socket @lfd (ferry's copy
