@@ -306,6 +306,7 @@ static void free_proc(struct rimg_proc *p)
 	for (size_t k = 0; k < p->nr_threads; k++)
 		rimg_msg_free(p->threads[k].core);
 	free(p->threads);
+	free(p->cow);
 	if (p->mm)
 		p->mm->n_vmas += p->nr_guards; /* freed with the rest of the message */
 	rimg_msg_free(p->mm);

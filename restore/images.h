@@ -101,6 +101,8 @@ struct rimg_pagemap {
 	size_t nr_files;
 };
 
+struct rcow_vma;
+
 /* One process of the tree. */
 struct rimg_proc {
 	pid_t pid, ppid, pgid, sid;
@@ -133,6 +135,11 @@ struct rimg_proc {
 	 */
 	int zombie;
 	int exit_code;
+	/*
+	 * Per VMA of mm, what rcow_plan() found shared copy-on-write with the
+	 * parent (cow.h); NULL if nothing.
+	 */
+	struct rcow_vma *cow;
 };
 
 /* The buffered bytes of one pipe (pipes-data.img). */
@@ -206,6 +213,9 @@ struct rimg {
 	size_t nr_memfds;
 	struct IpcShmEntry **sysv; /* ipcns-shm-<ns>.img: SysV segments (shmem.h) */
 	size_t nr_sysv;
+	/* sysv_data[i]: the contents inline after sysv[i] (in sysv_img), NULL: in pagemap-shmem */
+	const void **sysv_data;
+	struct img *sysv_img;
 };
 
 /*

@@ -510,7 +510,7 @@ static char *link_path(int pfd, const char *pdir, char *link, size_t size)
  * unless it is open already. @pid and @addr (the first page that needs the
  * level) are for the messages.
  */
-static int open_level(struct rimg *r, unsigned int level, pid_t pid, uint64_t addr)
+int rimg_open_level(struct rimg *r, unsigned int level, pid_t pid, uint64_t addr)
 {
 	unsigned long long a = (unsigned long long)addr;
 	struct rimg_level *chain, lv = { .dirfd = -1 };
@@ -613,7 +613,7 @@ static int resolve_level(struct rimg *r, struct rimg_proc *p, unsigned int level
 	char name[64];
 	size_t j = 0;
 
-	err = open_level(r, level, p->pid, first);
+	err = rimg_open_level(r, level, p->pid, first);
 	if (err)
 		return err;
 	level_dir(r, level, &dirfd, &dir, &has);

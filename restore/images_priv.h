@@ -92,6 +92,26 @@ int rimg_check_file_ref(const struct rimg *r, const struct rimg_proc *p, const c
 /* rimg_load_mm - mm-PID.img of @p, its pagemap-PID.img and pages-ID.img. */
 int rimg_load_mm(struct rimg *r, struct rimg_proc *p);
 
+/*
+ * rimg_open_level - open level @level (>= 1) of the pre-dump chain unless it
+ * is open (r->chain[level - 1]); @pid and @addr name the first page that
+ * needs it, in messages. Returns 0, -EINVAL, -ENOENT, -ELOOP or -ENOMEM.
+ */
+int rimg_open_level(struct rimg *r, unsigned int level, pid_t pid, uint64_t addr);
+
+/* ---- images_shmem_parent.c -------------------------------------------------------------- */
+
+/*
+ * rimg_shmem_parent - the PE_PARENT runs of object @s found down the
+ * pre-dump chain: in the pagemap-shmem of the first level that holds each
+ * page (a level that has it PE_PARENT sends it one level down), split where
+ * those runs split, with their level and offset in that level's pages file,
+ * which is opened.
+ * Returns 0, -ENOENT, -EINVAL (logged with files and offsets), -ENOMEM.
+ */
+struct rimg_shmem;
+int rimg_shmem_parent(struct rimg *r, struct rimg_shmem *s);
+
 /* rimg_resolve_parents - resolve every PE_PARENT page of @p through the pre-dump chain. */
 int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p);
 

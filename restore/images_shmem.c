@@ -105,8 +105,11 @@ static int load_sysv(struct rimg *r)
 	err = rimg_open_img(r, name, t, 1, &img);
 	if (err)
 		return err;
+	/* Kept open: inline contents are read from its mapping by rshmem_create(). */
+	r->sysv_img = img;
 	for (;;) {
-		size_t at = img_offset(img);
+		size_t at = img_offset(img), len = 0;
+		const void *data = NULL, **nd;
 		IpcShmEntry *e, **n;
 
 		err = img_read_entry(img, &m);
@@ -114,27 +117,37 @@ static int load_sysv(struct rimg *r)
 			break;
 		e = (IpcShmEntry *)m;
 		if (!e->desc || !e->size || e->size > RSHMEM_MAX || e->desc->id > INT32_MAX ||
-		    !(e->has_in_pagemaps && e->in_pagemaps) ||
 		    (e->has_hugetlb_flag && e->hugetlb_flag) || sysv_entry(r, e->desc->id)) {
 			pr_err("%s: offset %zu: SysV segment %u (%llu bytes): a repeated or "
-			       "negative id, an empty, hugetlb or larger than %llu bytes segment, "
-			       "or its contents not in pagemap-shmem",
+			       "negative id, an empty, hugetlb or larger than %llu bytes segment",
 			       img_name(img), at, e->desc ? e->desc->id : 0,
 			       (unsigned long long)e->size, (unsigned long long)RSHMEM_MAX);
 			rimg_msg_free(m);
 			err = -EINVAL;
 			break;
 		}
+		/* Contents inline (ferry, CRIU before 3.x's in_pagemaps) or in pagemap-shmem. */
+		if (!(e->has_in_pagemaps && e->in_pagemaps)) {
+			err = img_read_payload(img, m, &data, &len);
+			if (err) {
+				rimg_msg_free(m);
+				break;
+			}
+		}
 		n = realloc(r->sysv, (r->nr_sysv + 1) * sizeof(*n));
-		if (!n) {
+		nd = n ? realloc(r->sysv_data, (r->nr_sysv + 1) * sizeof(*nd)) : NULL;
+		if (n)
+			r->sysv = n;
+		if (nd)
+			r->sysv_data = nd;
+		if (!n || !nd) {
 			rimg_msg_free(m);
 			err = -ENOMEM;
 			break;
 		}
-		r->sysv = n;
+		r->sysv_data[r->nr_sysv] = data;
 		r->sysv[r->nr_sysv++] = e;
 	}
-	img_close(img);
 	return err < 0 ? err : 0;
 }
 
@@ -160,6 +173,9 @@ static int collect_sysv(struct rimg *r, const struct rimg_proc *p, const VmaEntr
 	if (!s)
 		return -ENOMEM;
 	s->sysv = e;
+	for (size_t i = 0; i < r->nr_sysv; i++)
+		if (r->sysv[i] == e)
+			s->sysv_data = r->sysv_data[i];
 	s->size = e->size;
 	return 0;
 }
@@ -347,14 +363,15 @@ static int read_pagemap(struct rimg *r, struct rimg_shmem *s, uint64_t *need)
 		nr = e->has_nr_pages ? e->nr_pages : e->compat_nr_pages;
 		flags = e->has_flags ? e->flags : PE_PRESENT;
 		if ((e->vaddr & (RIMG_PAGE - 1)) || !nr || e->vaddr > s->size ||
-		    nr > (s->size - e->vaddr) / RIMG_PAGE || flags != PE_PRESENT ||
-		    (e->has_in_parent && e->in_parent) ||
+		    nr > (s->size - e->vaddr) / RIMG_PAGE ||
+		    (flags != PE_PRESENT && flags != PE_PARENT) ||
+		    (flags == PE_PRESENT && e->has_in_parent && e->in_parent) ||
 		    (s->nr_runs &&
 		     e->vaddr < s->runs[s->nr_runs - 1].vaddr +
 					s->runs[s->nr_runs - 1].nr_pages * RIMG_PAGE)) {
 			pr_err("%s/%s: offset %zu: shmid %u: run of %llu pages at offset 0x%llx "
 			       "(flags 0x%llx) is empty, unaligned, out of order, not present "
-			       "or past the object's %llu bytes",
+			       "(nor in the parent), or past the object's %llu bytes",
 			       r->dir, name, at, s->shmid, (unsigned long long)nr,
 			       (unsigned long long)e->vaddr, (unsigned long long)flags,
 			       (unsigned long long)s->size);
@@ -371,11 +388,16 @@ static int read_pagemap(struct rimg *r, struct rimg_shmem *s, uint64_t *need)
 			}
 		}
 		if (!err) {
+			/* A run in the parent gets its level and offset from rimg_shmem_parent().
+			 */
 			s->runs[s->nr_runs++] = (struct rimg_page_run){ .vaddr = e->vaddr,
 									.nr_pages = nr,
-									.flags = PE_PRESENT,
+									.flags = (uint32_t)flags,
 									.file_off = *need };
-			*need += nr * RIMG_PAGE;
+			if (flags == PE_PRESENT)
+				*need += nr * RIMG_PAGE;
+			else
+				s->nr_parent_runs++;
 		}
 		rimg_msg_free(m);
 		m = NULL;
@@ -436,7 +458,7 @@ static int check_strays(struct rimg *r)
 		char tail[8];
 
 		if (sscanf(de->d_name, "pagemap-shmem-%u.im%1s", &id, tail) != 2 ||
-		    strcmp(tail, "g") || find(r, id))
+		    strcmp(tail, "g") || (find(r, id) && !find(r, id)->sysv_data))
 			continue;
 		pr_err("%s/%s: no VMA of the dump maps shared memory %u", r->dir, de->d_name, id);
 		err = -EINVAL;
@@ -457,9 +479,13 @@ int rimg_load_shmem(struct rimg *r)
 		uint64_t need = 0;
 
 		r->shmem[i].size = (r->shmem[i].size + RIMG_PAGE - 1) & ~(RIMG_PAGE - 1);
+		if (r->shmem[i].sysv_data)
+			continue; /* inline in ipcns-shm */
 		err = read_pagemap(r, &r->shmem[i], &need);
 		if (!err)
 			err = open_pages(r, &r->shmem[i], need);
+		if (!err && r->shmem[i].nr_parent_runs)
+			err = rimg_shmem_parent(r, &r->shmem[i]);
 	}
 	if (!err)
 		err = check_strays(r);
@@ -478,6 +504,11 @@ void rimg_free_shmem(struct rimg *r)
 	for (size_t i = 0; i < r->nr_shmem; i++) {
 		if (r->shmem[i].pages_fd >= 0)
 			close(r->shmem[i].pages_fd);
+		for (size_t k = 0; k < r->shmem[i].nr_levels; k++)
+			if (r->shmem[i].level_fds[k] >= 0)
+				close(r->shmem[i].level_fds[k]);
+		free(r->shmem[i].level_fds);
+		free(r->shmem[i].level_ids);
 		if (r->shmem[i].fd >= 0)
 			close(r->shmem[i].fd);
 		free(r->shmem[i].runs);
@@ -495,4 +526,9 @@ void rimg_free_shmem(struct rimg *r)
 	free(r->sysv);
 	r->sysv = NULL;
 	r->nr_sysv = 0;
+	free(r->sysv_data);
+	r->sysv_data = NULL;
+	if (r->sysv_img)
+		img_close(r->sysv_img);
+	r->sysv_img = NULL;
 }

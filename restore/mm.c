@@ -24,6 +24,7 @@
 #include "vma_status.h"
 #include "files.h"
 #include "compat.h"
+#include "cow.h"
 #include "log.h"
 #include "util.h"
 #include "mm.h"
@@ -112,7 +113,8 @@ static uint64_t find_hole(const struct range *v, size_t n, uint64_t size, uint64
 	return a + size <= (1ul << 47) - RT_PAGE ? a : 0;
 }
 
-int rmm_scratch_addr(const struct rimg *r, uint64_t *addr)
+int rmm_free_area(const struct rimg *r, uint64_t size, uint64_t busy, uint64_t busy_len,
+		  uint64_t *addr)
 {
 	struct range *v = NULL;
 	size_t n = 0, cap = 0;
@@ -125,16 +127,24 @@ int rmm_scratch_addr(const struct rimg *r, uint64_t *addr)
 		for (size_t i = 0; !err && mm && i < mm->n_vmas; i++)
 			err = push(&v, &n, &cap, mm->vmas[i]->start, mm->vmas[i]->end, NULL);
 	}
+	if (!err && busy_len)
+		err = push(&v, &n, &cap, busy, busy + busy_len, NULL);
 	if (!err) {
 		qsort(v, n, sizeof(*v), cmp_range);
-		*addr = find_hole(v, n, RT_SCRATCH_SIZE, MIN_ADDR);
+		*addr = find_hole(v, n, size, MIN_ADDR);
 		if (!*addr) {
-			pr_err("no free address for the scratch pages of the restore");
+			pr_err("no free address for %llu bytes of temporary mappings of the restore",
+			       (unsigned long long)size);
 			err = -ENOMEM;
 		}
 	}
 	free(v);
 	return err;
+}
+
+int rmm_scratch_addr(const struct rimg *r, uint64_t *addr)
+{
+	return rmm_free_area(r, RT_SCRATCH_SIZE, 0, 0, addr);
 }
 
 static int is_special_name(const char *name)
@@ -238,19 +248,46 @@ static int unmap(struct rtask *t, uint64_t s, uint64_t e)
 	return rt_call(t, t->pid, "munmap(ferry's copy)", NULL, __NR_munmap, s, e - s, 0, 0, 0, 0);
 }
 
-/* Unmap everything of the shell but the scratch pages and the vDSO/vvar, then move those. */
+/* Unmap [@s, @e) but the ranges of sorted @keep. */
+static int unmap_but(struct rtask *t, uint64_t s, uint64_t e, const struct range *keep, size_t nk)
+{
+	int err = 0;
+
+	for (size_t k = 0; !err && k < nk && s < e; k++) {
+		if (keep[k].end <= s || keep[k].start >= e)
+			continue;
+		if (keep[k].start > s)
+			err = unmap(t, s, keep[k].start);
+		s = keep[k].end;
+	}
+	if (!err && s < e)
+		err = unmap(t, s, e);
+	return err;
+}
+
+/*
+ * Unmap everything of the shell but the scratch pages, the slots of its
+ * copy-on-write VMAs (cow.h) and the vDSO/vvar, then move those last.
+ */
 static int empty_shell(struct rtask *t, const MmEntry *mm)
 {
-	struct range *v = NULL, cur[8];
-	size_t n = 0, cap = 0, nc = 0;
+	struct range *v = NULL, *keep = NULL, cur[8];
+	size_t n = 0, cap = 0, nc = 0, nk = 0, kcap = 0;
 	int err;
 
 	err = unregister_rseq(t);
 	if (!err)
 		err = read_maps(t->pid, &v, &n, &cap);
+	if (!err)
+		err = push(&keep, &nk, &kcap, t->scratch, t->scratch + RT_SCRATCH_SIZE, NULL);
+	for (size_t i = 0; !err && t->ip->cow && i < mm->n_vmas; i++)
+		if (t->ip->cow[i].slot)
+			err = push(&keep, &nk, &kcap, t->ip->cow[i].slot,
+				   t->ip->cow[i].slot + (mm->vmas[i]->end - mm->vmas[i]->start),
+				   NULL);
+	if (!err)
+		qsort(keep, nk, sizeof(*keep), cmp_range);
 	for (size_t i = 0; !err && i < n; i++) {
-		uint64_t s = v[i].start, e = v[i].end, ss = t->scratch, se = ss + RT_SCRATCH_SIZE;
-
 		if (!strcmp(v[i].name, "[vsyscall]"))
 			continue;
 		if (is_special_name(v[i].name)) {
@@ -258,16 +295,12 @@ static int empty_shell(struct rtask *t, const MmEntry *mm)
 				cur[nc++] = v[i];
 			continue;
 		}
-		/* The scratch pages may have merged with a neighbour: keep just them. */
-		if (s < ss && e > ss)
-			err = unmap(t, s, ss);
-		else if (s < ss || s >= se)
-			err = unmap(t, s, e);
-		if (!err && e > se && s < se)
-			err = unmap(t, se, e);
+		/* A kept range may have merged with a neighbour: keep just it. */
+		err = unmap_but(t, v[i].start, v[i].end, keep, nk);
 	}
 	if (!err)
 		err = move_specials(t, mm, cur, nc);
+	free(keep);
 	free(v);
 	return err;
 }
@@ -337,6 +370,23 @@ static int vma_file_fd(struct rtask *t, const struct rimg *r, const VmaEntry *vm
 	return 0;
 }
 
+/* The slot of a copy-on-write VMA to its address (the pages go with it), with its protection. */
+static int move_slot(struct rtask *t, const VmaEntry *v, uint64_t slot)
+{
+	uint64_t len = v->end - v->start;
+	long addr = 0;
+	int err;
+
+	err = rt_call(t, t->pid, "mremap(copy-on-write VMA)", &addr, __NR_mremap, slot, len, len,
+		      MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
+	if (!err && (uint64_t)addr != v->start)
+		err = -EFAULT;
+	if (!err && v->prot != (PROT_READ | PROT_WRITE))
+		err = rt_call(t, t->pid, "mprotect(copy-on-write VMA)", NULL, __NR_mprotect,
+			      v->start, len, v->prot, 0, 0, 0);
+	return err;
+}
+
 static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 {
 	struct remote_fd *fds = calloc(mm->n_vmas + 1, sizeof(*fds));
@@ -353,7 +403,11 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 		if (v->status & (SPECIAL | VMA_AREA_VSYSCALL))
 			continue;
-		if (v->status & VMA_AREA_SYSVIPC) {
+		if (rcow_slot(t->ip, v)) {
+			/* Filled in its shell, shared with its parent or children (cow.h). */
+			err = move_slot(t, v, rcow_slot(t->ip, v));
+			attached = 1;
+		} else if (v->status & VMA_AREA_SYSVIPC) {
 			/* A SysV segment ferry made again (shmem.h): shmat, not mmap. */
 			err = rshmem_attach_in(t, r, v);
 			if (err)
@@ -382,7 +436,7 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 			err = -ENOTSUP;
 			break;
 		}
-		if (!attached)
+		if (!err && !attached)
 			err = rt_call(t, t->pid, "mmap", &addr, __NR_mmap, v->start,
 				      v->end - v->start, v->prot, flags, (uint64_t)(long)fd,
 				      fd >= 0 ? v->pgoff : 0);
@@ -429,6 +483,7 @@ static int map_vmas(struct rtask *t, const struct rimg *r, const MmEntry *mm)
 
 struct filler {
 	pid_t pid;
+	const struct rimg_proc *p;
 	int mem_fd;
 	const struct rimg_pagemap *pm;
 	uint8_t *buf;
@@ -510,6 +565,8 @@ static int fill_piece(void *arg, const struct rimg_page_run *run, const VmaEntry
 	uint64_t len = nr_pages * RT_PAGE;
 	int err = 0;
 
+	if (rcow_slot(f->p, vma))
+		return 0; /* its shell filled it before its children were forked (cow.h) */
 	f->pages += nr_pages;
 	while (!err && len) {
 		size_t n;
@@ -550,6 +607,7 @@ static int fill_memory(struct rtask *t, const struct rimg_proc *p)
 	if (!f)
 		return -ENOMEM;
 	f->pid = t->pid;
+	f->p = p;
 	f->mem_fd = -1;
 	f->pm = pm;
 	f->buf = malloc(BUF_SIZE);

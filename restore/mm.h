@@ -29,6 +29,14 @@
 int rmm_scratch_addr(const struct rimg *r, uint64_t *addr);
 
 /*
+ * rmm_free_area - the lowest address of @size free bytes that are free in
+ * ferry now, in no VMA of any process of @r and not in [@busy, @busy +
+ * @busy_len). Returns 0 or -ENOMEM (logged).
+ */
+int rmm_free_area(const struct rimg *r, uint64_t size, uint64_t busy, uint64_t busy_len,
+		  uint64_t *addr);
+
+/*
  * rmm_restore - rebuild the whole address space of @t (only its leader exists).
  * With t->lazy no page is written: the lazy-pages daemon does it (lazy.h).
  */

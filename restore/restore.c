@@ -2,7 +2,8 @@
 /*
  * ferry restore: the order of the steps (see restore.h and docs/restore.md).
  *
- *   load + check images (cgroups too) -> pids free? -> open files -> fork the shells
+ *   load + check images (cgroups too) -> pids free? -> copy-on-write plan (cow.h)
+ *   -> open files -> fork the shells (each fills its copy-on-write VMAs before its children)
  *      (a zombie's shell exits with its wait status, unreaped: nothing else is done to it)
  *   -> seize -> per process: cgroups, address space, attributes (attrs.h), threads,
  *      state
@@ -24,6 +25,7 @@
 #define LOG_PREFIX "restore: "
 #include "attrs.h"
 #include "cgroup.h"
+#include "cow.h"
 #include "files.h"
 #include "files_tcp.h"
 #include "ghost.h"
@@ -110,7 +112,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rfiles f;
 	struct rcgroups cg = { 0 };
 	char ws_path[4096], lazy_log[4096] = "";
-	uint64_t scratch, t0 = mono_us(), nr_threads = 0;
+	uint64_t scratch, t0 = mono_us(), nr_threads = 0, cow_bytes = 0;
+	size_t nr_cow = 0;
 	int err, made = 0, was_subreaper = 0;
 
 	memset(&f, 0, sizeof(f));
@@ -128,6 +131,13 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		err = rshell_check_pids(r);
 	if (!err)
 		err = rmm_scratch_addr(r, &scratch);
+	/* Pages read by the shells: from the pages files (a page server's are not here). */
+	if (!err && !(o->lazy && o->page_server))
+		err = rcow_plan(r, scratch, RT_SCRATCH_SIZE, &nr_cow, &cow_bytes);
+	if (!err && nr_cow)
+		pr_info("%zu VMA(s) shared copy-on-write with a parent (%llu KiB): kept shared%s",
+			nr_cow, (unsigned long long)(cow_bytes >> 10),
+			o->lazy ? ", filled eagerly before the fork" : "");
 	/* Deleted files exist again while fds are opened and VMAs mapped by their path. */
 	if (!err)
 		err = rghost_create(r);
@@ -160,7 +170,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		goto out;
 	}
 	pr_debug("scratch pages at %#lx, files above fd %d", (unsigned long)scratch, f.base);
-	err = rshell_create(r, &f, scratch, READY_TIMEOUT_MS);
+	err = rshell_create(r, &f, &cg, scratch, READY_TIMEOUT_MS);
 	rfiles_close(&f);
 	if (err)
 		goto out;
@@ -244,9 +254,11 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	if (o->lazy_daemon)
 		*o->lazy_daemon = lazy.pid;
 	*root = r->procs[0].pid;
-	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages in %llu us",
+	pr_info("restored pid %d: %zu process(es), %llu thread(s), %llu pages (and %llu KiB of "
+		"copy-on-write VMAs the shells filled) in %llu us",
 		r->procs[0].pid, r->nr_procs, (unsigned long long)nr_threads,
-		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(mono_us() - t0));
+		(unsigned long long)rmm_stats.pages_written, (unsigned long long)(cow_bytes >> 10),
+		(unsigned long long)(mono_us() - t0));
 	if (o->lazy)
 		pr_info("memory: lazy, filled by the lazy-pages daemon (pid %d, its log: %s)",
 			lazy.pid, lazy_log[0] ? lazy_log : "ferry's");

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
+#include "cgroup.h"
+#include "cow.h"
 #include "log.h"
 #include "proc_parse.h"
 #include "rtask.h"
@@ -35,11 +37,60 @@ struct shell_report {
 struct shell_ctx {
 	const struct rimg *r;
 	const struct rfiles *f;
+	const struct rcgroups *cg;
 	uint64_t scratch;
 	int report_fd;
+	int sync_fd; /* on the parent's fd table: tells the parent its children are made; else -1 */
 };
 
 static const uint8_t shell_code[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+
+/* The id of @p's fd table (@fs 0) or fs info (@fs 1) in its core's ids. */
+static uint32_t obj_id(const struct rimg_proc *p, int fs)
+{
+	return fs ? p->ids->fs_id : p->ids->files_id;
+}
+
+/*
+ * Process @j shares its parent's fd table (@fs 0: the same files_id, the
+ * dumped one was made by clone(CLONE_FILES)) or fs info (@fs 1: the same
+ * fs_id, CLONE_FS). rshell_check_pids() refused any other sharing.
+ */
+static int shares_parent(const struct rimg *r, size_t j, int fs)
+{
+	const struct rimg_proc *c = &r->procs[j], *p;
+
+	if (c->parent < 0 || c->zombie || !c->ids)
+		return 0;
+	p = &r->procs[c->parent];
+	return !p->zombie && p->ids && obj_id(p, fs) == obj_id(c, fs);
+}
+
+static int check_sharing(const struct rimg *r)
+{
+	static const char *const what[] = { "fd table (CLONE_FILES)", "cwd/root/umask (CLONE_FS)" };
+
+	for (int fs = 0; fs < 2; fs++)
+		for (size_t j = 0; j < r->nr_procs; j++) {
+			const struct rimg_proc *c = &r->procs[j];
+
+			if (c->zombie || !c->ids || shares_parent(r, j, fs))
+				continue;
+			for (size_t i = 0; i < r->nr_procs; i++) {
+				const struct rimg_proc *o = &r->procs[i];
+
+				if (i == j || o->zombie || !o->ids ||
+				    obj_id(o, fs) != obj_id(c, fs) || shares_parent(r, i, fs))
+					continue;
+				pr_err("pid %d: shares its %s (id %u) with pid %d, and neither shares "
+				       "it with its parent: ferry restores one shared along clones "
+				       "from a parent only",
+				       c->pid, what[fs], obj_id(c, fs), o->pid);
+				return -ENOTSUP;
+			}
+		}
+	return 0;
+}
 
 /*
  * A pid of the dump still in use: by a zombie (the dump killed it and its
@@ -81,6 +132,10 @@ static int pid_free(pid_t id, int is_tid)
 
 int rshell_check_pids(const struct rimg *r)
 {
+	int err = check_sharing(r);
+
+	if (err)
+		return err;
 	for (size_t p = 0; p < r->nr_procs; p++) {
 		const struct rimg_proc *ip = &r->procs[p];
 
@@ -94,15 +149,36 @@ int rshell_check_pids(const struct rimg *r)
 	return 0;
 }
 
-static pid_t clone_with_pid(pid_t pid)
+static pid_t clone_with_pid(pid_t pid, uint64_t flags)
 {
 	struct clone_args a;
 
 	memset(&a, 0, sizeof(a));
+	a.flags = flags;
 	a.exit_signal = SIGCHLD;
 	a.set_tid = (uint64_t)(uintptr_t)&pid;
 	a.set_tid_size = 1;
 	return (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+}
+
+/* A pipe above every dumped fd (as the report pipe): no dup2 of a shell can close it. */
+static int sync_pipe(const struct shell_ctx *c, int fds[2])
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	fds[0] = fcntl(p[0], F_DUPFD_CLOEXEC, c->f->base);
+	fds[1] = fcntl(p[1], F_DUPFD_CLOEXEC, c->f->base);
+	close(p[0]);
+	close(p[1]);
+	if (fds[0] >= 0 && fds[1] >= 0)
+		return 0;
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return -1;
 }
 
 static void report(const struct shell_ctx *c, size_t idx, int err, const char *fmt, ...)
@@ -212,14 +288,46 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 
 	if (ip->zombie)
 		zombie_exit(c, idx); /* the loader made sure it has no children */
+	if (ip->cow) {
+		/*
+		 * Before the children: they inherit these pages, shared (cow.h). In
+		 * its cgroups first, which the pages are charged to (the dumped
+		 * process's were); ferry finds it there when it seizes it.
+		 */
+		struct rtask self = { .ip = ip, .pid = ip->pid, .scratch = c->scratch };
+		char msg[200] = "";
+		int err = rcgroup_join(c->cg, &self);
+
+		if (err)
+			snprintf(msg, sizeof(msg), "pid %d: cannot join its cgroups: %s", ip->pid,
+				 strerror(-err));
+		else
+			err = rcow_premap(r, idx, msg, sizeof(msg));
+		if (err) {
+			report(c, idx, err, "%s", msg);
+			_exit(1);
+		}
+	}
 	for (size_t j = 0; j < r->nr_procs; j++) {
+		int shared = shares_parent(r, j, 0), sync[2] = { -1, -1 };
+		uint64_t flags =
+			(shared ? CLONE_FILES : 0) | (shares_parent(r, j, 1) ? CLONE_FS : 0);
 		pid_t child;
+		char b;
 
 		if (r->procs[j].parent != (int)idx)
 			continue;
-		child = clone_with_pid(r->procs[j].pid);
-		if (child == 0)
-			shell_main(c, j, ip->pid);
+		if (shared && sync_pipe(c, sync)) {
+			report(c, idx, -errno, "pid %d: pipe: %s", ip->pid, strerror(errno));
+			_exit(1);
+		}
+		child = clone_with_pid(r->procs[j].pid, flags);
+		if (child == 0) {
+			struct shell_ctx cc = *c;
+
+			cc.sync_fd = sync[1];
+			shell_main(&cc, j, ip->pid);
+		}
 		if (child < 0) {
 			int e = errno;
 
@@ -227,6 +335,16 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 			       r->procs[j].pid, strerror(e),
 			       e == EEXIST ? " (the pid is taken)" : "");
 			_exit(1);
+		}
+		/*
+		 * A child on this fd table forks its own children first: they must
+		 * copy the table before this shell puts its fds in place.
+		 */
+		if (shared && read(sync[0], &b, 1) != 1)
+			_exit(1); /* the child died: ferry sees it missing, kills the tree */
+		if (shared) {
+			close(sync[0]);
+			close(sync[1]);
 		}
 	}
 
@@ -239,6 +357,18 @@ static __attribute__((noreturn)) void shell_main(const struct shell_ctx *c, size
 		_exit(1);
 	}
 	memcpy(m, shell_code, sizeof(shell_code));
+	if (c->sync_fd >= 0) {
+		/*
+		 * On its parent's fd table (CLONE_FILES): the parent puts the fds
+		 * in place and closes the report pipe, for both; this shell closes
+		 * nothing.
+		 */
+		report(c, idx, 0, "ready");
+		if (write(c->sync_fd, "s", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
 
 	for (size_t k = 0; k < c->f->nr_plan[idx]; k++) {
 		const struct rfd_plan *pl = &c->f->plan[idx][k];
@@ -297,9 +427,10 @@ static long ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch, int timeout_ms)
+int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcgroups *cg,
+		  uint64_t scratch, int timeout_ms)
 {
-	struct shell_ctx c = { .r = r, .f = f, .scratch = scratch };
+	struct shell_ctx c = { .r = r, .f = f, .cg = cg, .scratch = scratch, .sync_fd = -1 };
 	struct timespec t0;
 	size_t ready = 0;
 	int rp[2], err = 0, lfd;
@@ -324,7 +455,7 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch
 		return err;
 	}
 	c.report_fd = lfd;
-	root = clone_with_pid(r->procs[0].pid);
+	root = clone_with_pid(r->procs[0].pid, 0);
 	if (root == 0)
 		shell_main(&c, 0, self);
 	err = root < 0 ? -errno : 0;

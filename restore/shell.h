@@ -9,7 +9,11 @@
  * process has its dumped pid and parent, maps the scratch pages
  * (rtask.h), dup2s its fds into place from the descriptions ferry opened
  * (files.h), closes every other fd, reports to ferry and waits. ferry then
- * seizes it and replaces everything else from outside.
+ * seizes it and replaces everything else from outside. Before it forks its
+ * children it fills the memory they share copy-on-write (cow.h). A child
+ * with its parent's files_id or fs_id is cloned with CLONE_FILES or
+ * CLONE_FS; on its parent's fd table it forks its children, reports and
+ * leaves the fds to its parent, which waits for that before placing them.
  */
 #ifndef FERRY_RESTORE_SHELL_H
 #define FERRY_RESTORE_SHELL_H
@@ -17,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "files.h"
 #include "images.h"
 
@@ -29,11 +34,13 @@ int rshell_check_pids(const struct rimg *r);
 
 /*
  * rshell_create - fork the tree and wait until every shell is ready (or
- * @timeout_ms passes). ferry must be a child subreaper (so that what a failed
+ * @timeout_ms passes). A shell with copy-on-write memory to fill joins its
+ * cgroups of @cg first. ferry must be a child subreaper (so that what a failed
  * attempt leaves can be reaped). Returns 0, or -errno with the failing pid
  * and step logged; on failure every shell made is killed and reaped.
  */
-int rshell_create(const struct rimg *r, const struct rfiles *f, uint64_t scratch, int timeout_ms);
+int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcgroups *cg,
+		  uint64_t scratch, int timeout_ms);
 
 /*
  * rshell_kill_all - SIGKILL the root (and, with @all_made, every pid of the

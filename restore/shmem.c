@@ -147,9 +147,39 @@ static int make_sysv(struct rimg_shmem *s)
  * here instead of 2.4-3.1 s by reading the pages file into a mapping; both
  * bound by the disk).
  */
+/* The contents of a SysV segment inline in ipcns-shm: its pages that are not all zeros. */
+static int fill_inline(const struct rimg *r, const struct rimg_shmem *s)
+{
+	uint64_t size = s->sysv->size;
+
+	for (uint64_t at = 0; at < size; at += RT_PAGE) {
+		size_t n = size - at < RT_PAGE ? (size_t)(size - at) : RT_PAGE;
+		const uint8_t *p = s->sysv_data + at;
+		size_t k = 0;
+
+		while (k < n && !p[k])
+			k++;
+		if (k == n)
+			continue; /* a hole stays a hole */
+		if (pwrite(s->fd, p, n, (off_t)at) != (ssize_t)n) {
+			int err = errno ? -errno : -EIO;
+
+			pr_errno(err,
+				 "SysV segment %u: cannot write %zu bytes at offset %llu (from %s)",
+				 s->shmid, n, (unsigned long long)at, r->dir);
+			return err;
+		}
+		rmm_stats.pages_written++;
+	}
+	return 0;
+}
+
 static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 {
 	int err = s->memfd ? make_memfd(s) : s->sysv ? make_sysv(s) : make_anon(s);
+
+	if (!err && s->sysv_data)
+		err = fill_inline(r, s);
 
 	for (size_t i = 0; i < s->nr_runs && !err; i++) {
 		const struct rimg_page_run *run = &s->runs[i];
@@ -158,13 +188,16 @@ static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 		for (uint64_t at = 0; at < len && !err;) {
 			size_t n = len - at > FILL_BUF ? FILL_BUF : (size_t)(len - at), done = 0;
 
-			err = pread_full(s->pages_fd, buf, n, run->file_off + at, &done);
+			err = pread_full(run->level ? s->level_fds[run->level - 1] : s->pages_fd,
+					 buf, n, run->file_off + at, &done);
 			if (err) {
-				pr_errno(
-					err,
-					"shmid %u: %s/pages-%u.img at offset %llu: read %zu of %zu bytes",
-					s->shmid, r->dir, s->pages_id,
-					(unsigned long long)(run->file_off + at), done, n);
+				pr_errno(err,
+					 "shmid %u: pages-%u.img of level %u of %s at offset %llu: "
+					 "read %zu of %zu bytes",
+					 s->shmid,
+					 run->level ? s->level_ids[run->level - 1] : s->pages_id,
+					 run->level, r->dir,
+					 (unsigned long long)(run->file_off + at), done, n);
 			} else if (pwrite(s->fd, buf, n, (off_t)(run->vaddr + at)) != (ssize_t)n) {
 				err = errno ? -errno : -EIO;
 				pr_errno(err, "shmid %u: cannot write %zu bytes at offset %llu",

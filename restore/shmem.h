@@ -48,18 +48,30 @@ struct rimg_shmem {
 	uint32_t pages_id;
 	struct rimg_page_run *runs; /* vaddr: offset in the object; file_off in pages_fd */
 	size_t nr_runs;
-	int pages_fd;			/* pages-<pages_id>.img, -1 if the object has no page */
+	int pages_fd; /* pages-<pages_id>.img, -1 if the object has no page */
+	/*
+	 * Runs of level k >= 1 (PE_PARENT) are in the pages file of level k of
+	 * the pre-dump chain (1: DIR/parent, 2: its parent, ...): file_off in
+	 * level_fds[k - 1] (pages-<level_ids[k - 1]>.img), -1 where unused.
+	 */
+	size_t nr_parent_runs;
+	int *level_fds;
+	uint32_t *level_ids;
+	size_t nr_levels;
 	int fd;				/* the rebuilt object in ferry (rshmem_create), else -1 */
 	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
-	int sysv_id; /* ... made again by rshmem_create() with this id, else -1 */
+	const uint8_t *sysv_data; /* ... its contents inline in ipcns-shm, else NULL (pagemap) */
+	int sysv_id;		  /* ... made again by rshmem_create() with this id, else -1 */
 };
 
 /*
  * rimg_load_shmem - after every mm-PID.img: the objects the VMAs of the tree
  * map (VMA_ANON_SHARED), each with its pagemap-shmem-<shmid>.img and pages
  * file checked (page-aligned runs inside the object, in order, PE_PRESENT
- * only, a pages file of exactly the size they use). A shmem pagemap no VMA
- * refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
+ * or PE_PARENT, a pages file of exactly the size the present ones use; a
+ * PE_PARENT page must be held by a level of the pre-dump chain); a
+ * SysV segment with its contents inline in ipcns-shm has no pagemap. A
+ * shmem pagemap no VMA refers to is refused too. Returns 0, -ENOENT (a missing image), -EINVAL
  * (logged with file and offset), -ENOMEM.
  */
 int rimg_load_shmem(struct rimg *r);

@@ -27,6 +27,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "compat.h"
+#include "cow.h"
 #include "vma_status.h"
 #include "lazy.h"
 #include "lazy_ctl.h"
@@ -168,7 +169,8 @@ static int lazy_ranges(const struct rtask *t, uint64_t (**out)[2], size_t *n)
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *vma = mm->vmas[i];
 
-		if (!lazy_vma(vma))
+		/* Filled before the fork, shared with a parent or a child (cow.h). */
+		if (!lazy_vma(vma) || rcow_slot(t->ip, vma))
 			continue;
 		/* Runs are sorted: skip those that end below the VMA. */
 		while (k < pm->nr_runs &&

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define LOG_PREFIX "lazy-pages: "
+#include "cow.h"
 #include "lazy.h"
 #include "lazy_ctl.h"
 #include "lazy_daemon_priv.h"
@@ -146,6 +147,7 @@ void lzd_hold_event(struct lzd *d, size_t m, const struct uffd_msg *ev)
 }
 
 struct piece_filter {
+	const struct rimg_proc *p;
 	int lazy;
 	int (*fn)(void *arg, uint64_t addr, uint64_t nr);
 	void *arg;
@@ -156,7 +158,8 @@ static int filter_piece(void *arg, const struct rimg_page_run *run, const VmaEnt
 {
 	struct piece_filter *f = arg;
 
-	if (!lazy_vma(vma) != !f->lazy)
+	/* Neither: filled by the shells before the fork, shared copy-on-write (cow.h). */
+	if (!lazy_vma(vma) != !f->lazy || rcow_slot(f->p, vma))
 		return 0;
 	return f->fn(f->arg, addr, nr_pages);
 }
@@ -168,7 +171,7 @@ static int filter_piece(void *arg, const struct rimg_page_run *run, const VmaEnt
 int lzd_walk_pieces(const struct rimg_proc *p, int lazy,
 		    int (*fn)(void *arg, uint64_t addr, uint64_t nr), void *arg)
 {
-	struct piece_filter f = { lazy, fn, arg };
+	struct piece_filter f = { p, lazy, fn, arg };
 
 	return rimg_walk_pieces(p, filter_piece, &f);
 }

@@ -30,7 +30,10 @@
  * leave open. FERRY_FUZZ_DEBUG=1 in the environment logs at debug level and
  * prints rimg_load()'s result, to see why a seed is refused.
  * The seeds (corpus/fuzz_restore_images/) are real dumps of the workloads
- * ("sysv-shm": the shmem workload's SysV segments, kinds SP).
+ * ("sysv-shm": the shmem workload's SysV segments, kinds SP, contents in
+ * pagemap-shmem as CRIU 4.x writes them; "sysv-shm-inline": the same with
+ * the contents inline, as ferry writes them; "shmem-parent": a dump of the
+ * shmwrite workload over a pre-dump, its shared pages PE_PARENT).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -450,16 +453,23 @@ static void check_model(const struct rimg *r)
 		CHECK(!s->memfd || (s->memfd->shmid == s->shmid && s->memfd->size <= s->size));
 		/* A SysV segment: its ipcns-shm entry, the VMAs' size, not made yet. */
 		CHECK(!s->sysv ||
-		      (!s->memfd && s->sysv->desc->id == s->shmid && s->sysv->in_pagemaps &&
-		       s->sysv_id == -1 && s->size == ((s->sysv->size + PAGE - 1) & ~(PAGE - 1))));
+		      (!s->memfd && s->sysv->desc->id == s->shmid && s->sysv_id == -1 &&
+		       (s->sysv->has_in_pagemaps && s->sysv->in_pagemaps) == !s->sysv_data &&
+		       s->size == ((s->sysv->size + PAGE - 1) & ~(PAGE - 1))));
+		/* Contents inline in ipcns-shm: no pagemap-shmem runs. */
+		CHECK(!s->sysv_data || (!s->nr_runs && s->pages_fd == -1));
 		for (size_t k = 0; k < s->nr_runs; k++) {
 			const struct rimg_page_run *run = &s->runs[k];
 
 			CHECK(run->nr_pages && run->vaddr >= end && !(run->vaddr & (PAGE - 1)));
 			CHECK(run->vaddr + run->nr_pages * PAGE <= s->size);
-			CHECK(run->flags == PE_PRESENT && run->file_off == used);
+			/* PE_PARENT: a present run of the pagemap-shmem of a level of the chain. */
+			CHECK((run->flags == PE_PRESENT && !run->level && run->file_off == used) ||
+			      (run->flags == PE_PARENT && run->level >= 1 &&
+			       run->level <= s->nr_levels && s->level_fds[run->level - 1] >= 0));
 			end = run->vaddr + run->nr_pages * PAGE;
-			used += run->nr_pages * PAGE;
+			if (run->flags == PE_PRESENT)
+				used += run->nr_pages * PAGE;
 		}
 		CHECK(!used || s->pages_fd >= 0);
 	}

@@ -239,12 +239,20 @@ static int add_proc(struct pstree *t, pid_t pid, int parent)
 	return 0;
 }
 
+/* Where a process keeps which process's object of @type it has (files_of, fs_of), or NULL. */
+static int *shared_of(struct pproc *p, int type)
+{
+	return type == KCMP_FILES ? &p->files_of : type == KCMP_FS ? &p->fs_of : NULL;
+}
+
 /*
- * Processes of the tree that share an address space, fd table, fs info or
- * signal handlers (clone without CLONE_THREAD, vfork) would come back as
- * separate copies: refuse them.
+ * Processes of the tree that share an address space or signal handlers
+ * (clone without CLONE_THREAD, vfork) would come back as separate copies:
+ * refuse them. An fd table or fs info (cwd, root, umask) shared with the
+ * parent (clone(CLONE_FILES), clone(CLONE_FS)) is kept: files_of, fs_of. The
+ * same shared by processes that do not share it with their parents is refused.
  */
-static int check_sharing(const struct pstree *t)
+static int check_sharing(struct pstree *t)
 {
 	static const struct {
 		int type;
@@ -255,26 +263,56 @@ static int check_sharing(const struct pstree *t)
 		{ KCMP_FS, "cwd/root/umask (CLONE_FS)" },
 		{ KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)" },
 	};
+	const size_t nk = sizeof(kinds) / sizeof(kinds[0]);
 
+	/* Breadth-first: a parent's files_of and fs_of are known before its children's. */
+	for (size_t j = 0; j < t->nr; j++) {
+		struct pproc *pj = &t->procs[j];
+
+		pj->files_of = pj->fs_of = (int)j;
+		if (pj->parent < 0 || pj->zombie || t->procs[pj->parent].zombie)
+			continue;
+		for (size_t k = 0; k < nk; k++) {
+			struct pproc *pp = &t->procs[pj->parent];
+			int *of = shared_of(pj, kinds[k].type);
+			long r;
+
+			if (!of)
+				continue;
+			r = syscall(SYS_kcmp, pp->pid, pj->pid, kinds[k].type, 0, 0);
+			if (r < 0) {
+				int err = -errno;
+
+				pr_perror("kcmp of pids %d and %d", pp->pid, pj->pid);
+				return err;
+			}
+			if (!r)
+				*of = *shared_of(pp, kinds[k].type);
+		}
+	}
 	for (size_t i = 0; i < t->nr; i++)
 		for (size_t j = i + 1; j < t->nr && !t->procs[i].zombie; j++)
-			for (size_t k = 0;
-			     !t->procs[j].zombie && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-				long r = syscall(SYS_kcmp, t->procs[i].pid, t->procs[j].pid,
-						 kinds[k].type, 0, 0);
+			for (size_t k = 0; !t->procs[j].zombie && k < nk; k++) {
+				struct pproc *pi = &t->procs[i], *pj = &t->procs[j];
+				int *oi = shared_of(pi, kinds[k].type),
+				    *oj = shared_of(pj, kinds[k].type);
+				long r;
 
+				if (oi && *oi == *oj)
+					continue; /* shared along clones from a parent: kept */
+				r = syscall(SYS_kcmp, pi->pid, pj->pid, kinds[k].type, 0, 0);
 				if (r < 0) {
 					int err = -errno;
 
-					pr_perror("kcmp of pids %d and %d", t->procs[i].pid,
-						  t->procs[j].pid);
+					pr_perror("kcmp of pids %d and %d", pi->pid, pj->pid);
 					return err;
 				}
-				if (r == 0) {
-					pr_err("pids %d and %d share their %s; not supported",
-					       t->procs[i].pid, t->procs[j].pid, kinds[k].what);
-					return -ENOTSUP;
-				}
+				if (r)
+					continue;
+				pr_err("pid %d: pids %d and %d share their %s%s; not supported",
+				       pj->pid, pi->pid, pj->pid, kinds[k].what,
+				       oi ? " but not with their parents" : "");
+				return -ENOTSUP;
 			}
 	return 0;
 }

@@ -30,6 +30,13 @@ struct pproc {
 	 */
 	int zombie;
 	int exit_code;
+	/*
+	 * The first process of the tree (an index, its own when none) whose fd
+	 * table it shares: made by clone(CLONE_FILES) from its parent, which
+	 * has the same files_of. fs_of: the same for cwd/root/umask
+	 * (CLONE_FS). Another sharing is refused by pstree_freeze.
+	 */
+	int files_of, fs_of;
 };
 
 struct pstree {

@@ -20,7 +20,10 @@ int dump_check_tree(const struct pstree *t, const struct files_dump_opts *fo, si
 	size_t nbad = 0;
 	int err;
 
-	err = files_dump_init(&files, fo);
+	struct files_dump_opts o = *fo;
+
+	o.tree = t;
+	err = files_dump_init(&files, &o);
 	if (err)
 		return err;
 	for (size_t i = 0; i < t->nr; i++) {

@@ -19,6 +19,7 @@
 #include "img.h"
 #include "dump_events.h"
 #include "dump_files_priv.h"
+#include "pstree.h"
 
 #include "eventfd.pb-c.h"
 #include "eventpoll.pb-c.h"
@@ -65,10 +66,77 @@ static int is_target(pid_t pid, int efd, uint32_t tfd, uint32_t toff, int fd)
 }
 
 /*
+ * Where else the tree holds target (@tfd, @toff) of epoll @efd of @pid: the
+ * first fd of another process that is that file (kcmp across processes: the
+ * candidate fd's process first, the epoll's second), in
+ * *@qpid and *@qfd. Returns 1 if found, 0 if not, -errno.
+ */
+static int find_in_tree(const struct files_dump *d, pid_t pid, int efd, uint32_t tfd, uint32_t toff,
+			pid_t *qpid, int *qfd)
+{
+	struct kcmp_epoll_slot slot = { .efd = (__u32)efd, .tfd = tfd, .toff = toff };
+	const struct pstree *t = d ? d->o.tree : NULL;
+	int found = 0;
+
+	for (size_t i = 0; t && i < t->nr && !found; i++) {
+		pid_t q = t->procs[i].pid;
+		int *fds = NULL, ret;
+		size_t nr = 0;
+
+		if (q == pid || t->procs[i].zombie)
+			continue;
+		ret = files_list_fds(q, &fds, &nr);
+		if (ret)
+			return ret;
+		for (size_t k = 0; k < nr && !found; k++) {
+			if (syscall(SYS_kcmp, q, pid, KCMP_EPOLL_TFD, fds[k], &slot) == 0) {
+				*qpid = q;
+				*qfd = fds[k];
+				found = 1;
+			}
+		}
+		free(fds);
+	}
+	return found;
+}
+
+/* Refuse target @t of epoll @efd of @pid, no fd of @pid holding its file: name who does. */
+static int refuse_target(const struct files_dump *d, pid_t pid, int efd, const struct fdinfo_tfd *t,
+			 uint32_t toff, int found)
+{
+	pid_t qpid = 0;
+	int qfd = -1,
+	    in_tree = found == -1 ? find_in_tree(d, pid, efd, t->tfd, toff, &qpid, &qfd) : 0;
+
+	if (in_tree < 0)
+		return in_tree;
+	if (in_tree)
+		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
+		       "file, and its file is held only by another process of the tree, pid %d fd "
+		       "%d: an epoll target registered through another process is not supported "
+		       "(CRIU refuses it too)",
+		       pid, efd, t->tfd, (unsigned long long)t->ino, qpid, qfd);
+	else if (found == -1 && !(d && d->o.tree))
+		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
+		       "file, and no other fd of the process holds its file: not supported",
+		       pid, efd, t->tfd, (unsigned long long)t->ino);
+	else if (found == -1)
+		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
+		       "file, and no process of the tree holds its file (a process outside the "
+		       "tree does, or a message in flight): not supported",
+		       pid, efd, t->tfd, (unsigned long long)t->ino);
+	else
+		pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names another "
+		       "file, and the fd that holds its file is a target too: not supported",
+		       pid, efd, t->tfd, (unsigned long long)t->ino);
+	return -ENOTSUP;
+}
+
+/*
  * Make each target of epoll @efd of @pid name an fd of @pid that holds its
  * file (see dump_events.h). Returns 0, -ENOTSUP (logged) or -errno.
  */
-static int resolve_targets(pid_t pid, int efd, struct fdinfo_epoll *ep)
+static int resolve_targets(const struct files_dump *d, pid_t pid, int efd, struct fdinfo_epoll *ep)
 {
 	int *fds = NULL, ret = 0;
 	size_t nr = 0;
@@ -95,12 +163,7 @@ static int resolve_targets(pid_t pid, int efd, struct fdinfo_epoll *ep)
 			if (ep->tfd[k].tfd == (uint32_t)found)
 				found = -2; /* that fd is a target in its own right */
 		if (found < 0) {
-			pr_err("pid %d fd %d: epoll target fd %u (inode %llu) is closed or names "
-			       "another file, and %s: not supported",
-			       pid, efd, t->tfd, (unsigned long long)t->ino,
-			       found == -1 ? "no other fd of the process holds its file"
-					   : "the fd that holds its file is a target too");
-			ret = -ENOTSUP;
+			ret = refuse_target(d, pid, efd, t, toff, found);
 			break;
 		}
 		pr_info("pid %d fd %d: epoll target fd %u was closed; its file is fd %d, recorded "
@@ -113,7 +176,8 @@ static int resolve_targets(pid_t pid, int efd, struct fdinfo_epoll *ep)
 }
 
 /* The targets of epoll fd p of @pid, resolved; free ep->tfd on success. */
-static int epoll_targets(pid_t pid, const struct probe *p, struct fdinfo_epoll *ep)
+static int epoll_targets(const struct files_dump *d, pid_t pid, const struct probe *p,
+			 struct fdinfo_epoll *ep)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -129,7 +193,7 @@ static int epoll_targets(pid_t pid, const struct probe *p, struct fdinfo_epoll *
 			 p->fd);
 		return ret;
 	}
-	ret = resolve_targets(pid, p->fd, ep);
+	ret = resolve_targets(d, pid, p->fd, ep);
 	if (ret) {
 		free(ep->tfd);
 		ep->tfd = NULL;
@@ -155,14 +219,14 @@ int files_event_classify(pid_t pid, struct probe *p)
 	return 0;
 }
 
-int files_event_check(pid_t pid, const struct probe *p)
+int files_event_check(const struct files_dump *d, pid_t pid, const struct probe *p)
 {
 	struct fdinfo_epoll ep;
 	int ret;
 
 	if (p->type != FD_TYPES__EVENTPOLL)
 		return 0;
-	ret = epoll_targets(pid, p, &ep);
+	ret = epoll_targets(d, pid, p, &ep);
 	if (!ret)
 		free(ep.tfd);
 	return ret;
@@ -180,7 +244,7 @@ int files_event_add(struct files_dump *d, pid_t pid, const struct probe *p, int 
 
 	(void)lfd;
 	if (p->type == FD_TYPES__EVENTPOLL) {
-		ret = epoll_targets(pid, p, &ep);
+		ret = epoll_targets(d, pid, p, &ep);
 		if (ret)
 			return ret;
 	} else {

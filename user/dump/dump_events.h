@@ -18,7 +18,11 @@
  *   tree seen holding it) under fd tfd: checked with kcmp(KCMP_EPOLL_TFD).
  *   A target whose fd was closed (or now names another file) while another
  *   fd of the same process holds its file is recorded under that fd; one
- *   with no fd in that process is refused, named.
+ *   with no fd in that process is refused, naming where its file is: the
+ *   pid and fd of another process of the tree that holds it (found with
+ *   kcmp(KCMP_EPOLL_TFD) across processes; CRIU refuses it too: its tfd
+ *   entry names an fd of the epoll's own process), or no process of the
+ *   tree.
  * Other anonymous-inode files are refused, each named with its kind
  * (io_uring instance, fanotify group, perf event, bpf map, ...).
  */
@@ -63,7 +67,7 @@ int files_event_classify(pid_t pid, struct probe *p);
  * dump, not at each classification). Returns 0, -ENOTSUP (logged, naming
  * pid, epoll fd and target fd) or another -errno.
  */
-int files_event_check(pid_t pid, const struct probe *p);
+int files_event_check(const struct files_dump *d, pid_t pid, const struct probe *p);
 
 /*
  * files_event_add - a new description for the event fd p of @pid (copied

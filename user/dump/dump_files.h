@@ -57,9 +57,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct pstree;
+
 struct files_dump_opts {
 	int shell_job;	/* dump the job's pty slave as a TTY to re-attach (--shell-job) */
 	int file_locks; /* dump the file locks the tree holds (--file-locks) */
+	/*
+	 * The tree being dumped, or NULL: where an epoll target whose file no
+	 * fd of the epoll's process holds is looked for, to name its holder.
+	 */
+	const struct pstree *tree;
 };
 
 /* The shared table of file descriptions, pipe data and ttys of one dump. */

@@ -417,7 +417,7 @@ int files_dump_check(struct files_dump *d, pid_t pid)
 			goto out;
 		ret = files_classify(d, pid, &ti, p, &seen);
 		if (!ret)
-			ret = files_event_check(pid, p);
+			ret = files_event_check(d, pid, p);
 		if (ret == -ENOTSUP)
 			refused++;
 		else if (ret)

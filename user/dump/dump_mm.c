@@ -40,10 +40,15 @@ struct vma_class {
 	enum mem_scan_mode mode;
 };
 
-/* The tmpfs inode of MAP_SHARED|MAP_ANONYMOUS and of a shared /dev/zero mapping. */
-static int is_shmem_anon(const struct vma_rec *v)
+int dump_mm_is_shmem_anon(const struct vma_rec *v)
 {
-	return !strcmp(v->path, "/dev/zero (deleted)");
+	size_t n = strlen(v->path);
+
+	if (!(v->kind & VMA_KIND_FILE))
+		return 0;
+	/* Named with PR_SET_VMA_ANON_NAME, /proc shows the name instead of the path. */
+	return !strcmp(v->path, "/dev/zero (deleted)") ||
+	       (!strncmp(v->path, "[anon_shmem:", 12) && n > 12 && v->path[n - 1] == ']');
 }
 
 static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
@@ -109,7 +114,7 @@ static int classify(pid_t pid, const struct vma_rec *v, struct vma_class *c)
 			c->sysv = 1;
 			return 0;
 		}
-		if (is_shmem_anon(v)) {
+		if (dump_mm_is_shmem_anon(v)) {
 			if (!shared) {
 				pr_err("pid %d: VMA %#llx-%#llx is a private mapping of shared "
 				       "anonymous memory (%s); not supported",
@@ -418,7 +423,30 @@ int dump_mm_check(pid_t pid)
 	return err ? err : refused ? -ENOTSUP : 0;
 }
 
-int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan)
+/* The shared memory objects VMA @v of @pid maps (class @c), noted in @shm (pre-dump). */
+static int note_shmem(pid_t pid, const struct vma_rec *v, const struct vma_class *c,
+		      struct shmem_dump *shm)
+{
+	uint64_t dev = makedev(v->dev_major, v->dev_minor);
+	uint32_t shmid;
+	char path[96];
+
+	if (c->sysv) /* written whole in ipcns-shm by the final dump */
+		return 0;
+	if (c->shmem)
+		return shmem_dump_add_vma(shm, pid, v->start, v->end, dev, v->ino, &shmid);
+	if ((c->status & VMA_AREA_MEMFD) && (c->status & VMA_FILE_SHARED)) {
+		if (v->ino > UINT32_MAX)
+			return 0; /* refused by the dump itself, named there */
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+			 (unsigned long long)v->start, (unsigned long long)v->end);
+		return shmem_dump_add_path(shm, path, dev, v->ino, (uint32_t)v->ino);
+	}
+	return 0;
+}
+
+int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct shmem_dump *shm,
+		      struct dump_mm_plan *plan)
 {
 	struct vma_rec *vmas = NULL;
 	struct vma_class *cls = NULL;
@@ -439,6 +467,8 @@ int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_
 		err = classify(pid, &vmas[i], &cls[i]);
 	if (!err)
 		err = mark_droppable(pid, vmas, cls, n);
+	for (size_t i = 0; shm && i < n && !err; i++)
+		err = note_shmem(pid, &vmas[i], &cls[i], shm);
 	if (!err)
 		err = plan_pages(pid, vmas, cls, n, inc, plan);
 out:

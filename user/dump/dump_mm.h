@@ -77,9 +77,23 @@ int dump_mm_proc(pid_t pid, uint32_t pages_id, struct files_dump *files, struct 
  * dump_mm_plan_proc - the pages of process @pid worth dumping (as
  * dump_mm_proc chooses them), split by @inc (may be NULL), appended to *@plan
  * (start zeroed; free with dump_mm_plan_free). Pre-dump plans while the
- * process is frozen and writes after it is released. Returns 0 or -errno.
+ * process is frozen and writes after it is released. The shared memory
+ * objects its VMAs map (shared anonymous, SysV, memfds) are noted in @shm
+ * when it is not NULL. Returns 0 or -errno.
  */
-int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct dump_mm_plan *plan);
+/*
+ * dump_mm_is_shmem_anon - is VMA @v shared anonymous memory (MAP_SHARED |
+ * MAP_ANONYMOUS, or MAP_SHARED of /dev/zero): the path "/dev/zero
+ * (deleted)", or "[anon_shmem:NAME]" that /proc/PID/maps shows instead when
+ * it was named with PR_SET_VMA_ANON_NAME (Linux 6.2+, CONFIG_ANON_VMA_NAME).
+ * The name is not kept: CRIU's vma_entry has no field for it (nor does
+ * ferry keep "[anon:NAME]" of private memory).
+ */
+struct vma_rec;
+int dump_mm_is_shmem_anon(const struct vma_rec *v);
+
+int dump_mm_plan_proc(pid_t pid, const struct dump_mm_incr *inc, struct shmem_dump *shm,
+		      struct dump_mm_plan *plan);
 /* dump_mm_plan_add - append [start, end) to a plan (merging); 0 or -ENOMEM. */
 int dump_mm_plan_add(struct dump_mm_plan *p, uint64_t start, uint64_t end, int parent);
 void dump_mm_plan_free(struct dump_mm_plan *p);

@@ -51,6 +51,12 @@ int dump_incr_inputs(const struct dump_opts *o, struct tracker *trk, int parent_
 		     struct dump_mm_incr *inc, int *use, struct dump_result *res);
 int dump_bufs_create(const struct dump_opts *o, struct page_buffers **pb);
 void dump_hold_signals(sigset_t *old);
+/*
+ * dump_pw_for - @pw for process @pid: with PAGE_WRITER_NO_PIN when it shares
+ * anonymous pages copy-on-write (its smaps_rollup has less Pss_Anon than
+ * Anonymous): process_vm_readv()'s pins would unshare them (said at -v3).
+ */
+struct page_writer_opts dump_pw_for(const struct page_writer_opts *pw, pid_t pid);
 int dump_freeze_timed(struct pstree *t, pid_t pid, unsigned int flags, struct dump_result *res,
 		      uint64_t *t_frozen);
 

@@ -15,9 +15,11 @@
 
 #define LOG_PREFIX "shmem: "
 #include "dump_shmem.h"
+#include "dump_shmem_parent.h"
 #include "img.h"
 #include "ipc-shm.pb-c.h"
 #include "log.h"
+#include "util.h"
 
 #define PAGE_SZ 4096ull
 
@@ -29,6 +31,7 @@ struct shmem_obj {
 	uint64_t start, end; /* ... a VMA of @pid */
 	int sysv;	     /* a SysV segment: shmid is its IPC id, @ds its IPC_STAT */
 	struct shmid_ds ds;
+	int fd; /* opened by shmem_dump_open_all(), else -1 */
 };
 
 struct shmem_dump {
@@ -47,6 +50,9 @@ void shmem_dump_free(struct shmem_dump *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].fd >= 0)
+			close(s->v[i].fd);
 	free(s->v);
 	free(s);
 }
@@ -76,6 +82,7 @@ static struct shmem_obj *add(struct shmem_dump *s, uint64_t dev, uint64_t ino)
 	memset(o, 0, sizeof(*o));
 	o->dev = dev;
 	o->ino = ino;
+	o->fd = -1;
 	return o;
 }
 
@@ -206,7 +213,7 @@ static void obj_name(const struct shmem_obj *o, char *buf, size_t size)
 
 /* Copy the data segments of the object mapped at @base (@size bytes) through @pw. */
 static int write_segments(struct page_writer *pw, int fd, const uint8_t *base, uint64_t size,
-			  const char *what)
+			  const char *what, struct shmem_parent *par, struct shmem_parent_stats *ps)
 {
 	uint64_t limit = (size + PAGE_SZ - 1) & ~(PAGE_SZ - 1), pos = 0;
 	int err = 0;
@@ -234,19 +241,17 @@ static int write_segments(struct page_writer *pw, int fd, const uint8_t *base, u
 		hole = (off_t)(((uint64_t)hole + PAGE_SZ - 1) & ~(PAGE_SZ - 1));
 		if ((uint64_t)hole <= (uint64_t)data)
 			break;
-		err = page_writer_add(pw, (uint64_t)(uintptr_t)(base + data),
-				      ((uint64_t)hole - (uint64_t)data) / PAGE_SZ);
+		err = shmem_parent_write_range(par, pw, base, (uint64_t)data,
+					       ((uint64_t)hole - (uint64_t)data) / PAGE_SZ, what,
+					       ps);
 		pos = (uint64_t)hole;
 	}
 	return err;
 }
 
-static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id,
-		     const struct page_writer_opts *opts, uint64_t *pages)
+/* Open the object @o is, checked to be the inode the maps showed. Returns the fd or -errno. */
+static int open_obj(const struct shmem_obj *o)
 {
-	struct page_writer_stats st = { 0 };
-	struct page_writer *pw = NULL;
-	void *base = MAP_FAILED;
 	char what[96];
 	struct stat sb;
 	int fd, err;
@@ -261,11 +266,48 @@ static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id,
 	if (fstat(fd, &sb)) {
 		err = -errno;
 		pr_errno(err, "shmid %u: cannot stat %s", o->shmid, what);
-		goto out;
+		close(fd);
+		return err;
 	}
 	if ((uint64_t)sb.st_dev != o->dev || (uint64_t)sb.st_ino != o->ino) {
 		pr_err("shmid %u: %s is no longer the object seen in the maps", o->shmid, what);
-		err = -ESTALE;
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int shmem_dump_open_all(struct shmem_dump *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		int fd = s->v[i].fd >= 0 ? s->v[i].fd : open_obj(&s->v[i]);
+
+		if (fd < 0)
+			return fd;
+		s->v[i].fd = fd;
+	}
+	return 0;
+}
+
+static int write_one(const struct shmem_obj *o, int dirfd, int parent_fd, uint32_t pages_id,
+		     const struct page_writer_opts *opts, struct shmem_dump_stats *sst)
+{
+	struct page_writer_stats st = { 0 };
+	struct shmem_parent_stats ps = { 0 };
+	struct shmem_parent *par = NULL;
+	struct page_writer *pw = NULL;
+	void *base = MAP_FAILED;
+	char what[96];
+	struct stat sb;
+	int fd = o->fd >= 0 ? o->fd : open_obj(o), err;
+	uint64_t t0 = mono_us();
+
+	obj_name(o, what, sizeof(what));
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &sb)) {
+		err = -errno;
+		pr_errno(err, "shmid %u: cannot stat %s", o->shmid, what);
 		goto out;
 	}
 	if (sb.st_size > 0) {
@@ -277,30 +319,85 @@ static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id,
 			goto out;
 		}
 	}
-	err = page_writer_open_shmem(&pw, dirfd, o->shmid, pages_id,
-				     base == MAP_FAILED ? NULL : base, opts);
+	err = shmem_parent_open(parent_fd, o->shmid, &par);
+	if (err == -ENOENT)
+		err = 0;
+	if (!err)
+		err = page_writer_open_shmem(&pw, dirfd, o->shmid, pages_id,
+					     base == MAP_FAILED ? NULL : base, opts);
 	if (err)
 		goto out;
 	if (base != MAP_FAILED)
-		err = write_segments(pw, fd, base, (uint64_t)sb.st_size, what);
+		err = write_segments(pw, fd, base, (uint64_t)sb.st_size, what, par, &ps);
 	if (err) {
 		page_writer_abort(pw);
 		goto out;
 	}
 	err = page_writer_commit(pw, &st);
 	if (!err) {
-		*pages += st.pages_written;
-		pr_info("shmid %u (%s, %lld bytes): %llu pages in pages-%u.img", o->shmid, what,
-			(long long)sb.st_size, (unsigned long long)st.pages_written, pages_id);
+		sst->pages_written += st.pages_written;
+		sst->pages_parent += st.pages_parent;
+		pr_info("shmid %u (%s, %lld bytes): %llu pages in pages-%u.img, %llu unchanged since "
+			"the parent's copy (%s), in %llu us",
+			o->shmid, what, (long long)sb.st_size, (unsigned long long)st.pages_written,
+			pages_id, (unsigned long long)st.pages_parent,
+			par ? "compared" : "no parent copy", (unsigned long long)(mono_us() - t0));
 	}
 out:
+	shmem_parent_close(par);
 	if (base != MAP_FAILED)
 		munmap(base, (size_t)sb.st_size);
-	close(fd);
+	if (fd != o->fd)
+		close(fd);
 	return err;
 }
 
-/* ipcns-shm-<ns>.img: an entry per SysV segment, its pages in pagemap-shmem-<id>.img. */
+#define SYSV_CHUNK (1ul << 20)
+
+/*
+ * The contents of SysV segment @o after its entry: @size bytes read with
+ * pread(2) (an open of map_files has shmem's file operations; a hole reads as
+ * zeros and allocates nothing), then zeros up to a multiple of 4 bytes.
+ */
+static int write_sysv_data(struct img *img, const struct shmem_obj *o, uint64_t size)
+{
+	uint8_t *buf = malloc(SYSV_CHUNK);
+	static const uint8_t pad[4];
+	int fd = o->fd >= 0 ? o->fd : open_obj(o), err = 0;
+
+	if (!buf)
+		err = -ENOMEM;
+	else if (fd < 0)
+		err = fd;
+	for (uint64_t at = 0; !err && at < size;) {
+		size_t n = size - at > SYSV_CHUNK ? SYSV_CHUNK : (size_t)(size - at), done = 0;
+
+		err = pread_full(fd, buf, n, at, &done);
+		if (err || done != n) {
+			err = err ? err : -EIO;
+			pr_errno(err, "SysV segment %u: read %zu of %zu bytes at offset %llu",
+				 o->shmid, done, n, (unsigned long long)at);
+			break;
+		}
+		err = img_write_raw(img, buf, n);
+		at += n;
+	}
+	if (!err && (size & 3))
+		err = img_write_raw(img, pad, 4 - (size & 3));
+	if (fd >= 0 && fd != o->fd)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+/*
+ * ipcns-shm-<ns>.img: an entry per SysV segment, each followed by its contents
+ * (in_pagemaps false). CRIU 4.x writes the contents to pagemap-shmem-<id>.img
+ * instead (in_pagemaps true), but every crit up to CRIU's current sources
+ * reads ipc_shm_entry as always followed by inline contents and so takes the
+ * next entry for data; CRIU's restore reads both layouts. Inline, both read
+ * what ferry writes (docs/images.md).
+ */
 static int write_sysv(const struct shmem_dump *s, int dirfd)
 {
 	const struct img_type *t = img_type_by_name("IPCNS_SHM");
@@ -331,8 +428,10 @@ static int write_sysv(const struct shmem_dump *s, int dirfd)
 		e.desc = &d;
 		e.size = o->ds.shm_segsz;
 		e.has_in_pagemaps = 1;
-		e.in_pagemaps = 1;
+		e.in_pagemaps = 0;
 		err = img_write_entry(img, &e.base);
+		if (!err)
+			err = write_sysv_data(img, o, e.size);
 		if (!err)
 			pr_info("SysV segment %u: key %#x, %llu bytes, mode %#o, owner %u:%u, %lu "
 				"attached",
@@ -347,15 +446,16 @@ static int write_sysv(const struct shmem_dump *s, int dirfd)
 	return err;
 }
 
-int shmem_dump_write(struct shmem_dump *s, int dirfd, uint32_t first_pages_id,
-		     const struct page_writer_opts *o, struct shmem_dump_stats *st)
+int shmem_dump_write(struct shmem_dump *s, int dirfd, int parent_fd, uint32_t first_pages_id,
+		     const struct page_writer_opts *o, unsigned flags, struct shmem_dump_stats *st)
 {
-	int err = write_sysv(s, dirfd);
+	int err = flags & SHMEM_DUMP_NO_SYSV ? 0 : write_sysv(s, dirfd);
 
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; i < s->n && !err; i++) {
-		err = write_one(&s->v[i], dirfd, first_pages_id + (uint32_t)i, o,
-				&st->pages_written);
+		if (s->v[i].sysv) /* in ipcns-shm */
+			continue;
+		err = write_one(&s->v[i], dirfd, parent_fd, first_pages_id + (uint32_t)i, o, st);
 		if (!err)
 			st->objects++;
 	}

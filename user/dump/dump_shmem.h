@@ -27,6 +27,7 @@ struct shmem_dump;
 struct shmem_dump_stats {
 	uint64_t objects;	/* shmem objects written */
 	uint64_t pages_written; /* their pages, all objects */
+	uint64_t pages_parent;	/* ... recorded PE_PARENT: equal to the parent's copy */
 };
 
 /* shmem_dump_init - an empty table in *@out. Returns 0 or -ENOMEM. */
@@ -45,9 +46,9 @@ int shmem_dump_add_vma(struct shmem_dump *s, pid_t pid, uint64_t start, uint64_t
 /*
  * shmem_dump_add_sysv - the same for a VMA of @pid attaching a SysV shm
  * segment (path /SYSV<key>, @ino = its IPC id, @pgoff its offset): the
- * segment is read with IPC_STAT and written once, its pages in
- * pagemap-shmem-<id>.img and its key, owner, mode and size in
- * ipcns-shm-<IPC namespace inode>.img (CRIU's ipc_shm_entry, in_pagemaps).
+ * segment is read with IPC_STAT and written once, its key, owner, mode,
+ * size and contents in ipcns-shm-<IPC namespace inode>.img (CRIU's
+ * ipc_shm_entry, in_pagemaps false: the contents inline, which crit reads).
  * Returns 0, -ENOTSUP (another IPC namespace than ferry's, or a VMA that is
  * not the whole segment: logged), -ESTALE (the segment is gone), -ENOMEM.
  */
@@ -73,14 +74,27 @@ int shmem_dump_add_path(struct shmem_dump *s, const char *path, uint64_t dev, ui
 			uint32_t shmid);
 
 /*
- * shmem_dump_write - write the pages of every object noted, the tree still
- * frozen, into @dirfd: pages files get ids @first_pages_id, +1, ... Returns 0
- * or -errno (logged with the object, the pid and range it was read through,
+ * shmem_dump_open_all - open every object noted so far (the tree still
+ * frozen), so that a write after the tree runs again (pre-dump) reads the
+ * objects the VMAs showed even if they are unmapped by then. Returns 0 or
+ * -errno (logged with the object).
+ */
+int shmem_dump_open_all(struct shmem_dump *s);
+
+/* shmem_dump_write flags: no ipcns-shm image (a pre-dump: the pages alone). */
+#define SHMEM_DUMP_NO_SYSV (1u << 0)
+
+/*
+ * shmem_dump_write - write the pages of every object noted into @dirfd:
+ * pages files get ids @first_pages_id, +1, ... With a parent image set
+ * (@parent_fd >= 0) each page the parent holds is compared with the object
+ * and recorded PE_PARENT when equal (dump_shmem_parent.h). Returns 0 or
+ * -errno (logged with the object, the pid and range it was read through,
  * and the file); the images written so far are left for the caller's
  * cleanup of a failed dump.
  */
-int shmem_dump_write(struct shmem_dump *s, int dirfd, uint32_t first_pages_id,
-		     const struct page_writer_opts *o, struct shmem_dump_stats *st);
+int shmem_dump_write(struct shmem_dump *s, int dirfd, int parent_fd, uint32_t first_pages_id,
+		     const struct page_writer_opts *o, unsigned flags, struct shmem_dump_stats *st);
 
 /* shmem_dump_free - free the table; NULL is accepted. */
 void shmem_dump_free(struct shmem_dump *s);

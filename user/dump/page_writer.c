@@ -259,8 +259,8 @@ static int pw_open(struct page_writer **out, int dirfd, pid_t pid, const char *p
 	set_pages_path(pw);
 
 	if (pb_geometry(opts, &nr_bufs, &buf_size) ||
-	    (opts &&
-	     (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE)))) {
+	    (opts && (opts->flags & ~(PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC | PAGE_WRITER_LIVE |
+				      PAGE_WRITER_NO_PIN)))) {
 		pr_err("pid %d: bad options for %s: %u x %zu bytes, flags 0x%x", pid,
 		       pw->pages_path, nr_bufs, buf_size, opts ? opts->flags : 0);
 		err = -EINVAL;

@@ -69,6 +69,15 @@ struct page_writer_opts {
  * tracker sees that its VMA changed.
  */
 #define PAGE_WRITER_LIVE (1u << 2)
+/*
+ * PAGE_WRITER_NO_PIN: read the target through /proc/PID/mem, never with
+ * process_vm_readv(): its page pins (FOLL_PIN) make the kernel unshare every
+ * anonymous page the target still shares copy-on-write with a parent or a
+ * child, so a tree that goes on after the dump would have its shared memory
+ * doubled. /proc/PID/mem takes references, not pins: the sharing stays (its
+ * reads are ~1.5x slower: set for processes that share, dump_pw_for()).
+ */
+#define PAGE_WRITER_NO_PIN (1u << 3)
 
 #define PAGE_WRITER_NR_BUFS 16u
 #define PAGE_WRITER_BUF_SIZE (1u << 20)

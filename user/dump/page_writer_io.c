@@ -281,7 +281,8 @@ static int pw_open_mem(struct page_writer *pw)
 
 /*
  * Copy len bytes at addr of the target to dst: process_vm_readv, and pread of
- * /proc/PID/mem from the first address it cannot read (PROT_NONE, ...).
+ * /proc/PID/mem from the first address it cannot read (PROT_NONE, ...); only
+ * the latter with PAGE_WRITER_NO_PIN.
  */
 int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t len)
 {
@@ -290,6 +291,12 @@ int pw_read(struct page_writer *pw, uint8_t *dst, uint64_t addr, size_t len)
 	int use_mem = 0, err = 0;
 	ssize_t n;
 
+	if (pw->flags & PAGE_WRITER_NO_PIN) {
+		use_mem = 1;
+		err = pw_open_mem(pw);
+		if (err)
+			goto out;
+	}
 	while (done < len) {
 		if (!use_mem) {
 			struct iovec local = { .iov_base = dst + done, .iov_len = len - done };

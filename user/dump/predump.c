@@ -19,6 +19,7 @@
 #include "dump_core.h"
 #include "dump_mm.h"
 #include "dump_priv.h"
+#include "dump_shmem.h"
 #include "log.h"
 #include "pstree.h"
 #include "tracker.h"
@@ -43,7 +44,8 @@ static int fail_point(const char *name)
  */
 static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int parent_fd,
 			  struct tracker_opts *track, struct tracker **trk,
-			  struct dump_mm_plan *plans, struct dump_result *res)
+			  struct dump_mm_plan *plans, struct shmem_dump *shm,
+			  struct dump_result *res)
 {
 	int err = 0;
 
@@ -88,11 +90,14 @@ static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int
 		if (!err)
 			err = fail_point("predump-frozen");
 		if (!err)
-			err = dump_mm_plan_proc(pid, use ? &inc : NULL, &plans[i]);
+			err = dump_mm_plan_proc(pid, use ? &inc : NULL, shm, &plans[i]);
 		tracker_round_free(&round);
 		free(prun);
 		fault_point("predump-frozen");
 	}
+	/* Read after the release: held open now, whatever the tree unmaps meanwhile. */
+	if (!err)
+		err = shmem_dump_open_all(shm);
 	return err;
 }
 
@@ -105,6 +110,8 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	struct page_buffers *bufs = NULL;
 	struct tracker **trk = NULL;
 	struct dump_preload pl = { 0 };
+	struct shmem_dump *shm = NULL;
+	struct shmem_dump_stats ss = { 0 };
 	char staging[64];
 	struct pstree t;
 	sigset_t old;
@@ -117,6 +124,9 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 		return err;
 	dump_hold_signals(&old);
 
+	err = shmem_dump_init(&shm);
+	if (err)
+		goto out_sig;
 	dump_preload_start(&pl);
 	/*
 	 * Used once the tree runs again, but made now: no other work then (see
@@ -138,7 +148,7 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	trk = calloc(t.nr, sizeof(*trk));
 	plans = calloc(t.nr, sizeof(*plans));
 	dump_preload_join(&pl);
-	err = trk && plans ? predump_frozen(o, &t, parent_fd, &root_track, trk, plans, res)
+	err = trk && plans ? predump_frozen(o, &t, parent_fd, &root_track, trk, plans, shm, res)
 			   : -ENOMEM;
 	if (root_track.loaded) {
 		dirty_bpf_close(root_track.loaded);
@@ -159,13 +169,15 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	for (size_t i = 0; i < t.nr && !err; i++) {
 		struct page_writer_stats st = { 0 };
 		uint64_t t0 = mono_us();
+		/* The tree goes on: its copy-on-write sharing must outlive the reads. */
+		struct page_writer_opts pwp = dump_pw_for(&pw, t.procs[i].pid);
 
 		err = dump_interrupted();
 		if (!err)
 			err = fail_point("predump-write");
 		if (!err)
 			err = dump_mm_write_plan(t.procs[i].pid, &plans[i], (uint32_t)(i + 1), sfd,
-						 &pw, &st);
+						 &pwp, &st);
 		res->memdump_us += mono_us() - t0;
 		res->memwrite_us += st.write_ns / 1000;
 		res->pages_scanned += plans[i].pages_scanned;
@@ -173,6 +185,24 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 		res->pages_parent += st.pages_parent;
 		res->pages_vanished += st.pages_vanished;
 		fault_point("predump-write");
+	}
+	/*
+	 * Shared memory, compared with the chain's copy (dump_shmem_parent.h): the pages
+	 * that differ are written; read while the tree runs, like the private pages.
+	 */
+	if (!err) {
+		uint64_t t0 = mono_us();
+
+		err = shmem_dump_write(shm, sfd, parent_fd, (uint32_t)(t.nr + 1), &pw,
+				       SHMEM_DUMP_NO_SYSV, &ss);
+		res->memdump_us += mono_us() - t0;
+		res->pages_written += ss.pages_written;
+		res->pages_parent += ss.pages_parent;
+		if (!err && ss.objects)
+			pr_info("shared memory: %llu object(s), %llu pages written, %llu unchanged",
+				(unsigned long long)ss.objects,
+				(unsigned long long)ss.pages_written,
+				(unsigned long long)ss.pages_parent);
 	}
 	if (!err)
 		err = dump_link_parent(o, sfd);
@@ -211,6 +241,7 @@ out_free:
 	free(trk);
 	pstree_free(&t);
 out_sig:
+	shmem_dump_free(shm);
 	if (root_track.loaded)
 		dirty_bpf_close(root_track.loaded);
 	dump_preload_join(&pl);
