@@ -183,7 +183,7 @@ $(TESTBIN): $(TEST_OBJS) $(LIBFERRY)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(LIBFERRY) $(LDLIBS) -lcriterion
 
 # Workloads are plain programs: no libferry, static-free, built for ptrace tests.
-$(BUILD)/workloads/%: selftests/workloads/%.c selftests/pattern.h
+$(BUILD)/workloads/%: selftests/workloads/%.c selftests/pattern.h selftests/stream_pattern.h
 	$(call msg,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -D_GNU_SOURCE -std=gnu11 $(WARN) -Iselftests -O1 -g -o $@ $< -lpthread -lm

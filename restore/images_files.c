@@ -209,6 +209,8 @@ int rimg_load_files(struct rimg *r)
 			err = rimg_check_unix_file(img, at, f);
 		if (!err && f->type == FD_TYPES__INETSK)
 			err = rimg_check_inet_file(img, at, f);
+		if (!err && f->type == FD_TYPES__INETSK)
+			err = rimg_check_tcp_stream(r, f);
 		if (!err && f->type == FD_TYPES__NETLINKSK)
 			err = rimg_check_netlink_file(img, at, f);
 		if (!err && f->type == FD_TYPES__PIDFD)

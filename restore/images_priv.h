@@ -130,6 +130,13 @@ int rimg_resolve_parents(struct rimg *r, struct rimg_proc *p);
 int rimg_check_inet_file(const struct img *img, size_t at, const FileEntry *f);
 
 /*
+ * rimg_check_tcp_stream - for the inet socket @f, if it is an established
+ * TCP connection: its tcp-stream-INO.img exists and holds together
+ * (restore/images_tcp.c). Returns 0 or -EINVAL (logged with file and offset).
+ */
+int rimg_check_tcp_stream(const struct rimg *r, const FileEntry *f);
+
+/*
  * rimg_check_netlink_file - check the netlink_sk_entry of file entry @f at
  * offset @at of @img (protocol, state, groups). Returns 0 or -EINVAL (logged
  * with file and offset).

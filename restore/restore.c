@@ -27,6 +27,7 @@
 #include "cgroup.h"
 #include "cow.h"
 #include "files.h"
+#include "files_tcp.h"
 #include "ghost.h"
 #include "images.h"
 #include "lazy.h"
@@ -143,6 +144,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	/* Shared memory first, whole: memfd fds and every process's VMAs open it. */
 	if (!err)
 		err = rshmem_create(r);
+	/* Established TCP connections are made by rfiles_open, in repair mode. */
+	if (!err)
+		rfiles_tcp_setup(o->dir, o->tcp_established);
 	if (!err)
 		err = rfiles_open(&f, r, o);
 	if (err)
@@ -241,6 +245,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	/* Last: a process dumped stopped stops again as soon as it is let go. */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = tasks[i].ip->zombie ? 0 : rattrs_stop(&tasks[i]);
+	/* The connections talk again, and the dump's network locks go, as the tree resumes. */
+	if (!err)
+		err = rfiles_tcp_resume();
 	if (err)
 		goto out;
 	detach_all(tasks, r->nr_procs);
@@ -271,6 +278,9 @@ out:
 		lazy_abort(&lazy);
 	if (err && made)
 		rshell_kill_all(r, 1);
+	/* After the kill: the sockets close in repair mode, the locks stay for another try. */
+	if (err)
+		rfiles_tcp_drop();
 	if (made || was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	rfiles_close(&f);

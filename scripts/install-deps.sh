@@ -11,7 +11,7 @@ PKGS=(
 	criu python3-protobuf
 	libclang-rt-14-dev
 	asn1c libtasn1-bin openssl
-	iproute2 sqlite3 tmux less vim nodejs
+	iproute2 nftables sqlite3 tmux less vim nodejs
 	python3 redis-server nginx postgresql memcached
 	qemu-system-x86 cpio
 )

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -428,4 +429,18 @@ void t_dirtyrate_vs_log(const char *json, const char *log, unsigned long long pa
 		     "output: %s", out);
 	free(out);
 	free(err);
+}
+
+void t_serial(const char *name)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/run/ferry-tests-%s.lock", name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return; /* not root: the tests that need this skip anyway */
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	/* fd stays open: the lock goes with this test's process. */
 }

@@ -79,6 +79,14 @@ void t_kill_wait(pid_t pid);
 void t_dirtyrate_vs_log(const char *json, const char *log, unsigned long long pages,
 			unsigned long long base, unsigned long long *wrote, unsigned long long *buf,
 			unsigned long long *all, int *nr_iv, int *equal);
+/*
+ * t_serial - run the rest of this test alone among the tests that call it
+ * with the same @name: an exclusive flock on /run/ferry-tests-NAME.lock,
+ * held until the test's process exits. For tests that share host-wide state
+ * (the network lock's nftables tables, which every --tcp-established dump and
+ * restore sweeps).
+ */
+void t_serial(const char *name);
 /* t_crit - path of CRIU's crit decoder, or NULL if it is not installed. */
 const char *t_crit(void);
 

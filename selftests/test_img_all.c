@@ -499,7 +499,7 @@ Test(img_types, file_names_and_restore, .timeout = 30)
 		"PAGEMAP",     "PAGES",	     "FDINFO",	    "FILES",	 "PIPES_DATA",
 		"FS",	       "TTY_INFO",   "FILE_LOCKS",  "CGROUP",	 "SHMEM_PAGEMAP",
 		"REMAP_FPATH", "GHOST_FILE", "MEMFD_INODE", "SK_QUEUES", "IPCNS_SHM",
-		"FIFO_DATA",   "TTY_DATA",   "BPFMAP_DATA"
+		"FIFO_DATA",   "TTY_DATA",   "BPFMAP_DATA", "TCP_STREAM"
 	};
 	const struct img_type *t;
 	char name[128];

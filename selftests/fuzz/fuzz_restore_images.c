@@ -86,6 +86,7 @@ enum {
 	K_FIFO_DATA,   /* named FIFOs' bytes */
 	K_TTY_DATA,    /* the bytes queued in ptys whose master the tree holds */
 	K_BPFMAP_DATA, /* the elements of BPF maps */
+	K_TCP_STREAM,  /* an established connection's state and queues (files.img isk) */
 	NR_KINDS,
 };
 
@@ -113,6 +114,7 @@ static const char *const names[NR_KINDS] = {
 	[K_FIFO_DATA] = "fifo-data.img",
 	[K_TTY_DATA] = "tty-data.img",
 	[K_BPFMAP_DATA] = "bpfmap-data.img",
+	[K_TCP_STREAM] = "tcp-stream-%x.img",
 };
 
 static char dir[64];

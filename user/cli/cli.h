@@ -27,6 +27,7 @@ struct cli_opts {
 	int progress;		 /* --progress 1, --no-progress 0; -1: when stderr is a tty */
 	int shell_job;		 /* -j / --shell-job */
 	int file_locks;		 /* --file-locks */
+	int tcp_established;	 /* --tcp-established (dump, restore, check) */
 	int detached;		 /* -d / --restore-detached */
 	const char *pidfile;	 /* --pidfile */
 	const char *prev_dir;	 /* --prev-images-dir */
@@ -96,6 +97,7 @@ void cli_track_opts(const struct cli_opts *o, struct tracker_opts *to);
 
 /* Each subcommand file defines one of these. */
 extern const struct cli_cmd cmd_check, cmd_decode, cmd_dirtyrate, cmd_dump, cmd_lazy_pages,
-	cmd_migrate, cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track;
+	cmd_migrate, cmd_page_server, cmd_pre_dump, cmd_restore, cmd_show_log, cmd_track,
+	cmd_netlock;
 
 #endif

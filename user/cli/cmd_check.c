@@ -6,6 +6,7 @@
 #define LOG_PREFIX ""
 #include "check.h"
 #include "cli.h"
+#include "dump_tcp.h"
 #include "dump_check.h"
 #include "log.h"
 #include "pstree.h"
@@ -90,6 +91,8 @@ static int check_tree(struct cli_opts *o)
 	err = pstree_freeze_flags(&t, o->pid, PSTREE_ZOMBIES);
 	if (err)
 		return -1;
+	/* Established TCP connections pass with --tcp-established (nothing is written). */
+	dump_tcp_setup(o->tcp_established, -1);
 	err = dump_check_tree(&t, &fo, &bad);
 	nr = t.nr;
 	pstree_release(&t);
@@ -142,7 +145,7 @@ const struct cli_cmd cmd_check = {
 	.summary = "probe the kernel features ferry needs",
 	.usage =
 		"Usage: ferry check [--json [--pretty]] [-v[N]] [--log-file FILE]\n"
-		"       ferry check -t PID [--shell-job] [--file-locks] [--json]\n"
+		"       ferry check -t PID [--shell-job] [--file-locks] [--tcp-established] [--json]\n"
 		"\n"
 		"With -t PID: a dry run of `ferry dump -t PID`. The tree is frozen for a\n"
 		"moment, every object a dump would refuse (fds such as sockets or event fds,\n"

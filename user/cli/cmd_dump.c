@@ -26,6 +26,7 @@ static int run(struct cli_opts *o)
 	d.progress = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
 	d.shell_job = o->shell_job;
 	d.file_locks = o->file_locks;
+	d.tcp_established = o->tcp_established;
 	d.prev_dir = o->prev_dir;
 	cli_track_opts(o, &d.track);
 	err = dump_tree(&d, &r);
@@ -66,8 +67,8 @@ const struct cli_cmd cmd_dump = {
 	.summary = "checkpoint a process tree into CRIU-format images",
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
-		"                  [--frozen-copy] [--shell-job] [--file-locks] [-v[N]]\n"
-		"                  [--log-file F] [--progress | --no-progress]\n\n"
+		"                  [--frozen-copy] [--shell-job] [--file-locks] [--tcp-established]\n"
+		"                  [-v[N]] [--log-file F] [--progress | --no-progress]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -97,6 +98,11 @@ const struct cli_cmd cmd_dump = {
 		"                        tree holds (filelocks.img), to take them again at\n"
 		"                        restore (refused without this option: every lock is\n"
 		"                        named with its pid, fd, file, kind, type and range)\n"
+		"  --tcp-established     dump established TCP connections (TCP_REPAIR, CRIU's\n"
+		"                        tcp-stream-INO.img); each is locked first by an\n"
+		"                        nftables table (no ACK, no RST reaches the peer),\n"
+		"                        kept until the restore when the tree is killed\n"
+		"                        (ferry netlock; refused without this option)\n"
 		"  -v[N]                 -v3 prints the dump statistics (also in stats-dump)\n\n"
 		"Dumped: processes and threads with their ids, session and process group;\n"
 		"registers, FPU/AVX state, TLS, signal masks, pending signals, sigactions,\n"

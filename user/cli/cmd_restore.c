@@ -40,6 +40,7 @@ static int run(struct cli_opts *o)
 	ro.detached = o->detached;
 	ro.shell_job = o->shell_job;
 	ro.file_locks = o->file_locks;
+	ro.tcp_established = o->tcp_established;
 	ro.pidfile = o->pidfile;
 	ro.lazy = o->lazy_pages;
 	ro.page_server = o->page_server;
@@ -121,7 +122,8 @@ const struct cli_cmd cmd_restore = {
 	.run = run,
 	.summary = "bring a dumped process tree back from its images",
 	.usage =
-		"Usage: ferry restore -D DIR [-d] [--shell-job] [--file-locks] [--pidfile FILE]\n"
+		"Usage: ferry restore -D DIR [-d] [--shell-job] [--file-locks] [--tcp-established]\n"
+		"                     [--pidfile FILE]\n"
 		"                     [-v[N]] [--inherit-fd fd[N]:KEY]...\n"
 		"                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
 		"                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
@@ -141,6 +143,10 @@ const struct cli_cmd cmd_restore = {
 		"                            process that held it, before the tree runs; a\n"
 		"                            lock someone holds now fails the restore, named.\n"
 		"                            A dump with locks is refused without this option\n"
+		"  --tcp-established         make the dumped TCP connections again (in repair\n"
+		"                            mode, out of it and unlocked as the tree resumes;\n"
+		"                            a failed restore keeps the locks). A dump with\n"
+		"                            connections is refused without this option\n"
 		"  --pidfile FILE            write the root's pid to FILE\n"
 		"  --inherit-fd fd[N]:KEY    the file of the dump with key KEY is not opened\n"
 		"                            again: its fds get ferry's fd N (repeatable). KEY\n"

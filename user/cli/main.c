@@ -13,7 +13,7 @@
 static const struct cli_cmd *const commands[] = {
 	&cmd_check,	 &cmd_decode,	&cmd_dirtyrate,	  &cmd_dump,
 	&cmd_lazy_pages, &cmd_migrate,	&cmd_page_server, &cmd_pre_dump,
-	&cmd_restore,	 &cmd_show_log, &cmd_track,
+	&cmd_restore,	 &cmd_show_log, &cmd_track,	  &cmd_netlock,
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -53,6 +53,7 @@ enum {
 	OPT_BPF_RINGBUF,
 	OPT_INHERIT_FD,
 	OPT_FILE_LOCKS,
+	OPT_TCP_ESTABLISHED,
 	OPT_TYPES,
 	OPT_ORPHAN_TIMEOUT,
 	OPT_ATTACH,
@@ -85,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
+	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "restore-detached", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
@@ -270,6 +272,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_FILE_LOCKS:
 			o->file_locks = 1;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			o->tcp_established = 1;
 			break;
 		case 'd':
 			o->detached = 1;

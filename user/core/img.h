@@ -131,6 +131,7 @@ extern const struct img_type *const IMG_SECCOMP;
 extern const struct img_type *const IMG_TIMENS;
 extern const struct img_type *const IMG_FILE_LOCKS;
 extern const struct img_type *const IMG_CGROUP;
+extern const struct img_type *const IMG_TCP_STREAM;
 
 struct img;
 

@@ -376,7 +376,7 @@ const struct img_type img_types[T_NR + 1] = {
 	       "an open file that was unlinked, with its contents", NULL,
 	       .head_desc = &ghost_file_entry__descriptor, .extra = IMG_EXTRA_GHOST),
 	COMMON(TCP_STREAM, "tcp-stream-%x.img", IMG_SINGLE, tcp_stream_entry__descriptor,
-	       REFUSED, "a TCP connection's sequence numbers, options and queued data", NO_SOCK,
+	       USED, "a TCP connection's sequence numbers, options and queued data", NULL,
 	       .extra = IMG_EXTRA_FIELD, .payload_field = "inq_len",
 	       .payload_field2 = "outq_len"),
 	COMMON(EVENTFD_FILE, "eventfd.img", IMG_ARRAY, eventfd_file_entry__descriptor, REFUSED,
@@ -555,6 +555,7 @@ const struct img_type *const IMG_SIGACT = &img_types[T_SIGACT];
 const struct img_type *const IMG_RLIMIT = &img_types[T_RLIMIT];
 const struct img_type *const IMG_FILE_LOCKS = &img_types[T_FILE_LOCKS];
 const struct img_type *const IMG_CGROUP = &img_types[T_CGROUP];
+const struct img_type *const IMG_TCP_STREAM = &img_types[T_TCP_STREAM];
 const struct img_type *const IMG_SECCOMP = &img_types[T_SECCOMP];
 const struct img_type *const IMG_TIMENS = &img_types[T_TIMENS];
 

@@ -21,6 +21,8 @@
 #define LOG_PREFIX "dump: "
 #include "dump.h"
 #include "dump_attrs.h"
+#include "dump_tcp.h"
+#include "netlock.h"
 #include "dump_check.h"
 #include "dump_core.h"
 #include "dump_files.h"
@@ -380,6 +382,8 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	 */
 	if (o->leave_running)
 		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
+	/* Established TCP connections: refused, or dumped into sfd (dump_tcp.h). */
+	dump_tcp_setup(o->tcp_established, sfd);
 	err = files_dump_init(&files, &fo);
 	if (err)
 		return err;
@@ -392,6 +396,9 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 	err = dump_check_tree(t, &fo, NULL);
 	if (!err)
 		err = files_dump_tree(files, t);
+	/* Every established connection the preflight saw, locked at once before any is read. */
+	if (!err)
+		err = dump_tcp_lock_all();
 	if (err)
 		goto out;
 	fault_point("frozen");
@@ -585,6 +592,9 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	if (o->leave_running)
 		prev_sync = img_sync_on_commit(0);
 
+	/* Locks a ferry killed during its dump left behind (docs/tcp.md). */
+	if (o->tcp_established)
+		netlock_clean_stale();
 	dump_preload_start(&pl);
 	err = dump_bufs_create(o, &bufs);
 	if (err)
@@ -620,6 +630,9 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 		/* The tree goes on: the bytes taken out of its ptys go back before it runs. */
 		files_dump_free(files);
 		files = NULL;
+		/* ... and its connections are unlocked. */
+		if (dump_tcp_resume())
+			pr_err("the tree's TCP connections could not all be released (see above): ferry netlock clean");
 
 		pw.bufs = bufs;
 		pw.flags |= PAGE_WRITER_BUFFERED | PAGE_WRITER_NOSYNC;
@@ -628,6 +641,9 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 	if (err)
 		goto out_release;
 	if (o->leave_running) {
+		/* Its connections are unlocked before it goes on (a background copy: already). */
+		if (!bg && dump_tcp_resume())
+			pr_err("the tree's TCP connections could not all be released (see above): ferry netlock clean");
 		/* Its memory is copied (into the page cache): it can go on while the disk syncs. */
 		if (!bg) {
 			/* Before it runs again: the bytes taken out of its ptys go back. */
@@ -656,12 +672,18 @@ static int dump_tree_once(const struct dump_opts *o_in, struct dump_result *res,
 		goto out_release;
 	if (!o->leave_running) {
 		files_dump_keep_taken(files);
+		dump_tcp_silence();
 		pstree_kill(&t);
 		pr_info("killed the tree of pid %d", o->pid);
+		/* Its sockets closed in repair mode: the peers wait, locked out, for the restore.
+		 */
+		if (dump_tcp_keep())
+			pr_err("the dumped TCP connections stay locked by this ferry's tables; the next dump, restore or ferry netlock clean keeps them");
 	}
 	goto out_free;
 
 out_release:
+	dump_tcp_abort();
 	/* Before it runs again: the bytes taken out of its ptys go back. */
 	files_dump_free(files);
 	files = NULL;

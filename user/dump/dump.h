@@ -43,6 +43,8 @@ struct dump_opts {
 	int progress;	/* draw a progress line on stderr (progress.h) */
 	int shell_job;	/* the tree's terminal is the caller's: dump it as a TTY */
 	int file_locks; /* dump the file locks the tree holds (else: refused) */
+	/* Dump established TCP connections (else: refused); docs/tcp.md. */
+	int tcp_established;
 	/*
 	 * The previous images directory of a pre-dump chain, relative to @dir
 	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.

@@ -22,6 +22,7 @@
 #include "dump_files.h"
 #include "dump_files_priv.h"
 #include "dump_inet_sk.h"
+#include "dump_tcp.h"
 
 #include "fdinfo.pb-c.h"
 #include "sk-inet.pb-c.h"
@@ -236,10 +237,9 @@ static int read_opts(int lfd, struct isk_dump *s)
 /*
  * The --tcp-established hook (see dump_inet_sk.h): socket @s (fd @fd of
  * @pid, @link) is an established TCP connection. Called twice: by the
- * preflight (files_inet_classify, @dumping 0: only say whether it can be
- * dumped) and by files_inet_add (@dumping 1: the tree is frozen, this is
- * where the socket goes into repair mode and its tcp-stream image is
- * written). Today: refused, named, both times.
+ * preflight (files_inet_classify, @dumping 0) and by files_inet_add
+ * (@dumping 1), which then hands the socket to dump_tcp_conn() (the lock,
+ * repair mode, tcp-stream-INO.img). Refused, named, without the option.
  */
 static int isk_established(pid_t pid, int fd, const char *link, const struct isk_dump *s,
 			   int dumping)
@@ -247,7 +247,10 @@ static int isk_established(pid_t pid, int fd, const char *link, const struct isk
 	char l[64], r[64];
 
 	(void)dumping;
-	pr_err("pid %d fd %d: %s (%s, TCP) %s -> %s is an established connection: needs --tcp-established, which ferry does not have yet",
+	if (dump_tcp_allowed())
+		return dump_tcp_check(pid, fd, s->ino, s->family, s->src, s->src_port, s->dst,
+				      s->dst_port);
+	pr_err("pid %d fd %d: %s (%s, TCP) %s -> %s is an established connection: needs --tcp-established",
 	       pid, fd, link, s->family == AF_INET6 ? "AF_INET6" : "AF_INET",
 	       addr_str(s, 0, l, sizeof(l)), addr_str(s, 1, r, sizeof(r)));
 	return -ENOTSUP;
@@ -338,6 +341,7 @@ int files_inet_classify(pid_t pid, struct probe *p)
 		ret = -ENOTSUP;
 		goto out;
 	}
+	s.ino = (uint32_t)p->st.st_ino;
 	s.family = (uint32_t)fam;
 	s.type = (uint32_t)type;
 	s.proto = (uint32_t)proto;
@@ -376,6 +380,12 @@ int files_inet_add(struct files_dump *d, pid_t pid, const struct probe *p, int l
 	/* Judged again: the state may have moved since files_dump_check. */
 	if (!ret)
 		ret = judge(pid, p->fd, p->link, s, 1);
+	/* Locked, put in repair mode and written to tcp-stream-INO.img (dump_tcp.h). */
+	if (!ret && s->proto == IPPROTO_TCP && s->state == TCP_ESTABLISHED) {
+		struct tcp_repair_state st;
+
+		ret = dump_tcp_conn(pid, p->fd, lfd, s->ino, &st);
+	}
 	if (ret)
 		goto err;
 	if (s->proto == IPPROTO_UDP) {
