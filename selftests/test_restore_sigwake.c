@@ -81,10 +81,13 @@ static pid_t send_when_back(pid_t pid, int after_detach)
 	_exit(kill(pid, SIGUSR1) ? 1 : 0);
 }
 
-/* Each round: dump, restore, one SIGUSR1 (see send_when_back); pause() returns EINTR. */
-static void woken_each_round(int after_detach, int rounds)
+/*
+ * Each round: dump, restore, one SIGUSR1 (see send_when_back); pause() returns
+ * EINTR. @threads: "0", or that many other threads that block the signal.
+ */
+static void woken_each_round(int after_detach, int rounds, const char *threads)
 {
-	const char *argv[] = { "sigwake", "pause", NULL };
+	const char *argv[] = { "sigwake", "pause", threads, NULL };
 	char needle[128];
 	struct rst_rw w;
 	int status;
@@ -105,24 +108,34 @@ static void woken_each_round(int after_detach, int rounds)
 
 Test(sigwake, pause_woken_by_a_signal_right_after_restore)
 {
-	woken_each_round(1, 10);
+	woken_each_round(1, 10, "0");
 }
 
 Test(sigwake, pause_woken_by_a_signal_right_after_lazy_restore)
 {
 	rst_lazy_mode = 1;
-	woken_each_round(1, 4);
+	woken_each_round(1, 4, "0");
+}
+
+/*
+ * With 32 other threads (restore_remote/crowd_of_vmas_threads_and_fds waits
+ * so, with 64): the main thread must not be preempted by their wake-ups
+ * between the kernel's restart of its pause() and its return to it.
+ */
+Test(sigwake, pause_of_a_threaded_process_woken_right_after_restore)
+{
+	woken_each_round(1, 8, "32");
 }
 
 Test(sigwake, pause_woken_by_a_signal_sent_during_restore)
 {
-	woken_each_round(0, 4);
+	woken_each_round(0, 4, "0");
 }
 
 Test(sigwake, pause_woken_by_a_signal_sent_during_lazy_restore)
 {
 	rst_lazy_mode = 1;
-	woken_each_round(0, 2);
+	woken_each_round(0, 2, "0");
 }
 
 /*

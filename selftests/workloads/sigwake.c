@@ -4,6 +4,8 @@
  * also right after a restore (test_restore_sigwake.c):
  *   sigwake pause   blocks in pause()
  *   sigwake read    blocks in read() of a pipe nobody writes to
+ *   sigwake pause T also starts T threads that block SIGUSR1 and SIGUSR2 and
+ *                   pause() (a restore lets the main thread go among them)
  * SIGUSR1 has a handler without SA_RESTART, SIGUSR2 one with SA_RESTART that
  * prints "sigwake: usr2 N". Prints "sigwake: pid P ready", then each time the
  * call returns: "sigwake: woke N ret R errno E usr1 A usr2 B" (N counts the
@@ -12,8 +14,10 @@
  * returns -1/EINTR after SIGUSR1 and is restarted after SIGUSR2.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +41,30 @@ static void on_usr2(int sig)
 		_exit(3);
 }
 
+static void *idle(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+/* T threads blocking the two signals, so that they are the main thread's. */
+static int start_threads(int nr)
+{
+	sigset_t both, old;
+	pthread_t th;
+	int err = 0;
+
+	sigemptyset(&both);
+	sigaddset(&both, SIGUSR1);
+	sigaddset(&both, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &both, &old);
+	for (int i = 0; !err && i < nr; i++)
+		err = pthread_create(&th, NULL, idle, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "pause";
@@ -50,7 +78,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sigwake pause|read\n");
 		return 2;
 	}
-	if (pipe(p) || sigaction(SIGUSR1, &a1, NULL) || sigaction(SIGUSR2, &a2, NULL)) {
+	if (pipe(p) || sigaction(SIGUSR1, &a1, NULL) || sigaction(SIGUSR2, &a2, NULL) ||
+	    start_threads(argc > 2 ? atoi(argv[2]) : 0)) {
 		perror("sigwake: setup");
 		return 1;
 	}
