@@ -95,10 +95,16 @@ static int seize_all(struct rtask *tasks, size_t n)
 	return 0;
 }
 
+/*
+ * The leader of each process last: a thread let go while the others are
+ * still being woken is more likely to be preempted between the kernel's
+ * restart of its syscall and its return to it, where a signal is handled
+ * without interrupting the call (restart.h).
+ */
 static void detach_all(struct rtask *tasks, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < tasks[i].nr_seized; k++)
+		for (size_t k = tasks[i].nr_seized; k-- > 0;)
 			if (ptrace(PTRACE_DETACH, tasks[i].ip->threads[k].tid, NULL, NULL))
 				pr_warn("pid %d: cannot detach thread %d (%s)", tasks[i].pid,
 					tasks[i].ip->threads[k].tid, strerror(errno));

@@ -459,6 +459,7 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcg
 	size_t ready = 0;
 	int rp[2], err = 0, lfd;
 	pid_t root, self = getpid();
+	sigset_t all, old;
 
 	if (pipe2(rp, O_CLOEXEC))
 		return -errno;
@@ -479,10 +480,18 @@ int rshell_create(const struct rimg *r, const struct rfiles *f, const struct rcg
 		return err;
 	}
 	c.report_fd = lfd;
+	/*
+	 * The root is born blocking every signal: one sent to its pid as soon as
+	 * it exists (the dumped process's peers know it) stays pending until the
+	 * restored process can take it, instead of killing the shell.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	root = clone_with_pid(r->procs[0].pid, 0);
 	if (root == 0)
 		shell_main(&c, 0, self);
 	err = root < 0 ? -errno : 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(lfd);
 	if (err) {
 		pr_errno(err, "cannot create the root, pid %d%s", r->procs[0].pid,

@@ -28,6 +28,7 @@
 #include "core_abi.h"
 #include "files.h"
 #include "log.h"
+#include "restart.h"
 #include "rsys.h"
 #include "state.h"
 #include "timers.h"
@@ -480,8 +481,7 @@ static void regs_from_image(const UserX86RegsEntry *g, struct user_regs_struct *
 	r->rbp = g->bp, r->rbx = g->bx, r->r11 = g->r11, r->r10 = g->r10;
 	r->r9 = g->r9, r->r8 = g->r8, r->rax = g->ax, r->rcx = g->cx;
 	r->rdx = g->dx, r->rsi = g->si, r->rdi = g->di;
-	r->orig_rax =
-		(unsigned long long)-1; /* the dump already turned restarts into re-executions */
+	r->orig_rax = g->orig_ax; /* rrestart_regs() keeps it for an interrupted syscall */
 	r->rip = g->ip, r->cs = g->cs, r->eflags = g->flags, r->rsp = g->sp;
 	r->ss = g->ss, r->fs_base = g->fs_base, r->gs_base = g->gs_base;
 	r->ds = g->ds, r->es = g->es, r->fs = g->fs, r->gs = g->gs;
@@ -496,6 +496,7 @@ static int set_thread_regs(pid_t pid, const struct rimg_thread *th)
 	struct iovec iov;
 	uint64_t mask = tc->has_blk_sigset ? tc->blk_sigset : 0;
 	size_t xlen;
+	long nr;
 	int err;
 
 	if (ti->fpregs) {
@@ -536,6 +537,13 @@ static int set_thread_regs(pid_t pid, const struct rimg_thread *th)
 		}
 	}
 	regs_from_image(ti->gpregs, &regs);
+	err = rrestart_regs(pid, th->tid, &regs, &nr);
+	if (err)
+		return err;
+	if (nr >= 0)
+		pr_debug(
+			"pid %d thread %d: interrupted in syscall %ld, -ERESTART %ld to the kernel",
+			pid, th->tid, nr, rrestart_code(nr));
 	if (ptrace(PTRACE_SETREGS, th->tid, NULL, &regs)) {
 		err = -errno;
 		pr_errno(err, "pid %d thread %d: cannot set registers", pid, th->tid);
