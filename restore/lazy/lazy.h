@@ -78,9 +78,11 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 
 /*
  * lazy_register - hand the lazy memory of process @t (seized, VMAs mapped)
- * to the daemon, and wait until it has it. Returns 0 or -errno.
+ * to the daemon, and wait until it has it: its private anonymous VMAs and
+ * every VMA mapping a shared memory object of @r that rshmem_plan_lazy()
+ * chose. Returns 0 or -errno.
  */
-int lazy_register(struct lazy_daemon *d, struct rtask *t);
+int lazy_register(struct lazy_daemon *d, struct rtask *t, const struct rimg *r);
 
 /* lazy_go - the tree runs. Closes the control socket. Returns 0 or -errno. */
 int lazy_go(struct lazy_daemon *d);

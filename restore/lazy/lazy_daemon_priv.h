@@ -46,6 +46,7 @@ struct lzd_mm {
 	int done;
 	int memfd; /* /proc/PID/mem while the pages that are not lazy are written */
 	uint64_t faults, fault_pages, bg_pages, ws_pages, zero_pages, eager_pages;
+	uint64_t shmem_elsewhere; /* shared memory pages filled through another mapping */
 };
 
 /* A fault, a background piece, the working set, a page that is not lazy. */
