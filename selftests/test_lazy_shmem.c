@@ -8,12 +8,16 @@
  * writes is read by the other, the objects are one inode in both processes,
  * and the daemon's log says how many shared memory pages were still missing
  * when the tree resumed. FERRY_LAZY_SHMEM=eager forces the eager fallback.
+ * With the daemon SIGKILLed, the holder keeps the shared memory's
+ * registrations too: the processes wait, and `ferry lazy-pages --attach`
+ * fills the objects.
  *
  * The test process is a child subreaper: a tree restored with -d is
  * reparented to it when ferry exits, so it can be reaped here.
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -194,5 +199,99 @@ Test(lazy_shmem, eager_fallback_when_forced)
 				       "object(s) restored eagerly (FERRY_LAZY_SHMEM=eager)"),
 		  "%s", text);
 	free(text);
+	t_tree_stop(&t);
+}
+
+/* Our child (the subreaper's) of comm @comm, or 0. */
+static pid_t our_child(const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (d && !found && (e = readdir(d))) {
+		char path[64], buf[64] = "";
+		pid_t p = (pid_t)atoi(e->d_name);
+		FILE *f;
+
+		if (p <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", p);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && !strncmp(buf, comm, strlen(comm)) &&
+		    buf[strlen(comm)] == '\n' && t_proc_field(p, "PPid") == getpid())
+			found = p;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The exit status of our child @p (128 + signal), or -1 after @ms. */
+static int wait_exit(pid_t p, int ms)
+{
+	int status = -1;
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(p, &status, WNOHANG) == p)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * The daemon SIGKILLed before any shared memory page is in: both processes
+ * wait on their first page (the holder keeps their userfaultfds, shared
+ * memory registrations included), then an attached daemon fills the objects.
+ */
+Test(lazy_shmem, daemon_killed_then_attach_fills_shared_memory)
+{
+	struct t_tree t;
+	char log[700], att_log[700], cmd[2048], *text;
+	pid_t d = 0, h, a;
+	int rc;
+
+	need_missing_shmem();
+	start(&t);
+	t_tree_dump(&t, t.img, NULL);
+	snprintf(log, sizeof(log), "%s/restore.log", t.dir);
+	snprintf(att_log, sizeof(att_log), "%s/attach.log", t.dir);
+	snprintf(cmd, sizeof(cmd), "--lazy-pages --prefetch-delay 600000 -v3 --log-file %s", log);
+	t_tree_restore(&t, t.img, cmd);
+	for (int i = 0; i < 500 && !d; i++, usleep(10000))
+		d = our_child("ferry-lazy");
+	cr_assert_gt(d, 0, "no lazy-pages daemon");
+	cr_assert_eq(kill(d, SIGKILL), 0);
+	cr_assert_eq(wait_exit(d, 5000), 128 + SIGKILL);
+	rc = t_count_lines(t.out, "verify");
+	kill(t.pid, SIGUSR1);
+	usleep(500000);
+	cr_assert_eq(t_count_lines(t.out, "verify"), rc, "pid %d read shared memory with no daemon",
+		     t.pid);
+	cr_assert_eq(t_proc_state(t.pid), 'S');
+	snprintf(cmd, sizeof(cmd), "exec %s lazy-pages --attach %d -D %s -v3 --log-file %s",
+		 t_ferry_bin(), t.pid, t.img, att_log);
+	a = fork();
+	cr_assert_geq(a, 0);
+	if (!a) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	t_expect_verdict(t.out, t.pid, 0, "lazyshm: verify ok", "verify BAD", 60000);
+	rc = wait_exit(a, 60000);
+	text = t_read_file(att_log, NULL);
+	cr_assert_eq(rc, 0, "lazy-pages --attach exited %d:\n%s", rc, text ? text : "");
+	cr_assert(text && strstr(text, "lazy-pages: done") &&
+			  strstr(text, "2 shared memory object(s) served lazily"),
+		  "%s", text ? text : "");
+	cr_log_info("lazy_shmem: attached: %s", strstr(text, "lazy-pages: done"));
+	free(text);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "lazyshm: verify ok", "verify BAD", VERDICT_MS);
+	while ((h = our_child("ferry-lazyh")) > 0)
+		t_kill_wait(h);
 	t_tree_stop(&t);
 }
