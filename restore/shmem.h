@@ -16,8 +16,9 @@
  * kernel gives MAP_SHARED|MAP_ANONYMOUS, so /proc/PID/maps says "/dev/zero
  * (deleted)" again after restore), then unmapped. A restored process opens
  * it through /proc/<ferry>/fd/<fd> and maps it at the VMA's address and
- * offset. Memory is always written eagerly, also under --lazy-pages: the
- * lazy-pages daemon serves private anonymous memory only.
+ * offset. Its memory is written then, but under --lazy-pages the objects
+ * rshmem_plan_lazy() picks stay empty and the lazy-pages daemon fills them
+ * (docs/lazy.md, "Shared memory").
  *
  * A SysV segment (ipcns-shm-<ns>.img, VMA_AREA_SYSVIPC VMAs, shmid = its
  * IPC id) is made with shmget(2) in the host's IPC namespace: the dumped

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Lazy (post-copy) restore: the restored processes start before their
- * private anonymous memory is in place; a lazy-pages daemon fills each page
+ * private anonymous memory (and the shared memory rshmem_plan_lazy() picks)
+ * is in place; a lazy-pages daemon fills each page
  * on first touch (userfaultfd MISSING faults) and pushes the rest in the
  * background, from the images or from a page server (page_source.h).
  *
