@@ -204,6 +204,13 @@ static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 	if (!err && s->sysv_data)
 		err = fill_inline(r, s);
 
+	if (!err && !s->lazy && s->nr_runs > s->nr_parent_runs && s->pages_fd < 0) {
+		pr_err("shmid %u: pages-%u.img is not in %s: shared memory that is written "
+		       "before resume (SysV, a memfd held as an fd or write-sealed) needs its "
+		       "pages file here, also with --page-server",
+		       s->shmid, s->pages_id, r->dir);
+		err = -ENOENT;
+	}
 	/* A lazy object stays empty: the lazy-pages daemon fills it (rshmem_plan_lazy). */
 	for (size_t i = 0; i < s->nr_runs && !err && !s->lazy; i++) {
 		const struct rimg_page_run *run = &s->runs[i];

@@ -295,3 +295,42 @@ Test(lazy_shmem, daemon_killed_then_attach_fills_shared_memory)
 		t_kill_wait(h);
 	t_tree_stop(&t);
 }
+
+/*
+ * From a page server: the restore's directory has no pages file at all, so
+ * every shared memory page comes from the server (PS_SHMEM_ADDR requests).
+ */
+Test(lazy_shmem, shared_memory_from_a_page_server)
+{
+	struct t_tree t;
+	char dir[700], out[700], slog[700], hp[64], args[1600], *line;
+	pid_t srv;
+	long missing;
+
+	need_missing_shmem();
+	start(&t);
+	t_tree_dump(&t, t.img, NULL);
+	snprintf(dir, sizeof(dir), "%s/nopages", t.dir);
+	cr_assert_eq(t_run(NULL, NULL, "mkdir %s && cp %s/* %s/ && rm %s/pages-*.img", dir, t.img,
+			   dir, dir),
+		     0);
+	snprintf(out, sizeof(out), "%s/ps.out", t.dir);
+	snprintf(slog, sizeof(slog), "%s/ps.log", t.dir);
+	srv = t_page_server(NULL, t.img, "127.0.0.1", NULL, out, slog, hp, sizeof(hp));
+	cr_assert_gt(srv, 0);
+	snprintf(slog, sizeof(slog), "%s/restore.log", t.dir);
+	snprintf(args, sizeof(args), "--lazy-pages --page-server %s -v3 --log-file %s", hp, slog);
+	t_tree_restore(&t, dir, args);
+	line = t_wait_line(slog, "the tree runs:", 10000);
+	cr_assert_not_null(line, "no 'the tree runs' line in %s", slog);
+	missing = num_before(line, "of them of shared memory mappings");
+	free(line);
+	cr_assert_gt(missing, 2 * 16000, "shared memory was not left to the daemon: %ld", missing);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "lazyshm: verify ok", "verify BAD", VERDICT_MS);
+	line = t_wait_line(slog, "lazy-pages: done", 30000);
+	cr_assert_not_null(line, "the lazy-pages daemon did not finish");
+	cr_log_info("lazy_shmem: from a page server: %s", line);
+	free(line);
+	t_kill_wait(srv);
+	t_tree_stop(&t);
+}

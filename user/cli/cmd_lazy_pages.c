@@ -35,8 +35,7 @@ static int run(struct cli_opts *o)
 	lo.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	lo.prefetch_delay_ms = o->prefetch_delay_ms;
 	/* The shared memory the dead daemon served: the same choice restore made. */
-	if (!o->page_server)
-		rshmem_plan_lazy(r);
+	rshmem_plan_lazy(r);
 	err = lazy_attach((pid_t)o->attach, r, &lo);
 	rimg_free(r);
 	if (err > 0) {
