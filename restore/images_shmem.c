@@ -419,7 +419,8 @@ static int open_pages(struct rimg *r, struct rimg_shmem *s, uint64_t need)
 	s->pages_fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (s->pages_fd < 0) {
 		err = -errno;
-		if (err == -ENOENT && !need)
+		/* A page server holds it (--page-server): rshmem_create() says if needed. */
+		if (err == -ENOENT && (!need || (r->flags & RIMG_PAGES_OPTIONAL)))
 			return 0;
 		pr_errno(err, "shmid %u: cannot open %s/%s", s->shmid, r->dir, name);
 		return err == -ELOOP ? -EINVAL : err;

@@ -147,6 +147,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	/* Deleted files exist again while fds are opened and VMAs mapped by their path. */
 	if (!err)
 		err = rghost_create(r);
+	/* Lazy shared memory: from the pages files or the page server, as the rest. */
+	if (!err && o->lazy)
+		rshmem_plan_lazy(r);
 	/* Shared memory first, whole: memfd fds and every process's VMAs open it. */
 	if (!err)
 		err = rshmem_create(r);
@@ -206,9 +209,6 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 			goto out;
 	}
 	err = seize_all(tasks, r->nr_procs);
-	if (!err && o->lazy && r->nr_shmem)
-		pr_info("lazy restore: %zu shared memory object(s) restored eagerly: the lazy-pages daemon serves private memory only",
-			r->nr_shmem);
 	for (size_t i = 0; !err && i < r->nr_procs; i++) {
 		if (tasks[i].ip->zombie)
 			continue;
@@ -217,7 +217,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (!err)
 			err = rmm_restore(&tasks[i], r);
 		if (!err && o->lazy)
-			err = lazy_register(&lazy, &tasks[i]);
+			err = lazy_register(&lazy, &tasks[i], r);
 		if (!err)
 			err = rattrs_restore(&tasks[i]);
 		if (!err)

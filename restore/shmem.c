@@ -11,8 +11,10 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #define LOG_PREFIX "shmem: "
 #include "log.h"
@@ -20,6 +22,7 @@
 #include "shmem.h"
 #include "shmem_sysv_left.h"
 #include "util.h"
+#include "vma_status.h"
 
 /* A memfd of the dumped name, size, owner and mode; no seal yet (rshmem_seal). */
 static int make_memfd(struct rimg_shmem *s)
@@ -201,7 +204,15 @@ static int create_one(const struct rimg *r, struct rimg_shmem *s, uint8_t *buf)
 	if (!err && s->sysv_data)
 		err = fill_inline(r, s);
 
-	for (size_t i = 0; i < s->nr_runs && !err; i++) {
+	if (!err && !s->lazy && s->nr_runs > s->nr_parent_runs && s->pages_fd < 0) {
+		pr_err("shmid %u: pages-%u.img is not in %s: shared memory that is written "
+		       "before resume (SysV, a memfd held as an fd or write-sealed) needs its "
+		       "pages file here, also with --page-server",
+		       s->shmid, s->pages_id, r->dir);
+		err = -ENOENT;
+	}
+	/* A lazy object stays empty: the lazy-pages daemon fills it (rshmem_plan_lazy). */
+	for (size_t i = 0; i < s->nr_runs && !err && !s->lazy; i++) {
 		const struct rimg_page_run *run = &s->runs[i];
 		uint64_t len = run->nr_pages * RT_PAGE;
 
@@ -254,6 +265,79 @@ int rshmem_create(struct rimg *r)
 	}
 	free(buf);
 	return err;
+}
+
+static const struct rimg_shmem *memfd_of(const struct rimg *r, uint64_t file_id);
+
+/* Whether the kernel offers missing faults on shmem (a userfaultfd of ferry's own). */
+static int kernel_has_missing_shmem(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK), ok = 0;
+
+	if (fd < 0) {
+		pr_debug("userfaultfd(2): %s", strerror(errno));
+		return 0;
+	}
+	if (!ioctl(fd, UFFDIO_API, &api))
+		ok = !!(api.features & UFFD_FEATURE_MISSING_SHMEM);
+	close(fd);
+	return ok;
+}
+
+/* Whether an fd of the tree holds memfd @s. */
+static int memfd_held(const struct rimg *r, const struct rimg_shmem *s)
+{
+	for (size_t i = 0; i < r->nr_procs; i++)
+		for (size_t j = 0; j < r->procs[i].nr_fds; j++) {
+			const FileEntry *fe = rimg_file(r, r->procs[i].fds[j]->id);
+
+			if (fe && fe->memfd && fe->memfd->inode_id == s->memfd->inode_id)
+				return 1;
+		}
+	return 0;
+}
+
+size_t rshmem_plan_lazy(struct rimg *r)
+{
+	const char *env = getenv("FERRY_LAZY_SHMEM");
+	int forced = env && !strcmp(env, "eager"), can = !forced && kernel_has_missing_shmem();
+	size_t nr = 0;
+
+	for (size_t i = 0; i < r->nr_shmem; i++) {
+		struct rimg_shmem *s = &r->shmem[i];
+
+		s->lazy =
+			can && !s->sysv && s->nr_runs && s->size <= RSHMEM_MAX &&
+			(!s->memfd || (!(s->memfd->seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) &&
+				       !memfd_held(r, s)));
+		nr += !!s->lazy;
+	}
+	if (r->nr_shmem)
+		pr_info("lazy restore: %zu shared memory object(s) served lazily, %zu "
+			"shared memory object(s) restored eagerly (%s)",
+			nr, r->nr_shmem - nr,
+			forced ? "FERRY_LAZY_SHMEM=eager"
+			: !can ? "the kernel has no UFFD_FEATURE_MISSING_SHMEM"
+			       : "SysV, write-sealed or open as an fd");
+	return nr;
+}
+
+const struct rimg_shmem *rshmem_of_vma(const struct rimg *r, const VmaEntry *v, size_t *idx)
+{
+	const struct rimg_shmem *s = NULL;
+
+	if (v->status & VMA_AREA_SYSVIPC)
+		return NULL;
+	if (v->status & VMA_AREA_MEMFD)
+		s = memfd_of(r, v->shmid);
+	else if (v->status & VMA_ANON_SHARED)
+		for (size_t i = 0; i < r->nr_shmem && !s; i++)
+			if (r->shmem[i].shmid == v->shmid && !r->shmem[i].sysv)
+				s = &r->shmem[i];
+	if (s)
+		*idx = (size_t)(s - r->shmem);
+	return s;
 }
 
 void rshmem_close(struct rimg *r)

@@ -16,8 +16,9 @@
  * kernel gives MAP_SHARED|MAP_ANONYMOUS, so /proc/PID/maps says "/dev/zero
  * (deleted)" again after restore), then unmapped. A restored process opens
  * it through /proc/<ferry>/fd/<fd> and maps it at the VMA's address and
- * offset. Memory is always written eagerly, also under --lazy-pages: the
- * lazy-pages daemon serves private anonymous memory only.
+ * offset. Its memory is written then, but under --lazy-pages the objects
+ * rshmem_plan_lazy() picks stay empty and the lazy-pages daemon fills them
+ * (docs/lazy.md, "Shared memory").
  *
  * A SysV segment (ipcns-shm-<ns>.img, VMA_AREA_SYSVIPC VMAs, shmid = its
  * IPC id) is made with shmget(2) in the host's IPC namespace: the dumped
@@ -63,6 +64,13 @@ struct rimg_shmem {
 	const struct IpcShmEntry *sysv; /* a SysV segment (ipcns-shm-<ns>.img), else NULL */
 	const uint8_t *sysv_data; /* ... its contents inline in ipcns-shm, else NULL (pagemap) */
 	int sysv_id;		  /* ... made again by rshmem_create() with this id, else -1 */
+	/*
+	 * rshmem_plan_lazy() chose it for the lazy-pages daemon: rshmem_create()
+	 * makes it empty, every VMA of the tree mapping it is registered for
+	 * missing faults, and the daemon fills it (index of it in rimg.shmem:
+	 * PS_SHMEM_ADDR in page_source.h).
+	 */
+	int lazy;
 };
 
 /*
@@ -86,6 +94,24 @@ void rimg_free_shmem(struct rimg *r);
  * far stay for rshmem_close().
  */
 int rshmem_create(struct rimg *r);
+
+/*
+ * rshmem_plan_lazy - for a lazy restore, choose the objects the lazy-pages
+ * daemon fills (rimg_shmem.lazy): shared anonymous memory and memfds that no
+ * fd of the tree holds and that have no write seal, when the kernel offers
+ * UFFD_FEATURE_MISSING_SHMEM. SysV segments, write-sealed memfds and memfds
+ * held as fds are written eagerly: read(2)/write(2) through an fd do not
+ * fault, so they would see holes where pages are still to come.
+ * The environment variable FERRY_LAZY_SHMEM=eager makes every object eager
+ * (the fallback, for tests). Logs which ran. Returns the number of lazy objects.
+ */
+size_t rshmem_plan_lazy(struct rimg *r);
+
+/*
+ * rshmem_of_vma - the object VMA @v maps (VMA_ANON_SHARED or
+ * VMA_AREA_MEMFD; not a SysV one), its index in r->shmem in *@idx, or NULL.
+ */
+const struct rimg_shmem *rshmem_of_vma(const struct rimg *r, const VmaEntry *v, size_t *idx);
 
 /* rshmem_close - close ferry's fds of the objects. */
 void rshmem_close(struct rimg *r);

@@ -41,6 +41,7 @@
 #include "pagemap_flags.h"
 #include "rsys.h"
 #include "rtask.h"
+#include "shmem.h"
 #include "uffd.h"
 
 /* How long restore waits for the daemon to take a process (it fills the working set first). */
@@ -156,32 +157,46 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 	return err;
 }
 
-/* The lazy VMAs of @t that have dumped pages, as ranges; *n of them. */
-static int lazy_ranges(const struct rtask *t, uint64_t (**out)[2], size_t *n)
+/*
+ * The lazy VMAs of @t that have dumped pages, as ranges; *n of them, and
+ * *@shmem of them map a shared memory object the daemon fills (shmem.h).
+ */
+static int lazy_ranges(const struct rtask *t, const struct rimg *r, uint64_t (**out)[2], size_t *n,
+		       size_t *shmem)
 {
 	const MmEntry *mm = t->ip->mm;
 	const struct rimg_pagemap *pm = t->ip->pm;
 	uint64_t(*v)[2];
-	size_t k = 0, nv = 0;
+	size_t k = 0, nv = 0, nr_runs = pm ? pm->nr_runs : 0;
 
 	*out = NULL;
 	*n = 0;
-	if (!pm || !pm->nr_runs)
-		return 0;
+	*shmem = 0;
 	v = calloc(mm->n_vmas ? mm->n_vmas : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *vma = mm->vmas[i];
+		const struct rimg_shmem *s;
+		size_t obj;
 
+		/* Every mapping of a lazy object: a page missing in it faults in each. */
+		s = rshmem_of_vma(r, vma, &obj);
+		if (s && s->lazy) {
+			v[nv][0] = vma->start;
+			v[nv][1] = vma->end;
+			nv++;
+			(*shmem)++;
+			continue;
+		}
 		/* Filled before the fork, shared with a parent or a child (cow.h). */
 		if (!lazy_vma(vma) || rcow_slot(t->ip, vma))
 			continue;
 		/* Runs are sorted: skip those that end below the VMA. */
-		while (k < pm->nr_runs &&
+		while (k < nr_runs &&
 		       pm->runs[k].vaddr + pm->runs[k].nr_pages * RT_PAGE <= vma->start)
 			k++;
-		for (size_t j = k; j < pm->nr_runs && pm->runs[j].vaddr < vma->end; j++)
+		for (size_t j = k; j < nr_runs && pm->runs[j].vaddr < vma->end; j++)
 			if (pm->runs[j].flags & (PE_PRESENT | PE_PARENT)) {
 				v[nv][0] = vma->start;
 				v[nv][1] = vma->end;
@@ -221,11 +236,11 @@ static int take_uffd(struct rtask *t)
 	return fd;
 }
 
-int lazy_register(struct lazy_daemon *d, struct rtask *t)
+int lazy_register(struct lazy_daemon *d, struct rtask *t, const struct rimg *r)
 {
-	const uint64_t want = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
-			      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
-			      UFFD_FEATURE_THREAD_ID;
+	uint64_t want = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+			UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+			UFFD_FEATURE_THREAD_ID;
 	const uint64_t need_ioctls =
 		(1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) | (1ull << _UFFDIO_WAKE);
 	struct lazy_ctl msg = { .type = LAZY_REG, .pid = t->pid };
@@ -234,12 +249,14 @@ int lazy_register(struct lazy_daemon *d, struct rtask *t)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
 	uint64_t(*ranges)[2] = NULL, got = 0, ioctls = 0;
-	size_t nr = 0;
+	size_t nr = 0, nr_shmem = 0;
 	int fd = -1, pidfd = -1, err;
 
-	err = lazy_ranges(t, &ranges, &nr);
+	err = lazy_ranges(t, r, &ranges, &nr, &nr_shmem);
 	if (err)
 		goto out;
+	if (nr_shmem)
+		want |= UFFD_FEATURE_MISSING_SHMEM;
 	if (!nr)
 		goto hand_over; /* only pages that are not lazy */
 	fd = take_uffd(t);
@@ -291,7 +308,9 @@ hand_over:
 	}
 	err = recv_status(d, "taking over its memory");
 	if (!err)
-		pr_debug("pid %d: %zu VMA(s) handed to the lazy-pages daemon", t->pid, nr);
+		pr_debug(
+			"pid %d: %zu VMA(s) handed to the lazy-pages daemon (%zu of shared memory)",
+			t->pid, nr, nr_shmem);
 out:
 	if (pidfd >= 0)
 		close(pidfd);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Lazy (post-copy) restore: the restored processes start before their
- * private anonymous memory is in place; a lazy-pages daemon fills each page
+ * private anonymous memory (and the shared memory rshmem_plan_lazy() picks)
+ * is in place; a lazy-pages daemon fills each page
  * on first touch (userfaultfd MISSING faults) and pushes the rest in the
  * background, from the images or from a page server (page_source.h).
  *
@@ -89,9 +90,11 @@ int lazy_start(struct lazy_daemon *d, const struct rimg *r, const struct lazy_op
 
 /*
  * lazy_register - hand the lazy memory of process @t (seized, VMAs mapped)
- * to the daemon, and wait until it has it. Returns 0 or -errno.
+ * to the daemon, and wait until it has it: its private anonymous VMAs and
+ * every VMA mapping a shared memory object of @r that rshmem_plan_lazy()
+ * chose. Returns 0 or -errno.
  */
-int lazy_register(struct lazy_daemon *d, struct rtask *t);
+int lazy_register(struct lazy_daemon *d, struct rtask *t, const struct rimg *r);
 
 /* lazy_go - the tree runs. Closes the control socket. Returns 0 or -errno. */
 int lazy_go(struct lazy_daemon *d);

@@ -144,6 +144,9 @@ static int apply(struct lzd *d, const struct lazy_hmsg *m, int fds[2])
 		if (m->ev.event == UFFD_EVENT_REMAP)
 			return lz_move(&d->mms[m->mm]->idx, m->ev.arg.remap.from,
 				       m->ev.arg.remap.to, m->ev.arg.remap.len);
+		if (m->ev.event == UFFD_EVENT_REMOVE)
+			return lz_remove_private(&d->mms[m->mm]->idx, m->ev.arg.remove.start,
+						 m->ev.arg.remove.end);
 		return lz_remove(&d->mms[m->mm]->idx, m->ev.arg.remove.start, m->ev.arg.remove.end,
 				 NULL);
 	case LH_RELEASE:

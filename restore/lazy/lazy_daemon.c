@@ -43,7 +43,9 @@
 #include "lazy_ws.h"
 #include "log.h"
 #include "page_source.h"
+#include "pagemap_flags.h"
 #include "proc_parse.h"
+#include "shmem.h"
 #include "util.h"
 
 /* ---- address spaces ----------------------------------------------------------- */
@@ -182,9 +184,46 @@ static int index_piece(void *arg, uint64_t addr, uint64_t nr)
 	return lz_add(arg, addr, nr, addr);
 }
 
+/*
+ * The dumped pages of the lazy shared memory objects @p maps, at their
+ * addresses in each of its VMAs, with the object and offset as their source
+ * (PS_SHMEM_ADDR): a page filled through one mapping leaves every index
+ * (lzd_shmem_filled).
+ */
+static int index_shmem(const struct rimg *r, struct lz_index *x, const struct rimg_proc *p)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < p->mm->n_vmas && !err; i++) {
+		const VmaEntry *v = p->mm->vmas[i];
+		uint64_t off0 = v->pgoff, off1 = v->pgoff + (v->end - v->start);
+		const struct rimg_shmem *s;
+		size_t obj;
+
+		s = rshmem_of_vma(r, v, &obj);
+		if (!s || !s->lazy)
+			continue;
+		for (size_t k = 0; k < s->nr_runs && !err; k++) {
+			const struct rimg_page_run *run = &s->runs[k];
+			uint64_t a = run->vaddr > off0 ? run->vaddr : off0;
+			uint64_t b = run->vaddr + run->nr_pages * P;
+
+			if (b > off1)
+				b = off1;
+			if (a >= b || !(run->flags & (PE_PRESENT | PE_PARENT)))
+				continue;
+			err = lz_add(x, v->start + (a - off0), (b - a) / P, PS_SHMEM_ADDR(obj, a));
+		}
+	}
+	return err;
+}
+
 int lzd_index_proc(struct lzd *d, size_t m, const struct rimg_proc *p)
 {
 	int err = lzd_walk_pieces(p, 1, index_piece, &d->mms[m]->idx);
+
+	if (!err)
+		err = index_shmem(d->r, &d->mms[m]->idx, p);
 
 	d->pages_total += d->mms[m]->idx.pages;
 	return err;
@@ -250,10 +289,21 @@ static int on_ctl(struct lzd *d)
 	if (n != sizeof(msg)) {
 		st = -EPROTO;
 	} else if (msg.type == LAZY_GO) {
+		uint64_t left = 0, shm = 0;
+
 		d->go = 1;
 		d->t_go = mono_ns();
-		pr_info("the tree runs: %llu pages to fill in %zu process(es)",
-			(unsigned long long)d->pages_total, d->nr_mms);
+		for (size_t i = 0; i < d->nr_mms; i++) {
+			const struct lz_index *x = &d->mms[i]->idx;
+
+			left += x->pages;
+			for (size_t k = 0; k < x->n; k++)
+				shm += x->v[k].src & PS_SHMEM_BIT ? x->v[k].nr : 0;
+		}
+		pr_info("the tree runs: %llu pages to fill in %zu process(es), %llu still "
+			"missing (%llu of them of shared memory mappings)",
+			(unsigned long long)d->pages_total, d->nr_mms, (unsigned long long)left,
+			(unsigned long long)shm);
 		return 0;
 	} else if (msg.type != LAZY_REG || fds[0] < 0 || (msg.has_uffd && fds[1] < 0)) {
 		st = -EPROTO;
@@ -321,7 +371,7 @@ static long peak_rss_kib(void)
 
 static void summary(struct lzd *d)
 {
-	uint64_t faults = 0, fp = 0, bg = 0, ws = 0, zero = 0, eager = 0;
+	uint64_t faults = 0, fp = 0, bg = 0, ws = 0, zero = 0, eager = 0, shm = 0;
 	uint32_t p50 = 0, p99 = 0;
 	long hwm;
 
@@ -332,6 +382,7 @@ static void summary(struct lzd *d)
 		ws += d->mms[i]->ws_pages;
 		zero += d->mms[i]->zero_pages;
 		eager += d->mms[i]->eager_pages;
+		shm += d->mms[i]->shmem_elsewhere;
 	}
 	hwm = peak_rss_kib();
 	if (d->nr_lat) {
@@ -342,13 +393,14 @@ static void summary(struct lzd *d)
 	pr_msg("lazy-pages: %s: %llu of %llu pages filled in %llu ms after resume: %llu fault(s) "
 	       "(%llu pages), %llu pages in the background, %llu from the working set, %llu "
 	       "zero pages (and %llu pages written before resume that are not lazy); fault "
-	       "service p50 %u us, p99 %u us; peak RSS %ld KiB",
-	       d->failed ? "failed" : "done", (unsigned long long)(fp + bg + ws),
+	       "service p50 %u us, p99 %u us; peak RSS %ld KiB; %llu pages of shared memory "
+	       "filled through another process's mapping",
+	       d->failed ? "failed" : "done", (unsigned long long)(fp + bg + ws + shm),
 	       (unsigned long long)d->pages_total,
 	       (unsigned long long)(d->go ? (mono_ns() - d->t_go) / 1000000 : 0),
 	       (unsigned long long)faults, (unsigned long long)fp, (unsigned long long)bg,
 	       (unsigned long long)ws, (unsigned long long)zero, (unsigned long long)eager, p50,
-	       p99, hwm);
+	       p99, hwm, (unsigned long long)shm);
 }
 
 /* An address space is let go when nothing is missing and nothing is on the way. */

@@ -56,6 +56,7 @@ struct lzd_mm {
 	struct lzd_piece *prio;
 	size_t nr_prio, prio_pos;
 	uint64_t recent_pages, prio_level0;
+	uint64_t shmem_elsewhere; /* shared memory pages filled through another mapping */
 };
 
 /* A fault, a background piece, the working set, a page that is not lazy. */

@@ -122,9 +122,29 @@ static void wake(struct lzd_mm *mm, uint64_t addr, uint64_t len)
 	ioctl(mm->uffd, UFFDIO_WAKE, &r);
 }
 
-static void filled(struct lzd_mm *mm, int kind, uint64_t addr, uint64_t n)
+/*
+ * Pages of a shared memory object from @src on (@n of them) are in its page
+ * cache now: no mapping of it misses them any more, in any address space.
+ */
+static void shmem_filled(struct lzd *d, uint64_t src, uint64_t n)
+{
+	for (size_t i = 0; i < d->nr_mms; i++) {
+		struct lzd_mm *o = d->mms[i];
+		uint64_t got = 0;
+
+		if (o->done || !o->idx.pages)
+			continue;
+		lz_remove_src(&o->idx, src, n, &got);
+		o->shmem_elsewhere += got;
+	}
+}
+
+static void filled(struct lzd *d, struct lzd_mm *mm, int kind, uint64_t addr, uint64_t src,
+		   uint64_t n)
 {
 	lz_remove(&mm->idx, addr, addr + n * P, NULL);
+	if (src & PS_SHMEM_BIT)
+		shmem_filled(d, src, n);
 	if (kind == K_FAULT)
 		mm->fault_pages += n;
 	else if (kind == K_BG)
@@ -184,7 +204,7 @@ static void install(struct lzd *d, struct lzd_req *q)
 			continue;
 		}
 		if (!ioctl(mm->uffd, UFFDIO_COPY, &c)) {
-			filled(mm, q->kind, a, k);
+			filled(d, mm, q->kind, a, s, k);
 			off += (uint32_t)k;
 			lim = UINT64_MAX;
 			continue;
@@ -193,7 +213,7 @@ static void install(struct lzd *d, struct lzd_req *q)
 		case EAGAIN:
 			if (c.copy > 0) {
 				/* Stopped at a page already there: go on after it. */
-				filled(mm, q->kind, a, (uint64_t)c.copy / P);
+				filled(d, mm, q->kind, a, s, (uint64_t)c.copy / P);
 				off += (uint32_t)((uint64_t)c.copy / P);
 				continue;
 			}
@@ -207,6 +227,8 @@ static void install(struct lzd *d, struct lzd_req *q)
 			return;
 		case EEXIST:
 			lz_remove(&mm->idx, a, a + P, NULL);
+			if (s & PS_SHMEM_BIT) /* filled by another mapping or an attached daemon */
+				shmem_filled(d, s, 1);
 			wake(mm, a, P);
 			off++;
 			continue;
@@ -232,6 +254,12 @@ static void install(struct lzd *d, struct lzd_req *q)
 			off++;
 		}
 	}
+	/*
+	 * A thread may wait on a page another mapping of a shared object filled
+	 * meanwhile (it left this index unseen): wake every waiter of the piece.
+	 */
+	if (q->kind == K_FAULT && !mm->done)
+		wake(mm, q->addr, (uint64_t)q->pr.nr * P);
 	if (q->kind == K_FAULT && d->nr_lat < MAX_LAT)
 		d->lat[d->nr_lat++] = (uint32_t)((mono_ns() - q->t0) / 1000);
 }
@@ -409,6 +437,11 @@ int lzd_drain(struct lzd *d, size_t m)
 					      g->arg.remap.len);
 				break;
 			case UFFD_EVENT_REMOVE:
+				/* A shared object keeps its pages (lz_remove_private). */
+				lzd_hold_event(d, m, g);
+				err = lz_remove_private(&mm->idx, g->arg.remove.start,
+							g->arg.remove.end);
+				break;
 			case UFFD_EVENT_UNMAP:
 				lzd_hold_event(d, m, g);
 				err = lz_remove(&mm->idx, g->arg.remove.start, g->arg.remove.end,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lazy_index.h"
+#include "page_source.h"
 
 static uint64_t run_end(const struct lz_run *r)
 {
@@ -240,4 +241,54 @@ void lz_free(struct lz_index *x)
 {
 	free(x->v);
 	memset(x, 0, sizeof(*x));
+}
+
+int lz_remove_private(struct lz_index *x, uint64_t start, uint64_t end)
+{
+	uint64_t at = start;
+	int err = 0;
+
+	while (!err && at < end) {
+		const struct lz_run *r = lz_next(x, at);
+		uint64_t s, e;
+
+		if (!r || r->addr >= end)
+			break;
+		s = r->addr > at ? r->addr : at;
+		e = r->addr + r->nr * LZ_PAGE;
+		if (e > end)
+			e = end;
+		if (!(r->src & PS_SHMEM_BIT))
+			err = lz_remove(x, s, e, NULL);
+		at = e;
+	}
+	return err;
+}
+
+int lz_remove_src(struct lz_index *x, uint64_t src, uint64_t nr, uint64_t *removed)
+{
+	uint64_t end = src + nr * LZ_PAGE, total = 0;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < x->n;) {
+		const struct lz_run *r = &x->v[i];
+		uint64_t s = r->src > src ? r->src : src;
+		uint64_t e = r->src + r->nr * LZ_PAGE;
+		uint64_t got = 0;
+
+		if (e > end)
+			e = end;
+		if (s >= e) {
+			i++;
+			continue;
+		}
+		/* The runs change under the removal: look again from the same slot. */
+		err = lz_remove(x, r->addr + (s - r->src), r->addr + (e - r->src), &got);
+		total += got;
+		if (!got)
+			i++;
+	}
+	if (removed)
+		*removed = total;
+	return err;
 }

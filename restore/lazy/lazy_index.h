@@ -53,6 +53,23 @@ const struct lz_run *lz_next(const struct lz_index *x, uint64_t addr);
 int lz_remove(struct lz_index *x, uint64_t start, uint64_t end, uint64_t *removed);
 
 /*
+ * lz_remove_private - lz_remove() of the pages of [@start, @end) whose
+ * source is a process's memory, not a shared memory object's (PS_SHMEM_BIT
+ * of page_source.h): MADV_DONTNEED on a shared mapping drops only the
+ * process's page table entries, the object keeps its pages. Returns 0 or
+ * -ENOMEM.
+ */
+int lz_remove_private(struct lz_index *x, uint64_t start, uint64_t end);
+
+/*
+ * lz_remove_src - take out the pages whose sources lie in [@src, @src +
+ * @nr pages), wherever they are (a shared memory page filled through another
+ * mapping). *@removed (may be NULL) gets the number of pages taken. Returns 0
+ * or -ENOMEM.
+ */
+int lz_remove_src(struct lz_index *x, uint64_t src, uint64_t nr, uint64_t *removed);
+
+/*
  * lz_move - the pages of [@from, @from + @len) now live at @to (mremap):
  * whatever the index held at the destination is dropped first (the kernel
  * unmapped it), then the moved pages keep their sources at their new

@@ -14,6 +14,7 @@
 #include "images.h"
 #include "page_source_local.h"
 #include "pagemap_flags.h"
+#include "shmem.h"
 #include "util.h"
 
 #define LOG_PREFIX "page source: "
@@ -63,6 +64,67 @@ static const struct rimg_proc *find_proc(const struct local *l, pid_t pid)
 	return NULL;
 }
 
+/* The run of object @o holding byte offset @off, or NULL (runs are sorted). */
+static const struct rimg_page_run *shmem_run(const struct rimg_shmem *o, uint64_t off)
+{
+	size_t lo = 0, hi = o->nr_runs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct rimg_page_run *run = &o->runs[mid];
+
+		if (off < run->vaddr)
+			hi = mid;
+		else if (off >= run->vaddr + run->nr_pages * PAGE)
+			lo = mid + 1;
+		else
+			return run;
+	}
+	return NULL;
+}
+
+/* page_source_local_read() of a shared memory object's pages (PS_SHMEM_BIT). */
+static int read_shmem(const struct local *l, uint64_t addr, uint32_t nr, uint8_t *out,
+		      uint64_t *missing)
+{
+	uint64_t obj = PS_SHMEM_OBJ(addr), off = PS_SHMEM_OFF(addr);
+	const struct rimg_shmem *o;
+	uint32_t i = 0;
+
+	if (obj >= l->r->nr_shmem)
+		return -ESRCH;
+	o = &l->r->shmem[obj];
+	while (i < nr) {
+		uint64_t at = off + i * PAGE, idx, n;
+		const struct rimg_page_run *run = shmem_run(o, at);
+		int fd;
+		size_t done;
+		int err;
+
+		*missing = addr + i * PAGE;
+		if (!run || !(run->flags & (PE_PRESENT | PE_PARENT)))
+			return -ENOENT;
+		if (run->level > o->nr_levels)
+			return -EIO;
+		fd = run->level ? o->level_fds[run->level - 1] : o->pages_fd;
+		if (fd < 0)
+			return -EIO;
+		idx = (at - run->vaddr) / PAGE;
+		n = run->nr_pages - idx;
+		if (n > nr - i)
+			n = nr - i;
+		err = pread_full(fd, out + (size_t)i * PAGE, (size_t)(n * PAGE),
+				 run->file_off + idx * PAGE, &done);
+		if (err) {
+			*missing += done / PAGE * PAGE;
+			return err;
+		}
+		i += (uint32_t)n;
+	}
+	*missing = 0;
+	return 0;
+}
+
 int page_source_local_read(struct page_source *s, pid_t pid, uint64_t addr, uint32_t nr, void *buf,
 			   uint64_t *missing)
 {
@@ -76,6 +138,8 @@ int page_source_local_read(struct page_source *s, pid_t pid, uint64_t addr, uint
 	if (s->ops != &local_ops || nr < 1 || nr > PS_MAX_REQ_PAGES || addr % PAGE ||
 	    addr > UINT64_MAX - nr * PAGE + 1)
 		return -EINVAL;
+	if (addr & PS_SHMEM_BIT)
+		return read_shmem(l, addr, nr, out, missing);
 	p = find_proc(l, pid);
 	if (!p)
 		return -ESRCH;

@@ -9,6 +9,7 @@
 #include "images.h"
 #include "lazy.h"
 #include "log.h"
+#include "shmem.h"
 
 static int run(struct cli_opts *o)
 {
@@ -33,6 +34,8 @@ static int run(struct cli_opts *o)
 	lo.secret_file = o->secret_file;
 	lo.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	lo.prefetch_delay_ms = o->prefetch_delay_ms;
+	/* The shared memory the dead daemon served: the same choice restore made. */
+	rshmem_plan_lazy(r);
 	err = lazy_attach((pid_t)o->attach, r, &lo);
 	rimg_free(r);
 	if (err > 0) {

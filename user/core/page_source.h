@@ -24,6 +24,18 @@
 /* The most pages one request may ask for (1 MiB). */
 #define PS_MAX_REQ_PAGES 256u
 
+/*
+ * A page of a shared memory object (restore/shmem.h) rather than of a
+ * process: addr is PS_SHMEM_BIT | object << PS_SHMEM_SHIFT | offset, where
+ * object is the object's index in the dump (rimg.shmem[]) and offset its byte
+ * offset in the object; pid is then ignored. User addresses never have bit 63.
+ */
+#define PS_SHMEM_BIT (1ull << 63)
+#define PS_SHMEM_SHIFT 40
+#define PS_SHMEM_ADDR(obj, off) (PS_SHMEM_BIT | ((uint64_t)(obj) << PS_SHMEM_SHIFT) | (off))
+#define PS_SHMEM_OBJ(addr) (((addr) & ~PS_SHMEM_BIT) >> PS_SHMEM_SHIFT)
+#define PS_SHMEM_OFF(addr) ((addr) & ((1ull << PS_SHMEM_SHIFT) - 1))
+
 struct page_req {
 	pid_t pid;	 /* the pid in the dump */
 	uint64_t addr;	 /* dump-time address of the first page, page aligned */
