@@ -27,6 +27,7 @@ struct restore_opts {
 	int detached;		 /* -d: return once the tree runs, do not wait for it */
 	int shell_job;		 /* --shell-job: terminals become ferry's own terminal */
 	int file_locks;		 /* --file-locks: take the dumped file locks again */
+	int ext_unix_sk;	 /* --ext-unix-sk: connect unix sockets to outside peers again */
 	const char *pidfile;	 /* --pidfile: write the root's pid there */
 	int lazy;		 /* --lazy-pages: memory is filled after resume (lazy.h) */
 	const char *page_server; /* --page-server HOST:PORT: pages come from there */

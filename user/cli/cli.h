@@ -25,6 +25,7 @@ struct cli_opts {
 	int leave_running;	 /* --leave-running */
 	int shell_job;		 /* -j / --shell-job */
 	int file_locks;		 /* --file-locks */
+	int ext_unix_sk;	 /* --ext-unix-sk */
 	int detached;		 /* -d / --restore-detached */
 	const char *pidfile;	 /* --pidfile */
 	const char *prev_dir;	 /* --prev-images-dir */

@@ -48,6 +48,7 @@ enum {
 	OPT_BPF_RINGBUF,
 	OPT_INHERIT_FD,
 	OPT_FILE_LOCKS,
+	OPT_EXT_UNIX_SK,
 	OPT_TYPES,
 	OPT_ORPHAN_TIMEOUT,
 	OPT_ATTACH,
@@ -76,6 +77,7 @@ static const struct option long_opts[] = {
 	{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
+	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 	{ "restore-detached", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
@@ -249,6 +251,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_FILE_LOCKS:
 			o->file_locks = 1;
+			break;
+		case OPT_EXT_UNIX_SK:
+			o->ext_unix_sk = 1;
 			break;
 		case 'd':
 			o->detached = 1;

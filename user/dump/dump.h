@@ -36,6 +36,7 @@ struct dump_opts {
 	int leave_running; /* release the tree instead of killing it */
 	int shell_job;	   /* the tree's terminal is the caller's: dump it as a TTY */
 	int file_locks;	   /* dump the file locks the tree holds (else: refused) */
+	int ext_unix_sk;   /* unix peers outside the tree recorded as external (else: refused) */
 	/*
 	 * The previous images directory of a pre-dump chain, relative to @dir
 	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unix sockets connected outside the dumped tree (issue 19): the unixext
+ * workload (selftests/workloads/unixext.c) talks to a server this test runs
+ * in a thread: a stream listener at DIR/ext.sock (ping/pong) and a datagram
+ * socket bound at DIR/ext.dgram. `ferry dump --ext-unix-sk` keeps both peers
+ * as external entries (CRIU's USK_EXTERN, crit decodes them); a restore
+ * without --ext-unix-sk is refused naming the option; with it the workload's
+ * sockets connect to the same names again and the talk goes on (a new
+ * connection the server accepts, the round counter going on). Without
+ * --ext-unix-sk the dump is refused by name and the tree runs on.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "tree_helpers.h"
+
+#define VERDICT_MS 10000
+
+/* The server outside the tree: accepts, answers "ping N" with "pong N", counts datagrams. */
+struct ext_srv {
+	int lst, dg;
+	pthread_t th;
+	volatile int stop;
+	volatile int accepted, dgrams;
+};
+
+static void *serve(void *arg)
+{
+	struct ext_srv *s = arg;
+	int c = -1;
+
+	while (!s->stop) {
+		struct pollfd p[3] = { { s->lst, POLLIN, 0 },
+				       { s->dg, POLLIN, 0 },
+				       { c, POLLIN, 0 } };
+		char buf[128];
+		ssize_t n;
+
+		if (poll(p, c >= 0 ? 3 : 2, 100) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int nc = accept4(s->lst, NULL, NULL, SOCK_CLOEXEC);
+
+			if (nc >= 0) {
+				if (c >= 0)
+					close(c); /* the connection of the dumped tree, gone */
+				c = nc;
+				s->accepted++;
+			}
+		}
+		if ((p[1].revents & POLLIN) && recv(s->dg, buf, sizeof(buf), 0) > 0)
+			s->dgrams++;
+		if (c >= 0 && (p[2].revents & (POLLIN | POLLHUP))) {
+			n = read(c, buf, sizeof(buf));
+			if (n <= 0) {
+				close(c);
+				c = -1;
+				continue;
+			}
+			if (n > 4 && !memcmp(buf, "ping", 4)) {
+				memcpy(buf, "pong", 4);
+				if (write(c, buf, (size_t)n) != n)
+					break;
+			}
+		}
+	}
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+static void srv_start(struct ext_srv *s, const char *dir)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	memset(s, 0, sizeof(*s));
+	s->lst = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->dg = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert(s->lst >= 0 && s->dg >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ext.sock", dir);
+	cr_assert_eq(bind(s->lst, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	cr_assert_eq(listen(s->lst, 4), 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ext.dgram", dir);
+	cr_assert_eq(bind(s->dg, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	cr_assert_eq(pthread_create(&s->th, NULL, serve, s), 0);
+}
+
+static void srv_stop(struct ext_srv *s)
+{
+	s->stop = 1;
+	pthread_join(s->th, NULL);
+	close(s->lst);
+	close(s->dg);
+}
+
+static void ext_start(struct t_tree *t, struct ext_srv *s)
+{
+	char sp[700], dp[700], *line;
+	const char *argv[] = { "unixext", sp, dp, NULL };
+
+	t_tree_init(t);
+	snprintf(sp, sizeof(sp), "%s/ext.sock", t->dir);
+	snprintf(dp, sizeof(dp), "%s/ext.dgram", t->dir);
+	srv_start(s, t->dir);
+	line = t_tree_spawn(t, argv);
+	free(line);
+	t_expect_verdict(t->out, t->pid, SIGUSR1, "unixext: verify ok 1", "verify BAD", VERDICT_MS);
+}
+
+TestSuite(unixsk_ext, .timeout = 60);
+
+Test(unixsk_ext, server_outside_the_tree_keeps_talking_after_restore)
+{
+	struct ext_srv s;
+	struct t_tree t;
+	char *out = NULL, *err = NULL;
+	int rc;
+
+	ext_start(&t, &s);
+	t_tree_dump(&t, t.img, "--ext-unix-sk");
+	/* Both outside peers are entries of their own, marked external, decoded by crit. */
+	rc = t_run(&out, &err, "%s decode -i %s/files.img", t_ferry_bin(), t.img);
+	cr_assert_eq(rc, 0, "ferry decode: %s", err ? err : "");
+	cr_assert(strstr(out, "ext.sock") && strstr(out, "ext.dgram"),
+		  "the outside peers' names are not in files.img: %s", out);
+	free(out);
+	free(err);
+	if (t_crit()) {
+		rc = t_run(&out, &err, "%s decode --pretty -i %s/files.img", t_crit(), t.img);
+		cr_assert_eq(rc, 0, "crit decode: %s", err ? err : "");
+		cr_assert(strstr(out, "ext.sock") && strstr(out, "\"uflags\": \"0x1\""),
+			  "crit sees no external socket: %s", out);
+		free(out);
+		free(err);
+	}
+	/* Without the option, the restore names it and leaves nothing behind. */
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), t.img);
+	cr_assert_neq(rc, 0, "restored without --ext-unix-sk");
+	cr_assert(err && strstr(err, "--ext-unix-sk") && strstr(err, "outside the dumped tree"),
+		  "the refusal names no option: %s", err);
+	free(err);
+	t_tree_restore(&t, t.img, "--ext-unix-sk");
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 2", "verify BAD", VERDICT_MS);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 3", "verify BAD", VERDICT_MS);
+	cr_assert_eq(s.accepted, 2, "the server accepted %d connections, not 2", s.accepted);
+	cr_assert_eq(s.dgrams, 3, "the server got %d datagrams, not 3", s.dgrams);
+	t_tree_stop(&t);
+	srv_stop(&s);
+}
+
+Test(unixsk_ext, refused_by_name_without_the_option)
+{
+	char *err = NULL, pidfd[64];
+	struct ext_srv s;
+	struct t_tree t;
+	int rc;
+
+	ext_start(&t, &s);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), t.pid, t.img);
+	cr_assert_neq(rc, 0, "the dump was not refused");
+	snprintf(pidfd, sizeof(pidfd), "pid %d fd ", t.pid);
+	cr_assert(err && strstr(err, pidfd), "the refusal names no pid and fd: %s", err);
+	cr_assert(strstr(err, "which no process of the dumped tree holds") &&
+			  strstr(err, "--ext-unix-sk"),
+		  "no peer and option named in: %s", err);
+	free(err);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 2", "verify BAD", VERDICT_MS);
+	t_tree_stop(&t);
+	srv_stop(&s);
+}

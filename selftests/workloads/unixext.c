@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unix sockets connected to a server outside the dumped tree (--ext-unix-sk).
+ *   unixext STREAM_PATH DGRAM_PATH
+ * Connects a stream socket to the listener at STREAM_PATH and a datagram
+ * socket to the socket bound at DGRAM_PATH (both held by the test, outside
+ * the tree), prints "unixext: pid P ready" and waits. On each SIGUSR1 it
+ * sends "ping N\n" on the stream socket and expects "pong N\n" back, then
+ * sends the datagram "dgram N" (N counts on from before the dump), and
+ * prints "unixext: verify ok N" or "unixext: verify BAD what".
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1 = 1;
+}
+
+static int connect_to(int type, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int s = socket(AF_UNIX, type, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) ||
+	    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+		perror("unixext: connect");
+		exit(1);
+	}
+	return s;
+}
+
+/* One round: ping/pong on @st, a datagram on @dg. NULL or what went wrong. */
+static const char *round_trip(int st, int dg, unsigned n)
+{
+	char msg[64], want[64], got[64];
+	size_t len = 0;
+	int ml;
+
+	ml = snprintf(msg, sizeof(msg), "ping %u\n", n);
+	if (write(st, msg, (size_t)ml) != ml)
+		return "stream write";
+	snprintf(want, sizeof(want), "pong %u\n", n);
+	while (len < strlen(want)) {
+		ssize_t r = read(st, got + len, strlen(want) - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return "stream read (no answer)";
+		len += (size_t)r;
+	}
+	if (memcmp(got, want, len))
+		return "stream answer differs";
+	ml = snprintf(msg, sizeof(msg), "dgram %u", n);
+	if (send(dg, msg, (size_t)ml, 0) != ml)
+		return "datagram send";
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	unsigned n = 0;
+	int st, dg;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: unixext STREAM_PATH DGRAM_PATH\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGUSR1, &sa, NULL);
+	st = connect_to(SOCK_STREAM, argv[1]);
+	dg = connect_to(SOCK_DGRAM, argv[2]);
+	printf("unixext: pid %d ready\n", getpid());
+	for (;;) {
+		const char *why;
+
+		while (!usr1)
+			pause();
+		usr1 = 0;
+		why = round_trip(st, dg, ++n);
+		if (why)
+			printf("unixext: verify BAD %s (round %u: %s)\n", why, n, strerror(errno));
+		else
+			printf("unixext: verify ok %u\n", n);
+	}
+}
