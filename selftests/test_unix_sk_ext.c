@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,11 +31,50 @@
 
 /* The server outside the tree: accepts, answers "ping N" with "pong N", counts datagrams. */
 struct ext_srv {
-	int lst, dg;
+	int lst, dg, sp; /* sp: the test's end of a socketpair with the tree, or -1 */
+	int give;	 /* the other end, sent to the first client (SCM_RIGHTS), or -1 */
 	pthread_t th;
 	volatile int stop;
 	volatile int accepted, dgrams;
 };
+
+/* Answer one "ping N" read on @c with "pong N"; -1 at end of file. */
+static int answer(int c)
+{
+	char buf[128];
+	ssize_t n = read(c, buf, sizeof(buf));
+
+	if (n <= 0)
+		return -1;
+	if (n > 4 && !memcmp(buf, "ping", 4)) {
+		memcpy(buf, "pong", 4);
+		if (write(c, buf, (size_t)n) != n)
+			return -1;
+	}
+	return 0;
+}
+
+/* Send @fd over @c with one byte (SCM_RIGHTS), then close it here. */
+static void give_fd(int c, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cb;
+	struct iovec iov = { "f", 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memset(&cb, 0, sizeof(cb));
+	mh.msg_control = cb.b;
+	mh.msg_controllen = sizeof(cb.b);
+	cb.h.cmsg_level = SOL_SOCKET;
+	cb.h.cmsg_type = SCM_RIGHTS;
+	cb.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cb.h), &fd, sizeof(int));
+	if (sendmsg(c, &mh, 0) != 1)
+		perror("give_fd");
+	close(fd);
+}
 
 static void *serve(void *arg)
 {
@@ -41,14 +82,16 @@ static void *serve(void *arg)
 	int c = -1;
 
 	while (!s->stop) {
-		struct pollfd p[3] = { { s->lst, POLLIN, 0 },
+		struct pollfd p[4] = { { s->lst, POLLIN, 0 },
 				       { s->dg, POLLIN, 0 },
+				       { s->sp, POLLIN, 0 },
 				       { c, POLLIN, 0 } };
 		char buf[128];
-		ssize_t n;
 
-		if (poll(p, c >= 0 ? 3 : 2, 100) <= 0)
+		if (poll(p, c >= 0 ? 4 : 3, 100) <= 0)
 			continue;
+		if (s->sp >= 0 && (p[2].revents & POLLIN))
+			answer(s->sp);
 		if (p[0].revents & POLLIN) {
 			int nc = accept4(s->lst, NULL, NULL, SOCK_CLOEXEC);
 
@@ -57,22 +100,16 @@ static void *serve(void *arg)
 					close(c); /* the connection of the dumped tree, gone */
 				c = nc;
 				s->accepted++;
+				if (s->give >= 0)
+					give_fd(c, s->give);
+				s->give = -1;
 			}
 		}
 		if ((p[1].revents & POLLIN) && recv(s->dg, buf, sizeof(buf), 0) > 0)
 			s->dgrams++;
-		if (c >= 0 && (p[2].revents & (POLLIN | POLLHUP))) {
-			n = read(c, buf, sizeof(buf));
-			if (n <= 0) {
-				close(c);
-				c = -1;
-				continue;
-			}
-			if (n > 4 && !memcmp(buf, "ping", 4)) {
-				memcpy(buf, "pong", 4);
-				if (write(c, buf, (size_t)n) != n)
-					break;
-			}
+		if (c >= 0 && (p[3].revents & (POLLIN | POLLHUP)) && answer(c)) {
+			close(c);
+			c = -1;
 		}
 	}
 	if (c >= 0)
@@ -85,6 +122,7 @@ static void srv_start(struct ext_srv *s, const char *dir)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 
 	memset(s, 0, sizeof(*s));
+	s->sp = s->give = -1;
 	s->lst = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	s->dg = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert(s->lst >= 0 && s->dg >= 0);
@@ -102,6 +140,8 @@ static void srv_stop(struct ext_srv *s)
 	pthread_join(s->th, NULL);
 	close(s->lst);
 	close(s->dg);
+	if (s->sp >= 0)
+		close(s->sp);
 }
 
 static void ext_start(struct t_tree *t, struct ext_srv *s)
@@ -175,6 +215,56 @@ Test(unixsk_ext, refused_by_name_without_the_option)
 			  strstr(err, "--ext-unix-sk"),
 		  "no peer and option named in: %s", err);
 	free(err);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 2", "verify BAD", VERDICT_MS);
+	t_tree_stop(&t);
+	srv_stop(&s);
+}
+
+/*
+ * A socketpair with the test (a peer with no name): kept with --ext-unix-sk,
+ * refused at restore without --inherit-fd fd[N]:socket:[INO], and with it the
+ * workload talks over the socket the test hands to ferry.
+ */
+Test(unixsk_ext, unnamed_peer_taken_with_inherit_fd)
+{
+	char sp[700], dp[700], opt[128], *line, *err = NULL;
+	const char *argv[] = { "unixext", sp, dp, "pair", NULL };
+	struct ext_srv s;
+	struct t_tree t;
+	struct stat st;
+	int sv[2], rc;
+
+	t_tree_init(&t);
+	snprintf(sp, sizeof(sp), "%s/ext.sock", t.dir);
+	snprintf(dp, sizeof(dp), "%s/ext.dgram", t.dir);
+	/* sv[1] goes to the workload (SCM_RIGHTS from the server); the test keeps sv[0]. */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(fstat(sv[1], &st), 0);
+	srv_start(&s, t.dir);
+	s.sp = sv[0];
+	s.give = sv[1];
+	line = t_tree_spawn(&t, argv);
+	free(line);
+	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 1", "verify BAD", VERDICT_MS);
+	t_tree_dump(&t, t.img, "--ext-unix-sk");
+	rc = t_run(NULL, &err, "%s restore -D %s -d --ext-unix-sk", t_ferry_bin(), t.img);
+	cr_assert_neq(rc, 0, "restored a socket with an unnamed outside peer without --inherit-fd");
+	snprintf(opt, sizeof(opt), "--inherit-fd fd[N]:socket:[%lu]", (unsigned long)st.st_ino);
+	cr_assert(err && strstr(err, opt), "no '%s' in: %s", opt, err);
+	free(err);
+	/* A new pair: ferry gets one end (inherited through the shell), the server the other. */
+	s.stop = 1;
+	pthread_join(s.th, NULL);
+	close(s.sp);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+	s.sp = sv[0];
+	s.stop = 0;
+	cr_assert_eq(pthread_create(&s.th, NULL, serve, &s), 0);
+	snprintf(opt, sizeof(opt), "--ext-unix-sk --inherit-fd fd[%d]:socket:[%lu]", sv[1],
+		 (unsigned long)st.st_ino);
+	t_tree_restore(&t, t.img, opt);
+	close(sv[1]);
 	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 2", "verify BAD", VERDICT_MS);
 	t_tree_stop(&t);
 	srv_stop(&s);
