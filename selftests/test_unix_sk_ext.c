@@ -26,6 +26,8 @@
 
 #include "helpers.h"
 #include "tree_helpers.h"
+#include "img.h"
+#include "fdinfo.pb-c.h"
 
 #define VERDICT_MS 10000
 
@@ -261,11 +263,69 @@ Test(unixsk_ext, unnamed_peer_taken_with_inherit_fd)
 	s.sp = sv[0];
 	s.stop = 0;
 	cr_assert_eq(pthread_create(&s.th, NULL, serve, &s), 0);
-	snprintf(opt, sizeof(opt), "--ext-unix-sk --inherit-fd fd[%d]:socket:[%lu]", sv[1],
+	snprintf(opt, sizeof(opt), "--ext-unix-sk --inherit-fd 'fd[%d]:socket:[%lu]'", sv[1],
 		 (unsigned long)st.st_ino);
 	t_tree_restore(&t, t.img, opt);
 	close(sv[1]);
 	t_expect_verdict(t.out, t.pid, SIGUSR1, "unixext: verify ok 2", "verify BAD", VERDICT_MS);
+	t_tree_stop(&t);
+	srv_stop(&s);
+}
+
+/* files.img again, its external unix entries given uflags @uflags and peer @peer. */
+static void put_external(const char *dir, uint32_t uflags, uint32_t peer)
+{
+	ProtobufCMessage *m[256];
+	struct img *in, *out;
+	size_t n = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), done = 0;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_open(&in, dfd, "files.img", img_type_by_name("FILES")), 0);
+	while (n < 256 && img_read_entry(in, &m[n]) == 1)
+		n++;
+	cr_assert_eq(img_create(&out, dfd, "files.img", img_type_by_name("FILES")), 0);
+	for (size_t i = 0; i < n; i++) {
+		FileEntry *f = (FileEntry *)m[i];
+
+		if (f->usk && f->usk->uflags) {
+			f->usk->uflags = uflags;
+			f->usk->peer = peer;
+			done++;
+		}
+		cr_assert_eq(img_write_entry(out, m[i]), 0);
+		protobuf_c_message_free_unpacked(m[i], NULL);
+	}
+	cr_assert_eq(done, 2, "%d external unix sockets in files.img, not 2", done);
+	cr_assert_eq(img_commit(out), 0);
+	img_close(in);
+	close(dfd);
+}
+
+static void expect_restore_refused(const char *dir, const char *want1, const char *want2)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = t_run(NULL, &err, "%s restore -D %s -d --ext-unix-sk", t_ferry_bin(), dir);
+	cr_assert_neq(rc, 0, "a corrupt dump was restored");
+	cr_assert(err && strstr(err, want1), "no '%s' in: %s", want1, err);
+	cr_assert(strstr(err, want2), "no '%s' in: %s", want2, err);
+	free(err);
+}
+
+Test(unixsk_ext, corrupt_external_entries_refused_with_file_and_offset)
+{
+	struct ext_srv s;
+	struct t_tree t;
+
+	ext_start(&t, &s);
+	t_tree_dump(&t, t.img, "--ext-unix-sk");
+	t.pid = 0; /* nothing runs from here on */
+	put_external(t.img, 1, 12345);
+	expect_restore_refused(t.img, "files.img: offset ", "the external flag but");
+	put_external(t.img, 5, 0);
+	expect_restore_refused(t.img, "files.img: offset ", "uflags ferry does not know");
 	t_tree_stop(&t);
 	srv_stop(&s);
 }
