@@ -33,7 +33,8 @@
  * ("sysv-shm": the shmem workload's SysV segments, kinds SP, contents in
  * pagemap-shmem as CRIU 4.x writes them; "sysv-shm-inline": the same with
  * the contents inline, as ferry writes them; "shmem-parent": a dump of the
- * shmwrite workload over a pre-dump, its shared pages PE_PARENT).
+ * shmwrite workload over a pre-dump, its shared pages PE_PARENT; "unixsk-ext":
+ * the unixext workload dumped with --ext-unix-sk, two USK_EXTERN entries).
  */
 #include <dirent.h>
 #include <errno.h>
