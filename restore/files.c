@@ -204,6 +204,10 @@ static const char *file_key(const FileEntry *fe, char *buf, size_t size)
 	}
 	if (fe->type == FD_TYPES__REG)
 		return rfiles_reg_path(fe, buf, size);
+	if (fe->type == FD_TYPES__UNIXSK) {
+		snprintf(buf, size, "socket:[%u]", fe->usk->ino);
+		return buf;
+	}
 	return NULL;
 }
 
@@ -417,7 +421,7 @@ int rfiles_open(struct rfiles *f, const struct rimg *r, const struct restore_opt
 					break;
 				case FD_TYPES__UNIXSK:
 					lfd = rfiles_unix_open(r, idx, f->tmp, ip->pid, (int)fi->fd,
-							       f->base);
+							       f->base, o->ext_unix_sk);
 					break;
 				case FD_TYPES__INETSK:
 					lfd = rfiles_inet_open(fe, ip->pid, (int)fi->fd, f->base);

@@ -228,7 +228,79 @@ fail:
 	return err;
 }
 
-int rfiles_unix_open(const struct rimg *r, long idx, int *tmp, pid_t pid, int fd, int base)
+static long find_ino(const struct rimg *r, uint32_t ino)
+{
+	for (size_t i = 0; i < r->nr_files; i++)
+		if (r->files[i]->type == FD_TYPES__UNIXSK && r->files[i]->usk->ino == ino)
+			return (long)i;
+	return -1;
+}
+
+/* Socket @fe connected again to the name of @peer (outside the tree, or a listener of it). */
+static int connect_to(const struct rimg *r, const FileEntry *fe, const UnixSkEntry *peer, pid_t pid,
+		      int fd, int base)
+{
+	const UnixSkEntry *u = fe->usk;
+	char what[160], pw[160];
+	struct sockaddr_un a;
+	int sk, err = 0;
+
+	for (size_t i = 0; i < r->nr_skq; i++)
+		if (r->skq[i].id_for == fe->id) {
+			pr_err("pid %d fd %d: %s has queued data, which only its peer %s could queue again",
+			       pid, fd, sk_desc(u, what, sizeof(what)),
+			       sk_desc(peer, pw, sizeof(pw)));
+			return -EINVAL;
+		}
+	/* Non-blocking: a full backlog fails at once instead of waiting for an accept. */
+	sk = socket(AF_UNIX, (int)u->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sk < 0) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: %s: cannot make a socket", pid, fd,
+			 sk_desc(u, what, sizeof(what)));
+		return err;
+	}
+	if (u->type == SOCK_DGRAM && u->name.len)
+		err = rebind(sk, u, pid, fd);
+	if (!err && connect(sk, (struct sockaddr *)&a, sk_addr(peer, &a))) {
+		err = -errno;
+		pr_errno(err, "pid %d fd %d: %s: cannot connect to %s again", pid, fd,
+			 sk_desc(u, what, sizeof(what)), sk_desc(peer, pw, sizeof(pw)));
+	}
+	if (!err)
+		err = finish(sk, u, pid, fd);
+	if (err) {
+		close(sk);
+		return err;
+	}
+	pr_debug("pid %d fd %d: %s connected to %s again", pid, fd, sk_desc(u, what, sizeof(what)),
+		 sk_desc(peer, pw, sizeof(pw)));
+	return lift(sk, base, pid, fd);
+}
+
+/* @fe was connected to socket @x outside the dumped tree (USK_EXTERN). */
+static int connect_external(const struct rimg *r, const FileEntry *fe, const UnixSkEntry *x,
+			    pid_t pid, int fd, int base, int ext_unix_sk)
+{
+	char what[160], pw[160];
+
+	if (!ext_unix_sk) {
+		pr_err("pid %d fd %d: %s was connected to %s, outside the dumped tree: restore with --ext-unix-sk to connect it to that name again, or give it a socket with --inherit-fd fd[N]:socket:[%u]",
+		       pid, fd, sk_desc(fe->usk, what, sizeof(what)), sk_desc(x, pw, sizeof(pw)),
+		       fe->usk->ino);
+		return -ENOTSUP;
+	}
+	if (!x->name.len) {
+		pr_err("pid %d fd %d: %s was connected to %s, outside the dumped tree, which has no name to connect to: give it a socket with --inherit-fd fd[N]:socket:[%u]",
+		       pid, fd, sk_desc(fe->usk, what, sizeof(what)), sk_desc(x, pw, sizeof(pw)),
+		       fe->usk->ino);
+		return -ENOTSUP;
+	}
+	return connect_to(r, fe, x, pid, fd, base);
+}
+
+int rfiles_unix_open(const struct rimg *r, long idx, int *tmp, pid_t pid, int fd, int base,
+		     int ext_unix_sk)
 {
 	const FileEntry *fe = r->files[idx];
 	const UnixSkEntry *u = fe->usk;
@@ -237,7 +309,28 @@ int rfiles_unix_open(const struct rimg *r, long idx, int *tmp, pid_t pid, int fd
 	long pidx = -1;
 	int sk, err = 0, tx;
 
+	if (u->uflags) {
+		pr_err("pid %d fd %d: %s is marked external (outside the dumped tree): no fd of the tree can be it",
+		       pid, fd, sk_desc(u, what, sizeof(what)));
+		return -EINVAL;
+	}
 	if (u->state == TCP_ESTABLISHED && u->peer) {
+		long xi = find_ino(r, u->peer);
+		const UnixSkEntry *x = xi >= 0 ? r->files[xi]->usk : NULL;
+
+		if (x && x->uflags)
+			return connect_external(r, fe, x, pid, fd, base, ext_unix_sk);
+		if (x && x->state == TCP_LISTEN && u->type != SOCK_DGRAM) {
+			/* Not accepted yet at the dump: the listener first, then connect to it. */
+			if (tmp[xi] < 0) {
+				int l = rfiles_unix_open(r, xi, tmp, pid, fd, base, ext_unix_sk);
+
+				if (l < 0)
+					return l;
+				tmp[xi] = l;
+			}
+			return connect_to(r, fe, x, pid, fd, base);
+		}
 		pidx = find_peer(r, u);
 		if (pidx < 0) {
 			pr_err("pid %d fd %d: %s is connected to socket:[%u], which is no unix socket of files.img connected back to it",

@@ -11,7 +11,14 @@
  * - a bound socket that is not connected is bound again; an unnamed one is
  *   a new socket of its type;
  * - a connected socket whose peer was gone at the dump is a socketpair whose
- *   other end is closed (it reads its queue, then end-of-file).
+ *   other end is closed (it reads its queue, then end-of-file);
+ * - a connection not accepted yet at the dump (its entry names the listener
+ *   as peer) connects to the listener again, the listener made first: the
+ *   tree accepts it after the restore;
+ * - a socket whose peer was outside the tree (an entry with USK_EXTERN)
+ *   connects to that peer's name again with ext_unix_sk (--ext-unix-sk),
+ *   or is refused naming the option; one whose outside peer had no name
+ *   needs --inherit-fd fd[N]:socket:[INO] (handled by files.c).
  * The messages of sk-queues.img are sent back into each socket's receive
  * queue from its peer (or, for a bound datagram socket, from a temporary
  * socket), one send per message: datagram boundaries are kept. Then the
@@ -30,9 +37,11 @@
 /*
  * rfiles_unix_open - make unix socket r->files[@idx] (first used by fd @fd
  * of @pid) at an fd >= @base and return it; for a connected pair, the peer's
- * end goes to tmp[peer's index] too. Returns the fd or -errno (logged with
- * pid, fd, socket and name).
+ * end goes to tmp[peer's index] too, and so does a listener made first for a
+ * pending connection. @ext_unix_sk: connect to peers outside the tree. Returns the fd or -errno
+ * (logged with pid, fd, socket and name).
  */
-int rfiles_unix_open(const struct rimg *r, long idx, int *tmp, pid_t pid, int fd, int base);
+int rfiles_unix_open(const struct rimg *r, long idx, int *tmp, pid_t pid, int fd, int base,
+		     int ext_unix_sk);
 
 #endif

@@ -20,6 +20,7 @@
 int rimg_check_unix_file(const struct img *img, size_t at, const FileEntry *f)
 {
 	const UnixSkEntry *u = f->usk;
+	int ext = u->uflags == 1; /* USK_EXTERN: a peer outside the dump, no fd */
 	const char *why = NULL;
 
 	if (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET)
@@ -30,16 +31,18 @@ int rimg_check_unix_file(const struct img *img, size_t at, const FileEntry *f)
 		why = "a relative path as its name";
 	else if (u->state != TCP_ESTABLISHED && u->state != TCP_CLOSE && u->state != TCP_LISTEN)
 		why = "a state other than established, closed or listening";
-	else if (u->state == TCP_LISTEN && u->type == SOCK_DGRAM)
+	else if (ext && (u->state != TCP_LISTEN || u->peer))
+		why = "the external flag but a state other than listening, or a peer";
+	else if (!ext && u->state == TCP_LISTEN && u->type == SOCK_DGRAM)
 		why = "a listening datagram socket";
-	else if (u->state == TCP_LISTEN && !u->name.len)
+	else if (!ext && u->state == TCP_LISTEN && !u->name.len)
 		why = "a listening socket with no name";
 	else if (u->has_shutdown && (unsigned)u->shutdown > SK_SHUTDOWN__BOTH)
 		why = "an unknown shutdown state";
 	else if (u->peer && u->state != TCP_ESTABLISHED)
 		why = "a peer while not connected";
-	else if (u->uflags)
-		why = "uflags ferry does not know (external, service, callback, inherited)";
+	else if (u->uflags && !ext)
+		why = "uflags ferry does not know (service, callback, inherited, or several)";
 	if (!why)
 		return 0;
 	pr_err("%s: offset %zu: unix socket file id %u (socket:[%u]) has %s", img_name(img), at,

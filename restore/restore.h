@@ -23,15 +23,16 @@ struct restore_inherit {
 int restore_inherit_parse(const char *arg, struct restore_inherit *out);
 
 struct restore_opts {
-	const char *dir;	      /* the images directory */
-	int detached;		      /* -d: return once the tree runs, do not wait for it */
-	int shell_job;		      /* --shell-job: terminals become ferry's own terminal */
-	int file_locks;		      /* --file-locks: take the dumped file locks again */
-	int tcp_established;	      /* --tcp-established: restore established TCP connections */
-	const char *pidfile;	      /* --pidfile: write the root's pid there */
-	int lazy;		      /* --lazy-pages: memory is filled after resume (lazy.h) */
-	const char *page_server;      /* --page-server HOST:PORT: pages come from there */
-	const char *secret_file;      /* --secret-file: the page server's shared secret */
+	const char *dir;	 /* the images directory */
+	int detached;		 /* -d: return once the tree runs, do not wait for it */
+	int shell_job;		 /* --shell-job: terminals become ferry's own terminal */
+	int file_locks;		 /* --file-locks: take the dumped file locks again */
+	int tcp_established;	 /* --tcp-established: restore established TCP connections */
+	int ext_unix_sk;	 /* --ext-unix-sk: connect unix sockets to outside peers again */
+	const char *pidfile;	 /* --pidfile: write the root's pid there */
+	int lazy;		 /* --lazy-pages: memory is filled after resume (lazy.h) */
+	const char *page_server; /* --page-server HOST:PORT: pages come from there */
+	const char *secret_file; /* --secret-file: the page server's shared secret */
 	int page_server_missing_only; /* ask the page server only what the chain here lacks */
 	int recent_first;	      /* lazily: the newest levels of the chain first */
 	const char *record_ws;	      /* --record-ws: write the first-touch order there */

@@ -34,7 +34,8 @@
  * pagemap-shmem as CRIU 4.x writes them; "sysv-shm-inline": the same with
  * the contents inline, as ferry writes them; "shmem-parent": a dump of the
  * shmwrite workload over a pre-dump, its shared pages PE_PARENT; "pty",
- * "pidfd", "gone", "bpfmap", "aio": the kept workload's kinds).
+ * "pidfd", "gone", "bpfmap", "aio": the kept workload's kinds; "unixsk-ext":
+ * the unixext workload dumped with --ext-unix-sk, two USK_EXTERN entries).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -13,7 +13,8 @@
  * - a stream socket listening on DIR/listen.sock (backlog 7), a seqpacket
  *   one listening on an abstract name, a datagram socket bound to an
  *   abstract name with one message queued from a socket since closed;
- * - with "pending", a connection to DIR/listen.sock not accepted yet;
+ * - with "pending", a connection to DIR/listen.sock not accepted yet, with
+ *   a byte sent into it (refused: it sits in a socket with no fd);
  * - with "outside:NAME", a connection to the abstract NAME another process
  *   listens on;
  * - with "rights", an fd in flight (SCM_RIGHTS) queued on the stream pair.
@@ -271,7 +272,8 @@ int main(int argc, char **argv)
 		int c = socket(AF_UNIX, SOCK_STREAM, 0);
 
 		pending = 1;
-		if (c < 0 || connect(c, (struct sockaddr *)&a, addr(&a, lpath, 0))) {
+		if (c < 0 || connect(c, (struct sockaddr *)&a, addr(&a, lpath, 0)) ||
+		    write(c, "e", 1) != 1) {
 			perror("unixsk: pending");
 			return 1;
 		}

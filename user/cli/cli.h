@@ -28,6 +28,7 @@ struct cli_opts {
 	int shell_job;		 /* -j / --shell-job */
 	int file_locks;		 /* --file-locks */
 	int tcp_established;	 /* --tcp-established (dump, restore, check) */
+	int ext_unix_sk;	 /* --ext-unix-sk */
 	int detached;		 /* -d / --restore-detached */
 	const char *pidfile;	 /* --pidfile */
 	const char *prev_dir;	 /* --prev-images-dir */

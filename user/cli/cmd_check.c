@@ -83,7 +83,9 @@ static void print_text(FILE *f, const struct check_result *res, size_t n, int mi
  */
 static int check_tree(struct cli_opts *o)
 {
-	struct files_dump_opts fo = { .shell_job = o->shell_job, .file_locks = o->file_locks };
+	struct files_dump_opts fo = { .shell_job = o->shell_job,
+				      .file_locks = o->file_locks,
+				      .ext_unix_sk = o->ext_unix_sk };
 	struct pstree t;
 	size_t bad = 0, nr;
 	int err;

@@ -27,6 +27,7 @@ static int run(struct cli_opts *o)
 	d.shell_job = o->shell_job;
 	d.file_locks = o->file_locks;
 	d.tcp_established = o->tcp_established;
+	d.ext_unix_sk = o->ext_unix_sk;
 	d.prev_dir = o->prev_dir;
 	cli_track_opts(o, &d.track);
 	err = dump_tree(&d, &r);
@@ -68,7 +69,7 @@ const struct cli_cmd cmd_dump = {
 	.usage =
 		"Usage: ferry dump -t PID -D DIR [--prev-images-dir DIR] [--leave-running]\n"
 		"                  [--frozen-copy] [--shell-job] [--file-locks] [--tcp-established]\n"
-		"                  [-v[N]] [--log-file F] [--progress | --no-progress]\n\n"
+		"                  [--ext-unix-sk] [-v[N]] [--log-file F] [--progress | --no-progress]\n\n"
 		"Freezes the process tree rooted at PID (every thread, seized with ptrace; no\n"
 		"SIGSTOP is sent), writes its state to CRIU-format images in DIR, then kills the\n"
 		"tree (CRIU's default) or, with --leave-running, lets it continue. On any error\n"
@@ -103,6 +104,10 @@ const struct cli_cmd cmd_dump = {
 		"                        nftables table (no ACK, no RST reaches the peer),\n"
 		"                        kept until the restore when the tree is killed\n"
 		"                        (ferry netlock; refused without this option)\n"
+		"  --ext-unix-sk         a unix socket connected to a socket no process of the\n"
+		"                        tree holds: that peer is kept as an external entry\n"
+		"                        (its name), to connect to again at restore (refused\n"
+		"                        without this option; bytes it queued are refused)\n"
 		"  -v[N]                 -v3 prints the dump statistics (also in stats-dump)\n\n"
 		"Dumped: processes and threads with their ids, session and process group;\n"
 		"registers, FPU/AVX state, TLS, signal masks, pending signals, sigactions,\n"
@@ -115,7 +120,8 @@ const struct cli_cmd cmd_dump = {
 		"files (<= 64 MiB), SysV shm segments (host IPC namespace), each once,\n"
 		"shared again at restore (a SysV key taken at restore is refused); AF_UNIX\n"
 		"sockets (stream, dgram, seqpacket: pairs in the tree, listeners, bound and\n"
-		"unnamed) with their queued messages and options (files.img usk, sk-queues.img);\n"
+		"unnamed, connections not accepted yet) with their queued messages and options\n"
+		"(files.img usk, sk-queues.img);\n"
 		"TCP listeners and unconnected sockets, UDP sockets, netlink sockets, with\n"
 		"their addresses and options (files.img isk, nlsk; queued datagrams dropped);\n"
 		"O_PATH fds on any file (a symlink itself too); named FIFOs with their bytes;\n"
@@ -124,7 +130,8 @@ const struct cli_cmd cmd_dump = {
 		"warning: restore needs --inherit-fd fd[N]:pipe:[INODE] to plug it.\n"
 		"Refused with a message naming pid and fd or address: established TCP\n"
 		"connections (no --tcp-established yet), packet and raw sockets, a unix\n"
-		"socket whose peer is outside the tree, a listener with connections not accepted, SCM_RIGHTS in flight, fanotify,\n"
+		"socket whose peer is outside the tree without --ext-unix-sk, a connection not\n"
+		"accepted yet with bytes sent into it, SCM_RIGHTS in flight, fanotify,\n"
 		"io_uring, larger deleted files, removed directories, deleted FIFOs, devices\n"
 		"other than /dev/null-like ones, a part of a SysV segment, seccomp,\n"
 		"file leases; a terminal without --shell-job; file locks\n"

@@ -41,6 +41,7 @@ static int run(struct cli_opts *o)
 	ro.shell_job = o->shell_job;
 	ro.file_locks = o->file_locks;
 	ro.tcp_established = o->tcp_established;
+	ro.ext_unix_sk = o->ext_unix_sk;
 	ro.pidfile = o->pidfile;
 	ro.lazy = o->lazy_pages;
 	ro.page_server = o->page_server;
@@ -123,7 +124,7 @@ const struct cli_cmd cmd_restore = {
 	.summary = "bring a dumped process tree back from its images",
 	.usage =
 		"Usage: ferry restore -D DIR [-d] [--shell-job] [--file-locks] [--tcp-established]\n"
-		"                     [--pidfile FILE]\n"
+		"                     [--ext-unix-sk] [--pidfile FILE]\n"
 		"                     [-v[N]] [--inherit-fd fd[N]:KEY]...\n"
 		"                     [--lazy-pages [--page-server HOST:PORT [--secret-file F]]\n"
 		"                      [--record-ws[=FILE]] [--lazy-timeout S]\n"
@@ -147,10 +148,16 @@ const struct cli_cmd cmd_restore = {
 		"                            mode, out of it and unlocked as the tree resumes;\n"
 		"                            a failed restore keeps the locks). A dump with\n"
 		"                            connections is refused without this option\n"
+		"  --ext-unix-sk             a unix socket whose peer was outside the tree (a\n"
+		"                            dump with --ext-unix-sk) connects to that peer's\n"
+		"                            name again (refused without this option); one\n"
+		"                            whose peer had no name needs --inherit-fd\n"
+		"                            fd[N]:socket:[INODE] (its own inode)\n"
 		"  --pidfile FILE            write the root's pid to FILE\n"
 		"  --inherit-fd fd[N]:KEY    the file of the dump with key KEY is not opened\n"
 		"                            again: its fds get ferry's fd N (repeatable). KEY\n"
-		"                            is pipe:[INODE] for a pipe (as `ferry dump` and\n"
+		"                            is pipe:[INODE] for a pipe, socket:[INODE] for a\n"
+		"                            unix socket (as `ferry dump` and\n"
 		"                            `ferry decode -i files.img` name it) or the path\n"
 		"                            of a regular file. A pipe whose other end was\n"
 		"                            outside the tree (`prog | cat`) needs one: e.g.\n"

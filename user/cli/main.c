@@ -54,6 +54,7 @@ enum {
 	OPT_INHERIT_FD,
 	OPT_FILE_LOCKS,
 	OPT_TCP_ESTABLISHED,
+	OPT_EXT_UNIX_SK,
 	OPT_TYPES,
 	OPT_ORPHAN_TIMEOUT,
 	OPT_ATTACH,
@@ -87,6 +88,7 @@ static const struct option long_opts[] = {
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
 	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 	{ "restore-detached", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
@@ -275,6 +277,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 			break;
 		case OPT_TCP_ESTABLISHED:
 			o->tcp_established = 1;
+			break;
+		case OPT_EXT_UNIX_SK:
+			o->ext_unix_sk = 1;
 			break;
 		case 'd':
 			o->detached = 1;

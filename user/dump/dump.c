@@ -364,6 +364,7 @@ static int dump_frozen(const struct dump_opts *o, const struct pstree *t, int sf
 {
 	struct files_dump_opts fo = { .shell_job = o->shell_job,
 				      .file_locks = o->file_locks,
+				      .ext_unix_sk = o->ext_unix_sk,
 				      .tree = t };
 	struct page_writer_opts pw = o->pw;
 	struct files_dump *files = NULL;

@@ -45,6 +45,7 @@ struct dump_opts {
 	int file_locks; /* dump the file locks the tree holds (else: refused) */
 	/* Dump established TCP connections (else: refused); docs/tcp.md. */
 	int tcp_established;
+	int ext_unix_sk; /* unix peers outside the tree recorded as external (else: refused) */
 	/*
 	 * The previous images directory of a pre-dump chain, relative to @dir
 	 * (CRIU's --prev-images-dir) or absolute; becomes the "parent" symlink.

@@ -62,6 +62,8 @@ struct pstree;
 struct files_dump_opts {
 	int shell_job;	/* dump the job's pty slave as a TTY to re-attach (--shell-job) */
 	int file_locks; /* dump the file locks the tree holds (--file-locks) */
+	/* a unix socket connected outside the tree: its peer kept as external (--ext-unix-sk) */
+	int ext_unix_sk;
 	/*
 	 * The tree being dumped, or NULL: where an epoll target whose file no
 	 * fd of the epoll's process holds is looked for, to name its holder.

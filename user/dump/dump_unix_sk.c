@@ -67,6 +67,7 @@ static int diag_parse(const struct unix_diag_msg *m, size_t len, struct usk_dump
 	int alen = (int)(len - NLMSG_ALIGN(sizeof(*m)));
 
 	u->state = m->udiag_state;
+	u->type = m->udiag_type;
 	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
 		size_t pl = RTA_PAYLOAD(a);
 
@@ -88,7 +89,17 @@ static int diag_parse(const struct unix_diag_msg *m, size_t len, struct usk_dump
 				u->rqlen = q->udiag_rqueue;
 				if (u->state == TCP_LISTEN)
 					u->backlog = q->udiag_wqueue;
+				else
+					u->wqlen = q->udiag_wqueue;
 			}
+			break;
+		case UNIX_DIAG_ICONS:
+			free(u->icons);
+			u->nr_icons = pl / sizeof(uint32_t);
+			u->icons = malloc(pl ? pl : 1);
+			if (!u->icons)
+				return -ENOMEM;
+			memcpy(u->icons, RTA_DATA(a), u->nr_icons * sizeof(uint32_t));
 			break;
 		case UNIX_DIAG_SHUTDOWN:
 			if (pl >= 1)
@@ -107,13 +118,13 @@ static int diag_answer(void *arg, const void *msg, size_t len)
 }
 
 /* What sock_diag says about unix socket @ino. Returns 0, -ENOENT or -errno. */
-static int diag_read(uint32_t ino, struct usk_dump *u)
+int files_unix_diag(uint32_t ino, struct usk_dump *u)
 {
 	struct unix_diag_req req = { .sdiag_family = AF_UNIX,
 				     .udiag_states = ~0u,
 				     .udiag_ino = ino,
-				     .udiag_show =
-					     UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN };
+				     .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER |
+						   UDIAG_SHOW_RQLEN | UDIAG_SHOW_ICONS };
 
 	req.udiag_cookie[0] = req.udiag_cookie[1] = ~0u;
 	return sock_diag_query(&req, sizeof(req), diag_answer, u);
@@ -288,6 +299,7 @@ void files_unix_free(struct usk_dump *u)
 		return;
 	free(u->lens);
 	free(u->buf);
+	free(u->icons);
 	free(u);
 }
 
@@ -306,7 +318,7 @@ int files_unix_add(struct files_dump *d, pid_t pid, const struct probe *p, int l
 		pr_errno(ret, "pid %d fd %d: %s: cannot read its options", pid, p->fd, p->link);
 		goto err;
 	}
-	ret = diag_read(u->ino, u);
+	ret = files_unix_diag(u->ino, u);
 	if (ret) {
 		pr_errno(
 			ret,
@@ -317,13 +329,6 @@ int files_unix_add(struct files_dump *d, pid_t pid, const struct probe *p, int l
 	if (u->namelen && u->name[0] != '\0' && u->name[0] != '/') {
 		pr_err("pid %d fd %d: %s is bound to the relative path %.*s: not supported", pid,
 		       p->fd, p->link, (int)u->namelen, u->name);
-		ret = -ENOTSUP;
-		goto err;
-	}
-	if (u->state == TCP_LISTEN && u->rqlen) {
-		pr_err("pid %d fd %d: %s listens on %.*s%s with %u connection(s) not accepted yet: not supported",
-		       pid, p->fd, p->link, (int)u->namelen, u->name[0] ? u->name : "@",
-		       u->name[0] ? "" : " (abstract)", u->rqlen);
 		ret = -ENOTSUP;
 		goto err;
 	}
@@ -365,7 +370,7 @@ int files_unix_write(struct img *img, const struct desc *e, FownEntry *fown)
 	ue.type = u->type;
 	ue.state = u->state;
 	ue.flags = e->flags;
-	ue.uflags = 0;
+	ue.uflags = u->ext ? USK_EXTERN_FLAG : 0;
 	ue.backlog = u->backlog;
 	ue.peer = u->peer;
 	ue.fown = fown;
@@ -380,48 +385,13 @@ int files_unix_write(struct img *img, const struct desc *e, FownEntry *fown)
 	return img_write_entry(img, &fe.base);
 }
 
-static const struct desc *find_ino(const struct files_dump *d, uint32_t ino)
-{
-	for (size_t i = 0; i < d->nd; i++)
-		if (d->d[i].type == FD_TYPES__UNIXSK && d->d[i].usk->ino == ino)
-			return &d->d[i];
-	return NULL;
-}
-
-static int check_peers(const struct files_dump *d)
-{
-	size_t bad = 0;
-
-	for (size_t i = 0; i < d->nd; i++) {
-		const struct desc *e = &d->d[i], *p;
-
-		if (e->type != FD_TYPES__UNIXSK || !e->usk->peer)
-			continue;
-		p = find_ino(d, e->usk->peer);
-		if (!p) {
-			pr_err("pid %d fd %d: socket:[%u] is connected to socket:[%u], which no process of the dumped tree holds: not supported (no --ext-unix-sk yet)",
-			       e->pid, e->fd, e->usk->ino, e->usk->peer);
-			bad++;
-		} else if (p->usk->peer != e->usk->ino) {
-			pr_err("pid %d fd %d: socket:[%u] is connected to socket:[%u] (pid %d fd %d), which is not connected back: not supported",
-			       e->pid, e->fd, e->usk->ino, e->usk->peer, p->pid, p->fd);
-			bad++;
-		} else if (p->usk->type != e->usk->type) {
-			pr_err("pid %d fd %d: socket:[%u] and its peer socket:[%u] differ in type",
-			       e->pid, e->fd, e->usk->ino, e->usk->peer);
-			bad++;
-		}
-	}
-	return bad ? -ENOTSUP : 0;
-}
-
 int files_unix_commit(struct files_dump *d, int dirfd)
 {
 	struct img *img = NULL;
 	size_t nr = 0;
 	int ret;
 
-	ret = check_peers(d);
+	ret = files_unix_peers(d);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < d->nd; i++)

@@ -13,11 +13,25 @@
  * (restored to its value after), one message per recvmsg for datagram and
  * seqpacket sockets.
  *
- * Refused, named (pid, fd, socket, reason): a peer that is not a socket of the dumped tree (no
- * --ext-unix-sk yet), a peer that is not connected back (a datagram socket
- * connect()ed to a bound one), a relative bound path, file descriptors in
- * flight (SCM_RIGHTS), and a listening socket with connections not accepted
- * yet (the embryo sockets have no fd).
+ * A connection not accepted yet (its server side, the "embryo", has no fd)
+ * is kept as CRIU keeps it: the client's entry names the listener as its
+ * peer, and the restore connects it to the listener again. sock_diag lists
+ * a listener's pending clients (UNIX_DIAG_ICONS, their inodes).
+ *
+ * With ext_unix_sk (--ext-unix-sk), a peer that no process of the tree
+ * holds is recorded as CRIU records it: an entry of its own with uflags
+ * USK_EXTERN, its inode, type and name, state listening, no fd; the
+ * restore connects to that name again (or takes --inherit-fd
+ * fd[N]:socket:[INO] for a peer without a name).
+ *
+ * Refused, named (pid, fd, socket, reason): a peer that is not a socket of
+ * the dumped tree without ext_unix_sk, bytes queued from such a peer (they
+ * cannot be sent again from outside), a peer that is not connected back (a
+ * datagram socket connect()ed to a bound one), a relative bound path, file
+ * descriptors in flight (SCM_RIGHTS), a pending connection whose client is
+ * outside the tree or closed, or whose client sent bytes before it was
+ * accepted (they sit in the embryo's queue, which nothing can read without
+ * accepting it).
  */
 #ifndef FERRY_DUMP_UNIX_SK_H
 #define FERRY_DUMP_UNIX_SK_H
@@ -37,7 +51,11 @@ struct fown_v;
 /* One AF_UNIX socket: its desc's usk (free with files_unix_free). */
 struct usk_dump {
 	uint32_t ino, peer, type, state, backlog, shutdown;
-	uint32_t rqlen; /* sock_diag's: pending connections of a listener */
+	uint32_t rqlen;	 /* sock_diag's: pending connections of a listener */
+	uint32_t wqlen;	 /* sock_diag's: bytes sent and not read yet (0 for a listener) */
+	uint32_t *icons; /* a listener's pending clients (their inodes; 0: closed) */
+	size_t nr_icons;
+	int ext; /* an external peer: no fd of the tree holds it (USK_EXTERN) */
 	uint32_t sndbuf, rcvbuf;
 	uint64_t snd_tmo_us, rcv_tmo_us;
 	int passcred;
@@ -63,6 +81,21 @@ int files_unix_classify(pid_t pid, struct probe *p);
  */
 int files_unix_add(struct files_dump *d, pid_t pid, const struct probe *p, int lfd,
 		   const struct fown_v *fo, uint32_t *id);
+
+/* USK_EXTERN of unix_sk_entry.uflags: CRIU's bit for a socket outside the dump. */
+#define USK_EXTERN_FLAG 1u
+
+/* files_unix_diag - what sock_diag says about unix socket @ino (0, -ENOENT, -errno). */
+int files_unix_diag(uint32_t ino, struct usk_dump *u);
+
+/*
+ * files_unix_peers - resolve the peers of every unix socket of @d before
+ * anything is written: pending connections pointed at their listener,
+ * external peers added as entries of their own (with d->o.ext_unix_sk);
+ * whatever cannot be kept is logged (pid, fd, socket, peer, why) and makes
+ * it return -ENOTSUP, after checking all of them. Returns 0 or -errno.
+ */
+int files_unix_peers(struct files_dump *d);
 
 /* files_unix_free - what files_unix_add allocated (NULL is fine). */
 void files_unix_free(struct usk_dump *u);
