@@ -6,7 +6,8 @@
  * the checkpoint (strings, a counter, a list, 4 MB of values) are all there
  * after the restore, byte for byte, and INCR goes on from where it was:
  * eager, lazy and from a pre-dump chain (a key set between pre-dump and dump
- * is there too). Clients connect only after the restore.
+ * is there too). Clients connect after the restore, but one: a client held
+ * across `dump --tcp-established` keeps its connection.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -203,10 +204,9 @@ Test(services_redis, keys_kept_predump_chain)
 }
 
 /*
- * A client connected across the dump is an established TCP connection,
- * which needs --tcp-established (not in this branch): the dump is refused,
- * naming redis's pid and fd and the connection, and redis serves on with
- * its data and that client.
+ * A client connected across the dump is an established TCP connection:
+ * without --tcp-established the dump is refused, naming redis's pid and fd
+ * and the connection, and redis serves on with its data and that client.
  */
 Test(services_redis, held_client_refused_by_name)
 {
@@ -239,5 +239,55 @@ Test(services_redis, held_client_refused_by_name)
 	cr_assert_str_eq(pong, "+PONG\r\n");
 	close(s);
 	redis_verify(&r, 2);
+	t_tree_stop(&r.t);
+}
+
+/* One request on @s, its whole answer expected to be @want. */
+static void held_ask(int s, const char *req, const char *want)
+{
+	char got[64] = "";
+	size_t n = 0, len = strlen(want);
+
+	cr_assert_eq(write(s, req, strlen(req)), (ssize_t)strlen(req), "held client: write %s",
+		     req);
+	while (n < len) {
+		ssize_t r = read(s, got + n, sizeof(got) - 1 - n);
+
+		cr_assert_gt(r, 0, "held client: no answer to %s (got '%s')", req, got);
+		n += (size_t)r;
+	}
+	cr_assert_str_eq(got, want, "held client: %s", req);
+}
+
+/*
+ * The same client held across `dump --tcp-established` and `restore
+ * --tcp-established`: the connection redis had accepted comes back with it,
+ * and the client, which never reconnects, gets its answers on it (its key,
+ * the counter going on) while new clients see the same data.
+ */
+Test(services_redis, held_client_kept_with_tcp_established)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct redis r;
+	int s;
+
+	t_serial("netlock");
+	if (access("/usr/sbin/nft", X_OK))
+		cr_skip_test("nft (Debian package nftables) is not installed: no network lock");
+	redis_start(&r);
+	a.sin_port = htons((uint16_t)r.port);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(s, 0);
+	cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	held_ask(s, "SET held before-dump\r\n", "+OK\r\n");
+	t_tree_dump(&r.t, r.t.img, "--tcp-established");
+	t_tree_restore(&r.t, r.t.img, "--tcp-established");
+	held_ask(s, "GET held\r\n", "$11\r\nbefore-dump\r\n");
+	held_ask(s, "INCR counter\r\n", ":3\r\n");
+	held_ask(s, "SET held after-restore\r\n", "+OK\r\n");
+	cli_expect(&r, "GET held", "\"after-restore\"");
+	redis_verify(&r, 3);
+	held_ask(s, "PING\r\n", "+PONG\r\n");
+	close(s);
 	t_tree_stop(&r.t);
 }
