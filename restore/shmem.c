@@ -319,7 +319,8 @@ size_t rshmem_plan_lazy(struct rimg *r)
 			nr, r->nr_shmem - nr,
 			forced ? "FERRY_LAZY_SHMEM=eager"
 			: !can ? "the kernel has no UFFD_FEATURE_MISSING_SHMEM"
-			       : "SysV, write-sealed or open as an fd");
+			       : "SysV: no userfaultfd on its attachments; write-sealed or "
+				 "open as an fd");
 	return nr;
 }
 

@@ -101,7 +101,9 @@ int rshmem_create(struct rimg *r);
  * fd of the tree holds and that have no write seal, when the kernel offers
  * UFFD_FEATURE_MISSING_SHMEM. SysV segments, write-sealed memfds and memfds
  * held as fds are written eagerly: read(2)/write(2) through an fd do not
- * fault, so they would see holes where pages are still to come.
+ * fault, so they would see holes where pages are still to come; and the
+ * kernel refuses UFFDIO_REGISTER (EINVAL, every mode) on a SysV attachment,
+ * whose VMA has ipc/shm.c's vm_ops, not shmem's (test_lazy_sysv.c).
  * The environment variable FERRY_LAZY_SHMEM=eager makes every object eager
  * (the fallback, for tests). Logs which ran. Returns the number of lazy objects.
  */

@@ -2,9 +2,11 @@
 /*
  * A parent and a forked child sharing two large objects, for the lazy
  * restore of shared memory (selftests/test_lazy_shmem.c).
- *   lazyshm [MIB [MEMFD_MIB]]
+ *   lazyshm [MIB [MEMFD_MIB [sysv]]]
  * Before the fork the parent maps MIB MiB (default 64) MAP_SHARED|
- * MAP_ANONYMOUS and a memfd "ferry-lazyshm" of MEMFD_MIB MiB (default 8),
+ * MAP_ANONYMOUS (with "sysv": attaches an IPC_PRIVATE SysV segment of MIB
+ * MiB instead, marked IPC_RMID at once, so it never outlives the tree;
+ * selftests/test_lazy_sysv.c) and a memfd "ferry-lazyshm" of MEMFD_MIB MiB (default 8),
  * mapped shared and its fd closed (so only the mappings hold it). Every word
  * of each object is pattern_word(offset, seed), but every
  * PATTERN_HOLE_EVERY-th page, never touched (a hole, reads as zeros), and the
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,7 +135,18 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	len_a = mib << 20;
 	len_m = mib_m << 20;
-	obj_a = mmap(NULL, len_a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (argc > 3 && !strcmp(argv[3], "sysv")) {
+		int id = shmget(IPC_PRIVATE, len_a, IPC_CREAT | 0600);
+
+		obj_a = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+		if (obj_a == (void *)-1)
+			obj_a = MAP_FAILED;
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+	} else {
+		obj_a = mmap(NULL, len_a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+			     0);
+	}
 	fd = memfd_create("ferry-lazyshm", MFD_CLOEXEC);
 	if (obj_a == MAP_FAILED || fd < 0 || ftruncate(fd, (off_t)len_m)) {
 		perror("lazyshm: setup");
