@@ -119,3 +119,27 @@ Test(zombie_predump, zombies_kept_through_a_migration)
 	t.pid = 0;
 	t_tree_stop(&t);
 }
+
+/* `ferry track` (tracking armed ahead of pre-dumps) does not take zombies: it names one. */
+Test(zombie_predump, track_names_the_zombie_it_refuses)
+{
+	const char *const argv[] = { "refused", "zombie", NULL };
+	pid_t zexit, zkill, live;
+	char *ready, *err = NULL, want[96];
+	struct t_tree t;
+
+	t_tree_init(&t);
+	ready = t_tree_spawn(&t, argv);
+	cr_assert_eq(sscanf(ready, "refused: zombie pid %*d zombies %d %d live %d", &zexit, &zkill,
+			    &live),
+		     3, "%s", ready);
+	cr_assert_neq(t_run(NULL, &err, "%s track -t %d", t_ferry_bin(), t.pid), 0,
+		      "ferry track took a tree with zombies");
+	snprintf(want, sizeof(want), "pid %d: is a zombie", zexit);
+	cr_assert(err && strstr(err, want), "no '%s' in: %s", want, err ? err : "");
+	/* Refused before anything was armed: the tree goes on. */
+	zp_verdict(t.out, t.pid, SIGUSR1);
+	free(err);
+	free(ready);
+	t_tree_stop(&t);
+}
