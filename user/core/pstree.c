@@ -112,6 +112,12 @@ static int check_proc(pid_t pid, int zombie_ok, struct proc_stat *zst)
 		*zst = st;
 		return 1;
 	}
+	/* Before the namespaces: a zombie has none left, which would read "no such process". */
+	if (st.state == 'Z' || st.state == 'X') {
+		pr_err("pid %d: is a zombie (dead, not yet reaped); zombies are not supported here",
+		       pid);
+		return -EPERM;
+	}
 	for (int i = 0; i < 2; i++) {
 		static const char *const ns[] = { "pid", "mnt" };
 		int same = same_ns(pid, ns[i]);
@@ -130,11 +136,6 @@ static int check_proc(pid_t pid, int zombie_ok, struct proc_stat *zst)
 	}
 	if (is_self_or_ancestor(pid)) {
 		pr_err("pid %d: is ferry itself or one of its ancestors", pid);
-		return -EPERM;
-	}
-	if (st.state == 'Z' || st.state == 'X') {
-		pr_err("pid %d: is a zombie (dead, not yet reaped); zombies are not supported",
-		       pid);
 		return -EPERM;
 	}
 	err = proc_parse_status(pid, 0, &status);

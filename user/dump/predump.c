@@ -62,6 +62,9 @@ static int predump_frozen(const struct dump_opts *o, const struct pstree *t, int
 		if (err)
 			break;
 		res->nr_threads += t->procs[i].nr_threads;
+		/* A zombie has no memory: nothing to track or copy; it stays in the tree. */
+		if (t->procs[i].zombie)
+			continue;
 		if (tracker_is_armed(pid)) {
 			err = tracker_attach(&trk[i], pid);
 			if (err == -ENOENT) {
@@ -144,7 +147,8 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 	/* The root's BPF side loads before the freeze (not needed if it is tracked already). */
 	if (!tracker_is_armed(o->pid))
 		tracker_load_bpf(o->pid, &root_track);
-	err = dump_freeze_timed(&t, o->pid, 0, res, &t_frozen);
+	/* Zombies are kept in the tree (pstree.img); the final dump writes their cores. */
+	err = dump_freeze_timed(&t, o->pid, PSTREE_ZOMBIES, res, &t_frozen);
 	if (err)
 		goto out_sig;
 	frozen = 1;
@@ -178,6 +182,8 @@ int predump_tree(const struct dump_opts *o, struct dump_result *res)
 		/* The tree goes on: its copy-on-write sharing must outlive the reads. */
 		struct page_writer_opts pwp = dump_pw_for(&pw, t.procs[i].pid);
 
+		if (t.procs[i].zombie)
+			continue; /* no memory, no pagemap */
 		err = dump_interrupted();
 		if (!err)
 			err = fail_point("predump-write");

@@ -450,6 +450,15 @@ int msend_dir_pids(struct msend *s, const char *dir)
 	return err;
 }
 
+/* @pid is a zombie, or was one and its parent has reaped it since (it had no pagemap). */
+static int zombie_or_gone(pid_t pid)
+{
+	struct proc_stat st;
+	int err = proc_parse_stat(pid, 0, &st);
+
+	return err == -ESRCH || (!err && st.state == 'Z');
+}
+
 int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps)
 {
 	int dirfd = open_dir(dir), err;
@@ -457,8 +466,18 @@ int msend_dir_pages(struct msend *s, const char *dir, int with_pagemaps)
 	if (dirfd < 0)
 		return dirfd;
 	err = read_pids(s, dirfd, dir);
-	for (size_t i = 0; i < s->nr_pids && !err; i++)
+	for (size_t i = 0; i < s->nr_pids && !err; i++) {
+		char name[64];
+
+		/* A zombie has no memory: a dump or pre-dump writes no pagemap of it. */
+		snprintf(name, sizeof(name), "pagemap-%d.img", s->pids[i]);
+		if (faccessat(dirfd, name, F_OK, 0) && errno == ENOENT &&
+		    zombie_or_gone(s->pids[i])) {
+			pr_info("pid %d: a zombie (or reaped since), no pages to send", s->pids[i]);
+			continue;
+		}
 		err = send_proc_pages(s, dirfd, dir, s->pids[i], with_pagemaps);
+	}
 	/* A round's level is a complete pre-dump for the restore once its inventory is there. */
 	if (!err && with_pagemaps)
 		err = send_image(s, dirfd, dir, "inventory.img");
