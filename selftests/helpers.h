@@ -74,7 +74,9 @@ void t_kill_wait(pid_t pid);
  * end_mono_ns] are consecutive, so they dirtied min(n, @pages) distinct
  * pages. Out: that sum, ferry's count for the buffer's mapping, the whole
  * process's count, the number of intervals, and 1 if BPF agreed with the
- * scan in every interval (with no BPF: 1). Fails the test on a bad report.
+ * scan in every interval, up to the dirtier's one write fault in flight at a
+ * stop (0 <= bpf_ahead <= 1; docs/predump.md; with no BPF: 1). Fails the test
+ * on a bad report.
  */
 void t_dirtyrate_vs_log(const char *json, const char *log, unsigned long long pages,
 			unsigned long long base, unsigned long long *wrote, unsigned long long *buf,

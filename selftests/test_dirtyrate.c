@@ -122,7 +122,14 @@ Test(dirtyrate, counts_what_the_writer_wrote)
 				rate, j ? j : "(unreadable)");
 			free(j);
 		}
-		cr_expect(equal, "rate %u pages/s: BPF and PAGEMAP_SCAN differ in some interval",
+		/*
+		 * BPF counts a write when its fault begins, the scan once it is done:
+		 * a fault the stop interrupts is retried after it, counted by BPF in
+		 * both intervals, so BPF may be one page ahead (one thread), never behind.
+		 */
+		cr_expect(equal,
+			  "rate %u pages/s: BPF and PAGEMAP_SCAN differ by more than the "
+			  "dirtier's one fault in flight in some interval",
 			  rate);
 		dw_stop(&w);
 	}

@@ -480,13 +480,14 @@ static void json_intervals(const struct dr_report *r, const struct dr_sum *s, FI
 		if (r->bpf)
 			fprintf(out,
 				"\"bpf_pages\":%llu,\"bpf_faults\":%llu,\"bpf_pages_per_s\":%.3f,"
-				"\"equal\":%s,",
+				"\"equal\":%s,\"bpf_ahead\":%lld,",
 				(unsigned long long)iv->bpf_pages,
 				(unsigned long long)iv->bpf_faults, dr_per_s(iv->bpf_pages, ns),
-				iv->scan_pages == iv->bpf_pages ? "true" : "false");
+				iv->scan_pages == iv->bpf_pages ? "true" : "false",
+				(long long)(iv->bpf_pages - iv->scan_pages));
 		else
 			fputs("\"bpf_pages\":null,\"bpf_faults\":null,\"bpf_pages_per_s\":null,"
-			      "\"equal\":null,",
+			      "\"equal\":null,\"bpf_ahead\":null,",
 			      out);
 		fprintf(out, "\"frozen_us\":%.3f,\"start_mono_ns\":%llu,\"end_mono_ns\":%llu}",
 			(double)iv->frozen_ns / 1e3, (unsigned long long)iv->t_start_ns,

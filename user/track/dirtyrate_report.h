@@ -105,8 +105,10 @@ int dr_report_text(const struct dr_report *r, FILE *out);
  * dr_report_json - print the report to @out as one JSON object followed by a
  * newline. Keys: pid, comm, interval_ms, page_size, method, mode, bpf,
  * intervals [{t_s, duration_s, scan_pages, bpf_pages, bpf_faults,
- * pages_per_s, mib_per_s, bpf_pages_per_s, equal, frozen_us}] (bpf_* and
- * equal are null without BPF), summary {pages_per_s, mib_per_s, dirty_rate
+ * pages_per_s, mib_per_s, bpf_pages_per_s, equal, bpf_ahead (bpf_pages -
+ * scan_pages: up to one per thread, the faults in flight at the interval's
+ * stop, see docs/predump.md), frozen_us}] (bpf_*, equal and bpf_ahead are
+ * null without BPF), summary {pages_per_s, mib_per_s, dirty_rate
  * (QEMU's MB/s, integer), calc_time (s, integer), calc_time_ms, sample_pages,
  * mode, wss_pages, wss_mib, tracked_pages, bpf_pages, bpf_faults,
  * intervals_equal, frozen_us_total, frozen_us_max}, vmas [{start, end, name,
