@@ -11,6 +11,7 @@
  * reparented to it when ferry exits, so it can be reaped here.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,9 @@ struct fw {
 
 TestSuite(fown, .timeout = 60);
 
-static void fw_start(struct fw *w)
+static void fw_start(struct fw *w, const char *outside)
 {
-	const char *argv[] = { "fown", NULL };
+	const char *argv[] = { "fown", outside, NULL };
 	char *line;
 	int pfd, sfd;
 
@@ -99,7 +100,7 @@ static void round_trip(const char *extra)
 	char *err = NULL;
 	int rc, status;
 
-	fw_start(&w);
+	fw_start(&w, NULL);
 	verdict(&w); /* the workload's check can fail: it passes before the dump */
 	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img);
 	cr_assert_eq(rc, 0, "dump of pid %d failed (%d): %s", w.pid, rc, err ? err : "");
@@ -125,4 +126,38 @@ Test(fown, pipe_and_thread_owned_socket_signal_after_restore)
 Test(fown, pipe_and_thread_owned_socket_signal_after_lazy_restore)
 {
 	round_trip("--lazy-pages");
+}
+
+/* An owner outside the tree is kept as CRIU keeps it; gone at restore, it fails by name. */
+Test(fown, owner_outside_the_tree_gone_at_restore_is_refused_by_name)
+{
+	const char *sleeper[] = { "/bin/sleep", "30", NULL };
+	char arg[16], *err = NULL;
+	pid_t outside;
+	struct fw w;
+	int rc;
+
+	outside = fork();
+	cr_assert_geq(outside, 0);
+	if (!outside) {
+		execv(sleeper[0], (char *const *)sleeper);
+		_exit(127);
+	}
+	snprintf(arg, sizeof(arg), "%d", outside);
+	fw_start(&w, arg);
+	rc = t_run(NULL, &err, "%s dump -t %d -D %s", t_ferry_bin(), w.pid, w.img);
+	cr_assert_eq(rc, 0, "dump of pid %d failed (%d): %s", w.pid, rc, err ? err : "");
+	free(err);
+	cr_assert_eq(waitpid(w.pid, NULL, 0), w.pid);
+	kill(outside, SIGKILL);
+	cr_assert_eq(waitpid(outside, NULL, 0), outside);
+	err = NULL;
+	rc = t_run(NULL, &err, "%s restore -D %s -d", t_ferry_bin(), w.img);
+	cr_assert_neq(rc, 0, "a restore with a gone owner %d succeeded", outside);
+	cr_expect(err && strstr(err, "no such owner"), "the error does not name the owner: %s",
+		  err ? err : "");
+	cr_assert(kill(w.pid, 0) && errno == ESRCH, "pid %d exists after a failed restore", w.pid);
+	free(err);
+	w.pid = 0;
+	fw_stop(&w);
 }

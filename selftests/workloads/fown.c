@@ -2,7 +2,7 @@
 /*
  * Descriptions that signal their owner (F_SETOWN, O_ASYNC) across a dump and
  * a restore.
- *   fown
+ *   fown [OUTSIDE]
  * Makes a pipe whose read end is O_ASYNC and owned by the process
  * (F_SETOWN, the default SIGIO), and a unix socketpair whose first end is
  * O_ASYNC, owned by a second thread (F_SETOWN_EX F_OWNER_TID) and signals
@@ -12,6 +12,8 @@
  * socket's peer, and within 2 s expects a SIGIO and a SIGRTMIN+1 handled by
  * thread T whose si_fd is the socket's fd and si_band has POLLIN; then
  * prints "fown: verify ok" or "fown: verify BAD <what>" and drains both.
+ * With OUTSIDE (a pid outside the tree) a third pipe's read end is owned by
+ * that process (F_SETOWN OUTSIDE), for the test of an owner gone at restore.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -140,7 +142,7 @@ static void verify(void)
 		printf("fown: verify ok\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct sigaction sa = { 0 };
 	sigset_t usr1_set, none;
@@ -159,6 +161,12 @@ int main(void)
 	sigaddset(&usr1_set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1_set, NULL);
 	setup();
+	if (argc > 1) {
+		int x[2];
+
+		if (pipe(x) || fcntl(x[0], F_SETOWN, atoi(argv[1])))
+			die("give a pipe to the outside owner");
+	}
 	printf("fown: pid %d tid %d pipe %d sock %d ready\n", getpid(), owner_tid, pipe_fds[0],
 	       sk[0]);
 	for (;;) {
