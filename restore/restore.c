@@ -28,6 +28,7 @@
 #include "cow.h"
 #include "files.h"
 #include "files_tcp.h"
+#include "fown.h"
 #include "ghost.h"
 #include "images.h"
 #include "lazy.h"
@@ -116,6 +117,7 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	struct rtask *tasks = NULL;
 	struct rimg *r = NULL;
 	struct rfiles f;
+	struct rfown fown = { 0 };
 	struct rcgroups cg = { 0 };
 	char ws_path[4096], lazy_log[4096] = "";
 	uint64_t scratch, t0 = mono_us(), nr_threads = 0, cow_bytes = 0;
@@ -180,6 +182,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 	}
 	pr_debug("scratch pages at %#lx, files above fd %d", (unsigned long)scratch, f.base);
 	err = rshell_create(r, &f, &cg, scratch, READY_TIMEOUT_MS);
+	/* The owners for signals: set once every thread exists (fown.h). */
+	if (!err)
+		err = rfown_keep(&fown, r, &f);
 	rfiles_close(&f);
 	if (err)
 		goto out;
@@ -227,6 +232,8 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		if (err)
 			pr_err("cannot restore pid %d", tasks[i].pid);
 	}
+	if (!err)
+		err = rfown_apply(&fown, r);
 	/* Seals last: F_SEAL_WRITE and the like forbid the writable mappings made above. */
 	if (!err)
 		err = rshmem_seal(r);
@@ -235,6 +242,9 @@ int restore_run(const struct restore_opts *o, pid_t *root)
 		rshmem_sysv_finish(r, 1);
 	rshmem_close(r);
 	rghost_remove(r);
+	/* O_ASYNC through each process's own fd (after the owners, rfown_apply). */
+	for (size_t i = 0; !err && i < r->nr_procs; i++)
+		err = tasks[i].ip->zombie ? 0 : rfown_async(&tasks[i], r);
 	/* After every rebuild: a close of any fd on a file drops its POSIX locks (locks.h). */
 	for (size_t i = 0; !err && i < r->nr_procs; i++)
 		err = tasks[i].ip->zombie ? 0 : rlocks_take(&tasks[i], r);
@@ -290,6 +300,7 @@ out:
 	if (made || was_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	rfiles_close(&f);
+	rfown_drop(&fown);
 	rfiles_event_drop_timers(&f.timers, &f.nr_timers);
 	rcgroup_free(&cg);
 	free(tasks);

@@ -177,7 +177,7 @@ static int index_fd(struct files_dump *d, size_t from, size_t at)
 	return 0;
 }
 
-/* The F_SETOWN owner of a description (zero when none is set). */
+/* The F_SETOWN owner of a description and its F_SETSIG signal (zero when none is set). */
 static int get_fown(pid_t pid, int fd, int lfd, uint32_t flags, struct fown_v *fo)
 {
 	struct f_owner_ex ox;
@@ -193,18 +193,25 @@ static int get_fown(pid_t pid, int fd, int lfd, uint32_t flags, struct fown_v *f
 		pr_perror("pid %d fd %d: F_GETOWN_EX", pid, fd);
 		return err;
 	}
-	if (!ox.pid)
-		return 0;
+	/* The F_SETSIG signal even with no owner (as CRIU): an owner set later uses it. */
 	sig = fcntl(lfd, F_GETSIG);
-	if (sig < 0 || fcntl(lfd, F_GETOWNER_UIDS, uids) < 0) {
+	if (sig < 0) {
 		int err = -errno;
 
-		pr_perror("pid %d fd %d: cannot read the owner's signal and uids", pid, fd);
+		pr_perror("pid %d fd %d: F_GETSIG", pid, fd);
+		return err;
+	}
+	fo->signum = (uint32_t)sig;
+	if (!ox.pid)
+		return 0;
+	if (fcntl(lfd, F_GETOWNER_UIDS, uids) < 0) {
+		int err = -errno;
+
+		pr_perror("pid %d fd %d: cannot read the owner's uids", pid, fd);
 		return err;
 	}
 	fo->uid = uids[0];
 	fo->euid = uids[1];
-	fo->signum = (uint32_t)sig;
 	fo->pid_type = (uint32_t)ox.type;
 	fo->pid = (uint32_t)ox.pid;
 	return 0;
