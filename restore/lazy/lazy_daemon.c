@@ -327,6 +327,8 @@ static int on_ctl(struct lzd *d)
 		st = lzd_recent_index(d, m, p);
 	if (!st)
 		st = lzd_prefetch_ws(d, m);
+	if (!st)
+		st = lzd_prefetch_resume(d, m, p);
 	if (!st && d->mms[m]->ws_pages)
 		pr_info("pid %d: %llu pages of its working set filled before it runs", msg.pid,
 			(unsigned long long)d->mms[m]->ws_pages);

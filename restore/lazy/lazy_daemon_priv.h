@@ -178,6 +178,8 @@ void lzd_recent_free(struct lzd_mm *mm);
 /* lzd_background - start up to @max background pieces, round robin over the address spaces. */
 int lzd_background(struct lzd *d, unsigned max);
 
+/* lzd_prefetch_resume - fill the code and stack pages each thread of @p runs first. */
+int lzd_prefetch_resume(struct lzd *d, size_t m, const struct rimg_proc *p);
 /* lzd_fill_eager - write the dumped pages of @p that are not lazy through /proc/PID/mem. */
 int lzd_fill_eager(struct lzd *d, size_t m, const struct rimg_proc *p);
 

@@ -186,3 +186,42 @@ int lzd_prefetch_ws(struct lzd *d, size_t m)
 		err = wait_mm(d, m);
 	return err;
 }
+
+/*
+ * Fill, before the tree runs, the pages each thread touches first: the code
+ * page at its instruction pointer and its stack at and below the stack
+ * pointer (where a signal frame goes). A thread restored inside an
+ * interrupted syscall goes back into it at once (restore/restart.c); were
+ * its code page missing, a signal arriving during that fault would be
+ * handled before the syscall is re-entered, and pause() would sleep through
+ * it (sigwake/pause_woken_by_a_signal_right_after_lazy_restore).
+ */
+int lzd_prefetch_resume(struct lzd *d, size_t m, const struct rimg_proc *p)
+{
+	struct lzd_mm *mm = d->mms[m];
+	int err = 0;
+
+	for (size_t t = 0; !err && mm->uffd >= 0 && t < p->nr_threads; t++) {
+		const ThreadInfoX86 *ti = p->threads[t].core->thread_info;
+		uint64_t want[4];
+
+		if (!ti || !ti->gpregs)
+			continue;
+		want[0] = ti->gpregs->ip & ~(P - 1);
+		want[1] = ti->gpregs->sp & ~(P - 1);
+		want[2] = want[1] - P;
+		want[3] = want[1] - 2 * P;
+		for (int k = 0; !err && k < 4; k++) {
+			const struct lz_run *r = lz_next(&mm->idx, want[k]);
+
+			if (!r || r->addr > want[k] || !lz_still(&mm->idx, want[k], want[k], 1))
+				continue;
+			err = throttle(d);
+			if (!err)
+				err = lzd_submit(d, m, K_WS, want[k], want[k], 1);
+		}
+	}
+	if (!err)
+		err = wait_mm(d, m);
+	return err;
+}
